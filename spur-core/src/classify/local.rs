@@ -1,0 +1,192 @@
+use super::lexicon::{Lexicon, normalize};
+use super::{Classification, ClassificationSource, Classifier, Label, Taxonomy, TaxonomyError};
+
+/// Words too common to say anything about a category.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has",
+    "have", "how", "i", "if", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on",
+    "or", "our", "so", "that", "the", "their", "there", "this", "to", "was", "we", "what",
+    "when", "where", "which", "who", "why", "will", "with", "you", "your", "everything",
+    "else", "something", "does", "need", "needs",
+];
+
+/// Below this summed weight a priority word is not enough to leave the default.
+const PRIORITY_THRESHOLD: f32 = 2.0;
+
+/// Offline classifier over weighted phrase lexicons. Needs no network and no
+/// training data; classifies a ticket in microseconds.
+#[derive(Clone, Debug)]
+pub struct LocalClassifier {
+    taxonomy: Taxonomy,
+    categories: Lexicon,
+    priorities: Lexicon,
+    default_category: usize,
+    default_priority: usize,
+}
+
+fn lexicon_for(labels: &[Label]) -> Lexicon {
+    let mut lexicon = Lexicon::new(labels.len());
+    for (i, label) in labels.iter().enumerate() {
+        if label.keywords.is_empty() {
+            // An operator's label with no keywords: learn from its own words.
+            let words = normalize(&format!(
+                "{} {} {}",
+                label.name,
+                label.description,
+                label.examples.join(" ")
+            ));
+            let mut seen: Vec<&str> = Vec::new();
+            for word in words.split_whitespace() {
+                if !STOPWORDS.contains(&word) && !seen.contains(&word) {
+                    seen.push(word);
+                    lexicon.add(i, word, 1.0);
+                }
+            }
+        } else {
+            for (phrase, weight) in &label.keywords {
+                lexicon.add(i, phrase, *weight);
+            }
+        }
+    }
+    lexicon
+}
+
+fn argmax(scores: &[f32]) -> Option<(usize, f32, f32)> {
+    let mut best: Option<(usize, f32)> = None;
+    let mut second = 0.0f32;
+    for (i, &score) in scores.iter().enumerate() {
+        match best {
+            Some((_, b)) if score <= b => second = second.max(score),
+            Some((_, b)) => {
+                second = b;
+                best = Some((i, score));
+            }
+            None => best = Some((i, score)),
+        }
+    }
+    best.map(|(i, b)| (i, b, second))
+}
+
+impl LocalClassifier {
+    pub fn new(taxonomy: Taxonomy) -> Result<Self, TaxonomyError> {
+        taxonomy.validate()?;
+        let position = |labels: &[Label], name: &str| {
+            labels.iter().position(|l| l.name == name).unwrap_or(0)
+        };
+        Ok(Self {
+            categories: lexicon_for(&taxonomy.categories),
+            priorities: lexicon_for(&taxonomy.priorities),
+            default_category: position(&taxonomy.categories, &taxonomy.default_category),
+            default_priority: position(&taxonomy.priorities, &taxonomy.default_priority),
+            taxonomy,
+        })
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// Classifies synchronously (this is pure CPU work).
+    pub fn classify_text(&self, text: &str) -> Classification {
+        let mut category_scores = vec![0.0; self.categories.labels()];
+        self.categories.score_into(text, &mut category_scores);
+        let mut priority_scores = vec![0.0; self.priorities.labels()];
+        self.priorities.score_into(text, &mut priority_scores);
+
+        let (category, confidence) = match argmax(&category_scores) {
+            Some((i, best, second)) if best > 0.0 => (i, best / (best + second + 1.0)),
+            _ => (self.default_category, 0.1),
+        };
+        let priority = match argmax(&priority_scores) {
+            Some((i, best, _)) if best >= PRIORITY_THRESHOLD => i,
+            _ => self.default_priority,
+        };
+        let name = |labels: &[Label], i: usize| {
+            labels.get(i).map(|l| l.name.clone()).unwrap_or_default()
+        };
+        Classification {
+            category: name(&self.taxonomy.categories, category),
+            priority: name(&self.taxonomy.priorities, priority),
+            confidence: confidence.clamp(0.0, 1.0),
+            source: ClassificationSource::Local,
+        }
+    }
+}
+
+impl Default for LocalClassifier {
+    fn default() -> Self {
+        let taxonomy = Taxonomy::default();
+        Self {
+            categories: lexicon_for(&taxonomy.categories),
+            priorities: lexicon_for(&taxonomy.priorities),
+            default_category: 2,
+            default_priority: 1,
+            taxonomy,
+        }
+    }
+}
+
+#[cfg_attr(not(target_family = "wasm"), async_trait::async_trait)]
+#[cfg_attr(target_family = "wasm", async_trait::async_trait(?Send))]
+impl Classifier for LocalClassifier {
+    async fn classify(&self, text: &str) -> Classification {
+        self.classify_text(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(text: &str) -> (String, String) {
+        let c = LocalClassifier::default().classify_text(text);
+        assert_eq!(c.source, ClassificationSource::Local);
+        (c.category, c.priority)
+    }
+
+    #[test]
+    fn reads_the_default_categories() {
+        assert_eq!(classify("I was charged twice on my invoice").0, "billing");
+        assert_eq!(classify("I can't log in, password reset fails").0, "technical");
+        assert_eq!(classify("Where is my order? Tracking shows nothing").0, "general");
+    }
+
+    #[test]
+    fn reads_priorities() {
+        assert_eq!(classify("URGENT: production outage, everything is down").1, "high");
+        assert_eq!(classify("Just a question about your newsletter, no rush").1, "low");
+        assert_eq!(classify("My order has a problem").1, "medium");
+    }
+
+    #[test]
+    fn nothing_to_read_gives_the_default_with_low_confidence() {
+        let c = LocalClassifier::default().classify_text("");
+        assert_eq!((c.category.as_str(), c.priority.as_str()), ("general", "medium"));
+        assert!(c.confidence < 0.2);
+    }
+
+    #[test]
+    fn operator_categories_learn_from_their_descriptions() {
+        let taxonomy = Taxonomy::with_categories(vec![
+            Label {
+                examples: vec!["my parcel never arrived".into()],
+                ..Label::new("logistics", "parcels, couriers and warehouses")
+            },
+            Label::new("general", "anything else"),
+        ])
+        .unwrap();
+        let classifier = LocalClassifier::new(taxonomy).unwrap();
+        assert_eq!(classifier.classify_text("The courier lost my parcel").category, "logistics");
+        assert_eq!(classifier.classify_text("hello there").category, "general");
+    }
+
+    #[test]
+    fn invalid_taxonomies_are_refused() {
+        let mut taxonomy = Taxonomy::default();
+        taxonomy.default_category = "nope".into();
+        assert!(matches!(
+            LocalClassifier::new(taxonomy),
+            Err(TaxonomyError::UnknownDefault { .. })
+        ));
+    }
+}

@@ -1,0 +1,10 @@
+//! Conversations, messages and the pure state machine that moves them
+//! `automated -> agent -> closed`.
+
+mod ids;
+mod model;
+mod state;
+
+pub use ids::{ConversationId, MessageId, SessionId};
+pub use model::{Conversation, Message, MessageMeta, Sender, Status};
+pub use state::{ConversationState, Event, TransitionError, transition};

@@ -1,0 +1,153 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{ConversationId, MessageId, SessionId};
+use crate::classify::Classification;
+
+/// Where a conversation is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The assistant answers.
+    Automated,
+    /// A human agent holds (or is about to hold) the conversation; the bot is silent.
+    Agent,
+    /// Finished. A customer writing again reopens it.
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Automated, Status::Agent, Status::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Automated => "automated",
+            Status::Agent => "agent",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sender {
+    Customer,
+    Assistant,
+    Agent,
+    /// Notices from the engine itself ("connecting you to a person").
+    System,
+}
+
+impl Sender {
+    pub const ALL: [Sender; 4] = [
+        Sender::Customer,
+        Sender::Assistant,
+        Sender::Agent,
+        Sender::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Customer => "customer",
+            Sender::Assistant => "assistant",
+            Sender::Agent => "agent",
+            Sender::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|sender| sender.as_str() == s)
+    }
+}
+
+/// One conversation between a customer and the shop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub session_id: SessionId,
+    /// Where the customer writes from: "web", "whatsapp", an API client...
+    pub channel: String,
+    pub status: Status,
+    /// The agent holding the conversation, if any.
+    pub assignee: Option<String>,
+    /// Free-form data the host attaches (customer name, page, locale...).
+    pub metadata: serde_json::Value,
+    /// Sequence number of the newest message (0 when empty).
+    pub last_seq: i64,
+    /// Bumped by every stored change; the store's compare-and-swap key.
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Conversation {
+    pub fn state(&self) -> super::ConversationState {
+        super::ConversationState {
+            status: self.status,
+            assignee: self.assignee.clone(),
+        }
+    }
+}
+
+/// One message in a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    /// Position in the conversation, assigned by the store (1, 2, 3...).
+    pub seq: i64,
+    pub sender: Sender,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Set on inbound customer messages so that a retried request is not stored twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// For replies: the customer message this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+    #[serde(default)]
+    pub meta: MessageMeta,
+}
+
+/// What happened while producing a message: the provider, tokens, latency,
+/// whether it is a fallback, the error behind it, what knowledge it used.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MessageMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// The text is the polite fallback, not a real answer: never fed back into a prompt.
+    pub used_fallback: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Ids of the knowledge articles given to the provider for this reply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passages: Vec<String>,
+    /// For customer messages: how the local classifier read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// For system notices: why the conversation was handed to a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
+    /// For agent messages: who wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}

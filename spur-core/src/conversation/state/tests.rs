@@ -1,0 +1,135 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn agent_name() -> impl Strategy<Value = String> {
+    prop_oneof![Just("ana".to_string()), Just("bo".to_string())]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        Just(Event::CustomerMessage),
+        Just(Event::Escalate),
+        Just(Event::Close),
+        agent_name().prop_map(|agent| Event::AgentClaim { agent }),
+        agent_name().prop_map(|agent| Event::AgentReply { agent }),
+        agent_name().prop_map(|agent| Event::HandBack { agent }),
+    ]
+}
+
+#[test]
+fn the_happy_path() {
+    let s = ConversationState::new();
+    let s = transition(&s, &Event::CustomerMessage).unwrap();
+    assert_eq!(s.status, Status::Automated);
+    let s = transition(&s, &Event::Escalate).unwrap();
+    assert_eq!(s.status, Status::Agent);
+    let ana = "ana".to_string();
+    let s = transition(&s, &Event::AgentClaim { agent: ana.clone() }).unwrap();
+    assert_eq!(s.assignee.as_deref(), Some("ana"));
+    let s = transition(&s, &Event::AgentReply { agent: ana.clone() }).unwrap();
+    let s = transition(&s, &Event::Close).unwrap();
+    assert_eq!(s, next(Status::Closed, None));
+    let s = transition(&s, &Event::CustomerMessage).unwrap();
+    assert_eq!(s, next(Status::Automated, None), "a customer message reopens");
+}
+
+fn next(status: Status, assignee: Option<&str>) -> ConversationState {
+    ConversationState {
+        status,
+        assignee: assignee.map(str::to_string),
+    }
+}
+
+#[test]
+fn illegal_transitions_are_typed() {
+    let closed = next(Status::Closed, None);
+    assert_eq!(
+        transition(&closed, &Event::Close),
+        Err(TransitionError::AlreadyClosed)
+    );
+    assert_eq!(
+        transition(&closed, &Event::Escalate),
+        Err(TransitionError::Closed)
+    );
+    let held = next(Status::Agent, Some("ana"));
+    assert_eq!(
+        transition(&held, &Event::AgentClaim { agent: "bo".into() }),
+        Err(TransitionError::ClaimedByOther {
+            owner: "ana".into()
+        })
+    );
+    let queued = next(Status::Agent, None);
+    assert_eq!(
+        transition(&queued, &Event::AgentReply { agent: "bo".into() }),
+        Err(TransitionError::NotClaimed)
+    );
+    let bot = next(Status::Automated, None);
+    assert_eq!(
+        transition(&bot, &Event::HandBack { agent: "bo".into() }),
+        Err(TransitionError::NotWithAgent)
+    );
+}
+
+proptest! {
+    /// Invariants over any sequence of events, legal or not.
+    #[test]
+    fn invariants_hold_for_any_event_sequence(events in prop::collection::vec(event(), 0..64)) {
+        let mut state = ConversationState::new();
+        for event in &events {
+            let before = state.clone();
+            match transition(&state, event) {
+                Ok(after) => {
+                    // Only agent conversations have owners.
+                    if after.assignee.is_some() {
+                        prop_assert_eq!(after.status, Status::Agent);
+                    }
+                    // The only way out of closed is the customer writing.
+                    if before.status == Status::Closed {
+                        prop_assert_eq!(event, &Event::CustomerMessage);
+                        prop_assert_eq!(&after, &ConversationState::new());
+                    }
+                    // An agent only ever replies to a conversation they own.
+                    if let Event::AgentReply { agent } = event {
+                        prop_assert_eq!(before.assignee.as_ref(), Some(agent));
+                        prop_assert_eq!(&after, &before);
+                    }
+                    // A claim never steals another agent's conversation.
+                    if let Event::AgentClaim { agent } = event {
+                        prop_assert!(before.assignee.is_none() || before.assignee.as_ref() == Some(agent));
+                    }
+                    if *event == Event::Close {
+                        prop_assert_eq!(&after, &next(Status::Closed, None));
+                    }
+                    state = after;
+                }
+                Err(_) => {
+                    // Errors leave no partial change behind (the caller keeps `state`).
+                    let agent_event = matches!(
+                        event,
+                        Event::AgentClaim { .. } | Event::AgentReply { .. } | Event::HandBack { .. }
+                    );
+                    prop_assert!(before.status == Status::Closed || agent_event);
+                }
+            }
+        }
+    }
+
+    /// Transitions are deterministic.
+    #[test]
+    fn transitions_are_pure(events in prop::collection::vec(event(), 0..32)) {
+        let run = || {
+            let mut state = ConversationState::new();
+            let mut trace = Vec::new();
+            for event in &events {
+                let result = transition(&state, event);
+                if let Ok(next) = &result {
+                    state = next.clone();
+                }
+                trace.push(result);
+            }
+            trace
+        };
+        prop_assert_eq!(run(), run());
+    }
+}

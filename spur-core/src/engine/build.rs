@@ -1,0 +1,106 @@
+use std::sync::Arc;
+
+use super::{EngineConfig, Inner, SupportEngine};
+use crate::classify::LocalClassifier;
+use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
+use crate::escalation::HandoffDetector;
+use crate::events::{EventSink, NoEvents};
+use crate::knowledge::KnowledgeBase;
+use crate::llm::{LlmProvider, OfflineConfig, OfflineResponder};
+use crate::prompt::{TokenCounter, tokens};
+use crate::store::{ConversationStore, MemoryStore};
+
+/// Assembles a [`SupportEngine`]. Everything has a default: an in-memory
+/// store, the offline knowledge-base responder, the demo knowledge base,
+/// the system clock, random ids and no event subscribers.
+#[derive(Default)]
+pub struct EngineBuilder {
+    store: Option<Arc<dyn ConversationStore>>,
+    provider: Option<Arc<dyn LlmProvider>>,
+    knowledge: Option<Arc<KnowledgeBase>>,
+    classifier: Option<LocalClassifier>,
+    tokens: Option<Arc<dyn TokenCounter>>,
+    clock: Option<Arc<dyn Clock>>,
+    ids: Option<Arc<dyn IdGenerator>>,
+    events: Option<Arc<dyn EventSink>>,
+    config: EngineConfig,
+}
+
+impl EngineBuilder {
+    pub fn store(mut self, store: Arc<dyn ConversationStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn provider(mut self, provider: Arc<dyn LlmProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    pub fn knowledge(mut self, knowledge: KnowledgeBase) -> Self {
+        self.knowledge = Some(Arc::new(knowledge));
+        self
+    }
+
+    pub fn shared_knowledge(mut self, knowledge: Arc<KnowledgeBase>) -> Self {
+        self.knowledge = Some(knowledge);
+        self
+    }
+
+    /// The classifier used on every customer message (custom taxonomies).
+    pub fn classifier(mut self, classifier: LocalClassifier) -> Self {
+        self.classifier = Some(classifier);
+        self
+    }
+
+    /// Overrides the token counter (default: the provider's model's).
+    pub fn tokens(mut self, tokens: Arc<dyn TokenCounter>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = Some(ids);
+        self
+    }
+
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn build(self) -> SupportEngine {
+        let config = self.config;
+        let provider = self.provider.unwrap_or_else(|| {
+            Arc::new(OfflineResponder::new(OfflineConfig {
+                texts: config.prompt.texts.clone(),
+                ..OfflineConfig::default()
+            }))
+        });
+        let tokens = self.tokens.unwrap_or_else(|| tokens::for_model(provider.model()));
+        SupportEngine {
+            inner: Arc::new(Inner {
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                knowledge: self.knowledge.unwrap_or_else(|| Arc::new(KnowledgeBase::demo())),
+                classifier: self.classifier.unwrap_or_default(),
+                detector: HandoffDetector::default(),
+                tokens,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
+                events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
+                provider,
+                config,
+            }),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::escalation::EscalationPolicy;
+use crate::prompt::PromptConfig;
+use crate::validate::MessageLimits;
+
+/// Everything the engine can be tuned with. Plain data: each host loads it
+/// its own way (TOML + env for the server, keyword arguments in Python).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    pub prompt: PromptConfig,
+    pub limits: MessageLimits,
+    pub escalation: EscalationPolicy,
+    /// The customer gets a reply (the fallback if need be) within this time.
+    #[serde(with = "millis")]
+    pub llm_timeout: Duration,
+    pub max_output_tokens: u32,
+    pub temperature: Option<f32>,
+    /// Knowledge passages retrieved per turn.
+    pub retrieval_k: usize,
+    /// Channel of conversations started without one.
+    pub default_channel: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            prompt: PromptConfig::default(),
+            limits: MessageLimits::default(),
+            escalation: EscalationPolicy::default(),
+            llm_timeout: Duration::from_secs(15),
+            max_output_tokens: 250,
+            temperature: None,
+            retrieval_k: 3,
+            default_channel: "web".into(),
+        }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

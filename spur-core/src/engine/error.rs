@@ -1,0 +1,31 @@
+use crate::conversation::TransitionError;
+use crate::store::StoreError;
+use crate::validate::ValidationError;
+
+/// Why the engine refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("no conversation has this session id")]
+    UnknownSession,
+    #[error("no such conversation")]
+    UnknownConversation,
+    #[error("this idempotency key was used in another conversation")]
+    IdempotencyConflict,
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the conversation kept changing concurrently; try again")]
+    Busy,
+}
+
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::UnknownConversation,
+            other => Self::Store(other),
+        }
+    }
+}

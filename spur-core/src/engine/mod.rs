@@ -1,0 +1,488 @@
+//! `SupportEngine`: the channel-agnostic life of a customer message.
+//!
+//! Receive -> validate -> store the customer's message first -> update the
+//! state -> (if the bot holds the conversation) retrieve, build the prompt,
+//! call the provider under a timeout -> store the reply with its metadata ->
+//! publish events. Provider failures become a polite fallback reply.
+
+mod build;
+mod config;
+mod error;
+mod reply;
+mod turn;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::classify::LocalClassifier;
+use crate::clock::{Clock, IdGenerator};
+use crate::conversation::{
+    Conversation, ConversationId, Event, Message, MessageId, MessageMeta, Sender, SessionId, Status,
+    transition,
+};
+use crate::escalation::{EscalationReason, HandoffDetector};
+use crate::events::{EngineEvent, EventSink};
+use crate::knowledge::KnowledgeBase;
+use crate::llm::LlmProvider;
+use crate::prompt::TokenCounter;
+use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
+
+pub use build::EngineBuilder;
+pub use config::EngineConfig;
+pub use error::EngineError;
+pub use turn::{Inbound, StreamEvent, Turn};
+
+/// How often a change is retried when the conversation moved underneath it.
+const MAX_ATTEMPTS: usize = 8;
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn ConversationStore>,
+    pub(crate) provider: Arc<dyn LlmProvider>,
+    pub(crate) knowledge: Arc<KnowledgeBase>,
+    pub(crate) classifier: LocalClassifier,
+    pub(crate) detector: HandoffDetector,
+    pub(crate) tokens: Arc<dyn TokenCounter>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) events: Arc<dyn EventSink>,
+    pub(crate) config: EngineConfig,
+}
+
+/// The support engine. Cheap to clone (one `Arc`); share it freely.
+#[derive(Clone)]
+pub struct SupportEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SupportEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupportEngine")
+            .field("provider", &self.inner.provider.name())
+            .field("model", &self.inner.provider.model())
+            .field("knowledge", &self.inner.knowledge)
+            .finish()
+    }
+}
+
+/// What `accept` decided.
+enum Intake {
+    /// Nothing more to do (agent holds it, escalated, or a replay).
+    Done(Turn),
+    /// The bot owes a reply to `message`.
+    Reply {
+        conversation: Conversation,
+        message: Message,
+    },
+}
+
+impl SupportEngine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub fn knowledge(&self) -> &KnowledgeBase {
+        &self.inner.knowledge
+    }
+
+    pub fn provider(&self) -> &dyn LlmProvider {
+        self.inner.provider.as_ref()
+    }
+
+    pub fn store(&self) -> &Arc<dyn ConversationStore> {
+        &self.inner.store
+    }
+
+    pub fn classifier(&self) -> &LocalClassifier {
+        &self.inner.classifier
+    }
+
+    /// Handles one customer message and waits for the whole reply.
+    pub async fn send_message(&self, inbound: Inbound) -> Result<Turn, EngineError> {
+        match self.accept(inbound).await? {
+            Intake::Done(turn) => Ok(turn),
+            Intake::Reply {
+                conversation,
+                message,
+            } => {
+                let prepared = self.prepare(&conversation, &message).await;
+                let generated = self.complete(prepared).await;
+                self.finish(conversation, message, generated).await
+            }
+        }
+    }
+
+    /// The conversation behind a session.
+    pub async fn conversation(&self, session: SessionId) -> Result<Conversation, EngineError> {
+        self.inner
+            .store
+            .conversation_by_session(session)
+            .await?
+            .ok_or(EngineError::UnknownSession)
+    }
+
+    pub async fn conversation_by_id(&self, id: ConversationId) -> Result<Conversation, EngineError> {
+        self.inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(EngineError::UnknownConversation)
+    }
+
+    /// A page of a session's messages, oldest first; pass `next_before`
+    /// back as `before` for older ones.
+    pub async fn history(
+        &self,
+        session: SessionId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<HistoryPage, EngineError> {
+        let conversation = self.conversation(session).await?;
+        Ok(self.inner.store.history(conversation.id, before, limit).await?)
+    }
+
+    /// The customer asks for a person ("talk to a person" button).
+    pub async fn escalate(&self, session: SessionId) -> Result<Turn, EngineError> {
+        let conversation = self.conversation(session).await?;
+        let reason = EscalationReason::Requested;
+        let (conversation, messages) = self
+            .act(conversation, Event::Escalate, |engine, c| {
+                // Asking again while queued adds nothing.
+                (c.status != Status::Agent).then(|| engine.notice(&reason, None))
+            }, Some(reason.clone()))
+            .await?;
+        let notice = messages.into_iter().next();
+        Ok(Turn {
+            message: notice.clone().unwrap_or_else(|| self.placeholder(&conversation)),
+            escalation: notice.as_ref().map(|_| reason),
+            conversation,
+            reply: None,
+            notice,
+            duplicate: false,
+        })
+    }
+
+    /// Closes a customer's conversation.
+    pub async fn close(&self, session: SessionId) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation(session).await?;
+        Ok(self.act(conversation, Event::Close, |_, _| None, None).await?.0)
+    }
+
+    /// Closes a conversation by id (agents, admins).
+    pub async fn close_conversation(&self, id: ConversationId) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        Ok(self.act(conversation, Event::Close, |_, _| None, None).await?.0)
+    }
+
+    /// An agent takes a conversation. A second agent gets
+    /// [`crate::conversation::TransitionError::ClaimedByOther`].
+    pub async fn claim(&self, id: ConversationId, agent: &str) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        let event = Event::AgentClaim { agent: agent.to_string() };
+        Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
+    /// The owning agent answers the customer.
+    pub async fn agent_reply(
+        &self,
+        id: ConversationId,
+        agent: &str,
+        text: &str,
+    ) -> Result<Message, EngineError> {
+        let text = self.inner.config.limits.check(text)?.to_string();
+        let conversation = self.conversation_by_id(id).await?;
+        let event = Event::AgentReply { agent: agent.to_string() };
+        let (_, messages) = self
+            .act(conversation, event, |engine, _| {
+                Some(engine.message(Sender::Agent, text.clone(), None, MessageMeta {
+                    agent: Some(agent.to_string()),
+                    ..MessageMeta::default()
+                }))
+            }, None)
+            .await?;
+        messages
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Store(StoreError::Corrupt("reply not stored".into())))
+    }
+
+    /// The owning agent gives the conversation back to the assistant.
+    pub async fn hand_back(&self, id: ConversationId, agent: &str) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        let event = Event::HandBack { agent: agent.to_string() };
+        Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
+    // ---- internals ----
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn message(
+        &self,
+        sender: Sender,
+        text: String,
+        reply_to: Option<MessageId>,
+        meta: MessageMeta,
+    ) -> Message {
+        Message {
+            id: self.inner.ids.message_id(),
+            // Set by the store when appended.
+            conversation_id: ConversationId(uuid::Uuid::nil()),
+            seq: 0,
+            sender,
+            text,
+            created_at: self.now(),
+            idempotency_key: None,
+            reply_to,
+            meta,
+        }
+    }
+
+    /// Stand-in for `Turn::message` when an operation stored nothing.
+    fn placeholder(&self, conversation: &Conversation) -> Message {
+        let mut m = self.message(Sender::System, String::new(), None, MessageMeta::default());
+        m.conversation_id = conversation.id;
+        m
+    }
+
+    /// The handoff notice, with support hours when nobody is there now.
+    pub(crate) fn notice(&self, reason: &EscalationReason, reply_to: Option<MessageId>) -> Message {
+        let texts = &self.inner.config.prompt.texts;
+        let hours = &self.inner.config.escalation.hours;
+        let text = if hours.is_open(self.now()) {
+            texts.render(&texts.handoff_reply)
+        } else {
+            texts.render(&texts.handoff_after_hours_reply).replace("{hours}", &hours.label)
+        };
+        self.message(Sender::System, text, reply_to, MessageMeta {
+            escalation: Some(reason.code().to_string()),
+            ..MessageMeta::default()
+        })
+    }
+
+    /// Publishes what a stored change did.
+    fn announce(
+        &self,
+        before: Option<Status>,
+        conversation: &Conversation,
+        messages: &[Message],
+        escalation: Option<&EscalationReason>,
+    ) {
+        let events = &self.inner.events;
+        let (id, session) = (conversation.id, conversation.session_id);
+        for message in messages {
+            events.publish(EngineEvent::MessageStored {
+                conversation: id,
+                session,
+                message: message.clone(),
+            });
+        }
+        if before != Some(conversation.status) || escalation.is_some() {
+            events.publish(EngineEvent::StatusChanged {
+                conversation: id,
+                session,
+                from: before.unwrap_or(Status::Automated),
+                to: conversation.status,
+                assignee: conversation.assignee.clone(),
+            });
+        }
+        if let Some(reason) = escalation {
+            events.publish(EngineEvent::Escalated {
+                conversation: id,
+                session,
+                reason: reason.clone(),
+            });
+        }
+    }
+
+    /// Applies one lifecycle event (and the messages it produces) with
+    /// compare-and-swap retries.
+    async fn act(
+        &self,
+        mut conversation: Conversation,
+        event: Event,
+        messages: impl Fn(&Self, &Conversation) -> Option<Message>,
+        escalation: Option<EscalationReason>,
+    ) -> Result<(Conversation, Vec<Message>), EngineError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let state = transition(&conversation.state(), &event)?;
+            let new: Vec<Message> = messages(self, &conversation).into_iter().collect();
+            if state == conversation.state() && new.is_empty() {
+                return Ok((conversation, Vec::new()));
+            }
+            let before = conversation.status;
+            let change = Change {
+                conversation_id: conversation.id,
+                create: None,
+                expected_version: conversation.version,
+                status: state.status,
+                assignee: state.assignee,
+                updated_at: self.now(),
+                messages: new,
+            };
+            match self.inner.store.apply(change).await {
+                Ok(Applied::Stored { conversation, messages }) => {
+                    let escalated = escalation.as_ref().filter(|_| before != Status::Agent);
+                    self.announce(Some(before), &conversation, &messages, escalated);
+                    return Ok((conversation, messages));
+                }
+                Ok(Applied::Duplicate { .. }) => {
+                    return Err(EngineError::Store(StoreError::Corrupt(
+                        "unexpected idempotency conflict".into(),
+                    )));
+                }
+                Err(StoreError::Conflict) => {
+                    conversation = self.conversation_by_id(conversation.id).await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    fn new_conversation(&self, inbound: &Inbound) -> Conversation {
+        let now = self.now();
+        Conversation {
+            id: self.inner.ids.conversation_id(),
+            session_id: self.inner.ids.session_id(),
+            channel: inbound
+                .channel
+                .clone()
+                .unwrap_or_else(|| self.inner.config.default_channel.clone()),
+            status: Status::Automated,
+            assignee: None,
+            metadata: inbound.metadata.clone().unwrap_or(serde_json::Value::Object(Default::default())),
+            last_seq: 0,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Validates and stores the customer's message (before anything that can
+    /// fail), updating the state and applying the inbound escalation rules.
+    async fn accept(&self, inbound: Inbound) -> Result<Intake, EngineError> {
+        let inner = &self.inner;
+        let text = inner.config.limits.check(&inbound.text)?.to_string();
+        if let Some(key) = &inbound.idempotency_key {
+            crate::validate::check_idempotency_key(key)?;
+            if let Some(earlier) = inner.store.message_by_idempotency_key(key).await? {
+                return self.replay(earlier, inbound.session).await;
+            }
+        }
+        let mut current = match inbound.session {
+            Some(session) => Some(self.conversation(session).await?),
+            None => None,
+        };
+        let classification = inner.classifier.classify_text(&text);
+        let mut message = self.message(Sender::Customer, text, None, MessageMeta {
+            classification: Some(classification.clone()),
+            ..MessageMeta::default()
+        });
+        message.idempotency_key = inbound.idempotency_key.clone();
+
+        for _ in 0..MAX_ATTEMPTS {
+            let (base, create) = match &current {
+                Some(c) => (c.clone(), None),
+                None => {
+                    let c = self.new_conversation(&inbound);
+                    (c.clone(), Some(c))
+                }
+            };
+            let mut state = transition(&base.state(), &Event::CustomerMessage)?;
+            let escalation = if state.status == Status::Automated {
+                inner
+                    .config
+                    .escalation
+                    .on_inbound(&inner.detector, &message.text, &classification)
+            } else {
+                None
+            };
+            let mut messages = vec![message.clone()];
+            if let Some(reason) = &escalation {
+                state = transition(&state, &Event::Escalate)?;
+                messages.push(self.notice(reason, Some(message.id)));
+            }
+            let before = create.is_none().then_some(base.status);
+            let change = Change {
+                conversation_id: base.id,
+                create,
+                expected_version: base.version,
+                status: state.status,
+                assignee: state.assignee,
+                updated_at: message.created_at,
+                messages,
+            };
+            match inner.store.apply(change).await {
+                Ok(Applied::Stored { conversation, messages }) => {
+                    self.announce(before, &conversation, &messages, escalation.as_ref());
+                    let mut stored = messages.into_iter();
+                    let (Some(message), notice) = (stored.next(), stored.next()) else {
+                        return Err(EngineError::Store(StoreError::Corrupt("message not stored".into())));
+                    };
+                    if conversation.status == Status::Automated {
+                        return Ok(Intake::Reply { conversation, message });
+                    }
+                    return Ok(Intake::Done(Turn {
+                        conversation,
+                        message,
+                        reply: None,
+                        notice,
+                        escalation,
+                        duplicate: false,
+                    }));
+                }
+                Ok(Applied::Duplicate { message, .. }) => {
+                    return self.replay(message, inbound.session).await;
+                }
+                Err(StoreError::Conflict) => {
+                    if let Some(c) = &current {
+                        current = Some(self.conversation_by_id(c.id).await?);
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    /// A retried message: answer from storage. If the first attempt died
+    /// before replying and nothing happened since, reply now.
+    async fn replay(&self, earlier: Message, session: Option<SessionId>) -> Result<Intake, EngineError> {
+        let conversation = self.conversation_by_id(earlier.conversation_id).await?;
+        if session.is_some_and(|s| s != conversation.session_id) {
+            return Err(EngineError::IdempotencyConflict);
+        }
+        let answer = self.inner.store.reply_to(earlier.id).await?;
+        let unanswered = answer.is_none()
+            && conversation.status == Status::Automated
+            && conversation.last_seq == earlier.seq;
+        if unanswered {
+            return Ok(Intake::Reply {
+                conversation,
+                message: earlier,
+            });
+        }
+        let (reply, notice) = match answer {
+            Some(m) if m.sender == Sender::System => (None, Some(m)),
+            other => (other, None),
+        };
+        Ok(Intake::Done(Turn {
+            conversation,
+            message: earlier,
+            reply,
+            notice,
+            escalation: None,
+            duplicate: true,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,291 @@
+//! Producing the assistant's reply: prompt, provider call under a timeout
+//! (whole or streamed), fallback, storage.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, StreamEvent, SupportEngine, Turn};
+use crate::conversation::{
+    Conversation, Event, Message, MessageId, MessageMeta, Sender, Status, transition,
+};
+use crate::events::EngineEvent;
+use crate::llm::{CompletionRequest, ProviderError, Usage};
+use crate::prompt::{PromptInput, build_prompt};
+use crate::store::{Applied, Change, StoreError};
+
+/// Everything needed to call the provider for one reply.
+pub(super) struct Prepared {
+    /// The id the reply will be stored under (streamed deltas carry it).
+    reply_id: MessageId,
+    request: CompletionRequest,
+    prompt_tokens: usize,
+    best_confidence: Option<f32>,
+    /// Fallback replies in a row just before this turn.
+    prior_fallbacks: u32,
+}
+
+/// The provider's outcome, before storage.
+pub(super) struct Generated {
+    reply_id: MessageId,
+    text: String,
+    meta: MessageMeta,
+    handoff: bool,
+    best_confidence: Option<f32>,
+    consecutive_fallbacks: u32,
+}
+
+impl SupportEngine {
+    pub(super) async fn prepare(&self, conversation: &Conversation, message: &Message) -> Prepared {
+        let inner = &self.inner;
+        let config = &inner.config;
+        // Fetch a little more than the limit: notices and fallbacks are skipped.
+        let want = config.prompt.max_history_messages.saturating_mul(2).saturating_add(8);
+        let history = match inner.store.history(conversation.id, Some(message.seq), want).await {
+            Ok(page) => page.messages,
+            Err(error) => {
+                // The message is stored; answer without history rather than not at all.
+                tracing::warn!(%error, "could not load history; answering without it");
+                Vec::new()
+            }
+        };
+        let prior_fallbacks = history
+            .iter()
+            .rev()
+            .filter(|m| m.sender != Sender::Customer)
+            .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
+            .count() as u32;
+        let passages = inner.knowledge.search(&message.text, config.retrieval_k);
+        let prompt = build_prompt(&config.prompt, inner.tokens.as_ref(), PromptInput {
+            policies: inner.knowledge.policies(),
+            passages: &passages,
+            history: &history,
+            message: &message.text,
+        });
+        let mut request = CompletionRequest::new(prompt.messages);
+        request.max_output_tokens = config.max_output_tokens;
+        request.temperature = config.temperature;
+        request.passages = prompt.passages;
+        Prepared {
+            reply_id: inner.ids.message_id(),
+            request,
+            prompt_tokens: prompt.input_tokens,
+            best_confidence: passages.first().map(|p| p.confidence),
+            prior_fallbacks,
+        }
+    }
+
+    fn generated(
+        &self,
+        prepared: &Prepared,
+        outcome: Result<(String, Option<Usage>, bool, String), ProviderError>,
+        started: Instant,
+    ) -> Generated {
+        let inner = &self.inner;
+        let mut meta = MessageMeta {
+            provider: Some(inner.provider.name().to_string()),
+            latency_ms: Some(started.elapsed().as_millis() as u64),
+            passages: prepared.request.passages.iter().map(|p| p.article_id.clone()).collect(),
+            ..MessageMeta::default()
+        };
+        let (text, handoff) = match outcome {
+            Ok((text, usage, handoff, model)) => {
+                meta.model = Some(model);
+                meta.tokens_in = Some(usage.map_or(prepared.prompt_tokens as u32, |u| u.input_tokens));
+                meta.tokens_out = Some(usage.map_or_else(
+                    || inner.tokens.count(&text) as u32,
+                    |u| u.output_tokens,
+                ));
+                (text, handoff)
+            }
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "provider failed; sending the fallback reply");
+                meta.model = Some(inner.provider.model().to_string());
+                meta.used_fallback = true;
+                meta.error_code = Some(error.code().to_string());
+                let texts = &inner.config.prompt.texts;
+                (texts.render(&texts.fallback_reply), false)
+            }
+        };
+        Generated {
+            reply_id: prepared.reply_id,
+            consecutive_fallbacks: prepared.prior_fallbacks + u32::from(meta.used_fallback),
+            text,
+            meta,
+            handoff,
+            best_confidence: prepared.best_confidence,
+        }
+    }
+
+    /// One-shot completion under the timeout.
+    pub(super) async fn complete(&self, prepared: Prepared) -> Generated {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let timeout = inner.config.llm_timeout;
+        let outcome = match tokio::time::timeout(timeout, inner.provider.complete(&prepared.request)).await {
+            Ok(Ok(c)) if c.text.trim().is_empty() => Err(ProviderError::Empty),
+            Ok(Ok(c)) => Ok((c.text, c.usage, c.handoff, c.model)),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(ProviderError::Timeout(timeout)),
+        };
+        self.generated(&prepared, outcome, started)
+    }
+
+    /// Stores the reply (and a handoff notice if the turn escalates). If a
+    /// person took the conversation meanwhile, the bot's reply is dropped:
+    /// never a bot reply and an agent reply in parallel.
+    pub(super) async fn finish(
+        &self,
+        mut conversation: Conversation,
+        message: Message,
+        generated: Generated,
+    ) -> Result<Turn, EngineError> {
+        let inner = &self.inner;
+        let escalation = inner.config.escalation.after_reply(
+            generated.consecutive_fallbacks,
+            generated.best_confidence,
+            generated.handoff,
+        );
+        let mut reply = self.message(Sender::Assistant, generated.text, Some(message.id), generated.meta);
+        reply.id = generated.reply_id;
+        for _ in 0..MAX_ATTEMPTS {
+            if conversation.status != Status::Automated {
+                tracing::info!(conversation = %conversation.id, "a person took over; dropping the bot reply");
+                return Ok(Turn {
+                    conversation,
+                    message,
+                    reply: None,
+                    notice: None,
+                    escalation: None,
+                    duplicate: false,
+                });
+            }
+            let mut state = conversation.state();
+            let mut messages = vec![reply.clone()];
+            if let Some(reason) = &escalation {
+                state = transition(&state, &Event::Escalate)?;
+                messages.push(self.notice(reason, None));
+            }
+            let change = Change {
+                conversation_id: conversation.id,
+                create: None,
+                expected_version: conversation.version,
+                status: state.status,
+                assignee: state.assignee,
+                updated_at: reply.created_at,
+                messages,
+            };
+            match inner.store.apply(change).await {
+                Ok(Applied::Stored { conversation, messages }) => {
+                    self.announce(Some(Status::Automated), &conversation, &messages, escalation.as_ref());
+                    let mut stored = messages.into_iter();
+                    return Ok(Turn {
+                        conversation,
+                        message,
+                        reply: stored.next(),
+                        notice: stored.next(),
+                        escalation,
+                        duplicate: false,
+                    });
+                }
+                Ok(Applied::Duplicate { .. }) => {
+                    return Err(EngineError::Store(StoreError::Corrupt("reply collided".into())));
+                }
+                Err(StoreError::Conflict) => {
+                    conversation = self.conversation_by_id(conversation.id).await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    /// Handles one customer message and streams the reply. The customer's
+    /// message is stored before this returns; the reply is generated on a
+    /// task of its own and stored even if the receiver goes away.
+    pub async fn send_message_stream(
+        &self,
+        inbound: Inbound,
+    ) -> Result<mpsc::Receiver<StreamEvent>, EngineError> {
+        let (tx, rx) = mpsc::channel(64);
+        let (conversation, message) = match self.accept(inbound).await? {
+            Intake::Done(turn) => {
+                let _ = tx
+                    .send(StreamEvent::Started {
+                        conversation: Box::new(turn.conversation.clone()),
+                        message: Box::new(turn.message.clone()),
+                    })
+                    .await;
+                let _ = tx.send(StreamEvent::Done(Box::new(turn))).await;
+                return Ok(rx);
+            }
+            Intake::Reply { conversation, message } => (conversation, message),
+        };
+        let _ = tx
+            .send(StreamEvent::Started {
+                conversation: Box::new(conversation.clone()),
+                message: Box::new(message.clone()),
+            })
+            .await;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let prepared = engine.prepare(&conversation, &message).await;
+            let generated = engine.stream_reply(&conversation, prepared, &tx).await;
+            let event = match engine.finish(conversation, message, generated).await {
+                Ok(turn) => StreamEvent::Done(Box::new(turn)),
+                Err(error) => {
+                    tracing::error!(%error, "could not store a streamed reply");
+                    return;
+                }
+            };
+            let _ = tx.send(event).await;
+        });
+        Ok(rx)
+    }
+
+    async fn stream_reply(
+        &self,
+        conversation: &Conversation,
+        prepared: Prepared,
+        tx: &mpsc::Sender<StreamEvent>,
+    ) -> Generated {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let timeout = inner.config.llm_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let reply_id = prepared.reply_id;
+        let run = async {
+            let mut stream = inner.provider.stream(&prepared.request).await?;
+            let mut text = String::new();
+            let mut usage = None;
+            let mut handoff = false;
+            while let Some(delta) = stream.next().await {
+                let delta = delta?;
+                usage = delta.usage.or(usage);
+                handoff |= delta.handoff;
+                if delta.text.is_empty() {
+                    continue;
+                }
+                text.push_str(&delta.text);
+                inner.events.publish(EngineEvent::ReplyDelta {
+                    conversation: conversation.id,
+                    session: conversation.session_id,
+                    reply: reply_id,
+                    text: delta.text.clone(),
+                });
+                // A customer who left does not stop the reply being stored.
+                let _ = tx.send(StreamEvent::Delta { text: delta.text }).await;
+            }
+            if text.trim().is_empty() {
+                return Err(ProviderError::Empty);
+            }
+            Ok((text, usage, handoff, inner.provider.model().to_string()))
+        };
+        let outcome = match tokio::time::timeout_at(deadline, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ProviderError::Timeout(timeout)),
+        };
+        self.generated(&prepared, outcome, started)
+    }
+}

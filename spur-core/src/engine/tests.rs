@@ -1,0 +1,274 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::conversation::TransitionError;
+use crate::events::BroadcastEvents;
+use crate::llm::{ProviderError, Script, ScriptedProvider};
+use crate::prompt::Role;
+
+fn engine_with(provider: Arc<ScriptedProvider>, config: EngineConfig) -> SupportEngine {
+    SupportEngine::builder().provider(provider).config(config).build()
+}
+
+fn offline() -> SupportEngine {
+    SupportEngine::builder().build()
+}
+
+#[tokio::test]
+async fn offline_answers_from_knowledge_and_stores_both_messages() {
+    let engine = offline();
+    let turn = engine.send_message(Inbound::new("Do you ship to India?")).await.unwrap();
+    let reply = turn.reply.clone().unwrap();
+    assert!(reply.text.contains("USA, India and Europe"), "{}", reply.text);
+    assert_eq!(turn.conversation.status, Status::Automated);
+    assert_eq!(reply.reply_to, Some(turn.message.id));
+    assert_eq!(reply.meta.provider.as_deref(), Some("offline"));
+    assert!(!reply.meta.passages.is_empty());
+    let page = engine.history(turn.conversation.session_id, None, 10).await.unwrap();
+    let senders: Vec<Sender> = page.messages.iter().map(|m| m.sender).collect();
+    assert_eq!(senders, vec![Sender::Customer, Sender::Assistant]);
+    assert_eq!(page.messages[0].meta.classification.as_ref().unwrap().category, "general");
+
+    let next = engine
+        .send_message(Inbound::new("how long does delivery take?").in_session(turn.conversation.session_id))
+        .await
+        .unwrap();
+    assert_eq!(next.conversation.id, turn.conversation.id);
+    assert!(next.reply_text().unwrap().contains("5-7 business days"));
+}
+
+#[tokio::test]
+async fn bad_input_and_unknown_sessions_are_refused_before_storing() {
+    let engine = offline();
+    assert!(matches!(
+        engine.send_message(Inbound::new("   ")).await,
+        Err(EngineError::Validation(_))
+    ));
+    assert!(matches!(
+        engine.send_message(Inbound::new("x".repeat(5_001))).await,
+        Err(EngineError::Validation(_))
+    ));
+    let unknown = Inbound::new("hi").in_session(SessionId(uuid::Uuid::new_v4()));
+    assert!(matches!(engine.send_message(unknown).await, Err(EngineError::UnknownSession)));
+}
+
+#[tokio::test]
+async fn retried_messages_are_answered_from_storage() {
+    let provider = Arc::new(ScriptedProvider::new([Script::Reply("first".into()), Script::Reply("second".into())]));
+    let engine = engine_with(provider.clone(), EngineConfig::default());
+    let first = engine
+        .send_message(Inbound::new("hello there").with_idempotency_key("k-1"))
+        .await
+        .unwrap();
+    let retry = engine
+        .send_message(Inbound::new("hello there").with_idempotency_key("k-1"))
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.conversation.id, first.conversation.id);
+    assert_eq!(retry.reply.as_ref().map(|r| r.id), first.reply.as_ref().map(|r| r.id));
+    assert_eq!(provider.requests().len(), 1, "the provider is not called again");
+    let page = engine.history(first.conversation.session_id, None, 10).await.unwrap();
+    assert_eq!(page.messages.len(), 2);
+
+    // The same key from another conversation is a conflict, not a leak.
+    let other = engine.send_message(Inbound::new("another")).await.unwrap();
+    let stolen = Inbound::new("hello there")
+        .with_idempotency_key("k-1")
+        .in_session(other.conversation.session_id);
+    assert!(matches!(engine.send_message(stolen).await, Err(EngineError::IdempotencyConflict)));
+}
+
+#[tokio::test]
+async fn provider_failures_become_fallbacks_then_a_handoff() {
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Reply("Our returns window is 14 days.".into()),
+        Script::Fail(ProviderError::Http { status: 500, message: "boom".into() }),
+        Script::Fail(ProviderError::RateLimited),
+    ]));
+    let engine = engine_with(provider.clone(), EngineConfig::default());
+    let first = engine.send_message(Inbound::new("return policy?")).await.unwrap();
+    let session = first.conversation.session_id;
+
+    let failed = engine.send_message(Inbound::new("and for shoes?").in_session(session)).await.unwrap();
+    assert!(failed.used_fallback());
+    let meta = &failed.reply.as_ref().unwrap().meta;
+    assert_eq!(meta.error_code.as_deref(), Some("llm_upstream_error"));
+    assert_eq!(failed.conversation.status, Status::Automated);
+
+    let again = engine.send_message(Inbound::new("hello?").in_session(session)).await.unwrap();
+    assert!(again.used_fallback());
+    assert_eq!(again.escalation, Some(EscalationReason::RepeatedFailures { count: 2 }));
+    assert_eq!(again.conversation.status, Status::Agent);
+    assert!(again.notice.is_some());
+
+    // The fallback reply never reached a prompt.
+    let fallback_text = &engine.config().prompt.texts.fallback_reply;
+    let last = provider.requests().pop().unwrap();
+    assert!(last.messages.iter().all(|m| &m.content != fallback_text));
+    let users: Vec<&str> = last
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(users, vec!["return policy?", "and for shoes?", "hello?"], "customer messages are all kept");
+
+    // With a person holding it, the bot stays silent.
+    let calls = provider.requests().len();
+    let held = engine.send_message(Inbound::new("anyone?").in_session(session)).await.unwrap();
+    assert!(held.reply.is_none());
+    assert_eq!(provider.requests().len(), calls);
+}
+
+#[tokio::test]
+async fn slow_providers_time_out_into_the_fallback() {
+    let provider = Arc::new(ScriptedProvider::new([Script::Delay(
+        Duration::from_secs(5),
+        Box::new(Script::Reply("too late".into())),
+    )]));
+    let config = EngineConfig {
+        llm_timeout: Duration::from_millis(100),
+        ..EngineConfig::default()
+    };
+    let engine = engine_with(provider, config);
+    let started = std::time::Instant::now();
+    let turn = engine.send_message(Inbound::new("where is my parcel")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(turn.used_fallback());
+    assert_eq!(turn.reply.unwrap().meta.error_code.as_deref(), Some("llm_timeout"));
+}
+
+#[tokio::test]
+async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
+    let events = Arc::new(BroadcastEvents::new(64));
+    let mut feed = events.subscribe();
+    let engine = SupportEngine::builder().events(events).build();
+    let turn = engine.send_message(Inbound::new("I want to talk to a human")).await.unwrap();
+    assert_eq!(turn.conversation.status, Status::Agent);
+    assert_eq!(turn.escalation, Some(EscalationReason::CustomerRequest));
+    assert!(turn.reply.is_none());
+    assert!(turn.notice.as_ref().unwrap().text.contains("support team"));
+    let id = turn.conversation.id;
+
+    let mut kinds = Vec::new();
+    while let Ok(event) = feed.try_recv() {
+        kinds.push(match event {
+            EngineEvent::MessageStored { .. } => "message",
+            EngineEvent::StatusChanged { .. } => "status",
+            EngineEvent::Escalated { .. } => "escalated",
+            EngineEvent::ReplyDelta { .. } => "delta",
+        });
+    }
+    assert_eq!(kinds, vec!["message", "message", "status", "escalated"]);
+
+    engine.claim(id, "ana").await.unwrap();
+    assert!(matches!(
+        engine.claim(id, "bo").await,
+        Err(EngineError::Transition(TransitionError::ClaimedByOther { .. }))
+    ));
+    assert!(matches!(
+        engine.agent_reply(id, "bo", "hi").await,
+        Err(EngineError::Transition(_))
+    ));
+    let reply = engine.agent_reply(id, "ana", "Hi, Ana here. How can I help?").await.unwrap();
+    assert_eq!(reply.sender, Sender::Agent);
+    let handed = engine.hand_back(id, "ana").await.unwrap();
+    assert_eq!(handed.status, Status::Automated);
+    let closed = engine.close_conversation(id).await.unwrap();
+    assert_eq!(closed.status, Status::Closed);
+    // Writing after close reopens the same conversation with the bot.
+    let reopened = engine
+        .send_message(Inbound::new("one more thing: do you ship to Europe?").in_session(turn.conversation.session_id))
+        .await
+        .unwrap();
+    assert_eq!(reopened.conversation.id, id);
+    assert_eq!(reopened.conversation.status, Status::Automated);
+    assert!(reopened.reply.is_some());
+}
+
+#[tokio::test]
+async fn explicit_escalation_is_idempotent() {
+    let engine = offline();
+    let turn = engine.send_message(Inbound::new("hello")).await.unwrap();
+    let session = turn.conversation.session_id;
+    let first = engine.escalate(session).await.unwrap();
+    assert_eq!(first.conversation.status, Status::Agent);
+    assert!(first.notice.is_some());
+    let second = engine.escalate(session).await.unwrap();
+    assert!(second.notice.is_none(), "no second notice");
+    let page = engine.history(session, None, 10).await.unwrap();
+    assert_eq!(page.messages.len(), 3);
+    engine.close(session).await.unwrap();
+    assert!(matches!(engine.escalate(session).await, Err(EngineError::Transition(_))));
+}
+
+#[tokio::test]
+async fn the_offline_responder_hands_off_what_it_does_not_know() {
+    let engine = offline();
+    let turn = engine
+        .send_message(Inbound::new("Which wine goes with grilled fish?"))
+        .await
+        .unwrap();
+    assert_eq!(turn.escalation, Some(EscalationReason::NoAnswer));
+    assert_eq!(turn.conversation.status, Status::Agent);
+    assert!(turn.reply.is_some() && turn.notice.is_some());
+}
+
+#[tokio::test]
+async fn streaming_yields_deltas_and_stores_the_whole_reply() {
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Chunks(vec!["We ship ".into(), "to the USA, ".into(), "India and Europe.".into()]),
+        Script::ChunksThenFail(vec!["Partial ".into()], ProviderError::Stream("dropped".into())),
+    ]));
+    let engine = engine_with(provider, EngineConfig::default());
+    let mut rx = engine.send_message_stream(Inbound::new("where do you ship?")).await.unwrap();
+    let mut deltas = String::new();
+    let mut done = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            StreamEvent::Started { message, .. } => assert_eq!(message.seq, 1),
+            StreamEvent::Delta { text } => deltas.push_str(&text),
+            StreamEvent::Done(turn) => done = Some(turn),
+        }
+    }
+    let turn = done.unwrap();
+    assert_eq!(deltas, "We ship to the USA, India and Europe.");
+    assert_eq!(turn.reply.as_ref().unwrap().text, deltas);
+
+    let mut rx = engine
+        .send_message_stream(Inbound::new("and Canada?").in_session(turn.conversation.session_id))
+        .await
+        .unwrap();
+    let mut last = None;
+    while let Some(event) = rx.recv().await {
+        last = Some(event);
+    }
+    let Some(StreamEvent::Done(turn)) = last else { panic!("no done event") };
+    assert!(turn.used_fallback());
+    assert_eq!(turn.reply.unwrap().meta.error_code.as_deref(), Some("llm_stream_broken"));
+}
+
+#[tokio::test]
+async fn a_person_taking_over_mid_reply_silences_the_bot() {
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Reply("welcome".into()),
+        Script::Delay(Duration::from_millis(300), Box::new(Script::Reply("bot answer".into()))),
+    ]));
+    let engine = engine_with(provider, EngineConfig::default());
+    let first = engine.send_message(Inbound::new("hello")).await;
+    assert!(first.is_ok());
+    let session = first.unwrap().conversation.session_id;
+    let id = engine.conversation(session).await.unwrap().id;
+    let racing = engine.clone();
+    let reply = tokio::spawn(async move {
+        racing.send_message(Inbound::new("where is my order").in_session(session)).await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    engine.claim(id, "ana").await.unwrap();
+    let turn = reply.await.unwrap().unwrap();
+    assert!(turn.reply.is_none());
+    let page = engine.history(session, None, 10).await.unwrap();
+    assert!(page.messages.iter().all(|m| m.text != "bot answer"));
+}

@@ -1,0 +1,280 @@
+//! When the bot hands a conversation to a person, and what it tells the customer.
+
+use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, UtcOffset, Weekday};
+
+use crate::classify::{Classification, Lexicon, lexicon::defaults};
+
+/// Why a conversation went to a person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EscalationReason {
+    /// The customer asked for a person.
+    CustomerRequest,
+    /// The explicit "talk to a person" action (`POST /v1/chat/escalate`).
+    Requested,
+    /// The assistant failed this many times in a row.
+    RepeatedFailures { count: u32 },
+    /// No knowledge passage was confident enough.
+    LowConfidence { confidence: f32 },
+    /// The responder itself said it cannot answer (offline responder).
+    NoAnswer,
+    /// A high-priority complaint.
+    UrgentComplaint,
+}
+
+impl EscalationReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::CustomerRequest => "customer_request",
+            Self::Requested => "requested",
+            Self::RepeatedFailures { .. } => "repeated_failures",
+            Self::LowConfidence { .. } => "low_confidence",
+            Self::NoAnswer => "no_answer",
+            Self::UrgentComplaint => "urgent_complaint",
+        }
+    }
+
+    /// One line for the agent.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::CustomerRequest => "The customer asked to talk to a person.".into(),
+            Self::Requested => "The customer pressed \"talk to a person\".".into(),
+            Self::RepeatedFailures { count } => {
+                format!("The assistant failed to answer {count} times in a row.")
+            }
+            Self::LowConfidence { confidence } => format!(
+                "No knowledge article matched well enough (best confidence {confidence:.2})."
+            ),
+            Self::NoAnswer => "The assistant had no answer in the knowledge base.".into(),
+            Self::UrgentComplaint => "An urgent complaint.".into(),
+        }
+    }
+}
+
+/// When people answer, in the shop's time zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportHours {
+    /// Open days, Monday first.
+    pub days: [bool; 7],
+    /// Minutes after midnight, local time.
+    pub opens: u16,
+    pub closes: u16,
+    /// The shop's offset from UTC in minutes (IST = 330).
+    pub utc_offset_minutes: i16,
+    /// How customers read it.
+    pub label: String,
+}
+
+impl Default for SupportHours {
+    /// Monday-Friday 9am-6pm IST, as in the seed apps.
+    fn default() -> Self {
+        Self {
+            days: [true, true, true, true, true, false, false],
+            opens: 9 * 60,
+            closes: 18 * 60,
+            utc_offset_minutes: 330,
+            label: "Monday to Friday, 9am to 6pm IST".into(),
+        }
+    }
+}
+
+impl SupportHours {
+    pub fn is_open(&self, at: OffsetDateTime) -> bool {
+        let offset = UtcOffset::from_whole_seconds(i32::from(self.utc_offset_minutes) * 60)
+            .unwrap_or(UtcOffset::UTC);
+        let local = at.to_offset(offset);
+        let day = match local.weekday() {
+            Weekday::Monday => 0,
+            Weekday::Tuesday => 1,
+            Weekday::Wednesday => 2,
+            Weekday::Thursday => 3,
+            Weekday::Friday => 4,
+            Weekday::Saturday => 5,
+            Weekday::Sunday => 6,
+        };
+        let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
+        self.days[day] && minute >= self.opens && minute < self.closes
+    }
+}
+
+/// The escalation rules. Every rule can be switched off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationPolicy {
+    /// Escalate when the customer asks for a person.
+    pub on_request: bool,
+    /// Summed phrase weight that counts as asking for a person.
+    pub request_threshold: f32,
+    /// Escalate after this many fallback replies in a row (0 = never).
+    pub max_consecutive_fallbacks: u32,
+    /// Escalate when the best passage is below this confidence (LLM mode;
+    /// `None` = never). The offline responder hands off on its own.
+    pub min_knowledge_confidence: Option<f32>,
+    /// Escalate high-priority complaints.
+    pub urgent_complaints: bool,
+    pub hours: SupportHours,
+}
+
+impl Default for EscalationPolicy {
+    fn default() -> Self {
+        Self {
+            on_request: true,
+            request_threshold: 2.0,
+            max_consecutive_fallbacks: 2,
+            min_knowledge_confidence: None,
+            urgent_complaints: true,
+            hours: SupportHours::default(),
+        }
+    }
+}
+
+/// Recognises "let me talk to a person" in several phrasings and languages,
+/// and angry complaints.
+#[derive(Clone, Debug)]
+pub struct HandoffDetector {
+    request: Lexicon,
+    complaint: Lexicon,
+}
+
+impl Default for HandoffDetector {
+    fn default() -> Self {
+        let mut request = Lexicon::new(1);
+        for (phrase, weight) in defaults::HANDOFF {
+            request.add(0, phrase, *weight);
+        }
+        let mut complaint = Lexicon::new(1);
+        for (phrase, weight) in defaults::COMPLAINT {
+            complaint.add(0, phrase, *weight);
+        }
+        Self { request, complaint }
+    }
+}
+
+impl HandoffDetector {
+    /// How strongly `text` asks for a person (summed phrase weights).
+    pub fn request_score(&self, text: &str) -> f32 {
+        self.request.score(text).first().copied().unwrap_or(0.0)
+    }
+
+    pub fn complaint_score(&self, text: &str) -> f32 {
+        self.complaint.score(text).first().copied().unwrap_or(0.0)
+    }
+}
+
+impl EscalationPolicy {
+    /// Rules that look at the customer's message before any reply.
+    pub fn on_inbound(
+        &self,
+        detector: &HandoffDetector,
+        text: &str,
+        classification: &Classification,
+    ) -> Option<EscalationReason> {
+        if self.on_request && detector.request_score(text) >= self.request_threshold {
+            return Some(EscalationReason::CustomerRequest);
+        }
+        if self.urgent_complaints
+            && classification.priority == "high"
+            && detector.complaint_score(text) >= 2.0
+        {
+            return Some(EscalationReason::UrgentComplaint);
+        }
+        None
+    }
+
+    /// Rules that look at how the turn went.
+    pub fn after_reply(
+        &self,
+        consecutive_fallbacks: u32,
+        best_confidence: Option<f32>,
+        responder_handoff: bool,
+    ) -> Option<EscalationReason> {
+        if responder_handoff {
+            return Some(EscalationReason::NoAnswer);
+        }
+        if self.max_consecutive_fallbacks > 0 && consecutive_fallbacks >= self.max_consecutive_fallbacks {
+            return Some(EscalationReason::RepeatedFailures {
+                count: consecutive_fallbacks,
+            });
+        }
+        match (self.min_knowledge_confidence, best_confidence) {
+            (Some(min), Some(best)) if best < min => {
+                Some(EscalationReason::LowConfidence { confidence: best })
+            }
+            (Some(_), None) => Some(EscalationReason::LowConfidence { confidence: 0.0 }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::classify::LocalClassifier;
+
+    #[test]
+    fn recognises_requests_for_a_person() {
+        let detector = HandoffDetector::default();
+        let policy = EscalationPolicy::default();
+        let classifier = LocalClassifier::default();
+        let asks = |text: &str| {
+            policy.on_inbound(&detector, text, &classifier.classify_text(text))
+                == Some(EscalationReason::CustomerRequest)
+        };
+        for text in [
+            "I want to talk to a human",
+            "can I speak with a real person please",
+            "connect me to customer service",
+            "Agent please",
+            "quiero hablar con un humano",
+            "je veux parler à un conseiller",
+            "Ich möchte mit einem Mitarbeiter sprechen",
+            "get me a representative",
+        ] {
+            assert!(asks(text), "{text}");
+        }
+        for text in ["Where is my order?", "How do I reset my password?", "thanks!"] {
+            assert!(!asks(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn escalates_urgent_complaints_and_repeated_failures() {
+        let detector = HandoffDetector::default();
+        let policy = EscalationPolicy::default();
+        let text = "This is unacceptable, I was charged twice, fix it urgently!";
+        let c = LocalClassifier::default().classify_text(text);
+        assert_eq!(
+            policy.on_inbound(&detector, text, &c),
+            Some(EscalationReason::UrgentComplaint)
+        );
+        assert_eq!(policy.after_reply(1, Some(0.9), false), None);
+        assert_eq!(
+            policy.after_reply(2, Some(0.9), false),
+            Some(EscalationReason::RepeatedFailures { count: 2 })
+        );
+        assert_eq!(policy.after_reply(0, None, true), Some(EscalationReason::NoAnswer));
+        let strict = EscalationPolicy {
+            min_knowledge_confidence: Some(0.5),
+            ..EscalationPolicy::default()
+        };
+        assert_eq!(
+            strict.after_reply(0, Some(0.2), false),
+            Some(EscalationReason::LowConfidence { confidence: 0.2 })
+        );
+    }
+
+    #[test]
+    fn support_hours_are_in_the_shops_time_zone() {
+        let hours = SupportHours::default();
+        // Monday 04:00 UTC = 09:30 IST.
+        assert!(hours.is_open(datetime!(2026-11-23 04:00 UTC)));
+        // Monday 13:00 UTC = 18:30 IST.
+        assert!(!hours.is_open(datetime!(2026-11-23 13:00 UTC)));
+        // Saturday noon IST.
+        assert!(!hours.is_open(datetime!(2026-11-28 06:30 UTC)));
+    }
+}

@@ -1,0 +1,129 @@
+//! Loading knowledge from Markdown and FAQ files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Article;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error("cannot read knowledge from {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid FAQ file (a list of question/answer pairs): {message}")]
+    Faq { path: PathBuf, message: String },
+    #[error("{0} holds no article: add Markdown files with `##` sections or a faq.yaml")]
+    Empty(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaqEntry {
+    question: String,
+    answer: String,
+}
+
+/// The file name (without extension) that holds store policies, quoted in
+/// every system prompt.
+pub(crate) const POLICIES_FILE: &str = "policies";
+
+/// Splits Markdown into articles: each `##` section is one, its heading the
+/// title. Text before the first `##` (and `#` titles) is not an article.
+/// Headings inside fenced code blocks are ignored.
+pub(crate) fn markdown_articles(source: &str, text: &str) -> Vec<Article> {
+    let mut articles = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    let mut in_fence = false;
+    let flush = |current: &mut Option<(String, String)>, articles: &mut Vec<Article>| {
+        if let Some((title, body)) = current.take() {
+            let body = body.trim().to_string();
+            if !body.is_empty() {
+                articles.push(Article::new(source, &title, body));
+            }
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+        }
+        if !in_fence && let Some(title) = trimmed.strip_prefix("## ") {
+            flush(&mut current, &mut articles);
+            current = Some((title.trim().to_string(), String::new()));
+            continue;
+        }
+        if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    flush(&mut current, &mut articles);
+    articles
+}
+
+pub(crate) fn faq_articles(source: &str, path: &Path, text: &str) -> Result<Vec<Article>, KnowledgeError> {
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    let entries: Vec<FaqEntry> = if is_json {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    } else {
+        serde_norway::from_str(text).map_err(|e| e.to_string())
+    }
+    .map_err(|message| KnowledgeError::Faq {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| !e.question.trim().is_empty() && !e.answer.trim().is_empty())
+        .map(|e| Article::new(source, e.question.trim(), e.answer.trim().to_string()))
+        .collect())
+}
+
+fn read(path: &Path) -> Result<String, KnowledgeError> {
+    std::fs::read_to_string(path).map_err(|source| KnowledgeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads every `*.md` file and any `faq.yaml` / `faq.yml` / `faq.json` in
+/// `dir` (not recursive; files in name order, so ids are stable). Returns the
+/// articles and the policies file's articles.
+pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<Article>, Vec<Article>), KnowledgeError> {
+    let io = |source| KnowledgeError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    paths.sort();
+    let mut articles = Vec::new();
+    let mut policies = Vec::new();
+    for path in paths.iter().filter(|p| p.is_file()) {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or_default();
+        match ext {
+            "md" | "markdown" => {
+                let found = markdown_articles(stem, &read(path)?);
+                if stem.eq_ignore_ascii_case(POLICIES_FILE) {
+                    policies.extend(found.iter().cloned());
+                }
+                articles.extend(found);
+            }
+            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => {
+                articles.extend(faq_articles(stem, path, &read(path)?)?);
+            }
+            _ => {}
+        }
+    }
+    if articles.is_empty() {
+        return Err(KnowledgeError::Empty(dir.to_path_buf()));
+    }
+    Ok((articles, policies))
+}

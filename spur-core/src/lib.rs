@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+pub mod classify;
+pub mod clock;
+pub mod conversation;
+#[cfg(feature = "runtime")]
+pub mod engine;
+mod error;
+pub mod escalation;
+pub mod events;
+pub mod knowledge;
+pub mod llm;
+pub mod prompt;
+pub mod store;
+pub mod validate;
+
+pub use error::{Error, Result};
+
+#[cfg(feature = "runtime")]
+pub use engine::{EngineBuilder, EngineConfig, EngineError, Inbound, StreamEvent, SupportEngine, Turn};
+pub use knowledge::KnowledgeBase;

@@ -1,0 +1,208 @@
+//! Any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama.cpp,
+//! LiteLLM) through async-openai.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::ReqwestService;
+use async_openai::middleware::retry::OpenAIRetryLayer;
+use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, Usage};
+
+/// How to reach an OpenAI-compatible server.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// e.g. `http://localhost:11434/v1`; `None` is api.openai.com.
+    pub base_url: Option<String>,
+    /// Never logged (see the `Debug` impl).
+    pub api_key: Option<String>,
+    pub model: String,
+    /// Per HTTP attempt.
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+    /// Extra attempts on 429, 5xx and connection errors, with exponential backoff.
+    pub max_retries: u32,
+    pub temperature: Option<f32>,
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: "gpt-4o-mini".into(),
+            timeout: Duration::from_secs(15),
+            max_retries: 2,
+            temperature: Some(0.3),
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("temperature", &self.temperature)
+            .finish()
+    }
+}
+
+/// The OpenAI-compatible provider.
+#[derive(Clone)]
+pub struct OpenAiProvider {
+    client: Client<OpenAIConfig>,
+    config: OpenAiConfig,
+}
+
+impl std::fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiProvider").field("config", &self.config).finish()
+    }
+}
+
+fn map_error(error: OpenAIError) -> ProviderError {
+    match error {
+        OpenAIError::ApiError(e) => match e.status_code.as_u16() {
+            429 => ProviderError::RateLimited,
+            status => ProviderError::Http {
+                status,
+                message: e.api_error.message,
+            },
+        },
+        OpenAIError::Reqwest(e) if e.is_timeout() => ProviderError::Network("timed out".into()),
+        OpenAIError::Reqwest(e) => match e.status() {
+            Some(status) if status.as_u16() == 429 => ProviderError::RateLimited,
+            Some(status) => ProviderError::Http {
+                status: status.as_u16(),
+                message: e.to_string(),
+            },
+            None => ProviderError::Network(e.to_string()),
+        },
+        OpenAIError::JSONDeserialize(e, _) => ProviderError::InvalidResponse(e.to_string()),
+        OpenAIError::StreamError(e) => ProviderError::Stream(e.to_string()),
+        OpenAIError::InvalidArgument(m) => ProviderError::Config(m),
+        other => ProviderError::Network(other.to_string()),
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
+        if config.model.trim().is_empty() {
+            return Err(ProviderError::Config("the model name is empty".into()));
+        }
+        let mut openai = OpenAIConfig::new();
+        if let Some(base) = &config.base_url {
+            openai = openai.with_api_base(base.trim_end_matches('/'));
+        }
+        // Local servers often need no key, but the header must still parse.
+        openai = openai.with_api_key(config.api_key.clone().unwrap_or_default());
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let service = tower::ServiceBuilder::new()
+            .layer(OpenAIRetryLayer::new(config.max_retries as usize))
+            .service(ReqwestService::new(http));
+        let client = Client::with_config(openai).with_http_service(service);
+        Ok(Self { client, config })
+    }
+
+    fn body(&self, request: &CompletionRequest, stream: bool) -> Result<CreateChatCompletionRequest, ProviderError> {
+        let mut body = json!({
+            "model": self.config.model,
+            "messages": request.messages,
+            "max_completion_tokens": request.max_output_tokens,
+        });
+        if let Some(t) = request.temperature.or(self.config.temperature) {
+            body["temperature"] = json!(t);
+        }
+        if request.json {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        if stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        serde_json::from_value(body).map_err(|e| ProviderError::Config(e.to_string()))
+    }
+}
+
+fn usage(u: Option<async_openai::types::chat::CompletionUsage>) -> Option<Usage> {
+    u.map(|u| Usage {
+        input_tokens: u.prompt_tokens,
+        output_tokens: u.completion_tokens,
+    })
+}
+
+#[async_trait::async_trait]
+impl LlmProvider for OpenAiProvider {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = self.body(request, false)?;
+        let response: CreateChatCompletionResponse =
+            self.client.chat().create(body).await.map_err(map_error)?;
+        let text = response
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.message.content)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(ProviderError::Empty)?;
+        Ok(Completion {
+            text,
+            model: response.model,
+            usage: usage(response.usage),
+            handoff: false,
+        })
+    }
+
+    async fn stream(&self, request: &CompletionRequest) -> Result<DeltaStream, ProviderError> {
+        let body = self.body(request, true)?;
+        let stream = self.client.chat().create_stream(body).await.map_err(map_error)?;
+        Ok(Box::pin(stream.map(|chunk| {
+            let chunk = chunk.map_err(map_error)?;
+            let text = chunk
+                .choices
+                .into_iter()
+                .filter_map(|c| c.delta.content)
+                .collect::<String>();
+            Ok(Delta {
+                text,
+                usage: usage(chunk.usage),
+                handoff: false,
+            })
+        })))
+    }
+}

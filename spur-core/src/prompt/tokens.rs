@@ -1,0 +1,133 @@
+//! Token counting: exact OpenAI counts with the `tokenizer` feature
+//! (bpe-openai), a byte-based estimate without it (the wasm widget).
+
+use std::sync::Arc;
+
+/// Counts tokens the way the target model does.
+pub trait TokenCounter: Send + Sync {
+    fn count(&self, text: &str) -> usize;
+
+    /// The count if it is at most `limit`, else `None`. Implementations may
+    /// stop early on long texts.
+    fn count_within(&self, text: &str, limit: usize) -> Option<usize> {
+        let n = self.count(text);
+        (n <= limit).then_some(n)
+    }
+}
+
+/// About four bytes per token: a safe-side estimate when no tokenizer is built in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApproxTokenCounter;
+
+impl TokenCounter for ApproxTokenCounter {
+    fn count(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+}
+
+/// The OpenAI encodings bpe-openai knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Cl100k,
+    O200k,
+}
+
+impl Encoding {
+    /// The encoding a model uses. Unknown models (local servers, other
+    /// vendors) get o200k, the current OpenAI encoding, as the closest estimate.
+    pub fn for_model(model: &str) -> Self {
+        let m = model.to_ascii_lowercase();
+        let m = m.rsplit('/').next().unwrap_or(&m);
+        let cl100k = (m.starts_with("gpt-4") && !m.starts_with("gpt-4o") && !m.starts_with("gpt-4.")
+            && !m.starts_with("gpt-4-o"))
+            || m.starts_with("gpt-3.5")
+            || m.starts_with("text-embedding")
+            || m.starts_with("gpt-35");
+        if cl100k { Self::Cl100k } else { Self::O200k }
+    }
+}
+
+#[cfg(feature = "tokenizer")]
+mod exact {
+    use super::{Encoding, TokenCounter};
+
+    /// Exact counts with bpe-openai.
+    #[derive(Clone, Copy)]
+    pub struct BpeTokenCounter {
+        tokenizer: &'static bpe_openai::Tokenizer,
+        encoding: Encoding,
+    }
+
+    impl std::fmt::Debug for BpeTokenCounter {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("BpeTokenCounter").field("encoding", &self.encoding).finish()
+        }
+    }
+
+    impl BpeTokenCounter {
+        pub fn new(encoding: Encoding) -> Self {
+            let tokenizer = match encoding {
+                Encoding::Cl100k => bpe_openai::cl100k_base(),
+                Encoding::O200k => bpe_openai::o200k_base(),
+            };
+            Self { tokenizer, encoding }
+        }
+
+        pub fn encoding(&self) -> Encoding {
+            self.encoding
+        }
+    }
+
+    impl TokenCounter for BpeTokenCounter {
+        fn count(&self, text: &str) -> usize {
+            self.tokenizer.count(text)
+        }
+
+        fn count_within(&self, text: &str, limit: usize) -> Option<usize> {
+            let normalized = self.tokenizer.normalize(text);
+            self.tokenizer.count_till_limit(&normalized, limit)
+        }
+    }
+}
+
+#[cfg(feature = "tokenizer")]
+pub use exact::BpeTokenCounter;
+
+/// The best counter this build has for `model`.
+pub fn for_model(model: &str) -> Arc<dyn TokenCounter> {
+    #[cfg(feature = "tokenizer")]
+    {
+        Arc::new(BpeTokenCounter::new(Encoding::for_model(model)))
+    }
+    #[cfg(not(feature = "tokenizer"))]
+    {
+        let _ = model;
+        Arc::new(ApproxTokenCounter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_encoding_by_model() {
+        assert_eq!(Encoding::for_model("gpt-4o-mini"), Encoding::O200k);
+        assert_eq!(Encoding::for_model("openai/gpt-4.1"), Encoding::O200k);
+        assert_eq!(Encoding::for_model("gpt-4-turbo"), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("gpt-3.5-turbo"), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("llama3.1:8b"), Encoding::O200k);
+    }
+
+    #[test]
+    fn exact_counts_match_known_values() {
+        // "hello world" is two tokens in both encodings.
+        assert_eq!(for_model("gpt-4o-mini").count("hello world"), 2);
+        assert_eq!(for_model("gpt-3.5-turbo").count("hello world"), 2);
+        let counter = for_model("gpt-4o");
+        let long = "word ".repeat(1000);
+        assert_eq!(counter.count_within(&long, 10), None);
+        assert_eq!(counter.count_within("hello world", 10), Some(2));
+        assert_eq!(ApproxTokenCounter.count("12345678"), 2);
+    }
+}

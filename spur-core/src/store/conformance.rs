@@ -1,0 +1,267 @@
+//! One behaviour suite for every [`ConversationStore`]: memory, SQLite and
+//! PostgreSQL run exactly these checks. Hosts and new backends call
+//! [`run_all`] from their own tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{Applied, Change, ConversationFilter, ConversationStore, StoreError};
+use crate::conversation::{
+    Conversation, ConversationId, Message, MessageId, MessageMeta, Sender, SessionId, Status,
+};
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000 + seconds).unwrap()
+}
+
+fn conversation(seconds: i64) -> Conversation {
+    Conversation {
+        id: ConversationId(Uuid::now_v7()),
+        session_id: SessionId(Uuid::new_v4()),
+        channel: "web".into(),
+        status: Status::Automated,
+        assignee: None,
+        metadata: serde_json::json!({"page": "/checkout"}),
+        last_seq: 0,
+        version: 0,
+        created_at: at(seconds),
+        updated_at: at(seconds),
+    }
+}
+
+fn message(sender: Sender, text: &str, key: Option<&str>) -> Message {
+    Message {
+        id: MessageId(Uuid::now_v7()),
+        conversation_id: ConversationId(Uuid::nil()),
+        seq: 0,
+        sender,
+        text: text.into(),
+        created_at: at(1) + Duration::milliseconds(123),
+        idempotency_key: key.map(str::to_string),
+        reply_to: None,
+        meta: MessageMeta {
+            model: Some("m".into()),
+            tokens_in: Some(12),
+            used_fallback: sender == Sender::Assistant,
+            passages: vec!["policies/returns".into()],
+            ..MessageMeta::default()
+        },
+    }
+}
+
+fn create(c: &Conversation, messages: Vec<Message>) -> Change {
+    Change {
+        conversation_id: c.id,
+        create: Some(c.clone()),
+        expected_version: 0,
+        status: c.status,
+        assignee: None,
+        updated_at: c.updated_at,
+        messages,
+    }
+}
+
+fn append(c: &Conversation, messages: Vec<Message>) -> Change {
+    Change {
+        conversation_id: c.id,
+        create: None,
+        expected_version: c.version,
+        status: c.status,
+        assignee: c.assignee.clone(),
+        updated_at: c.updated_at + Duration::seconds(1),
+        messages,
+    }
+}
+
+fn stored(applied: Applied) -> (Conversation, Vec<Message>) {
+    match applied {
+        Applied::Stored { conversation, messages } => (conversation, messages),
+        other => panic!("expected Stored, got {other:?}"),
+    }
+}
+
+/// Runs every check against `store`.
+pub async fn run_all(store: Arc<dyn ConversationStore>) {
+    create_and_read_back(store.as_ref()).await;
+    sequences_and_history_pages(store.as_ref()).await;
+    idempotency_keys_never_duplicate(store.as_ref()).await;
+    compare_and_swap(store.as_ref()).await;
+    replies_are_found(store.as_ref()).await;
+    listing_by_status_and_activity(store.as_ref()).await;
+    concurrent_appends_keep_every_message(store).await;
+}
+
+async fn create_and_read_back(store: &dyn ConversationStore) {
+    let c = conversation(0);
+    let first = message(Sender::Customer, "Hello ünïcode ✓", None);
+    let (saved, messages) = stored(store.apply(create(&c, vec![first.clone()])).await.unwrap());
+    assert_eq!(saved.version, 1);
+    assert_eq!(saved.last_seq, 1);
+    assert_eq!(messages[0].seq, 1);
+    assert_eq!(messages[0].conversation_id, c.id);
+
+    let read = store.conversation(c.id).await.unwrap().unwrap();
+    assert_eq!(read, saved);
+    assert_eq!(read.metadata["page"], "/checkout");
+    let by_session = store.conversation_by_session(c.session_id).await.unwrap().unwrap();
+    assert_eq!(by_session.id, c.id);
+    assert!(store.conversation(ConversationId(Uuid::now_v7())).await.unwrap().is_none());
+    assert!(store.conversation_by_session(SessionId(Uuid::new_v4())).await.unwrap().is_none());
+
+    let page = store.history(c.id, None, 10).await.unwrap();
+    assert_eq!(page.messages, messages, "a message reads back exactly, metadata included");
+    assert_eq!(page.next_before, None);
+
+    let unknown = append(&conversation(0), vec![message(Sender::Customer, "x", None)]);
+    assert!(matches!(store.apply(unknown).await, Err(StoreError::NotFound)));
+}
+
+async fn sequences_and_history_pages(store: &dyn ConversationStore) {
+    let c = conversation(10);
+    let (mut c, _) = stored(store.apply(create(&c, vec![])).await.unwrap());
+    for i in 0..25 {
+        let (next, _) = stored(
+            store
+                .apply(append(&c, vec![message(Sender::Customer, &format!("m{i}"), None)]))
+                .await
+                .unwrap(),
+        );
+        c = next;
+    }
+    assert_eq!(c.last_seq, 25);
+    let newest = store.history(c.id, None, 10).await.unwrap();
+    let seqs: Vec<i64> = newest.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (16..=25).collect::<Vec<_>>(), "newest page, oldest first");
+    assert_eq!(newest.next_before, Some(16));
+    let older = store.history(c.id, newest.next_before, 10).await.unwrap();
+    assert_eq!(older.messages.first().map(|m| m.seq), Some(6));
+    let oldest = store.history(c.id, older.next_before, 10).await.unwrap();
+    assert_eq!(oldest.messages.len(), 5);
+    assert_eq!(oldest.next_before, None, "no cursor past the first message");
+    assert!(store.history(c.id, Some(1), 10).await.unwrap().messages.is_empty());
+}
+
+async fn idempotency_keys_never_duplicate(store: &dyn ConversationStore) {
+    let key = format!("key-{}", Uuid::new_v4());
+    let c = conversation(20);
+    let original = message(Sender::Customer, "once", Some(&key));
+    let (c, _) = stored(store.apply(create(&c, vec![original.clone()])).await.unwrap());
+
+    // A retry in the same conversation: nothing written, the original returned.
+    let retry = store
+        .apply(append(&c, vec![message(Sender::Customer, "once", Some(&key))]))
+        .await
+        .unwrap();
+    match retry {
+        Applied::Duplicate { conversation, message } => {
+            assert_eq!(conversation.id, c.id);
+            assert_eq!(message.id, original.id);
+        }
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    // A retry that would create a new conversation creates nothing.
+    let orphan = conversation(21);
+    let again = store
+        .apply(create(&orphan, vec![message(Sender::Customer, "once", Some(&key))]))
+        .await
+        .unwrap();
+    assert!(matches!(again, Applied::Duplicate { .. }));
+    assert!(store.conversation(orphan.id).await.unwrap().is_none(), "rolled back");
+    let after = store.conversation(c.id).await.unwrap().unwrap();
+    assert_eq!((after.version, after.last_seq), (c.version, 1));
+    assert_eq!(
+        store.message_by_idempotency_key(&key).await.unwrap().map(|m| m.id),
+        Some(original.id)
+    );
+    assert!(store.message_by_idempotency_key("never-used").await.unwrap().is_none());
+}
+
+async fn compare_and_swap(store: &dyn ConversationStore) {
+    let c = conversation(30);
+    let (c, _) = stored(store.apply(create(&c, vec![])).await.unwrap());
+    let mut claim = append(&c, vec![]);
+    claim.status = Status::Agent;
+    claim.assignee = Some("ana".into());
+    let (claimed, _) = stored(store.apply(claim.clone()).await.unwrap());
+    assert_eq!(claimed.status, Status::Agent);
+    assert_eq!(claimed.assignee.as_deref(), Some("ana"));
+    // The same change computed from the old version must fail.
+    claim.assignee = Some("bo".into());
+    assert!(matches!(store.apply(claim).await, Err(StoreError::Conflict)));
+    let now = store.conversation(c.id).await.unwrap().unwrap();
+    assert_eq!(now.assignee.as_deref(), Some("ana"));
+}
+
+async fn replies_are_found(store: &dyn ConversationStore) {
+    let c = conversation(40);
+    let question = message(Sender::Customer, "q", None);
+    let (c, _) = stored(store.apply(create(&c, vec![question.clone()])).await.unwrap());
+    assert!(store.reply_to(question.id).await.unwrap().is_none());
+    let mut answer = message(Sender::Assistant, "a", None);
+    answer.reply_to = Some(question.id);
+    stored(store.apply(append(&c, vec![answer.clone()])).await.unwrap());
+    let found = store.reply_to(question.id).await.unwrap().unwrap();
+    assert_eq!(found.id, answer.id);
+    assert!(found.meta.used_fallback);
+}
+
+async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
+    // Far in the future, so these are the newest whatever ran before.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut c = conversation(1_000_000 + i);
+        if i % 2 == 1 {
+            c.status = Status::Closed;
+        }
+        stored(store.apply(create(&c, vec![])).await.unwrap());
+        ids.push(c.id);
+    }
+    let closed = ConversationFilter {
+        status: Some(Status::Closed),
+    };
+    let page = store.list_conversations(&closed, None, 1).await.unwrap();
+    assert_eq!(page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[3]]);
+    let next = store
+        .list_conversations(&closed, page.next.as_ref(), 1)
+        .await
+        .unwrap();
+    assert_eq!(next.conversations[0].id, ids[1]);
+    let all = store.list_conversations(&ConversationFilter::default(), None, 3).await.unwrap();
+    assert_eq!(
+        all.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3], ids[2]],
+        "newest activity first"
+    );
+    assert!(all.next.is_some());
+}
+
+async fn concurrent_appends_keep_every_message(store: Arc<dyn ConversationStore>) {
+    let c = conversation(50);
+    stored(store.apply(create(&c, vec![])).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let id = c.id;
+        tasks.push(tokio::spawn(async move {
+            // Retry on conflict, as the engine does.
+            loop {
+                let current = store.conversation(id).await.unwrap().unwrap();
+                let change = append(&current, vec![message(Sender::Customer, &format!("c{i}"), None)]);
+                match store.apply(change).await {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict) => tokio::task::yield_now().await,
+                    Err(other) => panic!("{other}"),
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let page = store.history(c.id, None, 100).await.unwrap();
+    let seqs: Vec<i64> = page.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=16).collect::<Vec<_>>(), "no message lost, no gap, no duplicate");
+}

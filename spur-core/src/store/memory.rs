@@ -1,0 +1,170 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{
+    Applied, Change, ConversationCursor, ConversationFilter, ConversationPage, ConversationStore,
+    HistoryPage, StoreError, page_from_newest, stamp,
+};
+use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
+
+#[derive(Default)]
+struct Inner {
+    conversations: HashMap<ConversationId, Conversation>,
+    sessions: HashMap<SessionId, ConversationId>,
+    messages: HashMap<ConversationId, Vec<Message>>,
+    keys: HashMap<String, (ConversationId, usize)>,
+    replies: HashMap<MessageId, (ConversationId, usize)>,
+}
+
+/// Everything in process memory: for tests, examples and `Engine(database_url=None)`.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Corrupt("a thread panicked while holding the store".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ConversationStore for MemoryStore {
+    async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
+        let mut inner = self.lock()?;
+        for message in &change.messages {
+            let Some(key) = &message.idempotency_key else { continue };
+            if let Some(&(conversation, index)) = inner.keys.get(key) {
+                let conversation_row = inner.conversations.get(&conversation).cloned();
+                let message = inner.messages.get(&conversation).and_then(|m| m.get(index)).cloned();
+                return match (conversation_row, message) {
+                    (Some(conversation), Some(message)) => Ok(Applied::Duplicate { conversation, message }),
+                    _ => Err(StoreError::Corrupt("dangling idempotency key".into())),
+                };
+            }
+        }
+        let mut conversation = match &change.create {
+            Some(new) if inner.conversations.contains_key(&new.id) => return Err(StoreError::Conflict),
+            Some(new) => new.clone(),
+            None => inner
+                .conversations
+                .get(&change.conversation_id)
+                .cloned()
+                .ok_or(StoreError::NotFound)?,
+        };
+        if conversation.version != change.expected_version {
+            return Err(StoreError::Conflict);
+        }
+        let mut messages = change.messages.clone();
+        stamp(&mut conversation, &change, &mut messages);
+
+        let id = conversation.id;
+        inner.sessions.insert(conversation.session_id, id);
+        inner.conversations.insert(id, conversation.clone());
+        let offset = inner.messages.get(&id).map_or(0, Vec::len);
+        for (i, message) in messages.iter().enumerate() {
+            if let Some(key) = &message.idempotency_key {
+                inner.keys.insert(key.clone(), (id, offset + i));
+            }
+            if let Some(question) = message.reply_to {
+                inner.replies.entry(question).or_insert((id, offset + i));
+            }
+        }
+        inner.messages.entry(id).or_default().extend(messages.iter().cloned());
+        Ok(Applied::Stored { conversation, messages })
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        Ok(self.lock()?.conversations.get(&id).cloned())
+    }
+
+    async fn conversation_by_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .sessions
+            .get(&session)
+            .and_then(|id| inner.conversations.get(id))
+            .cloned())
+    }
+
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .keys
+            .get(key)
+            .and_then(|(c, i)| inner.messages.get(c).and_then(|m| m.get(*i)))
+            .cloned())
+    }
+
+    async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .replies
+            .get(&message)
+            .and_then(|(c, i)| inner.messages.get(c).and_then(|m| m.get(*i)))
+            .cloned())
+    }
+
+    async fn history(
+        &self,
+        conversation: ConversationId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<HistoryPage, StoreError> {
+        let inner = self.lock()?;
+        let newest_first: Vec<Message> = inner
+            .messages
+            .get(&conversation)
+            .map(|all| {
+                all.iter()
+                    .rev()
+                    .filter(|m| before.is_none_or(|b| m.seq < b))
+                    .take(limit.saturating_add(1))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(page_from_newest(newest_first, limit))
+    }
+
+    async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<ConversationPage, StoreError> {
+        let inner = self.lock()?;
+        let mut all: Vec<&Conversation> = inner
+            .conversations
+            .values()
+            .filter(|c| filter.status.is_none_or(|s| c.status == s))
+            .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
+            .collect();
+        all.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+        let more = all.len() > limit;
+        let conversations: Vec<Conversation> = all.into_iter().take(limit).cloned().collect();
+        let next = more
+            .then(|| conversations.last())
+            .flatten()
+            .map(|c| ConversationCursor {
+                updated_at: c.updated_at,
+                id: c.id,
+            });
+        Ok(ConversationPage { conversations, next })
+    }
+}

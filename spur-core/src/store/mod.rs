@@ -1,0 +1,157 @@
+//! The storage seam: coarse, transactional operations over conversations
+//! and messages. Implementations: in-memory, SQLite and PostgreSQL (sqlx).
+
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(all(any(test, feature = "test-util"), feature = "runtime"))]
+pub mod conformance;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId, Status};
+
+pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such conversation")]
+    NotFound,
+    /// The conversation changed since it was read (compare-and-swap failed).
+    #[error("the conversation was changed concurrently")]
+    Conflict,
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("storage backend: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One atomic change: create or update a conversation and append messages.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub conversation_id: ConversationId,
+    /// Insert this conversation first, in the same transaction.
+    pub create: Option<Conversation>,
+    /// The [`Conversation::version`] the change was computed from; the change
+    /// fails with [`StoreError::Conflict`] if it moved.
+    pub expected_version: i64,
+    pub status: Status,
+    pub assignee: Option<String>,
+    pub updated_at: OffsetDateTime,
+    /// Appended in order; the store assigns their `seq`.
+    pub messages: Vec<Message>,
+}
+
+/// What [`ConversationStore::apply`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Stored {
+        conversation: Conversation,
+        messages: Vec<Message>,
+    },
+    /// A message's idempotency key was already stored: nothing was written,
+    /// and this is the earlier message.
+    Duplicate {
+        conversation: Conversation,
+        message: Message,
+    },
+}
+
+/// One page of a conversation's messages, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    /// Pass as `before` to get the page of older messages; `None` at the start.
+    pub next_before: Option<i64>,
+}
+
+/// Position in a list of conversations ordered by newest activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationCursor {
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub id: ConversationId,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConversationFilter {
+    pub status: Option<Status>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationPage {
+    pub conversations: Vec<Conversation>,
+    pub next: Option<ConversationCursor>,
+}
+
+/// Where conversations live.
+#[async_trait::async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Applies a change atomically (see [`Change`]).
+    async fn apply(&self, change: Change) -> Result<Applied, StoreError>;
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
+
+    async fn conversation_by_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Option<Conversation>, StoreError>;
+
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError>;
+
+    /// The first stored reply to `message`.
+    async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError>;
+
+    /// Up to `limit` messages older than seq `before` (newest when `None`),
+    /// returned oldest first.
+    async fn history(
+        &self,
+        conversation: ConversationId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<HistoryPage, StoreError>;
+
+    /// Conversations by newest activity, after `cursor`.
+    async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+        cursor: Option<&ConversationCursor>,
+        limit: usize,
+    ) -> Result<ConversationPage, StoreError>;
+}
+
+/// Fills `seq`, bumps the version and applies the new state: the part of a
+/// change every backend computes the same way.
+pub(crate) fn stamp(conversation: &mut Conversation, change: &Change, messages: &mut [Message]) {
+    for message in messages.iter_mut() {
+        conversation.last_seq += 1;
+        message.seq = conversation.last_seq;
+        message.conversation_id = conversation.id;
+    }
+    conversation.version += 1;
+    conversation.status = change.status;
+    conversation.assignee = change.assignee.clone();
+    conversation.updated_at = change.updated_at;
+}
+
+pub(crate) fn page_from_newest(mut newest_first: Vec<Message>, limit: usize) -> HistoryPage {
+    let more = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    newest_first.reverse();
+    let next_before = if more { newest_first.first().map(|m| m.seq) } else { None };
+    HistoryPage {
+        messages: newest_first,
+        next_before,
+    }
+}

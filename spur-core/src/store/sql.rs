@@ -1,0 +1,316 @@
+//! What the SQLite and PostgreSQL stores share: rows, conversions and the
+//! SQL itself (written once, in the dialect both accept), instantiated per
+//! backend by [`sql_store!`].
+
+use serde_json::Value;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::conversation::{Conversation, Message, MessageMeta, Sender, Status};
+
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+pub(crate) fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    id: Uuid,
+    session_id: Uuid,
+    channel: String,
+    status: String,
+    assignee: Option<String>,
+    metadata: Json<Value>,
+    last_seq: i64,
+    version: i64,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<ConversationRow> for Conversation {
+    type Error = StoreError;
+
+    fn try_from(row: ConversationRow) -> Result<Self, StoreError> {
+        Ok(Conversation {
+            id: row.id.into(),
+            session_id: row.session_id.into(),
+            channel: row.channel,
+            status: Status::parse(&row.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("status {:?}", row.status)))?,
+            assignee: row.assignee,
+            metadata: row.metadata.0,
+            last_seq: row.last_seq,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    seq: i64,
+    sender: String,
+    text: String,
+    idempotency_key: Option<String>,
+    reply_to: Option<Uuid>,
+    meta: Json<MessageMeta>,
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: row.id.into(),
+            conversation_id: row.conversation_id.into(),
+            seq: row.seq,
+            sender: Sender::parse(&row.sender)
+                .ok_or_else(|| StoreError::Corrupt(format!("sender {:?}", row.sender)))?,
+            text: row.text,
+            created_at: row.created_at,
+            idempotency_key: row.idempotency_key,
+            reply_to: row.reply_to.map(Into::into),
+            meta: row.meta.0,
+        })
+    }
+}
+
+pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+pub(crate) const CONVERSATION_COLUMNS: &str =
+    "id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at";
+
+pub(crate) const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
+     (id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)";
+
+pub(crate) const UPDATE_CONVERSATION: &str = "UPDATE conversations \
+     SET status = $1, assignee = $2, updated_at = $3, last_seq = last_seq + $4, version = version + 1 \
+     WHERE id = $5 AND version = $6 \
+     RETURNING id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at";
+
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+     (id, conversation_id, seq, sender, text, idempotency_key, reply_to, meta, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (idempotency_key) DO NOTHING";
+
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, seq, sender, text, idempotency_key, reply_to, meta, created_at";
+
+/// Implements [`super::ConversationStore`] for a sqlx backend. The SQL is
+/// the same for both; only the pool type differs.
+macro_rules! sql_store {
+    ($store:ident, $db:ty) => {
+        use sqlx::types::Json;
+
+        use $crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
+        use $crate::store::sql::{
+            backend, convert, ConversationRow, MessageRow, CONVERSATION_COLUMNS, INSERT_CONVERSATION,
+            INSERT_MESSAGE, MESSAGE_COLUMNS, UPDATE_CONVERSATION,
+        };
+        use $crate::store::{
+            page_from_newest, Applied, Change, ConversationCursor, ConversationFilter, ConversationPage,
+            ConversationStore, HistoryPage, StoreError,
+        };
+
+        impl $store {
+            async fn fetch_conversation(
+                &self,
+                column: &'static str,
+                value: uuid::Uuid,
+            ) -> Result<Option<Conversation>, StoreError> {
+                let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE {column} = $1");
+                sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(value)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .map(Conversation::try_from)
+                    .transpose()
+            }
+
+            async fn fetch_message(
+                &self,
+                condition: &'static str,
+                bind: impl for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db> + Send,
+            ) -> Result<Option<Message>, StoreError> {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {condition} ORDER BY seq LIMIT 1"
+                );
+                sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(bind)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .map(Message::try_from)
+                    .transpose()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl ConversationStore for $store {
+            async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                if let Some(new) = &change.create {
+                    sqlx::query(INSERT_CONVERSATION)
+                        .bind(new.id.as_uuid())
+                        .bind(new.session_id.as_uuid())
+                        .bind(&new.channel)
+                        .bind(new.status.as_str())
+                        .bind(&new.assignee)
+                        .bind(Json(&new.metadata))
+                        .bind(new.created_at)
+                        .bind(new.updated_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                let updated = sqlx::query_as::<_, ConversationRow>(UPDATE_CONVERSATION)
+                    .bind(change.status.as_str())
+                    .bind(&change.assignee)
+                    .bind(change.updated_at)
+                    .bind(change.messages.len() as i64)
+                    .bind(change.conversation_id.as_uuid())
+                    .bind(change.expected_version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                let Some(row) = updated else {
+                    drop(tx);
+                    return match self.conversation(change.conversation_id).await? {
+                        Some(_) => Err(StoreError::Conflict),
+                        None => Err(StoreError::NotFound),
+                    };
+                };
+                let conversation = Conversation::try_from(row)?;
+                let first_seq = conversation.last_seq - change.messages.len() as i64;
+                let mut messages = change.messages;
+                for (i, message) in messages.iter_mut().enumerate() {
+                    message.seq = first_seq + i as i64 + 1;
+                    message.conversation_id = conversation.id;
+                    let inserted = sqlx::query(INSERT_MESSAGE)
+                        .bind(message.id.as_uuid())
+                        .bind(conversation.id.as_uuid())
+                        .bind(message.seq)
+                        .bind(message.sender.as_str())
+                        .bind(&message.text)
+                        .bind(&message.idempotency_key)
+                        .bind(message.reply_to.map(|id| id.as_uuid()))
+                        .bind(Json(&message.meta))
+                        .bind(message.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if inserted.rows_affected() == 0 {
+                        // The key is already stored: undo everything, report the original.
+                        tx.rollback().await.map_err(backend)?;
+                        let key = message.idempotency_key.clone().unwrap_or_default();
+                        let original = self
+                            .message_by_idempotency_key(&key)
+                            .await?
+                            .ok_or_else(|| StoreError::Corrupt("duplicate key vanished".into()))?;
+                        let owner = self
+                            .conversation(original.conversation_id)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        return Ok(Applied::Duplicate {
+                            conversation: owner,
+                            message: original,
+                        });
+                    }
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(Applied::Stored {
+                    conversation,
+                    messages,
+                })
+            }
+
+            async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+                self.fetch_conversation("id", id.as_uuid()).await
+            }
+
+            async fn conversation_by_session(
+                &self,
+                session: SessionId,
+            ) -> Result<Option<Conversation>, StoreError> {
+                self.fetch_conversation("session_id", session.as_uuid()).await
+            }
+
+            async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
+                self.fetch_message("idempotency_key = $1", key.to_string()).await
+            }
+
+            async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError> {
+                self.fetch_message("reply_to = $1", message.as_uuid()).await
+            }
+
+            async fn history(
+                &self,
+                conversation: ConversationId,
+                before: Option<i64>,
+                limit: usize,
+            ) -> Result<HistoryPage, StoreError> {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages \
+                     WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                );
+                let rows = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(conversation.as_uuid())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(page_from_newest(convert(rows)?, limit))
+            }
+
+            async fn list_conversations(
+                &self,
+                filter: &ConversationFilter,
+                cursor: Option<&ConversationCursor>,
+                limit: usize,
+            ) -> Result<ConversationPage, StoreError> {
+                // Keyset pagination on (updated_at, id): stable under inserts.
+                let sql = format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+                     WHERE ($1 IS NULL OR status = $1) \
+                       AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+                     ORDER BY updated_at DESC, id DESC LIMIT $4"
+                );
+                let rows = sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(filter.status.map(|s| s.as_str()))
+                    .bind(cursor.map(|c| c.updated_at))
+                    .bind(cursor.map(|c| c.id.as_uuid()))
+                    .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let mut conversations: Vec<Conversation> = convert(rows)?;
+                let more = conversations.len() > limit;
+                conversations.truncate(limit);
+                let next = more.then(|| conversations.last()).flatten().map(|c| ConversationCursor {
+                    updated_at: c.updated_at,
+                    id: c.id,
+                });
+                Ok(ConversationPage { conversations, next })
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
