@@ -1,0 +1,109 @@
+//! A local OpenAI-compatible server that misbehaves on demand: the model
+//! name picks the behaviour, so one server serves every test.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+pub struct Fake {
+    pub calls: Arc<AtomicUsize>,
+    pub last_body: Arc<std::sync::Mutex<Option<Value>>>,
+}
+
+fn completion(text: &str) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
+    })
+}
+
+fn chunk(text: &str) -> String {
+    let v = json!({
+        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+    });
+    format!("data: {v}\n\n")
+}
+
+async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    let n = fake.calls.fetch_add(1, Ordering::SeqCst);
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    *fake.last_body.lock().unwrap() = Some(body);
+    match model.as_str() {
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Json(completion("late")).into_response()
+        }
+        "rate-limited" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": null, "code": null}})),
+        )
+            .into_response(),
+        "broken" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}})),
+        )
+            .into_response(),
+        // Fails once, then answers: exercises the retry with backoff.
+        "flaky" if n == 0 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": "busy", "type": "server_error", "param": null, "code": null}})),
+        )
+            .into_response(),
+        "malformed" => ([(header::CONTENT_TYPE, "application/json")], "{\"choices\": [").into_response(),
+        "drop-mid-stream" if stream => {
+            let parts = vec![Ok::<_, std::io::Error>(chunk("Hel")), Ok(chunk("lo"))];
+            let body = futures::stream::iter(parts)
+                .chain(futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err::<String, _>(std::io::Error::other("connection reset"))
+                }));
+            use futures::StreamExt;
+            ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+        }
+        _ if stream => {
+            use futures::StreamExt;
+            let pieces = ["We ship ", "to the USA, ", "India and Europe."];
+            let usage = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
+                "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 9, "total_tokens": 51}});
+            let events: Vec<String> = pieces
+                .iter()
+                .map(|p| chunk(p))
+                .chain([format!("data: {usage}\n\n"), "data: [DONE]\n\n".to_string()])
+                .collect();
+            // Real chunked streaming, one event at a time.
+            let body = futures::stream::iter(events).then(|e| async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<_, Infallible>(e)
+            });
+            ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+        }
+        _ => Json(completion("We ship to the USA, India and Europe.")).into_response(),
+    }
+}
+
+/// Starts the fake on a free loopback port; returns its `/v1` base URL.
+pub async fn start() -> (String, Fake) {
+    let fake = Fake::default();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}/v1"), fake)
+}

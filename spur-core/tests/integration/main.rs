@@ -1,0 +1,7 @@
+//! spur-core against real backends: SQLite files, PostgreSQL on loopback,
+//! and an OpenAI-compatible HTTP server faked locally.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fake_openai;
+mod openai;
+mod stores;

@@ -1,0 +1,144 @@
+//! The OpenAI-compatible provider and the engine over real HTTP.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use spur_core::llm::{CompletionRequest, LlmProvider, OpenAiConfig, OpenAiProvider, ProviderError};
+use spur_core::prompt::{PromptMessage, Role};
+use spur_core::{EngineConfig, Inbound, StreamEvent, SupportEngine};
+
+use super::fake_openai;
+
+fn provider(base: &str, model: &str) -> OpenAiProvider {
+    OpenAiProvider::new(OpenAiConfig {
+        base_url: Some(base.into()),
+        api_key: Some("sk-test".into()),
+        model: model.into(),
+        timeout: Duration::from_secs(2),
+        max_retries: 1,
+        temperature: None,
+    })
+    .unwrap()
+}
+
+fn request() -> CompletionRequest {
+    CompletionRequest::new(vec![
+        PromptMessage::new(Role::System, "be brief"),
+        PromptMessage::new(Role::User, "where do you ship?"),
+    ])
+}
+
+#[tokio::test]
+async fn completes_streams_and_reports_usage() {
+    let (base, fake) = fake_openai::start().await;
+    let p = provider(&base, "good");
+    let c = p.complete(&request()).await.unwrap();
+    assert_eq!(c.text, "We ship to the USA, India and Europe.");
+    assert_eq!(c.usage.unwrap().input_tokens, 42);
+    let body = fake.last_body.lock().unwrap().clone().unwrap();
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["max_completion_tokens"], 250);
+
+    let deltas: Vec<_> = p.stream(&request()).await.unwrap().collect().await;
+    let text: String = deltas.iter().map(|d| d.as_ref().unwrap().text.clone()).collect();
+    assert_eq!(text, "We ship to the USA, India and Europe.");
+    assert!(deltas.len() >= 3, "arrives in pieces");
+    assert!(deltas.iter().any(|d| d.as_ref().unwrap().usage.is_some()));
+}
+
+#[tokio::test]
+async fn maps_every_failure_to_a_typed_error() {
+    let (base, fake) = fake_openai::start().await;
+    assert_eq!(provider(&base, "rate-limited").complete(&request()).await, Err(ProviderError::RateLimited));
+    assert!(matches!(
+        provider(&base, "broken").complete(&request()).await,
+        Err(ProviderError::Http { status: 500, .. })
+    ));
+    assert!(matches!(
+        provider(&base, "malformed").complete(&request()).await,
+        Err(ProviderError::InvalidResponse(_))
+    ));
+    let before = fake.calls.load(Ordering::SeqCst);
+    let flaky = provider(&base, "flaky");
+    // The first call of this fake's life is the 503.
+    let _ = flaky.complete(&request()).await;
+    assert!(fake.calls.load(Ordering::SeqCst) > before, "retried");
+    let slow = provider(&base, "slow").complete(&request()).await;
+    assert!(matches!(slow, Err(ProviderError::Network(_))), "{slow:?}");
+    let unreachable = provider("http://127.0.0.1:9/v1", "good").complete(&request()).await;
+    assert!(matches!(unreachable, Err(ProviderError::Network(_))), "{unreachable:?}");
+}
+
+#[tokio::test]
+async fn retries_5xx_then_succeeds() {
+    let (base, fake) = fake_openai::start().await;
+    let c = provider(&base, "flaky").complete(&request()).await.unwrap();
+    assert_eq!(c.text, "We ship to the USA, India and Europe.");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+}
+
+async fn engine(base: &str, model: &str) -> SupportEngine {
+    SupportEngine::builder()
+        .provider(Arc::new(provider(base, model)))
+        .config(EngineConfig {
+            llm_timeout: Duration::from_millis(700),
+            ..EngineConfig::default()
+        })
+        .build()
+}
+
+#[tokio::test]
+async fn in_every_failure_mode_the_customer_gets_a_fallback_in_time() {
+    let (base, _fake) = fake_openai::start().await;
+    for (model, code) in [
+        ("slow", "llm_timeout"),
+        ("rate-limited", "llm_rate_limited"),
+        ("broken", "llm_upstream_error"),
+        ("malformed", "llm_invalid_response"),
+    ] {
+        let engine = engine(&base, model).await;
+        let started = Instant::now();
+        let turn = engine.send_message(Inbound::new("where do you ship?")).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(1_500), "{model}: {:?}", started.elapsed());
+        assert!(turn.used_fallback(), "{model}");
+        assert_eq!(turn.reply.as_ref().unwrap().meta.error_code.as_deref(), Some(code), "{model}");
+        let page = engine.history(turn.conversation.session_id, None, 10).await.unwrap();
+        assert_eq!(page.messages[0].text, "where do you ship?", "{model}: the message is stored");
+    }
+}
+
+#[tokio::test]
+async fn streaming_through_the_engine_and_a_broken_stream() {
+    let (base, _fake) = fake_openai::start().await;
+    let engine = engine(&base, "good").await;
+    let mut rx = engine.send_message_stream(Inbound::new("where do you ship?")).await.unwrap();
+    let mut deltas = 0;
+    let mut done = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            StreamEvent::Delta { .. } => deltas += 1,
+            StreamEvent::Done(turn) => done = Some(turn),
+            StreamEvent::Started { .. } => {}
+        }
+    }
+    let turn = done.unwrap();
+    assert!(deltas >= 3);
+    let reply = turn.reply.unwrap();
+    assert_eq!(reply.text, "We ship to the USA, India and Europe.");
+    assert_eq!(reply.meta.tokens_in, Some(42));
+
+    let engine = engine_broken(&base).await;
+    let mut rx = engine.send_message_stream(Inbound::new("hello?")).await.unwrap();
+    let mut last = None;
+    while let Some(event) = rx.recv().await {
+        last = Some(event);
+    }
+    let Some(StreamEvent::Done(turn)) = last else { panic!("no done") };
+    assert!(turn.used_fallback());
+}
+
+async fn engine_broken(base: &str) -> SupportEngine {
+    engine(base, "drop-mid-stream").await
+}

@@ -1,0 +1,89 @@
+//! The storage conformance suite on every backend, and the engine across restarts.
+
+use std::sync::Arc;
+
+use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore, conformance};
+use spur_core::{Inbound, SupportEngine};
+
+/// PostgreSQL is required: these tests fail (never skip) when it is missing.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SPUR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database per test, so runs never see each other's rows.
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin}: {e}"));
+    let name = format!("spur_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+    format!("{base}/{name}")
+}
+
+fn temp_sqlite() -> (String, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("spur-{}.db", uuid::Uuid::new_v4()));
+    (format!("sqlite://{}", path.display()), path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms() {
+    conformance::run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms() {
+    let (url, path) = temp_sqlite();
+    conformance::run_all(Arc::new(SqliteStore::connect(&url).await.unwrap())).await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_in_memory_conforms() {
+    conformance::run_all(Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_conforms() {
+    let url = fresh_postgres().await;
+    conformance::run_all(Arc::new(PostgresStore::connect(&url).await.unwrap())).await;
+}
+
+async fn survives_restart(open: impl Fn() -> futures::future::BoxFuture<'static, Arc<dyn ConversationStore>>) {
+    let engine = SupportEngine::builder().store(open().await).build();
+    let turn = engine.send_message(Inbound::new("Do you ship to India?")).await.unwrap();
+    let session = turn.conversation.session_id;
+    drop(engine);
+    let engine = SupportEngine::builder().store(open().await).build();
+    let next = engine
+        .send_message(Inbound::new("what about returns?").in_session(session))
+        .await
+        .unwrap();
+    assert_eq!(next.conversation.id, turn.conversation.id);
+    let page = engine.history(session, None, 10).await.unwrap();
+    assert_eq!(page.messages.len(), 4);
+    assert_eq!(page.messages[1].text, turn.reply.unwrap().text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_survive_an_engine_restart_on_sqlite_and_postgres() {
+    let (url, path) = temp_sqlite();
+    survives_restart(|| {
+        let url = url.clone();
+        Box::pin(async move { Arc::new(SqliteStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore> })
+    })
+    .await;
+    let _ = std::fs::remove_file(path);
+    let url = fresh_postgres().await;
+    survives_restart(|| {
+        let url = url.clone();
+        Box::pin(async move { Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore> })
+    })
+    .await;
+}
