@@ -1,1 +1,64 @@
-fn main(){}
+//! Core hot paths on realistic inputs. `cargo bench -p spur-benches`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use spur_benches::{knowledge, transcript};
+use spur_core::classify::LocalClassifier;
+use spur_core::knowledge::KnowledgeBase;
+use spur_core::prompt::{PromptConfig, PromptInput, build_prompt, tokens};
+
+const TICKET: &str = "Subject: Charged twice after upgrading my plan\n\nHello, I upgraded to the annual plan \
+yesterday and my credit card statement shows two charges of $129. The invoice in my account only lists one. \
+Could you please refund the duplicate payment as soon as possible? I also cannot log in to the billing portal \
+since the upgrade, it shows an error. Thanks, Priya";
+
+fn prompt_build_and_trim(c: &mut Criterion) {
+    let counter = tokens::for_model("gpt-4o-mini");
+    let kb = KnowledgeBase::demo();
+    let passages = kb.search("can I return shoes I ordered last week?", 3);
+    let config = PromptConfig::default();
+    let mut group = c.benchmark_group("prompt_build_and_trim");
+    for n in [10usize, 100, 1_000, 10_000] {
+        let history = transcript(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
+            b.iter(|| {
+                build_prompt(&config, counter.as_ref(), PromptInput {
+                    policies: kb.policies(),
+                    passages: &passages,
+                    history: black_box(history),
+                    message: "Can I return the shoes I ordered last week?",
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn token_counting(c: &mut Criterion) {
+    let counter = tokens::for_model("gpt-4o-mini");
+    let text = transcript(200).iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join("\n");
+    let mut group = c.benchmark_group("count_tokens");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("o200k", |b| b.iter(|| counter.count(black_box(&text))));
+    group.finish();
+}
+
+fn retrieval(c: &mut Criterion) {
+    let kb = knowledge(1_000);
+    c.bench_function("retrieve_top3_of_1000_articles", |b| {
+        b.iter(|| kb.search(black_box("how long does delivery to India take for a refund"), 3))
+    });
+}
+
+fn classification(c: &mut Criterion) {
+    let classifier = LocalClassifier::default();
+    let mut group = c.benchmark_group("classify_local");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ticket", |b| b.iter(|| classifier.classify_text(black_box(TICKET))));
+    group.finish();
+}
+
+criterion_group!(benches, prompt_build_and_trim, token_counting, retrieval, classification);
+criterion_main!(benches);

@@ -1,1 +1,66 @@
+//! Shared inputs for the benches: realistic transcripts and knowledge bases.
 
+use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
+use spur_core::knowledge::{Article, KnowledgeBase};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const CUSTOMER: &[&str] = &[
+    "Hi, I ordered a pair of running shoes last week and the tracking page hasn't changed since Monday.",
+    "Can I return them if they don't fit? They're still in the original box.",
+    "Do you ship to Germany, and how long would delivery take?",
+    "I was charged twice for order 48213, can you check?",
+    "Thanks! And what are your support hours?",
+];
+const ASSISTANT: &[&str] = &[
+    "I'm sorry about the delay. Delivery takes 5-7 business days from shipping; if the tracking page hasn't moved in 3 days, I can ask the warehouse to check.",
+    "Yes: returns are accepted within 14 days of delivery, unused and in the original packaging. Start it from your order page.",
+    "We ship to the USA, India and Europe, Germany included. Delivery takes 5-7 business days.",
+    "I'll flag that for our billing team; a duplicate charge is refunded to the original payment method.",
+    "Our team is available Monday to Friday, 9am to 6pm IST.",
+];
+
+/// A conversation of `n` alternating customer and assistant messages.
+pub fn transcript(n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let (sender, text) = if i % 2 == 0 {
+                (Sender::Customer, CUSTOMER[(i / 2) % CUSTOMER.len()])
+            } else {
+                (Sender::Assistant, ASSISTANT[(i / 2) % ASSISTANT.len()])
+            };
+            Message {
+                id: MessageId(Uuid::from_u128(i as u128)),
+                conversation_id: ConversationId(Uuid::nil()),
+                seq: i as i64 + 1,
+                sender,
+                text: text.to_string(),
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                idempotency_key: None,
+                reply_to: None,
+                meta: MessageMeta::default(),
+            }
+        })
+        .collect()
+}
+
+/// A knowledge base of `n` generated articles around the demo policies.
+pub fn knowledge(n: usize) -> KnowledgeBase {
+    let topics = ["shipping", "returns", "refunds", "warranty", "sizing", "payments", "gift cards", "accounts"];
+    let articles = (0..n)
+        .map(|i| {
+            let topic = topics[i % topics.len()];
+            Article::new(
+                "bench",
+                &format!("{topic} question {i}"),
+                format!(
+                    "Article {i} about {topic}. Customers ask about {topic} for product line {}. \
+                     Orders ship within 2 days; delivery takes 5-7 business days to the USA, India and Europe. \
+                     Returns within 14 days; refunds to the original payment method.",
+                    i / topics.len()
+                ),
+            )
+        })
+        .collect();
+    KnowledgeBase::new(articles, Vec::new())
+}

@@ -5,7 +5,7 @@
 
 pub(crate) mod defaults;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 #[derive(Clone, Debug, Default)]
 struct Entry {
@@ -25,19 +25,26 @@ pub struct Match {
 /// Phrases to labels, matched on normalised words.
 #[derive(Clone, Debug, Default)]
 pub struct Lexicon {
-    entries: HashMap<String, Entry>,
+    entries: FxHashMap<String, Entry>,
     labels: usize,
     longest: usize,
 }
 
 /// Lowercases, drops apostrophes ("can't" -> "cant") and turns everything
 /// that is not a letter or digit into a separator.
-pub(crate) fn normalize(text: &str) -> String {
+pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_alphanumeric() {
+        if c.is_ascii() {
+            // The common case, without Unicode tables.
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if c != '\'' {
+                out.push(' ');
+            }
+        } else if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
-        } else if c != '\'' && c != '\u{2019}' {
+        } else if c != '\u{2019}' {
             out.push(' ');
         }
     }
@@ -47,7 +54,7 @@ pub(crate) fn normalize(text: &str) -> String {
 impl Lexicon {
     pub fn new(labels: usize) -> Self {
         Self {
-            entries: HashMap::new(),
+            entries: FxHashMap::default(),
             labels,
             longest: 1,
         }
@@ -82,7 +89,15 @@ impl Lexicon {
     /// Adds every phrase's weight to `scores[label]` (which must have
     /// [`Self::labels`] slots).
     pub fn score_into(&self, text: &str, scores: &mut [f32]) {
-        self.walk(text, |label, _, weight| {
+        let normalized = normalize(text);
+        let words: Vec<&str> = normalized.split_whitespace().collect();
+        self.score_words(&words, scores);
+    }
+
+    /// [`Self::score_into`] over words already normalised (see [`normalize`]),
+    /// so several lexicons can share one pass over the text.
+    pub fn score_words(&self, words: &[&str], scores: &mut [f32]) {
+        self.walk_words(words, |label, _, weight| {
             if let Some(slot) = scores.get_mut(label) {
                 *slot += weight;
             }
@@ -109,25 +124,37 @@ impl Lexicon {
         found
     }
 
-    fn walk(&self, text: &str, mut on_match: impl FnMut(usize, &str, f32)) {
+    fn walk(&self, text: &str, on_match: impl FnMut(usize, &str, f32)) {
         let normalized = normalize(text);
         let words: Vec<&str> = normalized.split_whitespace().collect();
+        self.walk_words(&words, on_match);
+    }
+
+    fn walk_words(&self, words: &[&str], mut on_match: impl FnMut(usize, &str, f32)) {
         let mut key = String::new();
-        for start in 0..words.len() {
+        for (start, word) in words.iter().enumerate() {
+            // Single words are looked up in place; a key is built only for
+            // phrases that some entry continues.
+            let Some(mut entry) = self.entries.get(*word) else {
+                continue;
+            };
+            for &(label, weight) in &entry.weights {
+                on_match(label, word, weight);
+            }
             key.clear();
-            for (len, word) in words[start..].iter().take(self.longest).enumerate() {
-                if len > 0 {
-                    key.push(' ');
-                }
-                key.push_str(word);
-                let Some(entry) = self.entries.get(key.as_str()) else {
-                    break;
-                };
-                for &(label, weight) in &entry.weights {
-                    on_match(label, &key, weight);
-                }
+            key.push_str(word);
+            for next in words[start + 1..].iter().take(self.longest - 1) {
                 if !entry.continues {
                     break;
+                }
+                key.push(' ');
+                key.push_str(next);
+                match self.entries.get(key.as_str()) {
+                    Some(found) => entry = found,
+                    None => break,
+                }
+                for &(label, weight) in &entry.weights {
+                    on_match(label, &key, weight);
                 }
             }
         }

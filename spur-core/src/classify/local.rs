@@ -88,10 +88,12 @@ impl LocalClassifier {
 
     /// Classifies synchronously (this is pure CPU work).
     pub fn classify_text(&self, text: &str) -> Classification {
+        let normalized = normalize(text);
+        let words: Vec<&str> = normalized.split_whitespace().collect();
         let mut category_scores = vec![0.0; self.categories.labels()];
-        self.categories.score_into(text, &mut category_scores);
+        self.categories.score_words(&words, &mut category_scores);
         let mut priority_scores = vec![0.0; self.priorities.labels()];
-        self.priorities.score_into(text, &mut priority_scores);
+        self.priorities.score_words(&words, &mut priority_scores);
 
         let (category, confidence) = match argmax(&category_scores) {
             Some((i, best, second)) if best > 0.0 => (i, best / (best + second + 1.0)),

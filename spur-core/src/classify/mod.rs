@@ -5,6 +5,7 @@
 //! (structured JSON from any [`crate::llm::LlmProvider`], falling back to the
 //! local one whenever the model's answer is missing or invalid).
 
+pub mod eval;
 pub(crate) mod lexicon;
 mod llm;
 mod local;

@@ -63,7 +63,13 @@ impl OfflineResponder {
         let (text, handoff) = match best {
             Some(passage) => {
                 let intro = texts.offline_answer_intro.replace("{title}", &passage.title);
-                (format!("{}\n\n{}", texts.render(&intro), passage.text.trim()), false)
+                let answer = passage.text.trim();
+                let text = if intro.is_empty() {
+                    answer.to_string()
+                } else {
+                    format!("{}\n\n{answer}", texts.render(&intro))
+                };
+                (text, false)
             }
             None if is_greeting(question) => (texts.render(&texts.greeting_reply), false),
             None => (texts.render(&texts.offline_no_answer), true),
@@ -140,7 +146,7 @@ mod tests {
             .await
             .unwrap();
         assert!(unknown.handoff);
-        assert!(unknown.text.contains("member of our team"));
+        assert!(unknown.text.contains("not sure"));
 
         let hello = responder.complete(&request(&kb, "Hello!")).await.unwrap();
         assert!(!hello.handoff);

@@ -25,7 +25,8 @@ pub struct PromptTexts {
     pub offline_no_answer: String,
     /// The offline responder's answer to a greeting.
     pub greeting_reply: String,
-    /// Put before an article when the offline responder quotes it.
+    /// Put before an article when the offline responder quotes it
+    /// (`{title}` is the article's title); empty for none.
     pub offline_answer_intro: String,
 }
 
@@ -59,13 +60,11 @@ impl Default for PromptTexts {
                                         They're available {hours} and will reply right here \
                                         as soon as they're back."
                 .into(),
-            offline_no_answer: "I'm not sure about that one, so I'm passing your question \
-                                to a member of our team."
-                .into(),
+            offline_no_answer: "I'm not sure about that one.".into(),
             greeting_reply: "Hi! I'm the {shop} assistant. Ask me about shipping, delivery, \
                              returns or your order, or ask to talk to a person."
                 .into(),
-            offline_answer_intro: "Here's what I found about {title}:".into(),
+            offline_answer_intro: String::new(),
         }
     }
 }
