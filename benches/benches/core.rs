@@ -24,12 +24,16 @@ fn prompt_build_and_trim(c: &mut Criterion) {
         let history = transcript(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
             b.iter(|| {
-                build_prompt(&config, counter.as_ref(), PromptInput {
-                    policies: kb.policies(),
-                    passages: &passages,
-                    history: black_box(history),
-                    message: "Can I return the shoes I ordered last week?",
-                })
+                build_prompt(
+                    &config,
+                    counter.as_ref(),
+                    PromptInput {
+                        policies: kb.policies(),
+                        passages: &passages,
+                        history: black_box(history),
+                        message: "Can I return the shoes I ordered last week?",
+                    },
+                )
             })
         });
     }
@@ -38,7 +42,11 @@ fn prompt_build_and_trim(c: &mut Criterion) {
 
 fn token_counting(c: &mut Criterion) {
     let counter = tokens::for_model("gpt-4o-mini");
-    let text = transcript(200).iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join("\n");
+    let text = transcript(200)
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut group = c.benchmark_group("count_tokens");
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("o200k", |b| b.iter(|| counter.count(black_box(&text))));
@@ -48,7 +56,12 @@ fn token_counting(c: &mut Criterion) {
 fn retrieval(c: &mut Criterion) {
     let kb = knowledge(1_000);
     c.bench_function("retrieve_top3_of_1000_articles", |b| {
-        b.iter(|| kb.search(black_box("how long does delivery to India take for a refund"), 3))
+        b.iter(|| {
+            kb.search(
+                black_box("how long does delivery to India take for a refund"),
+                3,
+            )
+        })
     });
 }
 
@@ -56,9 +69,17 @@ fn classification(c: &mut Criterion) {
     let classifier = LocalClassifier::default();
     let mut group = c.benchmark_group("classify_local");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("ticket", |b| b.iter(|| classifier.classify_text(black_box(TICKET))));
+    group.bench_function("ticket", |b| {
+        b.iter(|| classifier.classify_text(black_box(TICKET)))
+    });
     group.finish();
 }
 
-criterion_group!(benches, prompt_build_and_trim, token_counting, retrieval, classification);
+criterion_group!(
+    benches,
+    prompt_build_and_trim,
+    token_counting,
+    retrieval,
+    classification
+);
 criterion_main!(benches);

@@ -46,7 +46,16 @@ pub fn transcript(n: usize) -> Vec<Message> {
 
 /// A knowledge base of `n` generated articles around the demo policies.
 pub fn knowledge(n: usize) -> KnowledgeBase {
-    let topics = ["shipping", "returns", "refunds", "warranty", "sizing", "payments", "gift cards", "accounts"];
+    let topics = [
+        "shipping",
+        "returns",
+        "refunds",
+        "warranty",
+        "sizing",
+        "payments",
+        "gift cards",
+        "accounts",
+    ];
     let articles = (0..n)
         .map(|i| {
             let topic = topics[i % topics.len()];

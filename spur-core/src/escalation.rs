@@ -193,7 +193,9 @@ impl EscalationPolicy {
         if responder_handoff {
             return Some(EscalationReason::NoAnswer);
         }
-        if self.max_consecutive_fallbacks > 0 && consecutive_fallbacks >= self.max_consecutive_fallbacks {
+        if self.max_consecutive_fallbacks > 0
+            && consecutive_fallbacks >= self.max_consecutive_fallbacks
+        {
             return Some(EscalationReason::RepeatedFailures {
                 count: consecutive_fallbacks,
             });
@@ -236,7 +238,11 @@ mod tests {
         ] {
             assert!(asks(text), "{text}");
         }
-        for text in ["Where is my order?", "How do I reset my password?", "thanks!"] {
+        for text in [
+            "Where is my order?",
+            "How do I reset my password?",
+            "thanks!",
+        ] {
             assert!(!asks(text), "{text}");
         }
     }
@@ -256,7 +262,10 @@ mod tests {
             policy.after_reply(2, Some(0.9), false),
             Some(EscalationReason::RepeatedFailures { count: 2 })
         );
-        assert_eq!(policy.after_reply(0, None, true), Some(EscalationReason::NoAnswer));
+        assert_eq!(
+            policy.after_reply(0, None, true),
+            Some(EscalationReason::NoAnswer)
+        );
         let strict = EscalationPolicy {
             min_knowledge_confidence: Some(0.5),
             ..EscalationPolicy::default()

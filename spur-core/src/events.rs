@@ -11,7 +11,7 @@ pub enum EngineEvent {
     MessageStored {
         conversation: ConversationId,
         session: SessionId,
-        message: Message,
+        message: Box<Message>,
     },
     StatusChanged {
         conversation: ConversationId,

@@ -17,5 +17,7 @@ pub mod validate;
 pub use error::{Error, Result};
 
 #[cfg(feature = "runtime")]
-pub use engine::{EngineBuilder, EngineConfig, EngineError, Inbound, StreamEvent, SupportEngine, Turn};
+pub use engine::{
+    EngineBuilder, EngineConfig, EngineError, Inbound, StreamEvent, SupportEngine, Turn,
+};
 pub use knowledge::KnowledgeBase;

@@ -63,12 +63,17 @@ impl MessageLimits {
 }
 
 pub fn parse_session_id(text: &str) -> Result<SessionId, ValidationError> {
-    text.parse().map_err(|_| ValidationError::MalformedSessionId)
+    text.parse()
+        .map_err(|_| ValidationError::MalformedSessionId)
 }
 
 pub fn check_idempotency_key(key: &str) -> Result<&str, ValidationError> {
     let ok = (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-    if ok { Ok(key) } else { Err(ValidationError::MalformedIdempotencyKey) }
+    if ok {
+        Ok(key)
+    } else {
+        Err(ValidationError::MalformedIdempotencyKey)
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +89,10 @@ mod tests {
         assert_eq!(limits.check(&long), Ok(long.as_str()));
         assert_eq!(
             limits.check(&format!("{long}x")),
-            Err(ValidationError::MessageTooLong { max: 5_000, actual: 5_001 })
+            Err(ValidationError::MessageTooLong {
+                max: 5_000,
+                actual: 5_001
+            })
         );
         assert!(parse_session_id("not-a-uuid").is_err());
         assert!(check_idempotency_key("abc-123").is_ok());

@@ -26,18 +26,30 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match &error {
-            EngineError::Validation(e) => Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
-            EngineError::UnknownSession => Self::new(StatusCode::NOT_FOUND, "session_not_found", error.to_string()),
-            EngineError::UnknownConversation => {
-                Self::new(StatusCode::NOT_FOUND, "conversation_not_found", error.to_string())
+            EngineError::Validation(e) => {
+                Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
             }
+            EngineError::UnknownSession => Self::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                error.to_string(),
+            ),
+            EngineError::UnknownConversation => Self::new(
+                StatusCode::NOT_FOUND,
+                "conversation_not_found",
+                error.to_string(),
+            ),
             EngineError::IdempotencyConflict | EngineError::Transition(_) | EngineError::Busy => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
             EngineError::Store(_) => {
                 // Internals never reach the client; they are logged here.
                 tracing::error!(%error, "storage failure");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage is unavailable, try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "storage is unavailable, try again",
+                )
             }
         }
     }

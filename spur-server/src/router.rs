@@ -9,7 +9,10 @@ use crate::routes::chat;
 /// The whole HTTP surface, over one engine.
 pub fn app(engine: SupportEngine) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
+        .route(
+            "/",
+            get(|| async { Html(include_str!("../assets/index.html")) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/chat/message", post(chat::message))
         .route("/v1/chat/history/{session}", get(chat::history))

@@ -30,7 +30,9 @@ struct Bitext {
 fn bitext_category(row: &Bitext) -> &'static str {
     match row.category.as_str() {
         "INVOICE" | "PAYMENT" | "REFUND" | "CANCELLATION_FEE" => "billing",
-        _ if row.intent == "recover_password" || row.intent == "registration_problems" => "technical",
+        _ if row.intent == "recover_password" || row.intent == "registration_problems" => {
+            "technical"
+        }
         _ => "general",
     }
 }
@@ -48,12 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let classifier = LocalClassifier::default();
     let categories = ["billing", "technical", "general"];
 
-    let tickets: Vec<Ticket> = std::fs::read_to_string(dir.join("support_tickets/tickets_en.jsonl"))
-        .map_err(|e| format!("{}: {e}", dir.join("support_tickets").display()))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let tickets: Vec<Ticket> =
+        std::fs::read_to_string(dir.join("support_tickets/tickets_en.jsonl"))
+            .map_err(|e| format!("{}: {e}", dir.join("support_tickets").display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
     let mut category = Evaluation::new(&categories);
     let mut priority = Evaluation::new(&["low", "medium", "high"]);
     let started = Instant::now();
@@ -68,7 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", priority.report("support_tickets priority"));
     println!("  ({per_ticket:?} per ticket, debug or release as built)\n");
 
-    let mut reader = csv::Reader::from_path(dir.join("bitext/bitext_cs_4514rows_commit8b6ca3d_2023-08-18.csv"))?;
+    let mut reader =
+        csv::Reader::from_path(dir.join("bitext/bitext_cs_4514rows_commit8b6ca3d_2023-08-18.csv"))?;
     let rows: Vec<Bitext> = reader.deserialize().collect::<Result<_, _>>()?;
     let mut bitext = Evaluation::new(&categories);
     let detector = HandoffDetector::default();
@@ -77,9 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut misses = Vec::new();
     let mut false_alarms = Vec::new();
     for row in &rows {
-        bitext.add(bitext_category(row), &classifier.classify_text(&row.instruction).category);
+        bitext.add(
+            bitext_category(row),
+            &classifier.classify_text(&row.instruction).category,
+        );
         let asks = detector.request_score(&row.instruction) >= threshold;
-        let wants_person = row.intent == "contact_human_agent" || row.intent == "contact_customer_service";
+        let wants_person =
+            row.intent == "contact_human_agent" || row.intent == "contact_customer_service";
         match (wants_person, asks) {
             (true, true) => tp += 1,
             (true, false) => {

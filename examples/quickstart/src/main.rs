@@ -6,15 +6,21 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "spur-core/knowledge/demo".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "spur-core/knowledge/demo".into());
     let engine = SupportEngine::builder()
         .knowledge(KnowledgeBase::from_dir(&dir)?)
         .store(Arc::new(SqliteStore::connect("sqlite::memory:").await?))
         .build();
-    let first = engine.send_message(Inbound::new("Do you ship to India?")).await?;
+    let first = engine
+        .send_message(Inbound::new("Do you ship to India?"))
+        .await?;
     println!("> {}", first.reply_text().unwrap_or_default());
     let session = first.conversation.session_id;
-    let second = engine.send_message(Inbound::new("How long does delivery take?").in_session(session)).await?;
+    let second = engine
+        .send_message(Inbound::new("How long does delivery take?").in_session(session))
+        .await?;
     println!("> {}", second.reply_text().unwrap_or_default());
     Ok(())
 }

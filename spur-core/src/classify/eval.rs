@@ -44,7 +44,11 @@ impl Evaluation {
                 let predicted: usize = (0..n).map(|g| self.matrix[g][i]).sum();
                 let actual: usize = self.matrix[i].iter().sum();
                 let (p, r) = (ratio(tp, predicted), ratio(tp, actual));
-                if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+                if p + r == 0.0 {
+                    0.0
+                } else {
+                    2.0 * p * r / (p + r)
+                }
             })
             .collect();
         f1s.iter().sum::<f64>() / n.max(1) as f64

@@ -77,7 +77,10 @@ impl Lexicon {
         }
         self.longest = self.longest.max(words.len());
         for len in 1..words.len() {
-            self.entries.entry(words[..len].join(" ")).or_default().continues = true;
+            self.entries
+                .entry(words[..len].join(" "))
+                .or_default()
+                .continues = true;
         }
         let entry = self.entries.entry(words.join(" ")).or_default();
         match entry.weights.iter_mut().find(|(l, _)| *l == label) {

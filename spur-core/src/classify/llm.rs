@@ -49,20 +49,27 @@ impl LlmClassifier {
 
     /// Parses and validates a model answer; `None` when unusable.
     fn parse(taxonomy: &Taxonomy, text: &str) -> Option<Classification> {
-        let text = text.trim().trim_start_matches("```json").trim_matches('`').trim();
+        let text = text
+            .trim()
+            .trim_start_matches("```json")
+            .trim_matches('`')
+            .trim();
         let answer: Answer = serde_json::from_str(text).ok()?;
         let category = taxonomy.category(answer.category.trim())?.name.clone();
         let priority = taxonomy.priority(answer.priority.trim())?.name.clone();
-        (0.0..=1.0).contains(&answer.confidence).then_some(Classification {
-            category,
-            priority,
-            confidence: answer.confidence,
-            source: ClassificationSource::Llm,
-        })
+        (0.0..=1.0)
+            .contains(&answer.confidence)
+            .then_some(Classification {
+                category,
+                priority,
+                confidence: answer.confidence,
+                source: ClassificationSource::Llm,
+            })
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_family = "wasm"), async_trait::async_trait)]
+#[cfg_attr(target_family = "wasm", async_trait::async_trait(?Send))]
 impl Classifier for LlmClassifier {
     async fn classify(&self, text: &str) -> Classification {
         let taxonomy = self.local.taxonomy();
@@ -103,7 +110,10 @@ mod tests {
         let classifier = LlmClassifier::new(provider.clone(), LocalClassifier::default());
         let first = classifier.classify("my card was charged twice").await;
         assert_eq!(first.source, ClassificationSource::Llm);
-        assert_eq!((first.category.as_str(), first.priority.as_str()), ("billing", "high"));
+        assert_eq!(
+            (first.category.as_str(), first.priority.as_str()),
+            ("billing", "high")
+        );
         for _ in 0..4 {
             let c = classifier.classify("my card was charged twice").await;
             assert_eq!(c.source, ClassificationSource::Local);

@@ -3,11 +3,61 @@ use super::{Classification, ClassificationSource, Classifier, Label, Taxonomy, T
 
 /// Words too common to say anything about a category.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has",
-    "have", "how", "i", "if", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on",
-    "or", "our", "so", "that", "the", "their", "there", "this", "to", "was", "we", "what",
-    "when", "where", "which", "who", "why", "will", "with", "you", "your", "everything",
-    "else", "something", "does", "need", "needs",
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "but",
+    "by",
+    "can",
+    "do",
+    "for",
+    "from",
+    "has",
+    "have",
+    "how",
+    "i",
+    "if",
+    "in",
+    "is",
+    "it",
+    "its",
+    "me",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "our",
+    "so",
+    "that",
+    "the",
+    "their",
+    "there",
+    "this",
+    "to",
+    "was",
+    "we",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "will",
+    "with",
+    "you",
+    "your",
+    "everything",
+    "else",
+    "something",
+    "does",
+    "need",
+    "needs",
 ];
 
 /// Below this summed weight a priority word is not enough to leave the default.
@@ -70,9 +120,8 @@ fn argmax(scores: &[f32]) -> Option<(usize, f32, f32)> {
 impl LocalClassifier {
     pub fn new(taxonomy: Taxonomy) -> Result<Self, TaxonomyError> {
         taxonomy.validate()?;
-        let position = |labels: &[Label], name: &str| {
-            labels.iter().position(|l| l.name == name).unwrap_or(0)
-        };
+        let position =
+            |labels: &[Label], name: &str| labels.iter().position(|l| l.name == name).unwrap_or(0);
         Ok(Self {
             categories: lexicon_for(&taxonomy.categories),
             priorities: lexicon_for(&taxonomy.priorities),
@@ -103,9 +152,8 @@ impl LocalClassifier {
             Some((i, best, _)) if best >= PRIORITY_THRESHOLD => i,
             _ => self.default_priority,
         };
-        let name = |labels: &[Label], i: usize| {
-            labels.get(i).map(|l| l.name.clone()).unwrap_or_default()
-        };
+        let name =
+            |labels: &[Label], i: usize| labels.get(i).map(|l| l.name.clone()).unwrap_or_default();
         Classification {
             category: name(&self.taxonomy.categories, category),
             priority: name(&self.taxonomy.priorities, priority),
@@ -149,21 +197,36 @@ mod tests {
     #[test]
     fn reads_the_default_categories() {
         assert_eq!(classify("I was charged twice on my invoice").0, "billing");
-        assert_eq!(classify("I can't log in, password reset fails").0, "technical");
-        assert_eq!(classify("Where is my order? Tracking shows nothing").0, "general");
+        assert_eq!(
+            classify("I can't log in, password reset fails").0,
+            "technical"
+        );
+        assert_eq!(
+            classify("Where is my order? Tracking shows nothing").0,
+            "general"
+        );
     }
 
     #[test]
     fn reads_priorities() {
-        assert_eq!(classify("URGENT: production outage, everything is down").1, "high");
-        assert_eq!(classify("Just a question about your newsletter, no rush").1, "low");
+        assert_eq!(
+            classify("URGENT: production outage, everything is down").1,
+            "high"
+        );
+        assert_eq!(
+            classify("Just a question about your newsletter, no rush").1,
+            "low"
+        );
         assert_eq!(classify("My order has a problem").1, "medium");
     }
 
     #[test]
     fn nothing_to_read_gives_the_default_with_low_confidence() {
         let c = LocalClassifier::default().classify_text("");
-        assert_eq!((c.category.as_str(), c.priority.as_str()), ("general", "medium"));
+        assert_eq!(
+            (c.category.as_str(), c.priority.as_str()),
+            ("general", "medium")
+        );
         assert!(c.confidence < 0.2);
     }
 
@@ -178,14 +241,21 @@ mod tests {
         ])
         .unwrap();
         let classifier = LocalClassifier::new(taxonomy).unwrap();
-        assert_eq!(classifier.classify_text("The courier lost my parcel").category, "logistics");
+        assert_eq!(
+            classifier
+                .classify_text("The courier lost my parcel")
+                .category,
+            "logistics"
+        );
         assert_eq!(classifier.classify_text("hello there").category, "general");
     }
 
     #[test]
     fn invalid_taxonomies_are_refused() {
-        let mut taxonomy = Taxonomy::default();
-        taxonomy.default_category = "nope".into();
+        let taxonomy = Taxonomy {
+            default_category: "nope".into(),
+            ..Taxonomy::default()
+        };
         assert!(matches!(
             LocalClassifier::new(taxonomy),
             Err(TaxonomyError::UnknownDefault { .. })

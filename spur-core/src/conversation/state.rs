@@ -81,21 +81,17 @@ pub fn transition(
             _ => Ok(next(Agent, Some(agent.clone()))),
         },
 
-        (Agent, Event::AgentReply { agent } | Event::HandBack { agent }) => {
-            match &state.assignee {
-                Some(owner) if owner == agent => Ok(match event {
-                    Event::HandBack { .. } => next(Automated, None),
-                    _ => state.clone(),
-                }),
-                Some(owner) => Err(TransitionError::ClaimedByOther {
-                    owner: owner.clone(),
-                }),
-                None => Err(TransitionError::NotClaimed),
-            }
-        }
-        (Closed, Event::AgentReply { .. } | Event::HandBack { .. }) => {
-            Err(TransitionError::Closed)
-        }
+        (Agent, Event::AgentReply { agent } | Event::HandBack { agent }) => match &state.assignee {
+            Some(owner) if owner == agent => Ok(match event {
+                Event::HandBack { .. } => next(Automated, None),
+                _ => state.clone(),
+            }),
+            Some(owner) => Err(TransitionError::ClaimedByOther {
+                owner: owner.clone(),
+            }),
+            None => Err(TransitionError::NotClaimed),
+        },
+        (Closed, Event::AgentReply { .. } | Event::HandBack { .. }) => Err(TransitionError::Closed),
         (Automated, Event::AgentReply { .. } | Event::HandBack { .. }) => {
             Err(TransitionError::NotWithAgent)
         }

@@ -87,11 +87,15 @@ impl EngineBuilder {
                 ..OfflineConfig::default()
             }))
         });
-        let tokens = self.tokens.unwrap_or_else(|| tokens::for_model(provider.model()));
+        let tokens = self
+            .tokens
+            .unwrap_or_else(|| tokens::for_model(provider.model()));
         SupportEngine {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-                knowledge: self.knowledge.unwrap_or_else(|| Arc::new(KnowledgeBase::demo())),
+                knowledge: self
+                    .knowledge
+                    .unwrap_or_else(|| Arc::new(KnowledgeBase::demo())),
                 classifier: self.classifier.unwrap_or_default(),
                 detector: HandoffDetector::default(),
                 tokens,

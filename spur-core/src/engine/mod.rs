@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
-    Conversation, ConversationId, Event, Message, MessageId, MessageMeta, Sender, SessionId, Status,
-    transition,
+    Conversation, ConversationId, Event, Message, MessageId, MessageMeta, Sender, SessionId,
+    Status, transition,
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
@@ -65,7 +65,8 @@ impl std::fmt::Debug for SupportEngine {
     }
 }
 
-/// What `accept` decided.
+/// What `accept` decided. One per call: not worth boxing.
+#[allow(clippy::large_enum_variant)]
 enum Intake {
     /// Nothing more to do (agent holds it, escalated, or a replay).
     Done(Turn),
@@ -125,7 +126,10 @@ impl SupportEngine {
             .ok_or(EngineError::UnknownSession)
     }
 
-    pub async fn conversation_by_id(&self, id: ConversationId) -> Result<Conversation, EngineError> {
+    pub async fn conversation_by_id(
+        &self,
+        id: ConversationId,
+    ) -> Result<Conversation, EngineError> {
         self.inner
             .store
             .conversation(id)
@@ -142,7 +146,11 @@ impl SupportEngine {
         limit: usize,
     ) -> Result<HistoryPage, EngineError> {
         let conversation = self.conversation(session).await?;
-        Ok(self.inner.store.history(conversation.id, before, limit).await?)
+        Ok(self
+            .inner
+            .store
+            .history(conversation.id, before, limit)
+            .await?)
     }
 
     /// The customer asks for a person ("talk to a person" button).
@@ -150,14 +158,21 @@ impl SupportEngine {
         let conversation = self.conversation(session).await?;
         let reason = EscalationReason::Requested;
         let (conversation, messages) = self
-            .act(conversation, Event::Escalate, |engine, c| {
-                // Asking again while queued adds nothing.
-                (c.status != Status::Agent).then(|| engine.notice(&reason, None))
-            }, Some(reason.clone()))
+            .act(
+                conversation,
+                Event::Escalate,
+                |engine, c| {
+                    // Asking again while queued adds nothing.
+                    (c.status != Status::Agent).then(|| engine.notice(&reason, None))
+                },
+                Some(reason.clone()),
+            )
             .await?;
         let notice = messages.into_iter().next();
         Ok(Turn {
-            message: notice.clone().unwrap_or_else(|| self.placeholder(&conversation)),
+            message: notice
+                .clone()
+                .unwrap_or_else(|| self.placeholder(&conversation)),
             escalation: notice.as_ref().map(|_| reason),
             conversation,
             reply: None,
@@ -169,20 +184,35 @@ impl SupportEngine {
     /// Closes a customer's conversation.
     pub async fn close(&self, session: SessionId) -> Result<Conversation, EngineError> {
         let conversation = self.conversation(session).await?;
-        Ok(self.act(conversation, Event::Close, |_, _| None, None).await?.0)
+        Ok(self
+            .act(conversation, Event::Close, |_, _| None, None)
+            .await?
+            .0)
     }
 
     /// Closes a conversation by id (agents, admins).
-    pub async fn close_conversation(&self, id: ConversationId) -> Result<Conversation, EngineError> {
+    pub async fn close_conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<Conversation, EngineError> {
         let conversation = self.conversation_by_id(id).await?;
-        Ok(self.act(conversation, Event::Close, |_, _| None, None).await?.0)
+        Ok(self
+            .act(conversation, Event::Close, |_, _| None, None)
+            .await?
+            .0)
     }
 
     /// An agent takes a conversation. A second agent gets
     /// [`crate::conversation::TransitionError::ClaimedByOther`].
-    pub async fn claim(&self, id: ConversationId, agent: &str) -> Result<Conversation, EngineError> {
+    pub async fn claim(
+        &self,
+        id: ConversationId,
+        agent: &str,
+    ) -> Result<Conversation, EngineError> {
         let conversation = self.conversation_by_id(id).await?;
-        let event = Event::AgentClaim { agent: agent.to_string() };
+        let event = Event::AgentClaim {
+            agent: agent.to_string(),
+        };
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
     }
 
@@ -195,14 +225,26 @@ impl SupportEngine {
     ) -> Result<Message, EngineError> {
         let text = self.inner.config.limits.check(text)?.to_string();
         let conversation = self.conversation_by_id(id).await?;
-        let event = Event::AgentReply { agent: agent.to_string() };
+        let event = Event::AgentReply {
+            agent: agent.to_string(),
+        };
         let (_, messages) = self
-            .act(conversation, event, |engine, _| {
-                Some(engine.message(Sender::Agent, text.clone(), None, MessageMeta {
-                    agent: Some(agent.to_string()),
-                    ..MessageMeta::default()
-                }))
-            }, None)
+            .act(
+                conversation,
+                event,
+                |engine, _| {
+                    Some(engine.message(
+                        Sender::Agent,
+                        text.clone(),
+                        None,
+                        MessageMeta {
+                            agent: Some(agent.to_string()),
+                            ..MessageMeta::default()
+                        },
+                    ))
+                },
+                None,
+            )
             .await?;
         messages
             .into_iter()
@@ -211,9 +253,15 @@ impl SupportEngine {
     }
 
     /// The owning agent gives the conversation back to the assistant.
-    pub async fn hand_back(&self, id: ConversationId, agent: &str) -> Result<Conversation, EngineError> {
+    pub async fn hand_back(
+        &self,
+        id: ConversationId,
+        agent: &str,
+    ) -> Result<Conversation, EngineError> {
         let conversation = self.conversation_by_id(id).await?;
-        let event = Event::HandBack { agent: agent.to_string() };
+        let event = Event::HandBack {
+            agent: agent.to_string(),
+        };
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
     }
 
@@ -258,12 +306,19 @@ impl SupportEngine {
         let text = if hours.is_open(self.now()) {
             texts.render(&texts.handoff_reply)
         } else {
-            texts.render(&texts.handoff_after_hours_reply).replace("{hours}", &hours.label)
+            texts
+                .render(&texts.handoff_after_hours_reply)
+                .replace("{hours}", &hours.label)
         };
-        self.message(Sender::System, text, reply_to, MessageMeta {
-            escalation: Some(reason.code().to_string()),
-            ..MessageMeta::default()
-        })
+        self.message(
+            Sender::System,
+            text,
+            reply_to,
+            MessageMeta {
+                escalation: Some(reason.code().to_string()),
+                ..MessageMeta::default()
+            },
+        )
     }
 
     /// Publishes what a stored change did.
@@ -280,7 +335,7 @@ impl SupportEngine {
             events.publish(EngineEvent::MessageStored {
                 conversation: id,
                 session,
-                message: message.clone(),
+                message: Box::new(message.clone()),
             });
         }
         if before != Some(conversation.status) || escalation.is_some() {
@@ -327,7 +382,10 @@ impl SupportEngine {
                 messages: new,
             };
             match self.inner.store.apply(change).await {
-                Ok(Applied::Stored { conversation, messages }) => {
+                Ok(Applied::Stored {
+                    conversation,
+                    messages,
+                }) => {
                     let escalated = escalation.as_ref().filter(|_| before != Status::Agent);
                     self.announce(Some(before), &conversation, &messages, escalated);
                     return Ok((conversation, messages));
@@ -357,7 +415,10 @@ impl SupportEngine {
                 .unwrap_or_else(|| self.inner.config.default_channel.clone()),
             status: Status::Automated,
             assignee: None,
-            metadata: inbound.metadata.clone().unwrap_or(serde_json::Value::Object(Default::default())),
+            metadata: inbound
+                .metadata
+                .clone()
+                .unwrap_or(serde_json::Value::Object(Default::default())),
             last_seq: 0,
             version: 0,
             created_at: now,
@@ -381,10 +442,15 @@ impl SupportEngine {
             None => None,
         };
         let classification = inner.classifier.classify_text(&text);
-        let mut message = self.message(Sender::Customer, text, None, MessageMeta {
-            classification: Some(classification.clone()),
-            ..MessageMeta::default()
-        });
+        let mut message = self.message(
+            Sender::Customer,
+            text,
+            None,
+            MessageMeta {
+                classification: Some(classification.clone()),
+                ..MessageMeta::default()
+            },
+        );
         message.idempotency_key = inbound.idempotency_key.clone();
 
         for _ in 0..MAX_ATTEMPTS {
@@ -420,14 +486,22 @@ impl SupportEngine {
                 messages,
             };
             match inner.store.apply(change).await {
-                Ok(Applied::Stored { conversation, messages }) => {
+                Ok(Applied::Stored {
+                    conversation,
+                    messages,
+                }) => {
                     self.announce(before, &conversation, &messages, escalation.as_ref());
                     let mut stored = messages.into_iter();
                     let (Some(message), notice) = (stored.next(), stored.next()) else {
-                        return Err(EngineError::Store(StoreError::Corrupt("message not stored".into())));
+                        return Err(EngineError::Store(StoreError::Corrupt(
+                            "message not stored".into(),
+                        )));
                     };
                     if conversation.status == Status::Automated {
-                        return Ok(Intake::Reply { conversation, message });
+                        return Ok(Intake::Reply {
+                            conversation,
+                            message,
+                        });
                     }
                     return Ok(Intake::Done(Turn {
                         conversation,
@@ -454,7 +528,11 @@ impl SupportEngine {
 
     /// A retried message: answer from storage. If the first attempt died
     /// before replying and nothing happened since, reply now.
-    async fn replay(&self, earlier: Message, session: Option<SessionId>) -> Result<Intake, EngineError> {
+    async fn replay(
+        &self,
+        earlier: Message,
+        session: Option<SessionId>,
+    ) -> Result<Intake, EngineError> {
         let conversation = self.conversation_by_id(earlier.conversation_id).await?;
         if session.is_some_and(|s| s != conversation.session_id) {
             return Err(EngineError::IdempotencyConflict);

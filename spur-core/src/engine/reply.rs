@@ -41,8 +41,16 @@ impl SupportEngine {
         let inner = &self.inner;
         let config = &inner.config;
         // Fetch a little more than the limit: notices and fallbacks are skipped.
-        let want = config.prompt.max_history_messages.saturating_mul(2).saturating_add(8);
-        let history = match inner.store.history(conversation.id, Some(message.seq), want).await {
+        let want = config
+            .prompt
+            .max_history_messages
+            .saturating_mul(2)
+            .saturating_add(8);
+        let history = match inner
+            .store
+            .history(conversation.id, Some(message.seq), want)
+            .await
+        {
             Ok(page) => page.messages,
             Err(error) => {
                 // The message is stored; answer without history rather than not at all.
@@ -57,12 +65,16 @@ impl SupportEngine {
             .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
             .count() as u32;
         let passages = inner.knowledge.search(&message.text, config.retrieval_k);
-        let prompt = build_prompt(&config.prompt, inner.tokens.as_ref(), PromptInput {
-            policies: inner.knowledge.policies(),
-            passages: &passages,
-            history: &history,
-            message: &message.text,
-        });
+        let prompt = build_prompt(
+            &config.prompt,
+            inner.tokens.as_ref(),
+            PromptInput {
+                policies: inner.knowledge.policies(),
+                passages: &passages,
+                history: &history,
+                message: &message.text,
+            },
+        );
         let mut request = CompletionRequest::new(prompt.messages);
         request.max_output_tokens = config.max_output_tokens;
         request.temperature = config.temperature;
@@ -86,17 +98,22 @@ impl SupportEngine {
         let mut meta = MessageMeta {
             provider: Some(inner.provider.name().to_string()),
             latency_ms: Some(started.elapsed().as_millis() as u64),
-            passages: prepared.request.passages.iter().map(|p| p.article_id.clone()).collect(),
+            passages: prepared
+                .request
+                .passages
+                .iter()
+                .map(|p| p.article_id.clone())
+                .collect(),
             ..MessageMeta::default()
         };
         let (text, handoff) = match outcome {
             Ok((text, usage, handoff, model)) => {
                 meta.model = Some(model);
-                meta.tokens_in = Some(usage.map_or(prepared.prompt_tokens as u32, |u| u.input_tokens));
-                meta.tokens_out = Some(usage.map_or_else(
-                    || inner.tokens.count(&text) as u32,
-                    |u| u.output_tokens,
-                ));
+                meta.tokens_in =
+                    Some(usage.map_or(prepared.prompt_tokens as u32, |u| u.input_tokens));
+                meta.tokens_out = Some(
+                    usage.map_or_else(|| inner.tokens.count(&text) as u32, |u| u.output_tokens),
+                );
                 (text, handoff)
             }
             Err(error) => {
@@ -123,12 +140,13 @@ impl SupportEngine {
         let inner = &self.inner;
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
-        let outcome = match tokio::time::timeout(timeout, inner.provider.complete(&prepared.request)).await {
-            Ok(Ok(c)) if c.text.trim().is_empty() => Err(ProviderError::Empty),
-            Ok(Ok(c)) => Ok((c.text, c.usage, c.handoff, c.model)),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(ProviderError::Timeout(timeout)),
-        };
+        let outcome =
+            match tokio::time::timeout(timeout, inner.provider.complete(&prepared.request)).await {
+                Ok(Ok(c)) if c.text.trim().is_empty() => Err(ProviderError::Empty),
+                Ok(Ok(c)) => Ok((c.text, c.usage, c.handoff, c.model)),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(ProviderError::Timeout(timeout)),
+            };
         self.generated(&prepared, outcome, started)
     }
 
@@ -147,7 +165,12 @@ impl SupportEngine {
             generated.best_confidence,
             generated.handoff,
         );
-        let mut reply = self.message(Sender::Assistant, generated.text, Some(message.id), generated.meta);
+        let mut reply = self.message(
+            Sender::Assistant,
+            generated.text,
+            Some(message.id),
+            generated.meta,
+        );
         reply.id = generated.reply_id;
         for _ in 0..MAX_ATTEMPTS {
             if conversation.status != Status::Automated {
@@ -177,8 +200,16 @@ impl SupportEngine {
                 messages,
             };
             match inner.store.apply(change).await {
-                Ok(Applied::Stored { conversation, messages }) => {
-                    self.announce(Some(Status::Automated), &conversation, &messages, escalation.as_ref());
+                Ok(Applied::Stored {
+                    conversation,
+                    messages,
+                }) => {
+                    self.announce(
+                        Some(Status::Automated),
+                        &conversation,
+                        &messages,
+                        escalation.as_ref(),
+                    );
                     let mut stored = messages.into_iter();
                     return Ok(Turn {
                         conversation,
@@ -190,7 +221,9 @@ impl SupportEngine {
                     });
                 }
                 Ok(Applied::Duplicate { .. }) => {
-                    return Err(EngineError::Store(StoreError::Corrupt("reply collided".into())));
+                    return Err(EngineError::Store(StoreError::Corrupt(
+                        "reply collided".into(),
+                    )));
                 }
                 Err(StoreError::Conflict) => {
                     conversation = self.conversation_by_id(conversation.id).await?;
@@ -220,7 +253,10 @@ impl SupportEngine {
                 let _ = tx.send(StreamEvent::Done(Box::new(turn))).await;
                 return Ok(rx);
             }
-            Intake::Reply { conversation, message } => (conversation, message),
+            Intake::Reply {
+                conversation,
+                message,
+            } => (conversation, message),
         };
         let _ = tx
             .send(StreamEvent::Started {

@@ -8,7 +8,10 @@ use crate::llm::{ProviderError, Script, ScriptedProvider};
 use crate::prompt::Role;
 
 fn engine_with(provider: Arc<ScriptedProvider>, config: EngineConfig) -> SupportEngine {
-    SupportEngine::builder().provider(provider).config(config).build()
+    SupportEngine::builder()
+        .provider(provider)
+        .config(config)
+        .build()
 }
 
 fn offline() -> SupportEngine {
@@ -18,20 +21,40 @@ fn offline() -> SupportEngine {
 #[tokio::test]
 async fn offline_answers_from_knowledge_and_stores_both_messages() {
     let engine = offline();
-    let turn = engine.send_message(Inbound::new("Do you ship to India?")).await.unwrap();
+    let turn = engine
+        .send_message(Inbound::new("Do you ship to India?"))
+        .await
+        .unwrap();
     let reply = turn.reply.clone().unwrap();
-    assert!(reply.text.contains("USA, India and Europe"), "{}", reply.text);
+    assert!(
+        reply.text.contains("USA, India and Europe"),
+        "{}",
+        reply.text
+    );
     assert_eq!(turn.conversation.status, Status::Automated);
     assert_eq!(reply.reply_to, Some(turn.message.id));
     assert_eq!(reply.meta.provider.as_deref(), Some("offline"));
     assert!(!reply.meta.passages.is_empty());
-    let page = engine.history(turn.conversation.session_id, None, 10).await.unwrap();
+    let page = engine
+        .history(turn.conversation.session_id, None, 10)
+        .await
+        .unwrap();
     let senders: Vec<Sender> = page.messages.iter().map(|m| m.sender).collect();
     assert_eq!(senders, vec![Sender::Customer, Sender::Assistant]);
-    assert_eq!(page.messages[0].meta.classification.as_ref().unwrap().category, "general");
+    assert_eq!(
+        page.messages[0]
+            .meta
+            .classification
+            .as_ref()
+            .unwrap()
+            .category,
+        "general"
+    );
 
     let next = engine
-        .send_message(Inbound::new("how long does delivery take?").in_session(turn.conversation.session_id))
+        .send_message(
+            Inbound::new("how long does delivery take?").in_session(turn.conversation.session_id),
+        )
         .await
         .unwrap();
     assert_eq!(next.conversation.id, turn.conversation.id);
@@ -50,12 +73,18 @@ async fn bad_input_and_unknown_sessions_are_refused_before_storing() {
         Err(EngineError::Validation(_))
     ));
     let unknown = Inbound::new("hi").in_session(SessionId(uuid::Uuid::new_v4()));
-    assert!(matches!(engine.send_message(unknown).await, Err(EngineError::UnknownSession)));
+    assert!(matches!(
+        engine.send_message(unknown).await,
+        Err(EngineError::UnknownSession)
+    ));
 }
 
 #[tokio::test]
 async fn retried_messages_are_answered_from_storage() {
-    let provider = Arc::new(ScriptedProvider::new([Script::Reply("first".into()), Script::Reply("second".into())]));
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Reply("first".into()),
+        Script::Reply("second".into()),
+    ]));
     let engine = engine_with(provider.clone(), EngineConfig::default());
     let first = engine
         .send_message(Inbound::new("hello there").with_idempotency_key("k-1"))
@@ -67,9 +96,19 @@ async fn retried_messages_are_answered_from_storage() {
         .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.conversation.id, first.conversation.id);
-    assert_eq!(retry.reply.as_ref().map(|r| r.id), first.reply.as_ref().map(|r| r.id));
-    assert_eq!(provider.requests().len(), 1, "the provider is not called again");
-    let page = engine.history(first.conversation.session_id, None, 10).await.unwrap();
+    assert_eq!(
+        retry.reply.as_ref().map(|r| r.id),
+        first.reply.as_ref().map(|r| r.id)
+    );
+    assert_eq!(
+        provider.requests().len(),
+        1,
+        "the provider is not called again"
+    );
+    let page = engine
+        .history(first.conversation.session_id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(page.messages.len(), 2);
 
     // The same key from another conversation is a conflict, not a leak.
@@ -77,29 +116,47 @@ async fn retried_messages_are_answered_from_storage() {
     let stolen = Inbound::new("hello there")
         .with_idempotency_key("k-1")
         .in_session(other.conversation.session_id);
-    assert!(matches!(engine.send_message(stolen).await, Err(EngineError::IdempotencyConflict)));
+    assert!(matches!(
+        engine.send_message(stolen).await,
+        Err(EngineError::IdempotencyConflict)
+    ));
 }
 
 #[tokio::test]
 async fn provider_failures_become_fallbacks_then_a_handoff() {
     let provider = Arc::new(ScriptedProvider::new([
         Script::Reply("Our returns window is 14 days.".into()),
-        Script::Fail(ProviderError::Http { status: 500, message: "boom".into() }),
+        Script::Fail(ProviderError::Http {
+            status: 500,
+            message: "boom".into(),
+        }),
         Script::Fail(ProviderError::RateLimited),
     ]));
     let engine = engine_with(provider.clone(), EngineConfig::default());
-    let first = engine.send_message(Inbound::new("return policy?")).await.unwrap();
+    let first = engine
+        .send_message(Inbound::new("return policy?"))
+        .await
+        .unwrap();
     let session = first.conversation.session_id;
 
-    let failed = engine.send_message(Inbound::new("and for shoes?").in_session(session)).await.unwrap();
+    let failed = engine
+        .send_message(Inbound::new("and for shoes?").in_session(session))
+        .await
+        .unwrap();
     assert!(failed.used_fallback());
     let meta = &failed.reply.as_ref().unwrap().meta;
     assert_eq!(meta.error_code.as_deref(), Some("llm_upstream_error"));
     assert_eq!(failed.conversation.status, Status::Automated);
 
-    let again = engine.send_message(Inbound::new("hello?").in_session(session)).await.unwrap();
+    let again = engine
+        .send_message(Inbound::new("hello?").in_session(session))
+        .await
+        .unwrap();
     assert!(again.used_fallback());
-    assert_eq!(again.escalation, Some(EscalationReason::RepeatedFailures { count: 2 }));
+    assert_eq!(
+        again.escalation,
+        Some(EscalationReason::RepeatedFailures { count: 2 })
+    );
     assert_eq!(again.conversation.status, Status::Agent);
     assert!(again.notice.is_some());
 
@@ -113,11 +170,18 @@ async fn provider_failures_become_fallbacks_then_a_handoff() {
         .filter(|m| m.role == Role::User)
         .map(|m| m.content.as_str())
         .collect();
-    assert_eq!(users, vec!["return policy?", "and for shoes?", "hello?"], "customer messages are all kept");
+    assert_eq!(
+        users,
+        vec!["return policy?", "and for shoes?", "hello?"],
+        "customer messages are all kept"
+    );
 
     // With a person holding it, the bot stays silent.
     let calls = provider.requests().len();
-    let held = engine.send_message(Inbound::new("anyone?").in_session(session)).await.unwrap();
+    let held = engine
+        .send_message(Inbound::new("anyone?").in_session(session))
+        .await
+        .unwrap();
     assert!(held.reply.is_none());
     assert_eq!(provider.requests().len(), calls);
 }
@@ -134,10 +198,16 @@ async fn slow_providers_time_out_into_the_fallback() {
     };
     let engine = engine_with(provider, config);
     let started = std::time::Instant::now();
-    let turn = engine.send_message(Inbound::new("where is my parcel")).await.unwrap();
+    let turn = engine
+        .send_message(Inbound::new("where is my parcel"))
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(turn.used_fallback());
-    assert_eq!(turn.reply.unwrap().meta.error_code.as_deref(), Some("llm_timeout"));
+    assert_eq!(
+        turn.reply.unwrap().meta.error_code.as_deref(),
+        Some("llm_timeout")
+    );
 }
 
 #[tokio::test]
@@ -145,7 +215,10 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
     let events = Arc::new(BroadcastEvents::new(64));
     let mut feed = events.subscribe();
     let engine = SupportEngine::builder().events(events).build();
-    let turn = engine.send_message(Inbound::new("I want to talk to a human")).await.unwrap();
+    let turn = engine
+        .send_message(Inbound::new("I want to talk to a human"))
+        .await
+        .unwrap();
     assert_eq!(turn.conversation.status, Status::Agent);
     assert_eq!(turn.escalation, Some(EscalationReason::CustomerRequest));
     assert!(turn.reply.is_none());
@@ -166,13 +239,18 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
     engine.claim(id, "ana").await.unwrap();
     assert!(matches!(
         engine.claim(id, "bo").await,
-        Err(EngineError::Transition(TransitionError::ClaimedByOther { .. }))
+        Err(EngineError::Transition(
+            TransitionError::ClaimedByOther { .. }
+        ))
     ));
     assert!(matches!(
         engine.agent_reply(id, "bo", "hi").await,
         Err(EngineError::Transition(_))
     ));
-    let reply = engine.agent_reply(id, "ana", "Hi, Ana here. How can I help?").await.unwrap();
+    let reply = engine
+        .agent_reply(id, "ana", "Hi, Ana here. How can I help?")
+        .await
+        .unwrap();
     assert_eq!(reply.sender, Sender::Agent);
     let handed = engine.hand_back(id, "ana").await.unwrap();
     assert_eq!(handed.status, Status::Automated);
@@ -180,7 +258,10 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
     assert_eq!(closed.status, Status::Closed);
     // Writing after close reopens the same conversation with the bot.
     let reopened = engine
-        .send_message(Inbound::new("one more thing: do you ship to Europe?").in_session(turn.conversation.session_id))
+        .send_message(
+            Inbound::new("one more thing: do you ship to Europe?")
+                .in_session(turn.conversation.session_id),
+        )
         .await
         .unwrap();
     assert_eq!(reopened.conversation.id, id);
@@ -201,7 +282,10 @@ async fn explicit_escalation_is_idempotent() {
     let page = engine.history(session, None, 10).await.unwrap();
     assert_eq!(page.messages.len(), 3);
     engine.close(session).await.unwrap();
-    assert!(matches!(engine.escalate(session).await, Err(EngineError::Transition(_))));
+    assert!(matches!(
+        engine.escalate(session).await,
+        Err(EngineError::Transition(_))
+    ));
 }
 
 #[tokio::test]
@@ -219,11 +303,21 @@ async fn the_offline_responder_hands_off_what_it_does_not_know() {
 #[tokio::test]
 async fn streaming_yields_deltas_and_stores_the_whole_reply() {
     let provider = Arc::new(ScriptedProvider::new([
-        Script::Chunks(vec!["We ship ".into(), "to the USA, ".into(), "India and Europe.".into()]),
-        Script::ChunksThenFail(vec!["Partial ".into()], ProviderError::Stream("dropped".into())),
+        Script::Chunks(vec![
+            "We ship ".into(),
+            "to the USA, ".into(),
+            "India and Europe.".into(),
+        ]),
+        Script::ChunksThenFail(
+            vec!["Partial ".into()],
+            ProviderError::Stream("dropped".into()),
+        ),
     ]));
     let engine = engine_with(provider, EngineConfig::default());
-    let mut rx = engine.send_message_stream(Inbound::new("where do you ship?")).await.unwrap();
+    let mut rx = engine
+        .send_message_stream(Inbound::new("where do you ship?"))
+        .await
+        .unwrap();
     let mut deltas = String::new();
     let mut done = None;
     while let Some(event) = rx.recv().await {
@@ -245,16 +339,24 @@ async fn streaming_yields_deltas_and_stores_the_whole_reply() {
     while let Some(event) = rx.recv().await {
         last = Some(event);
     }
-    let Some(StreamEvent::Done(turn)) = last else { panic!("no done event") };
+    let Some(StreamEvent::Done(turn)) = last else {
+        panic!("no done event")
+    };
     assert!(turn.used_fallback());
-    assert_eq!(turn.reply.unwrap().meta.error_code.as_deref(), Some("llm_stream_broken"));
+    assert_eq!(
+        turn.reply.unwrap().meta.error_code.as_deref(),
+        Some("llm_stream_broken")
+    );
 }
 
 #[tokio::test]
 async fn a_person_taking_over_mid_reply_silences_the_bot() {
     let provider = Arc::new(ScriptedProvider::new([
         Script::Reply("welcome".into()),
-        Script::Delay(Duration::from_millis(300), Box::new(Script::Reply("bot answer".into()))),
+        Script::Delay(
+            Duration::from_millis(300),
+            Box::new(Script::Reply("bot answer".into())),
+        ),
     ]));
     let engine = engine_with(provider, EngineConfig::default());
     let first = engine.send_message(Inbound::new("hello")).await;
@@ -263,7 +365,9 @@ async fn a_person_taking_over_mid_reply_silences_the_bot() {
     let id = engine.conversation(session).await.unwrap().id;
     let racing = engine.clone();
     let reply = tokio::spawn(async move {
-        racing.send_message(Inbound::new("where is my order").in_session(session)).await
+        racing
+            .send_message(Inbound::new("where is my order").in_session(session))
+            .await
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     engine.claim(id, "ana").await.unwrap();

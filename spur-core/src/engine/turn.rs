@@ -79,7 +79,9 @@ pub enum StreamEvent {
         conversation: Box<Conversation>,
         message: Box<Message>,
     },
-    Delta { text: String },
+    Delta {
+        text: String,
+    },
     /// The turn is complete and stored. If the provider failed mid-stream,
     /// the reply is the fallback and replaces the partial text.
     Done(Box<Turn>),

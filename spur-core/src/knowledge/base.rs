@@ -19,7 +19,13 @@ impl Article {
     pub fn new(source: &str, title: &str, body: String) -> Self {
         let slug: String = title
             .chars()
-            .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect::<String>()
             .split('-')
             .filter(|s| !s.is_empty())
@@ -241,7 +247,10 @@ mod tests {
             .map_or(0.0, |p| p.confidence);
         assert!(best < 0.3, "{best}");
         assert!(kb.search("", 3).is_empty());
-        assert!(kb.search("the and of", 3).is_empty(), "stop words alone match nothing");
+        assert!(
+            kb.search("the and of", 3).is_empty(),
+            "stop words alone match nothing"
+        );
     }
 
     #[test]
@@ -261,7 +270,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spur-kb-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("policies.md"), "## Shipping\nWe ship to Mars.\n").unwrap();
-        std::fs::write(dir.join("faq.json"), r#"[{"question":"Do you gift wrap?","answer":"Yes, for free."}]"#).unwrap();
+        std::fs::write(
+            dir.join("faq.json"),
+            r#"[{"question":"Do you gift wrap?","answer":"Yes, for free."}]"#,
+        )
+        .unwrap();
         std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
         let kb = KnowledgeBase::from_dir(&dir).unwrap();
         assert_eq!(kb.len(), 2);
@@ -269,8 +282,14 @@ mod tests {
         assert_eq!(kb.search("gift wrap", 1)[0].text, "Yes, for free.");
 
         std::fs::write(dir.join("faq.json"), r#"{"oops": 1}"#).unwrap();
-        assert!(matches!(KnowledgeBase::from_dir(&dir), Err(KnowledgeError::Faq { .. })));
+        assert!(matches!(
+            KnowledgeBase::from_dir(&dir),
+            Err(KnowledgeError::Faq { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(KnowledgeBase::from_dir(&dir), Err(KnowledgeError::Io { .. })));
+        assert!(matches!(
+            KnowledgeBase::from_dir(&dir),
+            Err(KnowledgeError::Io { .. })
+        ));
     }
 }

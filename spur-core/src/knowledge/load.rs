@@ -64,7 +64,11 @@ pub(crate) fn markdown_articles(source: &str, text: &str) -> Vec<Article> {
     articles
 }
 
-pub(crate) fn faq_articles(source: &str, path: &Path, text: &str) -> Result<Vec<Article>, KnowledgeError> {
+pub(crate) fn faq_articles(
+    source: &str,
+    path: &Path,
+    text: &str,
+) -> Result<Vec<Article>, KnowledgeError> {
     let is_json = path.extension().is_some_and(|e| e == "json");
     let entries: Vec<FaqEntry> = if is_json {
         serde_json::from_str(text).map_err(|e| e.to_string())
@@ -106,8 +110,14 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<Article>, Vec<Article>), Knowl
     let mut articles = Vec::new();
     let mut policies = Vec::new();
     for path in paths.iter().filter(|p| p.is_file()) {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let ext = path
+            .extension()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         match ext {
             "md" | "markdown" => {
                 let found = markdown_articles(stem, &read(path)?);

@@ -33,9 +33,26 @@ pub struct OfflineResponder {
 }
 
 const GREETINGS: &[&str] = &[
-    "hi", "hello", "hey", "hiya", "yo", "hola", "namaste", "bonjour", "hallo", "ola",
-    "good morning", "good afternoon", "good evening", "thanks", "thank you", "thx", "ok",
-    "okay", "cool", "great",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "yo",
+    "hola",
+    "namaste",
+    "bonjour",
+    "hallo",
+    "ola",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "thanks",
+    "thank you",
+    "thx",
+    "ok",
+    "okay",
+    "cool",
+    "great",
 ];
 
 fn is_greeting(text: &str) -> bool {
@@ -62,7 +79,9 @@ impl OfflineResponder {
             .filter(|p| p.confidence >= self.config.min_confidence);
         let (text, handoff) = match best {
             Some(passage) => {
-                let intro = texts.offline_answer_intro.replace("{title}", &passage.title);
+                let intro = texts
+                    .offline_answer_intro
+                    .replace("{title}", &passage.title);
                 let answer = passage.text.trim();
                 let text = if intro.is_empty() {
                     answer.to_string()
@@ -137,8 +156,15 @@ mod tests {
     async fn quotes_confident_passages_and_hands_off_otherwise() {
         let kb = KnowledgeBase::demo();
         let responder = OfflineResponder::default();
-        let answer = responder.complete(&request(&kb, "Do you ship to Europe?")).await.unwrap();
-        assert!(answer.text.contains("USA, India and Europe"), "{}", answer.text);
+        let answer = responder
+            .complete(&request(&kb, "Do you ship to Europe?"))
+            .await
+            .unwrap();
+        assert!(
+            answer.text.contains("USA, India and Europe"),
+            "{}",
+            answer.text
+        );
         assert!(!answer.handoff);
 
         let unknown = responder

@@ -81,7 +81,9 @@ pub struct OpenAiProvider {
 
 impl std::fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiProvider").field("config", &self.config).finish()
+        f.debug_struct("OpenAiProvider")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -132,7 +134,11 @@ impl OpenAiProvider {
         Ok(Self { client, config })
     }
 
-    fn body(&self, request: &CompletionRequest, stream: bool) -> Result<CreateChatCompletionRequest, ProviderError> {
+    fn body(
+        &self,
+        request: &CompletionRequest,
+        stream: bool,
+    ) -> Result<CreateChatCompletionRequest, ProviderError> {
         let mut body = json!({
             "model": self.config.model,
             "messages": request.messages,
@@ -190,7 +196,12 @@ impl LlmProvider for OpenAiProvider {
 
     async fn stream(&self, request: &CompletionRequest) -> Result<DeltaStream, ProviderError> {
         let body = self.body(request, true)?;
-        let stream = self.client.chat().create_stream(body).await.map_err(map_error)?;
+        let stream = self
+            .client
+            .chat()
+            .create_stream(body)
+            .await
+            .map_err(map_error)?;
         Ok(Box::pin(stream.map(|chunk| {
             let chunk = chunk.map_err(map_error)?;
             let text = chunk

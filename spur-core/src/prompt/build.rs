@@ -66,7 +66,12 @@ fn system_text(texts: &PromptTexts, policies: &[Article]) -> String {
     if !policies.is_empty() {
         let _ = write!(out, "\n\n{}", texts.policies_heading);
         for policy in policies {
-            let _ = write!(out, "\n- {}: {}", policy.title, policy.body.replace('\n', " "));
+            let _ = write!(
+                out,
+                "\n- {}: {}",
+                policy.title,
+                policy.body.replace('\n', " ")
+            );
         }
     }
     out
@@ -78,7 +83,13 @@ fn knowledge_text(texts: &PromptTexts, passages: &[Passage]) -> String {
     }
     let mut out = texts.knowledge_heading.clone();
     for (i, passage) in passages.iter().enumerate() {
-        let _ = write!(out, "\n\n[{}] {}\n{}", i + 1, passage.title, passage.text.trim());
+        let _ = write!(
+            out,
+            "\n\n[{}] {}\n{}",
+            i + 1,
+            passage.title,
+            passage.text.trim()
+        );
     }
     out
 }
@@ -125,7 +136,10 @@ pub fn build_prompt(
     messages.push(PromptMessage::new(Role::System, knowledge));
     for message in &history {
         used += cost(&message.text);
-        messages.push(PromptMessage::new(role(message.sender), message.text.clone()));
+        messages.push(PromptMessage::new(
+            role(message.sender),
+            message.text.clone(),
+        ));
     }
     messages.push(PromptMessage::new(Role::User, input.message));
     Prompt {

@@ -38,7 +38,9 @@ impl Encoding {
     pub fn for_model(model: &str) -> Self {
         let m = model.to_ascii_lowercase();
         let m = m.rsplit('/').next().unwrap_or(&m);
-        let cl100k = (m.starts_with("gpt-4") && !m.starts_with("gpt-4o") && !m.starts_with("gpt-4.")
+        let cl100k = (m.starts_with("gpt-4")
+            && !m.starts_with("gpt-4o")
+            && !m.starts_with("gpt-4.")
             && !m.starts_with("gpt-4-o"))
             || m.starts_with("gpt-3.5")
             || m.starts_with("text-embedding")
@@ -60,7 +62,9 @@ mod exact {
 
     impl std::fmt::Debug for BpeTokenCounter {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("BpeTokenCounter").field("encoding", &self.encoding).finish()
+            f.debug_struct("BpeTokenCounter")
+                .field("encoding", &self.encoding)
+                .finish()
         }
     }
 
@@ -70,7 +74,10 @@ mod exact {
                 Encoding::Cl100k => bpe_openai::cl100k_base(),
                 Encoding::O200k => bpe_openai::o200k_base(),
             };
-            Self { tokenizer, encoding }
+            Self {
+                tokenizer,
+                encoding,
+            }
         }
 
         pub fn encoding(&self) -> Encoding {

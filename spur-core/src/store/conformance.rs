@@ -1,7 +1,7 @@
 //! One behaviour suite for every [`ConversationStore`]: memory, SQLite and
 //! PostgreSQL run exactly these checks. Hosts and new backends call
 //! [`run_all`] from their own tests.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
@@ -78,7 +78,10 @@ fn append(c: &Conversation, messages: Vec<Message>) -> Change {
 
 fn stored(applied: Applied) -> (Conversation, Vec<Message>) {
     match applied {
-        Applied::Stored { conversation, messages } => (conversation, messages),
+        Applied::Stored {
+            conversation,
+            messages,
+        } => (conversation, messages),
         other => panic!("expected Stored, got {other:?}"),
     }
 }
@@ -106,17 +109,39 @@ async fn create_and_read_back(store: &dyn ConversationStore) {
     let read = store.conversation(c.id).await.unwrap().unwrap();
     assert_eq!(read, saved);
     assert_eq!(read.metadata["page"], "/checkout");
-    let by_session = store.conversation_by_session(c.session_id).await.unwrap().unwrap();
+    let by_session = store
+        .conversation_by_session(c.session_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_session.id, c.id);
-    assert!(store.conversation(ConversationId(Uuid::now_v7())).await.unwrap().is_none());
-    assert!(store.conversation_by_session(SessionId(Uuid::new_v4())).await.unwrap().is_none());
+    assert!(
+        store
+            .conversation(ConversationId(Uuid::now_v7()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .conversation_by_session(SessionId(Uuid::new_v4()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let page = store.history(c.id, None, 10).await.unwrap();
-    assert_eq!(page.messages, messages, "a message reads back exactly, metadata included");
+    assert_eq!(
+        page.messages, messages,
+        "a message reads back exactly, metadata included"
+    );
     assert_eq!(page.next_before, None);
 
     let unknown = append(&conversation(0), vec![message(Sender::Customer, "x", None)]);
-    assert!(matches!(store.apply(unknown).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.apply(unknown).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn sequences_and_history_pages(store: &dyn ConversationStore) {
@@ -125,7 +150,10 @@ async fn sequences_and_history_pages(store: &dyn ConversationStore) {
     for i in 0..25 {
         let (next, _) = stored(
             store
-                .apply(append(&c, vec![message(Sender::Customer, &format!("m{i}"), None)]))
+                .apply(append(
+                    &c,
+                    vec![message(Sender::Customer, &format!("m{i}"), None)],
+                ))
                 .await
                 .unwrap(),
         );
@@ -134,29 +162,51 @@ async fn sequences_and_history_pages(store: &dyn ConversationStore) {
     assert_eq!(c.last_seq, 25);
     let newest = store.history(c.id, None, 10).await.unwrap();
     let seqs: Vec<i64> = newest.messages.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (16..=25).collect::<Vec<_>>(), "newest page, oldest first");
+    assert_eq!(
+        seqs,
+        (16..=25).collect::<Vec<_>>(),
+        "newest page, oldest first"
+    );
     assert_eq!(newest.next_before, Some(16));
     let older = store.history(c.id, newest.next_before, 10).await.unwrap();
     assert_eq!(older.messages.first().map(|m| m.seq), Some(6));
     let oldest = store.history(c.id, older.next_before, 10).await.unwrap();
     assert_eq!(oldest.messages.len(), 5);
     assert_eq!(oldest.next_before, None, "no cursor past the first message");
-    assert!(store.history(c.id, Some(1), 10).await.unwrap().messages.is_empty());
+    assert!(
+        store
+            .history(c.id, Some(1), 10)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 async fn idempotency_keys_never_duplicate(store: &dyn ConversationStore) {
     let key = format!("key-{}", Uuid::new_v4());
     let c = conversation(20);
     let original = message(Sender::Customer, "once", Some(&key));
-    let (c, _) = stored(store.apply(create(&c, vec![original.clone()])).await.unwrap());
+    let (c, _) = stored(
+        store
+            .apply(create(&c, vec![original.clone()]))
+            .await
+            .unwrap(),
+    );
 
     // A retry in the same conversation: nothing written, the original returned.
     let retry = store
-        .apply(append(&c, vec![message(Sender::Customer, "once", Some(&key))]))
+        .apply(append(
+            &c,
+            vec![message(Sender::Customer, "once", Some(&key))],
+        ))
         .await
         .unwrap();
     match retry {
-        Applied::Duplicate { conversation, message } => {
+        Applied::Duplicate {
+            conversation,
+            message,
+        } => {
             assert_eq!(conversation.id, c.id);
             assert_eq!(message.id, original.id);
         }
@@ -165,18 +215,34 @@ async fn idempotency_keys_never_duplicate(store: &dyn ConversationStore) {
     // A retry that would create a new conversation creates nothing.
     let orphan = conversation(21);
     let again = store
-        .apply(create(&orphan, vec![message(Sender::Customer, "once", Some(&key))]))
+        .apply(create(
+            &orphan,
+            vec![message(Sender::Customer, "once", Some(&key))],
+        ))
         .await
         .unwrap();
     assert!(matches!(again, Applied::Duplicate { .. }));
-    assert!(store.conversation(orphan.id).await.unwrap().is_none(), "rolled back");
+    assert!(
+        store.conversation(orphan.id).await.unwrap().is_none(),
+        "rolled back"
+    );
     let after = store.conversation(c.id).await.unwrap().unwrap();
     assert_eq!((after.version, after.last_seq), (c.version, 1));
     assert_eq!(
-        store.message_by_idempotency_key(&key).await.unwrap().map(|m| m.id),
+        store
+            .message_by_idempotency_key(&key)
+            .await
+            .unwrap()
+            .map(|m| m.id),
         Some(original.id)
     );
-    assert!(store.message_by_idempotency_key("never-used").await.unwrap().is_none());
+    assert!(
+        store
+            .message_by_idempotency_key("never-used")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn compare_and_swap(store: &dyn ConversationStore) {
@@ -190,7 +256,10 @@ async fn compare_and_swap(store: &dyn ConversationStore) {
     assert_eq!(claimed.assignee.as_deref(), Some("ana"));
     // The same change computed from the old version must fail.
     claim.assignee = Some("bo".into());
-    assert!(matches!(store.apply(claim).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.apply(claim).await,
+        Err(StoreError::Conflict)
+    ));
     let now = store.conversation(c.id).await.unwrap().unwrap();
     assert_eq!(now.assignee.as_deref(), Some("ana"));
 }
@@ -198,7 +267,12 @@ async fn compare_and_swap(store: &dyn ConversationStore) {
 async fn replies_are_found(store: &dyn ConversationStore) {
     let c = conversation(40);
     let question = message(Sender::Customer, "q", None);
-    let (c, _) = stored(store.apply(create(&c, vec![question.clone()])).await.unwrap());
+    let (c, _) = stored(
+        store
+            .apply(create(&c, vec![question.clone()]))
+            .await
+            .unwrap(),
+    );
     assert!(store.reply_to(question.id).await.unwrap().is_none());
     let mut answer = message(Sender::Assistant, "a", None);
     answer.reply_to = Some(question.id);
@@ -223,13 +297,19 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
         status: Some(Status::Closed),
     };
     let page = store.list_conversations(&closed, None, 1).await.unwrap();
-    assert_eq!(page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[3]]);
+    assert_eq!(
+        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[3]]
+    );
     let next = store
         .list_conversations(&closed, page.next.as_ref(), 1)
         .await
         .unwrap();
     assert_eq!(next.conversations[0].id, ids[1]);
-    let all = store.list_conversations(&ConversationFilter::default(), None, 3).await.unwrap();
+    let all = store
+        .list_conversations(&ConversationFilter::default(), None, 3)
+        .await
+        .unwrap();
     assert_eq!(
         all.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![ids[4], ids[3], ids[2]],
@@ -249,7 +329,10 @@ async fn concurrent_appends_keep_every_message(store: Arc<dyn ConversationStore>
             // Retry on conflict, as the engine does.
             loop {
                 let current = store.conversation(id).await.unwrap().unwrap();
-                let change = append(&current, vec![message(Sender::Customer, &format!("c{i}"), None)]);
+                let change = append(
+                    &current,
+                    vec![message(Sender::Customer, &format!("c{i}"), None)],
+                );
                 match store.apply(change).await {
                     Ok(_) => break,
                     Err(StoreError::Conflict) => tokio::task::yield_now().await,
@@ -263,5 +346,9 @@ async fn concurrent_appends_keep_every_message(store: Arc<dyn ConversationStore>
     }
     let page = store.history(c.id, None, 100).await.unwrap();
     let seqs: Vec<i64> = page.messages.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (1..=16).collect::<Vec<_>>(), "no message lost, no gap, no duplicate");
+    assert_eq!(
+        seqs,
+        (1..=16).collect::<Vec<_>>(),
+        "no message lost, no gap, no duplicate"
+    );
 }

@@ -45,18 +45,29 @@ impl ConversationStore for MemoryStore {
     async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
         let mut inner = self.lock()?;
         for message in &change.messages {
-            let Some(key) = &message.idempotency_key else { continue };
+            let Some(key) = &message.idempotency_key else {
+                continue;
+            };
             if let Some(&(conversation, index)) = inner.keys.get(key) {
                 let conversation_row = inner.conversations.get(&conversation).cloned();
-                let message = inner.messages.get(&conversation).and_then(|m| m.get(index)).cloned();
+                let message = inner
+                    .messages
+                    .get(&conversation)
+                    .and_then(|m| m.get(index))
+                    .cloned();
                 return match (conversation_row, message) {
-                    (Some(conversation), Some(message)) => Ok(Applied::Duplicate { conversation, message }),
+                    (Some(conversation), Some(message)) => Ok(Applied::Duplicate {
+                        conversation,
+                        message,
+                    }),
                     _ => Err(StoreError::Corrupt("dangling idempotency key".into())),
                 };
             }
         }
         let mut conversation = match &change.create {
-            Some(new) if inner.conversations.contains_key(&new.id) => return Err(StoreError::Conflict),
+            Some(new) if inner.conversations.contains_key(&new.id) => {
+                return Err(StoreError::Conflict);
+            }
             Some(new) => new.clone(),
             None => inner
                 .conversations
@@ -82,8 +93,15 @@ impl ConversationStore for MemoryStore {
                 inner.replies.entry(question).or_insert((id, offset + i));
             }
         }
-        inner.messages.entry(id).or_default().extend(messages.iter().cloned());
-        Ok(Applied::Stored { conversation, messages })
+        inner
+            .messages
+            .entry(id)
+            .or_default()
+            .extend(messages.iter().cloned());
+        Ok(Applied::Stored {
+            conversation,
+            messages,
+        })
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
@@ -155,7 +173,7 @@ impl ConversationStore for MemoryStore {
             .filter(|c| filter.status.is_none_or(|s| c.status == s))
             .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
             .collect();
-        all.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+        all.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
         let more = all.len() > limit;
         let conversations: Vec<Conversation> = all.into_iter().take(limit).cloned().collect();
         let next = more
@@ -165,6 +183,9 @@ impl ConversationStore for MemoryStore {
                 updated_at: c.updated_at,
                 id: c.id,
             });
-        Ok(ConversationPage { conversations, next })
+        Ok(ConversationPage {
+            conversations,
+            next,
+        })
     }
 }

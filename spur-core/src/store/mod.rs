@@ -53,7 +53,8 @@ pub struct Change {
     pub messages: Vec<Message>,
 }
 
-/// What [`ConversationStore::apply`] did.
+/// What [`ConversationStore::apply`] did. One per store call: not worth boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
     Stored {
@@ -149,7 +150,11 @@ pub(crate) fn page_from_newest(mut newest_first: Vec<Message>, limit: usize) -> 
     let more = newest_first.len() > limit;
     newest_first.truncate(limit);
     newest_first.reverse();
-    let next_before = if more { newest_first.first().map(|m| m.seq) } else { None };
+    let next_before = if more {
+        newest_first.first().map(|m| m.seq)
+    } else {
+        None
+    };
     HistoryPage {
         messages: newest_first,
         next_before,

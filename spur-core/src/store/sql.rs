@@ -87,12 +87,13 @@ impl TryFrom<MessageRow> for Message {
     }
 }
 
-pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(
+    rows: Vec<R>,
+) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(T::try_from).collect()
 }
 
-pub(crate) const CONVERSATION_COLUMNS: &str =
-    "id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at";
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at";
 
 pub(crate) const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
      (id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at) \

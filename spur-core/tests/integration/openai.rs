@@ -42,7 +42,10 @@ async fn completes_streams_and_reports_usage() {
     assert_eq!(body["max_completion_tokens"], 250);
 
     let deltas: Vec<_> = p.stream(&request()).await.unwrap().collect().await;
-    let text: String = deltas.iter().map(|d| d.as_ref().unwrap().text.clone()).collect();
+    let text: String = deltas
+        .iter()
+        .map(|d| d.as_ref().unwrap().text.clone())
+        .collect();
     assert_eq!(text, "We ship to the USA, India and Europe.");
     assert!(deltas.len() >= 3, "arrives in pieces");
     assert!(deltas.iter().any(|d| d.as_ref().unwrap().usage.is_some()));
@@ -51,7 +54,10 @@ async fn completes_streams_and_reports_usage() {
 #[tokio::test]
 async fn maps_every_failure_to_a_typed_error() {
     let (base, fake) = fake_openai::start().await;
-    assert_eq!(provider(&base, "rate-limited").complete(&request()).await, Err(ProviderError::RateLimited));
+    assert_eq!(
+        provider(&base, "rate-limited").complete(&request()).await,
+        Err(ProviderError::RateLimited)
+    );
     assert!(matches!(
         provider(&base, "broken").complete(&request()).await,
         Err(ProviderError::Http { status: 500, .. })
@@ -67,8 +73,13 @@ async fn maps_every_failure_to_a_typed_error() {
     assert!(fake.calls.load(Ordering::SeqCst) > before, "retried");
     let slow = provider(&base, "slow").complete(&request()).await;
     assert!(matches!(slow, Err(ProviderError::Network(_))), "{slow:?}");
-    let unreachable = provider("http://127.0.0.1:9/v1", "good").complete(&request()).await;
-    assert!(matches!(unreachable, Err(ProviderError::Network(_))), "{unreachable:?}");
+    let unreachable = provider("http://127.0.0.1:9/v1", "good")
+        .complete(&request())
+        .await;
+    assert!(
+        matches!(unreachable, Err(ProviderError::Network(_))),
+        "{unreachable:?}"
+    );
 }
 
 #[tokio::test]
@@ -100,12 +111,29 @@ async fn in_every_failure_mode_the_customer_gets_a_fallback_in_time() {
     ] {
         let engine = engine(&base, model).await;
         let started = Instant::now();
-        let turn = engine.send_message(Inbound::new("where do you ship?")).await.unwrap();
-        assert!(started.elapsed() < Duration::from_millis(1_500), "{model}: {:?}", started.elapsed());
+        let turn = engine
+            .send_message(Inbound::new("where do you ship?"))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(1_500),
+            "{model}: {:?}",
+            started.elapsed()
+        );
         assert!(turn.used_fallback(), "{model}");
-        assert_eq!(turn.reply.as_ref().unwrap().meta.error_code.as_deref(), Some(code), "{model}");
-        let page = engine.history(turn.conversation.session_id, None, 10).await.unwrap();
-        assert_eq!(page.messages[0].text, "where do you ship?", "{model}: the message is stored");
+        assert_eq!(
+            turn.reply.as_ref().unwrap().meta.error_code.as_deref(),
+            Some(code),
+            "{model}"
+        );
+        let page = engine
+            .history(turn.conversation.session_id, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.messages[0].text, "where do you ship?",
+            "{model}: the message is stored"
+        );
     }
 }
 
@@ -113,7 +141,10 @@ async fn in_every_failure_mode_the_customer_gets_a_fallback_in_time() {
 async fn streaming_through_the_engine_and_a_broken_stream() {
     let (base, _fake) = fake_openai::start().await;
     let engine = engine(&base, "good").await;
-    let mut rx = engine.send_message_stream(Inbound::new("where do you ship?")).await.unwrap();
+    let mut rx = engine
+        .send_message_stream(Inbound::new("where do you ship?"))
+        .await
+        .unwrap();
     let mut deltas = 0;
     let mut done = None;
     while let Some(event) = rx.recv().await {
@@ -130,12 +161,17 @@ async fn streaming_through_the_engine_and_a_broken_stream() {
     assert_eq!(reply.meta.tokens_in, Some(42));
 
     let engine = engine_broken(&base).await;
-    let mut rx = engine.send_message_stream(Inbound::new("hello?")).await.unwrap();
+    let mut rx = engine
+        .send_message_stream(Inbound::new("hello?"))
+        .await
+        .unwrap();
     let mut last = None;
     while let Some(event) = rx.recv().await {
         last = Some(event);
     }
-    let Some(StreamEvent::Done(turn)) = last else { panic!("no done") };
+    let Some(StreamEvent::Done(turn)) = last else {
+        panic!("no done")
+    };
     assert!(turn.used_fallback());
 }
 

@@ -23,7 +23,10 @@ pub async fn fresh_postgres() -> String {
         .execute(&mut conn)
         .await
         .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_string();
     format!("{base}/{name}")
 }
 
@@ -46,7 +49,10 @@ async fn sqlite_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_in_memory_conforms() {
-    conformance::run_all(Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap())).await;
+    conformance::run_all(Arc::new(
+        SqliteStore::connect("sqlite::memory:").await.unwrap(),
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,9 +61,14 @@ async fn postgres_store_conforms() {
     conformance::run_all(Arc::new(PostgresStore::connect(&url).await.unwrap())).await;
 }
 
-async fn survives_restart(open: impl Fn() -> futures::future::BoxFuture<'static, Arc<dyn ConversationStore>>) {
+async fn survives_restart(
+    open: impl Fn() -> futures::future::BoxFuture<'static, Arc<dyn ConversationStore>>,
+) {
     let engine = SupportEngine::builder().store(open().await).build();
-    let turn = engine.send_message(Inbound::new("Do you ship to India?")).await.unwrap();
+    let turn = engine
+        .send_message(Inbound::new("Do you ship to India?"))
+        .await
+        .unwrap();
     let session = turn.conversation.session_id;
     drop(engine);
     let engine = SupportEngine::builder().store(open().await).build();
@@ -76,14 +87,18 @@ async fn conversations_survive_an_engine_restart_on_sqlite_and_postgres() {
     let (url, path) = temp_sqlite();
     survives_restart(|| {
         let url = url.clone();
-        Box::pin(async move { Arc::new(SqliteStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore> })
+        Box::pin(async move {
+            Arc::new(SqliteStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore>
+        })
     })
     .await;
     let _ = std::fs::remove_file(path);
     let url = fresh_postgres().await;
     survives_restart(|| {
         let url = url.clone();
-        Box::pin(async move { Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore> })
+        Box::pin(async move {
+            Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn ConversationStore>
+        })
     })
     .await;
 }

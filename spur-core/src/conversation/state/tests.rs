@@ -31,7 +31,11 @@ fn the_happy_path() {
     let s = transition(&s, &Event::Close).unwrap();
     assert_eq!(s, next(Status::Closed, None));
     let s = transition(&s, &Event::CustomerMessage).unwrap();
-    assert_eq!(s, next(Status::Automated, None), "a customer message reopens");
+    assert_eq!(
+        s,
+        next(Status::Automated, None),
+        "a customer message reopens"
+    );
 }
 
 fn next(status: Status, assignee: Option<&str>) -> ConversationState {

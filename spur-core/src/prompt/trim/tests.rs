@@ -36,7 +36,12 @@ fn history() -> impl Strategy<Value = Vec<Message>> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (sender, text, fallback))| {
-                    message(i as i64 + 1, sender, &text, fallback && sender == Sender::Assistant)
+                    message(
+                        i as i64 + 1,
+                        sender,
+                        &text,
+                        fallback && sender == Sender::Assistant,
+                    )
                 })
                 .collect()
         },
@@ -62,7 +67,10 @@ fn drops_fallbacks_notices_and_orphan_replies() {
         .iter()
         .map(|m| m.seq)
         .collect();
-    assert!(picked.is_empty(), "the agent reply alone would be an orphan");
+    assert!(
+        picked.is_empty(),
+        "the agent reply alone would be an orphan"
+    );
 }
 
 #[test]
