@@ -7,7 +7,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use spur_benches::{knowledge, transcript};
 use spur_core::classify::LocalClassifier;
 use spur_core::knowledge::KnowledgeBase;
-use spur_core::prompt::{PromptConfig, PromptInput, build_prompt, tokens};
+use spur_core::prompt::{PromptBuilder, PromptConfig, PromptInput, tokens};
 
 const TICKET: &str = "Subject: Charged twice after upgrading my plan\n\nHello, I upgraded to the annual plan \
 yesterday and my credit card statement shows two charges of $129. The invoice in my account only lists one. \
@@ -18,14 +18,13 @@ fn prompt_build_and_trim(c: &mut Criterion) {
     let counter = tokens::for_model("gpt-4o-mini");
     let kb = KnowledgeBase::demo();
     let passages = kb.search("can I return shoes I ordered last week?", 3);
-    let config = PromptConfig::default();
+    let builder = PromptBuilder::new(PromptConfig::default(), counter.as_ref(), kb.policies());
     let mut group = c.benchmark_group("prompt_build_and_trim");
     for n in [10usize, 100, 1_000, 10_000] {
         let history = transcript(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
             b.iter(|| {
-                build_prompt(
-                    &config,
+                builder.build(
                     counter.as_ref(),
                     PromptInput {
                         policies: kb.policies(),

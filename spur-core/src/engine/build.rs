@@ -7,7 +7,7 @@ use crate::escalation::HandoffDetector;
 use crate::events::{EventSink, NoEvents};
 use crate::knowledge::KnowledgeBase;
 use crate::llm::{LlmProvider, OfflineConfig, OfflineResponder};
-use crate::prompt::{TokenCounter, tokens};
+use crate::prompt::{PromptBuilder, TokenCounter, tokens};
 use crate::store::{ConversationStore, MemoryStore};
 
 /// Assembles a [`SupportEngine`]. Everything has a default: an in-memory
@@ -90,12 +90,16 @@ impl EngineBuilder {
         let tokens = self
             .tokens
             .unwrap_or_else(|| tokens::for_model(provider.model()));
+        let knowledge = self
+            .knowledge
+            .unwrap_or_else(|| Arc::new(KnowledgeBase::demo()));
+        let prompts =
+            PromptBuilder::new(config.prompt.clone(), tokens.as_ref(), knowledge.policies());
         SupportEngine {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-                knowledge: self
-                    .knowledge
-                    .unwrap_or_else(|| Arc::new(KnowledgeBase::demo())),
+                knowledge,
+                prompts,
                 classifier: self.classifier.unwrap_or_default(),
                 detector: HandoffDetector::default(),
                 tokens,

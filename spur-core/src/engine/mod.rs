@@ -25,7 +25,7 @@ use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
 use crate::knowledge::KnowledgeBase;
 use crate::llm::LlmProvider;
-use crate::prompt::TokenCounter;
+use crate::prompt::{PromptBuilder, TokenCounter};
 use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
 
 pub use build::EngineBuilder;
@@ -43,6 +43,7 @@ pub(crate) struct Inner {
     pub(crate) classifier: LocalClassifier,
     pub(crate) detector: HandoffDetector,
     pub(crate) tokens: Arc<dyn TokenCounter>,
+    pub(crate) prompts: PromptBuilder,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) events: Arc<dyn EventSink>,

@@ -12,7 +12,7 @@ use crate::conversation::{
 };
 use crate::events::EngineEvent;
 use crate::llm::{CompletionRequest, ProviderError, Usage};
-use crate::prompt::{PromptInput, build_prompt};
+use crate::prompt::PromptInput;
 use crate::store::{Applied, Change, StoreError};
 
 /// Everything needed to call the provider for one reply.
@@ -65,8 +65,7 @@ impl SupportEngine {
             .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
             .count() as u32;
         let passages = inner.knowledge.search(&message.text, config.retrieval_k);
-        let prompt = build_prompt(
-            &config.prompt,
+        let prompt = inner.prompts.build(
             inner.tokens.as_ref(),
             PromptInput {
                 policies: inner.knowledge.policies(),

@@ -110,10 +110,51 @@ pub fn build_prompt(
     counter: &dyn TokenCounter,
     input: PromptInput<'_>,
 ) -> Prompt {
+    let system = system_text(&config.texts, input.policies);
+    let system_cost = counter.count(&system) + MESSAGE_OVERHEAD_TOKENS;
+    assemble(config, counter, &system, system_cost, input)
+}
+
+/// Builds prompts for one shop: the system message (persona, guardrails,
+/// policies) is rendered and counted once, not on every turn.
+#[derive(Clone, Debug)]
+pub struct PromptBuilder {
+    config: PromptConfig,
+    system: String,
+    system_cost: usize,
+}
+
+impl PromptBuilder {
+    pub fn new(config: PromptConfig, counter: &dyn TokenCounter, policies: &[Article]) -> Self {
+        let system = system_text(&config.texts, policies);
+        let system_cost = counter.count(&system) + MESSAGE_OVERHEAD_TOKENS;
+        Self {
+            config,
+            system,
+            system_cost,
+        }
+    }
+
+    pub fn config(&self) -> &PromptConfig {
+        &self.config
+    }
+
+    /// Same as [`build_prompt`]; `input.policies` is ignored (given at construction).
+    pub fn build(&self, counter: &dyn TokenCounter, input: PromptInput<'_>) -> Prompt {
+        assemble(&self.config, counter, &self.system, self.system_cost, input)
+    }
+}
+
+fn assemble(
+    config: &PromptConfig,
+    counter: &dyn TokenCounter,
+    system: &str,
+    system_cost: usize,
+    input: PromptInput<'_>,
+) -> Prompt {
     let cost = |text: &str| counter.count(text) + MESSAGE_OVERHEAD_TOKENS;
     let budget = config.max_input_tokens;
-    let system = system_text(&config.texts, input.policies);
-    let fixed = cost(&system) + cost(input.message) + REPLY_PRIMING_TOKENS;
+    let fixed = system_cost + cost(input.message) + REPLY_PRIMING_TOKENS;
 
     // Passages: the best first, while the knowledge message fits.
     let mut kept = input.passages.len();

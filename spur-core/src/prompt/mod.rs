@@ -8,7 +8,7 @@ mod trim;
 
 use serde::{Deserialize, Serialize};
 
-pub use build::{Prompt, PromptConfig, PromptInput, build_prompt};
+pub use build::{Prompt, PromptBuilder, PromptConfig, PromptInput, build_prompt};
 pub use texts::PromptTexts;
 pub use tokens::TokenCounter;
 pub use trim::{MESSAGE_OVERHEAD_TOKENS, trim_history};
