@@ -10,6 +10,8 @@ pub mod escalation;
 pub mod events;
 pub mod knowledge;
 pub mod llm;
+#[cfg(feature = "runtime")]
+mod millis;
 pub mod prompt;
 pub mod store;
 pub mod validate;

@@ -15,7 +15,7 @@ pub struct EngineConfig {
     pub limits: MessageLimits,
     pub escalation: EscalationPolicy,
     /// The customer gets a reply (the fallback if need be) within this time.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::millis")]
     pub llm_timeout: Duration,
     pub max_output_tokens: u32,
     pub temperature: Option<f32>,
@@ -37,19 +37,5 @@ impl Default for EngineConfig {
             retrieval_k: 3,
             default_channel: "web".into(),
         }
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }

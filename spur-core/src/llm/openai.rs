@@ -25,25 +25,11 @@ pub struct OpenAiConfig {
     pub api_key: Option<String>,
     pub model: String,
     /// Per HTTP attempt.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::millis")]
     pub timeout: Duration,
     /// Extra attempts on 429, 5xx and connection errors, with exponential backoff.
     pub max_retries: u32,
     pub temperature: Option<f32>,
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 impl Default for OpenAiConfig {
