@@ -2,6 +2,7 @@
 
 use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
 use spur_core::knowledge::{Article, KnowledgeBase};
+use spur_core::prompt::tokens;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,8 +21,10 @@ const ASSISTANT: &[&str] = &[
     "Our team is available Monday to Friday, 9am to 6pm IST.",
 ];
 
-/// A conversation of `n` alternating customer and assistant messages.
+/// A conversation of `n` alternating customer and assistant messages, each
+/// with its token count stored as the engine stores it.
 pub fn transcript(n: usize) -> Vec<Message> {
+    let counter = tokens::for_model("gpt-4o-mini");
     (0..n)
         .map(|i| {
             let (sender, text) = if i % 2 == 0 {
@@ -38,7 +41,10 @@ pub fn transcript(n: usize) -> Vec<Message> {
                 created_at: OffsetDateTime::UNIX_EPOCH,
                 idempotency_key: None,
                 reply_to: None,
-                meta: MessageMeta::default(),
+                meta: MessageMeta {
+                    text_tokens: counter.text_tokens(text),
+                    ..MessageMeta::default()
+                },
             }
         })
         .collect()

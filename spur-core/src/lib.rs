@@ -14,6 +14,8 @@ pub mod llm;
 mod millis;
 pub mod prompt;
 pub mod store;
+#[cfg(all(feature = "test-util", feature = "runtime"))]
+pub mod testing;
 pub mod validate;
 
 pub use error::{Error, Result};

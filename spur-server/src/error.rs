@@ -1,16 +1,37 @@
 //! One JSON error shape for every failure: `{"error": {"code", "message"}}`.
+//! Internals (database errors, provider bodies) never reach the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use spur_core::EngineError;
+use spur_core::conversation::TransitionError;
+use spur_core::validate::ValidationError;
+
+use crate::limit::Decision;
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Rare (rate limits): boxed to keep every `Result` small.
+    headers: Option<Box<HeaderMap>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable (`message_too_long`, `session_not_found`…).
+    pub code: String,
+    /// For people; may change.
+    pub message: String,
 }
 
 impl ApiError {
@@ -19,16 +40,80 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn rate_limited(decision: &Decision) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many messages ({} limit); try again in {} s",
+                decision.rule.as_str(),
+                decision.retry_after.as_secs().max(1)
+            ),
+        );
+        error.headers = Some(Box::new(decision.headers()));
+        error
+    }
+
+    /// The shape for a bare status (404 route, 405, timeouts, panics).
+    pub fn from_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is over 100 KB"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported_media_type", "send application/json")
+            }
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+                ("timeout", "the request took too long; try again")
+            }
+            s if s.is_client_error() => ("bad_request", "the request was not understood"),
+            _ => ("internal", "something went wrong on our side"),
+        };
+        let status = if status == StatusCode::REQUEST_TIMEOUT {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            status
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "bad_request",
+        };
+        Self::new(status, code, rejection.body_text())
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match &error {
-            EngineError::Validation(e) => {
-                Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
-            }
+            EngineError::Validation(e) => e.clone().into(),
             EngineError::UnknownSession => Self::new(
                 StatusCode::NOT_FOUND,
                 "session_not_found",
@@ -39,11 +124,19 @@ impl From<EngineError> for ApiError {
                 "conversation_not_found",
                 error.to_string(),
             ),
-            EngineError::IdempotencyConflict | EngineError::Transition(_) | EngineError::Busy => {
-                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            EngineError::IdempotencyConflict => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                error.to_string(),
+            ),
+            EngineError::Transition(TransitionError::ClaimedByOther { .. }) => {
+                Self::new(StatusCode::CONFLICT, "already_claimed", error.to_string())
             }
+            EngineError::Transition(_) => {
+                Self::new(StatusCode::CONFLICT, "invalid_state", error.to_string())
+            }
+            EngineError::Busy => Self::new(StatusCode::CONFLICT, "busy", error.to_string()),
             EngineError::Store(_) => {
-                // Internals never reach the client; they are logged here.
                 tracing::error!(%error, "storage failure");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -57,7 +150,16 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        if self.status.is_server_error() {
+            tracing::warn!(code = self.code, status = %self.status, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        let headers = self.headers.map(|h| *h).unwrap_or_default();
+        (self.status, headers, Json(body)).into_response()
     }
 }

@@ -1,68 +1,116 @@
-//! `spur-server`: the standalone support-chat server.
-//!
-//! Starts with embedded defaults: a SQLite file, the offline knowledge-base
-//! responder and the demo knowledge base. `PORT`, `HOST`, `DATABASE_URL`
-//! (`sqlite://…` or `postgres://…`) and `SPUR_KNOWLEDGE` (a directory)
-//! change them.
+//! `spur-server [serve|migrate|seed]`: configuration, logging, signals.
 
-mod error;
-mod router;
-mod routes;
+use std::net::SocketAddr;
+use std::process::ExitCode;
 
-use std::sync::Arc;
-
-use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
-use spur_core::{KnowledgeBase, SupportEngine};
-
-fn setting(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
+use clap::Parser;
+use spur_core::Inbound;
+use spur_core::events::BroadcastEvents;
+use spur_server::config::{Cli, Command, Settings};
+use spur_server::setup;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .json()
+        .with_current_span(true)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let url = setting("DATABASE_URL", "sqlite://spur.db");
-    let store: Arc<dyn ConversationStore> = if url.starts_with("postgres") {
-        Arc::new(
-            PostgresStore::connect(&url)
-                .await
-                .map_err(|e| format!("DATABASE_URL: {e}"))?,
-        )
-    } else if url.starts_with("sqlite") {
-        Arc::new(
-            SqliteStore::connect(&url)
-                .await
-                .map_err(|e| format!("DATABASE_URL: {e}"))?,
-        )
-    } else {
-        return Err("DATABASE_URL must start with sqlite:// or postgres://".into());
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.options) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("spur-server: configuration error: {error}");
+            return ExitCode::from(2);
+        }
     };
-    let knowledge = match std::env::var("SPUR_KNOWLEDGE") {
-        Ok(dir) => KnowledgeBase::from_dir(&dir).map_err(|e| format!("SPUR_KNOWLEDGE: {e}"))?,
-        Err(_) => KnowledgeBase::demo(),
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(&settings).await,
+        Command::Seed => seed(&settings).await,
     };
-    let engine = SupportEngine::builder()
-        .store(store)
-        .knowledge(knowledge)
-        .build();
-    let addr = format!(
-        "{}:{}",
-        setting("HOST", "127.0.0.1"),
-        setting("PORT", "3001")
-    );
-    let listener = tokio::net::TcpListener::bind(&addr)
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("spur-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+async fn serve(settings: Settings) -> Result<(), Failure> {
+    let shutdown = CancellationToken::new();
+    let state = setup::state(&settings, shutdown.clone()).await?;
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("HOST/PORT {addr}: {e}"))?;
-    tracing::info!(%addr, database = %url.split('?').next().unwrap_or_default(), "spur-server listening");
-    axum::serve(listener, router::app(engine))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .map_err(|e| format!("HOST/PORT: cannot listen on {addr}: {e}"))?;
+    tracing::info!(
+        %addr,
+        database = %settings.database_for_logs(),
+        provider = state.engine.provider().name(),
+        model = state.engine.provider().model(),
+        knowledge_articles = state.engine.knowledge().len(),
+        shared_limits = settings.redis_url.is_some(),
+        "spur-server listening; open http://{addr}/"
+    );
+    tokio::spawn(signal(shutdown.clone()));
+    spur_server::serve(listener, state, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown.
+async fn signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+}
+
+async fn migrate(settings: &Settings) -> Result<(), Failure> {
+    setup::connect_store(&settings.database_url).await?;
+    tracing::info!(database = %settings.database_for_logs(), "migrations applied");
+    Ok(())
+}
+
+/// A demo conversation to look at. (Agent and admin accounts arrive with
+/// the human-handoff work; until then `ADMIN_*` are only validated.)
+async fn seed(settings: &Settings) -> Result<(), Failure> {
+    let engine = setup::engine(settings, &BroadcastEvents::new(1)).await?;
+    let first = engine
+        .send_message(Inbound::new("Hi! Do you ship to India?"))
         .await?;
+    let session = first.conversation.session_id;
+    engine
+        .send_message(Inbound::new("And how long do returns take?").in_session(session))
+        .await?;
+    if settings.admin_email.is_some() {
+        tracing::warn!("ADMIN_EMAIL is set, but accounts are not built yet: no admin was created");
+    }
+    println!("seeded a demo conversation; sessionId {session}");
     Ok(())
 }

@@ -1,26 +1,107 @@
+//! The whole HTTP surface over one [`AppState`], with the layers every
+//! request goes through: request id, trace span, panic catcher, CORS, body
+//! limit, metrics, JSON errors, and a timeout on non-streaming routes.
+
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::Html;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use spur_core::SupportEngine;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
-use crate::routes::chat;
+use crate::error::ApiError;
+use crate::routes::{chat, feed, ops};
+use crate::state::AppState;
+use crate::{metrics, openapi};
 
-/// The whole HTTP surface, over one engine.
-pub fn app(engine: SupportEngine) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { Html(include_str!("../assets/index.html")) }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 100 * 1024;
+
+pub fn app(state: AppState) -> Router {
+    let http = state.http.clone();
+    let timed = Router::new()
         .route("/v1/chat/message", post(chat::message))
         .route("/v1/chat/history/{session}", get(chat::history))
+        .route("/v1/chat/escalate", post(chat::escalate))
         .route("/chat/message", post(chat::seed_message))
-        .route("/chat/history/{session}", get(chat::history))
-        .layer(DefaultBodyLimit::max(100 * 1024))
-        .with_state(engine)
+        .route("/chat/history/{session}", get(chat::seed_history))
+        .route("/readyz", get(ops::readyz))
+        // A timeout would cut streams: only here.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            http.request_timeout,
+        ));
+    let streaming = Router::new()
+        .route("/v1/chat/stream", post(chat::stream))
+        .route("/v1/chat/events/{session}", get(feed::events));
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .merge(timed)
+        .merge(streaming)
+        .merge(openapi::routes())
+        .fallback(chat::not_found)
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors(&http.cors_origins))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
 }
 
-#[cfg(test)]
-mod tests;
+/// Browsers may call the API only from the configured origins.
+fn cors(origins: &[String]) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_origin(Any);
+    }
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    base.allow_origin(AllowOrigin::list(list))
+}
+
+/// Gives bare error statuses (405, timeouts, oversized bodies) the JSON shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut replaced = ApiError::from_status(status).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    replaced
+}

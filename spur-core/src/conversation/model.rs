@@ -150,4 +150,15 @@ pub struct MessageMeta {
     /// For agent messages: who wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// The text's token count, counted once when the message is created so
+    /// that trimming a long history adds integers instead of re-tokenizing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_tokens: Option<TextTokens>,
+}
+
+/// A token count and the encoding it was counted with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextTokens {
+    pub encoding: String,
+    pub tokens: u32,
 }

@@ -277,8 +277,12 @@ impl SupportEngine {
         sender: Sender,
         text: String,
         reply_to: Option<MessageId>,
-        meta: MessageMeta,
+        mut meta: MessageMeta,
     ) -> Message {
+        // Counted once here; every later prompt reuses it. Notices never reach a prompt.
+        if sender != Sender::System && !text.is_empty() {
+            meta.text_tokens = self.inner.tokens.text_tokens(&text);
+        }
         Message {
             id: self.inner.ids.message_id(),
             // Set by the store when appended.

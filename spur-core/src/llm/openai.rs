@@ -73,7 +73,8 @@ impl std::fmt::Debug for OpenAiProvider {
     }
 }
 
-fn map_error(error: OpenAIError) -> ProviderError {
+/// `timeout` is the per-attempt limit, reported when the HTTP client hits it.
+fn map_error(error: OpenAIError, timeout: Duration) -> ProviderError {
     match error {
         OpenAIError::ApiError(e) => match e.status_code.as_u16() {
             429 => ProviderError::RateLimited,
@@ -82,7 +83,7 @@ fn map_error(error: OpenAIError) -> ProviderError {
                 message: e.api_error.message,
             },
         },
-        OpenAIError::Reqwest(e) if e.is_timeout() => ProviderError::Network("timed out".into()),
+        OpenAIError::Reqwest(e) if e.is_timeout() => ProviderError::Timeout(timeout),
         OpenAIError::Reqwest(e) => match e.status() {
             Some(status) if status.as_u16() == 429 => ProviderError::RateLimited,
             Some(status) => ProviderError::Http {
@@ -163,8 +164,12 @@ impl LlmProvider for OpenAiProvider {
 
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let body = self.body(request, false)?;
-        let response: CreateChatCompletionResponse =
-            self.client.chat().create(body).await.map_err(map_error)?;
+        let response: CreateChatCompletionResponse = self
+            .client
+            .chat()
+            .create(body)
+            .await
+            .map_err(|e| map_error(e, self.config.timeout))?;
         let text = response
             .choices
             .into_iter()
@@ -187,9 +192,10 @@ impl LlmProvider for OpenAiProvider {
             .chat()
             .create_stream(body)
             .await
-            .map_err(map_error)?;
-        Ok(Box::pin(stream.map(|chunk| {
-            let chunk = chunk.map_err(map_error)?;
+            .map_err(|e| map_error(e, self.config.timeout))?;
+        let timeout = self.config.timeout;
+        Ok(Box::pin(stream.map(move |chunk| {
+            let chunk = chunk.map_err(|e| map_error(e, timeout))?;
             let text = chunk
                 .choices
                 .into_iter()

@@ -2,7 +2,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::trim::{MESSAGE_OVERHEAD_TOKENS, trim_history};
+use super::trim::{MESSAGE_OVERHEAD_TOKENS, trim_counted};
 use super::{PromptMessage, PromptTexts, Role, TokenCounter};
 use crate::conversation::{Message, Sender};
 use crate::knowledge::{Article, Passage};
@@ -166,7 +166,7 @@ fn assemble(
     let mut used = fixed + cost(&knowledge);
     let over_budget = used > budget;
 
-    let history = trim_history(
+    let history = trim_counted(
         input.history,
         config.max_history_messages,
         budget.saturating_sub(used),
@@ -175,8 +175,8 @@ fn assemble(
     let mut messages = Vec::with_capacity(history.len() + 3);
     messages.push(PromptMessage::new(Role::System, system));
     messages.push(PromptMessage::new(Role::System, knowledge));
-    for message in &history {
-        used += cost(&message.text);
+    for (message, tokens) in &history {
+        used += tokens + MESSAGE_OVERHEAD_TOKENS;
         messages.push(PromptMessage::new(
             role(message.sender),
             message.text.clone(),

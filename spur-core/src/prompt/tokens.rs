@@ -3,9 +3,35 @@
 
 use std::sync::Arc;
 
+use crate::conversation::{Message, TextTokens};
+
 /// Counts tokens the way the target model does.
 pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
+
+    /// The exact encoding's name ("o200k_base"), or `None` for estimates,
+    /// whose counts are never stored.
+    fn encoding_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The count to store with a new message's text.
+    fn text_tokens(&self, text: &str) -> Option<TextTokens> {
+        let encoding = self.encoding_name()?;
+        Some(TextTokens {
+            encoding: encoding.to_string(),
+            tokens: u32::try_from(self.count(text)).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// A message's text tokens: the stored count when it was made with this
+    /// encoding, else counted now.
+    fn message_tokens(&self, message: &Message) -> usize {
+        match (&message.meta.text_tokens, self.encoding_name()) {
+            (Some(stored), Some(mine)) if stored.encoding == mine => stored.tokens as usize,
+            _ => self.count(&message.text),
+        }
+    }
 
     /// The count if it is at most `limit`, else `None`. Implementations may
     /// stop early on long texts.
@@ -88,6 +114,13 @@ mod exact {
     impl TokenCounter for BpeTokenCounter {
         fn count(&self, text: &str) -> usize {
             self.tokenizer.count(text)
+        }
+
+        fn encoding_name(&self) -> Option<&'static str> {
+            Some(match self.encoding {
+                Encoding::Cl100k => "cl100k_base",
+                Encoding::O200k => "o200k_base",
+            })
         }
 
         fn count_within(&self, text: &str, limit: usize) -> Option<usize> {

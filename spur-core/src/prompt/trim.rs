@@ -31,7 +31,20 @@ pub fn trim_history<'a>(
     max_tokens: usize,
     counter: &dyn TokenCounter,
 ) -> Vec<&'a Message> {
-    let mut picked: Vec<&Message> = Vec::with_capacity(max_messages.min(history.len()));
+    trim_counted(history, max_messages, max_tokens, counter)
+        .into_iter()
+        .map(|(message, _)| message)
+        .collect()
+}
+
+/// [`trim_history`] with each picked message's text tokens (overhead excluded).
+pub(crate) fn trim_counted<'a>(
+    history: &'a [Message],
+    max_messages: usize,
+    max_tokens: usize,
+    counter: &dyn TokenCounter,
+) -> Vec<(&'a Message, usize)> {
+    let mut picked: Vec<(&Message, usize)> = Vec::with_capacity(max_messages.min(history.len()));
     let mut used = 0usize;
     for message in history.iter().rev() {
         if picked.len() >= max_messages {
@@ -41,10 +54,15 @@ pub fn trim_history<'a>(
             continue;
         }
         let room = max_tokens.saturating_sub(used + MESSAGE_OVERHEAD_TOKENS);
-        match counter.count_within(&message.text, room) {
+        let tokens = if message.meta.text_tokens.is_some() {
+            Some(counter.message_tokens(message)).filter(|n| *n <= room)
+        } else {
+            counter.count_within(&message.text, room)
+        };
+        match tokens {
             Some(tokens) => {
                 used += tokens + MESSAGE_OVERHEAD_TOKENS;
-                picked.push(message);
+                picked.push((message, tokens));
             }
             // Skipping it to fit an older one would leave a hole in the dialogue.
             None => break,
@@ -53,7 +71,7 @@ pub fn trim_history<'a>(
     picked.reverse();
     let first_question = picked
         .iter()
-        .position(|m| m.sender == Sender::Customer)
+        .position(|(m, _)| m.sender == Sender::Customer)
         .unwrap_or(picked.len());
     picked.drain(..first_question);
     picked

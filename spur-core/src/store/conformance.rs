@@ -181,6 +181,16 @@ async fn sequences_and_history_pages(store: &dyn ConversationStore) {
             .messages
             .is_empty()
     );
+    let after: Vec<i64> = store
+        .messages_after(c.id, 20, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(after, vec![21, 22, 23], "replay after a seq, oldest first");
+    assert!(store.messages_after(c.id, 25, 10).await.unwrap().is_empty());
+    store.ping().await.unwrap();
 }
 
 async fn idempotency_keys_never_duplicate(store: &dyn ConversationStore) {

@@ -138,6 +138,30 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .messages
+            .get(&conversation)
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m.seq > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+
     async fn history(
         &self,
         conversation: ConversationId,

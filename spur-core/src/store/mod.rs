@@ -123,6 +123,18 @@ pub trait ConversationStore: Send + Sync {
         limit: usize,
     ) -> Result<HistoryPage, StoreError>;
 
+    /// Up to `limit` messages with seq greater than `after`, oldest first
+    /// (the live feed's replay after a reconnect).
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Reachable, with the schema in place (readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Conversations by newest activity, after `cursor`.
     async fn list_conversations(
         &self,

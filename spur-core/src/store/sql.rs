@@ -280,6 +280,35 @@ macro_rules! sql_store {
                 Ok(page_from_newest(convert(rows)?, limit))
             }
 
+            async fn messages_after(
+                &self,
+                conversation: ConversationId,
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<Message>, StoreError> {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages \
+                     WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                );
+                let rows = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(conversation.as_uuid())
+                    .bind(after)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                convert(rows)
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                // Fails when unreachable or when the migrations have not run.
+                sqlx::query("SELECT 1 FROM conversations LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(backend)
+            }
+
             async fn list_conversations(
                 &self,
                 filter: &ConversationFilter,

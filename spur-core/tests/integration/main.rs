@@ -2,6 +2,5 @@
 //! and an OpenAI-compatible HTTP server faked locally.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod fake_openai;
 mod openai;
 mod stores;

@@ -9,7 +9,7 @@ use spur_core::llm::{CompletionRequest, LlmProvider, OpenAiConfig, OpenAiProvide
 use spur_core::prompt::{PromptMessage, Role};
 use spur_core::{EngineConfig, Inbound, StreamEvent, SupportEngine};
 
-use super::fake_openai;
+use spur_core::testing::fake_openai;
 
 fn provider(base: &str, model: &str) -> OpenAiProvider {
     OpenAiProvider::new(OpenAiConfig {
@@ -32,7 +32,7 @@ fn request() -> CompletionRequest {
 
 #[tokio::test]
 async fn completes_streams_and_reports_usage() {
-    let (base, fake) = fake_openai::start().await;
+    let (base, fake) = fake_openai::start().await.unwrap();
     let p = provider(&base, "good");
     let c = p.complete(&request()).await.unwrap();
     assert_eq!(c.text, "We ship to the USA, India and Europe.");
@@ -53,7 +53,7 @@ async fn completes_streams_and_reports_usage() {
 
 #[tokio::test]
 async fn maps_every_failure_to_a_typed_error() {
-    let (base, fake) = fake_openai::start().await;
+    let (base, fake) = fake_openai::start().await.unwrap();
     assert_eq!(
         provider(&base, "rate-limited").complete(&request()).await,
         Err(ProviderError::RateLimited)
@@ -84,7 +84,7 @@ async fn maps_every_failure_to_a_typed_error() {
 
 #[tokio::test]
 async fn retries_5xx_then_succeeds() {
-    let (base, fake) = fake_openai::start().await;
+    let (base, fake) = fake_openai::start().await.unwrap();
     let c = provider(&base, "flaky").complete(&request()).await.unwrap();
     assert_eq!(c.text, "We ship to the USA, India and Europe.");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
@@ -102,7 +102,7 @@ async fn engine(base: &str, model: &str) -> SupportEngine {
 
 #[tokio::test]
 async fn in_every_failure_mode_the_customer_gets_a_fallback_in_time() {
-    let (base, _fake) = fake_openai::start().await;
+    let (base, _fake) = fake_openai::start().await.unwrap();
     for (model, code) in [
         ("slow", "llm_timeout"),
         ("rate-limited", "llm_rate_limited"),
@@ -139,7 +139,7 @@ async fn in_every_failure_mode_the_customer_gets_a_fallback_in_time() {
 
 #[tokio::test]
 async fn streaming_through_the_engine_and_a_broken_stream() {
-    let (base, _fake) = fake_openai::start().await;
+    let (base, _fake) = fake_openai::start().await.unwrap();
     let engine = engine(&base, "good").await;
     let mut rx = engine
         .send_message_stream(Inbound::new("where do you ship?"))

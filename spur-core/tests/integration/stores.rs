@@ -6,28 +6,10 @@ use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStor
 use spur_core::{Inbound, SupportEngine};
 
 /// PostgreSQL is required: these tests fail (never skip) when it is missing.
-pub fn postgres_admin_url() -> String {
-    std::env::var("SPUR_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database per test, so runs never see each other's rows.
-pub async fn fresh_postgres() -> String {
-    use sqlx::Connection;
-    let admin = postgres_admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin)
+async fn fresh_postgres() -> String {
+    spur_core::testing::postgres::fresh_database()
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin}: {e}"));
-    let name = format!("spur_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_string();
-    format!("{base}/{name}")
+        .expect("PostgreSQL must be reachable (SPUR_TEST_POSTGRES_URL or 127.0.0.1:5432)")
 }
 
 fn temp_sqlite() -> (String, std::path::PathBuf) {

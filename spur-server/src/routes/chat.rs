@@ -1,124 +1,268 @@
 //! The customer chat API (`/v1/chat/*`) and the seed apps' aliases.
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use spur_core::conversation::{Message, Status};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use spur_core::conversation::SessionId;
 use spur_core::validate::parse_session_id;
-use spur_core::{Inbound, SupportEngine, Turn};
+use spur_core::{Inbound, StreamEvent};
 
-use crate::error::ApiError;
+use crate::client_ip::client_ip;
+use crate::error::{ApiError, ErrorBody};
+use crate::limit::Decision;
+use crate::metrics;
+use crate::state::AppState;
+use crate::views::{
+    HistoryReply, MessageView, SeedReply, SendBody, SendReply, SessionBody, StatusReply,
+};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendBody {
-    message: String,
-    session_id: Option<String>,
-    idempotency_key: Option<String>,
+/// The request's session, if it names one (malformed is 400).
+fn session(text: Option<&str>) -> Result<Option<SessionId>, ApiError> {
+    Ok(text.map(parse_session_id).transpose()?)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendReply {
-    reply: Option<String>,
-    session_id: String,
-    status: Status,
-    message_id: String,
-    used_fallback: bool,
+/// Checks the rate limits; the decision's headers go on the response.
+/// A limiter that cannot answer lets the request through (and says so).
+async fn admit(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    session: Option<SessionId>,
+) -> Result<HeaderMap, ApiError> {
+    let ip = client_ip(peer.ip(), headers, &state.http.trusted_proxies);
+    match state.limiter.check(ip, session).await {
+        Ok(Some(decision)) if !decision.allowed => {
+            metrics::rate_limited(decision.rule.as_str());
+            Err(ApiError::rate_limited(&decision))
+        }
+        Ok(decision) => Ok(decision.as_ref().map(Decision::headers).unwrap_or_default()),
+        Err(error) => {
+            tracing::error!(%error, "rate limiter unavailable; letting the request through");
+            metrics::rate_limit_backend_error();
+            Ok(HeaderMap::new())
+        }
+    }
 }
 
-fn body(json: Result<Json<SendBody>, JsonRejection>) -> Result<SendBody, ApiError> {
-    json.map(|Json(b)| b).map_err(|rejection| {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
-            _ => "malformed_json",
-        };
-        ApiError::new(status, code, rejection.body_text())
-    })
-}
-
-async fn send(engine: &SupportEngine, body: SendBody) -> Result<Turn, ApiError> {
-    let session = body
-        .session_id
-        .as_deref()
-        .map(parse_session_id)
-        .transpose()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+/// Parses, limits and builds the engine's input for one customer message.
+async fn intake(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    json: Result<Json<SendBody>, JsonRejection>,
+) -> Result<(Inbound, HeaderMap), ApiError> {
+    let Json(body) = json?;
+    let session = session(body.session_id.as_deref())?;
+    // Cheap checks first, so refused input costs no limiter round trip.
+    state.engine.config().limits.check(&body.message)?;
+    let limit_headers = admit(state, peer, headers, session).await?;
     let inbound = Inbound {
         text: body.message,
         session,
         idempotency_key: body.idempotency_key,
         ..Inbound::default()
     };
-    Ok(engine.send_message(inbound).await?)
+    Ok((inbound, limit_headers))
 }
 
-/// `POST /v1/chat/message`
+/// Sends one customer message and waits for the whole reply.
+#[utoipa::path(post, path = "/v1/chat/message", tag = "chat", request_body = SendBody,
+    responses(
+        (status = 200, body = SendReply),
+        (status = 400, body = ErrorBody, description = "empty or too long message, malformed session id"),
+        (status = 404, body = ErrorBody, description = "unknown session"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After"),
+        (status = 503, body = ErrorBody),
+    ))]
 pub async fn message(
-    State(engine): State<SupportEngine>,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     json: Result<Json<SendBody>, JsonRejection>,
-) -> Result<Json<SendReply>, ApiError> {
-    let turn = send(&engine, body(json)?).await?;
-    Ok(Json(SendReply {
-        reply: turn.reply_text(),
-        session_id: turn.conversation.session_id.to_string(),
-        status: turn.conversation.status,
-        message_id: turn.message.id.to_string(),
-        used_fallback: turn.used_fallback(),
-    }))
+) -> Result<Response, ApiError> {
+    let (inbound, limit_headers) = intake(&state, peer, &headers, json).await?;
+    let turn = state.engine.send_message(inbound).await?;
+    Ok((limit_headers, Json(SendReply::from(&turn))).into_response())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeedReply {
-    reply: String,
-    session_id: String,
-}
-
-/// `POST /chat/message`: exactly what the seed apps' frontends expect.
+/// `POST /chat/message`: exactly what the seed apps' frontends send and expect.
+#[utoipa::path(post, path = "/chat/message", tag = "seed", request_body = SendBody,
+    responses((status = 200, body = SeedReply), (status = 400, body = ErrorBody)))]
 pub async fn seed_message(
-    State(engine): State<SupportEngine>,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     json: Result<Json<SendBody>, JsonRejection>,
-) -> Result<Json<SeedReply>, ApiError> {
-    let turn = send(&engine, body(json)?).await?;
-    Ok(Json(SeedReply {
+) -> Result<Response, ApiError> {
+    let (inbound, limit_headers) = intake(&state, peer, &headers, json).await?;
+    let turn = state.engine.send_message(inbound).await?;
+    let reply = SeedReply {
         reply: turn.reply_text().unwrap_or_default(),
         session_id: turn.conversation.session_id.to_string(),
-    }))
+    };
+    Ok((limit_headers, Json(reply)).into_response())
 }
 
-#[derive(Deserialize)]
+fn sse_event(name: &str, id: Option<u64>, data: serde_json::Value) -> Event {
+    let event = Event::default().event(name).data(data.to_string());
+    match id {
+        Some(id) => event.id(id.to_string()),
+        None => event,
+    }
+}
+
+/// Sends one customer message and streams the reply as Server-Sent Events:
+/// `start` (session and message ids), `delta`s, then `done` or `error`.
+#[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = SendBody,
+    responses((status = 200, content_type = "text/event-stream",
+        description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status} or error {code, message}; ids count from 0"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    json: Result<Json<SendBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let (inbound, limit_headers) = intake(&state, peer, &headers, json).await?;
+    let rx = state.engine.send_message_stream(inbound).await?;
+    Ok((
+        limit_headers,
+        Sse::new(turn_events(rx)).keep_alive(KeepAlive::default()),
+    )
+        .into_response())
+}
+
+/// The engine's stream events as SSE. A turn that ends without `done`
+/// (the reply could not be stored) ends with an `error` event.
+fn turn_events(
+    rx: tokio::sync::mpsc::Receiver<StreamEvent>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold((rx, 0u64, false), |(mut rx, id, finished)| async move {
+        if finished {
+            return None;
+        }
+        let Some(event) = rx.recv().await else {
+            let error = sse_event(
+                "error",
+                Some(id),
+                json!({"code": "reply_not_stored", "message": "the reply could not be completed; your message is saved, try again"}),
+            );
+            return Some((Ok(error), (rx, id + 1, true)));
+        };
+        let done = matches!(event, StreamEvent::Done(_));
+        Some((Ok(stream_event(event, id)), (rx, id + 1, done)))
+    })
+}
+
+fn stream_event(event: StreamEvent, id: u64) -> Event {
+    match event {
+        StreamEvent::Started {
+            conversation,
+            message,
+        } => sse_event(
+            "start",
+            Some(id),
+            json!({"sessionId": conversation.session_id, "messageId": message.id, "status": conversation.status}),
+        ),
+        StreamEvent::Delta { text } => sse_event("delta", Some(id), json!({"text": text})),
+        StreamEvent::Done(turn) => sse_event(
+            "done",
+            Some(id),
+            json!({
+                "replyId": turn.reply.as_ref().map(|r| r.id),
+                "reply": turn.reply_text(),
+                "usedFallback": turn.used_fallback(),
+                "status": turn.conversation.status,
+            }),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
+    /// A `nextCursor` from a previous page.
     before: Option<i64>,
+    /// 1 to 200 (default 50).
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryReply {
-    session_id: String,
-    messages: Vec<Message>,
-    next_cursor: Option<i64>,
-}
-
-/// `GET /v1/chat/history/{sessionId}?before=&limit=`
+/// A page of the conversation, oldest first within the page.
+#[utoipa::path(get, path = "/v1/chat/history/{session}", tag = "chat",
+    params(("session" = String, Path, description = "the sessionId"), HistoryQuery),
+    responses((status = 200, body = HistoryReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(
-    State(engine): State<SupportEngine>,
+    State(state): State<AppState>,
     Path(session): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryReply>, ApiError> {
-    let session = parse_session_id(&session)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    let session = parse_session_id(&session)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
-    let page = engine.history(session, query.before, limit).await?;
+    let conversation = state.engine.conversation(session).await?;
+    let page = state.engine.history(session, query.before, limit).await?;
     Ok(Json(HistoryReply {
         session_id: session.to_string(),
-        messages: page.messages,
+        status: conversation.status,
+        messages: page.messages.iter().map(MessageView::from).collect(),
         next_cursor: page.next_before,
     }))
+}
+
+/// `GET /chat/history/{sessionId}`: the seed apps' shape.
+#[utoipa::path(get, path = "/chat/history/{session}", tag = "seed",
+    params(("session" = String, Path)),
+    responses((status = 200, description = "{sessionId, messages: [{sender, text, createdAt}]}")))]
+pub async fn seed_history(
+    State(state): State<AppState>,
+    Path(session): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let session = parse_session_id(&session)?;
+    let page = state.engine.history(session, None, 200).await?;
+    let messages: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| {
+            let view = MessageView::from(m);
+            // The seed frontends know "user" and "ai".
+            let sender = match m.sender {
+                spur_core::conversation::Sender::Customer => "user",
+                _ => "ai",
+            };
+            json!({"id": view.id, "sender": sender, "text": view.text, "createdAt": view.created_at})
+        })
+        .collect();
+    Ok(Json(
+        json!({"sessionId": session.to_string(), "messages": messages}),
+    ))
+}
+
+/// The customer asks for a person.
+#[utoipa::path(post, path = "/v1/chat/escalate", tag = "chat", request_body = SessionBody,
+    responses((status = 200, body = StatusReply), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn escalate(
+    State(state): State<AppState>,
+    json: Result<Json<SessionBody>, JsonRejection>,
+) -> Result<Json<StatusReply>, ApiError> {
+    let Json(body) = json?;
+    let session = parse_session_id(&body.session_id)?;
+    let turn = state.engine.escalate(session).await?;
+    Ok(Json(StatusReply {
+        session_id: session.to_string(),
+        status: turn.conversation.status,
+        notice: turn.notice.map(|n| n.text),
+    }))
+}
+
+/// Unknown routes get the JSON error shape too.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }

@@ -1,1 +1,3 @@
 pub mod chat;
+pub mod feed;
+pub mod ops;

@@ -110,3 +110,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stored_counts_are_used_only_for_the_same_encoding() {
+    let o200k = for_model("gpt-4o-mini");
+    let mut m = message(1, Sender::Customer, "hello world", false);
+    // A stored count from this encoding is trusted as is (here deliberately wrong).
+    m.meta.text_tokens = Some(crate::conversation::TextTokens {
+        encoding: "o200k_base".into(),
+        tokens: 50,
+    });
+    assert_eq!(o200k.message_tokens(&m), 50);
+    assert_eq!(
+        trim_history(std::slice::from_ref(&m), 20, 53, o200k.as_ref()).len(),
+        0
+    );
+    assert_eq!(
+        trim_history(std::slice::from_ref(&m), 20, 54, o200k.as_ref()).len(),
+        1
+    );
+    // Another encoding's count is ignored and the text counted afresh.
+    let cl100k = for_model("gpt-3.5-turbo");
+    assert_eq!(cl100k.message_tokens(&m), 2);
+    assert_eq!(o200k.text_tokens("hello world").map(|t| t.tokens), Some(2));
+}
+
+proptest! {
+    #[test]
+    fn stored_counts_change_nothing(h in history(), max_messages in 0usize..25, max_tokens in 0usize..600) {
+        let counter = for_model("gpt-4o-mini");
+        let mut counted = h.clone();
+        for m in &mut counted {
+            m.meta.text_tokens = counter.text_tokens(&m.text);
+        }
+        let plain: Vec<i64> = trim_history(&h, max_messages, max_tokens, counter.as_ref()).iter().map(|m| m.seq).collect();
+        let cached: Vec<i64> = trim_history(&counted, max_messages, max_tokens, counter.as_ref()).iter().map(|m| m.seq).collect();
+        prop_assert_eq!(plain, cached);
+    }
+}

@@ -1,5 +1,8 @@
 //! A local OpenAI-compatible server that misbehaves on demand: the model
-//! name picks the behaviour, so one server serves every test.
+//! name picks the behaviour, so one server serves every test and bench.
+//! `slow` answers after 3 s, `rate-limited` is 429, `broken` is 500, `flaky`
+//! is 503 once then fine, `malformed` sends broken JSON, `drop-mid-stream`
+//! cuts a stream; any other model answers at once (streamed when asked).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+/// Counters the tests read.
 #[derive(Clone, Default)]
 pub struct Fake {
     pub calls: Arc<AtomicUsize>,
@@ -40,7 +44,9 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
     let n = fake.calls.fetch_add(1, Ordering::SeqCst);
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
-    *fake.last_body.lock().unwrap() = Some(body);
+    if let Ok(mut last) = fake.last_body.lock() {
+        *last = Some(body);
+    }
     match model.as_str() {
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
@@ -94,16 +100,23 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
     }
 }
 
-/// Starts the fake on a free loopback port; returns its `/v1` base URL.
-pub async fn start() -> (String, Fake) {
-    let fake = Fake::default();
-    let app = axum::Router::new()
+/// The fake's routes, to serve on a listener of the caller's choice.
+pub fn router(fake: Fake) -> axum::Router {
+    axum::Router::new()
         .route("/v1/chat/completions", post(chat))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+        .with_state(fake)
+}
+
+/// Starts the fake on a free loopback port; returns its `/v1` base URL.
+pub async fn start() -> std::io::Result<(String, Fake)> {
+    let fake = Fake::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = router(fake.clone());
     tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "fake OpenAI server stopped");
+        }
     });
-    (format!("http://{addr}/v1"), fake)
+    Ok((format!("http://{addr}/v1"), fake))
 }

@@ -1,0 +1,466 @@
+//! Configuration: defaults < TOML file (`--config`) < environment < flags.
+//! Environment names are the seed apps' (`PORT`, `DATABASE_URL`, `OPENAI_API_KEY`…).
+//! Every bad value fails at start with a message naming the setting.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(name = "spur-server", version, about = "The Spur support-chat server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Store a demo conversation.
+    Seed,
+}
+
+/// Every setting, from a flag or its environment variable. `None` falls back
+/// to the TOML file, then to the default.
+#[derive(Debug, Default, Args)]
+pub struct Options {
+    /// A TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "SPUR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "HOST", global = true)]
+    pub host: Option<IpAddr>,
+    #[arg(long, env = "PORT", global = true)]
+    pub port: Option<u16>,
+    /// `sqlite://spur.db` (default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Shares rate limits across instances.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// A directory of Markdown articles (+ faq.yaml); the demo shop when unset.
+    #[arg(long, env = "SPUR_KNOWLEDGE", global = true)]
+    pub knowledge: Option<PathBuf>,
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, global = true)]
+    pub openai_api_key: Option<String>,
+    /// Any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LiteLLM…).
+    #[arg(long, env = "OPENAI_BASE_URL", global = true)]
+    pub openai_base_url: Option<String>,
+    #[arg(long, env = "OPENAI_MODEL", global = true)]
+    pub openai_model: Option<String>,
+    /// The customer gets an answer (the fallback if need be) within this.
+    #[arg(long, env = "LLM_TIMEOUT_MS", global = true)]
+    pub llm_timeout_ms: Option<u64>,
+    #[arg(long, env = "LLM_HISTORY_LIMIT", global = true)]
+    pub llm_history_limit: Option<usize>,
+    #[arg(long, env = "LLM_MAX_OUTPUT_TOKENS", global = true)]
+    pub llm_max_output_tokens: Option<u32>,
+    /// Signs agent tokens (issue 4: accounts); validated here.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    #[arg(long, env = "ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    pub admin_password: Option<String>,
+    /// Comma-separated origins allowed to call the API from a browser.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Option<Vec<String>>,
+    #[arg(long, env = "MESSAGE_MAX_CHARS", global = true)]
+    pub message_max_chars: Option<usize>,
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", global = true)]
+    pub request_timeout_ms: Option<u64>,
+    /// Messages per client IP per window (0 = off).
+    #[arg(long, env = "RATE_LIMIT_PER_IP", global = true)]
+    pub rate_limit_per_ip: Option<u32>,
+    /// Messages per session per window (0 = off).
+    #[arg(long, env = "RATE_LIMIT_PER_SESSION", global = true)]
+    pub rate_limit_per_session: Option<u32>,
+    #[arg(long, env = "RATE_LIMIT_WINDOW_SECS", global = true)]
+    pub rate_limit_window_secs: Option<u64>,
+    /// Messages per client IP per UTC day (0 = off).
+    #[arg(long, env = "RATE_LIMIT_PER_IP_DAY", global = true)]
+    pub rate_limit_per_ip_day: Option<u32>,
+    /// Messages per second over all clients (0 = off).
+    #[arg(long, env = "RATE_LIMIT_GLOBAL_PER_SEC", global = true)]
+    pub rate_limit_global_per_sec: Option<u32>,
+    /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+/// The same settings as a TOML file may hold them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    host: Option<IpAddr>,
+    port: Option<u16>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    knowledge: Option<PathBuf>,
+    openai_api_key: Option<String>,
+    openai_base_url: Option<String>,
+    openai_model: Option<String>,
+    llm_timeout_ms: Option<u64>,
+    llm_history_limit: Option<usize>,
+    llm_max_output_tokens: Option<u32>,
+    jwt_secret: Option<String>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    cors_origins: Option<Vec<String>>,
+    message_max_chars: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    rate_limit_per_ip: Option<u32>,
+    rate_limit_per_session: Option<u32>,
+    rate_limit_window_secs: Option<u64>,
+    rate_limit_per_ip_day: Option<u32>,
+    rate_limit_global_per_sec: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// How requests are limited. A limit of 0 is off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimits {
+    pub per_ip: u32,
+    pub per_session: u32,
+    pub window: Duration,
+    pub per_ip_day: u32,
+    pub global_per_sec: u32,
+}
+
+impl Default for RateLimits {
+    /// The seed apps' limits: 50 per 15 minutes per IP, 20 per session, 200 a day per IP.
+    fn default() -> Self {
+        Self {
+            per_ip: 50,
+            per_session: 20,
+            window: Duration::from_secs(15 * 60),
+            per_ip_day: 200,
+            global_per_sec: 0,
+        }
+    }
+}
+
+/// The LLM, when one is configured.
+#[derive(Debug)]
+pub struct LlmSettings {
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+}
+
+/// Validated settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub knowledge: Option<PathBuf>,
+    pub llm: Option<LlmSettings>,
+    pub llm_timeout: Duration,
+    pub history_limit: usize,
+    pub max_output_tokens: u32,
+    pub jwt_secret: Option<SecretString>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+    pub cors_origins: Vec<String>,
+    pub message_max_chars: usize,
+    pub request_timeout: Duration,
+    pub limits: RateLimits,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Settings {
+    /// Merges flags/environment over the TOML file over the defaults, and validates.
+    pub fn load(options: Options) -> Result<Self, ConfigError> {
+        let file = match &options.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?;
+                toml::from_str::<FileSettings>(&text)
+                    .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?
+            }
+            None => FileSettings::default(),
+        };
+        let o = options;
+        let defaults = RateLimits::default();
+        let database_url = o
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| "sqlite://spur.db".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let redis_url = o.redis_url.or(file.redis_url).filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(bad("REDIS_URL", "must start with redis:// or rediss://"));
+        }
+        let api_key = o
+            .openai_api_key
+            .or(file.openai_api_key)
+            .filter(|k| !k.is_empty());
+        let base_url = o
+            .openai_base_url
+            .or(file.openai_base_url)
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad("OPENAI_BASE_URL", "must be an http:// or https:// URL"));
+        }
+        let model = o
+            .openai_model
+            .or(file.openai_model)
+            .unwrap_or_else(|| "gpt-4o-mini".into());
+        let llm = (api_key.is_some() || base_url.is_some()).then(|| LlmSettings {
+            base_url,
+            api_key: api_key.map(SecretString::from),
+            model,
+        });
+        let llm_timeout_ms = o.llm_timeout_ms.or(file.llm_timeout_ms).unwrap_or(15_000);
+        positive("LLM_TIMEOUT_MS", llm_timeout_ms)?;
+        let history_limit = o.llm_history_limit.or(file.llm_history_limit).unwrap_or(20);
+        let max_output_tokens = o
+            .llm_max_output_tokens
+            .or(file.llm_max_output_tokens)
+            .unwrap_or(250);
+        positive("LLM_MAX_OUTPUT_TOKENS", u64::from(max_output_tokens))?;
+        let jwt_secret = o.jwt_secret.or(file.jwt_secret);
+        if let Some(secret) = &jwt_secret
+            && secret.len() < 32
+        {
+            return Err(bad("JWT_SECRET", "must be at least 32 characters"));
+        }
+        let admin_email = o.admin_email.or(file.admin_email);
+        if let Some(email) = &admin_email
+            && !email.contains('@')
+        {
+            return Err(bad("ADMIN_EMAIL", "is not an email address"));
+        }
+        let message_max_chars = o
+            .message_max_chars
+            .or(file.message_max_chars)
+            .unwrap_or(5_000);
+        positive("MESSAGE_MAX_CHARS", message_max_chars as u64)?;
+        let request_timeout_ms = o
+            .request_timeout_ms
+            .or(file.request_timeout_ms)
+            .unwrap_or(30_000);
+        positive("REQUEST_TIMEOUT_MS", request_timeout_ms)?;
+        let window = o
+            .rate_limit_window_secs
+            .or(file.rate_limit_window_secs)
+            .unwrap_or(defaults.window.as_secs());
+        positive("RATE_LIMIT_WINDOW_SECS", window)?;
+        let trusted_proxies = o
+            .trusted_proxies
+            .or(file.trusted_proxies)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(parse_net)
+            .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins: Vec<String> = o
+            .cors_origins
+            .or(file.cors_origins)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(origin) = cors_origins
+            .iter()
+            .find(|s| *s != "*" && !(s.starts_with("http://") || s.starts_with("https://")))
+        {
+            return Err(bad(
+                "CORS_ORIGINS",
+                format!("{origin:?} is not an http(s) origin"),
+            ));
+        }
+        Ok(Self {
+            host: o.host.or(file.host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: o.port.or(file.port).unwrap_or(3001),
+            database_url,
+            redis_url,
+            knowledge: o.knowledge.or(file.knowledge),
+            llm,
+            llm_timeout: Duration::from_millis(llm_timeout_ms),
+            history_limit,
+            max_output_tokens,
+            jwt_secret: jwt_secret.map(SecretString::from),
+            admin_email,
+            admin_password: o
+                .admin_password
+                .or(file.admin_password)
+                .map(SecretString::from),
+            cors_origins,
+            message_max_chars,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            limits: RateLimits {
+                per_ip: o
+                    .rate_limit_per_ip
+                    .or(file.rate_limit_per_ip)
+                    .unwrap_or(defaults.per_ip),
+                per_session: o
+                    .rate_limit_per_session
+                    .or(file.rate_limit_per_session)
+                    .unwrap_or(defaults.per_session),
+                window: Duration::from_secs(window),
+                per_ip_day: o
+                    .rate_limit_per_ip_day
+                    .or(file.rate_limit_per_ip_day)
+                    .unwrap_or(defaults.per_ip_day),
+                global_per_sec: o
+                    .rate_limit_global_per_sec
+                    .or(file.rate_limit_global_per_sec)
+                    .unwrap_or(defaults.global_per_sec),
+            },
+            trusted_proxies,
+        })
+    }
+
+    /// The database URL without credentials, for logs.
+    pub fn database_for_logs(&self) -> String {
+        redact(&self.database_url)
+    }
+}
+
+fn positive(setting: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(bad(setting, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_net(text: &str) -> Result<IpNet, ConfigError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            bad(
+                "TRUSTED_PROXIES",
+                format!("{text:?} is not an address or CIDR"),
+            )
+        })
+}
+
+/// `postgres://user:secret@host/db?x` -> `postgres://host/db`.
+fn redact(url: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or_default();
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => without_query.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Settings, ConfigError> {
+        let mut argv = vec!["spur-server"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| bad("cli", e.to_string()))?;
+        Settings::load(cli.options)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.port, 3001);
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.database_url, "sqlite://spur.db");
+        assert!(s.llm.is_none(), "no key and no base URL: offline responder");
+        assert_eq!(s.limits, RateLimits::default());
+        assert_eq!(s.message_max_chars, 5_000);
+    }
+
+    #[test]
+    fn a_base_url_alone_enables_the_llm() {
+        let s = load(&["--openai-base-url", "http://127.0.0.1:11434/v1"]).unwrap();
+        let llm = s.llm.unwrap();
+        assert!(llm.api_key.is_none());
+        assert_eq!(llm.model, "gpt-4o-mini");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--database-url", "mysql://x"], "DATABASE_URL"),
+            (&["--redis-url", "http://x"], "REDIS_URL"),
+            (&["--openai-base-url", "localhost"], "OPENAI_BASE_URL"),
+            (&["--llm-timeout-ms", "0"], "LLM_TIMEOUT_MS"),
+            (&["--jwt-secret", "short"], "JWT_SECRET"),
+            (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (&["--trusted-proxies", "10.0.0.0/8,nope"], "TRUSTED_PROXIES"),
+            (&["--rate-limit-window-secs", "0"], "RATE_LIMIT_WINDOW_SECS"),
+        ];
+        for (args, setting) in cases {
+            let error = load(args).unwrap_err();
+            assert_eq!(error.setting, *setting, "{args:?}: {error}");
+        }
+        let error = load(&["--port", "seventy"]).unwrap_err();
+        assert!(error.message.contains("--port"), "{error}");
+    }
+
+    #[test]
+    fn the_file_is_read_and_flags_win() {
+        let path = std::env::temp_dir().join(format!("spur-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &path,
+            "port = 4000\nrate_limit_per_ip = 7\ncors_origins = [\"https://shop.example\"]\n",
+        )
+        .unwrap();
+        let file = path.to_string_lossy().to_string();
+        let s = load(&["--config", &file, "--port", "5000"]).unwrap();
+        assert_eq!(s.port, 5000);
+        assert_eq!(s.limits.per_ip, 7);
+        assert_eq!(s.cors_origins, vec!["https://shop.example"]);
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let error = load(&["--config", &file]).unwrap_err();
+        assert_eq!(error.setting, "--config");
+        assert!(error.message.contains("prot"), "{error}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn credentials_never_reach_the_logs() {
+        assert_eq!(
+            redact("postgres://spur:hunter2@db:5432/spur?sslmode=require"),
+            "postgres://db:5432/spur"
+        );
+        assert_eq!(redact("sqlite://spur.db"), "sqlite://spur.db");
+    }
+}

@@ -1,0 +1,183 @@
+//! `GET /v1/chat/events/{session}`: everything that happens in one
+//! conversation as Server-Sent Events, resumable with `Last-Event-ID`.
+//!
+//! Message events carry the message's `seq` as their id. On connect the
+//! feed subscribes first, then sends the current status, then replays what
+//! the store holds after `Last-Event-ID`, then goes live; live messages at
+//! or below the last sent seq are dropped (no duplicates) and a jump in seq
+//! or a lagging subscriber re-reads the store (no gaps).
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde_json::json;
+use spur_core::conversation::{Conversation, Message};
+use spur_core::events::EngineEvent;
+use spur_core::validate::parse_session_id;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::views::MessageView;
+
+/// Messages read from the store per replay query.
+const REPLAY_PAGE: usize = 200;
+
+/// The live feed of a conversation.
+#[utoipa::path(get, path = "/v1/chat/events/{session}", tag = "chat",
+    params(("session" = String, Path), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
+    responses((status = 200, content_type = "text/event-stream",
+        description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let session = parse_session_id(&session)?;
+    // Subscribe before reading anything, so nothing falls between the two.
+    let live = state.events.subscribe();
+    let conversation = state.engine.conversation(session).await?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(
+        Feed {
+            state,
+            conversation,
+            last_seq: after,
+            tx,
+        }
+        .run(live),
+    );
+    Ok(Sse::new(ReceiverStream::new(rx).map(Ok)).keep_alive(KeepAlive::default()))
+}
+
+struct Feed {
+    state: AppState,
+    conversation: Conversation,
+    /// The newest message seq the client has.
+    last_seq: i64,
+    tx: mpsc::Sender<Event>,
+}
+
+/// The client went away.
+struct Gone;
+
+impl Feed {
+    async fn run(mut self, mut live: tokio::sync::broadcast::Receiver<EngineEvent>) {
+        let status = status_event(
+            self.conversation.status.as_str(),
+            self.conversation.assignee.as_deref(),
+        );
+        if self.send(status).await.is_err() || self.replay().await.is_err() {
+            return;
+        }
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.tx.closed() => return,
+                received = live.recv() => received,
+            };
+            let step = match received {
+                Ok(event) if event.conversation() == self.conversation.id => {
+                    self.forward(event).await
+                }
+                Ok(_) => Ok(()),
+                // Missed events: the store has every message.
+                Err(RecvError::Lagged(_)) => self.replay().await,
+                Err(RecvError::Closed) => return,
+            };
+            if step.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn forward(&mut self, event: EngineEvent) -> Result<(), Gone> {
+        match event {
+            EngineEvent::MessageStored { message, .. } => {
+                if message.seq <= self.last_seq {
+                    Ok(())
+                } else if message.seq == self.last_seq + 1 {
+                    self.message(&message).await
+                } else {
+                    self.replay().await
+                }
+            }
+            EngineEvent::StatusChanged { to, assignee, .. } => {
+                self.send(status_event(to.as_str(), assignee.as_deref()))
+                    .await
+            }
+            EngineEvent::ReplyDelta { reply, text, .. } => {
+                let data = json!({"replyId": reply, "text": text});
+                self.send(Event::default().event("delta").data(data.to_string()))
+                    .await
+            }
+            EngineEvent::Escalated { reason, .. } => {
+                let data = json!({"reason": reason.code()});
+                self.send(Event::default().event("escalated").data(data.to_string()))
+                    .await
+            }
+        }
+    }
+
+    /// Sends every stored message after `last_seq`.
+    async fn replay(&mut self) -> Result<(), Gone> {
+        loop {
+            let page = match self
+                .state
+                .engine
+                .store()
+                .messages_after(self.conversation.id, self.last_seq, REPLAY_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    // The client reconnects with its Last-Event-ID and misses nothing.
+                    tracing::warn!(%error, "feed replay failed; closing the feed");
+                    return Err(Gone);
+                }
+            };
+            let full = page.len() == REPLAY_PAGE;
+            for message in &page {
+                self.message(message).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn message(&mut self, message: &Message) -> Result<(), Gone> {
+        let data = serde_json::to_string(&MessageView::from(message)).unwrap_or_default();
+        let event = Event::default()
+            .event("message")
+            .id(message.seq.to_string())
+            .data(data);
+        self.send(event).await?;
+        self.last_seq = message.seq;
+        Ok(())
+    }
+
+    async fn send(&self, event: Event) -> Result<(), Gone> {
+        self.tx.send(event).await.map_err(|_| Gone)
+    }
+}
+
+/// Whether a person holds the conversation, not who (agent ids stay inside).
+fn status_event(status: &str, assignee: Option<&str>) -> Event {
+    let data = json!({"status": status, "withAgent": assignee.is_some()});
+    Event::default().event("status").data(data.to_string())
+}

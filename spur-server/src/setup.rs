@@ -1,0 +1,129 @@
+//! From validated [`Settings`] to a running [`AppState`]: the store, the
+//! knowledge base, the provider, the engine, the limiter. Each failure names
+//! the setting behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use spur_core::events::BroadcastEvents;
+use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
+use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
+use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, Settings};
+use crate::limit::{Limiter, LocalLimiter, RedisLimiter};
+use crate::metrics::{self, MeteredEvents};
+use crate::state::{AppState, HttpSettings};
+
+fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
+    ConfigError {
+        setting,
+        message: error.to_string(),
+    }
+}
+
+/// Opens the database named by `DATABASE_URL`, applying the migrations.
+pub async fn connect_store(url: &str) -> Result<Arc<dyn ConversationStore>, ConfigError> {
+    let store: Arc<dyn ConversationStore> = if url.starts_with("postgres") {
+        Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .map_err(|e| bad("DATABASE_URL", e))?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .map_err(|e| bad("DATABASE_URL", e))?,
+        )
+    };
+    Ok(store)
+}
+
+fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigError> {
+    let Some(llm) = &settings.llm else {
+        return Ok(None);
+    };
+    let provider = OpenAiProvider::new(OpenAiConfig {
+        base_url: llm.base_url.clone(),
+        api_key: llm.api_key.as_ref().map(|k| k.expose_secret().to_string()),
+        model: llm.model.clone(),
+        timeout: settings.llm_timeout,
+        ..OpenAiConfig::default()
+    })
+    .map_err(|e| bad("OPENAI_BASE_URL", e))?;
+    Ok(Some(Arc::new(provider)))
+}
+
+/// The engine as configured, publishing to `events`.
+pub async fn engine(
+    settings: &Settings,
+    events: &BroadcastEvents,
+) -> Result<SupportEngine, ConfigError> {
+    let store = connect_store(&settings.database_url).await?;
+    let knowledge = match &settings.knowledge {
+        Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| bad("SPUR_KNOWLEDGE", e))?,
+        None => KnowledgeBase::demo(),
+    };
+    let mut config = EngineConfig {
+        llm_timeout: settings.llm_timeout,
+        max_output_tokens: settings.max_output_tokens,
+        ..EngineConfig::default()
+    };
+    config.prompt.max_history_messages = settings.history_limit;
+    config.limits.max_chars = settings.message_max_chars;
+    let mut builder = SupportEngine::builder()
+        .store(store)
+        .knowledge(knowledge)
+        .events(Arc::new(MeteredEvents::new(Arc::new(events.clone()))))
+        .config(config);
+    if let Some(provider) = provider(settings)? {
+        builder = builder.provider(provider);
+    }
+    Ok(builder.build())
+}
+
+/// Everything the router needs.
+pub async fn state(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Result<AppState, ConfigError> {
+    let events = BroadcastEvents::new(1024);
+    let engine = engine(settings, &events).await?;
+    let limiter: Arc<dyn Limiter> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisLimiter::connect(url, settings.limits.clone())
+                .await
+                .map_err(|e| bad("REDIS_URL", e))?,
+        ),
+        None => {
+            let local = Arc::new(LocalLimiter::new(settings.limits.clone()));
+            let sweeper = Arc::clone(&local);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => sweeper.retain_recent(),
+                    }
+                }
+            });
+            local
+        }
+    };
+    Ok(AppState {
+        engine,
+        events,
+        limiter,
+        http: Arc::new(HttpSettings {
+            cors_origins: settings.cors_origins.clone(),
+            request_timeout: settings.request_timeout,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }),
+        metrics: metrics::handle(),
+        shutdown,
+    })
+}

@@ -1,0 +1,41 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use spur_core::SupportEngine;
+use spur_core::events::BroadcastEvents;
+use tokio_util::sync::CancellationToken;
+
+use crate::limit::Limiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: SupportEngine,
+    /// The engine's events, for the live feeds.
+    pub events: BroadcastEvents,
+    pub limiter: Arc<dyn Limiter>,
+    pub http: Arc<HttpSettings>,
+    pub metrics: PrometheusHandle,
+    /// Cancelled on shutdown: live feeds end so the server can stop.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub cors_origins: Vec<String>,
+    pub request_timeout: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The customer chat flow, on SQLite and on PostgreSQL.
+
+use serde_json::{Value, json};
+use spur_server::config::Options;
+
+use super::support::{Server, error_code, postgres_options, sqlite_options};
+
+async fn chat_flow(options: Options) {
+    let server = Server::start(options).await;
+    let first = server.say("Do you ship to India?", None).await;
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(first["status"], "automated");
+    assert_eq!(first["usedFallback"], false);
+    assert!(
+        first["reply"].as_str().unwrap().contains("India"),
+        "{first}"
+    );
+    assert!(first["messageId"].as_str().is_some());
+
+    // The same session continues the conversation.
+    let second = server
+        .say("What is your return policy?", Some(&session))
+        .await;
+    assert_eq!(second["sessionId"], session.as_str());
+    assert!(
+        second["reply"].as_str().unwrap().contains("14 days"),
+        "{second}"
+    );
+
+    // History pages, oldest first within a page, with a cursor for older ones.
+    for q in [
+        "How long does delivery take?",
+        "Do you ship to Europe?",
+        "What are your support hours?",
+    ] {
+        let r = server.say(q, Some(&session)).await;
+        assert_eq!(r["status"], "automated", "{q}: {r}");
+    }
+    let page: Value = server
+        .get(&format!("/v1/chat/history/{session}?limit=4"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![7, 8, 9, 10]);
+    assert_eq!(page["status"], "automated");
+    let cursor = page["nextCursor"].as_i64().unwrap();
+    let older: Value = server
+        .get(&format!(
+            "/v1/chat/history/{session}?limit=50&before={cursor}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let older = older["messages"].as_array().unwrap();
+    assert_eq!(older.len(), 6);
+    assert_eq!(older[0]["sender"], "customer");
+    assert_eq!(older[1]["sender"], "assistant");
+    // Internals stay inside.
+    assert!(older[1].get("meta").is_none() && older[1].get("passages").is_none());
+
+    // Idempotent retries are answered from storage, never stored twice.
+    let body = json!({"message": "When is support open?", "sessionId": session, "idempotencyKey": "retry-1"});
+    let a: Value = server
+        .post("/v1/chat/message", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = server
+        .post("/v1/chat/message", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["messageId"], b["messageId"]);
+    assert_eq!(a["reply"], b["reply"]);
+    let all: Value = server
+        .get(&format!("/v1/chat/history/{session}?limit=200"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["messages"].as_array().unwrap().len(), 12);
+
+    // Unknown session: 404, never a silent new conversation. Malformed: 400.
+    let unknown = uuid::Uuid::new_v4();
+    let r = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "hi", "sessionId": unknown}),
+        )
+        .await;
+    assert_eq!(error_code(r, 404).await, "session_not_found");
+    let r = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "hi", "sessionId": "nope"}),
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_session_id");
+    let r = server.get(&format!("/v1/chat/history/{unknown}")).await;
+    assert_eq!(error_code(r, 404).await, "session_not_found");
+
+    // Asking for a person: the bot goes silent, the customer is told.
+    let r: Value = server
+        .post("/v1/chat/escalate", json!({"sessionId": session}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "agent");
+    assert!(r["notice"].as_str().is_some(), "{r}");
+    let held = server.say("Hello?", Some(&session)).await;
+    assert_eq!(held["reply"], Value::Null);
+    assert_eq!(held["status"], "agent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_flow_on_sqlite() {
+    chat_flow(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_flow_on_postgres() {
+    chat_flow(postgres_options().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_frontends_work_unchanged() {
+    let server = Server::start(sqlite_options()).await;
+    let r: Value = server
+        .post(
+            "/chat/message",
+            json!({"message": "What is your return policy?"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["reply", "sessionId"]);
+    assert!(r["reply"].as_str().unwrap().contains("14 days"));
+    let session = r["sessionId"].as_str().unwrap();
+    let h: Value = server
+        .get(&format!("/chat/history/{session}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let senders: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, vec!["user", "ai"]);
+    assert!(h["messages"][0]["createdAt"].is_string());
+    // Their error expectation: 400 on empty input.
+    let r = server
+        .post("/chat/message", json!({"message": "   "}))
+        .await;
+    assert_eq!(error_code(r, 400).await, "empty_message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_survives_a_restart() {
+    let options = sqlite_options();
+    let url = options.database_url.clone().unwrap();
+    let server = Server::start(options).await;
+    let first = server.say("Do you ship to Europe?", None).await;
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    server.shutdown.cancel();
+    server.done.await.unwrap().unwrap();
+
+    let again = Server::start(Options {
+        database_url: Some(url),
+        ..sqlite_options()
+    })
+    .await;
+    let next = again.say("And to India?", Some(&session)).await;
+    assert_eq!(next["sessionId"], session.as_str());
+    let h: Value = again
+        .get(&format!("/v1/chat/history/{session}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["messages"].as_array().unwrap().len(), 4);
+}

@@ -1,0 +1,12 @@
+//! The server over real TCP: SQLite files, PostgreSQL and Redis on loopback,
+//! a fake OpenAI-compatible server. PostgreSQL and Redis are required: the
+//! tests fail (never skip) without them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chat;
+mod errors;
+mod feed;
+mod limits;
+mod ops;
+mod provider;
+mod support;

@@ -1,0 +1,156 @@
+//! An OpenAI-compatible LLM that fails in every way: the customer's message
+//! is stored, the fallback arrives in time, the failure shows in metadata and
+//! metrics, and the fallback never reaches a later prompt.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use spur_core::testing::fake_openai;
+use spur_server::config::Options;
+
+use super::support::{Server, sqlite_options};
+
+fn with_llm(base: &str, model: &str) -> Options {
+    Options {
+        openai_base_url: Some(base.to_string()),
+        openai_api_key: Some("sk-test".into()),
+        openai_model: Some(model.into()),
+        llm_timeout_ms: Some(1_000),
+        ..sqlite_options()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answering_llm_is_used() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let server = Server::start(with_llm(&base, "good")).await;
+    let r = server.say("Where do you ship?", None).await;
+    assert_eq!(r["reply"], "We ship to the USA, India and Europe.");
+    assert_eq!(r["usedFallback"], false);
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+    // Grounded: the prompt carried the store policies.
+    let body = fake.last_body.lock().unwrap().clone().unwrap();
+    assert!(body.to_string().contains("14 days"), "{body}");
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("spur_llm_calls_total{provider=\"openai\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spur_llm_tokens_total{kind=\"input\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failure_mode_falls_back_in_time() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    // Transient failures are retried with backoff, so the 1 s budget may
+    // run out first: then the recorded cause is the timeout.
+    for (model, codes) in [
+        ("slow", &["llm_timeout"][..]),
+        ("rate-limited", &["llm_rate_limited", "llm_timeout"][..]),
+        ("broken", &["llm_upstream_error", "llm_timeout"][..]),
+        ("malformed", &["llm_invalid_response"][..]),
+    ] {
+        let server = Server::start(with_llm(&base, model)).await;
+        let started = Instant::now();
+        let r = server.say("Where is my parcel?", None).await;
+        let took = started.elapsed();
+        assert_eq!(r["usedFallback"], true, "{model}: {r}");
+        assert!(
+            took < Duration::from_millis(2_900),
+            "{model}: answered in {took:?}"
+        );
+        let session = r["sessionId"].as_str().unwrap();
+        let session_id = session.parse().unwrap();
+        // Stored: the customer's message and the fallback with its error code.
+        let page = server
+            .state
+            .engine
+            .history(session_id, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.messages[0].text, "Where is my parcel?");
+        let fallback = &page.messages[1];
+        assert!(fallback.meta.used_fallback);
+        let stored_code = fallback.meta.error_code.clone().unwrap();
+        assert!(
+            codes.contains(&stored_code.as_str()),
+            "{model}: {stored_code}"
+        );
+        let metrics = server.get("/metrics").await.text().await.unwrap();
+        assert!(
+            metrics.contains(&format!(
+                "spur_llm_fallbacks_total{{code=\"{stored_code}\"}}"
+            )),
+            "{model}: {metrics}"
+        );
+        // The customer's view carries no internals.
+        let h: Value = server
+            .get(&format!("/v1/chat/history/{session}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(!h.to_string().contains(&stored_code));
+    }
+    assert!(fake.calls.load(Ordering::SeqCst) >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_is_never_fed_into_a_later_prompt() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let options = with_llm(&base, "malformed");
+    let database_url = options.database_url.clone();
+    let broken = Server::start(options).await;
+    let r = broken.say("Do you ship to India?", None).await;
+    assert_eq!(r["usedFallback"], true);
+    let fallback_text = r["reply"].as_str().unwrap().to_string();
+    let session = r["sessionId"].as_str().unwrap().to_string();
+
+    // The same database, now with an LLM that answers.
+    let good = Server::start(Options {
+        database_url,
+        ..with_llm(&base, "good")
+    })
+    .await;
+    let r = good.say("And to Europe?", Some(&session)).await;
+    assert_eq!(r["usedFallback"], false);
+    let prompt = fake.last_body.lock().unwrap().clone().unwrap().to_string();
+    assert!(
+        prompt.contains("Do you ship to India?"),
+        "history kept: {prompt}"
+    );
+    assert!(
+        !prompt.contains(&fallback_text),
+        "fallback fed back: {prompt}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_dropped_mid_way_ends_in_a_stored_fallback() {
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let server = Server::start(with_llm(&base, "drop-mid-stream")).await;
+    let r = server
+        .post("/v1/chat/stream", json!({"message": "Where do you ship?"}))
+        .await;
+    let events = super::support::sse_events(r, |_| false).await;
+    let done = events.last().unwrap();
+    assert_eq!(done.event, "done");
+    assert_eq!(done.json()["usedFallback"], true);
+    let session = events[0].json()["sessionId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let page = server
+        .state
+        .engine
+        .history(session, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 2);
+    assert!(page.messages[1].meta.used_fallback);
+}

@@ -1,0 +1,168 @@
+//! Starting a real server for a test, and reading its answers.
+
+use std::time::Duration;
+
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use spur_server::AppState;
+use spur_server::config::{Options, Settings};
+use tokio_util::sync::CancellationToken;
+
+pub struct Server {
+    pub base: String,
+    pub client: Client,
+    pub shutdown: CancellationToken,
+    pub state: AppState,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Options for a test: a fresh SQLite file, limits off unless set.
+pub fn sqlite_options() -> Options {
+    let path = std::env::temp_dir().join(format!("spur-api-{}.db", uuid::Uuid::new_v4()));
+    Options {
+        database_url: Some(format!("sqlite://{}", path.display())),
+        rate_limit_per_ip: Some(0),
+        rate_limit_per_session: Some(0),
+        rate_limit_per_ip_day: Some(0),
+        ..Options::default()
+    }
+}
+
+pub async fn postgres_options() -> Options {
+    let url = spur_core::testing::postgres::fresh_database()
+        .await
+        .expect("PostgreSQL must be reachable (SPUR_TEST_POSTGRES_URL or 127.0.0.1:5432)");
+    Options {
+        database_url: Some(url),
+        ..sqlite_options()
+    }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SPUR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+impl Server {
+    pub async fn start(options: Options) -> Self {
+        let settings = Settings::load(options).unwrap();
+        let shutdown = CancellationToken::new();
+        let state = spur_server::setup::state(&settings, shutdown.clone())
+            .await
+            .unwrap();
+        Self::serve(state, shutdown).await
+    }
+
+    pub async fn serve(state: AppState, shutdown: CancellationToken) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let done = tokio::spawn(spur_server::serve(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            base,
+            client: Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            shutdown,
+            state,
+            done,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `POST /v1/chat/message`, expecting 200.
+    pub async fn say(&self, message: &str, session: Option<&str>) -> Value {
+        let response = self
+            .post(
+                "/v1/chat/message",
+                json!({"message": message, "sessionId": session}),
+            )
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+/// Asserts the one error shape, returning the code.
+pub async fn error_code(response: Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!code.is_empty(), "error shape: {body}");
+    assert!(body["error"]["message"].is_string(), "error shape: {body}");
+    code
+}
+
+/// Server-Sent Events from a response, until `stop` says so or the stream ends.
+pub async fn sse_events(
+    response: Response,
+    mut stop: impl FnMut(&SseEvent) -> bool,
+) -> Vec<SseEvent> {
+    use futures::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut event = SseEvent::default();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event.event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    event.id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    event.data.push_str(v.trim_start());
+                }
+            }
+            if event.event.is_empty() && event.data.is_empty() {
+                continue; // keep-alive comment
+            }
+            let halt = stop(&event);
+            events.push(event);
+            if halt {
+                return events;
+            }
+        }
+    }
+    events
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
