@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Every test, as the README says: formatting, lints, the native test suite
-# (SQLite, real PostgreSQL, fake OpenAI server), the wasm build gate and the
-# Rust example.
+# (SQLite, real PostgreSQL and Redis, fake OpenAI server), the wasm build
+# gate, the Rust example, the real server binary, and the Python wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p spur-py --all-targets -- -D warnings
 cargo test --workspace
 cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
 cargo check -p spur-wasm --target wasm32-unknown-unknown
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
 grep -q "India" /tmp/spur-example.out
+bash scripts/smoke-server.sh
+bash scripts/test-python.sh
 echo "all checks passed"

@@ -1,28 +1,32 @@
-//! Python bindings over spur-core (pyo3). The start of the `spur` package:
-//! token counting and local classification, pure CPU, GIL released.
+//! `spur._spur`: Python bindings over spur-core. Type conversion lives in
+//! `types.rs`, errors in `errors.rs`, the engines in `engine.rs`, pure
+//! functions in `functions.rs` and `prompt.rs`.
+
+mod engine;
+mod errors;
+mod functions;
+mod prompt;
+mod types;
 
 use pyo3::prelude::*;
-use spur_core::classify::LocalClassifier;
-use spur_core::prompt::tokens;
-
-/// Exact token count for `model` (default gpt-4o-mini).
-#[pyfunction]
-#[pyo3(signature = (text, model = "gpt-4o-mini"))]
-fn count_tokens(py: Python<'_>, text: &str, model: &str) -> usize {
-    let counter = tokens::for_model(model);
-    py.detach(|| counter.count(text))
-}
-
-/// `(category, priority, confidence)` from the offline classifier.
-#[pyfunction]
-fn classify(py: Python<'_>, text: &str) -> (String, String, f32) {
-    let c = py.detach(|| LocalClassifier::default().classify_text(text));
-    (c.category, c.priority, c.confidence)
-}
 
 #[pymodule]
 fn _spur(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
-    m.add_function(wrap_pyfunction!(classify, m)?)?;
+    errors::register(m)?;
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<engine::AsyncEngine>()?;
+    m.add_class::<engine::OpenAI>()?;
+    m.add_class::<engine::ReplyStream>()?;
+    m.add_class::<types::Reply>()?;
+    m.add_class::<types::Message>()?;
+    m.add_class::<types::Classification>()?;
+    m.add_class::<types::Passage>()?;
+    m.add_class::<functions::Knowledge>()?;
+    m.add_function(wrap_pyfunction!(functions::count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::classify, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::load_knowledge, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::trim_history, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt::build_prompt, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

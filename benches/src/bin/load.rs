@@ -1,0 +1,350 @@
+//! HTTP load bench for the real `spur-server` binary.
+//!
+//! `cargo build --release -p spur-server && cargo run --release -p spur-benches --bin spur-load`
+//!
+//! Starts a fake OpenAI-compatible server that answers at once, then the
+//! release server binary against it, on SQLite and on PostgreSQL, and reports:
+//! cold start to first answered request; messages/s and p50/p99 latency of
+//! `POST /v1/chat/message` at several concurrency levels (closed loop); the
+//! latency the server adds over the fake LLM at fixed rates (open loop);
+//! memory idle and at peak. Options: `--seconds N` per level (default 5),
+//! `--only sqlite|postgres`.
+
+// A bench tool: a histogram with constant valid bounds cannot fail.
+#![allow(clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+const QUESTIONS: &[&str] = &[
+    "Do you ship to India?",
+    "How long does delivery take?",
+    "What is your return policy?",
+    "When is support open?",
+    "How do refunds work?",
+];
+
+struct Args {
+    seconds: u64,
+    only: Option<String>,
+}
+
+fn args() -> Args {
+    let mut out = Args {
+        seconds: 5,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => out.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
+            "--only" => out.only = it.next(),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Failure> {
+    let args = args();
+    let binary = std::env::current_dir()?.join("target/release/spur-server");
+    if !binary.exists() {
+        return Err("build it first: cargo build --release -p spur-server".into());
+    }
+    let (llm, _fake) = spur_core::testing::fake_openai::start().await?;
+    println!("fake LLM at {llm} (answers at once)\n");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let fake_direct = fake_latency(&client, &llm).await?;
+    println!(
+        "fake LLM alone (direct, 200/s): p50 {:.2} ms, p99 {:.2} ms\n",
+        ms(fake_direct.value_at_quantile(0.5)),
+        ms(fake_direct.value_at_quantile(0.99))
+    );
+    let mut backends = Vec::new();
+    if args.only.as_deref() != Some("postgres") {
+        let path = std::env::temp_dir().join(format!("spur-load-{}.db", uuid::Uuid::new_v4()));
+        backends.push(("SQLite", format!("sqlite://{}", path.display())));
+    }
+    if args.only.as_deref() != Some("sqlite") {
+        backends.push((
+            "PostgreSQL",
+            spur_core::testing::postgres::fresh_database().await?,
+        ));
+    }
+    for (name, url) in backends {
+        println!("== {name}");
+        let port = free_port()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut child = start_server(&binary, port, &url, &llm)?;
+        let first = first_answer(&client, &base).await;
+        let cold = started.elapsed();
+        if let Err(error) = first {
+            let _ = child.kill();
+            return Err(format!("{name}: server did not answer: {error}").into());
+        }
+        println!(
+            "cold start to first answered request: {:.0} ms",
+            cold.as_secs_f64() * 1000.0
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        println!("memory idle: {}", memory(&child));
+        for concurrency in [1usize, 10, 50, 100] {
+            let run = closed_loop(&client, &base, concurrency, args.seconds).await;
+            println!(
+                "c={concurrency:<3} {:>7.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+                run.rate,
+                ms(run.latency.value_at_quantile(0.5)),
+                ms(run.latency.value_at_quantile(0.99)),
+                run.errors
+            );
+        }
+        for rate in [200u64, 1_000] {
+            let run = open_loop(&client, &base, rate, args.seconds).await;
+            let p50 = ms(run.latency.value_at_quantile(0.5));
+            let p99 = ms(run.latency.value_at_quantile(0.99));
+            println!(
+                "open loop {rate:>5}/s: achieved {:>6.0}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  added over the LLM: p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                run.rate,
+                p50 - ms(fake_direct.value_at_quantile(0.5)),
+                p99 - ms(fake_direct.value_at_quantile(0.99)),
+                run.errors
+            );
+        }
+        println!("memory at peak: {}\n", memory(&child));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn free_port() -> Result<u16, Failure> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_server(
+    binary: &std::path::Path,
+    port: u16,
+    database: &str,
+    llm: &str,
+) -> Result<Child, Failure> {
+    Ok(Command::new(binary)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", database)
+        .env("OPENAI_BASE_URL", llm)
+        .env("OPENAI_API_KEY", "sk-load")
+        .env("OPENAI_MODEL", "fast")
+        .env("RATE_LIMIT_PER_IP", "0")
+        .env("RATE_LIMIT_PER_SESSION", "0")
+        .env("RATE_LIMIT_PER_IP_DAY", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?)
+}
+
+async fn first_answer(client: &reqwest::Client, base: &str) -> Result<(), Failure> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = client
+            .post(format!("{base}/v1/chat/message"))
+            .json(&json!({"message": QUESTIONS[0]}))
+            .send()
+            .await;
+        if let Ok(r) = sent
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("no answer within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Resident and peak memory of the server process.
+fn memory(child: &Child) -> String {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or_else(|| "?".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0))
+    };
+    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Run {
+    rate: f64,
+    latency: Histogram<u64>,
+    errors: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs .. 60 s, 3 significant figures.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// One message; a customer asks five questions per conversation.
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    session: &mut Option<String>,
+    n: usize,
+) -> bool {
+    if n % QUESTIONS.len() == 0 {
+        *session = None;
+    }
+    let body = json!({"message": QUESTIONS[n % QUESTIONS.len()], "sessionId": session});
+    let Ok(response) = client
+        .post(format!("{base}/v1/chat/message"))
+        .json(&body)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if !response.status().is_success() {
+        return false;
+    }
+    match response.json::<Value>().await {
+        Ok(v) => {
+            *session = v["sessionId"].as_str().map(str::to_string);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `concurrency` customers each sending as fast as answered.
+async fn closed_loop(
+    client: &reqwest::Client,
+    base: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(Mutex::new(histogram()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, base, stop, errors, all) = (
+            client.clone(),
+            base.to_string(),
+            stop.clone(),
+            errors.clone(),
+            all.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut local = histogram();
+            let mut session = None;
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                if send(&client, &base, &mut session, n).await {
+                    let _ = local.record(t.elapsed().as_micros() as u64);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+            let _ = all.lock().await.add(&local);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency = all.lock().await.clone();
+    Run {
+        rate: latency.len() as f64 / elapsed,
+        latency,
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// Requests started at a fixed rate whatever the answers do; latency from
+/// the scheduled start (no coordinated omission).
+async fn open_loop(client: &reqwest::Client, base: &str, rate: u64, seconds: u64) -> Run {
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let errors = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(Mutex::new(histogram()));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let scheduled = started + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (client, base, errors, all) = (
+            client.clone(),
+            base.to_string(),
+            errors.clone(),
+            all.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut session = None;
+            if send(&client, &base, &mut session, 0).await {
+                let _ = all
+                    .lock()
+                    .await
+                    .record(scheduled.elapsed().as_micros() as u64);
+            } else {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency = all.lock().await.clone();
+    Run {
+        rate: latency.len() as f64 / elapsed,
+        latency,
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// The fake LLM's own latency at 200/s, so the server's share can be told apart.
+async fn fake_latency(client: &reqwest::Client, llm: &str) -> Result<Histogram<u64>, Failure> {
+    let mut h = histogram();
+    let body = json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..1_000 {
+        let t = Instant::now();
+        client
+            .post(format!("{llm}/chat/completions"))
+            .json(&body)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        let _ = h.record(t.elapsed().as_micros() as u64);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(h)
+}

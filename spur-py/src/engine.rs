@@ -1,0 +1,444 @@
+//! `spur.Engine` (blocking, GIL released), `spur.AsyncEngine` (awaitables on
+//! the extension's own Tokio runtime) and `spur.OpenAI` (LLM settings).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
+use spur_core::conversation::SessionId;
+use spur_core::llm::{OpenAiConfig, OpenAiProvider};
+use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore};
+use spur_core::validate::parse_session_id;
+use spur_core::{EngineConfig, Inbound, KnowledgeBase, StreamEvent, SupportEngine};
+use tokio::sync::mpsc;
+
+use crate::errors::{config_error, engine_error, store_error};
+use crate::types::{Message, Reply};
+
+/// An OpenAI-compatible LLM (OpenAI, Azure, vLLM, Ollama, llama.cpp, LiteLLM…).
+#[pyclass(frozen, module = "spur")]
+#[derive(Clone)]
+pub struct OpenAI {
+    #[pyo3(get)]
+    base_url: Option<String>,
+    api_key: Option<String>,
+    #[pyo3(get)]
+    model: String,
+    /// Seconds per HTTP attempt.
+    #[pyo3(get)]
+    timeout: f64,
+    #[pyo3(get)]
+    max_output_tokens: u32,
+    #[pyo3(get)]
+    max_retries: u32,
+}
+
+#[pymethods]
+impl OpenAI {
+    #[new]
+    #[pyo3(signature = (model = "gpt-4o-mini".to_string(), *, base_url = None, api_key = None, timeout = 15.0, max_output_tokens = 250, max_retries = 2))]
+    fn new(
+        model: String,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+        max_output_tokens: u32,
+        max_retries: u32,
+    ) -> PyResult<Self> {
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(config_error("timeout must be a positive number of seconds"));
+        }
+        if max_output_tokens == 0 {
+            return Err(config_error("max_output_tokens must be greater than 0"));
+        }
+        Ok(Self {
+            base_url,
+            api_key,
+            model,
+            timeout,
+            max_output_tokens,
+            max_retries,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        // Never the key.
+        format!(
+            "OpenAI(model={:?}, base_url={:?}, api_key={})",
+            self.model,
+            self.base_url,
+            if self.api_key.is_some() {
+                "'***'"
+            } else {
+                "None"
+            }
+        )
+    }
+}
+
+/// Everything an engine is built from (the constructors' arguments).
+struct Setup {
+    database_url: Option<String>,
+    knowledge: Option<String>,
+    llm: Option<OpenAI>,
+    llm_timeout: Option<f64>,
+    history_limit: Option<usize>,
+    max_input_tokens: Option<usize>,
+    message_max_chars: Option<usize>,
+}
+
+impl Setup {
+    async fn build(self) -> PyResult<SupportEngine> {
+        let store: Arc<dyn ConversationStore> = match self.database_url.as_deref() {
+            None => Arc::new(MemoryStore::new()),
+            Some(url) if url.starts_with("postgres") => {
+                Arc::new(PostgresStore::connect(url).await.map_err(store_error)?)
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                Arc::new(SqliteStore::connect(url).await.map_err(store_error)?)
+            }
+            Some(_) => {
+                return Err(config_error(
+                    "database_url must start with sqlite: or postgres://",
+                ));
+            }
+        };
+        let mut config = EngineConfig::default();
+        if let Some(seconds) = self.llm_timeout {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(config_error(
+                    "llm_timeout must be a positive number of seconds",
+                ));
+            }
+            config.llm_timeout = Duration::from_secs_f64(seconds);
+        }
+        if let Some(n) = self.history_limit {
+            config.prompt.max_history_messages = n;
+        }
+        if let Some(n) = self.max_input_tokens {
+            config.prompt.max_input_tokens = n;
+        }
+        if let Some(n) = self.message_max_chars {
+            config.limits.max_chars = n;
+        }
+        let mut builder = SupportEngine::builder().store(store);
+        builder = match self.knowledge {
+            Some(dir) => builder.knowledge(
+                KnowledgeBase::from_dir(&dir)
+                    .map_err(|e| config_error(format!("knowledge: {e}")))?,
+            ),
+            None => builder.shared_knowledge(crate::functions::demo_knowledge()),
+        };
+        if let Some(llm) = self.llm {
+            config.max_output_tokens = llm.max_output_tokens;
+            let provider = OpenAiProvider::new(OpenAiConfig {
+                base_url: llm.base_url,
+                api_key: llm.api_key,
+                model: llm.model,
+                timeout: Duration::from_secs_f64(llm.timeout),
+                max_retries: llm.max_retries,
+                ..OpenAiConfig::default()
+            })
+            .map_err(|e| config_error(format!("llm: {e}")))?;
+            builder = builder.provider(Arc::new(provider));
+        }
+        Ok(builder.config(config).build())
+    }
+}
+
+fn session(id: Option<&str>) -> PyResult<Option<SessionId>> {
+    id.map(parse_session_id)
+        .transpose()
+        .map_err(|e| engine_error(e.into()))
+}
+
+fn inbound(text: String, session_id: Option<&str>, key: Option<String>) -> PyResult<Inbound> {
+    Ok(Inbound {
+        text,
+        session: session(session_id)?,
+        idempotency_key: key,
+        ..Inbound::default()
+    })
+}
+
+/// Runs a future on the extension's runtime with the GIL released.
+fn block_on<T: Send>(py: Python<'_>, future: impl Future<Output = T> + Send) -> T {
+    py.detach(|| get_runtime().block_on(future))
+}
+
+/// The support engine, blocking: safe to call from many threads at once.
+#[pyclass(frozen, module = "spur")]
+pub struct Engine {
+    engine: SupportEngine,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        database_url: Option<String>,
+        knowledge: Option<String>,
+        llm: Option<&Bound<'_, OpenAI>>,
+        llm_timeout: Option<f64>,
+        history_limit: Option<usize>,
+        max_input_tokens: Option<usize>,
+        message_max_chars: Option<usize>,
+    ) -> PyResult<Self> {
+        let setup = Setup {
+            database_url,
+            knowledge,
+            llm: llm.map(|l| l.get().clone()),
+            llm_timeout,
+            history_limit,
+            max_input_tokens,
+            message_max_chars,
+        };
+        Ok(Self {
+            engine: block_on(py, setup.build())?,
+        })
+    }
+
+    /// Handles one customer message and returns the whole reply.
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    fn send_message(
+        &self,
+        py: Python<'_>,
+        text: String,
+        session_id: Option<&str>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Reply> {
+        let inbound = inbound(text, session_id, idempotency_key)?;
+        let turn = block_on(py, self.engine.send_message(inbound)).map_err(engine_error)?;
+        Ok(Reply::from(&turn))
+    }
+
+    /// A page of messages, oldest first; pass the first one's `seq` as `before` for older ones.
+    #[pyo3(signature = (session_id, before = None, limit = 50))]
+    fn history(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> PyResult<Vec<Message>> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let page = block_on(
+            py,
+            self.engine.history(session, before, limit.clamp(1, 1_000)),
+        )
+        .map_err(engine_error)?;
+        Ok(page.messages.iter().map(Message::from).collect())
+    }
+
+    /// Hands the conversation to a person; returns the new status.
+    fn escalate(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let turn = block_on(py, self.engine.escalate(session)).map_err(engine_error)?;
+        Ok(turn.conversation.status.as_str().to_string())
+    }
+
+    /// Closes the conversation; returns the new status.
+    fn close(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let c = block_on(py, self.engine.close(session)).map_err(engine_error)?;
+        Ok(c.status.as_str().to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Engine({:?})", self.engine)
+    }
+}
+
+/// The support engine for asyncio: every method returns an awaitable that
+/// runs on the extension's Tokio runtime, never blocking the event loop.
+#[pyclass(frozen, module = "spur")]
+pub struct AsyncEngine {
+    engine: SupportEngine,
+}
+
+#[pymethods]
+impl AsyncEngine {
+    /// Connecting happens here, once (a short block at startup).
+    #[new]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        database_url: Option<String>,
+        knowledge: Option<String>,
+        llm: Option<&Bound<'_, OpenAI>>,
+        llm_timeout: Option<f64>,
+        history_limit: Option<usize>,
+        max_input_tokens: Option<usize>,
+        message_max_chars: Option<usize>,
+    ) -> PyResult<Self> {
+        let engine = Engine::new(
+            py,
+            database_url,
+            knowledge,
+            llm,
+            llm_timeout,
+            history_limit,
+            max_input_tokens,
+            message_max_chars,
+        )?;
+        Ok(Self {
+            engine: engine.engine,
+        })
+    }
+
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    fn send_message<'py>(
+        &self,
+        py: Python<'py>,
+        text: String,
+        session_id: Option<&str>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inbound = inbound(text, session_id, idempotency_key)?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let turn = engine.send_message(inbound).await.map_err(engine_error)?;
+            Ok(Reply::from(&turn))
+        })
+    }
+
+    #[pyo3(signature = (session_id, before = None, limit = 50))]
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let page = engine
+                .history(session, before, limit.clamp(1, 1_000))
+                .await
+                .map_err(engine_error)?;
+            Ok(page.messages.iter().map(Message::from).collect::<Vec<_>>())
+        })
+    }
+
+    fn escalate<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let turn = engine.escalate(session).await.map_err(engine_error)?;
+            Ok(turn.conversation.status.as_str().to_string())
+        })
+    }
+
+    fn close<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let c = engine.close(session).await.map_err(engine_error)?;
+            Ok(c.status.as_str().to_string())
+        })
+    }
+
+    /// `async for delta in engine.stream(text)`: the reply as it is
+    /// generated; afterwards `.reply` holds the stored outcome.
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    fn stream(
+        &self,
+        text: String,
+        session_id: Option<&str>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<ReplyStream> {
+        Ok(ReplyStream {
+            state: Arc::new(tokio::sync::Mutex::new(StreamState {
+                engine: self.engine.clone(),
+                pending: Some(inbound(text, session_id, idempotency_key)?),
+                rx: None,
+                yielded: false,
+            })),
+            reply: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AsyncEngine({:?})", self.engine)
+    }
+}
+
+struct StreamState {
+    engine: SupportEngine,
+    /// The message, until the first `__anext__` sends it.
+    pending: Option<Inbound>,
+    rx: Option<mpsc::Receiver<StreamEvent>>,
+    yielded: bool,
+}
+
+/// An async iterator of reply text deltas.
+#[pyclass(frozen, module = "spur")]
+pub struct ReplyStream {
+    state: Arc<tokio::sync::Mutex<StreamState>>,
+    reply: Arc<Mutex<Option<Reply>>>,
+}
+
+#[pymethods]
+impl ReplyStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = Arc::clone(&self.state);
+        let reply = Arc::clone(&self.reply);
+        future_into_py(py, async move {
+            let mut s = state.lock().await;
+            if let Some(inbound) = s.pending.take() {
+                let rx = s
+                    .engine
+                    .send_message_stream(inbound)
+                    .await
+                    .map_err(engine_error)?;
+                s.rx = Some(rx);
+            }
+            loop {
+                let Some(rx) = s.rx.as_mut() else {
+                    return Err(PyStopAsyncIteration::new_err(()));
+                };
+                match rx.recv().await {
+                    Some(StreamEvent::Delta { text }) => {
+                        s.yielded = true;
+                        return Ok(text);
+                    }
+                    Some(StreamEvent::Started { .. }) => continue,
+                    Some(StreamEvent::Done(turn)) => {
+                        let outcome = Reply::from(turn.as_ref());
+                        if let Ok(mut slot) = reply.lock() {
+                            *slot = Some(outcome.clone());
+                        }
+                        // A reply that never streamed (fallback, person notice) comes whole.
+                        if !s.yielded
+                            && let Some(text) = outcome.reply
+                        {
+                            s.yielded = true;
+                            return Ok(text);
+                        }
+                    }
+                    None => {
+                        s.rx = None;
+                        return Err(PyStopAsyncIteration::new_err(()));
+                    }
+                }
+            }
+        })
+    }
+
+    /// The stored outcome, once the iteration has finished.
+    #[getter]
+    fn reply(&self) -> Option<Reply> {
+        self.reply.lock().ok().and_then(|r| r.clone())
+    }
+}

@@ -1,0 +1,149 @@
+//! `trim_history` and `build_prompt` over plain dicts, for Python code that
+//! calls its LLM itself.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
+use spur_core::prompt::{
+    PromptConfig, PromptInput, Role, build_prompt as core_build, tokens, trim_history as core_trim,
+};
+
+use crate::functions::{Knowledge, demo_knowledge};
+
+/// `{"sender" | "role": ..., "text" | "content": ..., "used_fallback"?: bool}`
+/// as a core message (OpenAI roles are accepted: user = customer).
+fn message(index: usize, item: &Bound<'_, PyAny>) -> PyResult<Message> {
+    let dict = item
+        .cast::<PyDict>()
+        .map_err(|_| PyValueError::new_err(format!("history[{index}] must be a dict")))?;
+    let field = |a: &str, b: &str| -> PyResult<Option<String>> {
+        match dict.get_item(a)?.or(dict.get_item(b)?) {
+            Some(v) => Ok(Some(v.extract()?)),
+            None => Ok(None),
+        }
+    };
+    let sender = field("sender", "role")?.unwrap_or_default();
+    let sender = match sender.as_str() {
+        "user" => Sender::Customer,
+        other => Sender::parse(other).ok_or_else(|| {
+            PyValueError::new_err(format!("history[{index}]: unknown sender {other:?}"))
+        })?,
+    };
+    let text = field("text", "content")?
+        .ok_or_else(|| PyValueError::new_err(format!("history[{index}] has no text")))?;
+    let used_fallback = match dict.get_item("used_fallback")? {
+        Some(v) => v.extract()?,
+        None => false,
+    };
+    Ok(Message {
+        id: MessageId(uuid_nil_plus(index)),
+        conversation_id: ConversationId(uuid_nil_plus(0)),
+        seq: index as i64 + 1,
+        sender,
+        text,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        idempotency_key: None,
+        reply_to: None,
+        meta: MessageMeta {
+            used_fallback,
+            ..MessageMeta::default()
+        },
+    })
+}
+
+fn uuid_nil_plus(n: usize) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n as u128)
+}
+
+/// Any iterable of dicts, kept as the caller's objects.
+fn items<'py>(history: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    history.try_iter()?.collect()
+}
+
+fn messages(items: &[Bound<'_, PyAny>]) -> PyResult<Vec<Message>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| message(i, item))
+        .collect()
+}
+
+/// The newest history that fits `max_messages` and `max_tokens`, oldest
+/// first: no fallbacks, no system notices, never starting with an orphan
+/// reply. Returns the same dict objects it was given.
+#[pyfunction]
+#[pyo3(signature = (history, max_messages = 20, max_tokens = 4_000, model = "gpt-4o-mini"))]
+pub fn trim_history<'py>(
+    py: Python<'py>,
+    history: &Bound<'py, PyAny>,
+    max_messages: usize,
+    max_tokens: usize,
+    model: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    let objects = items(history)?;
+    let parsed = messages(&objects)?;
+    let counter = tokens::for_model(model);
+    let kept: Vec<usize> = py.detach(|| {
+        core_trim(&parsed, max_messages, max_tokens, counter.as_ref())
+            .iter()
+            .map(|m| (m.seq - 1) as usize)
+            .collect()
+    });
+    PyList::new(py, kept.into_iter().map(|i| objects[i].clone()))
+}
+
+/// The prompt for one turn as `[{"role", "content"}]`: persona and store
+/// policies, the knowledge retrieved for `message`, the trimmed history and
+/// the message, within `max_tokens` (exact counts for `model`).
+#[pyfunction]
+#[pyo3(signature = (message, history = None, knowledge = None, *, max_messages = 20, max_tokens = 4_000, model = "gpt-4o-mini", k = 3))]
+#[allow(clippy::too_many_arguments)]
+pub fn build_prompt<'py>(
+    py: Python<'py>,
+    message: &str,
+    history: Option<&Bound<'py, PyAny>>,
+    knowledge: Option<&Knowledge>,
+    max_messages: usize,
+    max_tokens: usize,
+    model: &str,
+    k: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    let parsed = match history {
+        Some(h) => messages(&items(h)?)?,
+        None => Vec::new(),
+    };
+    let kb = knowledge.map_or_else(demo_knowledge, |k| k.inner.clone());
+    let counter = tokens::for_model(model);
+    let config = PromptConfig {
+        max_history_messages: max_messages,
+        max_input_tokens: max_tokens,
+        ..PromptConfig::default()
+    };
+    let prompt = py.detach(|| {
+        let passages = kb.search(message, k);
+        core_build(
+            &config,
+            counter.as_ref(),
+            PromptInput {
+                policies: kb.policies(),
+                passages: &passages,
+                history: &parsed,
+                message,
+            },
+        )
+    });
+    let out = PyList::empty(py);
+    for m in prompt.messages {
+        let d = PyDict::new(py);
+        let role = match m.role {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        d.set_item("role", role)?;
+        d.set_item("content", m.content)?;
+        out.append(d)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,178 @@
+//! The values Python receives: plain, immutable, printable.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use spur_core::Turn;
+use spur_core::classify::Classification as CoreClassification;
+use spur_core::conversation::Message as CoreMessage;
+use spur_core::knowledge::Passage as CorePassage;
+
+/// The outcome of one customer message.
+#[pyclass(frozen, get_all, module = "spur")]
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// None while a human agent holds the conversation.
+    pub reply: Option<String>,
+    pub session_id: String,
+    /// "automated", "agent" or "closed".
+    pub status: String,
+    pub message_id: String,
+    pub used_fallback: bool,
+}
+
+impl From<&Turn> for Reply {
+    fn from(turn: &Turn) -> Self {
+        Self {
+            reply: turn.reply_text(),
+            session_id: turn.conversation.session_id.to_string(),
+            status: turn.conversation.status.as_str().to_string(),
+            message_id: turn.message.id.to_string(),
+            used_fallback: turn.used_fallback(),
+        }
+    }
+}
+
+#[pymethods]
+impl Reply {
+    fn __repr__(&self) -> String {
+        format!(
+            "Reply(reply={:?}, session_id={:?}, status={:?}, used_fallback={})",
+            self.reply, self.session_id, self.status, self.used_fallback
+        )
+    }
+}
+
+/// One stored message.
+#[pyclass(frozen, module = "spur")]
+#[derive(Clone, Debug)]
+pub struct Message {
+    #[pyo3(get)]
+    pub id: String,
+    #[pyo3(get)]
+    pub seq: i64,
+    /// "customer", "assistant", "agent" or "system".
+    #[pyo3(get)]
+    pub sender: String,
+    #[pyo3(get)]
+    pub text: String,
+    #[pyo3(get)]
+    pub used_fallback: bool,
+    /// UTC, microseconds.
+    created_at: (i32, u8, u8, u8, u8, u8, u32),
+}
+
+impl From<&CoreMessage> for Message {
+    fn from(m: &CoreMessage) -> Self {
+        let t = m.created_at.to_offset(time::UtcOffset::UTC);
+        Self {
+            id: m.id.to_string(),
+            seq: m.seq,
+            sender: m.sender.as_str().to_string(),
+            text: m.text.clone(),
+            used_fallback: m.meta.used_fallback,
+            created_at: (
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.microsecond(),
+            ),
+        }
+    }
+}
+
+#[pymethods]
+impl Message {
+    /// A timezone-aware `datetime` in UTC.
+    #[getter]
+    fn created_at<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Through the datetime module: the abi3 build has no datetime C API.
+        let datetime = py.import("datetime")?;
+        let utc = datetime.getattr("timezone")?.getattr("utc")?;
+        let (y, mo, d, h, mi, s, us) = self.created_at;
+        let args = PyTuple::new(
+            py,
+            [
+                y as i64, mo as i64, d as i64, h as i64, mi as i64, s as i64, us as i64,
+            ],
+        )?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("tzinfo", utc)?;
+        datetime.getattr("datetime")?.call(args, Some(&kwargs))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Message(seq={}, sender={:?}, text={:?})",
+            self.seq, self.sender, self.text
+        )
+    }
+}
+
+/// How a text reads: category, priority, confidence (0..1), and who said so.
+#[pyclass(frozen, get_all, module = "spur")]
+#[derive(Clone, Debug)]
+pub struct Classification {
+    pub category: String,
+    pub priority: String,
+    pub confidence: f32,
+    /// "local", "llm" or "fallback".
+    pub source: String,
+}
+
+impl From<CoreClassification> for Classification {
+    fn from(c: CoreClassification) -> Self {
+        Self {
+            category: c.category,
+            priority: c.priority,
+            confidence: c.confidence,
+            source: c.source.as_str().to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl Classification {
+    fn __repr__(&self) -> String {
+        format!(
+            "Classification(category={:?}, priority={:?}, confidence={:.2}, source={:?})",
+            self.category, self.priority, self.confidence, self.source
+        )
+    }
+}
+
+/// A knowledge article retrieved for a query.
+#[pyclass(frozen, get_all, module = "spur")]
+#[derive(Clone, Debug)]
+pub struct Passage {
+    pub article_id: String,
+    pub title: String,
+    pub text: String,
+    pub score: f32,
+    /// How much of the query the article covers (0..1).
+    pub confidence: f32,
+}
+
+impl From<CorePassage> for Passage {
+    fn from(p: CorePassage) -> Self {
+        Self {
+            article_id: p.article_id,
+            title: p.title,
+            text: p.text,
+            score: p.score,
+            confidence: p.confidence,
+        }
+    }
+}
+
+#[pymethods]
+impl Passage {
+    fn __repr__(&self) -> String {
+        format!(
+            "Passage(title={:?}, confidence={:.2})",
+            self.title, self.confidence
+        )
+    }
+}

@@ -1,0 +1,115 @@
+"""The blocking Engine: sessions, history, idempotency, handoff, errors, restarts, threads."""
+
+import datetime
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import spur
+
+
+def test_a_conversation_in_memory() -> None:
+    engine = spur.Engine()
+    first = engine.send_message("Do you ship to India?")
+    assert first.reply is not None and "India" in first.reply
+    assert first.status == "automated"
+    assert first.used_fallback is False
+    second = engine.send_message("What is your return policy?", session_id=first.session_id)
+    assert second.session_id == first.session_id
+    assert second.reply is not None and "14 days" in second.reply
+
+    history = engine.history(first.session_id)
+    assert [m.sender for m in history] == ["customer", "assistant", "customer", "assistant"]
+    assert [m.seq for m in history] == [1, 2, 3, 4]
+    created = history[0].created_at
+    assert isinstance(created, datetime.datetime)
+    assert created.tzinfo is not None and created.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()) < 60
+    older = engine.history(first.session_id, before=3, limit=10)
+    assert [m.seq for m in older] == [1, 2]
+
+
+def test_idempotent_retries_are_not_stored_twice() -> None:
+    engine = spur.Engine()
+    a = engine.send_message("When is support open?", idempotency_key="k-1")
+    b = engine.send_message("When is support open?", idempotency_key="k-1")
+    assert a.message_id == b.message_id and a.reply == b.reply
+    assert len(engine.history(a.session_id)) == 2
+
+
+def test_handoff_and_close() -> None:
+    engine = spur.Engine()
+    r = engine.send_message("Do you ship to Europe?")
+    assert engine.escalate(r.session_id) == "agent"
+    held = engine.send_message("Hello?", session_id=r.session_id)
+    assert held.reply is None and held.status == "agent"
+    assert engine.close(r.session_id) == "closed"
+    senders = [m.sender for m in engine.history(r.session_id)]
+    assert "system" in senders
+
+
+def test_every_exception() -> None:
+    engine = spur.Engine(message_max_chars=10)
+    with pytest.raises(spur.ValidationError, match="empty"):
+        engine.send_message("   ")
+    with pytest.raises(spur.ValidationError, match="limit is 10"):
+        engine.send_message("x" * 11)
+    with pytest.raises(spur.ValidationError):
+        engine.send_message("hi", session_id="not-a-session")
+    with pytest.raises(spur.NotFoundError):
+        engine.send_message("hi", session_id="6f1d5a52-3a5c-4a8e-9a53-6c9b8f0d1e2f")
+    with pytest.raises(spur.NotFoundError):
+        engine.history("6f1d5a52-3a5c-4a8e-9a53-6c9b8f0d1e2f")
+    with pytest.raises(spur.ConfigError, match="database_url"):
+        spur.Engine(database_url="mysql://nope")
+    with pytest.raises(spur.ConfigError, match="knowledge"):
+        spur.Engine(knowledge="/no/such/dir")
+    with pytest.raises(spur.StoreError):
+        spur.Engine(database_url="postgres://no_such_role@127.0.0.1:5432/none")
+    with pytest.raises(spur.ConfigError):
+        spur.OpenAI(timeout=0)
+    r = engine.send_message("hi")
+    engine.close(r.session_id)
+    with pytest.raises(spur.ConflictError):
+        engine.close(r.session_id)
+    for cls in (spur.ValidationError, spur.NotFoundError, spur.StoreError, spur.ProviderError, spur.ConfigError, spur.ConflictError):
+        assert issubclass(cls, spur.SpurError)
+
+
+def _restart(url: str) -> None:
+    first = spur.Engine(database_url=url)
+    r = first.send_message("Do you ship to India?")
+    del first
+    again = spur.Engine(database_url=url)
+    r2 = again.send_message("How long does delivery take?", session_id=r.session_id)
+    assert r2.session_id == r.session_id
+    assert len(again.history(r.session_id)) == 4
+
+
+def test_sessions_survive_a_restart_on_sqlite(sqlite_url: str) -> None:
+    _restart(sqlite_url)
+
+
+def test_sessions_survive_a_restart_on_postgres(postgres_url: str) -> None:
+    _restart(postgres_url)
+
+
+def test_threads_share_one_engine(sqlite_url: str) -> None:
+    engine = spur.Engine(database_url=sqlite_url)
+
+    def customer(i: int) -> int:
+        r = engine.send_message(f"Do you ship to India? ({i})")
+        r = engine.send_message("What is your return policy?", session_id=r.session_id)
+        return len(engine.history(r.session_id))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        counts = list(pool.map(customer, range(64)))
+    assert counts == [4] * 64
+
+
+def test_a_knowledge_directory(tmp_path: Path) -> None:
+    (tmp_path / "policies.md").write_text("## Gift wrapping\nWe gift wrap any order for 3 euros.\n")
+    engine = spur.Engine(knowledge=str(tmp_path))
+    r = engine.send_message("Do you offer gift wrapping?")
+    assert r.reply is not None and "3 euros" in r.reply

@@ -1,0 +1,62 @@
+"""Pure functions: tokens, classification, knowledge, trimming, prompts."""
+
+from pathlib import Path
+from typing import Dict, List
+
+import spur
+
+
+def test_count_tokens_is_exact() -> None:
+    assert spur.count_tokens("hello world") == 2
+    assert spur.count_tokens("hello world", model="gpt-3.5-turbo") == 2
+    assert spur.count_tokens("") == 0
+
+
+def test_classify_default_and_custom_categories() -> None:
+    c = spur.classify("I was charged twice for my subscription, please refund the duplicate payment")
+    assert c.category == "billing"
+    assert 0.0 < c.confidence <= 1.0
+    assert c.source == "local"
+    custom = spur.classify(
+        "my parcel never arrived and tracking is stuck",
+        categories={"shipping": ["parcel", "tracking", "delivery"], "general": ["hello"]},
+    )
+    assert custom.category == "shipping"
+    unknown = spur.classify("zzz qqq", categories=["shipping", "general"])
+    assert unknown.category == "general"
+
+
+def test_knowledge_search(tmp_path: Path) -> None:
+    demo = spur.Knowledge.demo()
+    assert len(demo) > 5
+    best = demo.search("return policy", k=2)
+    assert "14 days" in best[0].text, best
+    (tmp_path / "faq.md").write_text("## Warranty\nEvery watch has a two-year warranty.\n")
+    kb = spur.load_knowledge(str(tmp_path))
+    assert kb.search("warranty on watches")[0].title == "Warranty"
+
+
+def test_trim_history_returns_the_same_objects() -> None:
+    history: List[Dict[str, object]] = [
+        {"sender": "assistant", "text": "Welcome!"},
+        {"sender": "customer", "text": "Where is my order?"},
+        {"sender": "assistant", "text": "Sorry, trouble", "used_fallback": True},
+        {"sender": "system", "text": "Connecting you to a person"},
+        {"role": "user", "content": "Hello?"},
+    ]
+    kept = spur.trim_history(history)
+    assert [id(m) for m in kept] == [id(history[1]), id(history[4])]
+    assert spur.trim_history(history, max_messages=1) == [history[4]]
+    assert spur.trim_history(history, max_tokens=5) == []
+
+
+def test_build_prompt_is_grounded_and_bounded() -> None:
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]
+    prompt = spur.build_prompt("Can I return shoes?", history)
+    assert [m["role"] for m in prompt] == ["system", "system", "user", "assistant", "user"]
+    assert "USA, India and Europe" in prompt[0]["content"]
+    assert "14 days" in prompt[1]["content"]
+    assert prompt[-1]["content"] == "Can I return shoes?"
+    tiny = spur.build_prompt("Can I return shoes?", history, max_tokens=10)
+    assert tiny[-1]["content"] == "Can I return shoes?"
+    assert len(tiny) == 3
