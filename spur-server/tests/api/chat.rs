@@ -37,11 +37,8 @@ async fn chat_flow(options: Options) {
         assert_eq!(r["status"], "automated", "{q}: {r}");
     }
     let page: Value = server
-        .get(&format!("/v1/chat/history/{session}?limit=4"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/chat/history/{session}?limit=4"))
+        .await;
     let seqs: Vec<i64> = page["messages"]
         .as_array()
         .unwrap()
@@ -52,13 +49,10 @@ async fn chat_flow(options: Options) {
     assert_eq!(page["status"], "automated");
     let cursor = page["nextCursor"].as_i64().unwrap();
     let older: Value = server
-        .get(&format!(
+        .get_json(&format!(
             "/v1/chat/history/{session}?limit=50&before={cursor}"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let older = older["messages"].as_array().unwrap();
     assert_eq!(older.len(), 6);
     assert_eq!(older[0]["sender"], "customer");
@@ -83,11 +77,8 @@ async fn chat_flow(options: Options) {
     assert_eq!(a["messageId"], b["messageId"]);
     assert_eq!(a["reply"], b["reply"]);
     let all: Value = server
-        .get(&format!("/v1/chat/history/{session}?limit=200"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/chat/history/{session}?limit=200"))
+        .await;
     assert_eq!(all["messages"].as_array().unwrap().len(), 12);
 
     // Unknown session: 404, never a silent new conversation. Malformed: 400.
@@ -149,12 +140,7 @@ async fn seed_frontends_work_unchanged() {
     assert_eq!(keys, vec!["reply", "sessionId"]);
     assert!(r["reply"].as_str().unwrap().contains("14 days"));
     let session = r["sessionId"].as_str().unwrap();
-    let h: Value = server
-        .get(&format!("/chat/history/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let h: Value = server.get_json(&format!("/chat/history/{session}")).await;
     let senders: Vec<&str> = h["messages"]
         .as_array()
         .unwrap()
@@ -187,11 +173,6 @@ async fn a_conversation_survives_a_restart() {
     .await;
     let next = again.say("And to India?", Some(&session)).await;
     assert_eq!(next["sessionId"], session.as_str());
-    let h: Value = again
-        .get(&format!("/v1/chat/history/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let h: Value = again.get_json(&format!("/v1/chat/history/{session}")).await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 4);
 }

@@ -81,11 +81,8 @@ async fn hostile_input_is_stored_verbatim_and_never_crashes() {
         assert_eq!(status, 200, "{body}");
         let session = body["sessionId"].as_str().unwrap();
         let h: serde_json::Value = server
-            .get(&format!("/v1/chat/history/{session}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/v1/chat/history/{session}"))
+            .await;
         assert_eq!(h["messages"][0]["text"], text.trim());
     }
     // Still serving.
@@ -139,11 +136,8 @@ async fn storage_failure_is_503_without_internals_and_nothing_accepted_is_lost()
         .unwrap();
     assert_eq!(server.get("/readyz").await.status(), 200);
     let h: serde_json::Value = server
-        .get(&format!("/v1/chat/history/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 2);
 }
 

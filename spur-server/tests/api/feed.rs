@@ -42,11 +42,8 @@ async fn a_streamed_reply_starts_streams_and_is_stored() {
     assert_eq!(done["usedFallback"], false);
     let session = start["sessionId"].as_str().unwrap();
     let h: serde_json::Value = server
-        .get(&format!("/v1/chat/history/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
     assert_eq!(h["messages"][1]["id"], done["replyId"]);
     assert_eq!(h["messages"][1]["text"].as_str().unwrap(), streamed);
 
@@ -137,11 +134,8 @@ async fn feed_resumes_without_gaps_or_duplicates(options: Options) {
     assert_eq!(agent["text"], "Hi, Ana here. How can I help?");
     // What the feed showed is what the store holds.
     let h: serde_json::Value = server
-        .get(&format!("/v1/chat/history/{session}?limit=200"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/chat/history/{session}?limit=200"))
+        .await;
     assert_eq!(
         h["messages"].as_array().unwrap().len() as i64,
         *got.last().unwrap()

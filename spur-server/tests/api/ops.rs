@@ -8,9 +8,9 @@ use super::support::{Server, sqlite_options};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_docs() {
     let server = Server::start(sqlite_options()).await;
-    let h: Value = server.get("/healthz").await.json().await.unwrap();
+    let h: Value = server.get_json("/healthz").await;
     assert_eq!(h["status"], "ok");
-    let r: Value = server.get("/readyz").await.json().await.unwrap();
+    let r: Value = server.get_json("/readyz").await;
     assert_eq!(r["status"], "ready");
 
     server.say("Do you ship to India?", None).await;
@@ -27,7 +27,7 @@ async fn probes_metrics_and_docs() {
         "{m}"
     );
 
-    let doc: Value = server.get("/openapi.json").await.json().await.unwrap();
+    let doc: Value = server.get_json("/openapi.json").await;
     for path in [
         "/v1/chat/message",
         "/v1/chat/stream",

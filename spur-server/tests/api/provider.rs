@@ -89,11 +89,8 @@ async fn every_failure_mode_falls_back_in_time() {
         );
         // The customer's view carries no internals.
         let h: Value = server
-            .get(&format!("/v1/chat/history/{session}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/v1/chat/history/{session}"))
+            .await;
         assert!(!h.to_string().contains(&stored_code));
     }
     assert!(fake.calls.load(Ordering::SeqCst) >= 4);

@@ -89,6 +89,11 @@ impl Server {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// `GET` a JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     /// `POST /v1/chat/message`, expecting 200.
     pub async fn say(&self, message: &str, session: Option<&str>) -> Value {
         let response = self
