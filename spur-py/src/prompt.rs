@@ -6,7 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
 use spur_core::prompt::{
-    PromptConfig, PromptInput, Role, build_prompt as core_build, tokens, trim_history as core_trim,
+    PromptConfig, PromptInput, Role, build_prompt as core_build, eligible, tokens,
+    trim_history as core_trim,
 };
 
 use crate::functions::{Knowledge, demo_knowledge};
@@ -69,6 +70,23 @@ fn messages(items: &[Bound<'_, PyAny>]) -> PyResult<Vec<Message>> {
         .collect()
 }
 
+/// The newest messages, oldest first, back to the `max_messages`-th
+/// eligible one: trimming never looks further, so older dicts are not read.
+fn newest(items: &[Bound<'_, PyAny>], max_messages: usize) -> PyResult<Vec<Message>> {
+    let mut out = Vec::new();
+    let mut eligible_seen = 0;
+    for (i, item) in items.iter().enumerate().rev() {
+        if eligible_seen >= max_messages {
+            break;
+        }
+        let m = message(i, item)?;
+        eligible_seen += usize::from(eligible(&m));
+        out.push(m);
+    }
+    out.reverse();
+    Ok(out)
+}
+
 /// The newest history that fits `max_messages` and `max_tokens`, oldest
 /// first: no fallbacks, no system notices, never starting with an orphan
 /// reply. Returns the same dict objects it was given.
@@ -82,7 +100,7 @@ pub fn trim_history<'py>(
     model: &str,
 ) -> PyResult<Bound<'py, PyList>> {
     let objects = items(history)?;
-    let parsed = messages(&objects)?;
+    let parsed = newest(&objects, max_messages)?;
     let counter = tokens::for_model(model);
     let kept: Vec<usize> = py.detach(|| {
         core_trim(&parsed, max_messages, max_tokens, counter.as_ref())

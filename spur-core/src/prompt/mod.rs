@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use build::{Prompt, PromptBuilder, PromptConfig, PromptInput, build_prompt};
 pub use texts::PromptTexts;
 pub use tokens::TokenCounter;
-pub use trim::{MESSAGE_OVERHEAD_TOKENS, trim_history};
+pub use trim::{MESSAGE_OVERHEAD_TOKENS, eligible, trim_history};
 
 /// Who speaks in a prompt message (the OpenAI chat roles).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

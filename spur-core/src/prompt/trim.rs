@@ -4,8 +4,9 @@ use crate::conversation::{Message, Sender};
 /// Tokens a chat API adds around each message (role and separators).
 pub const MESSAGE_OVERHEAD_TOKENS: usize = 4;
 
-/// May this stored message be shown to a model?
-fn eligible(message: &Message) -> bool {
+/// May this stored message be shown to a model? (Not system notices, not
+/// fallback replies, not blank text.)
+pub fn eligible(message: &Message) -> bool {
     let shown = match message.sender {
         // Engine notices are for the customer's screen, not for the model.
         Sender::System => false,
