@@ -214,7 +214,7 @@ async fn send(
     session: &mut Option<String>,
     n: usize,
 ) -> bool {
-    if n % QUESTIONS.len() == 0 {
+    if n.is_multiple_of(QUESTIONS.len()) {
         *session = None;
     }
     let body = json!({"message": QUESTIONS[n % QUESTIONS.len()], "sessionId": session});
