@@ -72,7 +72,11 @@ async fn maps_every_failure_to_a_typed_error() {
     let _ = flaky.complete(&request()).await;
     assert!(fake.calls.load(Ordering::SeqCst) > before, "retried");
     let slow = provider(&base, "slow").complete(&request()).await;
-    assert!(matches!(slow, Err(ProviderError::Network(_))), "{slow:?}");
+    // The HTTP client's per-attempt timeout (2 s) is reported as a timeout.
+    assert!(
+        matches!(slow, Err(ProviderError::Timeout(d)) if d == Duration::from_secs(2)),
+        "{slow:?}"
+    );
     let unreachable = provider("http://127.0.0.1:9/v1", "good")
         .complete(&request())
         .await;
