@@ -154,6 +154,10 @@ fn session(id: Option<&str>) -> PyResult<Option<SessionId>> {
         .map_err(|e| engine_error(e.into()))
 }
 
+fn required_session(id: &str) -> PyResult<SessionId> {
+    parse_session_id(id).map_err(|e| engine_error(e.into()))
+}
+
 fn inbound(text: String, session_id: Option<&str>, key: Option<String>) -> PyResult<Inbound> {
     Ok(Inbound {
         text,
@@ -226,7 +230,7 @@ impl Engine {
         before: Option<i64>,
         limit: usize,
     ) -> PyResult<Vec<Message>> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let page = block_on(
             py,
             self.engine.history(session, before, limit.clamp(1, 1_000)),
@@ -237,14 +241,14 @@ impl Engine {
 
     /// Hands the conversation to a person; returns the new status.
     fn escalate(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let turn = block_on(py, self.engine.escalate(session)).map_err(engine_error)?;
         Ok(turn.conversation.status.as_str().to_string())
     }
 
     /// Closes the conversation; returns the new status.
     fn close(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let c = block_on(py, self.engine.close(session)).map_err(engine_error)?;
         Ok(c.status.as_str().to_string())
     }
@@ -316,7 +320,7 @@ impl AsyncEngine {
         before: Option<i64>,
         limit: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             let page = engine
@@ -328,7 +332,7 @@ impl AsyncEngine {
     }
 
     fn escalate<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             let turn = engine.escalate(session).await.map_err(engine_error)?;
@@ -337,7 +341,7 @@ impl AsyncEngine {
     }
 
     fn close<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        let session = session(Some(session_id))?.ok_or_else(|| config_error("session_id"))?;
+        let session = required_session(session_id)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             let c = engine.close(session).await.map_err(engine_error)?;

@@ -31,11 +31,13 @@ pub enum Command {
 }
 
 /// Every setting, from a flag or its environment variable. `None` falls back
-/// to the TOML file, then to the default.
-#[derive(Debug, Default, Args)]
+/// to the TOML file (the same fields, snake_case keys), then to the default.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// A TOML file with any of the settings below (snake_case keys).
     #[arg(long, env = "SPUR_CONFIG", global = true)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     #[arg(long, env = "HOST", global = true)]
     pub host: Option<IpAddr>,
@@ -95,35 +97,6 @@ pub struct Options {
     /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Option<Vec<String>>,
-}
-
-/// The same settings as a TOML file may hold them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    host: Option<IpAddr>,
-    port: Option<u16>,
-    database_url: Option<String>,
-    redis_url: Option<String>,
-    knowledge: Option<PathBuf>,
-    openai_api_key: Option<String>,
-    openai_base_url: Option<String>,
-    openai_model: Option<String>,
-    llm_timeout_ms: Option<u64>,
-    llm_history_limit: Option<usize>,
-    llm_max_output_tokens: Option<u32>,
-    jwt_secret: Option<String>,
-    admin_email: Option<String>,
-    admin_password: Option<String>,
-    cors_origins: Option<Vec<String>>,
-    message_max_chars: Option<usize>,
-    request_timeout_ms: Option<u64>,
-    rate_limit_per_ip: Option<u32>,
-    rate_limit_per_session: Option<u32>,
-    rate_limit_window_secs: Option<u64>,
-    rate_limit_per_ip_day: Option<u32>,
-    rate_limit_global_per_sec: Option<u32>,
-    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,10 +173,10 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?;
-                toml::from_str::<FileSettings>(&text)
+                toml::from_str::<Options>(&text)
                     .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?
             }
-            None => FileSettings::default(),
+            None => Options::default(),
         };
         let o = options;
         let defaults = RateLimits::default();

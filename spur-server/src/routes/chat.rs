@@ -113,12 +113,11 @@ pub async fn seed_message(
     Ok((limit_headers, Json(reply)).into_response())
 }
 
-fn sse_event(name: &str, id: Option<u64>, data: serde_json::Value) -> Event {
-    let event = Event::default().event(name).data(data.to_string());
-    match id {
-        Some(id) => event.id(id.to_string()),
-        None => event,
-    }
+fn sse_event(name: &str, id: u64, data: serde_json::Value) -> Event {
+    Event::default()
+        .event(name)
+        .id(id.to_string())
+        .data(data.to_string())
 }
 
 /// Sends one customer message and streams the reply as Server-Sent Events:
@@ -154,7 +153,7 @@ fn turn_events(
         let Some(event) = rx.recv().await else {
             let error = sse_event(
                 "error",
-                Some(id),
+                id,
                 json!({"code": "reply_not_stored", "message": "the reply could not be completed; your message is saved, try again"}),
             );
             return Some((Ok(error), (rx, id + 1, true)));
@@ -171,13 +170,13 @@ fn stream_event(event: StreamEvent, id: u64) -> Event {
             message,
         } => sse_event(
             "start",
-            Some(id),
+            id,
             json!({"sessionId": conversation.session_id, "messageId": message.id, "status": conversation.status}),
         ),
-        StreamEvent::Delta { text } => sse_event("delta", Some(id), json!({"text": text})),
+        StreamEvent::Delta { text } => sse_event("delta", id, json!({"text": text})),
         StreamEvent::Done(turn) => sse_event(
             "done",
-            Some(id),
+            id,
             json!({
                 "replyId": turn.reply.as_ref().map(|r| r.id),
                 "reply": turn.reply_text(),
@@ -208,7 +207,13 @@ pub async fn history(
     let session = parse_session_id(&session)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let conversation = state.engine.conversation(session).await?;
-    let page = state.engine.history(session, query.before, limit).await?;
+    // The conversation is in hand: read its page without a second session lookup.
+    let page = state
+        .engine
+        .store()
+        .history(conversation.id, query.before, limit)
+        .await
+        .map_err(spur_core::EngineError::from)?;
     Ok(Json(HistoryReply {
         session_id: session.to_string(),
         status: conversation.status,
