@@ -66,9 +66,16 @@ pub struct Options {
     pub llm_history_limit: Option<usize>,
     #[arg(long, env = "LLM_MAX_OUTPUT_TOKENS", global = true)]
     pub llm_max_output_tokens: Option<u32>,
-    /// Signs agent tokens (issue 4: accounts); validated here.
+    /// Signs agent and admin tokens (HS256). Unset: a random key per
+    /// process (tokens end with the process and differ between instances).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
+    /// How long an agent's or admin's token lasts.
+    #[arg(long, env = "TOKEN_TTL_SECS", global = true)]
+    pub token_ttl_secs: Option<u64>,
+    /// Sign-in attempts per client IP per 15 minutes (0 = off).
+    #[arg(long, env = "LOGIN_RATE_LIMIT", global = true)]
+    pub login_rate_limit: Option<u32>,
     #[arg(long, env = "ADMIN_EMAIL", global = true)]
     pub admin_email: Option<String>,
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, global = true)]
@@ -157,6 +164,8 @@ pub struct Settings {
     pub history_limit: usize,
     pub max_output_tokens: u32,
     pub jwt_secret: Option<SecretString>,
+    pub token_ttl: Duration,
+    pub login_rate_limit: u32,
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
     pub cors_origins: Vec<String>,
@@ -232,6 +241,8 @@ impl Settings {
         {
             return Err(bad("JWT_SECRET", "must be at least 32 characters"));
         }
+        let token_ttl_secs = o.token_ttl_secs.or(file.token_ttl_secs).unwrap_or(3_600);
+        positive("TOKEN_TTL_SECS", token_ttl_secs)?;
         let admin_email = o.admin_email.or(file.admin_email);
         if let Some(email) = &admin_email
             && !email.contains('@')
@@ -290,6 +301,8 @@ impl Settings {
             history_limit,
             max_output_tokens,
             jwt_secret: jwt_secret.map(SecretString::from),
+            token_ttl: Duration::from_secs(token_ttl_secs),
+            login_rate_limit: o.login_rate_limit.or(file.login_rate_limit).unwrap_or(10),
             admin_email,
             admin_password: o
                 .admin_password

@@ -44,6 +44,12 @@ impl ApiError {
         }
     }
 
+    /// Extra response headers (`Retry-After`…).
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = Some(Box::new(headers));
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -2,6 +2,7 @@
 //! `main.rs` parses the configuration and serves [`app`]; tests and
 //! embedders build an [`AppState`] themselves.
 
+pub mod auth;
 mod client_ip;
 pub mod config;
 pub mod error;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use secrecy::ExposeSecret;
 use spur_core::Inbound;
 use spur_core::events::BroadcastEvents;
 use spur_server::config::{Cli, Command, Settings};
@@ -97,10 +98,25 @@ async fn migrate(settings: &Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A demo conversation to look at. (Agent and admin accounts arrive with
-/// the human-handoff work; until then `ADMIN_*` are only validated.)
+/// A demo conversation to look at, and the admin account from
+/// `ADMIN_EMAIL` / `ADMIN_PASSWORD` (created, or its password reset).
 async fn seed(settings: &Settings) -> Result<(), Failure> {
-    let engine = setup::engine(settings, &BroadcastEvents::new(1)).await?;
+    let stores = setup::connect_store(&settings.database_url).await?;
+    match (&settings.admin_email, &settings.admin_password) {
+        (Some(email), Some(password)) => {
+            let auth = setup::auth(settings, &stores);
+            let admin = auth
+                .ensure_admin(email, password.expose_secret())
+                .await
+                .map_err(|e| format!("ADMIN_EMAIL/ADMIN_PASSWORD: {e}"))?;
+            println!("admin account ready: {}", admin.email);
+        }
+        (None, None) => {
+            println!("no ADMIN_EMAIL/ADMIN_PASSWORD: no admin account created");
+        }
+        _ => return Err("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither".into()),
+    }
+    let engine = setup::engine(settings, stores.conversations, &BroadcastEvents::new(1)).await?;
     let first = engine
         .send_message(Inbound::new("Hi! Do you ship to India?"))
         .await?;
@@ -108,9 +124,6 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
     engine
         .send_message(Inbound::new("And how long do returns take?").in_session(session))
         .await?;
-    if settings.admin_email.is_some() {
-        tracing::warn!("ADMIN_EMAIL is set, but accounts are not built yet: no admin was created");
-    }
     println!("seeded a demo conversation; sessionId {session}");
     Ok(())
 }

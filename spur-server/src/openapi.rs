@@ -2,27 +2,54 @@
 //! Swagger UI at `/docs` (vendored: works offline).
 
 use axum::Router;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{chat, feed, ops};
+use crate::routes::{admin, agent, auth, chat, feed, ops};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Spur", description = "The embeddable AI customer-support engine: customer chat API."),
+    info(title = "Spur", description = "The embeddable AI customer-support engine: customer chat, agent inbox and admin API."),
     paths(
         chat::message, chat::stream, chat::history, chat::escalate,
         chat::seed_message, chat::seed_history, feed::events,
         ops::healthz, ops::readyz, ops::metrics,
+        auth::login, auth::logout, auth::me,
+        admin::list_agents, admin::create_agent, admin::update_agent,
+        agent::inbox, agent::conversation, agent::claim, agent::reply, agent::hand_back,
+        agent::close, agent::events,
     ),
+    modifiers(&BearerAuth),
     tags(
         (name = "chat", description = "What a customer's chat client calls"),
         (name = "seed", description = "Aliases the seed apps' frontends call unchanged"),
         (name = "ops", description = "Probes and metrics"),
+        (name = "auth", description = "Agent and admin sign-in"),
+        (name = "agent", description = "The agents' inbox (bearer token, agent or admin)"),
+        (name = "admin", description = "Accounts and logs (bearer token, admin)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme the agent and admin routes name.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))

@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -19,7 +19,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{chat, feed, ops};
+use crate::routes::{admin, agent, auth, chat, feed, ops};
 use crate::state::AppState;
 use crate::{metrics, openapi};
 
@@ -35,6 +35,23 @@ pub fn app(state: AppState) -> Router {
         .route("/chat/message", post(chat::seed_message))
         .route("/chat/history/{session}", get(chat::seed_history))
         .route("/readyz", get(ops::readyz))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/me", get(auth::me))
+        .route(
+            "/v1/admin/agents",
+            get(admin::list_agents).post(admin::create_agent),
+        )
+        .route("/v1/admin/agents/{id}", patch(admin::update_agent))
+        .route("/v1/agent/conversations", get(agent::inbox))
+        .route("/v1/agent/conversations/{id}", get(agent::conversation))
+        .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
+        .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
+        .route(
+            "/v1/agent/conversations/{id}/handback",
+            post(agent::hand_back),
+        )
+        .route("/v1/agent/conversations/{id}/close", post(agent::close))
         // A timeout would cut streams: only here.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -42,7 +59,8 @@ pub fn app(state: AppState) -> Router {
         ));
     let streaming = Router::new()
         .route("/v1/chat/stream", post(chat::stream))
-        .route("/v1/chat/events/{session}", get(feed::events));
+        .route("/v1/chat/events/{session}", get(feed::events))
+        .route("/v1/agent/events", get(agent::events));
     Router::new()
         .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
         .route("/healthz", get(ops::healthz))

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use spur_core::accounts::AccountStore;
 use spur_core::events::BroadcastEvents;
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, Settings};
 use crate::limit::{Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
@@ -24,22 +26,57 @@ fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
     }
 }
 
+/// One database, seen through the core's two storage seams.
+#[derive(Clone)]
+pub struct Stores {
+    pub conversations: Arc<dyn ConversationStore>,
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+impl Stores {
+    fn of<S: ConversationStore + AccountStore + 'static>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            conversations: store.clone(),
+            accounts: store,
+        }
+    }
+}
+
 /// Opens the database named by `DATABASE_URL`, applying the migrations.
-pub async fn connect_store(url: &str) -> Result<Arc<dyn ConversationStore>, ConfigError> {
-    let store: Arc<dyn ConversationStore> = if url.starts_with("postgres") {
-        Arc::new(
+pub async fn connect_store(url: &str) -> Result<Stores, ConfigError> {
+    Ok(if url.starts_with("postgres") {
+        Stores::of(
             PostgresStore::connect(url)
                 .await
                 .map_err(|e| bad("DATABASE_URL", e))?,
         )
     } else {
-        Arc::new(
+        Stores::of(
             SqliteStore::connect(url)
                 .await
                 .map_err(|e| bad("DATABASE_URL", e))?,
         )
+    })
+}
+
+/// Sign-in for agents and admins over the accounts in `stores`.
+pub fn auth(settings: &Settings, stores: &Stores) -> Auth {
+    let keys = match &settings.jwt_secret {
+        Some(secret) => TokenKeys::new(secret.expose_secret().as_bytes()),
+        None => {
+            tracing::warn!(
+                "JWT_SECRET is not set: agent tokens are signed with a random key and end with this process"
+            );
+            TokenKeys::random()
+        }
     };
-    Ok(store)
+    Auth::new(
+        stores.accounts.clone(),
+        keys,
+        settings.token_ttl,
+        settings.login_rate_limit,
+    )
 }
 
 fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigError> {
@@ -57,12 +94,12 @@ fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigE
     Ok(Some(Arc::new(provider)))
 }
 
-/// The engine as configured, publishing to `events`.
+/// The engine as configured over `store`, publishing to `events`.
 pub async fn engine(
     settings: &Settings,
+    store: Arc<dyn ConversationStore>,
     events: &BroadcastEvents,
 ) -> Result<SupportEngine, ConfigError> {
-    let store = connect_store(&settings.database_url).await?;
     let knowledge = match &settings.knowledge {
         Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| bad("SPUR_KNOWLEDGE", e))?,
         None => KnowledgeBase::demo(),
@@ -91,7 +128,9 @@ pub async fn state(
     shutdown: CancellationToken,
 ) -> Result<AppState, ConfigError> {
     let events = BroadcastEvents::new(1024);
-    let engine = engine(settings, &events).await?;
+    let stores = connect_store(&settings.database_url).await?;
+    let engine = engine(settings, stores.conversations.clone(), &events).await?;
+    let auth = Arc::new(auth(settings, &stores));
     let limiter: Arc<dyn Limiter> = match &settings.redis_url {
         Some(url) => Arc::new(
             RedisLimiter::connect(url, settings.limits.clone())
@@ -101,21 +140,15 @@ pub async fn state(
         None => {
             let local = Arc::new(LocalLimiter::new(settings.limits.clone()));
             let sweeper = Arc::clone(&local);
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tick.tick() => sweeper.retain_recent(),
-                    }
-                }
-            });
+            every_minute(&shutdown, move || sweeper.retain_recent());
             local
         }
     };
+    let sweeper = Arc::clone(&auth);
+    every_minute(&shutdown, move || sweeper.retain_recent());
     Ok(AppState {
         engine,
+        auth,
         events,
         limiter,
         http: Arc::new(HttpSettings {
@@ -126,4 +159,18 @@ pub async fn state(
         metrics: metrics::handle(),
         shutdown,
     })
+}
+
+/// Runs `sweep` once a minute until shutdown (forgetting idle limiter keys).
+fn every_minute(shutdown: &CancellationToken, sweep: impl Fn() + Send + 'static) {
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => sweep(),
+            }
+        }
+    });
 }

@@ -9,11 +9,14 @@ use spur_core::SupportEngine;
 use spur_core::events::BroadcastEvents;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::limit::Limiter;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: SupportEngine,
+    /// Agent and admin sign-in.
+    pub auth: Arc<Auth>,
     /// The engine's events, for the live feeds.
     pub events: BroadcastEvents,
     pub limiter: Arc<dyn Limiter>,

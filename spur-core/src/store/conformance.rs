@@ -305,6 +305,7 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
     }
     let closed = ConversationFilter {
         status: Some(Status::Closed),
+        ..ConversationFilter::default()
     };
     let page = store.list_conversations(&closed, None, 1).await.unwrap();
     assert_eq!(
@@ -326,6 +327,15 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
         "newest activity first"
     );
     assert!(all.next.is_some());
+    let open = ConversationFilter {
+        not_status: Some(Status::Closed),
+        ..ConversationFilter::default()
+    };
+    let page = store.list_conversations(&open, None, 2).await.unwrap();
+    assert_eq!(
+        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[2]]
+    );
 }
 
 async fn concurrent_appends_keep_every_message(store: Arc<dyn ConversationStore>) {

@@ -195,6 +195,7 @@ impl ConversationStore for MemoryStore {
             .conversations
             .values()
             .filter(|c| filter.status.is_none_or(|s| c.status == s))
+            .filter(|c| filter.not_status.is_none_or(|s| c.status != s))
             .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
             .collect();
         all.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));

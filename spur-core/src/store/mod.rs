@@ -88,6 +88,8 @@ pub struct ConversationCursor {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConversationFilter {
     pub status: Option<Status>,
+    /// Leave out conversations in this status (an inbox's "active" view).
+    pub not_status: Option<Status>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -35,3 +35,4 @@ impl PostgresStore {
 }
 
 super::sql::sql_store!(PostgresStore, sqlx::Postgres);
+crate::accounts::sql::sql_accounts!(PostgresStore);

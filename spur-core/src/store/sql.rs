@@ -319,6 +319,7 @@ macro_rules! sql_store {
                 let sql = format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM conversations \
                      WHERE ($1 IS NULL OR status = $1) \
+                       AND ($5 IS NULL OR status <> $5) \
                        AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
                      ORDER BY updated_at DESC, id DESC LIMIT $4"
                 );
@@ -327,6 +328,7 @@ macro_rules! sql_store {
                     .bind(cursor.map(|c| c.updated_at))
                     .bind(cursor.map(|c| c.id.as_uuid()))
                     .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                    .bind(filter.not_status.map(|s| s.as_str()))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;

@@ -50,3 +50,4 @@ impl SqliteStore {
 }
 
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
+crate::accounts::sql::sql_accounts!(SqliteStore);

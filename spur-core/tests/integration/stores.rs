@@ -25,7 +25,9 @@ async fn memory_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_conforms() {
     let (url, path) = temp_sqlite();
-    conformance::run_all(Arc::new(SqliteStore::connect(&url).await.unwrap())).await;
+    let store = SqliteStore::connect(&url).await.unwrap();
+    spur_core::accounts::conformance::run_all(&store).await;
+    conformance::run_all(Arc::new(store)).await;
     let _ = std::fs::remove_file(path);
 }
 
@@ -40,7 +42,9 @@ async fn sqlite_in_memory_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_conforms() {
     let url = fresh_postgres().await;
-    conformance::run_all(Arc::new(PostgresStore::connect(&url).await.unwrap())).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    spur_core::accounts::conformance::run_all(&store).await;
+    conformance::run_all(Arc::new(store)).await;
 }
 
 async fn survives_restart(

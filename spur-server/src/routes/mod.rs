@@ -1,3 +1,6 @@
+pub mod admin;
+pub mod agent;
+pub mod auth;
 pub mod chat;
 pub mod feed;
 pub mod ops;

@@ -1,0 +1,371 @@
+//! `/v1/agent/*`: the agents' inbox. Conversations by id (agents never see
+//! a customer's sessionId), claim / reply / hand back / close, and a live
+//! feed of everything that happens in every conversation.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use spur_core::classify::Classification;
+use spur_core::conversation::{Conversation, ConversationId, Message, Sender, Status};
+use spur_core::events::EngineEvent;
+use spur_core::store::{ConversationCursor, ConversationFilter};
+use time::OffsetDateTime;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::auth::AgentUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// A conversation in the inbox (no sessionId: that is the customer's secret).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    pub id: String,
+    #[schema(value_type = String, example = "agent")]
+    pub status: Status,
+    /// The account id of the agent holding it.
+    pub assignee: Option<String>,
+    pub channel: String,
+    /// Messages so far.
+    pub message_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Conversation> for ConversationSummary {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.to_string(),
+            status: c.status,
+            assignee: c.assignee.clone(),
+            channel: c.channel.clone(),
+            message_count: c.last_seq,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxPage {
+    pub conversations: Vec<ConversationSummary>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// `active` (not closed, the default), `closed` or `all`.
+    pub view: Option<String>,
+    /// `automated`, `agent` or `closed`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 25).
+    pub limit: Option<usize>,
+}
+
+fn bad_query(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+}
+
+/// `<unix nanos>.<conversation id>`: the keyset position, opaque to clients.
+fn encode_cursor(c: &ConversationCursor) -> String {
+    format!("{}.{}", c.updated_at.unix_timestamp_nanos(), c.id)
+}
+
+fn decode_cursor(text: &str) -> Option<ConversationCursor> {
+    let (nanos, id) = text.split_once('.')?;
+    Some(ConversationCursor {
+        updated_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+        id: id.parse().ok()?,
+    })
+}
+
+/// The inbox: newest activity first, keyset-paginated (stable under inserts).
+#[utoipa::path(get, path = "/v1/agent/conversations", tag = "agent", security(("bearer" = [])),
+    params(InboxQuery),
+    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn inbox(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Query(query): Query<InboxQuery>,
+) -> Result<Json<InboxPage>, ApiError> {
+    let mut filter = match query.view.as_deref().unwrap_or("active") {
+        "active" => ConversationFilter {
+            not_status: Some(Status::Closed),
+            ..ConversationFilter::default()
+        },
+        "closed" => ConversationFilter {
+            status: Some(Status::Closed),
+            ..ConversationFilter::default()
+        },
+        "all" => ConversationFilter::default(),
+        _ => return Err(bad_query("view must be active, closed or all")),
+    };
+    if let Some(status) = query.status.as_deref().filter(|s| !s.is_empty()) {
+        let status = Status::parse(status)
+            .ok_or_else(|| bad_query("status must be automated, agent or closed"))?;
+        filter.status = Some(status);
+    }
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(text) => Some(decode_cursor(text).ok_or_else(|| bad_query("malformed cursor"))?),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(25).clamp(1, 100);
+    let page = state
+        .engine
+        .store()
+        .list_conversations(&filter, cursor.as_ref(), limit)
+        .await
+        .map_err(spur_core::EngineError::from)?;
+    Ok(Json(InboxPage {
+        conversations: page
+            .conversations
+            .iter()
+            .map(ConversationSummary::from)
+            .collect(),
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    /// What the host attached (customer name, page, locale...).
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// How the newest classified customer message was read.
+    #[schema(value_type = Option<Object>)]
+    pub classification: Option<Classification>,
+    /// Why it was handed to a person (`customer_request`, `repeated_fallbacks`...).
+    pub escalation_reason: Option<String>,
+    /// The newest messages, oldest first, with their metadata.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<Message>,
+    /// Pass as `before` for older messages.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetailQuery {
+    pub before: Option<i64>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<usize>,
+}
+
+fn conversation_id(text: &str) -> Result<ConversationId, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "not a conversation id",
+        )
+    })
+}
+
+/// One conversation with its messages, classification and handoff reason.
+#[utoipa::path(get, path = "/v1/agent/conversations/{id}", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path), DetailQuery),
+    responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn conversation(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(id): Path<String>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Json<ConversationDetail>, ApiError> {
+    let conversation = state
+        .engine
+        .conversation_by_id(conversation_id(&id)?)
+        .await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let page = state
+        .engine
+        .store()
+        .history(conversation.id, query.before, limit)
+        .await
+        .map_err(spur_core::EngineError::from)?;
+    let newest = |pick: fn(&Message) -> Option<&str>| {
+        page.messages
+            .iter()
+            .rev()
+            .find_map(|m| pick(m).map(str::to_string))
+    };
+    let classification = page
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| m.sender == Sender::Customer)
+        .find_map(|m| m.meta.classification.clone());
+    let escalation_reason = newest(|m| m.meta.escalation.as_deref());
+    Ok(Json(ConversationDetail {
+        summary: ConversationSummary::from(&conversation),
+        metadata: conversation.metadata.clone(),
+        classification,
+        escalation_reason,
+        messages: page.messages,
+        next_before: page.next_before,
+    }))
+}
+
+/// Takes the conversation: the assistant goes silent. One owner at a time.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/claim", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "claimed by another agent, or closed")))]
+pub async fn claim(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationSummary>, ApiError> {
+    let conversation = state
+        .engine
+        .claim(conversation_id(&id)?, &agent.account.id.to_string())
+        .await?;
+    Ok(Json(ConversationSummary::from(&conversation)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    pub text: String,
+}
+
+/// The owning agent writes to the customer.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/reply", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReplyBody,
+    responses((status = 200, description = "the stored message, with its metadata"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not claimed by this agent")))]
+pub async fn reply(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(id): Path<String>,
+    json: Result<Json<ReplyBody>, JsonRejection>,
+) -> Result<Json<Message>, ApiError> {
+    let Json(body) = json?;
+    let message = state
+        .engine
+        .agent_reply(
+            conversation_id(&id)?,
+            &agent.account.id.to_string(),
+            &body.text,
+        )
+        .await?;
+    Ok(Json(message))
+}
+
+/// The owning agent gives the conversation back to the assistant.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/handback", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn hand_back(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationSummary>, ApiError> {
+    let conversation = state
+        .engine
+        .hand_back(conversation_id(&id)?, &agent.account.id.to_string())
+        .await?;
+    Ok(Json(ConversationSummary::from(&conversation)))
+}
+
+/// Closes the conversation. A customer writing again reopens it.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/close", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn close(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationSummary>, ApiError> {
+    let conversation = state
+        .engine
+        .close_conversation(conversation_id(&id)?)
+        .await?;
+    Ok(Json(ConversationSummary::from(&conversation)))
+}
+
+/// What an agent's live feed says about one engine event (never a sessionId).
+fn agent_event(event: EngineEvent) -> Option<Event> {
+    let (name, data) = match event {
+        EngineEvent::MessageStored {
+            conversation,
+            message,
+            ..
+        } => (
+            "message",
+            json!({"conversationId": conversation, "message": message}),
+        ),
+        EngineEvent::StatusChanged {
+            conversation,
+            from,
+            to,
+            assignee,
+            ..
+        } => (
+            "status",
+            json!({"conversationId": conversation, "from": from, "to": to, "assignee": assignee}),
+        ),
+        EngineEvent::Escalated {
+            conversation,
+            reason,
+            ..
+        } => (
+            "escalated",
+            json!({"conversationId": conversation, "reason": reason.code()}),
+        ),
+        // Agents see replies when they are stored, not token by token.
+        EngineEvent::ReplyDelta { .. } => return None,
+    };
+    Some(Event::default().event(name).data(data.to_string()))
+}
+
+/// Everything that happens in every conversation, live: `message`,
+/// `status` (claims, hand-backs, closes), `escalated`. A `resync` event
+/// means events were missed: reload the inbox.
+#[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream",
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, resync {}"),
+        (status = 401, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let shutdown = state.shutdown.clone();
+    let live = BroadcastStream::new(state.events.subscribe())
+        .filter_map(|item| {
+            futures::future::ready(match item {
+                Ok(event) => agent_event(event),
+                Err(BroadcastStreamRecvError::Lagged(_)) => {
+                    Some(Event::default().event("resync").data("{}"))
+                }
+            })
+        })
+        .map(Ok)
+        .take_until(async move { shutdown.cancelled_owned().await });
+    // A first event, so the client knows it is subscribed before acting.
+    let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+    Sse::new(ready.chain(live)).keep_alive(KeepAlive::default())
+}
