@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
-    Conversation, ConversationId, Event, Message, MessageId, MessageMeta, Sender, SessionId,
-    Status, transition,
+    Conversation, ConversationId, ConversationState, Event, Message, MessageId, MessageMeta,
+    Sender, SessionId, Status, transition,
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
@@ -326,10 +326,12 @@ impl SupportEngine {
         )
     }
 
-    /// Publishes what a stored change did.
+    /// Publishes what a stored change did. `before` is the state it was
+    /// computed from (`None` for a new conversation); a change of owner
+    /// (a claim) is a status event too.
     fn announce(
         &self,
-        before: Option<Status>,
+        before: Option<&ConversationState>,
         conversation: &Conversation,
         messages: &[Message],
         escalation: Option<&EscalationReason>,
@@ -343,11 +345,13 @@ impl SupportEngine {
                 message: Box::new(message.clone()),
             });
         }
-        if before != Some(conversation.status) || escalation.is_some() {
+        let changed = before
+            .is_none_or(|b| b.status != conversation.status || b.assignee != conversation.assignee);
+        if changed || escalation.is_some() {
             events.publish(EngineEvent::StatusChanged {
                 conversation: id,
                 session,
-                from: before.unwrap_or(Status::Automated),
+                from: before.map_or(Status::Automated, |b| b.status),
                 to: conversation.status,
                 assignee: conversation.assignee.clone(),
             });
@@ -376,7 +380,7 @@ impl SupportEngine {
             if state == conversation.state() && new.is_empty() {
                 return Ok((conversation, Vec::new()));
             }
-            let before = conversation.status;
+            let before = conversation.state();
             let change = Change {
                 conversation_id: conversation.id,
                 create: None,
@@ -391,8 +395,10 @@ impl SupportEngine {
                     conversation,
                     messages,
                 }) => {
-                    let escalated = escalation.as_ref().filter(|_| before != Status::Agent);
-                    self.announce(Some(before), &conversation, &messages, escalated);
+                    let escalated = escalation
+                        .as_ref()
+                        .filter(|_| before.status != Status::Agent);
+                    self.announce(Some(&before), &conversation, &messages, escalated);
                     return Ok((conversation, messages));
                 }
                 Ok(Applied::Duplicate { .. }) => {
@@ -480,7 +486,7 @@ impl SupportEngine {
                 state = transition(&state, &Event::Escalate)?;
                 messages.push(self.notice(reason, Some(message.id)));
             }
-            let before = create.is_none().then_some(base.status);
+            let before = create.is_none().then(|| base.state());
             let change = Change {
                 conversation_id: base.id,
                 create,
@@ -495,7 +501,12 @@ impl SupportEngine {
                     conversation,
                     messages,
                 }) => {
-                    self.announce(before, &conversation, &messages, escalation.as_ref());
+                    self.announce(
+                        before.as_ref(),
+                        &conversation,
+                        &messages,
+                        escalation.as_ref(),
+                    );
                     let mut stored = messages.into_iter();
                     let (Some(message), notice) = (stored.next(), stored.next()) else {
                         return Err(EngineError::Store(StoreError::Corrupt(

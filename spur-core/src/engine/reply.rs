@@ -189,6 +189,7 @@ impl SupportEngine {
                 state = transition(&state, &Event::Escalate)?;
                 messages.push(self.notice(reason, None));
             }
+            let before = conversation.state();
             let change = Change {
                 conversation_id: conversation.id,
                 create: None,
@@ -203,12 +204,7 @@ impl SupportEngine {
                     conversation,
                     messages,
                 }) => {
-                    self.announce(
-                        Some(Status::Automated),
-                        &conversation,
-                        &messages,
-                        escalation.as_ref(),
-                    );
+                    self.announce(Some(&before), &conversation, &messages, escalation.as_ref());
                     let mut stored = messages.into_iter();
                     return Ok(Turn {
                         conversation,

@@ -3,6 +3,7 @@
 //! tests fail (never skip) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agents;
 mod chat;
 mod errors;
 mod feed;

@@ -109,6 +109,92 @@ impl Server {
     }
 }
 
+pub const ADMIN_EMAIL: &str = "admin@shop.example";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const AGENT_PASSWORD: &str = "agent-password-1";
+
+impl Server {
+    /// A request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs in, expecting success; returns the token.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The seeded admin's token (created as `spur-server seed` does).
+    pub async fn admin_token(&self) -> String {
+        self.state
+            .auth
+            .ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .unwrap();
+        self.token(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates an agent through the admin API; returns (account id, token).
+    pub async fn agent(&self, admin: &str, email: &str) -> (String, String) {
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/admin/agents",
+                Some(admin),
+                Some(json!({"email": email, "name": "Agent", "password": AGENT_PASSWORD})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        let id = body["id"].as_str().unwrap().to_string();
+        (id, self.token(email, AGENT_PASSWORD).await)
+    }
+
+    /// `GET` with a token, expecting 200.
+    pub async fn get_as(&self, token: &str, path: &str) -> Value {
+        let response = self
+            .call(reqwest::Method::GET, path, Some(token), None)
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// `POST` with a token; returns (status, body).
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
 /// Asserts the one error shape, returning the code.
 pub async fn error_code(response: Response, status: u16) -> String {
     assert_eq!(response.status(), status);

@@ -1,0 +1,520 @@
+//! Accounts, access rules and the human handoff, on SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use spur_server::config::Options;
+
+use super::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, AGENT_PASSWORD, Server, error_code, postgres_options,
+    sqlite_options, sse_events,
+};
+
+/// Every agent and admin route, with a body where one is needed.
+fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
+    let c = conversation;
+    vec![
+        (Method::GET, "/v1/auth/me".into(), None, false),
+        (Method::POST, "/v1/auth/logout".into(), None, false),
+        (Method::GET, "/v1/agent/conversations".into(), None, false),
+        (
+            Method::GET,
+            format!("/v1/agent/conversations/{c}"),
+            None,
+            false,
+        ),
+        (
+            Method::POST,
+            format!("/v1/agent/conversations/{c}/claim"),
+            None,
+            false,
+        ),
+        (
+            Method::POST,
+            format!("/v1/agent/conversations/{c}/reply"),
+            Some(json!({"text": "hi"})),
+            false,
+        ),
+        (
+            Method::POST,
+            format!("/v1/agent/conversations/{c}/handback"),
+            None,
+            false,
+        ),
+        (
+            Method::POST,
+            format!("/v1/agent/conversations/{c}/close"),
+            None,
+            false,
+        ),
+        (Method::GET, "/v1/agent/events".into(), None, false),
+        (Method::GET, "/v1/admin/agents".into(), None, true),
+        (
+            Method::POST,
+            "/v1/admin/agents".into(),
+            Some(json!({"email": "x@shop.example", "password": "long enough"})),
+            true,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/admin/agents/{c}"),
+            Some(json!({"disabled": true})),
+            true,
+        ),
+    ]
+}
+
+async fn access_rules(options: Options) {
+    let server = Server::start(Options {
+        token_ttl_secs: Some(2),
+        ..options
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let (_, agent) = server.agent(&admin, "ana@shop.example").await;
+    let customer = server.say("Hello there", None).await;
+    let session = customer["sessionId"].as_str().unwrap().to_string();
+    let conversation = uuid::Uuid::now_v7().to_string();
+
+    for (method, path, body, admin_only) in protected(&conversation) {
+        let call = |token: Option<String>| {
+            let (method, path, body) = (method.clone(), path.clone(), body.clone());
+            let server = &server;
+            async move { server.call(method, &path, token.as_deref(), body).await }
+        };
+        assert_eq!(
+            error_code(call(None).await, 401).await,
+            "unauthenticated",
+            "{method} {path}"
+        );
+        for bad in [
+            "not-a-token".to_string(),
+            format!("{agent}x"),
+            session.clone(),
+            conversation.clone(),
+        ] {
+            assert_eq!(
+                error_code(call(Some(bad)).await, 401).await,
+                "invalid_token",
+                "{method} {path}"
+            );
+        }
+        // Not a bearer token at all.
+        let basic = server
+            .client
+            .request(method.clone(), server.url(&path))
+            .header("authorization", "Basic YWRtaW46YWRtaW4=")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(basic, 401).await, "invalid_token");
+        if admin_only {
+            assert_eq!(
+                error_code(call(Some(agent.clone())).await, 403).await,
+                "forbidden",
+                "{method} {path}"
+            );
+        }
+    }
+
+    // Logout revokes that token only.
+    let other = server.token("ana@shop.example", AGENT_PASSWORD).await;
+    let (status, _) = server.post_as(&agent, "/v1/auth/logout", json!({})).await;
+    assert_eq!(status, 204);
+    let me = server
+        .call(Method::GET, "/v1/auth/me", Some(&agent), None)
+        .await;
+    assert_eq!(error_code(me, 401).await, "invalid_token");
+    assert_eq!(
+        server.get_as(&other, "/v1/auth/me").await["email"],
+        "ana@shop.example"
+    );
+
+    // Tokens expire.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let expired = server
+        .call(Method::GET, "/v1/auth/me", Some(&other), None)
+        .await;
+    assert_eq!(error_code(expired, 401).await, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_on_sqlite() {
+    access_rules(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_on_postgres() {
+    access_rules(postgres_options().await).await;
+}
+
+async fn accounts(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+
+    // Sign-in failures all look alike.
+    for (email, password) in [
+        (ADMIN_EMAIL, "wrong password"),
+        ("nobody@shop.example", ADMIN_PASSWORD),
+        ("", ""),
+    ] {
+        assert_eq!(
+            error_code(server.login(email, password).await, 401).await,
+            "invalid_credentials"
+        );
+    }
+    let response = server.login("  ADMIN@Shop.Example ", ADMIN_PASSWORD).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["role"], "admin");
+    assert!(body["expiresAt"].as_str().is_some());
+    assert!(body["account"].get("passwordHash").is_none());
+    let bad_body = server
+        .post("/v1/auth/login", json!({"email": ADMIN_EMAIL}))
+        .await;
+    assert_eq!(error_code(bad_body, 422).await, "invalid_body");
+
+    // Admins create agents; the rules on input.
+    let (ana_id, ana) = server.agent(&admin, "ana@shop.example").await;
+    assert_eq!(server.get_as(&ana, "/v1/auth/me").await["role"], "agent");
+    for (body, status, code) in [
+        (
+            json!({"email": "ANA@shop.example", "password": AGENT_PASSWORD}),
+            409,
+            "email_taken",
+        ),
+        (
+            json!({"email": "bo@shop.example", "password": "short"}),
+            400,
+            "weak_password",
+        ),
+        (
+            json!({"email": "not-an-email", "password": AGENT_PASSWORD}),
+            400,
+            "invalid_email",
+        ),
+        (
+            json!({"email": "bo@shop.example", "password": AGENT_PASSWORD, "role": "root"}),
+            400,
+            "invalid_role",
+        ),
+    ] {
+        let response = server
+            .call(Method::POST, "/v1/admin/agents", Some(&admin), Some(body))
+            .await;
+        assert_eq!(error_code(response, status).await, code);
+    }
+    let list = server.get_as(&admin, "/v1/admin/agents").await;
+    let emails: Vec<&str> = list["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec![ADMIN_EMAIL, "ana@shop.example"]);
+
+    // Disabling signs the agent out and keeps them out; enabling lets them in again.
+    let patch = |id: &str, token: &str, disabled: bool| {
+        let path = format!("/v1/admin/agents/{id}");
+        let token = token.to_string();
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Method::PATCH,
+                    &path,
+                    Some(&token),
+                    Some(json!({"disabled": disabled})),
+                )
+                .await
+        }
+    };
+    let response = patch(&ana_id, &admin, true).await;
+    assert_eq!(response.status(), 200);
+    let me = server
+        .call(Method::GET, "/v1/auth/me", Some(&ana), None)
+        .await;
+    assert_eq!(error_code(me, 401).await, "invalid_token");
+    assert_eq!(
+        error_code(server.login("ana@shop.example", AGENT_PASSWORD).await, 401).await,
+        "invalid_credentials"
+    );
+    assert_eq!(patch(&ana_id, &admin, false).await.status(), 200);
+    server.token("ana@shop.example", AGENT_PASSWORD).await;
+
+    let me: Value = server.get_as(&admin, "/v1/auth/me").await;
+    let own = me["id"].as_str().unwrap();
+    assert_eq!(
+        error_code(patch(own, &admin, true).await, 409).await,
+        "cannot_disable_self"
+    );
+    let ghost = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        error_code(patch(&ghost, &admin, true).await, 404).await,
+        "account_not_found"
+    );
+    assert_eq!(
+        error_code(patch("nope", &admin, true).await, 400).await,
+        "invalid_id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_on_sqlite() {
+    accounts(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_on_postgres() {
+    accounts(postgres_options().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_guessing_is_limited_per_ip() {
+    let server = Server::start(Options {
+        login_rate_limit: Some(3),
+        ..sqlite_options()
+    })
+    .await;
+    server
+        .state
+        .auth
+        .ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let response = server.login(ADMIN_EMAIL, "guess guess").await;
+        assert_eq!(response.status(), 401);
+    }
+    // Even the right password waits now.
+    let response = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_eq!(error_code(response, 429).await, "rate_limited");
+}
+
+/// A customer asks for a person; agents see it, one claims and replies,
+/// the bot stays silent, the customer sees it all; hand back and close.
+async fn handoff(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let (ana_id, ana) = server.agent(&admin, "ana@shop.example").await;
+    let (_, bo) = server.agent(&admin, "bo@shop.example").await;
+
+    // The agents' live feed, subscribed before anything happens.
+    let feed = server
+        .call(Method::GET, "/v1/agent/events", Some(&ana), None)
+        .await;
+    assert_eq!(feed.status(), 200);
+    let feed = tokio::spawn(sse_events(feed, |e| {
+        e.event == "status" && e.json()["to"] == "closed"
+    }));
+
+    // A conversation the bot handles alone, for the views.
+    server.say("Do you ship to India?", None).await;
+    let first = server.say("I want to talk to a human please", None).await;
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(first["status"], "agent", "{first}");
+
+    let inbox = server.get_as(&ana, "/v1/agent/conversations").await;
+    let items = inbox["conversations"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let waiting = &items[0];
+    assert_eq!(waiting["status"], "agent", "newest activity first: {inbox}");
+    assert!(
+        waiting.get("sessionId").is_none(),
+        "agents never see the customer's secret"
+    );
+    let id = waiting["id"].as_str().unwrap().to_string();
+    let only_agent = server
+        .get_as(&ana, "/v1/agent/conversations?status=agent")
+        .await;
+    assert_eq!(only_agent["conversations"].as_array().unwrap().len(), 1);
+
+    let detail = server
+        .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
+        .await;
+    assert_eq!(detail["escalationReason"], "customer_request");
+    assert!(detail["classification"]["category"].is_string(), "{detail}");
+    assert!(detail["messages"].as_array().unwrap().len() >= 2);
+    assert!(detail.get("sessionId").is_none());
+
+    // One owner at a time.
+    let (status, claimed) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["assignee"], ana_id.as_str());
+    let (status, body) = server
+        .post_as(
+            &bo,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_claimed"))
+    );
+    let (status, _) = server
+        .post_as(
+            &bo,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Not mine"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // The bot is silent while a person holds the conversation.
+    let waiting = server.say("Hello? Anyone?", Some(&session)).await;
+    assert_eq!(waiting["reply"], Value::Null);
+    assert_eq!(waiting["status"], "agent");
+    let (status, reply) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Hi, I'm Ana. How can I help?"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["sender"], "agent");
+    let (status, body) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "   "}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("empty_message"))
+    );
+    let history = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    let senders: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, vec!["customer", "system", "customer", "agent"]);
+
+    // Back to the bot, which answers again.
+    let (status, back) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/handback"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, back["status"].as_str()), (200, Some("automated")));
+    let answered = server
+        .say("What is your return policy?", Some(&session))
+        .await;
+    assert!(answered["reply"].as_str().is_some(), "{answered}");
+
+    // Closed conversations leave the active view for the closed one.
+    let (status, closed) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("closed")));
+    let active = server
+        .get_as(&ana, "/v1/agent/conversations?view=active")
+        .await;
+    let quiet_only: Vec<&str> = active["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(quiet_only, vec!["automated"]);
+    let closed_view = server
+        .get_as(&ana, "/v1/agent/conversations?view=closed")
+        .await;
+    assert_eq!(closed_view["conversations"][0]["id"], id.as_str());
+
+    // Pages of one, then the end.
+    let first_page = server
+        .get_as(&ana, "/v1/agent/conversations?view=all&limit=1")
+        .await;
+    let cursor = first_page["nextCursor"].as_str().unwrap();
+    let second_page = server
+        .get_as(
+            &ana,
+            &format!("/v1/agent/conversations?view=all&limit=1&cursor={cursor}"),
+        )
+        .await;
+    assert_ne!(
+        first_page["conversations"][0]["id"],
+        second_page["conversations"][0]["id"]
+    );
+    assert_eq!(second_page["nextCursor"], Value::Null);
+    for bad in ["view=mine", "status=open", "cursor=garbage", "limit=many"] {
+        let response = server
+            .call(
+                Method::GET,
+                &format!("/v1/agent/conversations?{bad}"),
+                Some(&ana),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let missing = server
+        .call(
+            Method::GET,
+            &format!("/v1/agent/conversations/{}", uuid::Uuid::now_v7()),
+            Some(&ana),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(missing, 404).await, "conversation_not_found");
+
+    // The feed saw it all, live, and never a sessionId.
+    let events = tokio::time::timeout(Duration::from_secs(10), feed)
+        .await
+        .expect("the agent feed delivers within seconds")
+        .unwrap();
+    assert_eq!(events[0].event, "ready");
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    for kind in ["message", "status", "escalated"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    assert!(events.iter().all(|e| !e.data.contains(&session)));
+    let claimed = events
+        .iter()
+        .find(|e| e.event == "status" && e.json()["assignee"] == ana_id.as_str())
+        .expect("the claim is announced");
+    assert_eq!(claimed.json()["conversationId"], id.as_str());
+    assert!(events.iter().any(|e| {
+        e.event == "message" && e.json()["message"]["text"] == "Hi, I'm Ana. How can I help?"
+    }));
+
+    // A customer writing after close reopens the same conversation.
+    let again = server.say("Do you ship to Europe?", Some(&session)).await;
+    assert_eq!(again["status"], "automated");
+    assert_eq!(again["sessionId"], session.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_on_sqlite() {
+    handoff(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_on_postgres() {
+    handoff(postgres_options().await).await;
+}
