@@ -66,6 +66,12 @@ pub struct Options {
     pub llm_history_limit: Option<usize>,
     #[arg(long, env = "LLM_MAX_OUTPUT_TOKENS", global = true)]
     pub llm_max_output_tokens: Option<u32>,
+    /// USD per million input tokens, for the admin log's cost totals.
+    #[arg(long, env = "LLM_PRICE_INPUT_PER_MTOK", global = true)]
+    pub llm_price_input_per_mtok: Option<f64>,
+    /// USD per million output tokens.
+    #[arg(long, env = "LLM_PRICE_OUTPUT_PER_MTOK", global = true)]
+    pub llm_price_output_per_mtok: Option<f64>,
     /// Signs agent and admin tokens (HS256). Unset: a random key per
     /// process (tokens end with the process and differ between instances).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
@@ -163,6 +169,8 @@ pub struct Settings {
     pub llm_timeout: Duration,
     pub history_limit: usize,
     pub max_output_tokens: u32,
+    /// USD per million (input, output) tokens, when known.
+    pub prices: Option<(f64, f64)>,
     pub jwt_secret: Option<SecretString>,
     pub token_ttl: Duration,
     pub login_rate_limit: u32,
@@ -241,6 +249,26 @@ impl Settings {
         {
             return Err(bad("JWT_SECRET", "must be at least 32 characters"));
         }
+        let price = |setting: &'static str, value: Option<f64>| match value {
+            Some(v) if !(v.is_finite() && v >= 0.0) => {
+                Err(bad(setting, "must be a price of 0 or more"))
+            }
+            other => Ok(other),
+        };
+        let prices = match (
+            price(
+                "LLM_PRICE_INPUT_PER_MTOK",
+                o.llm_price_input_per_mtok.or(file.llm_price_input_per_mtok),
+            )?,
+            price(
+                "LLM_PRICE_OUTPUT_PER_MTOK",
+                o.llm_price_output_per_mtok
+                    .or(file.llm_price_output_per_mtok),
+            )?,
+        ) {
+            (None, None) => None,
+            (input, output) => Some((input.unwrap_or(0.0), output.unwrap_or(0.0))),
+        };
         let token_ttl_secs = o.token_ttl_secs.or(file.token_ttl_secs).unwrap_or(3_600);
         positive("TOKEN_TTL_SECS", token_ttl_secs)?;
         let admin_email = o.admin_email.or(file.admin_email);
@@ -302,6 +330,7 @@ impl Settings {
             max_output_tokens,
             jwt_secret: jwt_secret.map(SecretString::from),
             token_ttl: Duration::from_secs(token_ttl_secs),
+            prices,
             login_rate_limit: o.login_rate_limit.or(file.login_rate_limit).unwrap_or(10),
             admin_email,
             admin_password: o

@@ -44,6 +44,11 @@ impl ApiError {
         }
     }
 
+    /// A query string parameter that does not parse (400).
+    pub fn invalid_query(message: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+
     /// Extra response headers (`Retry-After`…).
     pub fn with_headers(mut self, headers: HeaderMap) -> Self {
         self.headers = Some(Box::new(headers));

@@ -5,6 +5,7 @@
 pub mod auth;
 mod client_ip;
 pub mod config;
+mod cursor;
 pub mod error;
 pub mod limit;
 pub mod metrics;

@@ -17,7 +17,7 @@ use crate::state::AppState;
         chat::seed_message, chat::seed_history, feed::events,
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
-        admin::list_agents, admin::create_agent, admin::update_agent,
+        admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
         agent::inbox, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::events,
     ),

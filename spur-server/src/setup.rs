@@ -157,6 +157,7 @@ pub async fn state(
             trusted_proxies: settings.trusted_proxies.clone(),
         }),
         metrics: metrics::handle(),
+        prices: settings.prices,
         shutdown,
     })
 }

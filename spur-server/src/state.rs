@@ -22,6 +22,8 @@ pub struct AppState {
     pub limiter: Arc<dyn Limiter>,
     pub http: Arc<HttpSettings>,
     pub metrics: PrometheusHandle,
+    /// USD per million (input, output) tokens, for cost totals.
+    pub prices: Option<(f64, f64)>,
     /// Cancelled on shutdown: live feeds end so the server can stop.
     pub shutdown: CancellationToken,
 }

@@ -106,7 +106,7 @@ macro_rules! sql_accounts {
                 .bind(account.role.as_str())
                 .bind(password_hash)
                 .bind(account.disabled)
-                .bind(account.created_at)
+                .bind($crate::store::sql::SqlTime(account.created_at))
                 .execute(&self.pool)
                 .await
                 .map_err(account_backend)?;
@@ -172,7 +172,7 @@ macro_rules! sql_accounts {
                         "UPDATE auth_sessions SET revoked_at = $1 \
                          WHERE account_id = $2 AND revoked_at IS NULL",
                     )
-                    .bind(now)
+                    .bind($crate::store::sql::SqlTime(now))
                     .bind(id.0)
                     .execute(&mut *tx)
                     .await
@@ -206,9 +206,9 @@ macro_rules! sql_accounts {
                 )
                 .bind(session.id)
                 .bind(session.account_id.0)
-                .bind(session.created_at)
-                .bind(session.expires_at)
-                .bind(session.revoked_at)
+                .bind($crate::store::sql::SqlTime(session.created_at))
+                .bind($crate::store::sql::SqlTime(session.expires_at))
+                .bind(session.revoked_at.map($crate::store::sql::SqlTime))
                 .execute(&self.pool)
                 .await
                 .map_err(account_backend)?;
@@ -236,7 +236,7 @@ macro_rules! sql_accounts {
                 sqlx::query(
                     "UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                 )
-                .bind(now)
+                .bind($crate::store::sql::SqlTime(now))
                 .bind(id)
                 .execute(&self.pool)
                 .await

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{Applied, Change, ConversationFilter, ConversationStore, StoreError};
+use super::{
+    Applied, Change, ConversationFilter, ConversationStore, ReplyFilter, ReplyTotals, StoreError,
+};
 use crate::conversation::{
     Conversation, ConversationId, Message, MessageId, MessageMeta, Sender, SessionId, Status,
 };
@@ -94,6 +96,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     compare_and_swap(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
+    reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
 }
 
@@ -335,6 +338,92 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
     assert_eq!(
         page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![ids[4], ids[2]]
+    );
+
+    // Times order by instant, whatever their written form (x.5 s < x.50001 s).
+    let mut later = Vec::new();
+    for micros in [500_010, 500_000] {
+        let mut c = conversation(2_000_000);
+        c.updated_at += Duration::microseconds(micros);
+        stored(store.apply(create(&c, vec![])).await.unwrap());
+        later.push(c.id);
+    }
+    let page = store
+        .list_conversations(&ConversationFilter::default(), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        later
+    );
+}
+
+async fn reply_log(store: &dyn ConversationStore) {
+    let c = conversation(200);
+    let turn = |i: i64, fallback: bool| {
+        let mut customer = message(Sender::Customer, "Where is my parcel?", None);
+        customer.created_at = at(200 + i);
+        let mut reply = message(Sender::Assistant, "On its way.", None);
+        reply.created_at = at(200 + i) + Duration::milliseconds(500);
+        reply.meta.used_fallback = fallback;
+        reply.meta.tokens_in = Some(100 + i as u32);
+        reply.meta.tokens_out = if fallback { None } else { Some(20) };
+        reply.meta.error_code = fallback.then(|| "timeout".to_string());
+        vec![customer, reply]
+    };
+    let (c, _) = stored(store.apply(create(&c, turn(0, false))).await.unwrap());
+    let (c, _) = stored(store.apply(append(&c, turn(1, true))).await.unwrap());
+    stored(store.apply(append(&c, turn(2, false))).await.unwrap());
+    let mine = ReplyFilter {
+        conversation: Some(c.id),
+        ..ReplyFilter::default()
+    };
+    let page = store.replies(&mine, None, 2).await.unwrap();
+    let tokens: Vec<Option<u32>> = page.replies.iter().map(|m| m.meta.tokens_in).collect();
+    assert_eq!(
+        tokens,
+        vec![Some(102), Some(101)],
+        "newest first, replies only"
+    );
+    let rest = store.replies(&mine, page.next.as_ref(), 2).await.unwrap();
+    assert_eq!(rest.replies.len(), 1);
+    assert_eq!(rest.replies[0].meta.tokens_in, Some(100));
+    assert_eq!(rest.next, None);
+    assert_eq!(rest.replies[0].meta.passages, vec!["policies/returns"]);
+
+    let failed = ReplyFilter {
+        fallbacks_only: true,
+        ..mine.clone()
+    };
+    let page = store.replies(&failed, None, 10).await.unwrap();
+    assert_eq!(page.replies.len(), 1);
+    assert_eq!(page.replies[0].meta.error_code.as_deref(), Some("timeout"));
+    let window = ReplyFilter {
+        since: Some(at(201)),
+        until: Some(at(202)),
+        ..mine.clone()
+    };
+    let page = store.replies(&window, None, 10).await.unwrap();
+    assert_eq!(page.replies.len(), 1);
+    assert_eq!(page.replies[0].meta.tokens_in, Some(101));
+
+    assert_eq!(
+        store.reply_totals(&mine).await.unwrap(),
+        ReplyTotals {
+            replies: 3,
+            fallbacks: 1,
+            tokens_in: 303,
+            tokens_out: 40,
+        }
+    );
+    assert_eq!(store.reply_totals(&failed).await.unwrap().replies, 1);
+    let nobody = ReplyFilter {
+        conversation: Some(ConversationId(Uuid::now_v7())),
+        ..ReplyFilter::default()
+    };
+    assert_eq!(
+        store.reply_totals(&nobody).await.unwrap(),
+        ReplyTotals::default()
     );
 }
 

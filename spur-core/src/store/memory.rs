@@ -3,7 +3,8 @@ use std::sync::Mutex;
 
 use super::{
     Applied, Change, ConversationCursor, ConversationFilter, ConversationPage, ConversationStore,
-    HistoryPage, StoreError, page_from_newest, stamp,
+    HistoryPage, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError, page_from_newest,
+    reply_page, stamp,
 };
 use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
 
@@ -182,6 +183,43 @@ impl ConversationStore for MemoryStore {
             })
             .unwrap_or_default();
         Ok(page_from_newest(newest_first, limit))
+    }
+
+    async fn replies(
+        &self,
+        filter: &ReplyFilter,
+        cursor: Option<&ReplyCursor>,
+        limit: usize,
+    ) -> Result<ReplyPage, StoreError> {
+        let inner = self.lock()?;
+        let mut all: Vec<&Message> = inner
+            .messages
+            .values()
+            .flatten()
+            .filter(|m| filter.matches(m))
+            .filter(|m| cursor.is_none_or(|k| (m.created_at, m.id) < (k.created_at, k.id)))
+            .collect();
+        all.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+        let newest_first = all
+            .into_iter()
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Ok(reply_page(newest_first, limit))
+    }
+
+    async fn reply_totals(&self, filter: &ReplyFilter) -> Result<ReplyTotals, StoreError> {
+        let inner = self.lock()?;
+        let mut totals = ReplyTotals::default();
+        for m in inner
+            .messages
+            .values()
+            .flatten()
+            .filter(|m| filter.matches(m))
+        {
+            totals.add(m);
+        }
+        Ok(totals)
     }
 
     async fn list_conversations(

@@ -5,7 +5,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
+pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -98,6 +98,42 @@ pub struct ConversationPage {
     pub next: Option<ConversationCursor>,
 }
 
+/// Which assistant replies (LLM calls and offline answers) to list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplyFilter {
+    pub conversation: Option<ConversationId>,
+    /// Created at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Created before.
+    pub until: Option<OffsetDateTime>,
+    /// Only fallbacks (the provider failed or timed out).
+    pub fallbacks_only: bool,
+}
+
+/// Position in the reply log, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyCursor {
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub id: MessageId,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplyPage {
+    pub replies: Vec<Message>,
+    pub next: Option<ReplyCursor>,
+}
+
+/// Sums over the replies a [`ReplyFilter`] selects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyTotals {
+    pub replies: i64,
+    pub fallbacks: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+}
+
 /// Where conversations live.
 #[async_trait::async_trait]
 pub trait ConversationStore: Send + Sync {
@@ -137,6 +173,16 @@ pub trait ConversationStore: Send + Sync {
     /// Reachable, with the schema in place (readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Assistant replies, newest first, after `cursor` (the admin log).
+    async fn replies(
+        &self,
+        filter: &ReplyFilter,
+        cursor: Option<&ReplyCursor>,
+        limit: usize,
+    ) -> Result<ReplyPage, StoreError>;
+
+    async fn reply_totals(&self, filter: &ReplyFilter) -> Result<ReplyTotals, StoreError>;
+
     /// Conversations by newest activity, after `cursor`.
     async fn list_conversations(
         &self,
@@ -158,6 +204,43 @@ pub(crate) fn stamp(conversation: &mut Conversation, change: &Change, messages: 
     conversation.status = change.status;
     conversation.assignee = change.assignee.clone();
     conversation.updated_at = change.updated_at;
+}
+
+impl ReplyFilter {
+    /// The rule every backend applies (memory directly, SQL in its WHERE).
+    pub fn matches(&self, m: &Message) -> bool {
+        m.sender == crate::conversation::Sender::Assistant
+            && self.conversation.is_none_or(|c| m.conversation_id == c)
+            && self.since.is_none_or(|t| m.created_at >= t)
+            && self.until.is_none_or(|t| m.created_at < t)
+            && (!self.fallbacks_only || m.meta.used_fallback)
+    }
+}
+
+impl ReplyTotals {
+    pub fn add(&mut self, m: &Message) {
+        self.replies += 1;
+        self.fallbacks += i64::from(m.meta.used_fallback);
+        self.tokens_in += i64::from(m.meta.tokens_in.unwrap_or(0));
+        self.tokens_out += i64::from(m.meta.tokens_out.unwrap_or(0));
+    }
+}
+
+/// Keeps `limit` of newest-first rows fetched with one extra, and the cursor after them.
+pub(crate) fn reply_page(mut newest_first: Vec<Message>, limit: usize) -> ReplyPage {
+    let more = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    let next = more
+        .then(|| newest_first.last())
+        .flatten()
+        .map(|m| ReplyCursor {
+            created_at: m.created_at,
+            id: m.id,
+        });
+    ReplyPage {
+        replies: newest_first,
+        next,
+    }
 }
 
 pub(crate) fn page_from_newest(mut newest_first: Vec<Message>, limit: usize) -> HistoryPage {

@@ -10,6 +10,60 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::conversation::{Conversation, Message, MessageMeta, Sender, Status};
 
+/// A timestamp as bound into SQL. PostgreSQL stores `timestamptz`; SQLite
+/// stores text, which sorts and compares correctly only when every value
+/// has the same shape, so it gets fixed-width UTC with nine fraction digits
+/// (sqlx's own RFC 3339 drops trailing zeros: `…:22.5Z` would sort after
+/// `…:22.50001Z`). Reading back accepts either form.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SqlTime(pub OffsetDateTime);
+
+#[cfg(feature = "sqlite")]
+mod sqlite_time {
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo};
+    use sqlx::{Encode, Type};
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
+
+    const FIXED: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+
+    impl Type<Sqlite> for super::SqlTime {
+        fn type_info() -> SqliteTypeInfo {
+            <time::OffsetDateTime as Type<Sqlite>>::type_info()
+        }
+    }
+
+    impl Encode<'_, Sqlite> for super::SqlTime {
+        fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+            let text = self.0.to_offset(time::UtcOffset::UTC).format(FIXED)?;
+            Encode::<Sqlite>::encode(text, buf)
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_time {
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, Postgres};
+    use sqlx::{Encode, Type};
+
+    impl Type<Postgres> for super::SqlTime {
+        fn type_info() -> PgTypeInfo {
+            <time::OffsetDateTime as Type<Postgres>>::type_info()
+        }
+    }
+
+    impl Encode<'_, Postgres> for super::SqlTime {
+        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            Encode::<Postgres>::encode_by_ref(&self.0, buf)
+        }
+    }
+}
+
 pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::RowNotFound => StoreError::NotFound,
@@ -112,6 +166,24 @@ pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, seq, sender, text, idempotency_key, reply_to, meta, created_at";
 
+/// What [`super::ReplyFilter`] selects, as SQL over `messages` with the
+/// binds `$1` conversation, `$2` since, `$3` until, `$4` fallbacks only.
+/// `->>` reads JSON in both dialects; the cast makes SQLite's `1` and
+/// PostgreSQL's `'true'` comparable.
+pub(crate) const REPLY_WHERE: &str = "sender = 'assistant' \
+     AND ($1 IS NULL OR conversation_id = $1) \
+     AND ($2 IS NULL OR created_at >= $2) \
+     AND ($3 IS NULL OR created_at < $3) \
+     AND ($4 = FALSE OR CAST(meta->>'usedFallback' AS TEXT) IN ('true', '1'))";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TotalsRow {
+    pub replies: i64,
+    pub fallbacks: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+}
+
 /// Implements [`super::ConversationStore`] for a sqlx backend. The SQL is
 /// the same for both; only the pool type differs.
 macro_rules! sql_store {
@@ -120,12 +192,13 @@ macro_rules! sql_store {
 
         use $crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
         use $crate::store::sql::{
-            backend, convert, ConversationRow, MessageRow, CONVERSATION_COLUMNS, INSERT_CONVERSATION,
-            INSERT_MESSAGE, MESSAGE_COLUMNS, UPDATE_CONVERSATION,
+            backend, convert, ConversationRow, MessageRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
+            INSERT_CONVERSATION, INSERT_MESSAGE, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
-            page_from_newest, Applied, Change, ConversationCursor, ConversationFilter, ConversationPage,
-            ConversationStore, HistoryPage, StoreError,
+            page_from_newest, reply_page, Applied, Change, ConversationCursor, ConversationFilter,
+            ConversationPage, ConversationStore, HistoryPage, ReplyCursor, ReplyFilter, ReplyPage,
+            ReplyTotals, StoreError,
         };
 
         impl $store {
@@ -174,8 +247,8 @@ macro_rules! sql_store {
                         .bind(new.status.as_str())
                         .bind(&new.assignee)
                         .bind(Json(&new.metadata))
-                        .bind(new.created_at)
-                        .bind(new.updated_at)
+                        .bind(SqlTime(new.created_at))
+                        .bind(SqlTime(new.updated_at))
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
@@ -183,7 +256,7 @@ macro_rules! sql_store {
                 let updated = sqlx::query_as::<_, ConversationRow>(UPDATE_CONVERSATION)
                     .bind(change.status.as_str())
                     .bind(&change.assignee)
-                    .bind(change.updated_at)
+                    .bind(SqlTime(change.updated_at))
                     .bind(change.messages.len() as i64)
                     .bind(change.conversation_id.as_uuid())
                     .bind(change.expected_version)
@@ -212,7 +285,7 @@ macro_rules! sql_store {
                         .bind(&message.idempotency_key)
                         .bind(message.reply_to.map(|id| id.as_uuid()))
                         .bind(Json(&message.meta))
-                        .bind(message.created_at)
+                        .bind(SqlTime(message.created_at))
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
@@ -309,6 +382,56 @@ macro_rules! sql_store {
                     .map_err(backend)
             }
 
+            async fn replies(
+                &self,
+                filter: &ReplyFilter,
+                cursor: Option<&ReplyCursor>,
+                limit: usize,
+            ) -> Result<ReplyPage, StoreError> {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {REPLY_WHERE} \
+                       AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
+                     ORDER BY created_at DESC, id DESC LIMIT $7"
+                );
+                let rows = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(filter.conversation.map(|c| c.as_uuid()))
+                    .bind(filter.since.map(SqlTime))
+                    .bind(filter.until.map(SqlTime))
+                    .bind(filter.fallbacks_only)
+                    .bind(cursor.map(|c| SqlTime(c.created_at)))
+                    .bind(cursor.map(|c| c.id.as_uuid()))
+                    .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(reply_page(convert(rows)?, limit))
+            }
+
+            async fn reply_totals(&self, filter: &ReplyFilter) -> Result<ReplyTotals, StoreError> {
+                let sql = format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) AS replies, \
+                       CAST(COALESCE(SUM(CASE WHEN CAST(meta->>'usedFallback' AS TEXT) IN ('true', '1') \
+                         THEN 1 ELSE 0 END), 0) AS BIGINT) AS fallbacks, \
+                       CAST(COALESCE(SUM(CAST(meta->>'tokensIn' AS BIGINT)), 0) AS BIGINT) AS tokens_in, \
+                       CAST(COALESCE(SUM(CAST(meta->>'tokensOut' AS BIGINT)), 0) AS BIGINT) AS tokens_out \
+                     FROM messages WHERE {REPLY_WHERE}"
+                );
+                let row = sqlx::query_as::<_, TotalsRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(filter.conversation.map(|c| c.as_uuid()))
+                    .bind(filter.since.map(SqlTime))
+                    .bind(filter.until.map(SqlTime))
+                    .bind(filter.fallbacks_only)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(ReplyTotals {
+                    replies: row.replies,
+                    fallbacks: row.fallbacks,
+                    tokens_in: row.tokens_in,
+                    tokens_out: row.tokens_out,
+                })
+            }
+
             async fn list_conversations(
                 &self,
                 filter: &ConversationFilter,
@@ -325,7 +448,7 @@ macro_rules! sql_store {
                 );
                 let rows = sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(sql))
                     .bind(filter.status.map(|s| s.as_str()))
-                    .bind(cursor.map(|c| c.updated_at))
+                    .bind(cursor.map(|c| SqlTime(c.updated_at)))
                     .bind(cursor.map(|c| c.id.as_uuid()))
                     .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
                     .bind(filter.not_status.map(|s| s.as_str()))

@@ -2,12 +2,15 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use spur_core::accounts::{Account, AccountId, Role};
+use spur_core::conversation::ConversationId;
+use spur_core::store::{ReplyCursor, ReplyFilter};
 
 use crate::auth::AdminUser;
+use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -142,4 +145,150 @@ pub async fn update_agent(
     let account = state.auth.set_disabled(id, body.disabled).await?;
     tracing::info!(account = %account.id, disabled = account.disabled, "account updated");
     Ok(Json(AccountView::from(&account)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Only this conversation (its totals are the conversation's).
+    pub conversation: Option<String>,
+    /// RFC 3339; created at or after.
+    pub since: Option<String>,
+    /// RFC 3339; created before.
+    pub until: Option<String>,
+    /// Only fallbacks (failed or timed-out calls).
+    pub fallbacks: Option<bool>,
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<usize>,
+}
+
+/// One assistant reply: an LLM call or an offline answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub id: String,
+    pub conversation_id: String,
+    /// The customer message it answers.
+    pub reply_to: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: time::OffsetDateTime,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub latency_ms: Option<u64>,
+    pub tokens_in: Option<u32>,
+    pub tokens_out: Option<u32>,
+    pub used_fallback: bool,
+    pub error_code: Option<String>,
+    /// Knowledge articles given to the provider.
+    pub passages: Vec<String>,
+    pub text: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTotals {
+    pub replies: i64,
+    pub fallbacks: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// From LLM_PRICE_INPUT_PER_MTOK / LLM_PRICE_OUTPUT_PER_MTOK; null when not configured.
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    pub next_cursor: Option<String>,
+    /// Over everything the filter selects, not just this page.
+    pub totals: LogTotals,
+}
+
+fn instant(text: Option<&str>, name: &str) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    text.filter(|t| !t.is_empty())
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::invalid_query(&format!("{name} must be an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// What the assistant did and why: every reply with its provider, model,
+/// latency, tokens, fallback and error, and the passages it was given;
+/// newest first, with totals (and cost, when prices are configured).
+#[utoipa::path(get, path = "/v1/admin/logs", tag = "admin", security(("bearer" = [])),
+    params(LogQuery),
+    responses((status = 200, body = LogPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn logs(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<LogPage>, ApiError> {
+    let conversation = match query.conversation.as_deref().filter(|c| !c.is_empty()) {
+        Some(text) => Some(
+            text.parse::<ConversationId>()
+                .map_err(|_| ApiError::invalid_query("conversation must be a conversation id"))?,
+        ),
+        None => None,
+    };
+    let filter = ReplyFilter {
+        conversation,
+        since: instant(query.since.as_deref(), "since")?,
+        until: instant(query.until.as_deref(), "until")?,
+        fallbacks_only: query.fallbacks.unwrap_or(false),
+    };
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(text) => Some(
+            cursor::decode(text)
+                .map(|(created_at, id)| ReplyCursor { created_at, id })
+                .ok_or_else(|| ApiError::invalid_query("malformed cursor"))?,
+        ),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let store = state.engine.store();
+    let storage = |e| ApiError::from(spur_core::EngineError::from(e));
+    let page = store
+        .replies(&filter, cursor.as_ref(), limit)
+        .await
+        .map_err(storage)?;
+    let totals = store.reply_totals(&filter).await.map_err(storage)?;
+    let cost_usd = state.prices.map(|(input, output)| {
+        (totals.tokens_in as f64 * input + totals.tokens_out as f64 * output) / 1e6
+    });
+    Ok(Json(LogPage {
+        entries: page
+            .replies
+            .into_iter()
+            .map(|m| LogEntry {
+                id: m.id.to_string(),
+                conversation_id: m.conversation_id.to_string(),
+                reply_to: m.reply_to.map(|r| r.to_string()),
+                created_at: m.created_at,
+                provider: m.meta.provider,
+                model: m.meta.model,
+                latency_ms: m.meta.latency_ms,
+                tokens_in: m.meta.tokens_in,
+                tokens_out: m.meta.tokens_out,
+                used_fallback: m.meta.used_fallback,
+                error_code: m.meta.error_code,
+                passages: m.meta.passages,
+                text: m.text,
+            })
+            .collect(),
+        next_cursor: page
+            .next
+            .as_ref()
+            .map(|c| cursor::encode(c.created_at, c.id)),
+        totals: LogTotals {
+            replies: totals.replies,
+            fallbacks: totals.fallbacks,
+            tokens_in: totals.tokens_in,
+            tokens_out: totals.tokens_out,
+            cost_usd,
+        },
+    }))
 }

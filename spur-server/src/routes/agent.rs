@@ -22,6 +22,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::AgentUser;
+use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -79,23 +80,6 @@ pub struct InboxQuery {
     pub limit: Option<usize>,
 }
 
-fn bad_query(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-}
-
-/// `<unix nanos>.<conversation id>`: the keyset position, opaque to clients.
-fn encode_cursor(c: &ConversationCursor) -> String {
-    format!("{}.{}", c.updated_at.unix_timestamp_nanos(), c.id)
-}
-
-fn decode_cursor(text: &str) -> Option<ConversationCursor> {
-    let (nanos, id) = text.split_once('.')?;
-    Some(ConversationCursor {
-        updated_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-        id: id.parse().ok()?,
-    })
-}
-
 /// The inbox: newest activity first, keyset-paginated (stable under inserts).
 #[utoipa::path(get, path = "/v1/agent/conversations", tag = "agent", security(("bearer" = [])),
     params(InboxQuery),
@@ -115,15 +99,23 @@ pub async fn inbox(
             ..ConversationFilter::default()
         },
         "all" => ConversationFilter::default(),
-        _ => return Err(bad_query("view must be active, closed or all")),
+        _ => {
+            return Err(ApiError::invalid_query(
+                "view must be active, closed or all",
+            ));
+        }
     };
     if let Some(status) = query.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(status)
-            .ok_or_else(|| bad_query("status must be automated, agent or closed"))?;
+            .ok_or_else(|| ApiError::invalid_query("status must be automated, agent or closed"))?;
         filter.status = Some(status);
     }
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(text) => Some(decode_cursor(text).ok_or_else(|| bad_query("malformed cursor"))?),
+        Some(text) => Some(
+            cursor::decode(text)
+                .map(|(updated_at, id)| ConversationCursor { updated_at, id })
+                .ok_or_else(|| ApiError::invalid_query("malformed cursor"))?,
+        ),
         None => None,
     };
     let limit = query.limit.unwrap_or(25).clamp(1, 100);
@@ -139,7 +131,10 @@ pub async fn inbox(
             .iter()
             .map(ConversationSummary::from)
             .collect(),
-        next_cursor: page.next.as_ref().map(encode_cursor),
+        next_cursor: page
+            .next
+            .as_ref()
+            .map(|c| cursor::encode(c.updated_at, c.id)),
     }))
 }
 

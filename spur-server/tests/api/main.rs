@@ -8,6 +8,7 @@ mod chat;
 mod errors;
 mod feed;
 mod limits;
+mod logs;
 mod ops;
 mod provider;
 mod support;
