@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, as the README says: formatting, lints, the native test suite
 # (SQLite, real PostgreSQL and Redis, fake OpenAI server), the wasm build
-# gate, the Rust example, the real server binary, and the Python wheel.
+# gate, the Rust example, the real server binary, its pages in headless
+# Chromium, and the Python wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,6 @@ cargo check -p spur-wasm --target wasm32-unknown-unknown
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
 grep -q "India" /tmp/spur-example.out
 bash scripts/smoke-server.sh
+bash scripts/test-browser.sh
 bash scripts/test-python.sh
 echo "all checks passed"

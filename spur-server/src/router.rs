@@ -64,6 +64,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/events", get(agent::events));
     Router::new()
         .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
+        // The agents' and admins' console (one page; /admin opens the admin views).
+        .route("/agent", get(console))
+        .route("/admin", get(console))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .merge(timed)
@@ -89,6 +92,10 @@ pub fn app(state: AppState) -> Router {
         }).on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+async fn console() -> Html<&'static str> {
+    Html(include_str!("../assets/console.html"))
 }
 
 /// Browsers may call the API only from the configured origins.

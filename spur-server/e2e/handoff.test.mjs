@@ -1,0 +1,102 @@
+// The human handoff end to end in a real browser: a customer on the demo
+// page asks for a person, the agent sees it live in the console, claims and
+// replies, the customer sees the reply live, the agent closes it.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+
+const AGENT = { email: 'ana@shop.example', password: 'agent-password-1', name: 'Ana' };
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  const admin = await login(server.base, ADMIN.email, ADMIN.password);
+  const created = await api(server.base, '/v1/admin/agents', { token: admin, method: 'POST', body: AGENT });
+  assert.equal(created.status, 201);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a customer reaches a person, who answers live and closes', async () => {
+  const agent = await (await browser.newContext()).newPage();
+  await agent.goto(server.base + '/agent');
+  await agent.getByLabel('Email', { exact: true }).fill(AGENT.email);
+  await agent.getByLabel('Password', { exact: true }).fill(AGENT.password);
+  await agent.getByRole('button', { name: 'Sign in' }).click();
+  await agent.locator('body[data-live=true]').waitFor();
+
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(server.base + '/');
+  const box = customer.getByLabel('Message');
+  await box.fill('Do you ship to India?');
+  await box.press('Enter');
+  await customer.locator('.msg[data-sender=assistant]').first().waitFor();
+  assert.match(await customer.locator('.msg[data-sender=assistant]').first().innerText(), /India/);
+
+  await box.fill('I want to talk to a human please');
+  await customer.getByRole('button', { name: 'Send' }).click();
+  await customer.locator('.msg[data-sender=system]').waitFor();
+  await customer.getByText('Waiting for a person to join').waitFor();
+
+  // The agent's inbox shows it without a reload.
+  const waiting = agent.locator('#inbox button', { hasText: 'waiting' });
+  await waiting.waitFor({ timeout: 5000 });
+  await waiting.click();
+  await agent.locator('#escalation', { hasText: 'customer request' }).waitFor();
+  assert.match(await agent.locator('#classification').innerText(), /priority/);
+  await agent.getByRole('button', { name: 'Claim' }).click();
+  const reply = agent.getByLabel('Reply');
+  await reply.fill('Hi, this is Ana from support. How can I help?');
+  await agent.getByRole('button', { name: 'Send reply' }).click();
+  await agent.locator('#messages .msg[data-sender=agent]').waitFor();
+  await shot(agent, 'agent-console-conversation');
+
+  // The customer sees the person's reply live.
+  const fromAgent = customer.locator('.msg[data-sender=agent]');
+  await fromAgent.waitFor({ timeout: 5000 });
+  assert.equal(await fromAgent.innerText(), 'Hi, this is Ana from support. How can I help?');
+  await customer.getByText('You are chatting with a person').waitFor();
+  await shot(customer, 'customer-demo-page-with-agent');
+
+  // Closed: it leaves the active view for the closed one.
+  await agent.getByRole('button', { name: 'Close' }).click();
+  await agent.locator('#conv-status', { hasText: 'closed' }).waitFor();
+  await agent.getByRole('tab', { name: 'Closed' }).click();
+  await agent.locator('#inbox button', { hasText: 'closed' }).waitFor();
+  await agent.getByRole('tab', { name: 'Active' }).click();
+  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor();
+  assert.equal(await agent.locator('#inbox button', { hasText: 'closed' }).count(), 0);
+  await shot(agent, 'agent-console-inbox');
+});
+
+test('admins see the assistant log and manage agents', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.base + '/admin');
+  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#logs tr').first().waitFor();
+  assert.match(await page.locator('#totals').innerText(), /replies/);
+  assert.equal(await page.locator('#inbox-pane').isVisible(), false, 'one view at a time');
+  assert.match(await page.locator('#logs').innerText(), /offline/);
+  await shot(page, 'admin-logs');
+
+  await page.getByRole('tab', { name: 'Agents' }).click();
+  const row = page.locator('#agents tr', { hasText: AGENT.email });
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await page.locator('#agents tr', { hasText: 'disabled' }).waitFor();
+  const denied = await api(server.base, '/v1/auth/login', { method: 'POST', body: { email: AGENT.email, password: AGENT.password } });
+  assert.equal(denied.status, 401);
+  await page.getByLabel('New account email').fill('bo@shop.example');
+  await page.getByLabel('Initial password').fill('another-password');
+  await page.getByRole('button', { name: 'Add account' }).click();
+  await page.locator('#agents tr', { hasText: 'bo@shop.example' }).waitFor();
+  await shot(page, 'admin-agents');
+});
