@@ -47,6 +47,13 @@ test('a customer reaches a person, who answers live and closes', async () => {
   // The agent's inbox shows it without a reload.
   const waiting = agent.locator('#inbox button', { hasText: 'waiting' });
   await waiting.waitFor({ timeout: 5000 });
+  assert.equal(await waiting.locator('.unread').innerText(), '1');
+  // Search narrows the inbox to the conversation that mentions it.
+  await agent.getByLabel('Search messages').fill('talk to a human');
+  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor({ state: 'detached' });
+  assert.equal(await agent.locator('#inbox button').count(), 1);
+  await agent.getByLabel('Search messages').fill('');
+  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor();
   await waiting.click();
   await agent.locator('#escalation', { hasText: 'customer request' }).waitFor();
   assert.match(await agent.locator('#classification').innerText(), /priority/);

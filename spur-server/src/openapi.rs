@@ -18,7 +18,7 @@ use crate::state::AppState;
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
-        agent::inbox, agent::conversation, agent::claim, agent::reply, agent::hand_back,
+        agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::events,
     ),
     modifiers(&BearerAuth),

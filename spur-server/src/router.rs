@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/agents/{id}", patch(admin::update_agent))
         .route("/v1/admin/logs", get(admin::logs))
         .route("/v1/agent/conversations", get(agent::inbox))
+        .route("/v1/agent/labels", get(agent::labels))
         .route("/v1/agent/conversations/{id}", get(agent::conversation))
         .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))

@@ -96,6 +96,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     compare_and_swap(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
+    inbox_rows_and_filters(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
 }
@@ -312,20 +313,26 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
     };
     let page = store.list_conversations(&closed, None, 1).await.unwrap();
     assert_eq!(
-        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        page.conversations
+            .iter()
+            .map(|c| c.conversation.id)
+            .collect::<Vec<_>>(),
         vec![ids[3]]
     );
     let next = store
         .list_conversations(&closed, page.next.as_ref(), 1)
         .await
         .unwrap();
-    assert_eq!(next.conversations[0].id, ids[1]);
+    assert_eq!(next.conversations[0].conversation.id, ids[1]);
     let all = store
         .list_conversations(&ConversationFilter::default(), None, 3)
         .await
         .unwrap();
     assert_eq!(
-        all.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        all.conversations
+            .iter()
+            .map(|c| c.conversation.id)
+            .collect::<Vec<_>>(),
         vec![ids[4], ids[3], ids[2]],
         "newest activity first"
     );
@@ -336,7 +343,10 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
     };
     let page = store.list_conversations(&open, None, 2).await.unwrap();
     assert_eq!(
-        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        page.conversations
+            .iter()
+            .map(|c| c.conversation.id)
+            .collect::<Vec<_>>(),
         vec![ids[4], ids[2]]
     );
 
@@ -353,8 +363,116 @@ async fn listing_by_status_and_activity(store: &dyn ConversationStore) {
         .await
         .unwrap();
     assert_eq!(
-        page.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        page.conversations
+            .iter()
+            .map(|c| c.conversation.id)
+            .collect::<Vec<_>>(),
         later
+    );
+}
+
+fn classified(text: &str, category: &str, priority: &str) -> Message {
+    let mut m = message(Sender::Customer, text, None);
+    m.meta.classification = Some(crate::classify::Classification {
+        category: category.into(),
+        priority: priority.into(),
+        confidence: 0.8,
+        source: crate::classify::ClassificationSource::Local,
+    });
+    m
+}
+
+async fn inbox_rows_and_filters(store: &dyn ConversationStore) {
+    // Far in the future, so these are the newest whatever ran before.
+    let billing = conversation(3_000_000);
+    stored(
+        store
+            .apply(create(
+                &billing,
+                vec![
+                    classified("I was charged twice", "billing", "high"),
+                    message(Sender::Assistant, "Sorry! Let me check.", None),
+                    classified("Still 100% wrong_ly charged", "billing", "high"),
+                    classified("Hello??", "billing", "urgent"),
+                ],
+            ))
+            .await
+            .unwrap(),
+    );
+    let tech = conversation(3_000_001);
+    stored(
+        store
+            .apply(create(
+                &tech,
+                vec![classified("The app crashes", "technical", "medium")],
+            ))
+            .await
+            .unwrap(),
+    );
+    let newest = store
+        .list_conversations(&ConversationFilter::default(), None, 2)
+        .await
+        .unwrap();
+    let rows: Vec<(ConversationId, Option<&str>, Option<&str>, i64)> = newest
+        .conversations
+        .iter()
+        .map(|l| {
+            (
+                l.conversation.id,
+                l.category.as_deref(),
+                l.priority.as_deref(),
+                l.unanswered,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (tech.id, Some("technical"), Some("medium"), 1),
+            (billing.id, Some("billing"), Some("urgent"), 2),
+        ],
+        "the newest customer message's classification; customer messages since the last answer"
+    );
+    let only = |filter: ConversationFilter| async move {
+        store
+            .list_conversations(&filter, None, 10)
+            .await
+            .unwrap()
+            .conversations
+            .iter()
+            .map(|l| l.conversation.id)
+            .filter(|id| *id == billing.id || *id == tech.id)
+            .collect::<Vec<_>>()
+    };
+    let by =
+        |category: Option<&str>, priority: Option<&str>, text: Option<&str>| ConversationFilter {
+            category: category.map(str::to_string),
+            priority: priority.map(str::to_string),
+            text: text.map(str::to_string),
+            ..ConversationFilter::default()
+        };
+    assert_eq!(
+        only(by(Some("billing"), None, None)).await,
+        vec![billing.id]
+    );
+    assert_eq!(only(by(None, Some("urgent"), None)).await, vec![billing.id]);
+    assert_eq!(
+        only(by(None, Some("high"), None)).await,
+        Vec::<ConversationId>::new()
+    );
+    assert_eq!(only(by(None, None, Some("CRASHES"))).await, vec![tech.id]);
+    // LIKE's wildcards are matched literally.
+    assert_eq!(
+        only(by(None, None, Some("100% wrong_ly"))).await,
+        vec![billing.id]
+    );
+    assert_eq!(
+        only(by(None, None, Some("100%% wrong"))).await,
+        Vec::<ConversationId>::new()
+    );
+    assert_eq!(
+        only(by(None, None, Some("_pp"))).await,
+        Vec::<ConversationId>::new()
     );
 }
 

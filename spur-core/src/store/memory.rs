@@ -3,8 +3,8 @@ use std::sync::Mutex;
 
 use super::{
     Applied, Change, ConversationCursor, ConversationFilter, ConversationPage, ConversationStore,
-    HistoryPage, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError, page_from_newest,
-    reply_page, stamp,
+    HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError,
+    page_from_newest, reply_page, stamp,
 };
 use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
 
@@ -229,25 +229,43 @@ impl ConversationStore for MemoryStore {
         limit: usize,
     ) -> Result<ConversationPage, StoreError> {
         let inner = self.lock()?;
-        let mut all: Vec<&Conversation> = inner
+        let needle = filter.text.as_ref().map(|t| t.to_lowercase());
+        let no_messages = Vec::new();
+        let mut all: Vec<ListedConversation> = inner
             .conversations
             .values()
             .filter(|c| filter.status.is_none_or(|s| c.status == s))
             .filter(|c| filter.not_status.is_none_or(|s| c.status != s))
             .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
+            .filter_map(|c| {
+                let messages = inner.messages.get(&c.id).unwrap_or(&no_messages);
+                if let Some(needle) = &needle
+                    && !messages
+                        .iter()
+                        .any(|m| m.text.to_lowercase().contains(needle))
+                {
+                    return None;
+                }
+                let listed = ListedConversation::from_messages(c.clone(), messages);
+                let wanted =
+                    |want: &Option<String>, got: &Option<String>| want.is_none() || want == got;
+                (wanted(&filter.category, &listed.category)
+                    && wanted(&filter.priority, &listed.priority))
+                .then_some(listed)
+            })
             .collect();
-        all.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
+        all.sort_by_key(|l| std::cmp::Reverse((l.conversation.updated_at, l.conversation.id)));
         let more = all.len() > limit;
-        let conversations: Vec<Conversation> = all.into_iter().take(limit).cloned().collect();
+        all.truncate(limit);
         let next = more
-            .then(|| conversations.last())
+            .then(|| all.last())
             .flatten()
-            .map(|c| ConversationCursor {
-                updated_at: c.updated_at,
-                id: c.id,
+            .map(|l| ConversationCursor {
+                updated_at: l.conversation.updated_at,
+                id: l.conversation.id,
             });
         Ok(ConversationPage {
-            conversations,
+            conversations: all,
             next,
         })
     }

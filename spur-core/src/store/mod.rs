@@ -90,11 +90,53 @@ pub struct ConversationFilter {
     pub status: Option<Status>,
     /// Leave out conversations in this status (an inbox's "active" view).
     pub not_status: Option<Status>,
+    /// The newest customer message was classified in this category.
+    pub category: Option<String>,
+    /// ... with this priority.
+    pub priority: Option<String>,
+    /// Some message contains this text (case-insensitive; ASCII case on SQLite).
+    pub text: Option<String>,
+}
+
+/// A conversation as an inbox lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedConversation {
+    pub conversation: Conversation,
+    /// How the newest customer message was classified.
+    pub category: Option<String>,
+    pub priority: Option<String>,
+    /// Customer messages since the last answer (assistant or agent): the
+    /// inbox's unread count.
+    pub unanswered: i64,
+}
+
+impl ListedConversation {
+    /// What every backend computes, here over messages in memory (oldest first).
+    pub fn from_messages(conversation: Conversation, messages: &[Message]) -> Self {
+        use crate::conversation::Sender;
+        let classification = messages
+            .iter()
+            .rev()
+            .find(|m| m.sender == Sender::Customer)
+            .and_then(|m| m.meta.classification.as_ref());
+        let unanswered = messages
+            .iter()
+            .rev()
+            .take_while(|m| !matches!(m.sender, Sender::Assistant | Sender::Agent))
+            .filter(|m| m.sender == Sender::Customer)
+            .count();
+        Self {
+            conversation,
+            category: classification.map(|c| c.category.clone()),
+            priority: classification.map(|c| c.priority.clone()),
+            unanswered: unanswered as i64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConversationPage {
-    pub conversations: Vec<Conversation>,
+    pub conversations: Vec<ListedConversation>,
     pub next: Option<ConversationCursor>,
 }
 

@@ -166,6 +166,52 @@ pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, seq, sender, text, idempotency_key, reply_to, meta, created_at";
 
+/// An inbox row's extra columns over `conversations c`: the newest customer
+/// message's classification, and the customer messages since the last answer.
+pub(crate) const LISTED_COLUMNS: &str = "\
+     (SELECT m.meta->'classification'->>'category' FROM messages m \
+       WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS category, \
+     (SELECT m.meta->'classification'->>'priority' FROM messages m \
+       WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS priority, \
+     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'customer' \
+       AND m.seq > COALESCE((SELECT MAX(a.seq) FROM messages a \
+         WHERE a.conversation_id = c.id AND a.sender IN ('assistant', 'agent')), 0)) AS unanswered";
+
+/// `text` as a case-insensitive LIKE pattern matching it anywhere (`!` escapes).
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ListedRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    category: Option<String>,
+    priority: Option<String>,
+    unanswered: i64,
+}
+
+impl TryFrom<ListedRow> for super::ListedConversation {
+    type Error = StoreError;
+
+    fn try_from(row: ListedRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            conversation: Conversation::try_from(row.conversation)?,
+            category: row.category,
+            priority: row.priority,
+            unanswered: row.unanswered,
+        })
+    }
+}
+
 /// What [`super::ReplyFilter`] selects, as SQL over `messages` with the
 /// binds `$1` conversation, `$2` since, `$3` until, `$4` fallbacks only.
 /// `->>` reads JSON in both dialects; the cast makes SQLite's `1` and
@@ -192,12 +238,12 @@ macro_rules! sql_store {
 
         use $crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
         use $crate::store::sql::{
-            backend, convert, ConversationRow, MessageRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
-            INSERT_CONVERSATION, INSERT_MESSAGE, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
+            backend, convert, like_pattern, ConversationRow, ListedRow, MessageRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
+            INSERT_CONVERSATION, INSERT_MESSAGE, LISTED_COLUMNS, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
             page_from_newest, reply_page, Applied, Change, ConversationCursor, ConversationFilter,
-            ConversationPage, ConversationStore, HistoryPage, ReplyCursor, ReplyFilter, ReplyPage,
+            ConversationPage, ConversationStore, HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage,
             ReplyTotals, StoreError,
         };
 
@@ -440,27 +486,33 @@ macro_rules! sql_store {
             ) -> Result<ConversationPage, StoreError> {
                 // Keyset pagination on (updated_at, id): stable under inserts.
                 let sql = format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations \
-                     WHERE ($1 IS NULL OR status = $1) \
-                       AND ($5 IS NULL OR status <> $5) \
-                       AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+                    "SELECT * FROM (SELECT {CONVERSATION_COLUMNS}, {LISTED_COLUMNS} FROM conversations c \
+                       WHERE ($1 IS NULL OR status = $1) \
+                         AND ($5 IS NULL OR status <> $5) \
+                         AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+                         AND ($8 IS NULL OR EXISTS (SELECT 1 FROM messages t \
+                           WHERE t.conversation_id = c.id AND LOWER(t.text) LIKE $8 ESCAPE '!'))) listed \
+                     WHERE ($6 IS NULL OR category = $6) AND ($7 IS NULL OR priority = $7) \
                      ORDER BY updated_at DESC, id DESC LIMIT $4"
                 );
-                let rows = sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(sql))
+                let rows = sqlx::query_as::<_, ListedRow>(sqlx::AssertSqlSafe(sql))
                     .bind(filter.status.map(|s| s.as_str()))
                     .bind(cursor.map(|c| SqlTime(c.updated_at)))
                     .bind(cursor.map(|c| c.id.as_uuid()))
                     .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
                     .bind(filter.not_status.map(|s| s.as_str()))
+                    .bind(filter.category.as_deref())
+                    .bind(filter.priority.as_deref())
+                    .bind(filter.text.as_deref().map(like_pattern))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;
-                let mut conversations: Vec<Conversation> = convert(rows)?;
+                let mut conversations: Vec<ListedConversation> = convert(rows)?;
                 let more = conversations.len() > limit;
                 conversations.truncate(limit);
-                let next = more.then(|| conversations.last()).flatten().map(|c| ConversationCursor {
-                    updated_at: c.updated_at,
-                    id: c.id,
+                let next = more.then(|| conversations.last()).flatten().map(|l| ConversationCursor {
+                    updated_at: l.conversation.updated_at,
+                    id: l.conversation.id,
                 });
                 Ok(ConversationPage { conversations, next })
             }

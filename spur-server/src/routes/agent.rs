@@ -16,7 +16,7 @@ use serde_json::json;
 use spur_core::classify::Classification;
 use spur_core::conversation::{Conversation, ConversationId, Message, Sender, Status};
 use spur_core::events::EngineEvent;
-use spur_core::store::{ConversationCursor, ConversationFilter};
+use spur_core::store::{ConversationCursor, ConversationFilter, ListedConversation};
 use time::OffsetDateTime;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -38,6 +38,14 @@ pub struct ConversationSummary {
     pub channel: String,
     /// Messages so far.
     pub message_count: i64,
+    /// How the newest customer message was classified (inbox rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Customer messages since the last answer (inbox rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -54,8 +62,22 @@ impl From<&Conversation> for ConversationSummary {
             assignee: c.assignee.clone(),
             channel: c.channel.clone(),
             message_count: c.last_seq,
+            category: None,
+            priority: None,
+            unread: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
+        }
+    }
+}
+
+impl From<&ListedConversation> for ConversationSummary {
+    fn from(l: &ListedConversation) -> Self {
+        Self {
+            category: l.category.clone(),
+            priority: l.priority.clone(),
+            unread: Some(l.unanswered),
+            ..Self::from(&l.conversation)
         }
     }
 }
@@ -75,6 +97,12 @@ pub struct InboxQuery {
     pub view: Option<String>,
     /// `automated`, `agent` or `closed`.
     pub status: Option<String>,
+    /// The newest customer message's category (`billing`, `technical`...).
+    pub category: Option<String>,
+    /// ... and priority (`low`, `medium`, `high`, `urgent`).
+    pub priority: Option<String>,
+    /// Text any message contains (case-insensitive).
+    pub q: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
     pub limit: Option<usize>,
@@ -109,6 +137,17 @@ pub async fn inbox(
         let status = Status::parse(status)
             .ok_or_else(|| ApiError::invalid_query("status must be automated, agent or closed"))?;
         filter.status = Some(status);
+    }
+    let given = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    filter.category = given(query.category);
+    filter.priority = given(query.priority);
+    filter.text = given(query.q);
+    if filter
+        .text
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > 200)
+    {
+        return Err(ApiError::invalid_query("q is limited to 200 characters"));
     }
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => Some(
@@ -300,6 +339,25 @@ pub async fn close(
         .close_conversation(conversation_id(&id)?)
         .await?;
     Ok(Json(ConversationSummary::from(&conversation)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Labels {
+    pub categories: Vec<String>,
+    pub priorities: Vec<String>,
+}
+
+/// The category and priority names conversations are classified into (for filters).
+#[utoipa::path(get, path = "/v1/agent/labels", tag = "agent", security(("bearer" = [])),
+    responses((status = 200, body = Labels), (status = 401, body = ErrorBody)))]
+pub async fn labels(State(state): State<AppState>, _agent: AgentUser) -> Json<Labels> {
+    let taxonomy = state.engine.classifier().taxonomy();
+    let names =
+        |labels: &[spur_core::classify::Label]| labels.iter().map(|l| l.name.clone()).collect();
+    Json(Labels {
+        categories: names(&taxonomy.categories),
+        priorities: names(&taxonomy.priorities),
+    })
 }
 
 /// What an agent's live feed says about one engine event (never a sessionId).

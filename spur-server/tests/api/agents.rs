@@ -18,6 +18,7 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         (Method::GET, "/v1/auth/me".into(), None, false),
         (Method::POST, "/v1/auth/logout".into(), None, false),
         (Method::GET, "/v1/agent/conversations".into(), None, false),
+        (Method::GET, "/v1/agent/labels".into(), None, false),
         (
             Method::GET,
             format!("/v1/agent/conversations/{c}"),
@@ -331,10 +332,38 @@ async fn handoff(options: Options) {
         "agents never see the customer's secret"
     );
     let id = waiting["id"].as_str().unwrap().to_string();
+    let labels = server.get_as(&ana, "/v1/agent/labels").await;
+    assert_eq!(labels["priorities"], json!(["low", "medium", "high"]));
+    assert!(
+        labels["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&waiting["category"])
+    );
+    assert!(waiting["category"].is_string(), "{waiting}");
+    assert!(waiting["priority"].is_string(), "{waiting}");
+    assert_eq!(waiting["unread"], 1, "the customer's unanswered message");
     let only_agent = server
         .get_as(&ana, "/v1/agent/conversations?status=agent")
         .await;
     assert_eq!(only_agent["conversations"].as_array().unwrap().len(), 1);
+    let found = server
+        .get_as(&ana, "/v1/agent/conversations?q=TALK%20to%20a%20HUMAN")
+        .await;
+    assert_eq!(found["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(found["conversations"][0]["id"], waiting["id"]);
+    let category = waiting["category"].as_str().unwrap();
+    let same = server
+        .get_as(
+            &ana,
+            &format!("/v1/agent/conversations?category={category}&status=agent"),
+        )
+        .await;
+    assert_eq!(same["conversations"][0]["id"], waiting["id"]);
+    let none = server
+        .get_as(&ana, "/v1/agent/conversations?priority=no-such-priority")
+        .await;
+    assert!(none["conversations"].as_array().unwrap().is_empty());
 
     let detail = server
         .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
@@ -378,6 +407,10 @@ async fn handoff(options: Options) {
     let waiting = server.say("Hello? Anyone?", Some(&session)).await;
     assert_eq!(waiting["reply"], Value::Null);
     assert_eq!(waiting["status"], "agent");
+    let unread = server
+        .get_as(&ana, "/v1/agent/conversations?status=agent")
+        .await;
+    assert_eq!(unread["conversations"][0]["unread"], 2);
     let (status, reply) = server
         .post_as(
             &ana,
