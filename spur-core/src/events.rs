@@ -58,6 +58,24 @@ impl EventSink for NoEvents {
     fn publish(&self, _event: EngineEvent) {}
 }
 
+/// A subscriber fell behind and these many events were dropped for it: it
+/// should re-read what it shows from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the subscriber fell behind and missed {0} events")]
+pub struct Missed(pub u64);
+
+/// Events as a subscriber receives them; ends when the bus closes.
+pub type EventStream = futures::stream::BoxStream<'static, Result<EngineEvent, Missed>>;
+
+/// The seam live feeds read from: what the engine publishes, fanned out to
+/// every subscriber. [`BroadcastEvents`] is the in-process bus; a bus shared
+/// by several server instances (Redis Streams, NATS) implements the same
+/// trait, and the feeds do not change.
+pub trait EventBus: EventSink {
+    /// Every event published from now on.
+    fn subscribe(&self) -> EventStream;
+}
+
 /// In-process fan-out over a tokio broadcast channel.
 #[cfg(feature = "runtime")]
 #[derive(Clone, Debug)]
@@ -73,7 +91,8 @@ impl BroadcastEvents {
         }
     }
 
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+    /// The raw receiver (tests that want `recv` directly).
+    pub fn receiver(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
         self.sender.subscribe()
     }
 }
@@ -83,5 +102,21 @@ impl EventSink for BroadcastEvents {
     fn publish(&self, event: EngineEvent) {
         // No subscriber is not an error.
         let _ = self.sender.send(event);
+    }
+}
+
+#[cfg(feature = "runtime")]
+impl EventBus for BroadcastEvents {
+    fn subscribe(&self) -> EventStream {
+        use futures::StreamExt;
+        use tokio::sync::broadcast::error::RecvError;
+        futures::stream::unfold(self.receiver(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(event) => Some((Ok(event), rx)),
+                Err(RecvError::Lagged(n)) => Some((Err(Missed(n)), rx)),
+                Err(RecvError::Closed) => None,
+            }
+        })
+        .boxed()
     }
 }

@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use secrecy::ExposeSecret;
 use spur_core::Inbound;
-use spur_core::events::BroadcastEvents;
+use spur_core::events::NoEvents;
 use spur_server::config::{Cli, Command, Settings};
 use spur_server::setup;
 use tokio_util::sync::CancellationToken;
@@ -116,7 +117,7 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
         }
         _ => return Err("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither".into()),
     }
-    let engine = setup::engine(settings, stores.conversations, &BroadcastEvents::new(1)).await?;
+    let engine = setup::engine(settings, stores.conversations, Arc::new(NoEvents)).await?;
     let first = engine
         .send_message(Inbound::new("Hi! Do you ship to India?"))
         .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use spur_core::accounts::AccountStore;
-use spur_core::events::BroadcastEvents;
+use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
@@ -98,7 +98,7 @@ fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigE
 pub async fn engine(
     settings: &Settings,
     store: Arc<dyn ConversationStore>,
-    events: &BroadcastEvents,
+    events: Arc<dyn EventSink>,
 ) -> Result<SupportEngine, ConfigError> {
     let knowledge = match &settings.knowledge {
         Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| bad("SPUR_KNOWLEDGE", e))?,
@@ -114,7 +114,7 @@ pub async fn engine(
     let mut builder = SupportEngine::builder()
         .store(store)
         .knowledge(knowledge)
-        .events(Arc::new(MeteredEvents::new(Arc::new(events.clone()))))
+        .events(Arc::new(MeteredEvents::new(events)))
         .config(config);
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
@@ -127,9 +127,9 @@ pub async fn state(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> Result<AppState, ConfigError> {
-    let events = BroadcastEvents::new(1024);
+    let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
     let stores = connect_store(&settings.database_url).await?;
-    let engine = engine(settings, stores.conversations.clone(), &events).await?;
+    let engine = engine(settings, stores.conversations.clone(), events.clone()).await?;
     let auth = Arc::new(auth(settings, &stores));
     let limiter: Arc<dyn Limiter> = match &settings.redis_url {
         Some(url) => Arc::new(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use spur_core::SupportEngine;
-use spur_core::events::BroadcastEvents;
+use spur_core::events::EventBus;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
@@ -17,8 +17,8 @@ pub struct AppState {
     pub engine: SupportEngine,
     /// Agent and admin sign-in.
     pub auth: Arc<Auth>,
-    /// The engine's events, for the live feeds.
-    pub events: BroadcastEvents,
+    /// The engine's events, for the live feeds (in process; any [`EventBus`]).
+    pub events: Arc<dyn EventBus>,
     pub limiter: Arc<dyn Limiter>,
     pub http: Arc<HttpSettings>,
     pub metrics: PrometheusHandle,

@@ -213,7 +213,7 @@ async fn slow_providers_time_out_into_the_fallback() {
 #[tokio::test]
 async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
     let events = Arc::new(BroadcastEvents::new(64));
-    let mut feed = events.subscribe();
+    let mut feed = events.receiver();
     let engine = SupportEngine::builder().events(events).build();
     let turn = engine
         .send_message(Inbound::new("I want to talk to a human"))

@@ -18,8 +18,6 @@ use spur_core::conversation::{Conversation, ConversationId, Message, Sender, Sta
 use spur_core::events::EngineEvent;
 use spur_core::store::{ConversationCursor, ConversationFilter, ListedConversation};
 use time::OffsetDateTime;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::AgentUser;
 use crate::cursor;
@@ -407,13 +405,13 @@ pub async fn events(
     _agent: AgentUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shutdown = state.shutdown.clone();
-    let live = BroadcastStream::new(state.events.subscribe())
+    let live = state
+        .events
+        .subscribe()
         .filter_map(|item| {
             futures::future::ready(match item {
                 Ok(event) => agent_event(event),
-                Err(BroadcastStreamRecvError::Lagged(_)) => {
-                    Some(Event::default().event("resync").data("{}"))
-                }
+                Err(_missed) => Some(Event::default().event("resync").data("{}")),
             })
         })
         .map(Ok)

@@ -15,9 +15,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
 use spur_core::conversation::{Conversation, Message};
-use spur_core::events::EngineEvent;
+use spur_core::events::{EngineEvent, EventStream};
 use spur_core::validate::parse_session_id;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -75,7 +74,7 @@ struct Feed {
 struct Gone;
 
 impl Feed {
-    async fn run(mut self, mut live: tokio::sync::broadcast::Receiver<EngineEvent>) {
+    async fn run(mut self, mut live: EventStream) {
         let status = status_event(
             self.conversation.status.as_str(),
             self.conversation.assignee.as_deref(),
@@ -88,16 +87,16 @@ impl Feed {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.tx.closed() => return,
-                received = live.recv() => received,
+                received = live.next() => received,
             };
             let step = match received {
-                Ok(event) if event.conversation() == self.conversation.id => {
+                Some(Ok(event)) if event.conversation() == self.conversation.id => {
                     self.forward(event).await
                 }
-                Ok(_) => Ok(()),
+                Some(Ok(_)) => Ok(()),
                 // Missed events: the store has every message.
-                Err(RecvError::Lagged(_)) => self.replay().await,
-                Err(RecvError::Closed) => return,
+                Some(Err(_missed)) => self.replay().await,
+                None => return,
             };
             if step.is_err() {
                 return;
