@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conversation::{ConversationId, Message, MessageId, SessionId, Status};
+use crate::conversation::{ConversationId, Message, MessageId, Sender, SessionId, Status};
 use crate::escalation::EscalationReason;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,12 @@ pub enum EngineEvent {
         session: SessionId,
         reason: EscalationReason,
     },
+    /// Someone is writing (customer or agent); never stored.
+    Typing {
+        conversation: ConversationId,
+        session: SessionId,
+        sender: Sender,
+    },
 }
 
 impl EngineEvent {
@@ -40,7 +46,8 @@ impl EngineEvent {
             Self::MessageStored { conversation, .. }
             | Self::StatusChanged { conversation, .. }
             | Self::ReplyDelta { conversation, .. }
-            | Self::Escalated { conversation, .. } => *conversation,
+            | Self::Escalated { conversation, .. }
+            | Self::Typing { conversation, .. } => *conversation,
         }
     }
 }

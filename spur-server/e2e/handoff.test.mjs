@@ -58,7 +58,12 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await agent.locator('#escalation', { hasText: 'customer request' }).waitFor();
   assert.match(await agent.locator('#classification').innerText(), /priority/);
   await agent.getByRole('button', { name: 'Claim' }).click();
+  // Typing shows on both sides.
+  await box.pressSequentially('one more thing');
+  await agent.getByText('The customer is typing').waitFor();
   const reply = agent.getByLabel('Reply');
+  await reply.pressSequentially('Hi');
+  await customer.getByText('A person is typing').waitFor();
   await reply.fill('Hi, this is Ana from support. How can I help?');
   await agent.getByRole('button', { name: 'Send reply' }).click();
   await agent.locator('#messages .msg[data-sender=agent]').waitFor();

@@ -13,13 +13,13 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Spur", description = "The embeddable AI customer-support engine: customer chat, agent inbox and admin API."),
     paths(
-        chat::message, chat::stream, chat::history, chat::escalate,
+        chat::message, chat::stream, chat::history, chat::escalate, chat::typing,
         chat::seed_message, chat::seed_history, feed::events,
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
-        agent::close, agent::events,
+        agent::close, agent::typing, agent::events,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -32,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/message", post(chat::message))
         .route("/v1/chat/history/{session}", get(chat::history))
         .route("/v1/chat/escalate", post(chat::escalate))
+        .route("/v1/chat/typing", post(chat::typing))
         .route("/chat/message", post(chat::seed_message))
         .route("/chat/history/{session}", get(chat::seed_history))
         .route("/readyz", get(ops::readyz))
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
             post(agent::hand_back),
         )
         .route("/v1/agent/conversations/{id}/close", post(agent::close))
+        .route("/v1/agent/conversations/{id}/typing", post(agent::typing))
         // A timeout would cut streams: only here.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

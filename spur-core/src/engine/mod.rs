@@ -19,7 +19,7 @@ use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
     Conversation, ConversationId, ConversationState, Event, Message, MessageId, MessageMeta,
-    Sender, SessionId, Status, transition,
+    Sender, SessionId, Status, TransitionError, transition,
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
@@ -264,6 +264,31 @@ impl SupportEngine {
             agent: agent.to_string(),
         };
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
+    /// The customer is typing: tells the agents (nothing is stored).
+    pub async fn customer_typing(&self, session: SessionId) -> Result<(), EngineError> {
+        let conversation = self.conversation(session).await?;
+        self.typing(&conversation, Sender::Customer);
+        Ok(())
+    }
+
+    /// The owning agent is typing: tells the customer (nothing is stored).
+    pub async fn agent_typing(&self, id: ConversationId, agent: &str) -> Result<(), EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        if conversation.assignee.as_deref() != Some(agent) {
+            return Err(EngineError::Transition(TransitionError::NotClaimed));
+        }
+        self.typing(&conversation, Sender::Agent);
+        Ok(())
+    }
+
+    fn typing(&self, conversation: &Conversation, sender: Sender) {
+        self.inner.events.publish(EngineEvent::Typing {
+            conversation: conversation.id,
+            session: conversation.session_id,
+            sender,
+        });
     }
 
     // ---- internals ----

@@ -322,6 +322,23 @@ pub async fn hand_back(
     Ok(Json(ConversationSummary::from(&conversation)))
 }
 
+/// The owning agent is typing: the customer's feed shows it (nothing is stored).
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/typing", tag = "agent", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not claimed by this agent")))]
+pub async fn typing(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .engine
+        .agent_typing(conversation_id(&id)?, &agent.account.id.to_string())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Closes the conversation. A customer writing again reopens it.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/close", tag = "agent", security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -387,6 +404,14 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
             "escalated",
             json!({"conversationId": conversation, "reason": reason.code()}),
         ),
+        EngineEvent::Typing {
+            conversation,
+            sender,
+            ..
+        } => (
+            "typing",
+            json!({"conversationId": conversation, "sender": sender}),
+        ),
         // Agents see replies when they are stored, not token by token.
         EngineEvent::ReplyDelta { .. } => return None,
     };
@@ -394,11 +419,11 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
 }
 
 /// Everything that happens in every conversation, live: `message`,
-/// `status` (claims, hand-backs, closes), `escalated`. A `resync` event
+/// `status` (claims, hand-backs, closes), `escalated`, `typing`. A `resync` event
 /// means events were missed: reload the inbox.
 #[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream",
-        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, resync {}"),
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, resync {}"),
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,

@@ -267,6 +267,19 @@ pub async fn escalate(
     }))
 }
 
+/// The customer is typing: the agents' feed shows it (nothing is stored).
+#[utoipa::path(post, path = "/v1/chat/typing", tag = "chat", request_body = SessionBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn typing(
+    State(state): State<AppState>,
+    json: Result<Json<SessionBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = json?;
+    let session = parse_session_id(&body.session_id)?;
+    state.engine.customer_typing(session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Unknown routes get the JSON error shape too.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")

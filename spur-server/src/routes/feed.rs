@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
-use spur_core::conversation::{Conversation, Message};
+use spur_core::conversation::{Conversation, Message, Sender};
 use spur_core::events::{EngineEvent, EventStream};
 use spur_core::validate::parse_session_id;
 use tokio::sync::mpsc;
@@ -32,7 +32,7 @@ const REPLAY_PAGE: usize = 200;
 #[utoipa::path(get, path = "/v1/chat/events/{session}", tag = "chat",
     params(("session" = String, Path), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
     responses((status = 200, content_type = "text/event-stream",
-        description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}"),
+        description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}, typing {sender: agent}"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
@@ -124,6 +124,16 @@ impl Feed {
                 self.send(Event::default().event("delta").data(data.to_string()))
                     .await
             }
+            // The customer hears only about the agent typing.
+            EngineEvent::Typing {
+                sender: Sender::Agent,
+                ..
+            } => {
+                let data = json!({"sender": "agent"});
+                self.send(Event::default().event("typing").data(data.to_string()))
+                    .await
+            }
+            EngineEvent::Typing { .. } => Ok(()),
             EngineEvent::Escalated { reason, .. } => {
                 let data = json!({"reason": reason.code()});
                 self.send(Event::default().event("escalated").data(data.to_string()))

@@ -403,6 +403,43 @@ async fn handoff(options: Options) {
         .await;
     assert_eq!(status, 409);
 
+    // Typing shows on the other side, and only the owner's counts.
+    let customer_feed = server.get(&format!("/v1/chat/events/{session}")).await;
+    let customer_feed = tokio::spawn(sse_events(customer_feed, |e| e.event == "typing"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = server
+        .post_as(
+            &bo,
+            &format!("/v1/agent/conversations/{id}/typing"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/typing"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let seen = tokio::time::timeout(Duration::from_secs(5), customer_feed)
+        .await
+        .expect("the customer sees the agent typing")
+        .unwrap();
+    assert_eq!(seen.last().unwrap().json(), json!({"sender": "agent"}));
+    let typing = server
+        .post("/v1/chat/typing", json!({"sessionId": session}))
+        .await;
+    assert_eq!(typing.status(), 204);
+    let unknown = server
+        .post(
+            "/v1/chat/typing",
+            json!({"sessionId": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await;
+    assert_eq!(error_code(unknown, 404).await, "session_not_found");
+
     // The bot is silent while a person holds the conversation.
     let waiting = server.say("Hello? Anyone?", Some(&session)).await;
     assert_eq!(waiting["reply"], Value::Null);
@@ -535,6 +572,9 @@ async fn handoff(options: Options) {
     assert_eq!(claimed.json()["conversationId"], id.as_str());
     assert!(events.iter().any(|e| {
         e.event == "message" && e.json()["message"]["text"] == "Hi, I'm Ana. How can I help?"
+    }));
+    assert!(events.iter().any(|e| {
+        e.event == "typing" && e.json() == json!({"conversationId": id, "sender": "customer"})
     }));
 
     // A customer writing after close reopens the same conversation.
