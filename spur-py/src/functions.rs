@@ -1,14 +1,15 @@
 //! Pure functions: token counting, classification, knowledge loading and
 //! search. CPU-only; the GIL is released while they run.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::KnowledgeBase;
 use spur_core::classify::{Label, LocalClassifier, Taxonomy};
-use spur_core::prompt::tokens;
+use spur_core::prompt::{PromptBuilder, PromptConfig, TokenCounter, tokens};
 
 use crate::errors::config_error;
 use crate::types::{Classification, Passage};
@@ -81,10 +82,69 @@ pub fn classify(
     Ok(py.detach(|| classifier.classify_text(text)).into())
 }
 
+/// The built-in taxonomy: categories and priorities with their weighted
+/// keyword phrases, the defaults, as plain dicts (to read, or to start your
+/// own `classify(categories=...)` from).
+#[pyfunction]
+pub fn default_taxonomy(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let taxonomy = default_classifier().taxonomy();
+    let labels = |labels: &[Label]| -> PyResult<Bound<'_, PyList>> {
+        let out = PyList::empty(py);
+        for label in labels {
+            let d = PyDict::new(py);
+            d.set_item("name", &label.name)?;
+            d.set_item("description", &label.description)?;
+            d.set_item("keywords", label.keywords.clone())?;
+            out.append(d)?;
+        }
+        Ok(out)
+    };
+    let d = PyDict::new(py);
+    d.set_item("categories", labels(&taxonomy.categories)?)?;
+    d.set_item("priorities", labels(&taxonomy.priorities)?)?;
+    d.set_item("default_category", &taxonomy.default_category)?;
+    d.set_item("default_priority", &taxonomy.default_priority)?;
+    Ok(d)
+}
+
 /// A knowledge base: Markdown articles (`##` sections) and an optional FAQ.
 #[pyclass(frozen, module = "spur")]
 pub struct Knowledge {
     pub(crate) inner: Arc<KnowledgeBase>,
+    /// The rendered, counted system prompt per encoding (`build_prompt`).
+    prompts: Mutex<HashMap<&'static str, Arc<PromptBuilder>>>,
+}
+
+impl Knowledge {
+    pub(crate) fn new(inner: Arc<KnowledgeBase>) -> Self {
+        Self {
+            inner,
+            prompts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The demo shop as a `Knowledge`, shared by every call that names none.
+    pub(crate) fn demo_shared() -> &'static Knowledge {
+        static DEMO: OnceLock<Knowledge> = OnceLock::new();
+        DEMO.get_or_init(|| Knowledge::new(demo_knowledge()))
+    }
+
+    /// A prompt builder for this knowledge and `counter`'s encoding, built once.
+    pub(crate) fn prompts(&self, counter: &dyn TokenCounter) -> Arc<PromptBuilder> {
+        let build = || {
+            Arc::new(PromptBuilder::new(
+                PromptConfig::default(),
+                counter,
+                self.inner.policies(),
+            ))
+        };
+        // Estimates (no encoding name) are not worth caching.
+        let Some(encoding) = counter.encoding_name() else {
+            return build();
+        };
+        let mut cache = self.prompts.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(cache.entry(encoding).or_insert_with(build))
+    }
 }
 
 #[pymethods]
@@ -92,9 +152,7 @@ impl Knowledge {
     /// The demo shop's policies and FAQ.
     #[staticmethod]
     fn demo() -> Self {
-        Self {
-            inner: demo_knowledge(),
-        }
+        Self::new(demo_knowledge())
     }
 
     /// The `k` best passages for `query` (BM25), best first.
@@ -119,7 +177,5 @@ pub fn load_knowledge(py: Python<'_>, path: &str) -> PyResult<Knowledge> {
     let kb = py
         .detach(|| KnowledgeBase::from_dir(path))
         .map_err(|e| config_error(format!("knowledge: {e}")))?;
-    Ok(Knowledge {
-        inner: Arc::new(kb),
-    })
+    Ok(Knowledge::new(Arc::new(kb)))
 }

@@ -24,6 +24,7 @@ fn _spur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<functions::Knowledge>()?;
     m.add_function(wrap_pyfunction!(functions::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(functions::classify, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::default_taxonomy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::load_knowledge, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::trim_history, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::build_prompt, m)?)?;

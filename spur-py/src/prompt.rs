@@ -5,12 +5,12 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
-use spur_core::prompt::{
-    PromptConfig, PromptInput, Role, build_prompt as core_build, eligible, tokens,
-    trim_history as core_trim,
-};
+use spur_core::prompt::{PromptInput, Role, eligible, tokens, trim_history as core_trim};
 
-use crate::functions::{Knowledge, demo_knowledge};
+use spur_core::knowledge::Passage as CorePassage;
+
+use crate::functions::Knowledge;
+use crate::types::Passage;
 
 /// `{"sender" | "role": ..., "text" | "content": ..., "used_fallback"?: bool}`
 /// as a core message (OpenAI roles are accepted: user = customer).
@@ -62,14 +62,6 @@ fn items<'py>(history: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     history.try_iter()?.collect()
 }
 
-fn messages(items: &[Bound<'_, PyAny>]) -> PyResult<Vec<Message>> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| message(i, item))
-        .collect()
-}
-
 /// The newest messages, oldest first, back to the `max_messages`-th
 /// eligible one: trimming never looks further, so older dicts are not read.
 fn newest(items: &[Bound<'_, PyAny>], max_messages: usize) -> PyResult<Vec<Message>> {
@@ -111,45 +103,80 @@ pub fn trim_history<'py>(
     PyList::new(py, kept.into_iter().map(|i| objects[i].clone()))
 }
 
+/// A `spur.Passage`, or a dict with `title` and `text` (and `article_id`).
+fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
+    if let Ok(p) = item.cast::<Passage>() {
+        let p = p.get();
+        return Ok(CorePassage {
+            article_id: p.article_id.clone(),
+            title: p.title.clone(),
+            text: p.text.clone(),
+            score: p.score,
+            confidence: p.confidence,
+        });
+    }
+    let dict = item.cast::<PyDict>().map_err(|_| {
+        PyValueError::new_err(format!("passages[{index}] must be a Passage or a dict"))
+    })?;
+    let text = |key: &str| -> PyResult<Option<String>> {
+        dict.get_item(key)?.map(|v| v.extract()).transpose()
+    };
+    Ok(CorePassage {
+        article_id: text("article_id")?.unwrap_or_default(),
+        title: text("title")?.unwrap_or_default(),
+        text: text("text")?
+            .ok_or_else(|| PyValueError::new_err(format!("passages[{index}] has no text")))?,
+        score: 0.0,
+        confidence: 0.0,
+    })
+}
+
 /// The prompt for one turn as `[{"role", "content"}]`: persona and store
-/// policies, the knowledge retrieved for `message`, the trimmed history and
-/// the message, within `max_tokens` (exact counts for `model`).
+/// policies, the knowledge retrieved for `message` (or the `passages` you
+/// retrieved yourself, best first), the trimmed history and the message,
+/// within `max_tokens` (exact counts for `model`).
 #[pyfunction]
-#[pyo3(signature = (message, history = None, knowledge = None, *, max_messages = 20, max_tokens = 4_000, model = "gpt-4o-mini", k = 3))]
+#[pyo3(signature = (message, history = None, knowledge = None, *, passages = None, max_messages = 20, max_tokens = 4_000, model = "gpt-4o-mini", k = 3))]
 #[allow(clippy::too_many_arguments)]
 pub fn build_prompt<'py>(
     py: Python<'py>,
     message: &str,
     history: Option<&Bound<'py, PyAny>>,
     knowledge: Option<&Knowledge>,
+    passages: Option<&Bound<'py, PyAny>>,
     max_messages: usize,
     max_tokens: usize,
     model: &str,
     k: usize,
 ) -> PyResult<Bound<'py, PyList>> {
+    // Trimming never reads further back than `max_messages` eligible ones.
     let parsed = match history {
-        Some(h) => messages(&items(h)?)?,
+        Some(h) => newest(&items(h)?, max_messages)?,
         None => Vec::new(),
     };
-    let kb = knowledge.map_or_else(demo_knowledge, |k| k.inner.clone());
+    let knowledge = knowledge.unwrap_or_else(|| Knowledge::demo_shared());
+    let kb = &knowledge.inner;
     let counter = tokens::for_model(model);
-    let config = PromptConfig {
-        max_history_messages: max_messages,
-        max_input_tokens: max_tokens,
-        ..PromptConfig::default()
+    let builder = knowledge.prompts(counter.as_ref());
+    let given = match passages {
+        Some(list) => Some(
+            items(list)?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| passage(i, item))
+                .collect::<PyResult<Vec<_>>>()?,
+        ),
+        None => None,
     };
     let prompt = py.detach(|| {
-        let passages = kb.search(message, k);
-        core_build(
-            &config,
-            counter.as_ref(),
-            PromptInput {
-                policies: kb.policies(),
-                passages: &passages,
-                history: &parsed,
-                message,
-            },
-        )
+        let passages = given.unwrap_or_else(|| kb.search(message, k));
+        let input = PromptInput {
+            policies: kb.policies(),
+            passages: &passages,
+            history: &parsed,
+            message,
+        };
+        builder.build_within(counter.as_ref(), input, max_messages, max_tokens)
     });
     let out = PyList::empty(py);
     for m in prompt.messages {

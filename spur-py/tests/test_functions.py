@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
+
 import spur
 
 
@@ -60,3 +62,31 @@ def test_build_prompt_is_grounded_and_bounded() -> None:
     tiny = spur.build_prompt("Can I return shoes?", history, max_tokens=10)
     assert tiny[-1]["content"] == "Can I return shoes?"
     assert len(tiny) == 3
+
+
+def test_build_prompt_with_your_own_passages() -> None:
+    mine = [{"title": "Gift cards", "text": "Gift cards never expire."}]
+    prompt = spur.build_prompt("Do gift cards expire?", passages=mine)
+    assert "Gift cards never expire." in prompt[1]["content"]
+    assert "14 days" not in prompt[1]["content"]
+    found = spur.Knowledge.demo().search("return policy", 1)
+    again = spur.build_prompt("Can I return shoes?", passages=found)
+    assert found[0].text.strip() in again[1]["content"]
+    none = spur.build_prompt("Anything?", passages=[])
+    assert "No knowledge article matched" in none[1]["content"]
+    with pytest.raises(ValueError):
+        spur.build_prompt("x", passages=[{"title": "no text"}])
+    with pytest.raises(ValueError):
+        spur.build_prompt("x", passages=[42])  # type: ignore[list-item]
+
+
+def test_default_taxonomy_drives_classify() -> None:
+    taxonomy = spur.default_taxonomy()
+    names = [c["name"] for c in taxonomy["categories"]]
+    assert names == ["billing", "technical", "general"]
+    assert taxonomy["default_category"] == "general"
+    billing = taxonomy["categories"][0]["keywords"]
+    assert ("refund", 3.0) in [tuple(k) for k in billing]
+    # Its keywords, given back as a custom taxonomy, classify the same way.
+    custom = {c["name"]: [phrase for phrase, _ in c["keywords"]] for c in taxonomy["categories"]}
+    assert spur.classify("Please refund my invoice", custom).category == "billing"

@@ -143,6 +143,35 @@ impl PromptBuilder {
     pub fn build(&self, counter: &dyn TokenCounter, input: PromptInput<'_>) -> Prompt {
         assemble(&self.config, counter, &self.system, self.system_cost, input)
     }
+
+    /// [`Self::build`] with other history and token limits than the
+    /// configured ones (the system prompt stays rendered and counted).
+    pub fn build_within(
+        &self,
+        counter: &dyn TokenCounter,
+        input: PromptInput<'_>,
+        max_history_messages: usize,
+        max_input_tokens: usize,
+    ) -> Prompt {
+        let limits = Limits {
+            max_history_messages,
+            max_input_tokens,
+        };
+        assemble_within(
+            &self.config.texts,
+            limits,
+            counter,
+            &self.system,
+            self.system_cost,
+            input,
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Limits {
+    max_history_messages: usize,
+    max_input_tokens: usize,
 }
 
 fn assemble(
@@ -152,23 +181,38 @@ fn assemble(
     system_cost: usize,
     input: PromptInput<'_>,
 ) -> Prompt {
+    let limits = Limits {
+        max_history_messages: config.max_history_messages,
+        max_input_tokens: config.max_input_tokens,
+    };
+    assemble_within(&config.texts, limits, counter, system, system_cost, input)
+}
+
+fn assemble_within(
+    texts: &PromptTexts,
+    limits: Limits,
+    counter: &dyn TokenCounter,
+    system: &str,
+    system_cost: usize,
+    input: PromptInput<'_>,
+) -> Prompt {
     let cost = |text: &str| counter.count(text) + MESSAGE_OVERHEAD_TOKENS;
-    let budget = config.max_input_tokens;
+    let budget = limits.max_input_tokens;
     let fixed = system_cost + cost(input.message) + REPLY_PRIMING_TOKENS;
 
     // Passages: the best first, while the knowledge message fits.
     let mut kept = input.passages.len();
-    let mut knowledge = knowledge_text(&config.texts, input.passages);
+    let mut knowledge = knowledge_text(texts, input.passages);
     while kept > 0 && fixed + cost(&knowledge) > budget {
         kept -= 1;
-        knowledge = knowledge_text(&config.texts, &input.passages[..kept]);
+        knowledge = knowledge_text(texts, &input.passages[..kept]);
     }
     let mut used = fixed + cost(&knowledge);
     let over_budget = used > budget;
 
     let history = trim_counted(
         input.history,
-        config.max_history_messages,
+        limits.max_history_messages,
         budget.saturating_sub(used),
         counter,
     );
@@ -197,6 +241,58 @@ mod tests {
     use super::*;
     use crate::knowledge::KnowledgeBase;
     use crate::prompt::tokens::for_model;
+
+    #[test]
+    fn a_builder_with_other_limits_builds_what_a_fresh_prompt_would() {
+        let kb = KnowledgeBase::demo();
+        let passages = kb.search("return policy", 3);
+        let counter = for_model("gpt-4o-mini");
+        let history: Vec<Message> = (0..30)
+            .map(|i| {
+                let sender = if i % 2 == 0 {
+                    Sender::Customer
+                } else {
+                    Sender::Assistant
+                };
+                Message {
+                    id: crate::conversation::MessageId(uuid::Uuid::from_u128(i as u128)),
+                    conversation_id: crate::conversation::ConversationId(uuid::Uuid::nil()),
+                    seq: i + 1,
+                    sender,
+                    text: format!("message number {i}"),
+                    created_at: time::OffsetDateTime::UNIX_EPOCH,
+                    idempotency_key: None,
+                    reply_to: None,
+                    meta: Default::default(),
+                }
+            })
+            .collect();
+        let builder = PromptBuilder::new(PromptConfig::default(), counter.as_ref(), kb.policies());
+        for (max_history_messages, max_input_tokens) in
+            [(20, 4_000), (5, 4_000), (20, 700), (3, 300)]
+        {
+            let input = PromptInput {
+                policies: kb.policies(),
+                passages: &passages,
+                history: &history,
+                message: "Can I return shoes?",
+            };
+            let config = PromptConfig {
+                max_history_messages,
+                max_input_tokens,
+                ..PromptConfig::default()
+            };
+            assert_eq!(
+                builder.build_within(
+                    counter.as_ref(),
+                    input,
+                    max_history_messages,
+                    max_input_tokens
+                ),
+                build_prompt(&config, counter.as_ref(), input)
+            );
+        }
+    }
 
     #[test]
     fn lays_out_system_knowledge_history_and_message() {

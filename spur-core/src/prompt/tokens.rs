@@ -133,11 +133,19 @@ mod exact {
 #[cfg(feature = "tokenizer")]
 pub use exact::BpeTokenCounter;
 
-/// The best counter this build has for `model`.
+/// The best counter this build has for `model` (one shared instance per encoding).
 pub fn for_model(model: &str) -> Arc<dyn TokenCounter> {
     #[cfg(feature = "tokenizer")]
     {
-        Arc::new(BpeTokenCounter::new(Encoding::for_model(model)))
+        use std::sync::OnceLock;
+        static O200K: OnceLock<Arc<dyn TokenCounter>> = OnceLock::new();
+        static CL100K: OnceLock<Arc<dyn TokenCounter>> = OnceLock::new();
+        let encoding = Encoding::for_model(model);
+        let slot = match encoding {
+            Encoding::O200k => &O200K,
+            Encoding::Cl100k => &CL100K,
+        };
+        Arc::clone(slot.get_or_init(|| Arc::new(BpeTokenCounter::new(encoding))))
     }
     #[cfg(not(feature = "tokenizer"))]
     {

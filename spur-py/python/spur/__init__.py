@@ -27,6 +27,7 @@ from ._spur import (
     build_prompt,
     classify,
     count_tokens,
+    default_taxonomy,
     load_knowledge,
     trim_history,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "build_prompt",
     "classify",
     "count_tokens",
+    "default_taxonomy",
     "load_knowledge",
     "trim_history",
 ]

@@ -1,7 +1,7 @@
 """Type stubs for the native module spur._spur."""
 
 import datetime
-from typing import AsyncIterator, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
 __version__: str
 
@@ -143,6 +143,7 @@ def classify(
     text: str, categories: Optional[Union[List[str], Dict[str, List[str]]]] = None
 ) -> Classification: ...
 def load_knowledge(path: str) -> Knowledge: ...
+def default_taxonomy() -> Dict[str, Any]: ...
 def trim_history(
     history: Sequence[_M], max_messages: int = 20, max_tokens: int = 4000, model: str = "gpt-4o-mini"
 ) -> List[_M]: ...
@@ -151,6 +152,7 @@ def build_prompt(
     history: Optional[Sequence[Mapping[str, object]]] = None,
     knowledge: Optional[Knowledge] = None,
     *,
+    passages: Optional[Sequence[Union[Passage, Mapping[str, str]]]] = None,
     max_messages: int = 20,
     max_tokens: int = 4000,
     model: str = "gpt-4o-mini",

@@ -183,10 +183,11 @@ pub struct ConversationDetail {
     /// What the host attached (customer name, page, locale...).
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
-    /// How the newest classified customer message was read.
+    /// How the newest classified customer message in `messages` was read.
     #[schema(value_type = Option<Object>)]
     pub classification: Option<Classification>,
-    /// Why it was handed to a person (`customer_request`, `repeated_fallbacks`...).
+    /// Why it was handed to a person (`customer_request`, `repeated_fallbacks`...),
+    /// from the newest handoff notice in `messages`.
     pub escalation_reason: Option<String>,
     /// The newest messages, oldest first, with their metadata.
     #[schema(value_type = Vec<Object>)]
@@ -235,19 +236,13 @@ pub async fn conversation(
         .history(conversation.id, query.before, limit)
         .await
         .map_err(spur_core::EngineError::from)?;
-    let newest = |pick: fn(&Message) -> Option<&str>| {
-        page.messages
-            .iter()
-            .rev()
-            .find_map(|m| pick(m).map(str::to_string))
-    };
-    let classification = page
-        .messages
-        .iter()
-        .rev()
+    // Read from the page's messages, newest first.
+    let newest = page.messages.iter().rev();
+    let classification = newest
+        .clone()
         .filter(|m| m.sender == Sender::Customer)
         .find_map(|m| m.meta.classification.clone());
-    let escalation_reason = newest(|m| m.meta.escalation.as_deref());
+    let escalation_reason = newest.clone().find_map(|m| m.meta.escalation.clone());
     Ok(Json(ConversationDetail {
         summary: ConversationSummary::from(&conversation),
         metadata: conversation.metadata.clone(),
