@@ -8,7 +8,8 @@
 //! `POST /v1/chat/message` at several concurrency levels (closed loop); the
 //! latency the server adds over the fake LLM at fixed rates (open loop);
 //! memory idle and at peak. Options: `--seconds N` per level (default 5),
-//! `--only sqlite|postgres`.
+//! `--only sqlite|postgres`, `--pg-query sslmode=disable` (appended to the
+//! PostgreSQL URL).
 
 // A bench tool: a histogram with constant valid bounds cannot fail.
 #![allow(clippy::expect_used)]
@@ -35,18 +36,22 @@ const QUESTIONS: &[&str] = &[
 struct Args {
     seconds: u64,
     only: Option<String>,
+    /// Appended to the PostgreSQL URL (e.g. `sslmode=disable`).
+    pg_query: Option<String>,
 }
 
 fn args() -> Args {
     let mut out = Args {
         seconds: 5,
         only: None,
+        pg_query: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--seconds" => out.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--only" => out.only = it.next(),
+            "--pg-query" => out.pg_query = it.next(),
             _ => {}
         }
     }
@@ -77,10 +82,11 @@ async fn main() -> Result<(), Failure> {
         backends.push(("SQLite", format!("sqlite://{}", path.display())));
     }
     if args.only.as_deref() != Some("sqlite") {
-        backends.push((
-            "PostgreSQL",
-            spur_core::testing::postgres::fresh_database().await?,
-        ));
+        let mut url = spur_core::testing::postgres::fresh_database().await?;
+        if let Some(query) = &args.pg_query {
+            url = format!("{url}?{query}");
+        }
+        backends.push(("PostgreSQL", url));
     }
     for (name, url) in backends {
         println!("== {name}");
