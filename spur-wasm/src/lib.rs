@@ -1,6 +1,12 @@
-//! Browser bindings over spur-core (no default features). This crate is the
-//! start of the widget SDK: today it exposes the core's input validation so
-//! the page checks a message exactly as the server will.
+//! Browser bindings over spur-core (no default features): `SpurClient`, the
+//! typed client the widget (`widget/spur-widget.js`) is built on, and the
+//! core's input validation, so a page checks a message exactly as the server
+//! will. `build.sh` produces `dist/` (ES module, wasm, .d.ts, widget).
+
+mod client;
+mod http;
+
+pub use client::SpurClient;
 
 use spur_core::validate::MessageLimits;
 use wasm_bindgen::prelude::*;

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -25,18 +25,27 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::views::MessageView;
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// Start after this message seq (a page that already shows history);
+    /// a `Last-Event-ID` header takes precedence.
+    pub after: Option<i64>,
+}
+
 /// Messages read from the store per replay query.
 const REPLAY_PAGE: usize = 200;
 
 /// The live feed of a conversation.
 #[utoipa::path(get, path = "/v1/chat/events/{session}", tag = "chat",
-    params(("session" = String, Path), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
+    params(("session" = String, Path), FeedQuery, ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
     responses((status = 200, content_type = "text/event-stream",
         description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}, typing {sender: agent}"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     Path(session): Path<String>,
+    Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session = parse_session_id(&session)?;
@@ -47,6 +56,8 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
+        // A reconnect's header wins over the first connection's `after`.
+        .or(query.after)
         .unwrap_or(0)
         .max(0);
     let (tx, rx) = mpsc::channel(64);

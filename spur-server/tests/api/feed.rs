@@ -179,3 +179,30 @@ async fn shutdown_closes_feeds_and_the_server_stops() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_shows_history_starts_the_feed_after_it() {
+    let server = Server::start(sqlite_options()).await;
+    let first = server.say("Do you ship to India?", None).await;
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    server.say("And returns?", Some(&session)).await;
+    // Four messages stored; the page shows the first two.
+    let feed = server
+        .get(&format!("/v1/chat/events/{session}?after=2"))
+        .await;
+    let events = sse_events(feed, |e| {
+        e.event == "message" && e.id.as_deref() == Some("4")
+    })
+    .await;
+    assert_eq!(seqs(&events), vec![3, 4]);
+    // Last-Event-ID (a reconnect) wins over `after`.
+    let resumed = server
+        .client
+        .get(server.url(&format!("/v1/chat/events/{session}?after=1")))
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .unwrap();
+    let events = sse_events(resumed, |e| e.event == "message").await;
+    assert_eq!(seqs(&events), vec![4]);
+}

@@ -1,0 +1,319 @@
+//! `SpurClient`: one customer's conversation with a Spur server, from a
+//! browser. The session is kept in `localStorage` (a reload resumes the same
+//! conversation); messages are checked with the core's rules before they
+//! are sent; the live feed resumes after a network cut without gaps or
+//! duplicates.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, JSON, Promise, Uint8Array};
+use spur_core::validate::MessageLimits;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::{EventSource, MessageEvent, ReadableStreamDefaultReader, TextDecoder};
+
+use crate::http::{api_error, call, get, object, send};
+
+/// The feed's event types a client hears about.
+const FEED_EVENTS: [&str; 5] = ["message", "status", "typing", "escalated", "delta"];
+
+struct Feed {
+    source: EventSource,
+    _listeners: Vec<Closure<dyn FnMut(MessageEvent)>>,
+}
+
+struct Inner {
+    server: String,
+    storage_key: String,
+    limits: MessageLimits,
+    session: RefCell<Option<String>>,
+    /// The newest message seq delivered to `onEvent` (duplicates are dropped).
+    last_seq: Cell<f64>,
+    feed: RefCell<Option<Feed>>,
+}
+
+#[wasm_bindgen]
+pub struct SpurClient {
+    inner: Rc<Inner>,
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+impl Inner {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    fn remember(&self, session: &str) {
+        if self.session.borrow().as_deref() == Some(session) {
+            return;
+        }
+        *self.session.borrow_mut() = Some(session.to_string());
+        if let Some(store) = storage() {
+            let _ = store.set_item(&self.storage_key, session);
+        }
+    }
+
+    fn session_or_error(&self) -> Result<String, JsValue> {
+        self.session
+            .borrow()
+            .clone()
+            .ok_or_else(|| api_error(0, "no_session", "no conversation yet: send a message first"))
+    }
+
+    fn check(&self, text: &str) -> Result<String, JsValue> {
+        self.limits
+            .check(text)
+            .map(str::to_string)
+            .map_err(|e| api_error(400, e.code(), &e.to_string()))
+    }
+
+    fn body(&self, text: &str, key: Option<String>) -> JsValue {
+        let session = self.session.borrow().clone();
+        object(&[
+            ("message", text.into()),
+            (
+                "sessionId",
+                session.map_or(JsValue::UNDEFINED, JsValue::from),
+            ),
+            (
+                "idempotencyKey",
+                key.map_or(JsValue::UNDEFINED, JsValue::from),
+            ),
+        ])
+    }
+}
+
+fn promise<F>(future: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    future_to_promise(future)
+}
+
+#[wasm_bindgen]
+impl SpurClient {
+    /// `server`: the Spur server's origin (`https://support.example.com`).
+    /// `maxChars`: the server's message limit, if not the default 5,000.
+    #[wasm_bindgen(constructor)]
+    pub fn new(server: &str, max_chars: Option<usize>) -> SpurClient {
+        let server = server.trim_end_matches('/').to_string();
+        let storage_key = format!("spur.session:{server}");
+        let session = storage().and_then(|s| s.get_item(&storage_key).ok().flatten());
+        let limits = MessageLimits {
+            max_chars: max_chars.unwrap_or(MessageLimits::default().max_chars),
+            ..MessageLimits::default()
+        };
+        SpurClient {
+            inner: Rc::new(Inner {
+                server,
+                storage_key,
+                limits,
+                session: RefCell::new(session),
+                last_seq: Cell::new(0.0),
+                feed: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// The conversation's secret handle, once there is one.
+    #[wasm_bindgen(getter, js_name = sessionId)]
+    pub fn session_id(&self) -> Option<String> {
+        self.inner.session.borrow().clone()
+    }
+
+    /// Forgets the conversation (the next message starts a new one).
+    pub fn forget(&self) {
+        self.close();
+        *self.inner.session.borrow_mut() = None;
+        self.inner.last_seq.set(0.0);
+        if let Some(store) = storage() {
+            let _ = store.remove_item(&self.inner.storage_key);
+        }
+    }
+
+    /// Sends a message and resolves with `{reply, sessionId, status,
+    /// messageId, usedFallback}`. Retrying with the same `idempotencyKey`
+    /// never stores the message twice.
+    pub fn send(&self, text: &str, idempotency_key: Option<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let text = text.to_string();
+        promise(async move {
+            let text = inner.check(&text)?;
+            let body = inner.body(&text, idempotency_key);
+            let reply = call("POST", &inner.url("/v1/chat/message"), Some(&body)).await?;
+            if let Some(session) = get(&reply, "sessionId").as_string() {
+                inner.remember(&session);
+            }
+            Ok(reply)
+        })
+    }
+
+    /// Sends a message and calls `onDelta(text)` as the reply streams in;
+    /// resolves with the final `{replyId, reply, usedFallback, status}`.
+    pub fn stream(
+        &self,
+        text: &str,
+        on_delta: Function,
+        idempotency_key: Option<String>,
+    ) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let text = text.to_string();
+        promise(async move {
+            let text = inner.check(&text)?;
+            let body = inner.body(&text, idempotency_key);
+            let response = send("POST", &inner.url("/v1/chat/stream"), Some(&body)).await?;
+            if !response.ok() {
+                return crate::http::json(response).await;
+            }
+            let reader: ReadableStreamDefaultReader = response
+                .body()
+                .ok_or_else(|| api_error(0, "network", "the reply stream is empty"))?
+                .get_reader()
+                .unchecked_into();
+            let decoder = TextDecoder::new()?;
+            let mut buffer = String::new();
+            loop {
+                let chunk = JsFuture::from(reader.read()).await?;
+                if get(&chunk, "done").as_bool().unwrap_or(true) {
+                    return Err(api_error(0, "network", "the reply stream ended early"));
+                }
+                let bytes: Uint8Array = get(&chunk, "value").unchecked_into();
+                buffer.push_str(&decoder.decode_with_buffer_source(&bytes)?);
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let (name, data) = sse_block(&block);
+                    let data = JSON::parse(&data).unwrap_or(JsValue::NULL);
+                    match name.as_str() {
+                        "start" => {
+                            if let Some(session) = get(&data, "sessionId").as_string() {
+                                inner.remember(&session);
+                            }
+                        }
+                        "delta" => {
+                            on_delta.call1(&JsValue::NULL, &get(&data, "text"))?;
+                        }
+                        "done" => return Ok(data),
+                        "error" => {
+                            let code = get(&data, "code").as_string().unwrap_or_default();
+                            let message = get(&data, "message").as_string().unwrap_or_default();
+                            return Err(api_error(503, &code, &message));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// A page of the conversation, oldest first: `{messages, nextCursor}`.
+    /// Pass `nextCursor` back as `before` for older messages.
+    pub fn history(&self, before: Option<f64>, limit: Option<u32>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let session = inner.session_or_error()?;
+            let mut url = inner.url(&format!(
+                "/v1/chat/history/{session}?limit={}",
+                limit.unwrap_or(30)
+            ));
+            if let Some(before) = before {
+                url.push_str(&format!("&before={before}"));
+            }
+            call("GET", &url, None).await
+        })
+    }
+
+    /// Asks for a person: `{sessionId, status, notice}`.
+    pub fn escalate(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let session = inner.session_or_error()?;
+            let body = object(&[("sessionId", session.into())]);
+            call("POST", &inner.url("/v1/chat/escalate"), Some(&body)).await
+        })
+    }
+
+    /// Tells the agent the customer is typing (best effort).
+    pub fn typing(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let Some(session) = inner.session.borrow().clone() else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            let body = object(&[("sessionId", session.into())]);
+            let _ = send("POST", &inner.url("/v1/chat/typing"), Some(&body)).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Calls `callback({type, data, id})` for everything that happens in the
+    /// conversation from message seq `after` on: `message`, `status`,
+    /// `typing`, `escalated`, `delta`. Reconnects by itself (the browser
+    /// sends `Last-Event-ID`); a message already delivered is never
+    /// delivered again.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(&self, callback: Function, after: Option<f64>) -> Result<(), JsValue> {
+        self.close();
+        let session = self.inner.session_or_error()?;
+        let after = after.unwrap_or(0.0).max(self.inner.last_seq.get());
+        self.inner.last_seq.set(after);
+        let url = self
+            .inner
+            .url(&format!("/v1/chat/events/{session}?after={after}"));
+        let source = EventSource::new(&url)?;
+        let mut listeners = Vec::new();
+        for name in FEED_EVENTS {
+            let callback = callback.clone();
+            let inner = Rc::clone(&self.inner);
+            let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event
+                    .data()
+                    .as_string()
+                    .and_then(|text| JSON::parse(&text).ok())
+                    .unwrap_or(JsValue::NULL);
+                if name == "message" {
+                    let seq = get(&data, "seq").as_f64().unwrap_or(0.0);
+                    if seq <= inner.last_seq.get() {
+                        return;
+                    }
+                    inner.last_seq.set(seq);
+                }
+                let id = event.last_event_id();
+                let event = object(&[("type", name.into()), ("data", data), ("id", id.into())]);
+                let _ = callback.call1(&JsValue::NULL, &event);
+            });
+            source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref())?;
+            listeners.push(listener);
+        }
+        *self.inner.feed.borrow_mut() = Some(Feed {
+            source,
+            _listeners: listeners,
+        });
+        Ok(())
+    }
+
+    /// Stops the live feed.
+    pub fn close(&self) {
+        if let Some(feed) = self.inner.feed.borrow_mut().take() {
+            feed.source.close();
+        }
+    }
+}
+
+/// The event name and data of one Server-Sent Events block.
+fn sse_block(block: &str) -> (String, String) {
+    let mut name = String::new();
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    (name, data)
+}
