@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# spur-server's pages (demo chat, agent console, admin) end to end in
+# spur-server's pages (demo chat, agent console, admin) and the embeddable
+# widget (built by spur-wasm/build.sh, size report printed) end to end in
 # headless Chromium against the real binary. Screenshots land in
 # target/e2e-artifacts/.
 set -euo pipefail
@@ -7,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 command -v chromium >/dev/null || { echo "chromium is required (apt-get install chromium)"; exit 1; }
 cargo build -q -p spur-server
+bash spur-wasm/build.sh
 cd spur-server/e2e
 npm ci --no-audit --no-fund --loglevel=error
 npm test

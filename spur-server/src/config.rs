@@ -86,6 +86,10 @@ pub struct Options {
     pub admin_email: Option<String>,
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, global = true)]
     pub admin_password: Option<String>,
+    /// The built widget (`spur-wasm/build.sh` output) to serve at `/widget/`;
+    /// default `spur-wasm/dist` when it exists.
+    #[arg(long, env = "SPUR_WIDGET_DIR", global = true)]
+    pub widget_dir: Option<PathBuf>,
     /// Comma-separated origins allowed to call the API from a browser.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Option<Vec<String>>,
@@ -177,6 +181,8 @@ pub struct Settings {
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
     pub cors_origins: Vec<String>,
+    /// Where the widget's files are, if built.
+    pub widget_dir: Option<PathBuf>,
     pub message_max_chars: usize,
     pub request_timeout: Duration,
     pub limits: RateLimits,
@@ -338,6 +344,20 @@ impl Settings {
                 .or(file.admin_password)
                 .map(SecretString::from),
             cors_origins,
+            widget_dir: match o.widget_dir.or(file.widget_dir) {
+                Some(dir) if !dir.join("spur-widget.js").is_file() => {
+                    return Err(bad(
+                        "SPUR_WIDGET_DIR",
+                        format!(
+                            "{} holds no spur-widget.js (run spur-wasm/build.sh)",
+                            dir.display()
+                        ),
+                    ));
+                }
+                Some(dir) => Some(dir),
+                None => Some(PathBuf::from("spur-wasm/dist"))
+                    .filter(|d| d.join("spur-widget.js").is_file()),
+            },
             message_max_chars,
             request_timeout: Duration::from_millis(request_timeout_ms),
             limits: RateLimits {

@@ -59,6 +59,7 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         model = state.engine.provider().model(),
         knowledge_articles = state.engine.knowledge().len(),
         shared_limits = settings.redis_url.is_some(),
+        widget = settings.widget_dir.is_some(),
         "spur-server listening; open http://{addr}/"
     );
     tokio::spawn(signal(shutdown.clone()));

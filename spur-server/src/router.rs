@@ -14,6 +14,7 @@ use axum::routing::{get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -65,7 +66,17 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/stream", post(chat::stream))
         .route("/v1/chat/events/{session}", get(feed::events))
         .route("/v1/agent/events", get(agent::events));
-    Router::new()
+    let mut pages = Router::new();
+    if let Some(dir) = &http.widget_dir {
+        // Public static files any page may load (module scripts are fetched with CORS).
+        pages = pages.nest_service(
+            "/widget",
+            tower::ServiceBuilder::new()
+                .layer(CorsLayer::new().allow_origin(Any))
+                .service(ServeDir::new(dir)),
+        );
+    }
+    pages
         .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
         // The agents' and admins' console (one page; /admin opens the admin views).
         .route("/agent", get(console))

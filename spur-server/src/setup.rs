@@ -155,6 +155,7 @@ pub async fn state(
             cors_origins: settings.cors_origins.clone(),
             request_timeout: settings.request_timeout,
             trusted_proxies: settings.trusted_proxies.clone(),
+            widget_dir: settings.widget_dir.clone(),
         }),
         metrics: metrics::handle(),
         prices: settings.prices,

@@ -33,6 +33,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub request_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// The built widget served at `/widget/`, if any.
+    pub widget_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -41,6 +43,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            widget_dir: None,
         }
     }
 }

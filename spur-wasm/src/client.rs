@@ -45,7 +45,11 @@ fn storage() -> Option<web_sys::Storage> {
 
 impl Inner {
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server)
+        // String pushes, not format!: the formatting machinery is big in wasm.
+        let mut url = String::with_capacity(self.server.len() + path.len());
+        url.push_str(&self.server);
+        url.push_str(path);
+        url
     }
 
     fn remember(&self, session: &str) {
@@ -102,7 +106,7 @@ impl SpurClient {
     #[wasm_bindgen(constructor)]
     pub fn new(server: &str, max_chars: Option<usize>) -> SpurClient {
         let server = server.trim_end_matches('/').to_string();
-        let storage_key = format!("spur.session:{server}");
+        let storage_key = ["spur.session:", &server].concat();
         let session = storage().and_then(|s| s.get_item(&storage_key).ok().flatten());
         let limits = MessageLimits {
             max_chars: max_chars.unwrap_or(MessageLimits::default().max_chars),
@@ -216,12 +220,11 @@ impl SpurClient {
         let inner = Rc::clone(&self.inner);
         promise(async move {
             let session = inner.session_or_error()?;
-            let mut url = inner.url(&format!(
-                "/v1/chat/history/{session}?limit={}",
-                limit.unwrap_or(30)
-            ));
+            let limit = limit.unwrap_or(30).to_string();
+            let mut url = inner.url(&["/v1/chat/history/", &session, "?limit=", &limit].concat());
             if let Some(before) = before {
-                url.push_str(&format!("&before={before}"));
+                url.push_str("&before=");
+                url.push_str(&(before.max(0.0) as u64).to_string());
             }
             call("GET", &url, None).await
         })
@@ -261,9 +264,15 @@ impl SpurClient {
         let session = self.inner.session_or_error()?;
         let after = after.unwrap_or(0.0).max(self.inner.last_seq.get());
         self.inner.last_seq.set(after);
-        let url = self
-            .inner
-            .url(&format!("/v1/chat/events/{session}?after={after}"));
+        let url = self.inner.url(
+            &[
+                "/v1/chat/events/",
+                &session,
+                "?after=",
+                &(after as u64).to_string(),
+            ]
+            .concat(),
+        );
         let source = EventSource::new(&url)?;
         let mut listeners = Vec::new();
         for name in FEED_EVENTS {

@@ -68,7 +68,7 @@ pub async fn json(response: Response) -> Result<JsValue, JsValue> {
         .unwrap_or_else(|| "http_error".into());
     let message = get(&error, "message")
         .as_string()
-        .unwrap_or_else(|| format!("the server answered {status}"));
+        .unwrap_or_else(|| ["the server answered ", &status.to_string()].concat());
     Err(api_error(status, &code, &message))
 }
 

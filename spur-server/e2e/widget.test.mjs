@@ -1,0 +1,123 @@
+// The widget as a web developer embeds it: one script tag on a page served
+// from another origin, against the real server (CORS configured).
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+
+const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../spur-wasm/dist');
+let server;
+let browser;
+let page; // the host page's server
+let hostOrigin;
+
+function hostPage(serverBase) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>A shop</title>
+<style>
+  /* A hostile page: none of this may reach the widget. */
+  * { font-size: 40px !important; color: red !important; background: yellow !important; }
+  button, textarea { display: none !important; }
+</style></head>
+<body><h1>Welcome to the shop</h1>
+<script type="module" src="${serverBase}/widget/spur-widget.js" data-server="${serverBase}"
+  data-title="Shop help" data-greeting="Hi! Ask us anything."></script>
+</body></html>`;
+}
+
+before(async () => {
+  page = createServer();
+  await new Promise((ok) => page.listen(0, '127.0.0.1', ok));
+  hostOrigin = `http://127.0.0.1:${page.address().port}`;
+  server = await startServer({ CORS_ORIGINS: hostOrigin, SPUR_WIDGET_DIR: DIST });
+  page.on('request', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(hostPage(server.base));
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  page?.close();
+});
+
+const widget = (p) => p.locator('.spur-widget');
+
+test('one script tag: chat, reload, a person answers live, hostile CSS changes nothing', async () => {
+  const context = await browser.newContext();
+  const customer = await context.newPage();
+  await customer.goto(hostOrigin + '/');
+  const launcher = widget(customer).getByRole('button', { name: 'Open chat' });
+  await launcher.click();
+  await widget(customer).getByText('Hi! Ask us anything.').waitFor();
+  const box = widget(customer).getByLabel('Message');
+  await box.fill('Do you ship to India?');
+  await box.press('Enter');
+  const reply = widget(customer).locator('.msg[data-sender=assistant]');
+  await reply.waitFor();
+  await customer.waitForFunction(() => {
+    const root = document.querySelector('.spur-widget').shadowRoot;
+    const r = root.querySelector('.msg[data-sender=assistant]');
+    return r && r.dataset.id && /India/.test(r.textContent);
+  });
+
+  // The page's CSS does not reach inside.
+  const style = await box.evaluate((node) => {
+    const s = getComputedStyle(node);
+    return { display: s.display, fontSize: s.fontSize, color: s.color };
+  });
+  assert.notEqual(style.display, 'none');
+  assert.equal(style.fontSize, '15px');
+  assert.notEqual(style.color, 'rgb(255, 0, 0)');
+  await shot(customer, 'widget-on-hostile-page');
+
+  // Reload: the same conversation comes back.
+  await customer.reload();
+  await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+  await widget(customer).locator('.msg[data-sender=customer]', { hasText: 'Do you ship to India?' }).waitFor();
+  assert.equal(await widget(customer).locator('.msg[data-sender=assistant]').count(), 1);
+
+  // Ask for a person; an agent answers through the agent API; it shows live.
+  await widget(customer).getByRole('button', { name: 'Talk to a person' }).click();
+  await widget(customer).locator('.msg[data-sender=system]', { hasText: 'connecting you' }).waitFor();
+  const admin = await login(server.base, ADMIN.email, ADMIN.password);
+  const inbox = await api(server.base, '/v1/agent/conversations?status=agent', { token: admin });
+  const id = inbox.body.conversations[0].id;
+  assert.equal((await api(server.base, `/v1/agent/conversations/${id}/claim`, { token: admin, method: 'POST' })).status, 200);
+  const sent = await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: { text: 'Hello, Sam from support here.' } });
+  assert.equal(sent.status, 200);
+  await widget(customer).locator('.msg[data-sender=agent]', { hasText: 'Sam from support' }).waitFor({ timeout: 5000 });
+  await widget(customer).getByText('You are chatting with a person').waitFor();
+
+  // The network drops and comes back: the feed resumes, nothing twice.
+  await context.setOffline(true);
+  await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: { text: 'Are you still there?' } });
+  await context.setOffline(false);
+  await widget(customer).locator('.msg[data-sender=agent]', { hasText: 'still there' }).waitFor({ timeout: 15000 });
+  const ids = await widget(customer).locator('.msg[data-id]').evaluateAll((nodes) => nodes.map((n) => n.dataset.id));
+  assert.equal(new Set(ids).size, ids.length, 'no message shown twice');
+  await shot(customer, 'widget-with-agent');
+});
+
+test('keyboard only: open, type, send, close with Escape', async () => {
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(hostOrigin + '/');
+  await widget(customer).getByRole('button', { name: 'Open chat' }).waitFor();
+  await customer.keyboard.press('Tab');
+  await customer.keyboard.press('Enter');
+  const box = widget(customer).getByLabel('Message');
+  await box.waitFor();
+  await customer.keyboard.type('What is your return policy?');
+  await customer.keyboard.press('Shift+Enter');
+  await customer.keyboard.type('Thanks');
+  assert.equal(await box.inputValue(), 'What is your return policy?\nThanks', 'Shift+Enter adds a line');
+  await customer.keyboard.press('Enter');
+  await widget(customer).locator('.msg[data-sender=assistant]', { hasText: '14 days' }).waitFor();
+  await customer.keyboard.press('Escape');
+  await widget(customer).getByRole('dialog').waitFor({ state: 'hidden' });
+  assert.equal(await widget(customer).getByRole('button', { name: 'Open chat' }).evaluate((b) => b.matches(':focus')), true);
+});

@@ -1,0 +1,269 @@
+// The Spur chat widget: a launcher bubble and a chat panel in an open shadow
+// root, over SpurClient (wasm). One tag puts it on a page:
+//   <script type="module" src="https://support.example.com/widget/spur-widget.js"
+//           data-server="https://support.example.com"></script>
+// or call mountWidget(target, options) yourself.
+import init, { SpurClient } from './spur_wasm.js';
+
+const CSS = `
+.root { font-family: var(--spur-font, system-ui, sans-serif); font-size: 15px; line-height: 1.4; color: #1f2328; }
+* { box-sizing: border-box; font: inherit; }
+[hidden] { display: none !important; }
+.launcher { width: 56px; height: 56px; border-radius: 50%; border: 0; cursor: pointer; display: grid; place-items: center;
+  background: var(--spur-color, #2563eb); color: #fff; box-shadow: 0 4px 14px #0003; }
+.panel { position: absolute; bottom: 70px; right: 0; width: 360px; height: 520px; max-height: calc(100vh - 110px);
+  display: flex; flex-direction: column; background: #fff; border-radius: 14px; box-shadow: 0 8px 30px #0003; overflow: hidden; }
+.root.left .panel { right: auto; left: 0; }
+header { display: flex; align-items: center; gap: 6px; padding: 10px 12px; background: var(--spur-color, #2563eb); color: #fff; }
+h2 { margin: 0; flex: 1; font-size: 16px; font-weight: 600; }
+header button { border: 1px solid #fff8; background: transparent; color: #fff; border-radius: 6px; padding: 3px 8px; cursor: pointer; }
+.log { flex: 1; overflow-y: auto; padding: 10px 12px; background: #f6f7f9; }
+.msg { margin: 6px 0; max-width: 85%; padding: 7px 10px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid #e5e7eb; }
+.msg time { display: block; font-size: 11px; color: #6b7280; margin-top: 2px; }
+.msg[data-sender=customer] { margin-left: auto; background: var(--spur-color, #2563eb); border-color: transparent; color: #fff; }
+.msg[data-sender=customer] time { color: #ffffffb0; }
+.msg[data-sender=agent] { background: #dcfce7; }
+.msg[data-sender=system] { margin: 8px auto; max-width: 95%; background: #fff7e6; font-size: 13px; text-align: center; }
+.msg[data-failed] { opacity: .6; }
+.error { margin: 6px 0; font-size: 13px; color: #b42318; }
+.error button { margin-left: 6px; }
+.status { margin: 0; padding: 0 12px; min-height: 18px; font-size: 12px; color: #6b7280; background: #f6f7f9; }
+form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e5e7eb; background: #fff; }
+textarea { flex: 1; resize: none; border: 1px solid #d1d5db; border-radius: 8px; padding: 7px 9px; max-height: 120px; color: inherit; background: #fff; }
+form button { border: 0; border-radius: 8px; padding: 0 14px; background: var(--spur-color, #2563eb); color: #fff; cursor: pointer; }
+form button:disabled { opacity: .5; cursor: default; }
+:focus-visible { outline: 2px solid var(--spur-color, #2563eb); outline-offset: 2px; }
+@media (max-width: 480px) {
+  .panel { position: fixed; inset: 0; width: auto; height: auto; max-height: none; border-radius: 0; }
+}`;
+
+const ready = init();
+
+function el(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...[].concat(children));
+  return node;
+}
+
+const clock = (iso) => new Date(iso || Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/** Mounts the widget into `target` (an element); returns its controller. */
+export async function mountWidget(target, options = {}) {
+  await ready;
+  const server = options.server || location.origin;
+  const title = options.title || 'Support';
+  const client = new SpurClient(server, options.maxChars);
+  const host = el('div', { className: 'spur-widget' });
+  // Inline !important beats whatever the page's stylesheets say about this element.
+  const side = options.position === 'left' ? 'left' : 'right';
+  const fixed = { all: 'initial', display: 'block', position: 'fixed', bottom: '20px', [side]: '20px', 'z-index': '2147483000' };
+  for (const [name, value] of Object.entries(fixed)) host.style.setProperty(name, value, 'important');
+  if (options.position) host.dataset.position = options.position;
+  if (options.color) host.style.setProperty('--spur-color', options.color);
+  if (options.font) host.style.setProperty('--spur-font', options.font);
+  const root = host.attachShadow({ mode: 'open' });
+  const launcher = el('button', { className: 'launcher', type: 'button' });
+  // A speech bubble drawn inline: no font or image to fetch.
+  launcher.innerHTML = '<svg width="26" height="26" viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg>';
+  launcher.setAttribute('aria-label', 'Open chat');
+  launcher.setAttribute('aria-expanded', 'false');
+  const log = el('div', { className: 'log' });
+  log.setAttribute('role', 'log');
+  log.setAttribute('aria-live', 'polite');
+  const status = el('p', { className: 'status' });
+  status.setAttribute('role', 'status');
+  const text = el('textarea', { rows: 1, placeholder: options.placeholder || 'Write a message…' });
+  text.setAttribute('aria-label', 'Message');
+  const sendButton = el('button', { type: 'submit', textContent: 'Send' });
+  const form = el('form', {}, [text, sendButton]);
+  const person = el('button', { type: 'button', textContent: 'Talk to a person' });
+  const closeButton = el('button', { type: 'button', textContent: '×' });
+  closeButton.setAttribute('aria-label', 'Close chat');
+  const panel = el('section', { className: 'panel', hidden: true }, [
+    el('header', {}, [el('h2', { textContent: title }), person, closeButton]), log, status, form,
+  ]);
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('aria-label', title);
+  root.append(el('style', { textContent: CSS }), el('div', { className: `root ${side}` }, [panel, launcher]));
+  target.append(host);
+
+  const shown = new Set();
+  let older = null; // cursor for older messages
+  let started = false;
+  let listening = false;
+  let withAgent = false;
+  let typingTimer = null;
+  let typingSent = 0;
+
+  const atBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  function bubble(sender, body, when, { prepend = false } = {}) {
+    const node = el('div', { className: 'msg' }, [body, el('time', { textContent: clock(when) })]);
+    node.dataset.sender = sender;
+    if (prepend) log.prepend(node);
+    else {
+      const stick = atBottom();
+      log.append(node);
+      if (stick || sender === 'customer') log.scrollTop = log.scrollHeight;
+    }
+    return node;
+  }
+  function setText(node, body) { node.firstChild.textContent = body; }
+
+  function stored(m, opts) {
+    if (shown.has(m.id)) return;
+    shown.add(m.id);
+    if (!opts) {
+      // Our own message, drawn when sent; a reply that streamed in.
+      const pending = m.sender === 'customer'
+        ? [...log.querySelectorAll('.msg[data-pending]')].find((n) => n.firstChild.textContent === m.text)
+        : m.sender === 'assistant' ? log.querySelector('.msg[data-streaming]') : null;
+      if (pending) {
+        delete pending.dataset.pending; delete pending.dataset.streaming;
+        setText(pending, m.text); pending.dataset.id = m.id;
+        return;
+      }
+    }
+    bubble(m.sender, m.text, m.createdAt, opts).dataset.id = m.id;
+  }
+
+  function showStatus() {
+    status.textContent = withAgent ? 'You are chatting with a person.' : '';
+  }
+  function onEvent(event) {
+    const { type, data } = event;
+    if (type === 'message') stored(data);
+    else if (type === 'status') { withAgent = data.status === 'agent'; status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…') : ''; }
+    else if (type === 'typing') {
+      status.textContent = 'A person is typing…';
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(showStatus, 3000);
+    }
+  }
+  function listen(after) {
+    if (listening || !client.sessionId) return;
+    listening = true;
+    client.onEvent(onEvent, after);
+  }
+
+  async function start() {
+    if (started) return;
+    started = true;
+    if (!client.sessionId) {
+      if (options.greeting) bubble('system', options.greeting);
+      return;
+    }
+    try {
+      const page = await client.history(undefined, 30);
+      older = page.nextCursor ?? null;
+      for (const m of page.messages) stored(m, {});
+      log.scrollTop = log.scrollHeight;
+      const last = page.messages.length ? page.messages[page.messages.length - 1].seq : 0;
+      listen(last);
+    } catch (err) {
+      if (err.status === 404) { client.forget(); if (options.greeting) bubble('system', options.greeting); }
+      else failure(err, null);
+    }
+  }
+
+  log.addEventListener('scroll', async () => {
+    if (log.scrollTop > 20 || older == null) return;
+    const before = older;
+    older = null;
+    const page = await client.history(before, 30);
+    const height = log.scrollHeight;
+    for (const m of [...page.messages].reverse()) stored(m, { prepend: true });
+    log.scrollTop += log.scrollHeight - height; // keep what the reader was looking at
+    older = page.nextCursor ?? null;
+  });
+
+  function failure(err, retry) {
+    const row = el('div', { className: 'error', textContent: err.message || 'Something went wrong.' });
+    row.setAttribute('role', 'alert');
+    if (retry) {
+      const again = el('button', { type: 'button', textContent: 'Retry' });
+      again.addEventListener('click', () => { row.remove(); retry(); });
+      row.append(again);
+    }
+    log.append(row);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  async function deliver(message, key, pending) {
+    sendButton.disabled = true;
+    delete pending.dataset.failed;
+    let streaming = null;
+    try {
+      const done = await client.stream(message, (delta) => {
+        if (!streaming) { streaming = bubble('assistant', ''); streaming.dataset.streaming = ''; }
+        setText(streaming, streaming.firstChild.textContent + delta);
+        if (atBottom()) log.scrollTop = log.scrollHeight;
+      }, key);
+      if (streaming && done.replyId && streaming.dataset.id !== done.replyId) {
+        delete streaming.dataset.streaming;
+        // The feed may have drawn the stored reply already.
+        if (shown.has(done.replyId)) streaming.remove();
+        else { shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); }
+      }
+      listen(0);
+    } catch (err) {
+      streaming?.remove();
+      if (err.status === 400) { pending.remove(); failure(err, null); return; }
+      pending.dataset.failed = '';
+      failure(err, () => deliver(message, key, pending)); // same key: never stored twice
+    } finally {
+      sendButton.disabled = false;
+    }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const message = text.value.trim();
+    if (!message || sendButton.disabled) return;
+    text.value = ''; text.style.height = '';
+    typingSent = 0;
+    const pending = bubble('customer', message);
+    pending.dataset.pending = '';
+    deliver(message, crypto.randomUUID(), pending);
+    text.focus();
+  });
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  text.addEventListener('input', () => {
+    text.style.height = ''; text.style.height = Math.min(text.scrollHeight, 120) + 'px';
+    if (Date.now() - typingSent > 2000) { typingSent = Date.now(); client.typing(); }
+  });
+  person.addEventListener('click', async () => {
+    if (!client.sessionId) {
+      text.value = 'I would like to talk to a person.';
+      form.requestSubmit();
+      return;
+    }
+    try { await client.escalate(); listen(0); } catch (err) { failure(err, null); }
+  });
+
+  function open(on) {
+    panel.hidden = !on;
+    launcher.setAttribute('aria-expanded', String(on));
+    launcher.setAttribute('aria-label', on ? 'Close chat' : 'Open chat');
+    if (on) { start(); text.focus(); } else launcher.focus();
+  }
+  launcher.addEventListener('click', () => open(panel.hidden));
+  closeButton.addEventListener('click', () => open(false));
+  panel.addEventListener('keydown', (e) => { if (e.key === 'Escape') open(false); });
+
+  return { client, host, open: () => open(true), close: () => open(false) };
+}
+
+export { SpurClient };
+
+// The one-tag embed: this module's own <script data-server=…>.
+const tag = [...document.querySelectorAll('script[type=module][src]')]
+  .find((s) => new URL(s.src, location.href).href === import.meta.url);
+if (tag && 'server' in tag.dataset) {
+  const d = tag.dataset;
+  mountWidget(document.body, {
+    server: d.server || new URL(import.meta.url).origin,
+    title: d.title, greeting: d.greeting, color: d.color, font: d.font, position: d.position,
+  });
+}
