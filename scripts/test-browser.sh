@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || { echo "chromium is required (apt-get install chromium)"; exit 1; }
 cargo build -q -p spur-server
 bash spur-wasm/build.sh
+bash spur-wasm/test.sh
 cd spur-server/e2e
 npm ci --no-audit --no-fund --loglevel=error
 npm test
