@@ -11,7 +11,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p spur-py --all-targets -- -D warnings
 cargo test --workspace
 cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
-cargo check -p spur-wasm --target wasm32-unknown-unknown
+cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
 grep -q "India" /tmp/spur-example.out
 bash scripts/smoke-server.sh

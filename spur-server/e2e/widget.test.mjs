@@ -121,3 +121,15 @@ test('keyboard only: open, type, send, close with Escape', async () => {
   await widget(customer).getByRole('dialog').waitFor({ state: 'hidden' });
   assert.equal(await widget(customer).getByRole('button', { name: 'Open chat' }).evaluate((b) => b.matches(':focus')), true);
 });
+
+test("the server's own demo page uses the widget", async () => {
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(server.base + '/');
+  await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+  await widget(customer).getByText('Ask me about shipping').waitFor();
+  const box = widget(customer).getByLabel('Message');
+  await box.fill('How long does delivery take?');
+  await widget(customer).getByRole('button', { name: 'Send' }).click();
+  await widget(customer).locator('.msg[data-sender=assistant]', { hasText: 'business days' }).waitFor();
+  await shot(customer, 'widget-demo-page');
+});

@@ -67,6 +67,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/events/{session}", get(feed::events))
         .route("/v1/agent/events", get(agent::events));
     let mut pages = Router::new();
+    // The demo page at `/` uses the widget when it is built; the minimal page otherwise.
+    let demo = if http.widget_dir.is_some() {
+        include_str!("../assets/widget-demo.html")
+    } else {
+        include_str!("../assets/index.html")
+    };
     if let Some(dir) = &http.widget_dir {
         // Public static files any page may load (module scripts are fetched with CORS).
         pages = pages.nest_service(
@@ -77,7 +83,7 @@ pub fn app(state: AppState) -> Router {
         );
     }
     pages
-        .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
+        .route("/", get(move || async move { Html(demo) }))
         // The agents' and admins' console (one page; /admin opens the admin views).
         .route("/agent", get(console))
         .route("/admin", get(console))
