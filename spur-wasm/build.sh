@@ -28,7 +28,7 @@ wasm-bindgen --target web --out-dir "$dist" "$root/target/wasm32-unknown-unknown
 "$tools/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-reference-types --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   "$dist/spur_wasm_bg.wasm" -o "$dist/spur_wasm_bg.wasm"
-cp "$here/widget/spur-widget.js" "$dist/"
+cp "$here/widget/spur-widget.js" "$here/widget/spur-widget.d.ts" "$dist/"
 cat > "$dist/package.json" <<JSON
 {
   "name": "spur-widget",
@@ -36,8 +36,8 @@ cat > "$dist/package.json" <<JSON
   "description": "The Spur support-chat widget and its typed client (wasm).",
   "type": "module",
   "main": "spur-widget.js",
-  "types": "spur_wasm.d.ts",
-  "files": ["spur-widget.js", "spur_wasm.js", "spur_wasm.d.ts", "spur_wasm_bg.wasm", "spur_wasm_bg.wasm.d.ts"],
+  "types": "spur-widget.d.ts",
+  "files": ["spur-widget.js", "spur-widget.d.ts", "spur_wasm.js", "spur_wasm.d.ts", "spur_wasm_bg.wasm", "spur_wasm_bg.wasm.d.ts"],
   "license": "MIT OR Apache-2.0"
 }
 JSON

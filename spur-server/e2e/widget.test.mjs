@@ -31,7 +31,10 @@ before(async () => {
   page = createServer();
   await new Promise((ok) => page.listen(0, '127.0.0.1', ok));
   hostOrigin = `http://127.0.0.1:${page.address().port}`;
-  server = await startServer({ CORS_ORIGINS: hostOrigin, SPUR_WIDGET_DIR: DIST });
+  server = await startServer({
+    CORS_ORIGINS: hostOrigin, SPUR_WIDGET_DIR: DIST,
+    RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0',
+  });
   page.on('request', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(hostPage(server.base));
@@ -132,4 +135,42 @@ test("the server's own demo page uses the widget", async () => {
   await widget(customer).getByRole('button', { name: 'Send' }).click();
   await widget(customer).locator('.msg[data-sender=assistant]', { hasText: 'business days' }).waitFor();
   await shot(customer, 'widget-demo-page');
+});
+
+test('older messages load on scroll up, keeping the view in place', async () => {
+  const context = await browser.newContext();
+  const customer = await context.newPage();
+  await customer.goto(hostOrigin + '/');
+  // 20 turns through the API: 40 messages, more than the first page of 30.
+  const topics = ['Do you ship to India?', 'How long does delivery take?', 'What is your return policy?'];
+  let session;
+  for (let i = 0; i < 20; i++) {
+    const r = await api(server.base, '/v1/chat/message', { method: 'POST', body: { message: topics[i % 3], sessionId: session } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.status, 'automated', JSON.stringify(r.body));
+    session = r.body.sessionId;
+  }
+  const history = await api(server.base, `/v1/chat/history/${session}?limit=50`);
+  const ids = history.body.messages.map((m) => m.id);
+  assert.equal(ids.length, 40);
+  await customer.evaluate(([key, value]) => localStorage.setItem(key, value), [`spur.session:${server.base}`, session]);
+  await customer.reload();
+  await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+  await widget(customer).locator(`.msg[data-id="${ids[39]}"]`).waitFor();
+  assert.equal(await widget(customer).locator('.msg[data-id]').count(), 30, 'the newest page first');
+  // Scroll to the top; note where the oldest shown message (seq 11) is then.
+  const where = (id) => customer.evaluate((id) => {
+    const root = document.querySelector('.spur-widget').shadowRoot;
+    return root.querySelector(`.msg[data-id="${id}"]`).getBoundingClientRect().y;
+  }, id);
+  const top = await customer.evaluate((id) => {
+    const root = document.querySelector('.spur-widget').shadowRoot;
+    root.querySelector('[role=log]').scrollTop = 0;
+    return root.querySelector(`.msg[data-id="${id}"]`).getBoundingClientRect().y;
+  }, ids[10]);
+  await widget(customer).locator(`.msg[data-id="${ids[0]}"]`).waitFor();
+  assert.equal(await widget(customer).locator('.msg[data-id]').count(), 40);
+  const order = await widget(customer).locator('.msg[data-id]').evaluateAll((nodes) => nodes.map((n) => n.dataset.id));
+  assert.deepEqual(order, ids, 'oldest first, each once');
+  assert.ok(Math.abs((await where(ids[10])) - top) < 2, 'what the reader was looking at stays in place');
 });

@@ -1,0 +1,28 @@
+// Types for spur-widget.js. SpurClient's own are in spur_wasm.d.ts (generated).
+import { SpurClient } from './spur_wasm.js';
+export { SpurClient };
+
+export interface WidgetOptions {
+  /** The Spur server's origin; default: the page's. */
+  server?: string;
+  title?: string;
+  /** Shown (not stored) when a conversation has not started yet. */
+  greeting?: string;
+  placeholder?: string;
+  /** CSS colour of the launcher, header and customer bubbles. */
+  color?: string;
+  font?: string;
+  position?: 'left' | 'right';
+  /** The server's MESSAGE_MAX_CHARS, if not 5,000. */
+  maxChars?: number;
+}
+
+export interface Widget {
+  client: SpurClient;
+  host: HTMLElement;
+  open(): void;
+  close(): void;
+}
+
+/** Mounts the launcher and panel into `target` (usually document.body). */
+export function mountWidget(target: HTMLElement, options?: WidgetOptions): Promise<Widget>;
