@@ -12,4 +12,5 @@ bash spur-wasm/build.sh
 bash spur-wasm/test.sh
 cd spur-server/e2e
 npm ci --no-audit --no-fund --loglevel=error
+npx tsc -p tsconfig.json     # the widget's .d.ts serve strict TypeScript
 npm test

@@ -174,3 +174,30 @@ test('older messages load on scroll up, keeping the view in place', async () => 
   assert.deepEqual(order, ids, 'oldest first, each once');
   assert.ok(Math.abs((await where(ids[10])) - top) < 2, 'what the reader was looking at stays in place');
 });
+
+test('a send whose answer is lost is retried with the same key: stored once', async () => {
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(hostOrigin + '/');
+  await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+  // The server gets the first attempt and answers; the browser never sees it.
+  let cut = true;
+  await customer.route('**/v1/chat/stream', async (route) => {
+    if (!cut) return route.continue();
+    cut = false;
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  const box = widget(customer).getByLabel('Message');
+  await box.fill('What is your return policy?');
+  await box.press('Enter');
+  const retry = widget(customer).getByRole('button', { name: 'Retry' });
+  await retry.waitFor();
+  await widget(customer).getByRole('alert').waitFor();
+  await retry.click();
+  await widget(customer).locator('.msg[data-sender=assistant]', { hasText: '14 days' }).waitFor();
+  const session = await customer.evaluate((key) => localStorage.getItem(key), `spur.session:${server.base}`);
+  const history = await api(server.base, `/v1/chat/history/${session}`);
+  const mine = history.body.messages.filter((m) => m.sender === 'customer');
+  assert.equal(mine.length, 1, 'the retry did not store the message again');
+  assert.equal(await widget(customer).locator('.msg[data-sender=customer]').count(), 1);
+});

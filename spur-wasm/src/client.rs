@@ -16,6 +16,25 @@ use web_sys::{EventSource, MessageEvent, ReadableStreamDefaultReader, TextDecode
 
 use crate::http::{api_error, call, get, object, send};
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** `POST /v1/chat/message`'s answer. `reply` is null while a person holds the conversation. */
+export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; }
+/** The end of a streamed reply. */
+export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; }
+export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; }
+export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
+export interface EscalateReply { sessionId: string; status: "automated" | "agent" | "closed"; notice: string | null; }
+export type FeedEvent =
+  | { type: "message"; data: ChatMessage; id: string }
+  | { type: "status"; data: { status: "automated" | "agent" | "closed"; withAgent: boolean }; id: string }
+  | { type: "typing"; data: { sender: "agent" }; id: string }
+  | { type: "escalated"; data: { reason: string }; id: string }
+  | { type: "delta"; data: { replyId: string; text: string }; id: string };
+/** Every failure: the server's error `code` (or `network`, `no_session`...) and the HTTP `status` (0: no answer). */
+export interface SpurError extends Error { code: string; status: number; }
+"#;
+
 /// The feed's event types a client hears about.
 const FEED_EVENTS: [&str; 5] = ["message", "status", "typing", "escalated", "delta"];
 
@@ -143,6 +162,7 @@ impl SpurClient {
     /// Sends a message and resolves with `{reply, sessionId, status,
     /// messageId, usedFallback}`. Retrying with the same `idempotencyKey`
     /// never stores the message twice.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Reply>")]
     pub fn send(&self, text: &str, idempotency_key: Option<String>) -> Promise {
         let inner = Rc::clone(&self.inner);
         let text = text.to_string();
@@ -159,10 +179,11 @@ impl SpurClient {
 
     /// Sends a message and calls `onDelta(text)` as the reply streams in;
     /// resolves with the final `{replyId, reply, usedFallback, status}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StreamDone>")]
     pub fn stream(
         &self,
         text: &str,
-        on_delta: Function,
+        #[wasm_bindgen(unchecked_param_type = "(text: string) => void")] on_delta: Function,
         idempotency_key: Option<String>,
     ) -> Promise {
         let inner = Rc::clone(&self.inner);
@@ -216,6 +237,7 @@ impl SpurClient {
 
     /// A page of the conversation, oldest first: `{messages, nextCursor}`.
     /// Pass `nextCursor` back as `before` for older messages.
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn history(&self, before: Option<f64>, limit: Option<u32>) -> Promise {
         let inner = Rc::clone(&self.inner);
         promise(async move {
@@ -231,6 +253,7 @@ impl SpurClient {
     }
 
     /// Asks for a person: `{sessionId, status, notice}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<EscalateReply>")]
     pub fn escalate(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         promise(async move {
@@ -241,6 +264,7 @@ impl SpurClient {
     }
 
     /// Tells the agent the customer is typing (best effort).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn typing(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         promise(async move {
@@ -259,7 +283,11 @@ impl SpurClient {
     /// sends `Last-Event-ID`); a message already delivered is never
     /// delivered again.
     #[wasm_bindgen(js_name = onEvent)]
-    pub fn on_event(&self, callback: Function, after: Option<f64>) -> Result<(), JsValue> {
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: FeedEvent) => void")] callback: Function,
+        after: Option<f64>,
+    ) -> Result<(), JsValue> {
         self.close();
         let session = self.inner.session_or_error()?;
         let after = after.unwrap_or(0.0).max(self.inner.last_seq.get());
