@@ -10,7 +10,7 @@ export async function typed(): Promise<void> {
   const reply: Reply = await client.send('Do you ship to India?');
   const text: string | null = reply.reply;
   const done = await client.stream('And returns?', (delta: string) => console.log(delta));
-  const page: HistoryPage = await client.history(page0(done.replyId), 30);
+  const page: HistoryPage = await client.history({ before: page0(done.replyId), limit: 30 });
   const older: number | null = page.nextCursor;
   client.onEvent((event: FeedEvent) => {
     if (event.type === 'message') console.log(event.data.sender, event.data.text);

@@ -15,7 +15,7 @@ let page; // the host page's server
 let hostOrigin;
 
 function hostPage(serverBase) {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>A shop</title>
+  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>A shop</title>
 <style>
   /* A hostile page: none of this may reach the widget. */
   * { font-size: 40px !important; color: red !important; background: yellow !important; }
@@ -200,4 +200,14 @@ test('a send whose answer is lost is retried with the same key: stored once', as
   const mine = history.body.messages.filter((m) => m.sender === 'customer');
   assert.equal(mine.length, 1, 'the retry did not store the message again');
   assert.equal(await widget(customer).locator('.msg[data-sender=customer]').count(), 1);
+});
+
+test('on a phone the chat takes the whole screen', async () => {
+  const phone = await (await browser.newContext({ viewport: { width: 375, height: 700 }, isMobile: true, hasTouch: true })).newPage();
+  await phone.goto(hostOrigin + '/');
+  await widget(phone).getByRole('button', { name: 'Open chat' }).click();
+  const panel = await widget(phone).getByRole('dialog').boundingBox();
+  assert.deepEqual([panel.x, panel.y, panel.width, panel.height], [0, 0, 375, 700]);
+  await widget(phone).getByLabel('Message').waitFor();
+  await shot(phone, 'widget-on-a-phone');
 });

@@ -236,13 +236,21 @@ impl SpurClient {
     }
 
     /// A page of the conversation, oldest first: `{messages, nextCursor}`.
-    /// Pass `nextCursor` back as `before` for older messages.
+    /// `history({before, limit})`: pass `nextCursor` back as `before` for
+    /// older messages; `limit` 1 to 200 (default 30).
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
-    pub fn history(&self, before: Option<f64>, limit: Option<u32>) -> Promise {
+    pub fn history(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ before?: number | null; limit?: number }")]
+        options: Option<JsValue>,
+    ) -> Promise {
         let inner = Rc::clone(&self.inner);
+        let options = options.unwrap_or(JsValue::UNDEFINED);
+        let before = get(&options, "before").as_f64();
+        let limit = get(&options, "limit").as_f64();
         promise(async move {
             let session = inner.session_or_error()?;
-            let limit = limit.unwrap_or(30).to_string();
+            let limit = (limit.unwrap_or(30.0).clamp(1.0, 200.0) as u32).to_string();
             let mut url = inner.url(&["/v1/chat/history/", &session, "?limit=", &limit].concat());
             if let Some(before) = before {
                 url.push_str("&before=");

@@ -78,7 +78,7 @@ async fn bad_messages_never_leave_the_page() {
 async fn without_a_conversation_history_and_escalation_say_so() {
     let client = SpurClient::new("http://127.0.0.1:9", None);
     client.forget();
-    for promise in [client.history(None, None), client.escalate()] {
+    for promise in [client.history(None), client.escalate()] {
         let error = JsFuture::from(promise).await.unwrap_err();
         assert_eq!(
             field(&error, "code").as_string().as_deref(),

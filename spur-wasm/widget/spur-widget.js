@@ -35,6 +35,7 @@ form button:disabled { opacity: .5; cursor: default; }
 :focus-visible { outline: 2px solid var(--spur-color, #2563eb); outline-offset: 2px; }
 @media (max-width: 480px) {
   .panel { position: fixed; inset: 0; width: auto; height: auto; max-height: none; border-radius: 0; }
+  .launcher[aria-expanded=true] { display: none; }
 }`;
 
 const ready = init();
@@ -153,7 +154,7 @@ export async function mountWidget(target, options = {}) {
       return;
     }
     try {
-      const page = await client.history(undefined, 30);
+      const page = await client.history({ limit: 30 });
       older = page.nextCursor ?? null;
       for (const m of page.messages) stored(m, {});
       log.scrollTop = log.scrollHeight;
@@ -169,7 +170,7 @@ export async function mountWidget(target, options = {}) {
     if (log.scrollTop > 20 || older == null) return;
     const before = older;
     older = null;
-    const page = await client.history(before, 30);
+    const page = await client.history({ before, limit: 30 });
     const height = log.scrollHeight;
     for (const m of [...page.messages].reverse()) stored(m, { prepend: true });
     log.scrollTop += log.scrollHeight - height; // keep what the reader was looking at
