@@ -97,7 +97,7 @@ pub struct InboxQuery {
     pub status: Option<String>,
     /// The newest customer message's category (`billing`, `technical`...).
     pub category: Option<String>,
-    /// ... and priority (`low`, `medium`, `high`, `urgent`).
+    /// ... and priority (`low`, `medium`, `high` by default; see `/v1/agent/labels`).
     pub priority: Option<String>,
     /// Text any message contains (case-insensitive).
     pub q: Option<String>,
