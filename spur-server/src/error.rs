@@ -159,6 +159,13 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Direct store reads in handlers fail like the engine's own.
+impl From<spur_core::store::StoreError> for ApiError {
+    fn from(error: spur_core::store::StoreError) -> Self {
+        EngineError::from(error).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

@@ -112,7 +112,14 @@ pub fn build_prompt(
 ) -> Prompt {
     let system = system_text(&config.texts, input.policies);
     let system_cost = counter.count(&system) + MESSAGE_OVERHEAD_TOKENS;
-    assemble(config, counter, &system, system_cost, input)
+    assemble(
+        &config.texts,
+        Limits::of(config),
+        counter,
+        &system,
+        system_cost,
+        input,
+    )
 }
 
 /// Builds prompts for one shop: the system message (persona, guardrails,
@@ -141,7 +148,15 @@ impl PromptBuilder {
 
     /// Same as [`build_prompt`]; `input.policies` is ignored (given at construction).
     pub fn build(&self, counter: &dyn TokenCounter, input: PromptInput<'_>) -> Prompt {
-        assemble(&self.config, counter, &self.system, self.system_cost, input)
+        let limits = Limits::of(&self.config);
+        assemble(
+            &self.config.texts,
+            limits,
+            counter,
+            &self.system,
+            self.system_cost,
+            input,
+        )
     }
 
     /// [`Self::build`] with other history and token limits than the
@@ -157,7 +172,7 @@ impl PromptBuilder {
             max_history_messages,
             max_input_tokens,
         };
-        assemble_within(
+        assemble(
             &self.config.texts,
             limits,
             counter,
@@ -174,21 +189,16 @@ struct Limits {
     max_input_tokens: usize,
 }
 
-fn assemble(
-    config: &PromptConfig,
-    counter: &dyn TokenCounter,
-    system: &str,
-    system_cost: usize,
-    input: PromptInput<'_>,
-) -> Prompt {
-    let limits = Limits {
-        max_history_messages: config.max_history_messages,
-        max_input_tokens: config.max_input_tokens,
-    };
-    assemble_within(&config.texts, limits, counter, system, system_cost, input)
+impl Limits {
+    fn of(config: &PromptConfig) -> Self {
+        Self {
+            max_history_messages: config.max_history_messages,
+            max_input_tokens: config.max_input_tokens,
+        }
+    }
 }
 
-fn assemble_within(
+fn assemble(
     texts: &PromptTexts,
     limits: Limits,
     counter: &dyn TokenCounter,

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use super::{
     Applied, Change, ConversationCursor, ConversationFilter, ConversationPage, ConversationStore,
     HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError,
-    page_from_newest, reply_page, stamp,
+    conversation_page, page_from_newest, reply_page, stamp,
 };
 use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
 
@@ -255,18 +255,7 @@ impl ConversationStore for MemoryStore {
             })
             .collect();
         all.sort_by_key(|l| std::cmp::Reverse((l.conversation.updated_at, l.conversation.id)));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let next = more
-            .then(|| all.last())
-            .flatten()
-            .map(|l| ConversationCursor {
-                updated_at: l.conversation.updated_at,
-                id: l.conversation.id,
-            });
-        Ok(ConversationPage {
-            conversations: all,
-            next,
-        })
+        all.truncate(limit.saturating_add(1));
+        Ok(conversation_page(all, limit))
     }
 }

@@ -268,19 +268,37 @@ impl ReplyTotals {
     }
 }
 
-/// Keeps `limit` of newest-first rows fetched with one extra, and the cursor after them.
-pub(crate) fn reply_page(mut newest_first: Vec<Message>, limit: usize) -> ReplyPage {
-    let more = newest_first.len() > limit;
-    newest_first.truncate(limit);
-    let next = more
-        .then(|| newest_first.last())
-        .flatten()
-        .map(|m| ReplyCursor {
-            created_at: m.created_at,
-            id: m.id,
-        });
-    ReplyPage {
-        replies: newest_first,
+/// Keyset paging: `rows` were fetched with one more than `limit`; keeps
+/// `limit` of them and, when there was more, the cursor of the last kept.
+pub(crate) fn keyset<T, C>(
+    mut rows: Vec<T>,
+    limit: usize,
+    cursor: impl Fn(&T) -> C,
+) -> (Vec<T>, Option<C>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(cursor) } else { None };
+    (rows, next)
+}
+
+pub(crate) fn reply_page(newest_first: Vec<Message>, limit: usize) -> ReplyPage {
+    let (replies, next) = keyset(newest_first, limit, |m| ReplyCursor {
+        created_at: m.created_at,
+        id: m.id,
+    });
+    ReplyPage { replies, next }
+}
+
+pub(crate) fn conversation_page(
+    newest_first: Vec<ListedConversation>,
+    limit: usize,
+) -> ConversationPage {
+    let (conversations, next) = keyset(newest_first, limit, |l| ConversationCursor {
+        updated_at: l.conversation.updated_at,
+        id: l.conversation.id,
+    });
+    ConversationPage {
+        conversations,
         next,
     }
 }

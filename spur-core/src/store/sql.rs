@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::classify::Classification;
 use crate::conversation::{Conversation, Message, MessageMeta, Sender, Status};
 
 /// A timestamp as bound into SQL. PostgreSQL stores `timestamptz`; SQLite
@@ -167,12 +168,11 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, seq, sender, text, idempotency_key, reply_to, meta, created_at";
 
 /// An inbox row's extra columns over `conversations c`: the newest customer
-/// message's classification, and the customer messages since the last answer.
+/// message's classification (read once; the filters look inside it), and
+/// the customer messages since the last answer.
 pub(crate) const LISTED_COLUMNS: &str = "\
-     (SELECT m.meta->'classification'->>'category' FROM messages m \
-       WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS category, \
-     (SELECT m.meta->'classification'->>'priority' FROM messages m \
-       WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS priority, \
+     (SELECT m.meta->'classification' FROM messages m \
+       WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS classification, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'customer' \
        AND m.seq > COALESCE((SELECT MAX(a.seq) FROM messages a \
          WHERE a.conversation_id = c.id AND a.sender IN ('assistant', 'agent')), 0)) AS unanswered";
@@ -194,8 +194,7 @@ pub(crate) fn like_pattern(text: &str) -> String {
 pub(crate) struct ListedRow {
     #[sqlx(flatten)]
     conversation: ConversationRow,
-    category: Option<String>,
-    priority: Option<String>,
+    classification: Option<Json<Classification>>,
     unanswered: i64,
 }
 
@@ -203,10 +202,11 @@ impl TryFrom<ListedRow> for super::ListedConversation {
     type Error = StoreError;
 
     fn try_from(row: ListedRow) -> Result<Self, StoreError> {
+        let classification = row.classification.map(|c| c.0);
         Ok(Self {
             conversation: Conversation::try_from(row.conversation)?,
-            category: row.category,
-            priority: row.priority,
+            category: classification.as_ref().map(|c| c.category.clone()),
+            priority: classification.map(|c| c.priority),
             unanswered: row.unanswered,
         })
     }
@@ -242,8 +242,8 @@ macro_rules! sql_store {
             INSERT_CONVERSATION, INSERT_MESSAGE, LISTED_COLUMNS, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
-            page_from_newest, reply_page, Applied, Change, ConversationCursor, ConversationFilter,
-            ConversationPage, ConversationStore, HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage,
+            conversation_page, page_from_newest, reply_page, Applied, Change, ConversationCursor, ConversationFilter,
+            ConversationPage, ConversationStore, HistoryPage, ReplyCursor, ReplyFilter, ReplyPage,
             ReplyTotals, StoreError,
         };
 
@@ -492,7 +492,8 @@ macro_rules! sql_store {
                          AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
                          AND ($8 IS NULL OR EXISTS (SELECT 1 FROM messages t \
                            WHERE t.conversation_id = c.id AND LOWER(t.text) LIKE $8 ESCAPE '!'))) listed \
-                     WHERE ($6 IS NULL OR category = $6) AND ($7 IS NULL OR priority = $7) \
+                     WHERE ($6 IS NULL OR classification->>'category' = $6) \
+                       AND ($7 IS NULL OR classification->>'priority' = $7) \
                      ORDER BY updated_at DESC, id DESC LIMIT $4"
                 );
                 let rows = sqlx::query_as::<_, ListedRow>(sqlx::AssertSqlSafe(sql))
@@ -507,14 +508,7 @@ macro_rules! sql_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;
-                let mut conversations: Vec<ListedConversation> = convert(rows)?;
-                let more = conversations.len() > limit;
-                conversations.truncate(limit);
-                let next = more.then(|| conversations.last()).flatten().map(|l| ConversationCursor {
-                    updated_at: l.conversation.updated_at,
-                    id: l.conversation.id,
-                });
-                Ok(ConversationPage { conversations, next })
+                Ok(conversation_page(convert(rows)?, limit))
             }
         }
     };

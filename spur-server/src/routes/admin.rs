@@ -250,12 +250,8 @@ pub async fn logs(
     };
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let store = state.engine.store();
-    let storage = |e| ApiError::from(spur_core::EngineError::from(e));
-    let page = store
-        .replies(&filter, cursor.as_ref(), limit)
-        .await
-        .map_err(storage)?;
-    let totals = store.reply_totals(&filter).await.map_err(storage)?;
+    let page = store.replies(&filter, cursor.as_ref(), limit).await?;
+    let totals = store.reply_totals(&filter).await?;
     let cost_usd = state.prices.map(|(input, output)| {
         (totals.tokens_in as f64 * input + totals.tokens_out as f64 * output) / 1e6
     });

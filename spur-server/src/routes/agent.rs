@@ -160,8 +160,7 @@ pub async fn inbox(
         .engine
         .store()
         .list_conversations(&filter, cursor.as_ref(), limit)
-        .await
-        .map_err(spur_core::EngineError::from)?;
+        .await?;
     Ok(Json(InboxPage {
         conversations: page
             .conversations
@@ -234,8 +233,7 @@ pub async fn conversation(
         .engine
         .store()
         .history(conversation.id, query.before, limit)
-        .await
-        .map_err(spur_core::EngineError::from)?;
+        .await?;
     // Read from the page's messages, newest first.
     let newest = page.messages.iter().rev();
     let classification = newest

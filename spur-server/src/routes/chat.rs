@@ -212,8 +212,7 @@ pub async fn history(
         .engine
         .store()
         .history(conversation.id, query.before, limit)
-        .await
-        .map_err(spur_core::EngineError::from)?;
+        .await?;
     Ok(Json(HistoryReply {
         session_id: session.to_string(),
         status: conversation.status,
