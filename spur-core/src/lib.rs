@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod store;
 #[cfg(all(feature = "test-util", feature = "runtime"))]
 pub mod testing;
+pub mod tickets;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Classification, ClassificationSource, Classifier, LocalClassifier, Taxonomy};
-use crate::llm::{CompletionRequest, LlmProvider};
+use crate::llm::{CompletionRequest, LlmProvider, ProviderError};
 use crate::prompt::{PromptMessage, Role};
 
 /// What the model must answer.
@@ -68,10 +68,10 @@ impl LlmClassifier {
     }
 }
 
-#[cfg_attr(not(target_family = "wasm"), async_trait::async_trait)]
-#[cfg_attr(target_family = "wasm", async_trait::async_trait(?Send))]
-impl Classifier for LlmClassifier {
-    async fn classify(&self, text: &str) -> Classification {
+impl LlmClassifier {
+    /// One attempt, no fallback: the error says why there is no answer
+    /// (for callers that retry, such as a job queue).
+    pub async fn try_classify(&self, text: &str) -> Result<Classification, ClassifyError> {
         let taxonomy = self.local.taxonomy();
         let mut request = CompletionRequest::new(vec![
             PromptMessage::new(Role::System, Self::instructions(taxonomy)),
@@ -80,23 +80,52 @@ impl Classifier for LlmClassifier {
         request.json = true;
         request.max_output_tokens = 60;
         request.temperature = Some(0.0);
-        match self.provider.complete(&request).await {
-            Ok(completion) => Self::parse(taxonomy, &completion.text).unwrap_or_else(|| {
-                tracing::warn!("LLM classification was not valid JSON for the taxonomy; using the local classifier");
-                self.local.classify_text(text)
-            }),
-            Err(error) => {
-                tracing::warn!(code = error.code(), "LLM classification failed; using the local classifier");
-                self.local.classify_text(text)
-            }
+        let completion = self.provider.complete(&request).await?;
+        Self::parse(taxonomy, &completion.text).ok_or(ClassifyError::InvalidAnswer)
+    }
+
+    pub fn local(&self) -> &LocalClassifier {
+        &self.local
+    }
+}
+
+/// Why a model gave no usable classification.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("the model's answer was not valid JSON for the taxonomy")]
+    InvalidAnswer,
+}
+
+impl ClassifyError {
+    /// A stable code, recorded as a fallback's reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Provider(error) => error.code(),
+            Self::InvalidAnswer => "llm_invalid_answer",
         }
+    }
+}
+
+#[cfg_attr(not(target_family = "wasm"), async_trait::async_trait)]
+#[cfg_attr(target_family = "wasm", async_trait::async_trait(?Send))]
+impl Classifier for LlmClassifier {
+    async fn classify(&self, text: &str) -> Classification {
+        self.try_classify(text).await.unwrap_or_else(|error| {
+            tracing::warn!(
+                code = error.code(),
+                "LLM classification failed; using the local classifier"
+            );
+            self.local.classify_text(text)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{ProviderError, Script, ScriptedProvider};
+    use crate::llm::{Script, ScriptedProvider};
 
     #[tokio::test]
     async fn valid_answers_are_used_and_anything_else_falls_back() {

@@ -14,7 +14,7 @@ mod taxonomy;
 use serde::{Deserialize, Serialize};
 
 pub use lexicon::{Lexicon, Match};
-pub use llm::LlmClassifier;
+pub use llm::{ClassifyError, LlmClassifier};
 pub use local::LocalClassifier;
 pub use taxonomy::{Label, Taxonomy, TaxonomyError};
 

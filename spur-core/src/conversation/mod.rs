@@ -1,7 +1,7 @@
 //! Conversations, messages and the pure state machine that moves them
 //! `automated -> agent -> closed`.
 
-mod ids;
+pub(crate) mod ids;
 mod model;
 mod state;
 

@@ -36,3 +36,4 @@ impl PostgresStore {
 
 super::sql::sql_store!(PostgresStore, sqlx::Postgres);
 crate::accounts::sql::sql_accounts!(PostgresStore);
+crate::tickets::sql::sql_tickets!(PostgresStore);

@@ -51,3 +51,4 @@ impl SqliteStore {
 
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
 crate::accounts::sql::sql_accounts!(SqliteStore);
+crate::tickets::sql::sql_tickets!(SqliteStore);

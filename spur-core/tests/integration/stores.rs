@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore, conformance};
+use spur_core::tickets::TicketStore;
 use spur_core::{Inbound, SupportEngine};
 
 /// PostgreSQL is required: these tests fail (never skip) when it is missing.
@@ -27,7 +28,8 @@ async fn sqlite_store_conforms() {
     let (url, path) = temp_sqlite();
     let store = SqliteStore::connect(&url).await.unwrap();
     spur_core::accounts::conformance::run_all(&store).await;
-    conformance::run_all(Arc::new(store)).await;
+    conformance::run_all(Arc::new(store.clone())).await;
+    tickets_conform(store).await;
     let _ = std::fs::remove_file(path);
 }
 
@@ -44,7 +46,20 @@ async fn postgres_store_conforms() {
     let url = fresh_postgres().await;
     let store = PostgresStore::connect(&url).await.unwrap();
     spur_core::accounts::conformance::run_all(&store).await;
-    conformance::run_all(Arc::new(store)).await;
+    conformance::run_all(Arc::new(store.clone())).await;
+    tickets_conform(store).await;
+}
+
+/// The tickets suite needs one stored conversation to file a ticket from.
+async fn tickets_conform<S: ConversationStore + TicketStore + Clone + 'static>(store: S) {
+    let engine = SupportEngine::builder()
+        .store(Arc::new(store.clone()))
+        .build();
+    let turn = engine
+        .send_message(Inbound::new("Hello there"))
+        .await
+        .unwrap();
+    spur_core::tickets::conformance::run_all(Arc::new(store), turn.conversation.id).await;
 }
 
 async fn survives_restart(
