@@ -28,6 +28,8 @@ pub enum Command {
     Migrate,
     /// Store a demo conversation.
     Seed,
+    /// Run ticket-classification workers only (needs `USE_QUEUE=true`).
+    Worker,
 }
 
 /// Every setting, from a flag or its environment variable. `None` falls back
@@ -114,6 +116,30 @@ pub struct Options {
     /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Option<Vec<String>>,
+    /// One ticket classification attempt gets this long.
+    #[arg(long, env = "AI_TIMEOUT_MS", global = true)]
+    pub ai_timeout_ms: Option<u64>,
+    /// Classify tickets from a durable job queue instead of in the request.
+    #[arg(long, env = "USE_QUEUE", global = true)]
+    pub use_queue: Option<bool>,
+    /// `postgres` (the store's database, the default there) or `redis` (`REDIS_URL`).
+    #[arg(long, env = "QUEUE_BACKEND", global = true)]
+    pub queue_backend: Option<String>,
+    /// Classification workers inside the server (0: run `spur-server worker` instead).
+    #[arg(long, env = "QUEUE_WORKERS", global = true)]
+    pub queue_workers: Option<usize>,
+    /// Retries of a failed classification (exponential backoff) before the fallback.
+    #[arg(long, env = "QUEUE_RETRIES", global = true)]
+    pub queue_retries: Option<usize>,
+    /// A worker whose heartbeat stops for this long has its job re-queued.
+    #[arg(long, env = "QUEUE_HEARTBEAT_MS", global = true)]
+    pub queue_heartbeat_ms: Option<u64>,
+    /// The queue's name: deployments sharing one Redis need their own.
+    #[arg(long, env = "QUEUE_NAME", global = true)]
+    pub queue_name: Option<String>,
+    /// `POST /v1/classify` calls per agent per minute (0 = off).
+    #[arg(long, env = "CLASSIFY_RATE_LIMIT", global = true)]
+    pub classify_rate_limit: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +213,27 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub limits: RateLimits,
     pub trusted_proxies: Vec<IpNet>,
+    pub ai_timeout: Duration,
+    /// `Some` when tickets are classified from the queue.
+    pub queue: Option<QueueSettings>,
+    pub classify_rate_limit: u32,
+}
+
+/// Where classification jobs wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueBackend {
+    Postgres,
+    Redis,
+}
+
+/// The ticket-classification queue (`USE_QUEUE=true`).
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    pub backend: QueueBackend,
+    pub name: String,
+    pub workers: usize,
+    pub retries: usize,
+    pub heartbeat: Duration,
 }
 
 impl Settings {
@@ -324,7 +371,61 @@ impl Settings {
                 format!("{origin:?} is not an http(s) origin"),
             ));
         }
+        let ai_timeout_ms = o.ai_timeout_ms.or(file.ai_timeout_ms).unwrap_or(8_000);
+        positive("AI_TIMEOUT_MS", ai_timeout_ms)?;
+        let queue = if o.use_queue.or(file.use_queue).unwrap_or(false) {
+            let postgres = database_url.starts_with("postgres");
+            let backend = match o.queue_backend.or(file.queue_backend).as_deref() {
+                None | Some("") if postgres => QueueBackend::Postgres,
+                None | Some("") | Some("redis") if redis_url.is_some() => QueueBackend::Redis,
+                Some("postgres") if postgres => QueueBackend::Postgres,
+                None | Some("") => {
+                    return Err(bad(
+                        "USE_QUEUE",
+                        "the job queue needs PostgreSQL (DATABASE_URL) or Redis (REDIS_URL)",
+                    ));
+                }
+                Some("postgres") => {
+                    return Err(bad(
+                        "QUEUE_BACKEND",
+                        "postgres needs a postgres:// DATABASE_URL",
+                    ));
+                }
+                Some("redis") => return Err(bad("QUEUE_BACKEND", "redis needs REDIS_URL")),
+                Some(other) => {
+                    return Err(bad(
+                        "QUEUE_BACKEND",
+                        format!("{other:?} is not postgres or redis"),
+                    ));
+                }
+            };
+            let heartbeat_ms = o
+                .queue_heartbeat_ms
+                .or(file.queue_heartbeat_ms)
+                .unwrap_or(10_000);
+            positive("QUEUE_HEARTBEAT_MS", heartbeat_ms)?;
+            let name = o
+                .queue_name
+                .or(file.queue_name)
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "spur.classify_ticket".into());
+            Some(QueueSettings {
+                backend,
+                name,
+                workers: o.queue_workers.or(file.queue_workers).unwrap_or(1),
+                retries: o.queue_retries.or(file.queue_retries).unwrap_or(4),
+                heartbeat: Duration::from_millis(heartbeat_ms),
+            })
+        } else {
+            None
+        };
         Ok(Self {
+            ai_timeout: Duration::from_millis(ai_timeout_ms),
+            queue,
+            classify_rate_limit: o
+                .classify_rate_limit
+                .or(file.classify_rate_limit)
+                .unwrap_or(60),
             host: o.host.or(file.host).unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: o.port.or(file.port).unwrap_or(3001),
             database_url,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod limit;
 pub mod metrics;
 mod openapi;
+pub mod queue;
 mod router;
 mod routes;
 pub mod setup;

@@ -1,4 +1,4 @@
-//! `spur-server [serve|migrate|seed]`: configuration, logging, signals.
+//! `spur-server [serve|migrate|seed|worker]`: configuration, logging, signals.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Seed => seed(&settings).await,
+        Command::Worker => worker(settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,6 +66,32 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     tokio::spawn(signal(shutdown.clone()));
     spur_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Classification workers without the HTTP server (`USE_QUEUE=true`).
+async fn worker(settings: Settings) -> Result<(), Failure> {
+    let Some(queue_settings) = &settings.queue else {
+        return Err("USE_QUEUE: `spur-server worker` needs USE_QUEUE=true".into());
+    };
+    let shutdown = CancellationToken::new();
+    let stores = setup::connect_store(&settings.database_url).await?;
+    let engine = setup::engine(&settings, stores.conversations.clone(), Arc::new(NoEvents)).await?;
+    let tickets = setup::tickets(&settings, &stores, &engine, &shutdown).await?;
+    let queue = tickets
+        .queue
+        .clone()
+        .ok_or("USE_QUEUE: no queue configured")?;
+    let workers = queue_settings.workers.max(1);
+    tracing::info!(
+        backend = queue.backend(),
+        workers,
+        "classification workers running"
+    );
+    let handles = queue.spawn_workers(&setup::job_context(&settings, &tickets), workers, &shutdown);
+    signal(shutdown).await;
+    futures::future::join_all(handles).await;
+    tracing::info!("workers stopped");
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{admin, agent, auth, chat, feed, ops};
+use crate::routes::{admin, agent, auth, chat, feed, ops, tickets};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -20,6 +20,9 @@ use crate::state::AppState;
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::typing, agent::events,
+        tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,
+        tickets::conversation_ticket, tickets::classify,
+        tickets::create_user, tickets::users, tickets::user, tickets::delete_user,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -29,6 +32,7 @@ use crate::state::AppState;
         (name = "auth", description = "Agent and admin sign-in"),
         (name = "agent", description = "The agents' inbox (bearer token, agent or admin)"),
         (name = "admin", description = "Accounts and logs (bearer token, admin)"),
+        (name = "tickets", description = "Tickets with AI classification, and the users who file them (bearer token, agent or admin). `/tickets…` and `/users…` without `/v1` are the same routes, at the seed ticket backend's paths."),
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::MethodRouter;
 use axum::routing::{get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -20,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{admin, agent, auth, chat, feed, ops};
+use crate::routes::{admin, agent, auth, chat, feed, ops, tickets};
 use crate::state::AppState;
 use crate::{metrics, openapi};
 
@@ -57,6 +58,34 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/agent/conversations/{id}/close", post(agent::close))
         .route("/v1/agent/conversations/{id}/typing", post(agent::typing))
+        .route(
+            "/v1/conversations/{id}/ticket",
+            post(tickets::conversation_ticket),
+        )
+        .route("/v1/classify", post(tickets::classify));
+    // The tickets API, versioned and at the seed ticket backend's paths.
+    let tickets_routes: [(&str, MethodRouter<AppState>); 4] = [
+        (
+            "tickets",
+            get(tickets::tickets).post(tickets::create_ticket),
+        ),
+        (
+            "tickets/{id}",
+            get(tickets::ticket).patch(tickets::update_ticket),
+        ),
+        ("users", get(tickets::users).post(tickets::create_user)),
+        (
+            "users/{id}",
+            get(tickets::user).delete(tickets::delete_user),
+        ),
+    ];
+    let timed = tickets_routes
+        .into_iter()
+        .fold(timed, |router, (path, methods)| {
+            router
+                .route(&format!("/v1/{path}"), methods.clone())
+                .route(&format!("/{path}"), methods)
+        })
         // A timeout would cut streams: only here.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -6,18 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use std::num::NonZeroU32;
+
+use governor::{Quota, RateLimiter};
 use spur_core::accounts::AccountStore;
+use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
+use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
 use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Auth, TokenKeys};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, QueueBackend, Settings};
 use crate::limit::{Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
-use crate::state::{AppState, HttpSettings};
+use crate::queue::{JobContext, Queue};
+use crate::state::{AppState, HttpSettings, Tickets};
 
 fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
     ConfigError {
@@ -26,19 +32,27 @@ fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
     }
 }
 
-/// One database, seen through the core's two storage seams.
+/// One database, seen through the core's storage seams.
 #[derive(Clone)]
 pub struct Stores {
     pub conversations: Arc<dyn ConversationStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub tickets: Arc<dyn TicketStore>,
+    /// The PostgreSQL pool, for the job queue that lives beside the store.
+    pub postgres: Option<sqlx::PgPool>,
 }
 
 impl Stores {
-    fn of<S: ConversationStore + AccountStore + 'static>(store: S) -> Self {
+    fn of<S: ConversationStore + AccountStore + TicketStore + 'static>(
+        store: S,
+        postgres: Option<sqlx::PgPool>,
+    ) -> Self {
         let store = Arc::new(store);
         Self {
             conversations: store.clone(),
-            accounts: store,
+            accounts: store.clone(),
+            tickets: store,
+            postgres,
         }
     }
 }
@@ -46,16 +60,17 @@ impl Stores {
 /// Opens the database named by `DATABASE_URL`, applying the migrations.
 pub async fn connect_store(url: &str) -> Result<Stores, ConfigError> {
     Ok(if url.starts_with("postgres") {
-        Stores::of(
-            PostgresStore::connect(url)
-                .await
-                .map_err(|e| bad("DATABASE_URL", e))?,
-        )
+        let store = PostgresStore::connect(url)
+            .await
+            .map_err(|e| bad("DATABASE_URL", e))?;
+        let pool = store.pool().clone();
+        Stores::of(store, Some(pool))
     } else {
         Stores::of(
             SqliteStore::connect(url)
                 .await
                 .map_err(|e| bad("DATABASE_URL", e))?,
+            None,
         )
     })
 }
@@ -146,7 +161,16 @@ pub async fn state(
     };
     let sweeper = Arc::clone(&auth);
     every_minute(&shutdown, move || sweeper.retain_recent());
+    let tickets = tickets(settings, &stores, &engine, &shutdown).await?;
+    if let (Some(queue), Some(queue_settings)) = (&tickets.queue, &settings.queue) {
+        queue.spawn_workers(
+            &job_context(settings, &tickets),
+            queue_settings.workers,
+            &shutdown,
+        );
+    }
     Ok(AppState {
+        tickets,
         engine,
         auth,
         events,
@@ -161,6 +185,66 @@ pub async fn state(
         prices: settings.prices,
         shutdown,
     })
+}
+
+/// The ticket desk over `stores`: the model classifies when one is
+/// configured, else the engine's local classifier.
+pub async fn tickets(
+    settings: &Settings,
+    stores: &Stores,
+    engine: &SupportEngine,
+    shutdown: &CancellationToken,
+) -> Result<Tickets, ConfigError> {
+    let provider = provider(settings)?;
+    let classifier = match &provider {
+        Some(provider) => TicketClassifier::Llm(Arc::new(LlmClassifier::new(
+            provider.clone(),
+            engine.classifier().clone(),
+        ))),
+        None => TicketClassifier::Local(engine.classifier().clone()),
+    };
+    let desk = TicketDesk::new(stores.tickets.clone(), classifier, settings.ai_timeout);
+    let queue = match &settings.queue {
+        None => None,
+        Some(queue) => Some(
+            match (queue.backend, &stores.postgres, &settings.redis_url) {
+                (QueueBackend::Postgres, Some(pool), _) => Queue::postgres(pool, queue)
+                    .await
+                    .map_err(|e| bad("USE_QUEUE", e))?,
+                (QueueBackend::Redis, _, Some(url)) => Queue::redis(url, queue)
+                    .await
+                    .map_err(|e| bad("REDIS_URL", e))?,
+                _ => {
+                    return Err(bad(
+                        "QUEUE_BACKEND",
+                        "needs PostgreSQL (DATABASE_URL) or Redis (REDIS_URL)",
+                    ));
+                }
+            },
+        ),
+    };
+    let classify_limiter = NonZeroU32::new(settings.classify_rate_limit).map(|per_minute| {
+        let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)));
+        let sweeper = Arc::clone(&limiter);
+        every_minute(shutdown, move || sweeper.retain_recent());
+        limiter
+    });
+    Ok(Tickets {
+        desk,
+        queue,
+        events: tokio::sync::broadcast::channel(256).0,
+        classify_limiter,
+        summarizer: provider,
+    })
+}
+
+/// What classification workers share.
+pub fn job_context(settings: &Settings, tickets: &Tickets) -> JobContext {
+    JobContext {
+        desk: tickets.desk.clone(),
+        retries: settings.queue.as_ref().map_or(0, |q| q.retries),
+        events: tickets.events.clone(),
+    }
 }
 
 /// Runs `sweep` once a minute until shutdown (forgetting idle limiter keys).

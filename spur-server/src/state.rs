@@ -11,6 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::limit::Limiter;
+use crate::queue::Queue;
+
+/// Ticket changes (filed, classified, updated), for the agents' live feed.
+pub type TicketEvents = tokio::sync::broadcast::Sender<spur_core::tickets::Ticket>;
+
+/// `POST /v1/classify` calls per agent account.
+pub type ClassifyLimiter = governor::DefaultKeyedRateLimiter<uuid::Uuid>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +33,19 @@ pub struct AppState {
     pub prices: Option<(f64, f64)>,
     /// Cancelled on shutdown: live feeds end so the server can stop.
     pub shutdown: CancellationToken,
+    pub tickets: Tickets,
+}
+
+/// Users, tickets and their classification.
+#[derive(Clone)]
+pub struct Tickets {
+    pub desk: spur_core::tickets::TicketDesk,
+    /// `Some` when classification is queued (`USE_QUEUE=true`).
+    pub queue: Option<Queue>,
+    pub events: TicketEvents,
+    pub classify_limiter: Option<Arc<ClassifyLimiter>>,
+    /// Summarises conversations into tickets (`None`: a deterministic extract).
+    pub summarizer: Option<Arc<dyn spur_core::llm::LlmProvider>>,
 }
 
 #[derive(Clone, Debug)]

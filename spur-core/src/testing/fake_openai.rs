@@ -2,7 +2,10 @@
 //! name picks the behaviour, so one server serves every test and bench.
 //! `slow` answers after 3 s, `rate-limited` is 429, `broken` is 500, `flaky`
 //! is 503 once then fine, `malformed` sends broken JSON, `drop-mid-stream`
-//! cuts a stream; any other model answers at once (streamed when asked).
+//! cuts a stream; `tickets` answers ticket classification and summary
+//! prompts with valid JSON (`slow-tickets` after 3 s); any other model
+//! answers at once (streamed when asked). While `failing` is set, every
+//! request is a 503 (a provider that is down, then recovers).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,6 +25,17 @@ use serde_json::{Value, json};
 pub struct Fake {
     pub calls: Arc<AtomicUsize>,
     pub last_body: Arc<std::sync::Mutex<Option<Value>>>,
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What the `tickets` model says: a classification or a summary, by prompt.
+fn ticket_answer(body: &Value) -> &'static str {
+    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+    if system.contains("Summarise") {
+        r#"{"title": "Refund for a double charge", "description": "The customer was charged twice for one order and wants the second charge refunded."}"#
+    } else {
+        r#"{"category": "billing", "priority": "high", "confidence": 0.9}"#
+    }
 }
 
 fn completion(text: &str) -> Value {
@@ -44,10 +58,23 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
     let n = fake.calls.fetch_add(1, Ordering::SeqCst);
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
+    let tickets = ticket_answer(&body);
     if let Ok(mut last) = fake.last_body.lock() {
         *last = Some(body);
     }
+    if fake.failing.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": "down", "type": "server_error", "param": null, "code": null}})),
+        )
+            .into_response();
+    }
     match model.as_str() {
+        "tickets" => Json(completion(tickets)).into_response(),
+        "slow-tickets" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Json(completion(tickets)).into_response()
+        }
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             Json(completion("late")).into_response()

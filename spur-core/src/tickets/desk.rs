@@ -136,7 +136,7 @@ impl TicketDesk {
         Ok(
             match self
                 .store
-                .record_classification(id, &result, self.clock.now())
+                .record_classification(id, &result, super::to_micros(self.clock.now()))
                 .await?
             {
                 Some(ticket) => ClassifyOutcome::Recorded(Box::new(ticket)),
@@ -179,6 +179,8 @@ impl TicketDesk {
                 .ok_or_else(|| TicketError::UnknownLabel(format!("priority {priority:?}")))?;
             patch.priority = Some(label.name.clone());
         }
-        self.store.update_ticket(id, &patch, self.clock.now()).await
+        self.store
+            .update_ticket(id, &patch, super::to_micros(self.clock.now()))
+            .await
     }
 }

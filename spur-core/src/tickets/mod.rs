@@ -60,9 +60,17 @@ impl User {
             id: UserId(Uuid::now_v7()),
             name: name.trim().to_string(),
             email: crate::accounts::normalize_email(email),
-            created_at: now,
+            created_at: to_micros(now),
         }
     }
+}
+
+/// PostgreSQL keeps microseconds: what a call returns must equal what a
+/// later read shows, so times are cut to microseconds before storing.
+pub fn to_micros(time: OffsetDateTime) -> OffsetDateTime {
+    let nanos = time.nanosecond();
+    time.replace_nanosecond(nanos - nanos % 1_000)
+        .unwrap_or(time)
 }
 
 /// Where a ticket's classification stands.
@@ -142,6 +150,7 @@ pub struct NewTicket {
 impl Ticket {
     /// A new, unclassified, open ticket.
     pub fn pending(new: NewTicket, now: OffsetDateTime) -> Self {
+        let now = to_micros(now);
         Self {
             id: TicketId(Uuid::now_v7()),
             title: new.title.trim().to_string(),

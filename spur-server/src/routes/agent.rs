@@ -416,22 +416,28 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
 /// means events were missed: reload the inbox.
 #[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream",
-        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, resync {}"),
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}"),
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     _agent: AgentUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shutdown = state.shutdown.clone();
-    let live = state
-        .events
-        .subscribe()
-        .filter_map(|item| {
-            futures::future::ready(match item {
-                Ok(event) => agent_event(event),
-                Err(_missed) => Some(Event::default().event("resync").data("{}")),
-            })
+    let conversations = state.events.subscribe().filter_map(|item| {
+        futures::future::ready(match item {
+            Ok(event) => agent_event(event),
+            Err(_missed) => Some(Event::default().event("resync").data("{}")),
         })
+    });
+    let tickets = tokio_stream::wrappers::BroadcastStream::new(state.tickets.events.subscribe())
+        .map(|item| match item {
+            Ok(ticket) => Event::default().event("ticket").data(
+                serde_json::to_string(&crate::routes::tickets::TicketView::from(&ticket))
+                    .unwrap_or_default(),
+            ),
+            Err(_lagged) => Event::default().event("resync").data("{}"),
+        });
+    let live = futures::stream::select(conversations, tickets)
         .map(Ok)
         .take_until(async move { shutdown.cancelled_owned().await });
     // A first event, so the client knows it is subscribed before acting.

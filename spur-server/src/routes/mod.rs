@@ -4,3 +4,4 @@ pub mod auth;
 pub mod chat;
 pub mod feed;
 pub mod ops;
+pub mod tickets;

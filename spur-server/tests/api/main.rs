@@ -12,3 +12,4 @@ mod logs;
 mod ops;
 mod provider;
 mod support;
+mod tickets;

@@ -1,0 +1,662 @@
+//! `/v1/tickets`, `/v1/users`, `/v1/conversations/{id}/ticket` and
+//! `/v1/classify` (agents and admins). Also served unversioned at
+//! `/tickets` and `/users`, the seed ticket backend's paths.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use spur_core::conversation::ConversationId;
+use spur_core::tickets::{
+    AiStatus, Cursor, NewTicket, Ticket, TicketError, TicketFilter, TicketId, TicketPatch,
+    TicketStatus, User, UserId,
+};
+use time::OffsetDateTime;
+
+use crate::auth::AgentUser;
+use crate::cursor;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::{AppState, Tickets};
+
+const TITLE_MAX: usize = 200;
+const DESCRIPTION_MAX: usize = 10_000;
+const NAME_MAX: usize = 200;
+const CLASSIFY_MAX: usize = 10_000;
+
+impl From<TicketError> for ApiError {
+    fn from(error: TicketError) -> Self {
+        let (status, code) = match &error {
+            TicketError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            TicketError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            TicketError::UnknownUser => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_user"),
+            TicketError::UnknownConversation => (StatusCode::NOT_FOUND, "conversation_not_found"),
+            TicketError::UnknownLabel(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_label"),
+            TicketError::ConversationHasTicket => (StatusCode::CONFLICT, "ticket_exists"),
+            TicketError::Corrupt(_) | TicketError::Backend(_) => {
+                tracing::error!(%error, "ticket storage failure");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "storage is unavailable, try again",
+                );
+            }
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+}
+
+/// Trimmed, non-empty, at most `max` characters.
+fn required(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(format!("{field} is required")));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(format!("{field} is over {max} characters")));
+    }
+    Ok(value.to_string())
+}
+
+fn id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("not a {what} id"),
+        )
+    })
+}
+
+fn page_cursor(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    text.filter(|c| !c.is_empty())
+        .map(|c| {
+            cursor::decode::<uuid::Uuid>(c)
+                .map(|(created_at, id)| Cursor { created_at, id })
+                .ok_or_else(|| ApiError::invalid_query("cursor is not one this server gave"))
+        })
+        .transpose()
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(25) {
+        n @ 1..=100 => Ok(n),
+        _ => Err(ApiError::invalid_query("limit must be 1 to 100")),
+    }
+}
+
+fn next_cursor(next: Option<Cursor>) -> Option<String> {
+    next.map(|c| cursor::encode(c.created_at, c.id))
+}
+
+// ---- users ----
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    #[schema(example = "01964a4e-7c1d-7d2e-9a51-0d0b8ad1c001")]
+    pub id: String,
+    #[schema(example = "Ana Lima")]
+    pub name: String,
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    #[schema(example = "Ana Lima")]
+    pub name: String,
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+}
+
+/// Adds someone who files tickets. Emails are unique (case-insensitive).
+#[utoipa::path(post, path = "/v1/users", tag = "tickets", security(("bearer" = [])),
+    request_body = NewUserBody,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody, description = "malformed JSON"),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody, description = "email_taken"),
+        (status = 422, body = ErrorBody, description = "invalid_field: empty name, not an email")))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    json: Result<Json<NewUserBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let Json(body) = json?;
+    let name = required("name", &body.name, NAME_MAX)?;
+    let email = required("email", &body.email, 254)?;
+    if !valid_email(&email) {
+        return Err(invalid("email is not an email address"));
+    }
+    let user = User::new(&name, &email, OffsetDateTime::now_utc());
+    state.tickets.desk.store().create_user(&user).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// One `@`, something on each side, a dot in the domain, no spaces.
+fn valid_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn user(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = state
+        .tickets
+        .desk
+        .store()
+        .user(id::<UserId>(&user_id, "user")?)
+        .await?
+        .ok_or(TicketError::NotFound)?;
+    Ok(Json(UserView::from(&user)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 25).
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Users, newest first, keyset-paginated.
+#[utoipa::path(get, path = "/v1/users", tag = "tickets", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn users(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    let page = state
+        .tickets
+        .desk
+        .store()
+        .users(
+            page_cursor(query.cursor.as_deref())?,
+            page_limit(query.limit)?,
+        )
+        .await?;
+    Ok(Json(UserPage {
+        users: page.items.iter().map(UserView::from).collect(),
+        next_cursor: next_cursor(page.next),
+    }))
+}
+
+/// Removes a user; their tickets stay, with `createdBy` null.
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = id::<UserId>(&user_id, "user")?;
+    state.tickets.desk.store().delete_user(user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- tickets ----
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "01964a4e-9a10-7c55-8d6e-3e1f0b7c2a11", "title": "Charged twice for order 1042",
+    "description": "My card shows two payments of $49 for the same order.",
+    "category": "billing", "priority": "high", "aiConfidence": 0.83, "aiStatus": "done",
+    "aiSource": "local", "aiReason": null, "categoryOverridden": false, "priorityOverridden": false,
+    "overriddenBy": null, "status": "open", "createdBy": "01964a4e-7c1d-7d2e-9a51-0d0b8ad1c001",
+    "conversationId": null, "createdAt": "2026-11-24T09:30:00Z", "updatedAt": "2026-11-24T09:30:00Z"
+}))]
+pub struct TicketView {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// Null while `aiStatus` is `pending`.
+    pub category: Option<String>,
+    pub priority: Option<String>,
+    /// 0 to 1; 0 for a fallback.
+    pub ai_confidence: Option<f32>,
+    /// `pending`, `done` or `fallback`.
+    #[schema(example = "done")]
+    pub ai_status: String,
+    /// `llm`, `local` or `fallback`.
+    pub ai_source: Option<String>,
+    /// Why classification fell back (`ai_timeout`, `llm_upstream_error`…).
+    pub ai_reason: Option<String>,
+    /// An agent set it; classification will not change it.
+    pub category_overridden: bool,
+    pub priority_overridden: bool,
+    /// The account that overrode a label.
+    pub overridden_by: Option<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    pub created_by: Option<String>,
+    pub conversation_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Ticket> for TicketView {
+    fn from(t: &Ticket) -> Self {
+        Self {
+            id: t.id.to_string(),
+            title: t.title.clone(),
+            description: t.description.clone(),
+            category: t.category.clone(),
+            priority: t.priority.clone(),
+            ai_confidence: t.ai_confidence,
+            ai_status: t.ai_status.as_str().to_string(),
+            ai_source: t.ai_source.clone(),
+            ai_reason: t.ai_reason.clone(),
+            category_overridden: t.category_overridden,
+            priority_overridden: t.priority_overridden,
+            overridden_by: t.overridden_by.map(|a| a.to_string()),
+            status: t.status.as_str().to_string(),
+            created_by: t.created_by.map(|u| u.to_string()),
+            conversation_id: t.conversation_id.map(|c| c.to_string()),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTicketBody {
+    #[schema(example = "Charged twice for order 1042")]
+    pub title: String,
+    #[schema(example = "My card shows two payments of $49 for the same order.")]
+    pub description: String,
+    /// A user id.
+    pub created_by: Option<String>,
+    /// The conversation this ticket continues.
+    pub conversation_id: Option<String>,
+}
+
+impl Tickets {
+    /// Files a ticket and classifies it: in this call (the default), or by
+    /// queuing a job (`USE_QUEUE=true`). Neither can fail the call once the
+    /// ticket is stored: a queue that refuses the job means classifying here.
+    async fn file(&self, new: NewTicket) -> Result<Ticket, ApiError> {
+        let ticket = match &self.queue {
+            None => self.desk.file_and_classify(new).await?,
+            Some(queue) => {
+                let ticket = self.desk.file(new).await?;
+                match queue.enqueue(ticket.id).await {
+                    Ok(()) => ticket,
+                    Err(error) => {
+                        tracing::error!(%error, ticket = %ticket.id, "could not queue classification; classifying now");
+                        self.classify_now(ticket).await?
+                    }
+                }
+            }
+        };
+        self.publish(&ticket);
+        Ok(ticket)
+    }
+
+    async fn classify_now(&self, ticket: Ticket) -> Result<Ticket, ApiError> {
+        Ok(match self.desk.classify(ticket.id, true).await? {
+            spur_core::tickets::ClassifyOutcome::Recorded(classified) => *classified,
+            _ => self.desk.store().ticket(ticket.id).await?.unwrap_or(ticket),
+        })
+    }
+
+    /// Tells the agents' live feed (nobody listening is fine).
+    fn publish(&self, ticket: &Ticket) {
+        let _ = self.events.send(ticket.clone());
+    }
+}
+
+/// Files a ticket, classified synchronously (default: `aiStatus` is `done` or
+/// `fallback` in the response) or queued (`USE_QUEUE=true`: `pending` now,
+/// updated by a worker and announced on `/v1/agent/events`).
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", security(("bearer" = [])),
+    request_body = NewTicketBody,
+    responses((status = 201, body = TicketView), (status = 400, body = ErrorBody, description = "malformed JSON, bad id"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "conversation_not_found"),
+        (status = 409, body = ErrorBody, description = "ticket_exists: the conversation has one"),
+        (status = 422, body = ErrorBody, description = "invalid_field, unknown_user")))]
+pub async fn create_ticket(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    json: Result<Json<NewTicketBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    let Json(body) = json?;
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let new = NewTicket {
+        title: required("title", &body.title, TITLE_MAX)?,
+        description: required("description", &body.description, DESCRIPTION_MAX)?,
+        created_by: given(body.created_by)
+            .map(|u| {
+                u.trim()
+                    .parse()
+                    .map_err(|_| invalid("createdBy is not a user id"))
+            })
+            .transpose()?,
+        conversation_id: given(body.conversation_id)
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| invalid("conversationId is not a conversation id"))
+            })
+            .transpose()?,
+    };
+    let ticket = state.tickets.file(new).await?;
+    Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
+}
+
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn ticket(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(ticket_id): Path<String>,
+) -> Result<Json<TicketView>, ApiError> {
+    let ticket = state
+        .tickets
+        .desk
+        .store()
+        .ticket(id::<TicketId>(&ticket_id, "ticket")?)
+        .await?
+        .ok_or(TicketError::NotFound)?;
+    Ok(Json(TicketView::from(&ticket)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketQuery {
+    /// `billing`, `technical`, `general` (the taxonomy's names).
+    pub category: Option<String>,
+    /// `low`, `medium`, `high`.
+    pub priority: Option<String>,
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// `pending`, `done` or `fallback`.
+    pub ai_status: Option<String>,
+    /// A user id.
+    pub created_by: Option<String>,
+    /// Text the title or description contains (case-insensitive).
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 25).
+    pub limit: Option<usize>,
+    /// `true`: include how many tickets match in all.
+    pub total: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketPage {
+    pub tickets: Vec<TicketView>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+    /// With `total=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// Tickets, newest first, keyset-paginated (a ticket filed meanwhile never
+/// shifts the next page), filtered by any of the query's fields.
+#[utoipa::path(get, path = "/v1/tickets", tag = "tickets", security(("bearer" = [])), params(TicketQuery),
+    responses((status = 200, body = TicketPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn tickets(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Query(query): Query<TicketQuery>,
+) -> Result<Json<TicketPage>, ApiError> {
+    let given = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let taxonomy = state.tickets.desk.taxonomy();
+    let category = given(query.category);
+    if let Some(c) = &category
+        && taxonomy.category(c).is_none()
+    {
+        return Err(ApiError::invalid_query(
+            "category is not a category of the taxonomy",
+        ));
+    }
+    let priority = given(query.priority);
+    if let Some(p) = &priority
+        && taxonomy.priority(p).is_none()
+    {
+        return Err(ApiError::invalid_query(
+            "priority is not a priority of the taxonomy",
+        ));
+    }
+    let filter = TicketFilter {
+        category,
+        priority,
+        status: given(query.status)
+            .map(|s| {
+                TicketStatus::parse(&s)
+                    .ok_or_else(|| ApiError::invalid_query("status must be open or closed"))
+            })
+            .transpose()?,
+        ai_status: given(query.ai_status)
+            .map(|s| {
+                AiStatus::parse(&s).ok_or_else(|| {
+                    ApiError::invalid_query("aiStatus must be pending, done or fallback")
+                })
+            })
+            .transpose()?,
+        created_by: given(query.created_by)
+            .map(|u| {
+                u.parse()
+                    .map_err(|_| ApiError::invalid_query("createdBy is not a user id"))
+            })
+            .transpose()?,
+        text: given(query.q),
+    };
+    let page = state
+        .tickets
+        .desk
+        .store()
+        .tickets(
+            &filter,
+            page_cursor(query.cursor.as_deref())?,
+            page_limit(query.limit)?,
+            query.total.unwrap_or(false),
+        )
+        .await?;
+    Ok(Json(TicketPage {
+        tickets: page.items.iter().map(TicketView::from).collect(),
+        next_cursor: next_cursor(page.next),
+        total: page.total,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketPatchBody {
+    /// `open` or `closed`.
+    #[schema(example = "closed")]
+    pub status: Option<String>,
+    /// Overrides the classification; kept over any later one.
+    #[schema(example = "technical")]
+    pub category: Option<String>,
+    pub priority: Option<String>,
+}
+
+/// Closes or reopens a ticket, or overrides its category or priority (the
+/// override is marked, with the agent, and classification never undoes it).
+#[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = TicketPatchBody,
+    responses((status = 200, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_field, unknown_label")))]
+pub async fn update_ticket(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(ticket_id): Path<String>,
+    json: Result<Json<TicketPatchBody>, JsonRejection>,
+) -> Result<Json<TicketView>, ApiError> {
+    let ticket_id = id::<TicketId>(&ticket_id, "ticket")?;
+    let Json(body) = json?;
+    if body.status.is_none() && body.category.is_none() && body.priority.is_none() {
+        return Err(invalid(
+            "nothing to change: give status, category or priority",
+        ));
+    }
+    let patch = TicketPatch {
+        status: body
+            .status
+            .map(|s| {
+                TicketStatus::parse(s.trim())
+                    .ok_or_else(|| invalid("status must be open or closed"))
+            })
+            .transpose()?,
+        category: body.category.map(|c| c.trim().to_string()),
+        priority: body.priority.map(|p| p.trim().to_string()),
+        by: Some(agent.account.id),
+    };
+    let ticket = state.tickets.desk.update(ticket_id, patch).await?;
+    state.tickets.publish(&ticket);
+    Ok(Json(TicketView::from(&ticket)))
+}
+
+/// Files a ticket from a conversation: title and description summarised
+/// from it (by the model when one is configured, else the customer's first
+/// message and the transcript), classified like any other ticket.
+#[utoipa::path(post, path = "/v1/conversations/{id}/ticket", tag = "tickets", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 201, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "conversation_not_found"),
+        (status = 409, body = ErrorBody, description = "ticket_exists")))]
+pub async fn conversation_ticket(
+    State(state): State<AppState>,
+    _agent: AgentUser,
+    Path(conversation): Path<String>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    let conversation = state
+        .engine
+        .conversation_by_id(id::<ConversationId>(&conversation, "conversation")?)
+        .await?;
+    if state
+        .tickets
+        .desk
+        .store()
+        .ticket_for_conversation(conversation.id)
+        .await?
+        .is_some()
+    {
+        return Err(TicketError::ConversationHasTicket.into());
+    }
+    let page = state
+        .engine
+        .store()
+        .history(conversation.id, None, 200)
+        .await?;
+    let (title, description) =
+        spur_core::tickets::summarize(&page.messages, state.tickets.summarizer.as_deref()).await;
+    let ticket = state
+        .tickets
+        .file(NewTicket {
+            title,
+            description,
+            created_by: None,
+            conversation_id: Some(conversation.id),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyBody {
+    #[schema(example = "The app crashes every time I open my invoices")]
+    pub text: String,
+}
+
+/// Classifies text without storing anything. Limited per agent
+/// (`CLASSIFY_RATE_LIMIT` per minute).
+#[utoipa::path(post, path = "/v1/classify", tag = "tickets", security(("bearer" = [])),
+    request_body = ClassifyBody,
+    responses((status = 200, description = "the classification", body = Object,
+            example = json!({"category": "technical", "priority": "medium", "confidence": 0.71, "source": "local"})),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn classify(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    json: Result<Json<ClassifyBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(limiter) = &state.tickets.classify_limiter
+        && let Err(not_until) = limiter.check_key(&agent.account.id.0)
+    {
+        use governor::clock::{Clock, DefaultClock};
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "retry-after",
+            axum::http::HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many classifications; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        )
+        .with_headers(headers));
+    }
+    let Json(body) = json?;
+    let text = required("text", &body.text, CLASSIFY_MAX)?;
+    let c = state.tickets.desk.classify_text(&text).await;
+    Ok(Json(json!({
+        "category": c.category,
+        "priority": c.priority,
+        "confidence": c.confidence,
+        "source": c.source.as_str(),
+    })))
+}
