@@ -11,5 +11,6 @@ mod limits;
 mod logs;
 mod ops;
 mod provider;
+mod queue;
 mod support;
 mod tickets;
