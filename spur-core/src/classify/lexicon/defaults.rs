@@ -267,6 +267,22 @@ pub(crate) const GENERAL: &[(&str, f32)] = &[
     ("training", 1.0),
     ("opening hours", 2.0),
     ("store", 1.0),
+    // Questions before or beside a purchase (pre-sales, "tell me about"),
+    // as opposed to reports of something broken.
+    ("inquire", 1.5),
+    ("inquiring", 1.5),
+    ("query regarding", 1.5),
+    ("query about", 1.5),
+    ("detailed information", 2.0),
+    ("comprehensive details", 2.0),
+    ("information about", 1.0),
+    ("details about", 1.5),
+    ("would like to know", 1.5),
+    ("interested in", 1.5),
+    ("potential customer", 2.5),
+    ("purchase decision", 2.0),
+    ("best practices", 1.5),
+    ("recommendations", 1.0),
 ];
 
 pub(crate) const HIGH: &[(&str, f32)] = &[
