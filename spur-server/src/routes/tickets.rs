@@ -429,6 +429,8 @@ pub struct TicketQuery {
     pub created_by: Option<String>,
     /// Text the title or description contains (case-insensitive).
     pub q: Option<String>,
+    /// The ticket filed from this conversation (none or one; other filters ignored).
+    pub conversation_id: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
     pub limit: Option<usize>,
@@ -457,6 +459,25 @@ pub async fn tickets(
     Query(query): Query<TicketQuery>,
 ) -> Result<Json<TicketPage>, ApiError> {
     let given = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(conversation) = given(query.conversation_id) {
+        let conversation = conversation
+            .parse()
+            .map_err(|_| ApiError::invalid_query("conversationId is not a conversation id"))?;
+        let ticket = state
+            .tickets
+            .desk
+            .store()
+            .ticket_for_conversation(conversation)
+            .await?;
+        return Ok(Json(TicketPage {
+            tickets: ticket.iter().map(TicketView::from).collect(),
+            next_cursor: None,
+            total: query
+                .total
+                .unwrap_or(false)
+                .then_some(u64::from(ticket.is_some())),
+        }));
+    }
     let taxonomy = state.tickets.desk.taxonomy();
     let category = given(query.category);
     if let Some(c) = &category

@@ -37,6 +37,12 @@ async fn probes_metrics_and_docs() {
         "/chat/message",
         "/healthz",
         "/readyz",
+        "/v1/tickets",
+        "/v1/tickets/{id}",
+        "/v1/users",
+        "/v1/users/{id}",
+        "/v1/conversations/{id}/ticket",
+        "/v1/classify",
     ] {
         assert!(
             doc["paths"][path].is_object(),
@@ -44,6 +50,13 @@ async fn probes_metrics_and_docs() {
         );
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let ticket = &doc["components"]["schemas"]["TicketView"];
+    assert_eq!(
+        ticket["example"]["aiStatus"], "done",
+        "tickets come with an example"
+    );
+    assert!(doc["paths"]["/v1/tickets/{id}"]["patch"].is_object());
+    assert!(doc["paths"]["/v1/users/{id}"]["delete"].is_object());
     let docs = server.get("/docs/").await;
     assert_eq!(docs.status(), 200);
     let html = docs.text().await.unwrap();

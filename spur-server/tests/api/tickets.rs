@@ -521,6 +521,28 @@ async fn from_conversations(server: &Server, agent: &str) {
         .get_as(agent, &format!("/v1/tickets?q={}", "order%201042"))
         .await;
     assert_eq!(filter["tickets"][0]["id"], ticket["id"]);
+    let by_conversation = server
+        .get_as(
+            agent,
+            &format!("/v1/tickets?conversationId={conversation}&total=true"),
+        )
+        .await;
+    assert_eq!(
+        (
+            by_conversation["tickets"][0]["id"].clone(),
+            by_conversation["total"].clone()
+        ),
+        (ticket["id"].clone(), json!(1))
+    );
+    let other = uuid::Uuid::now_v7();
+    let none = server
+        .get_as(agent, &format!("/v1/tickets?conversationId={other}"))
+        .await;
+    assert_eq!(none["tickets"], json!([]));
+    let (status, _) = server
+        .send_as(Method::GET, agent, "/v1/tickets?conversationId=nope", None)
+        .await;
+    assert_eq!(status, 400);
     let ghost = uuid::Uuid::now_v7();
     let (status, body) = server
         .post_as(
