@@ -330,3 +330,72 @@ async fn killed_worker(backend: Backend) {
     next_worker.wait().unwrap();
     server.shutdown.cancel();
 }
+
+/// A ticket stored but never queued (the process died in between) is
+/// queued again by the workers' sweep once it is old enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_pending_tickets_are_queued_again() {
+    use std::sync::Arc;
+
+    use spur_core::classify::LocalClassifier;
+    use spur_core::clock::FixedClock;
+    use spur_core::store::PostgresStore;
+    use spur_core::tickets::{AiStatus, NewTicket, TicketClassifier, TicketDesk};
+    use spur_server::config::{QueueBackend, QueueSettings};
+    use spur_server::queue::{JobContext, Queue};
+
+    let url = postgres_options().await.database_url.unwrap();
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let settings = QueueSettings {
+        backend: QueueBackend::Postgres,
+        name: "spur.classify_ticket".into(),
+        workers: 1,
+        retries: 1,
+        heartbeat: Duration::from_secs(1),
+    };
+    let queue = Queue::postgres(store.pool(), &settings).await.unwrap();
+    let desk = TicketDesk::new(
+        Arc::new(store),
+        TicketClassifier::Local(LocalClassifier::default()),
+        Duration::from_secs(5),
+    );
+    let new = |title: &str| NewTicket {
+        title: title.into(),
+        description: "I was charged twice".into(),
+        ..NewTicket::default()
+    };
+    let an_hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let lost = desk
+        .clone()
+        .with_clock(Arc::new(FixedClock(an_hour_ago)))
+        .file(new("Lost job"))
+        .await
+        .unwrap();
+    // Just filed: its job may still be on the way, so it is left alone.
+    let recent = desk.file(new("Recent")).await.unwrap();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let ctx = JobContext {
+        desk: desk.clone(),
+        retries: 1,
+        events: tokio::sync::broadcast::channel(8).0,
+    };
+    let workers = queue.spawn_workers(&ctx, 1, &shutdown);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ticket = desk.store().ticket(lost.id).await.unwrap().unwrap();
+        if ticket.ai_status == AiStatus::Done {
+            assert_eq!(ticket.category.as_deref(), Some("billing"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lost job was not queued again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recent = desk.store().ticket(recent.id).await.unwrap().unwrap();
+    assert_eq!(recent.ai_status, AiStatus::Pending);
+    shutdown.cancel();
+    futures::future::join_all(workers).await;
+}
