@@ -572,6 +572,58 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_follows_the_database_or_redis() {
+        let s = load(&[]).unwrap();
+        assert!(s.queue.is_none(), "classified in the request by default");
+        assert_eq!(s.ai_timeout, Duration::from_secs(8));
+        let pg = [
+            "--use-queue",
+            "true",
+            "--database-url",
+            "postgres://db/spur",
+        ];
+        let queue = load(&pg).unwrap().queue.unwrap();
+        assert_eq!(queue.backend, QueueBackend::Postgres);
+        assert_eq!(
+            (queue.workers, queue.retries, queue.name.as_str()),
+            (1, 4, "spur.classify_ticket")
+        );
+        let redis = load(&["--use-queue", "true", "--redis-url", "redis://127.0.0.1"]).unwrap();
+        assert_eq!(
+            redis.queue.unwrap().backend,
+            QueueBackend::Redis,
+            "SQLite store, Redis jobs"
+        );
+        let cases: &[(&[&str], &str)] = &[
+            (&["--use-queue", "true"], "USE_QUEUE"),
+            (
+                &["--use-queue", "true", "--queue-backend", "redis"],
+                "QUEUE_BACKEND",
+            ),
+            (
+                &["--use-queue", "true", "--queue-backend", "postgres"],
+                "QUEUE_BACKEND",
+            ),
+            (
+                &[
+                    "--use-queue",
+                    "true",
+                    "--queue-backend",
+                    "kafka",
+                    "--redis-url",
+                    "redis://x",
+                ],
+                "QUEUE_BACKEND",
+            ),
+            (&["--ai-timeout-ms", "0"], "AI_TIMEOUT_MS"),
+        ];
+        for (args, setting) in cases {
+            let error = load(args).unwrap_err();
+            assert_eq!(error.setting, *setting, "{args:?}: {error}");
+        }
+    }
+
+    #[test]
     fn the_file_is_read_and_flags_win() {
         let path = std::env::temp_dir().join(format!("spur-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(

@@ -253,72 +253,35 @@ async fn tickets_filter_and_page_stably(store: &dyn TicketStore) {
     );
     assert!(third.next.is_none());
 
+    let total = |filter: &TicketFilter| {
+        let filter = filter.clone();
+        async move { store.tickets(&filter, None, 50, true).await.unwrap().total }
+    };
     let billing = TicketFilter {
         category: Some("billing".into()),
         ai_status: Some(AiStatus::Done),
         ..mine.clone()
     };
-    assert_eq!(
-        store.tickets(&billing, None, 50, true).await.unwrap().total,
-        Some(4)
-    );
+    assert_eq!(total(&billing).await, Some(4));
     let fallback = TicketFilter {
         ai_status: Some(AiStatus::Fallback),
         ..mine.clone()
     };
-    assert_eq!(
-        store
-            .tickets(&fallback, None, 50, true)
-            .await
-            .unwrap()
-            .total,
-        Some(3)
-    );
+    assert_eq!(total(&fallback).await, Some(3));
     // Text search is case-insensitive and treats % and _ literally.
     let text = |t: &str| TicketFilter {
         text: Some(t.into()),
         ..mine.clone()
     };
-    assert_eq!(
-        store
-            .tickets(&text("REFUND_PLEASE"), None, 50, true)
-            .await
-            .unwrap()
-            .total,
-        Some(4)
-    );
-    assert_eq!(
-        store
-            .tickets(&text("100%"), None, 50, true)
-            .await
-            .unwrap()
-            .total,
-        Some(4)
-    );
-    assert_eq!(
-        store
-            .tickets(&text("paging 3"), None, 50, true)
-            .await
-            .unwrap()
-            .total,
-        Some(1)
-    );
-    assert_eq!(
-        store
-            .tickets(&text("100_"), None, 50, true)
-            .await
-            .unwrap()
-            .total,
-        Some(0)
-    );
+    assert_eq!(total(&text("REFUND_PLEASE")).await, Some(4));
+    assert_eq!(total(&text("100%")).await, Some(4));
+    assert_eq!(total(&text("paging 3")).await, Some(1));
+    assert_eq!(total(&text("100_")).await, Some(0));
     let closed = TicketFilter {
         status: Some(TicketStatus::Closed),
         ..mine
     };
-    assert_eq!(
-        store.tickets(&closed, None, 50, true).await.unwrap().total,
-        Some(0)
-    );
+    assert_eq!(total(&closed).await, Some(0));
 }
 
 async fn desk_files_and_classifies(store: Arc<dyn TicketStore>) {

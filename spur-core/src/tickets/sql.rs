@@ -118,6 +118,22 @@ macro_rules! sql_tickets {
         };
 
         impl $store {
+            /// The one ticket whose `column` is `id`.
+            async fn ticket_where(
+                &self,
+                column: &str,
+                id: uuid::Uuid,
+            ) -> Result<Option<Ticket>, TicketError> {
+                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {column} = $1");
+                sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(ticket_backend)?
+                    .map(Ticket::try_from)
+                    .transpose()
+            }
+
             /// Which reference a foreign-key failure on a new ticket was about.
             async fn missing_reference(&self, ticket: &Ticket) -> TicketError {
                 if let Some(user) = ticket.created_by {
@@ -229,14 +245,7 @@ macro_rules! sql_tickets {
             }
 
             async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, TicketError> {
-                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1");
-                sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(ticket_backend)?
-                    .map(Ticket::try_from)
-                    .transpose()
+                self.ticket_where("id", id.0).await
             }
 
             async fn tickets(
@@ -252,13 +261,19 @@ macro_rules! sql_tickets {
                      ORDER BY created_at DESC, id DESC LIMIT $9"
                 );
                 let text = filter.text.as_deref().map($crate::store::sql::like_pattern);
-                let rows = sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(filter.category.as_deref())
-                    .bind(filter.priority.as_deref())
-                    .bind(filter.status.map(|s| s.as_str()))
-                    .bind(filter.ai_status.map(|s| s.as_str()))
-                    .bind(filter.created_by.map(|u| u.0))
-                    .bind(text.as_deref())
+                // `$1..$6` of TICKET_WHERE, for the page and the count.
+                macro_rules! bind_filter {
+                    ($query:expr) => {
+                        $query
+                            .bind(filter.category.as_deref())
+                            .bind(filter.priority.as_deref())
+                            .bind(filter.status.map(|s| s.as_str()))
+                            .bind(filter.ai_status.map(|s| s.as_str()))
+                            .bind(filter.created_by.map(|u| u.0))
+                            .bind(text.as_deref())
+                    };
+                }
+                let rows = bind_filter!(sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql)))
                     .bind(cursor.map(|c| SqlTime(c.created_at)))
                     .bind(cursor.map(|c| c.id))
                     .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
@@ -267,13 +282,7 @@ macro_rules! sql_tickets {
                     .map_err(ticket_backend)?;
                 let total = if count {
                     let sql = format!("SELECT COUNT(*) FROM tickets WHERE {TICKET_WHERE}");
-                    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                        .bind(filter.category.as_deref())
-                        .bind(filter.priority.as_deref())
-                        .bind(filter.status.map(|s| s.as_str()))
-                        .bind(filter.ai_status.map(|s| s.as_str()))
-                        .bind(filter.created_by.map(|u| u.0))
-                        .bind(text.as_deref())
+                    let n: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
                         .fetch_one(&self.pool)
                         .await
                         .map_err(ticket_backend)?;
@@ -293,14 +302,7 @@ macro_rules! sql_tickets {
                 &self,
                 id: $crate::conversation::ConversationId,
             ) -> Result<Option<Ticket>, TicketError> {
-                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE conversation_id = $1");
-                sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(ticket_backend)?
-                    .map(Ticket::try_from)
-                    .transpose()
+                self.ticket_where("conversation_id", id.as_uuid()).await
             }
 
             async fn update_ticket(
