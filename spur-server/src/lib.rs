@@ -15,6 +15,7 @@ mod router;
 mod routes;
 pub mod setup;
 pub mod state;
+pub mod ticket_events;
 mod views;
 
 pub use openapi::ApiDoc;

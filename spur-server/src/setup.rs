@@ -24,6 +24,7 @@ use crate::limit::{Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
 use crate::queue::{JobContext, Queue};
 use crate::state::{AppState, HttpSettings, Tickets};
+use crate::ticket_events::TicketRelay;
 
 fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
     ConfigError {
@@ -162,6 +163,9 @@ pub async fn state(
     let sweeper = Arc::clone(&auth);
     every_minute(&shutdown, move || sweeper.retain_recent());
     let tickets = tickets(settings, &stores, &engine, &shutdown).await?;
+    tickets
+        .relay
+        .spawn_listener(tickets.desk.clone(), shutdown.clone());
     if let (Some(queue), Some(queue_settings)) = (&tickets.queue, &settings.queue) {
         queue.spawn_workers(
             &job_context(settings, &tickets),
@@ -223,6 +227,17 @@ pub async fn tickets(
             },
         ),
     };
+    let events = tokio::sync::broadcast::channel(256).0;
+    let relay = match (&stores.postgres, &settings.redis_url) {
+        (Some(pool), _) => TicketRelay::Postgres {
+            pool: pool.clone(),
+            events: events.clone(),
+        },
+        (None, Some(url)) => TicketRelay::redis(url, events.clone())
+            .await
+            .map_err(|e| bad("REDIS_URL", e))?,
+        (None, None) => TicketRelay::Local(events.clone()),
+    };
     let classify_limiter = NonZeroU32::new(settings.classify_rate_limit).map(|per_minute| {
         let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)));
         let sweeper = Arc::clone(&limiter);
@@ -232,7 +247,8 @@ pub async fn tickets(
     Ok(Tickets {
         desk,
         queue,
-        events: tokio::sync::broadcast::channel(256).0,
+        events,
+        relay,
         classify_limiter,
         summarizer: provider,
     })
@@ -243,7 +259,7 @@ pub fn job_context(settings: &Settings, tickets: &Tickets) -> JobContext {
     JobContext {
         desk: tickets.desk.clone(),
         retries: settings.queue.as_ref().map_or(0, |q| q.retries),
-        events: tickets.events.clone(),
+        relay: tickets.relay.clone(),
     }
 }
 

@@ -42,7 +42,10 @@ pub struct Tickets {
     pub desk: spur_core::tickets::TicketDesk,
     /// `Some` when classification is queued (`USE_QUEUE=true`).
     pub queue: Option<Queue>,
+    /// What the agents' feed subscribes to.
     pub events: TicketEvents,
+    /// Where changes are announced (to every instance when shared).
+    pub relay: crate::ticket_events::TicketRelay,
     pub classify_limiter: Option<Arc<ClassifyLimiter>>,
     /// Summarises conversations into tickets (`None`: a deterministic extract).
     pub summarizer: Option<Arc<dyn spur_core::llm::LlmProvider>>,

@@ -4,7 +4,7 @@ use apalis::prelude::{Attempt, BoxDynError, Data};
 use serde::{Deserialize, Serialize};
 use spur_core::tickets::{ClassifyOutcome, TicketDesk, TicketId};
 
-use crate::state::TicketEvents;
+use crate::ticket_events::TicketRelay;
 
 /// Queued when a ticket is filed: only the id, so a worker always reads the
 /// ticket as stored (and finds out if someone classified it meanwhile).
@@ -19,7 +19,8 @@ pub struct JobContext {
     pub desk: TicketDesk,
     /// Failed attempts retried before the fallback is recorded.
     pub retries: usize,
-    pub events: TicketEvents,
+    /// Announces what a job recorded to the agents' feeds.
+    pub relay: TicketRelay,
 }
 
 /// One attempt. Failure asks apalis to retry (with backoff) until the last
@@ -35,8 +36,7 @@ pub async fn classify(
     match ctx.desk.classify(job.ticket, last_attempt).await? {
         ClassifyOutcome::Recorded(ticket) => {
             tracing::info!(ticket = %ticket.id, status = ticket.ai_status.as_str(), attempt = attempt.current(), "ticket classified");
-            // Nobody listening is fine.
-            let _ = ctx.events.send(*ticket);
+            ctx.relay.publish(&ticket).await;
             Ok(())
         }
         ClassifyOutcome::AlreadyClassified | ClassifyOutcome::Missing => Ok(()),

@@ -340,7 +340,7 @@ impl Tickets {
                 }
             }
         };
-        self.publish(&ticket);
+        self.relay.publish(&ticket).await;
         Ok(ticket)
     }
 
@@ -349,11 +349,6 @@ impl Tickets {
             spur_core::tickets::ClassifyOutcome::Recorded(classified) => *classified,
             _ => self.desk.store().ticket(ticket.id).await?.unwrap_or(ticket),
         })
-    }
-
-    /// Tells the agents' live feed (nobody listening is fine).
-    fn publish(&self, ticket: &Ticket) {
-        let _ = self.events.send(ticket.clone());
     }
 }
 
@@ -581,7 +576,7 @@ pub async fn update_ticket(
         by: Some(agent.account.id),
     };
     let ticket = state.tickets.desk.update(ticket_id, patch).await?;
-    state.tickets.publish(&ticket);
+    state.tickets.relay.publish(&ticket).await;
     Ok(Json(TicketView::from(&ticket)))
 }
 

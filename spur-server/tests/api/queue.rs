@@ -84,8 +84,8 @@ impl Setup {
         .await
     }
 
-    /// `spur-server worker` as its own process.
-    fn worker_process(&self, model: &str) -> Child {
+    /// `spur-server worker` as its own process (killed when dropped).
+    fn worker_process(&self, model: &str) -> WorkerProcess {
         let log = std::env::temp_dir().join(format!("{}-{model}.log", self.queue_name));
         Command::new(env!("CARGO_BIN_EXE_spur-server"))
             .arg("worker")
@@ -94,7 +94,25 @@ impl Setup {
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::inherit())
             .spawn()
+            .map(WorkerProcess)
             .unwrap()
+    }
+}
+
+/// A worker process that never outlives its test, even a failing one.
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    /// SIGKILL: no graceful anything.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -290,7 +308,8 @@ async fn killed_worker_on_redis() {
 }
 
 /// `spur-server worker` is killed (SIGKILL) while classifying; tickets
-/// filed while no worker runs wait. A new worker finishes both.
+/// filed while no worker runs wait. A new worker finishes both, and the
+/// server's agents hear of it.
 async fn killed_worker(backend: Backend) {
     let (base, fake) = fake_openai::start().await.unwrap();
     let setup = Setup::new(backend, &base).await;
@@ -304,8 +323,7 @@ async fn killed_worker(backend: Backend) {
         .to_string();
     // The worker has the job and is waiting on the (slow) model.
     calls_reach(&fake, 1).await;
-    first_worker.kill().unwrap();
-    first_worker.wait().unwrap();
+    first_worker.kill();
     let second = file(&server, &token, "Another refund").await["id"]
         .as_str()
         .unwrap()
@@ -317,6 +335,11 @@ async fn killed_worker(backend: Backend) {
         "nothing classified while no worker runs"
     );
 
+    // The worker is another process: what it records reaches this server's
+    // agents' feed through PostgreSQL NOTIFY or Redis pub/sub.
+    let feed = server
+        .call(Method::GET, "/v1/agent/events", Some(&token), None)
+        .await;
     let mut next_worker = setup.worker_process("tickets");
     for id in [&first, &second] {
         let done = classified(&server, &token, id).await;
@@ -326,8 +349,31 @@ async fn killed_worker(backend: Backend) {
             "{done}"
         );
     }
-    next_worker.kill().unwrap();
-    next_worker.wait().unwrap();
+    let done_ids = |events: &[crate::support::SseEvent]| -> std::collections::HashSet<String> {
+        events
+            .iter()
+            .filter(|e| e.event == "ticket")
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter(|t| t["aiStatus"] == "done")
+            .map(|t| t["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let events = tokio::time::timeout(
+        Duration::from_secs(10),
+        sse_events(feed, |e| {
+            seen.push(e.clone());
+            done_ids(&seen).len() == 2
+        }),
+    )
+    .await
+    .expect("the worker's results reach the feed");
+    assert_eq!(
+        done_ids(&events),
+        [first.clone(), second.clone()].into(),
+        "{events:?}"
+    );
+    next_worker.kill();
     server.shutdown.cancel();
 }
 
@@ -378,7 +424,7 @@ async fn stale_pending_tickets_are_queued_again() {
     let ctx = JobContext {
         desk: desk.clone(),
         retries: 1,
-        events: tokio::sync::broadcast::channel(8).0,
+        relay: spur_server::ticket_events::TicketRelay::Local(tokio::sync::broadcast::channel(8).0),
     };
     let workers = queue.spawn_workers(&ctx, 1, &shutdown);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
