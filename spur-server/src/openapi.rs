@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{admin, agent, auth, chat, feed, ops, tickets};
+use crate::routes::{admin, agent, auth, chat, classify, feed, ops, tickets, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -21,8 +21,8 @@ use crate::state::AppState;
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,
-        tickets::conversation_ticket, tickets::classify,
-        tickets::create_user, tickets::users, tickets::user, tickets::delete_user,
+        tickets::conversation_ticket, classify::classify,
+        users::create_user, users::users, users::user, users::delete_user,
     ),
     modifiers(&BearerAuth),
     tags(

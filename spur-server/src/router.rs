@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{admin, agent, auth, chat, feed, ops, tickets};
+use crate::routes::{admin, agent, auth, chat, classify, feed, ops, tickets, users};
 use crate::state::AppState;
 use crate::{metrics, openapi};
 
@@ -62,7 +62,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/conversations/{id}/ticket",
             post(tickets::conversation_ticket),
         )
-        .route("/v1/classify", post(tickets::classify));
+        .route("/v1/classify", post(classify::classify));
     // The tickets API, versioned and at the seed ticket backend's paths.
     let tickets_routes: [(&str, MethodRouter<AppState>); 4] = [
         (
@@ -73,11 +73,8 @@ pub fn app(state: AppState) -> Router {
             "tickets/{id}",
             get(tickets::ticket).patch(tickets::update_ticket),
         ),
-        ("users", get(tickets::users).post(tickets::create_user)),
-        (
-            "users/{id}",
-            get(tickets::user).delete(tickets::delete_user),
-        ),
+        ("users", get(users::users).post(users::create_user)),
+        ("users/{id}", get(users::user).delete(users::delete_user)),
     ];
     let timed = tickets_routes
         .into_iter()

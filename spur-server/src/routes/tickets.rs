@@ -1,29 +1,25 @@
-//! `/v1/tickets`, `/v1/users`, `/v1/conversations/{id}/ticket` and
-//! `/v1/classify` (agents and admins). Also served unversioned at
-//! `/tickets` and `/users`, the seed ticket backend's paths.
+//! `/v1/tickets` (and the seed's `/tickets`) and
+//! `/v1/conversations/{id}/ticket`: filing, reading, listing and updating
+//! tickets (agents and admins).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use spur_core::conversation::ConversationId;
 use spur_core::tickets::{
-    AiStatus, Cursor, NewTicket, Ticket, TicketError, TicketFilter, TicketId, TicketPatch,
-    TicketStatus, User, UserId,
+    AiStatus, NewTicket, Ticket, TicketError, TicketFilter, TicketId, TicketPatch, TicketStatus,
 };
 use time::OffsetDateTime;
 
+use super::fields::{id, invalid, next_cursor, page_cursor, page_limit, required};
 use crate::auth::AgentUser;
-use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{AppState, Tickets};
 
 const TITLE_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 10_000;
-const NAME_MAX: usize = 200;
-const CLASSIFY_MAX: usize = 10_000;
 
 impl From<TicketError> for ApiError {
     fn from(error: TicketError) -> Self {
@@ -46,201 +42,6 @@ impl From<TicketError> for ApiError {
         Self::new(status, code, error.to_string())
     }
 }
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
-}
-
-/// Trimmed, non-empty, at most `max` characters.
-fn required(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(format!("{field} is required")));
-    }
-    if value.chars().count() > max {
-        return Err(invalid(format!("{field} is over {max} characters")));
-    }
-    Ok(value.to_string())
-}
-
-fn id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            format!("not a {what} id"),
-        )
-    })
-}
-
-fn page_cursor(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
-    text.filter(|c| !c.is_empty())
-        .map(|c| {
-            cursor::decode::<uuid::Uuid>(c)
-                .map(|(created_at, id)| Cursor { created_at, id })
-                .ok_or_else(|| ApiError::invalid_query("cursor is not one this server gave"))
-        })
-        .transpose()
-}
-
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(25) {
-        n @ 1..=100 => Ok(n),
-        _ => Err(ApiError::invalid_query("limit must be 1 to 100")),
-    }
-}
-
-fn next_cursor(next: Option<Cursor>) -> Option<String> {
-    next.map(|c| cursor::encode(c.created_at, c.id))
-}
-
-// ---- users ----
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserView {
-    #[schema(example = "01964a4e-7c1d-7d2e-9a51-0d0b8ad1c001")]
-    pub id: String,
-    #[schema(example = "Ana Lima")]
-    pub name: String,
-    #[schema(example = "ana@example.com")]
-    pub email: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id.to_string(),
-            name: u.name.clone(),
-            email: u.email.clone(),
-            created_at: u.created_at,
-        }
-    }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUserBody {
-    #[schema(example = "Ana Lima")]
-    pub name: String,
-    #[schema(example = "ana@example.com")]
-    pub email: String,
-}
-
-/// Adds someone who files tickets. Emails are unique (case-insensitive).
-#[utoipa::path(post, path = "/v1/users", tag = "tickets", security(("bearer" = [])),
-    request_body = NewUserBody,
-    responses((status = 201, body = UserView), (status = 400, body = ErrorBody, description = "malformed JSON"),
-        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody, description = "email_taken"),
-        (status = 422, body = ErrorBody, description = "invalid_field: empty name, not an email")))]
-pub async fn create_user(
-    State(state): State<AppState>,
-    _agent: AgentUser,
-    json: Result<Json<NewUserBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let Json(body) = json?;
-    let name = required("name", &body.name, NAME_MAX)?;
-    let email = required("email", &body.email, 254)?;
-    if !valid_email(&email) {
-        return Err(invalid("email is not an email address"));
-    }
-    let user = User::new(&name, &email, OffsetDateTime::now_utc());
-    state.tickets.desk.store().create_user(&user).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
-}
-
-/// One `@`, something on each side, a dot in the domain, no spaces.
-fn valid_email(email: &str) -> bool {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
-}
-
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
-pub async fn user(
-    State(state): State<AppState>,
-    _agent: AgentUser,
-    Path(user_id): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
-    let user = state
-        .tickets
-        .desk
-        .store()
-        .user(id::<UserId>(&user_id, "user")?)
-        .await?
-        .ok_or(TicketError::NotFound)?;
-    Ok(Json(UserView::from(&user)))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    /// 1 to 100 (default 25).
-    pub limit: Option<usize>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserPage {
-    pub users: Vec<UserView>,
-    /// Pass as `cursor` for the next page; absent at the end.
-    pub next_cursor: Option<String>,
-}
-
-/// Users, newest first, keyset-paginated.
-#[utoipa::path(get, path = "/v1/users", tag = "tickets", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn users(
-    State(state): State<AppState>,
-    _agent: AgentUser,
-    Query(query): Query<PageQuery>,
-) -> Result<Json<UserPage>, ApiError> {
-    let page = state
-        .tickets
-        .desk
-        .store()
-        .users(
-            page_cursor(query.cursor.as_deref())?,
-            page_limit(query.limit)?,
-        )
-        .await?;
-    Ok(Json(UserPage {
-        users: page.items.iter().map(UserView::from).collect(),
-        next_cursor: next_cursor(page.next),
-    }))
-}
-
-/// Removes a user; their tickets stay, with `createdBy` null.
-#[utoipa::path(delete, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
-pub async fn delete_user(
-    State(state): State<AppState>,
-    _agent: AgentUser,
-    Path(user_id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let user_id = id::<UserId>(&user_id, "user")?;
-    state.tickets.desk.store().delete_user(user_id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-// ---- tickets ----
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -624,55 +425,4 @@ pub async fn conversation_ticket(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClassifyBody {
-    #[schema(example = "The app crashes every time I open my invoices")]
-    pub text: String,
-}
-
-/// Classifies text without storing anything. Limited per agent
-/// (`CLASSIFY_RATE_LIMIT` per minute).
-#[utoipa::path(post, path = "/v1/classify", tag = "tickets", security(("bearer" = [])),
-    request_body = ClassifyBody,
-    responses((status = 200, description = "the classification", body = Object,
-            example = json!({"category": "technical", "priority": "medium", "confidence": 0.71, "source": "local"})),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn classify(
-    State(state): State<AppState>,
-    AgentUser(agent): AgentUser,
-    json: Result<Json<ClassifyBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    if let Some(limiter) = &state.tickets.classify_limiter
-        && let Err(not_until) = limiter.check_key(&agent.account.id.0)
-    {
-        use governor::clock::{Clock, DefaultClock};
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert(
-            "retry-after",
-            axum::http::HeaderValue::from(wait.as_secs().max(1)),
-        );
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many classifications; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-        )
-        .with_headers(headers));
-    }
-    let Json(body) = json?;
-    let text = required("text", &body.text, CLASSIFY_MAX)?;
-    let c = state.tickets.desk.classify_text(&text).await;
-    Ok(Json(json!({
-        "category": c.category,
-        "priority": c.priority,
-        "confidence": c.confidence,
-        "source": c.source.as_str(),
-    })))
 }
