@@ -199,7 +199,9 @@ pub async fn tickets(
     engine: &SupportEngine,
     shutdown: &CancellationToken,
 ) -> Result<Tickets, ConfigError> {
-    let provider = provider(settings)?;
+    // The engine's own client when a model is configured (the offline
+    // responder answers questions; it cannot classify or summarise).
+    let provider = settings.llm.is_some().then(|| engine.shared_provider());
     let classifier = match &provider {
         Some(provider) => TicketClassifier::Llm(Arc::new(LlmClassifier::new(
             provider.clone(),

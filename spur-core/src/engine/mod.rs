@@ -95,6 +95,11 @@ impl SupportEngine {
         self.inner.provider.as_ref()
     }
 
+    /// The provider, to share with other work (ticket classification).
+    pub fn shared_provider(&self) -> Arc<dyn LlmProvider> {
+        self.inner.provider.clone()
+    }
+
     pub fn store(&self) -> &Arc<dyn ConversationStore> {
         &self.inner.store
     }

@@ -148,14 +148,11 @@ impl PromptBuilder {
 
     /// Same as [`build_prompt`]; `input.policies` is ignored (given at construction).
     pub fn build(&self, counter: &dyn TokenCounter, input: PromptInput<'_>) -> Prompt {
-        let limits = Limits::of(&self.config);
-        assemble(
-            &self.config.texts,
-            limits,
+        self.build_within(
             counter,
-            &self.system,
-            self.system_cost,
             input,
+            self.config.max_history_messages,
+            self.config.max_input_tokens,
         )
     }
 

@@ -96,6 +96,12 @@ impl TicketDesk {
     /// classification records the fallback; it never fails the call.
     pub async fn file_and_classify(&self, new: NewTicket) -> Result<Ticket, TicketError> {
         let ticket = self.file(new).await?;
+        self.classify_now(ticket).await
+    }
+
+    /// Classifies a stored ticket in this call (a last attempt: failure
+    /// records the fallback) and returns it as it now stands.
+    pub async fn classify_now(&self, ticket: Ticket) -> Result<Ticket, TicketError> {
         match self.classify(ticket.id, true).await? {
             ClassifyOutcome::Recorded(ticket) => Ok(*ticket),
             // Classified by someone else meanwhile, or deleted: read it back.

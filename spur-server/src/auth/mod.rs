@@ -235,7 +235,9 @@ impl Auth {
     }
 }
 
-fn valid_email(email: &str) -> bool {
+/// One `@` with something before it, a dot in the domain, no spaces, at
+/// most 254 characters (agent accounts and ticket users alike).
+pub(crate) fn valid_email(email: &str) -> bool {
     let mut parts = email.split('@');
     matches!(
         (parts.next(), parts.next(), parts.next()),

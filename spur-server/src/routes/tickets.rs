@@ -136,20 +136,13 @@ impl Tickets {
                     Ok(()) => ticket,
                     Err(error) => {
                         tracing::error!(%error, ticket = %ticket.id, "could not queue classification; classifying now");
-                        self.classify_now(ticket).await?
+                        self.desk.classify_now(ticket).await?
                     }
                 }
             }
         };
         self.relay.publish(&ticket).await;
         Ok(ticket)
-    }
-
-    async fn classify_now(&self, ticket: Ticket) -> Result<Ticket, ApiError> {
-        Ok(match self.desk.classify(ticket.id, true).await? {
-            spur_core::tickets::ClassifyOutcome::Recorded(classified) => *classified,
-            _ => self.desk.store().ticket(ticket.id).await?.unwrap_or(ticket),
-        })
     }
 }
 

@@ -63,27 +63,12 @@ pub async fn create_user(
     let Json(body) = json?;
     let name = required("name", &body.name, NAME_MAX)?;
     let email = required("email", &body.email, 254)?;
-    if !valid_email(&email) {
+    if !crate::auth::valid_email(&email) {
         return Err(invalid("email is not an email address"));
     }
     let user = User::new(&name, &email, OffsetDateTime::now_utc());
     state.tickets.desk.store().create_user(&user).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
-}
-
-/// One `@`, something on each side, a dot in the domain, no spaces.
-fn valid_email(email: &str) -> bool {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
