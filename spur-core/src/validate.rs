@@ -14,6 +14,14 @@ pub enum ValidationError {
     MalformedSessionId,
     #[error("the idempotency key must be 1 to 200 visible ASCII characters")]
     MalformedIdempotencyKey,
+    /// A key that would replay a new conversation's first turn (and hand
+    /// out its sessionId) must not be guessable.
+    #[error(
+        "without a sessionId the idempotency key must be unguessable: at least 128 bits, such as a UUID v4 or 22 random base64url characters"
+    )]
+    GuessableIdempotencyKey,
+    #[error("text may not contain NUL characters")]
+    NulCharacter,
 }
 
 impl ValidationError {
@@ -23,6 +31,8 @@ impl ValidationError {
             Self::MessageTooLong { .. } => "message_too_long",
             Self::MalformedSessionId => "invalid_session_id",
             Self::MalformedIdempotencyKey => "invalid_idempotency_key",
+            Self::GuessableIdempotencyKey => "weak_idempotency_key",
+            Self::NulCharacter => "invalid_text",
         }
     }
 }
@@ -48,6 +58,7 @@ impl MessageLimits {
     /// The trimmed message, or why it is refused.
     pub fn check<'a>(&self, text: &'a str) -> Result<&'a str, ValidationError> {
         let trimmed = text.trim();
+        check_no_nul(trimmed)?;
         let chars = trimmed.chars().count();
         if chars == 0 || chars < self.min_chars {
             return Err(ValidationError::EmptyMessage);
@@ -76,6 +87,49 @@ pub fn check_idempotency_key(key: &str) -> Result<&str, ValidationError> {
     }
 }
 
+/// NUL is refused everywhere (PostgreSQL cannot store it in text), so every
+/// backend answers the same.
+pub fn check_no_nul(text: &str) -> Result<&str, ValidationError> {
+    if text.contains('\0') {
+        Err(ValidationError::NulCharacter)
+    } else {
+        Ok(text)
+    }
+}
+
+/// Bits needed in a key sent without a session (see [`check_unguessable_key`]).
+pub const MIN_UNSCOPED_KEY_BITS: f64 = 128.0;
+
+/// An estimate of how many bits a key can carry, from its length and the
+/// smallest usual alphabet it fits: hex (dashes ignored, as in a UUID),
+/// base64url, or printable ASCII. Keys with few distinct characters
+/// (`aaaa...`) carry almost nothing whatever their length.
+pub fn key_bits(key: &str) -> f64 {
+    let distinct = key.bytes().collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < 8 {
+        return 0.0;
+    }
+    let hex = key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if hex {
+        return 4.0 * key.bytes().filter(u8::is_ascii_hexdigit).count() as f64;
+    }
+    let base64url = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let per_char = if base64url { 6.0 } else { 94f64.log2() };
+    per_char * key.len() as f64
+}
+
+/// A key that can open someone's conversation when replayed without a
+/// session must be too long and varied to guess.
+pub fn check_unguessable_key(key: &str) -> Result<&str, ValidationError> {
+    if key_bits(key) >= MIN_UNSCOPED_KEY_BITS {
+        Ok(key)
+    } else {
+        Err(ValidationError::GuessableIdempotencyKey)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +151,38 @@ mod tests {
         assert!(parse_session_id("not-a-uuid").is_err());
         assert!(check_idempotency_key("abc-123").is_ok());
         assert!(check_idempotency_key("has space").is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_in_a_message() {
+        let limits = MessageLimits::default();
+        assert_eq!(limits.check("a\0b"), Err(ValidationError::NulCharacter));
+        assert_eq!(limits.check("\0"), Err(ValidationError::NulCharacter));
+        assert_eq!(check_no_nul("fine"), Ok("fine"));
+    }
+
+    #[test]
+    fn keys_without_a_session_must_carry_128_bits() {
+        for strong in [
+            "6f1c2d4e-8a9b-4c3d-9e8f-7a6b5c4d3e2f",
+            "b7X_q2-LmN9pRsT4uVw8yZ",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_unguessable_key(strong).is_ok(), "{strong}");
+        }
+        for weak in [
+            "k-1",
+            "retry-1",
+            "1",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "0123456789abcdef",
+            "abababababababababababababababababab",
+        ] {
+            assert_eq!(
+                check_unguessable_key(weak),
+                Err(ValidationError::GuessableIdempotencyKey),
+                "{weak}"
+            );
+        }
     }
 }

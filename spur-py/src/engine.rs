@@ -135,7 +135,7 @@ impl Setup {
             config.max_output_tokens = llm.max_output_tokens;
             let provider = OpenAiProvider::new(OpenAiConfig {
                 base_url: llm.base_url,
-                api_key: llm.api_key,
+                api_key: llm.api_key.map(spur_core::llm::SecretString::from),
                 model: llm.model,
                 timeout: Duration::from_secs_f64(llm.timeout),
                 max_retries: llm.max_retries,

@@ -52,7 +52,7 @@ pub fn engine_error(error: EngineError) -> PyErr {
         EngineError::UnknownSession | EngineError::UnknownConversation => {
             NotFoundError::new_err(message)
         }
-        EngineError::IdempotencyConflict | EngineError::Transition(_) | EngineError::Busy => {
+        EngineError::IdempotencyMismatch | EngineError::Transition(_) | EngineError::Busy => {
             ConflictError::new_err(message)
         }
         EngineError::Store(_) => StoreError_::new_err(message),

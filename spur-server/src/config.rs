@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
@@ -34,7 +34,9 @@ pub enum Command {
 
 /// Every setting, from a flag or its environment variable. `None` falls back
 /// to the TOML file (the same fields, snake_case keys), then to the default.
-#[derive(Debug, Default, Args, Deserialize)]
+/// Raw settings as given. Not `Debug`-derived: URLs and secrets in it
+/// must never reach a log (see the manual impl).
+#[derive(Default, Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// A TOML file with any of the settings below (snake_case keys).
@@ -54,8 +56,8 @@ pub struct Options {
     /// A directory of Markdown articles (+ faq.yaml); the demo shop when unset.
     #[arg(long, env = "SPUR_KNOWLEDGE", global = true)]
     pub knowledge: Option<PathBuf>,
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, global = true)]
-    pub openai_api_key: Option<String>,
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, global = true, value_parser = secret)]
+    pub openai_api_key: Option<SecretString>,
     /// Any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LiteLLM…).
     #[arg(long, env = "OPENAI_BASE_URL", global = true)]
     pub openai_base_url: Option<String>,
@@ -76,8 +78,8 @@ pub struct Options {
     pub llm_price_output_per_mtok: Option<f64>,
     /// Signs agent and admin tokens (HS256). Unset: a random key per
     /// process (tokens end with the process and differ between instances).
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true, value_parser = secret)]
+    pub jwt_secret: Option<SecretString>,
     /// How long an agent's or admin's token lasts.
     #[arg(long, env = "TOKEN_TTL_SECS", global = true)]
     pub token_ttl_secs: Option<u64>,
@@ -86,8 +88,8 @@ pub struct Options {
     pub login_rate_limit: Option<u32>,
     #[arg(long, env = "ADMIN_EMAIL", global = true)]
     pub admin_email: Option<String>,
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, global = true)]
-    pub admin_password: Option<String>,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, global = true, value_parser = secret)]
+    pub admin_password: Option<SecretString>,
     /// The built widget (`spur-wasm/build.sh` output) to serve at `/widget/`;
     /// default `spur-wasm/dist` when it exists.
     #[arg(long, env = "SPUR_WIDGET_DIR", global = true)]
@@ -187,8 +189,17 @@ pub struct LlmSettings {
     pub model: String,
 }
 
-/// Validated settings.
-#[derive(Debug)]
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything else is in `Settings`' redacted form once loaded.
+        f.debug_struct("Options")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated settings. `Debug` shows database and Redis URLs without
+/// credentials; secrets are `SecretString`s.
 pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
@@ -269,7 +280,7 @@ impl Settings {
         let api_key = o
             .openai_api_key
             .or(file.openai_api_key)
-            .filter(|k| !k.is_empty());
+            .filter(|k| !k.expose_secret().is_empty());
         let base_url = o
             .openai_base_url
             .or(file.openai_base_url)
@@ -285,7 +296,7 @@ impl Settings {
             .unwrap_or_else(|| "gpt-4o-mini".into());
         let llm = (api_key.is_some() || base_url.is_some()).then(|| LlmSettings {
             base_url,
-            api_key: api_key.map(SecretString::from),
+            api_key,
             model,
         });
         let llm_timeout_ms = o.llm_timeout_ms.or(file.llm_timeout_ms).unwrap_or(15_000);
@@ -298,7 +309,7 @@ impl Settings {
         positive("LLM_MAX_OUTPUT_TOKENS", u64::from(max_output_tokens))?;
         let jwt_secret = o.jwt_secret.or(file.jwt_secret);
         if let Some(secret) = &jwt_secret
-            && secret.len() < 32
+            && secret.expose_secret().len() < 32
         {
             return Err(bad("JWT_SECRET", "must be at least 32 characters"));
         }
@@ -435,15 +446,12 @@ impl Settings {
             llm_timeout: Duration::from_millis(llm_timeout_ms),
             history_limit,
             max_output_tokens,
-            jwt_secret: jwt_secret.map(SecretString::from),
+            jwt_secret,
             token_ttl: Duration::from_secs(token_ttl_secs),
             prices,
             login_rate_limit: o.login_rate_limit.or(file.login_rate_limit).unwrap_or(10),
             admin_email,
-            admin_password: o
-                .admin_password
-                .or(file.admin_password)
-                .map(SecretString::from),
+            admin_password: o.admin_password.or(file.admin_password),
             cors_origins,
             widget_dir: match o.widget_dir.or(file.widget_dir) {
                 Some(dir) if !dir.join("spur-widget.js").is_file() => {
@@ -509,6 +517,42 @@ fn parse_net(text: &str) -> Result<IpNet, ConfigError> {
         })
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database_url", &redact(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field("knowledge", &self.knowledge)
+            .field("llm", &self.llm)
+            .field("llm_timeout", &self.llm_timeout)
+            .field("history_limit", &self.history_limit)
+            .field("max_output_tokens", &self.max_output_tokens)
+            .field("prices", &self.prices)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("token_ttl", &self.token_ttl)
+            .field("login_rate_limit", &self.login_rate_limit)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &self.admin_password)
+            .field("cors_origins", &self.cors_origins)
+            .field("widget_dir", &self.widget_dir)
+            .field("message_max_chars", &self.message_max_chars)
+            .field("request_timeout", &self.request_timeout)
+            .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("ai_timeout", &self.ai_timeout)
+            .field("queue", &self.queue)
+            .field("classify_rate_limit", &self.classify_rate_limit)
+            .finish()
+    }
+}
+
+/// Secrets from flags and the environment go straight into a `SecretString`.
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_string()))
+}
+
 /// `postgres://user:secret@host/db?x` -> `postgres://host/db`.
 fn redact(url: &str) -> String {
     let without_query = url.split('?').next().unwrap_or_default();
@@ -525,11 +569,73 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Flags only: the environment the tests run in (an exported
+    /// `DATABASE_URL`, `PORT`, `OPENAI_API_KEY`...) is not read.
     fn load(args: &[&str]) -> Result<Settings, ConfigError> {
+        use clap::{CommandFactory, FromArgMatches};
         let mut argv = vec!["spur-server"];
         argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| bad("cli", e.to_string()))?;
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(argv)
+            .map_err(|e| bad("cli", e.to_string()))?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| bad("cli", e.to_string()))?;
         Settings::load(cli.options)
+    }
+
+    #[test]
+    fn the_environment_is_not_read_by_these_tests() {
+        // Whatever this process has exported, flags alone decide here.
+        let s = load(&[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://spur.db");
+        assert!(s.llm.is_none());
+    }
+
+    #[test]
+    fn secrets_and_url_credentials_are_never_printed() {
+        let jwt = "j".repeat(20) + "wt-secret-0123456789";
+        let s = load(&[
+            "--openai-api-key",
+            "sk-live-secret-1",
+            "--jwt-secret",
+            &jwt,
+            "--admin-email",
+            "a@shop.example",
+            "--admin-password",
+            "admin-secret-2",
+            "--database-url",
+            "postgres://spur:db-secret-3@db/spur",
+            "--redis-url",
+            "redis://:redis-secret-4@cache:6379",
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        for secret in [
+            "sk-live-secret-1",
+            jwt.as_str(),
+            "admin-secret-2",
+            "db-secret-3",
+            "redis-secret-4",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("postgres://db/spur"), "{printed}");
+        // The options as parsed, too.
+        let cli =
+            Cli::try_parse_from(["spur-server", "--openai-api-key", "sk-live-secret-1"]).unwrap();
+        assert!(!format!("{cli:?}").contains("sk-live-secret-1"));
+        // The provider's configuration is neither printed nor serialised with its key.
+        let config = spur_core::llm::OpenAiConfig {
+            api_key: s.llm.and_then(|l| l.api_key),
+            ..Default::default()
+        };
+        assert!(config.api_key.is_some());
+        assert!(!format!("{config:?}").contains("sk-live-secret-1"));
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(
+            !json.contains("sk-live-secret-1") && !json.contains("api_key"),
+            "{json}"
+        );
     }
 
     #[test]

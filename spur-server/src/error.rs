@@ -135,9 +135,9 @@ impl From<EngineError> for ApiError {
                 "conversation_not_found",
                 error.to_string(),
             ),
-            EngineError::IdempotencyConflict => Self::new(
+            EngineError::IdempotencyMismatch => Self::new(
                 StatusCode::CONFLICT,
-                "idempotency_conflict",
+                "idempotency_mismatch",
                 error.to_string(),
             ),
             EngineError::Transition(TransitionError::ClaimedByOther { .. }) => {

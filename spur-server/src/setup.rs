@@ -101,7 +101,7 @@ fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigE
     };
     let provider = OpenAiProvider::new(OpenAiConfig {
         base_url: llm.base_url.clone(),
-        api_key: llm.api_key.as_ref().map(|k| k.expose_secret().to_string()),
+        api_key: llm.api_key.clone(),
         model: llm.model.clone(),
         timeout: settings.llm_timeout,
         ..OpenAiConfig::default()

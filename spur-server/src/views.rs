@@ -1,9 +1,12 @@
-//! The JSON customers see. Engine internals (passages, error codes,
-//! classification, token counts) stay inside.
+//! The JSON customers and agents see, never the core types themselves.
+//! Customers see no engine internals (passages, error codes,
+//! classification, token counts); agents see those but never a
+//! credential (a sessionId or an idempotency key).
 
 use serde::{Deserialize, Serialize};
 use spur_core::Turn;
-use spur_core::conversation::{Message, Status};
+use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender, Status};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 /// `POST /v1/chat/message` and `/v1/chat/stream` bodies.
@@ -110,4 +113,44 @@ pub struct StatusReply {
     pub status: Status,
     /// The notice shown to the customer, if this call changed anything.
     pub notice: Option<String>,
+}
+
+/// One message as agents see it: with how it was produced, without any
+/// credential. Every agent view and feed goes through this type.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMessage {
+    #[schema(value_type = String)]
+    pub id: MessageId,
+    #[schema(value_type = String)]
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    #[schema(value_type = String, example = "customer")]
+    pub sender: Sender,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reply_to: Option<MessageId>,
+    /// Provider, model, tokens, latency, fallback and error code, passages,
+    /// classification, handoff reason, the writing agent's id.
+    #[schema(value_type = Object)]
+    pub meta: MessageMeta,
+}
+
+impl From<&Message> for AgentMessage {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            sender: m.sender,
+            text: m.text.clone(),
+            created_at: m.created_at,
+            reply_to: m.reply_to,
+            meta: m.meta.clone(),
+        }
+    }
 }

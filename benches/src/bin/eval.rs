@@ -52,7 +52,7 @@ fn llm_classifier() -> Result<Option<LlmClassifier>, Box<dyn std::error::Error>>
     }
     let provider = OpenAiProvider::new(OpenAiConfig {
         base_url,
-        api_key,
+        api_key: api_key.map(spur_core::llm::SecretString::from),
         model: var("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
         ..OpenAiConfig::default()
     })?;

@@ -109,8 +109,10 @@ pub struct Message {
     pub text: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// Set on inbound customer messages so that a retried request is not stored twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set on inbound customer messages so that a retried request is not
+    /// stored twice; scoped to the conversation by the engine. A credential
+    /// of sorts (a retry without a session replays the turn): never serialised.
+    #[serde(default, skip_serializing)]
     pub idempotency_key: Option<String>,
     /// For replies: the customer message this answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]

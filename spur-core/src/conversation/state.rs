@@ -39,8 +39,10 @@ pub enum Event {
     AgentReply { agent: String },
     /// The owning agent gives the conversation back to the assistant.
     HandBack { agent: String },
-    /// Anyone with the right closes it.
+    /// The customer, an admin or the host closes it.
     Close,
+    /// An agent closes it: only one that is unclaimed or theirs.
+    AgentClose { agent: String },
 }
 
 /// Why an event is not allowed in the current state.
@@ -96,8 +98,14 @@ pub fn transition(
             Err(TransitionError::NotWithAgent)
         }
 
-        (Closed, Event::Close) => Err(TransitionError::AlreadyClosed),
+        (Closed, Event::Close | Event::AgentClose { .. }) => Err(TransitionError::AlreadyClosed),
         (_, Event::Close) => Ok(next(Closed, None)),
+        (_, Event::AgentClose { agent }) => match &state.assignee {
+            Some(owner) if owner != agent => Err(TransitionError::ClaimedByOther {
+                owner: owner.clone(),
+            }),
+            _ => Ok(next(Closed, None)),
+        },
     }
 }
 

@@ -108,6 +108,8 @@ impl EngineBuilder {
                 events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
                 provider,
                 config,
+                locks: super::locks::ConversationLocks::default(),
+                tasks: tokio_util::task::TaskTracker::new(),
             }),
         }
     }

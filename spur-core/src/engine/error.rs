@@ -11,8 +11,8 @@ pub enum EngineError {
     UnknownSession,
     #[error("no such conversation")]
     UnknownConversation,
-    #[error("this idempotency key was used in another conversation")]
-    IdempotencyConflict,
+    #[error("this idempotency key was already used with a different message")]
+    IdempotencyMismatch,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error(transparent)]

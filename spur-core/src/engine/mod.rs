@@ -8,6 +8,7 @@
 mod build;
 mod config;
 mod error;
+mod locks;
 mod reply;
 mod turn;
 
@@ -48,6 +49,10 @@ pub(crate) struct Inner {
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) events: Arc<dyn EventSink>,
     pub(crate) config: EngineConfig,
+    /// One writer per conversation in this process.
+    pub(crate) locks: locks::ConversationLocks,
+    /// Replies generated off the caller's task (streaming): waited for on shutdown.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -106,6 +111,21 @@ impl SupportEngine {
 
     pub fn classifier(&self) -> &LocalClassifier {
         &self.inner.classifier
+    }
+
+    /// Waits up to `grace` for replies still being generated on the
+    /// engine's own tasks (streamed turns) to be stored. `true` if all were.
+    pub async fn drain(&self, grace: std::time::Duration) -> bool {
+        let tasks = &self.inner.tasks;
+        tasks.close();
+        let drained = tokio::time::timeout(grace, tasks.wait()).await.is_ok();
+        tasks.reopen();
+        drained
+    }
+
+    /// Replies still being generated on the engine's own tasks.
+    pub fn replies_in_flight(&self) -> usize {
+        self.inner.tasks.len()
     }
 
     /// Handles one customer message and waits for the whole reply.
@@ -206,6 +226,20 @@ impl SupportEngine {
             .act(conversation, Event::Close, |_, _| None, None)
             .await?
             .0)
+    }
+
+    /// An agent closes a conversation: one nobody holds, or their own. Another
+    /// agent's gets [`crate::conversation::TransitionError::ClaimedByOther`].
+    pub async fn agent_close(
+        &self,
+        id: ConversationId,
+        agent: &str,
+    ) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        let event = Event::AgentClose {
+            agent: agent.to_string(),
+        };
+        Ok(self.act(conversation, event, |_, _| None, None).await?.0)
     }
 
     /// An agent takes a conversation. A second agent gets
@@ -404,7 +438,12 @@ impl SupportEngine {
         messages: impl Fn(&Self, &Conversation) -> Option<Message>,
         escalation: Option<EscalationReason>,
     ) -> Result<(Conversation, Vec<Message>), EngineError> {
-        for _ in 0..MAX_ATTEMPTS {
+        let turn = self.inner.locks.lock(conversation.id).await;
+        if turn.waited {
+            // What the writer before us stored counts.
+            conversation = self.conversation_by_id(conversation.id).await?;
+        }
+        for attempt in 0..MAX_ATTEMPTS {
             let state = transition(&conversation.state(), &event)?;
             let new: Vec<Message> = messages(self, &conversation).into_iter().collect();
             if state == conversation.state() && new.is_empty() {
@@ -437,6 +476,7 @@ impl SupportEngine {
                     )));
                 }
                 Err(StoreError::Conflict) => {
+                    backoff(attempt).await;
                     conversation = self.conversation_by_id(conversation.id).await?;
                 }
                 Err(error) => return Err(error.into()),
@@ -474,14 +514,30 @@ impl SupportEngine {
         let text = inner.config.limits.check(&inbound.text)?.to_string();
         if let Some(key) = &inbound.idempotency_key {
             crate::validate::check_idempotency_key(key)?;
-            if let Some(earlier) = inner.store.message_by_idempotency_key(key).await? {
-                return self.replay(earlier, inbound.session).await;
+            if inbound.session.is_none() {
+                crate::validate::check_unguessable_key(key)?;
             }
         }
         let mut current = match inbound.session {
             Some(session) => Some(self.conversation(session).await?),
             None => None,
         };
+        // Concurrent messages in one conversation queue here, in arrival order.
+        let _turn = match &mut current {
+            Some(c) => {
+                let turn = inner.locks.lock(c.id).await;
+                if turn.waited {
+                    *c = self.conversation_by_id(c.id).await?;
+                }
+                Some(turn)
+            }
+            None => None,
+        };
+        if let Some(key) = &inbound.idempotency_key
+            && let Some(earlier) = self.earlier_turn(current.as_ref(), key).await?
+        {
+            return self.replay(earlier, &text).await;
+        }
         let classification = inner.classifier.classify_text(&text);
         let mut message = self.message(
             Sender::Customer,
@@ -492,9 +548,12 @@ impl SupportEngine {
                 ..MessageMeta::default()
             },
         );
-        message.idempotency_key = inbound.idempotency_key.clone();
+        message.idempotency_key = inbound
+            .idempotency_key
+            .as_deref()
+            .map(|key| scoped_key(current.as_ref().map(|c| c.id), key));
 
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let (base, create) = match &current {
                 Some(c) => (c.clone(), None),
                 None => {
@@ -558,10 +617,13 @@ impl SupportEngine {
                         duplicate: false,
                     }));
                 }
-                Ok(Applied::Duplicate { message, .. }) => {
-                    return self.replay(message, inbound.session).await;
+                Ok(Applied::Duplicate {
+                    message: earlier, ..
+                }) => {
+                    return self.replay(earlier, &message.text).await;
                 }
                 Err(StoreError::Conflict) => {
+                    backoff(attempt).await;
                     if let Some(c) = &current {
                         current = Some(self.conversation_by_id(c.id).await?);
                     }
@@ -574,15 +636,11 @@ impl SupportEngine {
 
     /// A retried message: answer from storage. If the first attempt died
     /// before replying and nothing happened since, reply now.
-    async fn replay(
-        &self,
-        earlier: Message,
-        session: Option<SessionId>,
-    ) -> Result<Intake, EngineError> {
-        let conversation = self.conversation_by_id(earlier.conversation_id).await?;
-        if session.is_some_and(|s| s != conversation.session_id) {
-            return Err(EngineError::IdempotencyConflict);
+    async fn replay(&self, earlier: Message, text: &str) -> Result<Intake, EngineError> {
+        if earlier.text != text {
+            return Err(EngineError::IdempotencyMismatch);
         }
+        let conversation = self.conversation_by_id(earlier.conversation_id).await?;
         let answer = self.inner.store.reply_to(earlier.id).await?;
         let unanswered = answer.is_none()
             && conversation.status == Status::Automated
@@ -606,6 +664,50 @@ impl SupportEngine {
             duplicate: true,
         }))
     }
+}
+
+/// The earlier message stored under this key, if any. Keys are scoped to
+/// their conversation; a key sent without a session names the message that
+/// opened a conversation (and had to be unguessable to be accepted).
+impl SupportEngine {
+    async fn earlier_turn(
+        &self,
+        conversation: Option<&Conversation>,
+        key: &str,
+    ) -> Result<Option<Message>, EngineError> {
+        let store = &self.inner.store;
+        let unscoped = scoped_key(None, key);
+        let opened = store.message_by_idempotency_key(&unscoped);
+        let Some(conversation) = conversation else {
+            return Ok(opened.await?);
+        };
+        if let Some(earlier) = store
+            .message_by_idempotency_key(&scoped_key(Some(conversation.id), key))
+            .await?
+        {
+            return Ok(Some(earlier));
+        }
+        // A retry, now with the session, of the message that opened this conversation.
+        Ok(opened
+            .await?
+            .filter(|m| m.conversation_id == conversation.id))
+    }
+}
+
+/// How a key is stored: `c:<conversation>:<key>` inside a conversation,
+/// `n:<key>` for the message that opened one. The prefixes keep the two
+/// spaces apart, so no key sent without a session reaches a scoped one.
+fn scoped_key(conversation: Option<ConversationId>, key: &str) -> String {
+    match conversation {
+        Some(id) => format!("c:{id}:{key}"),
+        None => format!("n:{key}"),
+    }
+}
+
+/// A short, growing pause before retrying a change another process made stale.
+async fn backoff(attempt: usize) {
+    let millis = (1u64 << attempt.min(6)).min(50);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
 #[cfg(test)]

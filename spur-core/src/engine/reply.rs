@@ -171,7 +171,11 @@ impl SupportEngine {
             generated.meta,
         );
         reply.id = generated.reply_id;
-        for _ in 0..MAX_ATTEMPTS {
+        let turn = inner.locks.lock(conversation.id).await;
+        if turn.waited {
+            conversation = self.conversation_by_id(conversation.id).await?;
+        }
+        for attempt in 0..MAX_ATTEMPTS {
             if conversation.status != Status::Automated {
                 tracing::info!(conversation = %conversation.id, "a person took over; dropping the bot reply");
                 return Ok(Turn {
@@ -221,6 +225,7 @@ impl SupportEngine {
                     )));
                 }
                 Err(StoreError::Conflict) => {
+                    super::backoff(attempt).await;
                     conversation = self.conversation_by_id(conversation.id).await?;
                 }
                 Err(error) => return Err(error.into()),
@@ -260,9 +265,11 @@ impl SupportEngine {
             })
             .await;
         let engine = self.clone();
-        tokio::spawn(async move {
+        // Tracked, so a shutdown waits for the reply to be stored.
+        self.inner.tasks.spawn(async move {
             let prepared = engine.prepare(&conversation, &message).await;
-            let generated = engine.stream_reply(&conversation, prepared, &tx).await;
+            let (generated, unsent) = engine.stream_reply(&conversation, prepared, &tx).await;
+            // Stored first: a slow reader never holds up the reply it is reading.
             let event = match engine.finish(conversation, message, generated).await {
                 Ok(turn) => StreamEvent::Done(Box::new(turn)),
                 Err(error) => {
@@ -270,22 +277,29 @@ impl SupportEngine {
                     return;
                 }
             };
+            if !unsent.is_empty() {
+                let _ = tx.send(StreamEvent::Delta { text: unsent }).await;
+            }
             let _ = tx.send(event).await;
         });
         Ok(rx)
     }
 
+    /// Streams the provider's reply. Deltas go to `tx` without waiting: a
+    /// reader that falls behind gets them merged, so the model's deadline
+    /// measures the model, never the reader. Returns what is still unsent.
     async fn stream_reply(
         &self,
         conversation: &Conversation,
         prepared: Prepared,
         tx: &mpsc::Sender<StreamEvent>,
-    ) -> Generated {
+    ) -> (Generated, String) {
         let inner = &self.inner;
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let reply_id = prepared.reply_id;
+        let mut unsent = String::new();
         let run = async {
             let mut stream = inner.provider.stream(&prepared.request).await?;
             let mut text = String::new();
@@ -305,8 +319,19 @@ impl SupportEngine {
                     reply: reply_id,
                     text: delta.text.clone(),
                 });
-                // A customer who left does not stop the reply being stored.
-                let _ = tx.send(StreamEvent::Delta { text: delta.text }).await;
+                unsent.push_str(&delta.text);
+                match tx.try_send(StreamEvent::Delta {
+                    text: std::mem::take(&mut unsent),
+                }) {
+                    Ok(()) => {}
+                    // Behind: merged into the next delta.
+                    Err(mpsc::error::TrySendError::Full(StreamEvent::Delta { text })) => {
+                        unsent = text;
+                    }
+                    // Gone, or nothing to keep: a customer who left does not
+                    // stop the reply being stored.
+                    Err(_) => {}
+                }
             }
             if text.trim().is_empty() {
                 return Err(ProviderError::Empty);
@@ -317,6 +342,6 @@ impl SupportEngine {
             Ok(outcome) => outcome,
             Err(_) => Err(ProviderError::Timeout(timeout)),
         };
-        self.generated(&prepared, outcome, started)
+        (self.generated(&prepared, outcome, started), unsent)
     }
 }

@@ -87,11 +87,11 @@ async fn retried_messages_are_answered_from_storage() {
     ]));
     let engine = engine_with(provider.clone(), EngineConfig::default());
     let first = engine
-        .send_message(Inbound::new("hello there").with_idempotency_key("k-1"))
+        .send_message(Inbound::new("hello there").with_idempotency_key(KEY))
         .await
         .unwrap();
     let retry = engine
-        .send_message(Inbound::new("hello there").with_idempotency_key("k-1"))
+        .send_message(Inbound::new("hello there").with_idempotency_key(KEY))
         .await
         .unwrap();
     assert!(retry.duplicate);
@@ -105,21 +105,116 @@ async fn retried_messages_are_answered_from_storage() {
         1,
         "the provider is not called again"
     );
-    let page = engine
-        .history(first.conversation.session_id, None, 10)
+    // The same retry once the client learnt its session is the same turn.
+    let session = first.conversation.session_id;
+    let with_session = engine
+        .send_message(
+            Inbound::new("hello there")
+                .with_idempotency_key(KEY)
+                .in_session(session),
+        )
         .await
         .unwrap();
+    assert!(with_session.duplicate);
+    assert_eq!(with_session.message.id, first.message.id);
+    let page = engine.history(session, None, 10).await.unwrap();
     assert_eq!(page.messages.len(), 2);
 
-    // The same key from another conversation is a conflict, not a leak.
-    let other = engine.send_message(Inbound::new("another")).await.unwrap();
-    let stolen = Inbound::new("hello there")
-        .with_idempotency_key("k-1")
-        .in_session(other.conversation.session_id);
+    // The same key with other words is refused, not answered with the first turn.
     assert!(matches!(
-        engine.send_message(stolen).await,
-        Err(EngineError::IdempotencyConflict)
+        engine
+            .send_message(Inbound::new("something else").with_idempotency_key(KEY))
+            .await,
+        Err(EngineError::IdempotencyMismatch)
     ));
+
+    // Keys are scoped to their conversation: another conversation using the
+    // same key stores its own message and never sees the first one.
+    let other = engine.send_message(Inbound::new("another")).await.unwrap();
+    let own = engine
+        .send_message(
+            Inbound::new("hello there")
+                .with_idempotency_key(KEY)
+                .in_session(other.conversation.session_id),
+        )
+        .await
+        .unwrap();
+    assert!(!own.duplicate);
+    assert_eq!(own.conversation.id, other.conversation.id);
+    assert_ne!(own.message.id, first.message.id);
+    // A short key is fine inside a session, and replays there only.
+    for _ in 0..2 {
+        engine
+            .send_message(
+                Inbound::new("short key")
+                    .with_idempotency_key("k-1")
+                    .in_session(other.conversation.session_id),
+            )
+            .await
+            .unwrap();
+    }
+    let page = engine
+        .history(other.conversation.session_id, None, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.messages
+            .iter()
+            .filter(|m| m.text == "short key")
+            .count(),
+        1
+    );
+    // ...but a key that could replay a conversation's opening turn (and hand
+    // out its session) without one must be unguessable.
+    assert!(matches!(
+        engine
+            .send_message(Inbound::new("short key").with_idempotency_key("k-1"))
+            .await,
+        Err(EngineError::Validation(
+            crate::validate::ValidationError::GuessableIdempotencyKey
+        ))
+    ));
+    // The key is never serialised with the message.
+    let json = serde_json::to_string(&page.messages).unwrap();
+    assert!(
+        !json.contains("k-1") && !json.contains("idempotency"),
+        "{json}"
+    );
+}
+
+const KEY: &str = "0b5e1a4c-7d2f-4e8a-9c3b-6f1d2e3a4b5c";
+
+/// Twenty messages at once in one session: every one stored and answered,
+/// none refused as busy.
+#[tokio::test]
+async fn concurrent_messages_in_one_session_are_all_stored_and_answered() {
+    let path = std::env::temp_dir().join(format!("spur-busy-{}.db", uuid::Uuid::new_v4()));
+    let store: Arc<dyn crate::store::ConversationStore> = Arc::new(
+        crate::store::SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    );
+    let replies = (0..21).map(|i| Script::Reply(format!("answer {i}")));
+    let engine = SupportEngine::builder()
+        .store(store)
+        .provider(Arc::new(ScriptedProvider::new(replies)))
+        .build();
+    let first = engine.send_message(Inbound::new("hello")).await.unwrap();
+    let session = first.conversation.session_id;
+    let sends = (0..20).map(|i| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .send_message(Inbound::new(format!("question {i}")).in_session(session))
+                .await
+        }
+    });
+    let results = futures::future::join_all(sends).await;
+    for result in &results {
+        assert!(result.is_ok(), "{:?}", result.as_ref().err());
+    }
+    let page = engine.history(session, None, 100).await.unwrap();
+    assert_eq!(page.messages.len(), 42, "20 questions and 20 answers more");
 }
 
 #[tokio::test]

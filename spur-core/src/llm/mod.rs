@@ -21,6 +21,9 @@ pub use offline::{OfflineConfig, OfflineResponder};
 pub use openai::{OpenAiConfig, OpenAiProvider};
 #[cfg(all(any(test, feature = "test-util"), feature = "runtime"))]
 pub use scripted::{Script, ScriptedProvider};
+/// API keys are held as this: never logged, never serialised.
+#[cfg(feature = "openai")]
+pub use secrecy::SecretString;
 
 /// One request to a provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

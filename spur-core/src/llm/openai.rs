@@ -13,16 +13,19 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, Usage};
 
 /// How to reach an OpenAI-compatible server.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// e.g. `http://localhost:11434/v1`; `None` is api.openai.com.
     pub base_url: Option<String>,
-    /// Never logged (see the `Debug` impl).
-    pub api_key: Option<String>,
+    /// Never logged (see the `Debug` impl) nor serialised.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
     pub model: String,
     /// Per HTTP attempt.
     #[serde(with = "crate::millis")]
@@ -109,7 +112,13 @@ impl OpenAiProvider {
             openai = openai.with_api_base(base.trim_end_matches('/'));
         }
         // Local servers often need no key, but the header must still parse.
-        openai = openai.with_api_key(config.api_key.clone().unwrap_or_default());
+        openai = openai.with_api_key(
+            config
+                .api_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_string())
+                .unwrap_or_default(),
+        );
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()

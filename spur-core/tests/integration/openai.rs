@@ -14,7 +14,7 @@ use spur_core::testing::fake_openai;
 fn provider(base: &str, model: &str) -> OpenAiProvider {
     OpenAiProvider::new(OpenAiConfig {
         base_url: Some(base.into()),
-        api_key: Some("sk-test".into()),
+        api_key: Some(String::from("sk-test").into()),
         model: model.into(),
         timeout: Duration::from_secs(2),
         max_retries: 1,

@@ -13,8 +13,9 @@ use futures::Stream;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use spur_core::accounts::Role;
 use spur_core::classify::Classification;
-use spur_core::conversation::{Conversation, ConversationId, Message, Sender, Status};
+use spur_core::conversation::{Conversation, ConversationId, Sender, Status};
 use spur_core::events::EngineEvent;
 use spur_core::store::{ConversationCursor, ConversationFilter, ListedConversation};
 use time::OffsetDateTime;
@@ -23,6 +24,7 @@ use crate::auth::AgentUser;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::views::AgentMessage;
 
 /// A conversation in the inbox (no sessionId: that is the customer's secret).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -189,8 +191,7 @@ pub struct ConversationDetail {
     /// from the newest handoff notice in `messages`.
     pub escalation_reason: Option<String>,
     /// The newest messages, oldest first, with their metadata.
-    #[schema(value_type = Vec<Object>)]
-    pub messages: Vec<Message>,
+    pub messages: Vec<AgentMessage>,
     /// Pass as `before` for older messages.
     pub next_before: Option<i64>,
 }
@@ -246,7 +247,7 @@ pub async fn conversation(
         metadata: conversation.metadata.clone(),
         classification,
         escalation_reason,
-        messages: page.messages,
+        messages: page.messages.iter().map(AgentMessage::from).collect(),
         next_before: page.next_before,
     }))
 }
@@ -277,7 +278,7 @@ pub struct ReplyBody {
 /// The owning agent writes to the customer.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/reply", tag = "agent", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ReplyBody,
-    responses((status = 200, description = "the stored message, with its metadata"),
+    responses((status = 200, body = AgentMessage, description = "the stored message, with its metadata"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not claimed by this agent")))]
 pub async fn reply(
@@ -285,7 +286,7 @@ pub async fn reply(
     AgentUser(agent): AgentUser,
     Path(id): Path<String>,
     json: Result<Json<ReplyBody>, JsonRejection>,
-) -> Result<Json<Message>, ApiError> {
+) -> Result<Json<AgentMessage>, ApiError> {
     let Json(body) = json?;
     let message = state
         .engine
@@ -295,7 +296,7 @@ pub async fn reply(
             &body.text,
         )
         .await?;
-    Ok(Json(message))
+    Ok(Json(AgentMessage::from(&message)))
 }
 
 /// The owning agent gives the conversation back to the assistant.
@@ -332,20 +333,27 @@ pub async fn typing(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Closes the conversation. A customer writing again reopens it.
+/// Closes the conversation: one nobody holds or the caller's own (admins:
+/// any). A customer writing again reopens it.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/close", tag = "agent", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "held by another agent (already_claimed), or already closed")))]
 pub async fn close(
     State(state): State<AppState>,
-    _agent: AgentUser,
+    AgentUser(agent): AgentUser,
     Path(id): Path<String>,
 ) -> Result<Json<ConversationSummary>, ApiError> {
-    let conversation = state
-        .engine
-        .close_conversation(conversation_id(&id)?)
-        .await?;
+    let id = conversation_id(&id)?;
+    let conversation = if agent.account.role == Role::Admin {
+        state.engine.close_conversation(id).await?
+    } else {
+        state
+            .engine
+            .agent_close(id, &agent.account.id.to_string())
+            .await?
+    };
     Ok(Json(ConversationSummary::from(&conversation)))
 }
 
@@ -377,7 +385,7 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
             ..
         } => (
             "message",
-            json!({"conversationId": conversation, "message": message}),
+            json!({"conversationId": conversation, "message": AgentMessage::from(message.as_ref())}),
         ),
         EngineEvent::StatusChanged {
             conversation,

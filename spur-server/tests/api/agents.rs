@@ -318,7 +318,16 @@ async fn handoff(options: Options) {
 
     // A conversation the bot handles alone, for the views.
     server.say("Do you ship to India?", None).await;
-    let first = server.say("I want to talk to a human please", None).await;
+    // Sent with idempotency keys: credentials agents must never see.
+    let opening_key = uuid::Uuid::new_v4().to_string();
+    let first = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "I want to talk to a human please", "idempotencyKey": opening_key}),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
     let session = first["sessionId"].as_str().unwrap().to_string();
     assert_eq!(first["status"], "agent", "{first}");
 
@@ -403,6 +412,20 @@ async fn handoff(options: Options) {
         .await;
     assert_eq!(status, 409);
 
+    // Only the owner (or an admin) closes a held conversation.
+    let (status, body) = server
+        .post_as(
+            &bo,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_claimed")),
+        "{body}"
+    );
+
     // Typing shows on the other side, and only the owner's counts.
     let customer_feed = server.get(&format!("/v1/chat/events/{session}")).await;
     let customer_feed = tokio::spawn(sse_events(customer_feed, |e| e.event == "typing"));
@@ -441,7 +464,16 @@ async fn handoff(options: Options) {
     assert_eq!(error_code(unknown, 404).await, "session_not_found");
 
     // The bot is silent while a person holds the conversation.
-    let waiting = server.say("Hello? Anyone?", Some(&session)).await;
+    let in_session_key = uuid::Uuid::new_v4().to_string();
+    let waiting: Value = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "Hello? Anyone?", "sessionId": session, "idempotencyKey": in_session_key}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(waiting["reply"], Value::Null);
     assert_eq!(waiting["status"], "agent");
     let unread = server
@@ -492,6 +524,24 @@ async fn handoff(options: Options) {
         .say("What is your return policy?", Some(&session))
         .await;
     assert!(answered["reply"].as_str().is_some(), "{answered}");
+
+    // Every agent view of the conversation is free of the customer's credentials.
+    let detail = server
+        .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
+        .await
+        .to_string();
+    for secret in [&session, &opening_key, &in_session_key] {
+        assert!(!detail.contains(secret.as_str()), "{secret} in {detail}");
+    }
+    assert!(!detail.contains("idempotency"), "{detail}");
+    // The same key with other words is a conflict, never the first turn.
+    let mismatch = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "Something else", "sessionId": session, "idempotencyKey": in_session_key}),
+        )
+        .await;
+    assert_eq!(error_code(mismatch, 409).await, "idempotency_mismatch");
 
     // Closed conversations leave the active view for the closed one.
     let (status, closed) = server
@@ -564,7 +614,10 @@ async fn handoff(options: Options) {
     for kind in ["message", "status", "escalated"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
-    assert!(events.iter().all(|e| !e.data.contains(&session)));
+    for secret in [&session, &opening_key, &in_session_key] {
+        assert!(events.iter().all(|e| !e.data.contains(secret.as_str())));
+    }
+    assert!(events.iter().all(|e| !e.data.contains("idempotency")));
     let claimed = events
         .iter()
         .find(|e| e.event == "status" && e.json()["assignee"] == ana_id.as_str())
@@ -581,6 +634,41 @@ async fn handoff(options: Options) {
     let again = server.say("Do you ship to Europe?", Some(&session)).await;
     assert_eq!(again["status"], "automated");
     assert_eq!(again["sessionId"], session.as_str());
+    // An admin may close a conversation an agent holds.
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, closed) = server
+        .post_as(
+            &admin,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("closed")));
+    // A key that leaked anyway opens nothing: a key used inside a session
+    // replays only there; without a session it starts a new conversation.
+    let replay = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "Hello? Anyone?", "idempotencyKey": in_session_key}),
+        )
+        .await;
+    assert_eq!(replay.status(), 200);
+    let replay: Value = replay.json().await.unwrap();
+    assert_ne!(replay["sessionId"], session.as_str(), "{replay}");
+    let weak = server
+        .post(
+            "/v1/chat/message",
+            json!({"message": "Hello? Anyone?", "idempotencyKey": "k-1"}),
+        )
+        .await;
+    assert_eq!(error_code(weak, 400).await, "weak_idempotency_key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use super::support::{Server, error_code, sqlite_options};
 fn with_llm(database: &Options, base: &str, model: &str) -> Options {
     Options {
         openai_base_url: Some(base.to_string()),
-        openai_api_key: Some("sk-test".into()),
+        openai_api_key: Some(String::from("sk-test").into()),
         openai_model: Some(model.into()),
         llm_timeout_ms: Some(2_000),
         llm_price_input_per_mtok: Some(0.15),

@@ -14,7 +14,7 @@ use super::support::{Server, sqlite_options};
 fn with_llm(base: &str, model: &str) -> Options {
     Options {
         openai_base_url: Some(base.to_string()),
-        openai_api_key: Some("sk-test".into()),
+        openai_api_key: Some(String::from("sk-test").into()),
         openai_model: Some(model.into()),
         llm_timeout_ms: Some(1_000),
         ..sqlite_options()

@@ -14,6 +14,7 @@ fn event() -> impl Strategy<Value = Event> {
         agent_name().prop_map(|agent| Event::AgentClaim { agent }),
         agent_name().prop_map(|agent| Event::AgentReply { agent }),
         agent_name().prop_map(|agent| Event::HandBack { agent }),
+        agent_name().prop_map(|agent| Event::AgentClose { agent }),
     ]
 }
 
@@ -43,6 +44,31 @@ fn next(status: Status, assignee: Option<&str>) -> ConversationState {
         status,
         assignee: assignee.map(str::to_string),
     }
+}
+
+#[test]
+fn agents_close_only_what_is_theirs_or_nobodys() {
+    let held = next(Status::Agent, Some("ana"));
+    let bo = Event::AgentClose { agent: "bo".into() };
+    assert_eq!(
+        transition(&held, &bo),
+        Err(TransitionError::ClaimedByOther {
+            owner: "ana".into()
+        })
+    );
+    let ana = Event::AgentClose {
+        agent: "ana".into(),
+    };
+    assert_eq!(transition(&held, &ana), Ok(next(Status::Closed, None)));
+    // Queued for anyone, or with the bot: any agent may close it.
+    for state in [next(Status::Agent, None), next(Status::Automated, None)] {
+        assert_eq!(transition(&state, &bo), Ok(next(Status::Closed, None)));
+    }
+    assert_eq!(
+        transition(&held, &Event::Close),
+        Ok(next(Status::Closed, None)),
+        "admins and customers close anything"
+    );
 }
 
 #[test]
@@ -105,13 +131,18 @@ proptest! {
                     if *event == Event::Close {
                         prop_assert_eq!(&after, &next(Status::Closed, None));
                     }
+                    // An agent never closes another agent's conversation.
+                    if let Event::AgentClose { agent } = event {
+                        prop_assert!(before.assignee.is_none() || before.assignee.as_ref() == Some(agent));
+                        prop_assert_eq!(&after, &next(Status::Closed, None));
+                    }
                     state = after;
                 }
                 Err(_) => {
                     // Errors leave no partial change behind (the caller keeps `state`).
                     let agent_event = matches!(
                         event,
-                        Event::AgentClaim { .. } | Event::AgentReply { .. } | Event::HandBack { .. }
+                        Event::AgentClaim { .. } | Event::AgentReply { .. } | Event::HandBack { .. } | Event::AgentClose { .. }
                     );
                     prop_assert!(before.status == Status::Closed || agent_event);
                 }
