@@ -97,6 +97,10 @@ pub struct Options {
     /// Comma-separated origins allowed to call the API from a browser.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Option<Vec<String>>,
+    /// On SIGTERM/SIGINT: how long to wait for requests, streamed replies
+    /// and jobs in flight before exiting.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
     #[arg(long, env = "MESSAGE_MAX_CHARS", global = true)]
     pub message_max_chars: Option<usize>,
     #[arg(long, env = "REQUEST_TIMEOUT_MS", global = true)]
@@ -222,6 +226,7 @@ pub struct Settings {
     pub widget_dir: Option<PathBuf>,
     pub message_max_chars: usize,
     pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
     pub limits: RateLimits,
     pub trusted_proxies: Vec<IpNet>,
     pub ai_timeout: Duration,
@@ -469,6 +474,11 @@ impl Settings {
             },
             message_max_chars,
             request_timeout: Duration::from_millis(request_timeout_ms),
+            shutdown_grace: Duration::from_secs(
+                o.shutdown_grace_secs
+                    .or(file.shutdown_grace_secs)
+                    .unwrap_or(20),
+            ),
             limits: RateLimits {
                 per_ip: o
                     .rate_limit_per_ip
@@ -539,6 +549,7 @@ impl std::fmt::Debug for Settings {
             .field("widget_dir", &self.widget_dir)
             .field("message_max_chars", &self.message_max_chars)
             .field("request_timeout", &self.request_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("ai_timeout", &self.ai_timeout)

@@ -27,15 +27,62 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves until `shutdown` is cancelled: live feeds end, in-flight
-/// requests finish, then this returns.
+/// Serves until `shutdown` is cancelled, then drains within the grace
+/// period (`SHUTDOWN_GRACE_SECS`): no new connections, live feeds tell
+/// their clients to reconnect (elsewhere) and end, requests in flight
+/// finish, streamed replies and jobs in flight are stored. Returns when all
+/// of that is done or the grace period is over.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let grace = state.http.shutdown_grace;
+    let (engine, tasks) = (state.engine.clone(), state.tasks.clone());
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let stop = shutdown.clone();
+    let serving = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .into_future();
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => return result,
+        _ = shutdown.cancelled() => {}
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let in_flight = engine.replies_in_flight();
+    tracing::info!(
+        replies_in_flight = in_flight,
+        grace_secs = grace.as_secs(),
+        "draining"
+    );
+    match tokio::time::timeout_at(deadline, &mut serving).await {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("grace period over with requests still open"),
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if !engine.drain(left).await {
+        tracing::warn!(
+            replies_in_flight = engine.replies_in_flight(),
+            "grace period over with replies still being generated"
+        );
+    }
+    tasks.close();
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if tokio::time::timeout(left, tasks.wait()).await.is_err() {
+        tracing::warn!(
+            tasks = tasks.len(),
+            "grace period over with background work running"
+        );
+    }
+    Ok(())
+}
+
+/// The last event of a live feed when this instance stops: reconnect
+/// (through the load balancer, to another instance) after `retry`.
+pub(crate) fn reconnect_event() -> axum::response::sse::Event {
+    axum::response::sse::Event::default()
+        .event("reconnect")
+        .retry(std::time::Duration::from_millis(500))
+        .data("{}")
 }

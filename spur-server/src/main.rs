@@ -63,7 +63,8 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         widget = settings.widget_dir.is_some(),
         "spur-server listening; open http://{addr}/"
     );
-    tokio::spawn(signal(shutdown.clone()));
+    let tasks = state.tasks.clone();
+    tasks.spawn(signal(shutdown.clone()));
     spur_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
@@ -75,9 +76,10 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
         return Err("USE_QUEUE: `spur-server worker` needs USE_QUEUE=true".into());
     };
     let shutdown = CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
     let stores = setup::connect_store(&settings.database_url).await?;
     let engine = setup::engine(&settings, stores.conversations.clone(), Arc::new(NoEvents)).await?;
-    let tickets = setup::tickets(&settings, &stores, &engine, &shutdown).await?;
+    let tickets = setup::tickets(&settings, &stores, &engine, &shutdown, &tasks).await?;
     let queue = tickets
         .queue
         .clone()
@@ -88,9 +90,16 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
         workers,
         "classification workers running"
     );
-    let handles = queue.spawn_workers(&setup::job_context(&settings, &tickets), workers, &shutdown);
+    queue.spawn_workers(
+        &setup::job_context(&settings, &tickets),
+        workers,
+        &shutdown,
+        &tasks,
+    );
     signal(shutdown).await;
-    futures::future::join_all(handles).await;
+    // Each worker finishes the job in hand.
+    tasks.close();
+    tasks.wait().await;
     tracing::info!("workers stopped");
     Ok(())
 }

@@ -17,6 +17,7 @@ use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
 use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, QueueBackend, Settings};
@@ -143,6 +144,8 @@ pub async fn state(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> Result<AppState, ConfigError> {
+    // Every background task of this server, waited for on shutdown.
+    let tasks = TaskTracker::new();
     let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
     let stores = connect_store(&settings.database_url).await?;
     let engine = engine(settings, stores.conversations.clone(), events.clone()).await?;
@@ -156,21 +159,22 @@ pub async fn state(
         None => {
             let local = Arc::new(LocalLimiter::new(settings.limits.clone()));
             let sweeper = Arc::clone(&local);
-            every_minute(&shutdown, move || sweeper.retain_recent());
+            every_minute(&shutdown, &tasks, move || sweeper.retain_recent());
             local
         }
     };
     let sweeper = Arc::clone(&auth);
-    every_minute(&shutdown, move || sweeper.retain_recent());
-    let tickets = tickets(settings, &stores, &engine, &shutdown).await?;
+    every_minute(&shutdown, &tasks, move || sweeper.retain_recent());
+    let tickets = tickets(settings, &stores, &engine, &shutdown, &tasks).await?;
     tickets
         .relay
-        .spawn_listener(tickets.desk.clone(), shutdown.clone());
+        .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
     if let (Some(queue), Some(queue_settings)) = (&tickets.queue, &settings.queue) {
         queue.spawn_workers(
             &job_context(settings, &tickets),
             queue_settings.workers,
             &shutdown,
+            &tasks,
         );
     }
     Ok(AppState {
@@ -184,10 +188,12 @@ pub async fn state(
             request_timeout: settings.request_timeout,
             trusted_proxies: settings.trusted_proxies.clone(),
             widget_dir: settings.widget_dir.clone(),
+            shutdown_grace: settings.shutdown_grace,
         }),
         metrics: metrics::handle(),
         prices: settings.prices,
         shutdown,
+        tasks,
     })
 }
 
@@ -198,6 +204,7 @@ pub async fn tickets(
     stores: &Stores,
     engine: &SupportEngine,
     shutdown: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<Tickets, ConfigError> {
     // The engine's own client when a model is configured (the offline
     // responder answers questions; it cannot classify or summarise).
@@ -243,7 +250,7 @@ pub async fn tickets(
     let classify_limiter = NonZeroU32::new(settings.classify_rate_limit).map(|per_minute| {
         let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)));
         let sweeper = Arc::clone(&limiter);
-        every_minute(shutdown, move || sweeper.retain_recent());
+        every_minute(shutdown, tasks, move || sweeper.retain_recent());
         limiter
     });
     Ok(Tickets {
@@ -266,9 +273,13 @@ pub fn job_context(settings: &Settings, tickets: &Tickets) -> JobContext {
 }
 
 /// Runs `sweep` once a minute until shutdown (forgetting idle limiter keys).
-fn every_minute(shutdown: &CancellationToken, sweep: impl Fn() + Send + 'static) {
+fn every_minute(
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+    sweep: impl Fn() + Send + 'static,
+) {
     let stop = shutdown.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub prices: Option<(f64, f64)>,
     /// Cancelled on shutdown: live feeds end so the server can stop.
     pub shutdown: CancellationToken,
+    /// Every background task (feeds, workers, sweeps), waited for on shutdown.
+    pub tasks: tokio_util::task::TaskTracker,
     pub tickets: Tickets,
 }
 
@@ -58,6 +60,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// The built widget served at `/widget/`, if any.
     pub widget_dir: Option<std::path::PathBuf>,
+    /// How long a shutdown waits for requests and replies in flight.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpSettings {
@@ -67,6 +71,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             widget_dir: None,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }

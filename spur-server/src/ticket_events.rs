@@ -82,12 +82,17 @@ impl TicketRelay {
 
     /// Forwards announcements (this process's included) to the feed until
     /// `shutdown`, reconnecting after failures. Nothing to do when local.
-    pub fn spawn_listener(&self, desk: TicketDesk, shutdown: CancellationToken) {
+    pub fn spawn_listener(
+        &self,
+        desk: TicketDesk,
+        shutdown: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) {
         if let Self::Local(_) = self {
             return;
         }
         let relay = self.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             while !shutdown.is_cancelled() {
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,

@@ -472,3 +472,77 @@ async fn a_person_taking_over_mid_reply_silences_the_bot() {
     let page = engine.history(session, None, 10).await.unwrap();
     assert!(page.messages.iter().all(|m| m.text != "bot answer"));
 }
+
+/// A reader that falls behind (a slow SSE client, a slow Python `async for`)
+/// neither times the model out nor loses words: deltas are merged for it and
+/// the stored reply is the model's whole answer.
+#[tokio::test]
+async fn a_slow_reader_never_turns_a_good_answer_into_the_fallback() {
+    let chunks: Vec<String> = (0..300).map(|i| format!("w{i} ")).collect();
+    let provider = Arc::new(ScriptedProvider::new([Script::Chunks(chunks.clone())]));
+    let engine = engine_with(
+        provider,
+        EngineConfig {
+            llm_timeout: Duration::from_millis(300),
+            ..EngineConfig::default()
+        },
+    );
+    let mut rx = engine
+        .send_message_stream(Inbound::new("hello there"))
+        .await
+        .unwrap();
+    // Away well past the model's deadline, with far more deltas than the channel holds.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (mut read, mut done) = (String::new(), None);
+    while let Some(event) = rx.recv().await {
+        match event {
+            StreamEvent::Delta { text } => read.push_str(&text),
+            StreamEvent::Done(turn) => done = Some(turn),
+            StreamEvent::Started { .. } => {}
+        }
+    }
+    let reply = done.expect("the turn completes").reply.unwrap();
+    assert!(!reply.meta.used_fallback, "{:?}", reply.meta.error_code);
+    assert_eq!(reply.text, chunks.concat());
+    assert_eq!(read, chunks.concat(), "every word reaches the reader once");
+}
+
+/// Replies streamed on the engine's own tasks are waited for by `drain`.
+#[tokio::test]
+async fn drain_waits_for_streamed_replies_to_be_stored() {
+    let provider = Arc::new(ScriptedProvider::new((0..5).map(|_| {
+        Script::Delay(
+            Duration::from_millis(200),
+            Box::new(Script::Chunks(vec!["all ".into(), "done".into()])),
+        )
+    })));
+    let engine = engine_with(provider, EngineConfig::default());
+    let mut sessions = Vec::new();
+    for _ in 0..5 {
+        // The receivers are dropped at once: nobody is reading.
+        let rx = engine
+            .send_message_stream(Inbound::new("hello there"))
+            .await
+            .unwrap();
+        drop(rx);
+    }
+    assert_eq!(engine.replies_in_flight(), 5);
+    assert!(engine.drain(Duration::from_secs(5)).await);
+    assert_eq!(engine.replies_in_flight(), 0);
+    let page = engine
+        .store()
+        .list_conversations(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    for listed in page.conversations {
+        let history = engine
+            .store()
+            .history(listed.conversation.id, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(history.messages.len(), 2);
+        assert_eq!(history.messages[1].text, "all done");
+        sessions.push(listed.conversation.session_id);
+    }
+    assert_eq!(sessions.len(), 5);
+}

@@ -2,7 +2,8 @@
 //! name picks the behaviour, so one server serves every test and bench.
 //! `slow` answers after 3 s, `rate-limited` is 429, `broken` is 500, `flaky`
 //! is 503 once then fine, `malformed` sends broken JSON, `drop-mid-stream`
-//! cuts a stream; `tickets` answers ticket classification and summary
+//! cuts a stream, `slow-stream` streams 15 words 100 ms apart (the whole
+//! answer is [`SLOW_STREAM_TEXT`]); `tickets` answers ticket classification and summary
 //! prompts with valid JSON (`slow-tickets` after 3 s); any other model
 //! answers at once (streamed when asked). While `failing` is set, every
 //! request is a 503 (a provider that is down, then recovers).
@@ -19,6 +20,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+
+/// What `slow-stream` says, word by word.
+pub const SLOW_STREAM_TEXT: &str =
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen";
 
 /// Counters the tests read.
 #[derive(Clone, Default)]
@@ -96,6 +101,20 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
         )
             .into_response(),
         "malformed" => ([(header::CONTENT_TYPE, "application/json")], "{\"choices\": [").into_response(),
+        "slow-stream" if stream => {
+            use futures::StreamExt;
+            let words: Vec<String> = SLOW_STREAM_TEXT
+                .split(' ')
+                .enumerate()
+                .map(|(i, w)| chunk(&if i == 0 { w.to_string() } else { format!(" {w}") }))
+                .chain(["data: [DONE]\n\n".to_string()])
+                .collect();
+            let body = futures::stream::iter(words).then(|e| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok::<_, Infallible>(e)
+            });
+            ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+        }
         "drop-mid-stream" if stream => {
             let parts = vec![Ok::<_, std::io::Error>(chunk("Hel")), Ok(chunk("lo"))];
             let body = futures::stream::iter(parts)

@@ -77,6 +77,11 @@ impl TicketDesk {
         self
     }
 
+    /// How long one model call for a ticket may take (`AI_TIMEOUT_MS`).
+    pub fn ai_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn store(&self) -> &dyn TicketStore {
         self.store.as_ref()
     }

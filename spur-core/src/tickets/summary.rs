@@ -3,7 +3,9 @@
 use serde::Deserialize;
 
 use crate::conversation::{Message, Sender};
-use crate::llm::{CompletionRequest, LlmProvider};
+use std::time::Duration;
+
+use crate::llm::{CompletionRequest, LlmProvider, ProviderError};
 use crate::prompt::{PromptMessage, Role};
 
 const TITLE_CHARS: usize = 80;
@@ -19,10 +21,12 @@ struct Answer {
 /// Title and description for a ticket filed from `messages` (oldest first).
 /// With a provider, the model writes them (JSON, checked); without one, or
 /// when its answer is unusable, a deterministic extract: the customer's
-/// first message as the title, the transcript as the description.
+/// first message as the title, the transcript as the description. The
+/// model gets `timeout`; a slower answer is not waited for.
 pub async fn summarize(
     messages: &[Message],
     provider: Option<&dyn LlmProvider>,
+    timeout: Duration,
 ) -> (String, String) {
     let transcript = transcript(messages);
     if let Some(provider) = provider {
@@ -38,7 +42,10 @@ pub async fn summarize(
         request.json = true;
         request.max_output_tokens = 300;
         request.temperature = Some(0.0);
-        match provider.complete(&request).await {
+        let answer = tokio::time::timeout(timeout, provider.complete(&request))
+            .await
+            .unwrap_or(Err(ProviderError::Timeout(timeout)));
+        match answer {
             Ok(completion) => {
                 if let Ok(answer) = serde_json::from_str::<Answer>(completion.text.trim()) {
                     let title = clip(answer.title.trim(), TITLE_CHARS);
@@ -152,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_model_the_title_is_the_first_ask_and_the_description_the_transcript() {
-        let (title, description) = summarize(&conversation(), None).await;
+        let (title, description) = summarize(&conversation(), None, SECOND).await;
         assert_eq!(title, "My card was charged twice for order 1042.");
         assert_eq!(
             description,
@@ -169,15 +176,31 @@ mod tests {
             Script::Reply("Sure! Here is a summary".into()),
             Script::Fail(ProviderError::RateLimited),
         ]);
-        let (title, description) = summarize(&conversation(), Some(&provider)).await;
+        let (title, description) = summarize(&conversation(), Some(&provider), SECOND).await;
         assert_eq!(
             (title.as_str(), description.as_str()),
             ("Double charge on order 1042", "Refund the second charge.")
         );
         for _ in 0..2 {
-            let (title, _) = summarize(&conversation(), Some(&provider)).await;
+            let (title, _) = summarize(&conversation(), Some(&provider), SECOND).await;
             assert_eq!(title, "My card was charged twice for order 1042.");
         }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn a_model_that_does_not_answer_in_time_is_not_waited_for() {
+        let provider = ScriptedProvider::new([Script::Delay(
+            Duration::from_secs(30),
+            Box::new(Script::Reply(
+                r#"{"title":"Late","description":"Too late."}"#.into(),
+            )),
+        )]);
+        let started = tokio::time::Instant::now();
+        let (title, _) = summarize(&conversation(), Some(&provider), SECOND / 10).await;
+        assert_eq!(title, "My card was charged twice for order 1042.");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

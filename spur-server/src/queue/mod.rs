@@ -16,6 +16,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_redis::RedisStorage;
 use spur_core::tickets::{AiStatus, TicketDesk, TicketFilter, TicketId};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
 use tower::util::rng::HasherRng;
 
@@ -163,26 +164,25 @@ impl Queue {
         }
     }
 
-    /// Starts `workers` workers and the stale-ticket sweep, all ending with
-    /// `shutdown`; the handles finish when the workers have stopped.
+    /// Starts `workers` workers and the stale-ticket sweep on `tasks`, all
+    /// ending with `shutdown` (a worker finishes its job first).
     pub fn spawn_workers(
         &self,
         ctx: &JobContext,
         workers: usize,
         shutdown: &CancellationToken,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        let handles = (0..workers)
-            .map(|_| {
-                let (queue, ctx, shutdown) = (self.clone(), ctx.clone(), shutdown.clone());
-                tokio::spawn(async move {
-                    if let Err(error) = queue.work(ctx, shutdown).await {
-                        tracing::error!(%error, "classification worker stopped");
-                    }
-                })
-            })
-            .collect();
+        tasks: &TaskTracker,
+    ) {
+        for _ in 0..workers {
+            let (queue, ctx, shutdown) = (self.clone(), ctx.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                if let Err(error) = queue.work(ctx, shutdown).await {
+                    tracing::error!(%error, "classification worker stopped");
+                }
+            });
+        }
         let (queue, desk, shutdown) = (self.clone(), ctx.desk.clone(), shutdown.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 match queue.requeue_stale(&desk).await {
                     Ok(0) => {}
@@ -195,6 +195,5 @@ impl Queue {
                 }
             }
         });
-        handles
     }
 }

@@ -447,7 +447,10 @@ pub async fn events(
         });
     let live = futures::stream::select(conversations, tickets)
         .map(Ok)
-        .take_until(async move { shutdown.cancelled_owned().await });
+        .take_until(async move { shutdown.cancelled_owned().await })
+        .chain(futures::stream::once(async {
+            Ok(crate::reconnect_event())
+        }));
     // A first event, so the client knows it is subscribed before acting.
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     Sse::new(ready.chain(live)).keep_alive(KeepAlive::default())

@@ -61,7 +61,8 @@ pub async fn events(
         .unwrap_or(0)
         .max(0);
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(
+    let tasks = state.tasks.clone();
+    tasks.spawn(
         Feed {
             state,
             conversation,
@@ -96,7 +97,10 @@ impl Feed {
         let shutdown = self.state.shutdown.clone();
         loop {
             let received = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    let _ = self.tx.try_send(crate::reconnect_event());
+                    return;
+                }
                 _ = self.tx.closed() => return,
                 received = live.next() => received,
             };

@@ -406,8 +406,12 @@ pub async fn conversation_ticket(
         .store()
         .history(conversation.id, None, 200)
         .await?;
-    let (title, description) =
-        spur_core::tickets::summarize(&page.messages, state.tickets.summarizer.as_deref()).await;
+    let (title, description) = spur_core::tickets::summarize(
+        &page.messages,
+        state.tickets.summarizer.as_deref(),
+        state.tickets.desk.ai_timeout(),
+    )
+    .await;
     let ticket = state
         .tickets
         .file(NewTicket {

@@ -12,5 +12,6 @@ mod logs;
 mod ops;
 mod provider;
 mod queue;
+mod shutdown;
 mod support;
 mod tickets;

@@ -426,7 +426,8 @@ async fn stale_pending_tickets_are_queued_again() {
         retries: 1,
         relay: spur_server::ticket_events::TicketRelay::Local(tokio::sync::broadcast::channel(8).0),
     };
-    let workers = queue.spawn_workers(&ctx, 1, &shutdown);
+    let workers = tokio_util::task::TaskTracker::new();
+    queue.spawn_workers(&ctx, 1, &shutdown, &workers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let ticket = desk.store().ticket(lost.id).await.unwrap().unwrap();
@@ -443,5 +444,6 @@ async fn stale_pending_tickets_are_queued_again() {
     let recent = desk.store().ticket(recent.id).await.unwrap().unwrap();
     assert_eq!(recent.ai_status, AiStatus::Pending);
     shutdown.cancel();
-    futures::future::join_all(workers).await;
+    workers.close();
+    workers.wait().await;
 }
