@@ -117,8 +117,45 @@ impl From<JsonRejection> for ApiError {
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             _ => "bad_request",
         };
-        Self::new(status, code, rejection.body_text())
+        Self::new(status, code, json_words(&rejection.body_text()))
     }
+}
+
+/// serde's message in JSON's words: it names the Rust type it wanted
+/// ("expected struct SendBody with 3 elements"), which is nobody's business.
+fn json_words(text: &str) -> String {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = ["struct ", "enum "]
+            .iter()
+            .filter_map(|word| rest.find(word).map(|i| (i, word.len())))
+            .min();
+        let Some((at, len)) = next else { break };
+        out.push_str(&rest[..at]);
+        out.push_str("a JSON object");
+        let after = &rest[at + len..];
+        let name_end = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[name_end..];
+        // "with 3 elements": how many fields the Rust struct has.
+        if let Some(tail) = rest.strip_prefix(" with ") {
+            let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+            let tail = &tail[digits..];
+            if let Some(t) = tail
+                .strip_prefix(" elements")
+                .or_else(|| tail.strip_prefix(" element"))
+            {
+                rest = t;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl From<EngineError> for ApiError {
@@ -179,5 +216,26 @@ impl IntoResponse for ApiError {
         };
         let headers = self.headers.map(|h| *h).unwrap_or_default();
         (self.status, headers, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_words;
+
+    #[test]
+    fn rust_type_names_become_json_words() {
+        assert_eq!(
+            json_words("Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct SendBody at line 1 column 1"),
+            "invalid type: integer `1`, expected a JSON object at line 1 column 1"
+        );
+        assert_eq!(
+            json_words("invalid length 3, expected struct SendBody with 3 elements at line 1 column 7"),
+            "invalid length 3, expected a JSON object at line 1 column 7"
+        );
+        assert_eq!(
+            json_words("message: invalid type: integer `42`, expected a string"),
+            "message: invalid type: integer `42`, expected a string"
+        );
     }
 }

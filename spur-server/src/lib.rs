@@ -9,6 +9,7 @@ mod cursor;
 pub mod error;
 pub mod limit;
 pub mod metrics;
+mod nul;
 mod openapi;
 pub mod queue;
 mod router;

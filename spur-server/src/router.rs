@@ -119,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .merge(streaming)
         .merge(openapi::routes())
         .fallback(chat::not_found)
+        .layer(middleware::from_fn(crate::nul::refuse_nul))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -156,3 +156,87 @@ async fn request_ids_are_set_or_propagated() {
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "from-the-proxy-7");
 }
+
+/// NUL in any text, on any route, is the same 400 on SQLite and PostgreSQL
+/// (PostgreSQL cannot store it; it used to answer 503).
+async fn nul_is_refused(options: spur_server::config::Options) {
+    use reqwest::Method;
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let nul = "a\u{0}b";
+    let customer = server.say("Hello there", None).await;
+    let session = customer["sessionId"].as_str().unwrap();
+    let bodies: Vec<(Method, &str, serde_json::Value)> = vec![
+        (Method::POST, "/v1/chat/message", json!({"message": nul})),
+        (
+            Method::POST,
+            "/v1/chat/message",
+            json!({"message": "hi", "sessionId": session, "idempotencyKey": nul}),
+        ),
+        (Method::POST, "/v1/chat/stream", json!({"message": nul})),
+        (Method::POST, "/chat/message", json!({"message": nul})),
+        (
+            Method::POST,
+            "/v1/auth/login",
+            json!({"email": nul, "password": "whatever-1"}),
+        ),
+        (
+            Method::POST,
+            "/v1/tickets",
+            json!({"title": nul, "description": "d"}),
+        ),
+        (
+            Method::POST,
+            "/v1/users",
+            json!({"email": "u@shop.example", "name": nul}),
+        ),
+        (Method::POST, "/v1/classify", json!({"text": nul})),
+        (
+            Method::POST,
+            "/v1/admin/agents",
+            json!({"email": "x@shop.example", "name": nul, "password": "long enough"}),
+        ),
+    ];
+    for (method, path, body) in bodies {
+        let r = server
+            .call(method.clone(), path, Some(&admin), Some(body))
+            .await;
+        assert_eq!(error_code(r, 400).await, "invalid_text", "{method} {path}");
+    }
+    for path in [
+        "/v1/agent/conversations?q=a%00b",
+        "/v1/tickets?q=%00",
+        "/v1/admin/logs?conversation=%00",
+        "/v1/chat/history/%00",
+    ] {
+        let r = server.call(Method::GET, path, Some(&admin), None).await;
+        assert_eq!(error_code(r, 400).await, "invalid_text", "{path}");
+    }
+    // A backslash followed by "u0000" is ordinary text.
+    let literal = server.say("a \\u0000 b", Some(session)).await;
+    assert!(literal["reply"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_is_refused_on_sqlite() {
+    nul_is_refused(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_is_refused_on_postgres() {
+    nul_is_refused(super::support::postgres_options().await).await;
+}
+
+/// Wrong JSON types are named in JSON's words, never Rust's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_errors_name_no_rust_types() {
+    let server = Server::start(sqlite_options()).await;
+    for body in [json!(1), json!([1, 2, 3]), json!({"message": 42}), json!("x")] {
+        let r = server.post("/v1/chat/message", body.clone()).await;
+        assert_eq!(r.status(), 422);
+        let text = r.text().await.unwrap();
+        for rust in ["struct", "SendBody", "elements", "variant"] {
+            assert!(!text.contains(rust), "{body}: {text}");
+        }
+    }
+}
