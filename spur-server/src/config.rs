@@ -97,6 +97,12 @@ pub struct Options {
     /// Comma-separated origins allowed to call the API from a browser.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Option<Vec<String>>,
+    /// `/metrics` asks for `Authorization: Bearer <token>` when set.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub metrics_token: Option<SecretString>,
+    /// Serve `/metrics` on this address only (e.g. 127.0.0.1:9090), not on the API's.
+    #[arg(long, env = "METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// On SIGTERM/SIGINT: how long to wait for requests, streamed replies
     /// and jobs in flight before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", global = true)]
@@ -227,6 +233,8 @@ pub struct Settings {
     pub message_max_chars: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub metrics_token: Option<SecretString>,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub limits: RateLimits,
     pub trusted_proxies: Vec<IpNet>,
     pub ai_timeout: Duration,
@@ -474,6 +482,11 @@ impl Settings {
             },
             message_max_chars,
             request_timeout: Duration::from_millis(request_timeout_ms),
+            metrics_token: o
+                .metrics_token
+                .or(file.metrics_token)
+                .filter(|t| !t.expose_secret().is_empty()),
+            metrics_addr: o.metrics_addr.or(file.metrics_addr),
             shutdown_grace: Duration::from_secs(
                 o.shutdown_grace_secs
                     .or(file.shutdown_grace_secs)
@@ -550,6 +563,8 @@ impl std::fmt::Debug for Settings {
             .field("message_max_chars", &self.message_max_chars)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics_token", &self.metrics_token)
+            .field("metrics_addr", &self.metrics_addr)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("ai_timeout", &self.ai_timeout)

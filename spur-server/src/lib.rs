@@ -9,6 +9,7 @@ mod cursor;
 pub mod error;
 pub mod limit;
 pub mod metrics;
+mod headers;
 mod nul;
 mod openapi;
 pub mod queue;
@@ -20,7 +21,7 @@ pub mod ticket_events;
 mod views;
 
 pub use openapi::ApiDoc;
-pub use router::{BODY_LIMIT, app};
+pub use router::{BODY_LIMIT, app, metrics_app};
 pub use state::{AppState, HttpSettings};
 
 use std::net::SocketAddr;

@@ -64,6 +64,21 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         "spur-server listening; open http://{addr}/"
     );
     let tasks = state.tasks.clone();
+    if let Some(metrics_addr) = settings.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| format!("METRICS_ADDR: cannot listen on {metrics_addr}: {e}"))?;
+        let (app, stop) = (spur_server::metrics_app(state.clone()), shutdown.clone());
+        tracing::info!(%metrics_addr, "metrics served on their own address");
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "metrics listener stopped");
+            }
+        });
+    }
     tasks.spawn(signal(shutdown.clone()));
     spur_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");

@@ -108,13 +108,17 @@ pub fn app(state: AppState) -> Router {
                 .service(ServeDir::new(dir)),
         );
     }
+    if http.metrics_on_api {
+        pages = pages.route("/metrics", get(ops::metrics));
+    }
     pages
         .route("/", get(move || async move { Html(demo) }))
         // The agents' and admins' console (one page; /admin opens the admin views).
         .route("/agent", get(console))
         .route("/admin", get(console))
+        .route("/assets/console.js", get(|| script(include_str!("../assets/console.js"))))
+        .route("/assets/demo.js", get(|| script(include_str!("../assets/demo.js"))))
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
         .merge(timed)
         .merge(streaming)
         .merge(openapi::routes())
@@ -128,6 +132,7 @@ pub fn app(state: AppState) -> Router {
             tracing::error!("a handler panicked");
             ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }))
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
             let id = request
@@ -139,6 +144,26 @@ pub fn app(state: AppState) -> Router {
         }).on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// `/metrics` alone, for its own address (`METRICS_ADDR`).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .layer(middleware::from_fn(json_errors))
+        .with_state(state)
+}
+
+/// The pages' own scripts (a policy without inline scripts needs them apart).
+async fn script(source: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        source,
+    )
+        .into_response()
 }
 
 async fn console() -> Html<&'static str> {

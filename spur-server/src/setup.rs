@@ -189,6 +189,8 @@ pub async fn state(
             trusted_proxies: settings.trusted_proxies.clone(),
             widget_dir: settings.widget_dir.clone(),
             shutdown_grace: settings.shutdown_grace,
+            metrics_token: settings.metrics_token.clone(),
+            metrics_on_api: settings.metrics_addr.is_none(),
         }),
         metrics: metrics::handle(),
         prices: settings.prices,

@@ -62,6 +62,10 @@ pub struct HttpSettings {
     pub widget_dir: Option<std::path::PathBuf>,
     /// How long a shutdown waits for requests and replies in flight.
     pub shutdown_grace: Duration,
+    /// `/metrics` wants this bearer token when set.
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// `false` when `/metrics` has an address of its own (`METRICS_ADDR`).
+    pub metrics_on_api: bool,
 }
 
 impl Default for HttpSettings {
@@ -72,6 +76,8 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             widget_dir: None,
             shutdown_grace: Duration::from_secs(20),
+            metrics_token: None,
+            metrics_on_api: true,
         }
     }
 }

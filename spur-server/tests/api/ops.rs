@@ -64,8 +64,10 @@ async fn probes_metrics_and_docs() {
     assert!(!html.contains("cdn."), "no CDN: works offline");
 
     let page = server.get("/").await.text().await.unwrap();
+    assert!(page.contains("/assets/demo.js"), "{page}");
+    let script = server.get("/assets/demo.js").await.text().await.unwrap();
     assert!(
-        page.contains("/v1/chat/message"),
+        script.contains("/v1/chat/message"),
         "the demo page talks to the API"
     );
 }
@@ -93,4 +95,124 @@ async fn cors_allows_only_configured_origins() {
     );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Made-up HTTP methods never become metric series: the label set stays
+/// the methods HTTP defines (it grew by one series per method before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_labels_stay_bounded() {
+    let server = Server::start(sqlite_options()).await;
+    for i in 0..300 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let _ = server
+            .client
+            .request(method, server.url("/v1/chat/message"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = server.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("MADEUP"), "{}", &text[..text.len().min(2000)]);
+    let known = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
+    ];
+    for line in text.lines().filter(|l| l.starts_with("spur_http_requests_total{")) {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        assert!(known.contains(&method), "{line}");
+    }
+    let other = text
+        .lines()
+        .find(|l| l.contains("method=\"other\"") && l.contains("/v1/chat/message"))
+        .expect("made-up methods are counted as other");
+    let count: f64 = other.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 300.0, "{other}");
+}
+
+/// `/metrics` behind the operator's token, or on an address of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token_or_their_own_address() {
+    let server = Server::start(Options {
+        metrics_token: Some(String::from("metrics-token-0123456789").into()),
+        ..sqlite_options()
+    })
+    .await;
+    let get = |token: Option<&'static str>| {
+        let mut request = server.client.get(server.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    assert_eq!(get(Some("metrics-token-012345678")).await.unwrap().status(), 401);
+    assert_eq!(get(Some("wrong")).await.unwrap().status(), 401);
+    let ok = get(Some("metrics-token-0123456789")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("spur_http_requests_total"));
+
+    let server = Server::start(Options {
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..sqlite_options()
+    })
+    .await;
+    assert_eq!(server.get("/metrics").await.status(), 404, "not on the API");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = spur_server::metrics_app(server.state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let own = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    assert_eq!(own.status(), 200);
+}
+
+/// Pages carry a content security policy and refuse to be framed by other
+/// sites; every response is nosniff; the widget's files stay embeddable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_security_headers_and_the_widget_stays_embeddable() {
+    let widget = std::env::temp_dir().join(format!("spur-widget-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&widget).unwrap();
+    std::fs::write(widget.join("spur-widget.js"), "export {};\n").unwrap();
+    let server = Server::start(Options {
+        widget_dir: Some(widget.clone()),
+        ..sqlite_options()
+    })
+    .await;
+    for page in ["/", "/agent", "/admin", "/docs/"] {
+        let r = server.get(page).await;
+        assert_eq!(r.status(), 200, "{page}");
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{page}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{page}: {csp}");
+        assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{page}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{page}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{page}");
+        assert!(h.contains_key("referrer-policy"), "{page}");
+        let html = r.text().await.unwrap();
+        assert!(
+            !html.contains("<script>"),
+            "{page}: inline scripts would be blocked by the policy"
+        );
+    }
+    let api = server.get("/healthz").await;
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+    let js = server.get("/widget/spur-widget.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.headers().get("x-frame-options").is_none());
+    assert!(js.headers().get("content-security-policy").is_none());
+    assert_eq!(js.headers()["access-control-allow-origin"], "*");
+    for script in ["/assets/console.js", "/assets/demo.js"] {
+        let r = server.get(script).await;
+        assert_eq!(r.status(), 200, "{script}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+    }
+    let _ = std::fs::remove_dir_all(widget);
 }

@@ -1,0 +1,328 @@
+// The agents' and admins' console: plain DOM over the server's JSON API.
+// The token lives in sessionStorage; a 401 anywhere returns to sign-in.
+const $ = (id) => document.getElementById(id);
+let auth = JSON.parse(sessionStorage.getItem('spur.console') || 'null');
+let view = location.pathname.startsWith('/admin') ? 'logs' : 'active';
+let openId = null;
+let current = null;
+let liveAbort = null;
+
+function el(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const child of [].concat(children)) node.append(child);
+  return node;
+}
+const time = (iso) => new Date(iso).toLocaleString();
+
+async function api(path, options = {}) {
+  const res = await fetch(path, {
+    ...options,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer ' + (auth && auth.token), ...(options.headers || {}) },
+  });
+  if (res.status === 401) { signOut(); throw new Error('signed out'); }
+  const body = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error(body.error.message);
+  return body;
+}
+
+let labelsLoaded = false;
+let taxonomy = { categories: [], priorities: [] };
+async function loadLabels() {
+  if (labelsLoaded) return;
+  const labels = await api('/v1/agent/labels');
+  for (const [id, names] of [['category', labels.categories], ['priority', labels.priorities], ['ticket-category', labels.categories]]) {
+    $(id).append(...names.map((n) => el('option', { value: n, textContent: n })));
+  }
+  taxonomy = labels;
+  labelsLoaded = true;
+}
+let typing = null;
+$('q').addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(loadInbox, 250); });
+$('category').addEventListener('change', loadInbox);
+$('priority').addEventListener('change', loadInbox);
+$('filters').addEventListener('submit', (e) => { e.preventDefault(); loadInbox(); });
+
+function showSignedIn() {
+  $('login').hidden = !!auth; $('app').hidden = !auth; $('logout').hidden = !auth;
+  $('who').textContent = auth ? `${auth.account.name} (${auth.role})` : '';
+  for (const tab of document.querySelectorAll('.admin-only')) tab.hidden = !(auth && auth.role === 'admin');
+  if (!auth) { $('email').focus(); return; }
+  if (auth.role !== 'admin' && (view === 'logs' || view === 'agents')) view = 'active';
+  select(view);
+  loadLabels();
+  live();
+}
+
+function signOut() {
+  if (liveAbort) liveAbort.abort();
+  auth = null; sessionStorage.removeItem('spur.console'); showSignedIn();
+}
+
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('login-error').textContent = '';
+  const res = await fetch('/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: $('email').value, password: $('password').value }) });
+  const body = await res.json();
+  if (!res.ok) { $('login-error').textContent = body.error.message; return; }
+  auth = body; sessionStorage.setItem('spur.console', JSON.stringify(body));
+  $('password').value = '';
+  showSignedIn();
+});
+$('logout').addEventListener('click', async () => {
+  try { await api('/v1/auth/logout', { method: 'POST' }); } catch (_) {}
+  signOut();
+});
+
+function select(next) {
+  view = next;
+  for (const tab of document.querySelectorAll('[role=tab]')) tab.setAttribute('aria-selected', String(tab.dataset.view === view));
+  const other = view === 'logs' || view === 'agents' || view === 'tickets';
+  $('inbox-pane').hidden = other; $('logs-pane').hidden = view !== 'logs'; $('agents-pane').hidden = view !== 'agents';
+  $('tickets-pane').hidden = view !== 'tickets';
+  refresh();
+}
+for (const tab of document.querySelectorAll('[role=tab]')) tab.addEventListener('click', () => select(tab.dataset.view));
+
+function refresh() {
+  if (view === 'logs') return loadLogs();
+  if (view === 'agents') return loadAgents();
+  if (view === 'tickets') return loadTickets();
+  loadInbox();
+  if (openId) openConversation(openId);
+}
+
+async function loadInbox() {
+  const query = new URLSearchParams({ view, limit: '100', q: $('q').value.trim(), category: $('category').value, priority: $('priority').value });
+  const page = await api('/v1/agent/conversations?' + query);
+  const list = $('inbox');
+  list.replaceChildren(...page.conversations.map((c) => {
+    const mine = c.assignee === auth.account.id;
+    const button = el('button', { type: 'button' }, [
+      el('span', { className: 'badge ' + c.status, textContent: c.status === 'agent' ? (c.assignee ? (mine ? 'yours' : 'claimed') : 'waiting') : c.status }),
+      ' ', el('strong', { textContent: c.id.slice(-8) }), ' ',
+      c.unread ? el('span', { className: 'unread', textContent: String(c.unread), title: 'unanswered customer messages' }) : '',
+      el('span', { className: 'meta', textContent: ` · ${c.category || 'unclassified'} · ${c.priority || '–'} · ${c.messageCount} messages · ${time(c.updatedAt)}` }),
+    ]);
+    button.dataset.id = c.id;
+    button.setAttribute('aria-current', String(c.id === openId));
+    button.addEventListener('click', () => openConversation(c.id));
+    return el('li', {}, button);
+  }));
+  if (!page.conversations.length) list.replaceChildren(el('li', { className: 'empty', textContent: 'Nothing here.' }));
+}
+
+async function openConversation(id) {
+  openId = id;
+  for (const b of $('inbox').querySelectorAll('button')) b.setAttribute('aria-current', String(b.dataset.id === id));
+  const c = await api('/v1/agent/conversations/' + id + '?limit=200');
+  if (openId !== id) return;
+  current = c;
+  const cls = c.classification;
+  $('conv-head').replaceChildren(
+    el('strong', { textContent: 'Conversation ' + c.id.slice(-8) + ' ' }),
+    el('span', { className: 'badge ' + c.status, id: 'conv-status', textContent: c.status }),
+    el('div', { className: 'meta', id: 'classification', textContent: cls
+      ? `${cls.category} · ${cls.priority} priority · ${Math.round(cls.confidence * 100)}% confidence` : 'not classified' }),
+    el('div', { className: 'meta', id: 'escalation', textContent: c.escalationReason ? 'Handed over: ' + c.escalationReason.replaceAll('_', ' ') : '' }),
+    el('div', { className: 'meta', id: 'conv-ticket' }),
+  );
+  showConversationTicket(id);
+  const log = $('messages');
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  log.replaceChildren(...c.messages.map((m) => {
+    const div = el('div', { className: 'msg', textContent: m.text });
+    div.dataset.sender = m.sender;
+    div.append(el('span', { className: 'meta', textContent: `${m.sender} · ${time(m.createdAt)}${m.meta && m.meta.usedFallback ? ' · fallback' : ''}` }));
+    return div;
+  }));
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  const mine = c.assignee === auth.account.id;
+  $('claim').disabled = c.status === 'closed' || mine;
+  $('handback').disabled = !mine;
+  $('close').disabled = c.status === 'closed';
+
+  $('reply').disabled = $('send').disabled = !mine;
+  $('reply').placeholder = mine ? 'Write to the customer' : 'Claim the conversation to reply';
+}
+
+async function act(action) {
+  if (!openId) return;
+  try { await api(`/v1/agent/conversations/${openId}/${action}`, { method: 'POST' }); }
+  catch (err) { alert(err.message); }
+  refresh();
+}
+$('claim').addEventListener('click', () => act('claim'));
+$('handback').addEventListener('click', () => act('handback'));
+$('close').addEventListener('click', () => act('close'));
+async function showConversationTicket(id) {
+  const { tickets } = await api('/v1/tickets?conversationId=' + id);
+  if (openId !== id) return;
+  const t = tickets[0];
+  $('conv-ticket').textContent = t ? `Ticket: ${t.title} · ${t.category || 'classifying…'} · ${t.status}` : '';
+  $('make-ticket').disabled = !!t;
+}
+$('make-ticket').addEventListener('click', async () => {
+  if (!openId) return;
+  $('make-ticket').disabled = true;
+  try { await api(`/v1/conversations/${openId}/ticket`, { method: 'POST' }); }
+  catch (err) { alert(err.message); }
+  showConversationTicket(openId);
+});
+$('reply-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = $('reply').value.trim();
+  if (!text || !openId) return;
+  typingSent = 0; // the next keystroke starts a new burst
+  $('send').disabled = true;
+  try {
+    await api(`/v1/agent/conversations/${openId}/reply`, { method: 'POST', body: JSON.stringify({ text }) });
+    $('reply').value = '';
+  } catch (err) { alert(err.message); }
+  refresh();
+  $('reply').focus();
+});
+let typingShown = null;
+function customerTyping(data) {
+  if (data.sender !== 'customer' || data.conversationId !== openId) return;
+  $('typing').textContent = 'The customer is typing…';
+  clearTimeout(typingShown);
+  typingShown = setTimeout(() => { $('typing').textContent = ''; }, 3000);
+}
+let typingSent = 0;
+$('reply').addEventListener('input', () => {
+  if (!openId || Date.now() - typingSent < 2000) return;
+  typingSent = Date.now();
+  api(`/v1/agent/conversations/${openId}/typing`, { method: 'POST' }).catch(() => {});
+});
+$('reply').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('reply-form').requestSubmit(); } });
+
+const ticketLabel = (t, field) => t[field] ? t[field] + (t[field + 'Overridden'] ? ' ✎' : '') : '–';
+async function loadTickets() {
+  const query = new URLSearchParams({ limit: '100', total: 'true', q: $('ticket-q').value.trim(),
+    status: $('ticket-status').value, category: $('ticket-category').value, aiStatus: $('ticket-ai').value });
+  const page = await api('/v1/tickets?' + query);
+  $('ticket-total').textContent = `${page.total} ticket${page.total === 1 ? '' : 's'}`;
+  $('tickets').replaceChildren(...page.tickets.map((t) => {
+    // An agent's choice of category: kept over the classifier's.
+    const category = el('select', { ariaLabel: 'Category of ' + t.title },
+      taxonomy.categories.map((n) => el('option', { value: n, textContent: n, selected: n === t.category })));
+    if (!t.category) category.prepend(el('option', { value: '', textContent: '–', selected: true }));
+    category.addEventListener('change', () => updateTicket(t.id, { category: category.value }));
+    const toggle = el('button', { type: 'button', textContent: t.status === 'open' ? 'Close ticket' : 'Reopen' });
+    toggle.addEventListener('click', () => updateTicket(t.id, { status: t.status === 'open' ? 'closed' : 'open' }));
+    const row = el('tr', {}, [
+      el('td', { textContent: time(t.createdAt) }),
+      el('td', {}, [el('strong', { textContent: t.title }), el('div', { className: 'meta', textContent: t.description.slice(0, 160) })]),
+      el('td', {}, [category, t.categoryOverridden ? el('div', { className: 'overridden', textContent: 'set by an agent' }) : '']),
+      el('td', { textContent: ticketLabel(t, 'priority') }),
+      el('td', { className: 'ai', textContent: t.aiStatus + (t.aiConfidence ? ` · ${Math.round(t.aiConfidence * 100)}%` : '') + (t.aiReason ? ` (${t.aiReason})` : '') }),
+      el('td', { className: 'status', textContent: t.status }),
+      el('td', {}, toggle),
+    ]);
+    row.dataset.id = t.id;
+    return row;
+  }));
+}
+async function updateTicket(id, change) {
+  try { await api('/v1/tickets/' + id, { method: 'PATCH', body: JSON.stringify(change) }); }
+  catch (err) { alert(err.message); }
+  loadTickets();
+}
+let ticketTyping = null;
+$('ticket-q').addEventListener('input', () => { clearTimeout(ticketTyping); ticketTyping = setTimeout(loadTickets, 250); });
+for (const id of ['ticket-status', 'ticket-category', 'ticket-ai']) $(id).addEventListener('change', loadTickets);
+$('ticket-filters').addEventListener('submit', (e) => { e.preventDefault(); loadTickets(); });
+$('new-ticket').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('ticket-error').textContent = '';
+  try {
+    await api('/v1/tickets', { method: 'POST', body: JSON.stringify({ title: $('ticket-title').value, description: $('ticket-description').value }) });
+    e.target.reset();
+  } catch (err) { $('ticket-error').textContent = err.message; }
+  loadTickets();
+});
+
+async function loadLogs() {
+  const page = await api('/v1/admin/logs?limit=100' + ($('fallbacks-only').checked ? '&fallbacks=true' : ''));
+  const t = page.totals;
+  $('totals').textContent = `${t.replies} replies · ${t.fallbacks} fallbacks · ${t.tokensIn} tokens in / ${t.tokensOut} out` +
+    (t.costUsd == null ? '' : ` · $${t.costUsd.toFixed(4)}`);
+  $('logs').replaceChildren(...page.entries.map((e) => el('tr', {}, [
+    el('td', { textContent: time(e.createdAt) }),
+    el('td', { textContent: e.conversationId.slice(-8) }),
+    el('td', { textContent: `${e.provider || ''} ${e.model || ''}` }),
+    el('td', { textContent: e.latencyMs == null ? '' : e.latencyMs + ' ms' }),
+    el('td', { textContent: `${e.tokensIn ?? '–'} / ${e.tokensOut ?? '–'}` }),
+    el('td', { textContent: e.usedFallback ? 'yes' + (e.errorCode ? ` (${e.errorCode})` : '') : '' }),
+    el('td', { textContent: e.passages.join(', ') }),
+    el('td', { textContent: e.text.length > 120 ? e.text.slice(0, 120) + '…' : e.text }),
+  ])));
+}
+$('fallbacks-only').addEventListener('change', loadLogs);
+
+async function loadAgents() {
+  const { accounts } = await api('/v1/admin/agents');
+  $('agents').replaceChildren(...accounts.map((a) => {
+    const toggle = el('button', { type: 'button', textContent: a.disabled ? 'Enable' : 'Disable' });
+    toggle.disabled = a.id === auth.account.id;
+    toggle.addEventListener('click', async () => {
+      try { await api('/v1/admin/agents/' + a.id, { method: 'PATCH', body: JSON.stringify({ disabled: !a.disabled }) }); }
+      catch (err) { alert(err.message); }
+      loadAgents();
+    });
+    return el('tr', {}, [
+      el('td', { textContent: a.email }), el('td', { textContent: a.name }), el('td', { textContent: a.role }),
+      el('td', { textContent: a.disabled ? 'disabled' : 'active' }), el('td', {}, toggle),
+    ]);
+  }));
+}
+$('new-agent').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('agent-error').textContent = '';
+  try {
+    await api('/v1/admin/agents', { method: 'POST', body: JSON.stringify({
+      email: $('agent-email').value, name: $('agent-name').value, password: $('agent-password').value, role: $('agent-role').value }) });
+    e.target.reset();
+  } catch (err) { $('agent-error').textContent = err.message; }
+  loadAgents();
+});
+
+// The live feed: fetch streaming (EventSource cannot send a bearer token).
+// Any event refreshes the visible lists; a dropped stream reconnects.
+let pending = null;
+function soon() { clearTimeout(pending); pending = setTimeout(refresh, 100); }
+async function live() {
+  if (liveAbort) liveAbort.abort();
+  const abort = new AbortController();
+  liveAbort = abort;
+  while (!abort.signal.aborted && auth) {
+    try {
+      const res = await fetch('/v1/agent/events', { headers: { authorization: 'Bearer ' + auth.token }, signal: abort.signal });
+      if (res.status === 401) { signOut(); return; }
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end); buffer = buffer.slice(end + 2);
+          const name = (block.match(/^event: ?(.*)$/m) || [])[1];
+          const data = JSON.parse((block.match(/^data: ?(.*)$/m) || [])[1] || '{}');
+          if (name === 'ready') document.body.dataset.live = 'true';
+          else if (name === 'typing') customerTyping(data);
+          else if (name) soon();
+        }
+      }
+    } catch (_) {
+      if (abort.signal.aborted) return;
+    }
+    document.body.dataset.live = 'false';
+    await new Promise((r) => setTimeout(r, 1000));
+    soon();
+  }
+}
+
+showSignedIn();
