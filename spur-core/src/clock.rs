@@ -31,6 +31,27 @@ impl Clock for FixedClock {
     }
 }
 
+/// A clock that stands still until moved (tests of expiry without sleeping).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 pub trait IdGenerator: Send + Sync {
     fn conversation_id(&self) -> ConversationId;
     fn message_id(&self) -> MessageId;

@@ -53,6 +53,9 @@ pub struct Options {
     /// Shares rate limits across instances.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// Each Redis call answers within this, or the instance counts alone.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", global = true)]
+    pub redis_timeout_ms: Option<u64>,
     /// A directory of Markdown articles (+ faq.yaml); the demo shop when unset.
     #[arg(long, env = "SPUR_KNOWLEDGE", global = true)]
     pub knowledge: Option<PathBuf>,
@@ -215,6 +218,7 @@ pub struct Settings {
     pub port: u16,
     pub database_url: String,
     pub redis_url: Option<String>,
+    pub redis_timeout: Duration,
     pub knowledge: Option<PathBuf>,
     pub llm: Option<LlmSettings>,
     pub llm_timeout: Duration,
@@ -320,6 +324,9 @@ impl Settings {
             .or(file.llm_max_output_tokens)
             .unwrap_or(250);
         positive("LLM_MAX_OUTPUT_TOKENS", u64::from(max_output_tokens))?;
+        let redis_timeout_ms = o.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(50);
+        positive("REDIS_TIMEOUT_MS", redis_timeout_ms)?;
+        let redis_timeout = Duration::from_millis(redis_timeout_ms);
         let jwt_secret = o.jwt_secret.or(file.jwt_secret);
         if let Some(secret) = &jwt_secret
             && secret.expose_secret().len() < 32
@@ -454,6 +461,7 @@ impl Settings {
             port: o.port.or(file.port).unwrap_or(3001),
             database_url,
             redis_url,
+            redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
             llm,
             llm_timeout: Duration::from_millis(llm_timeout_ms),
@@ -547,6 +555,7 @@ impl std::fmt::Debug for Settings {
             .field("port", &self.port)
             .field("database_url", &redact(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field("redis_timeout", &self.redis_timeout)
             .field("knowledge", &self.knowledge)
             .field("llm", &self.llm)
             .field("llm_timeout", &self.llm_timeout)

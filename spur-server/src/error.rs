@@ -144,7 +144,9 @@ fn json_words(text: &str) -> String {
         rest = &after[name_end..];
         // "with 3 elements": how many fields the Rust struct has.
         if let Some(tail) = rest.strip_prefix(" with ") {
-            let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+            let digits = tail
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(tail.len());
             let tail = &tail[digits..];
             if let Some(t) = tail
                 .strip_prefix(" elements")
@@ -226,11 +228,15 @@ mod tests {
     #[test]
     fn rust_type_names_become_json_words() {
         assert_eq!(
-            json_words("Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct SendBody at line 1 column 1"),
+            json_words(
+                "Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct SendBody at line 1 column 1"
+            ),
             "invalid type: integer `1`, expected a JSON object at line 1 column 1"
         );
         assert_eq!(
-            json_words("invalid length 3, expected struct SendBody with 3 elements at line 1 column 7"),
+            json_words(
+                "invalid length 3, expected struct SendBody with 3 elements at line 1 column 7"
+            ),
             "invalid length 3, expected a JSON object at line 1 column 7"
         );
         assert_eq!(

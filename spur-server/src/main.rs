@@ -94,7 +94,7 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
     let tasks = tokio_util::task::TaskTracker::new();
     let stores = setup::connect_store(&settings.database_url).await?;
     let engine = setup::engine(&settings, stores.conversations.clone(), Arc::new(NoEvents)).await?;
-    let tickets = setup::tickets(&settings, &stores, &engine, &shutdown, &tasks).await?;
+    let tickets = setup::tickets(&settings, &stores, &engine, &shutdown, &tasks, None).await?;
     let queue = tickets
         .queue
         .clone()

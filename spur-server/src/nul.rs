@@ -49,7 +49,8 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
     {
         return ApiError::from(ValidationError::NulCharacter).into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use std::num::NonZeroU32;
 
-use governor::{Quota, RateLimiter};
 use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
@@ -21,11 +19,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, QueueBackend, Settings};
-use crate::limit::{Limiter, LocalLimiter, RedisLimiter};
+use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
 use crate::queue::{JobContext, Queue};
+use crate::redis_link::RedisLink;
 use crate::state::{AppState, HttpSettings, Tickets};
 use crate::ticket_events::TicketRelay;
+use spur_core::clock::{Clock, SystemClock};
 
 fn bad(setting: &'static str, error: impl std::fmt::Display) -> ConfigError {
     ConfigError {
@@ -144,18 +144,41 @@ pub async fn state(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> Result<AppState, ConfigError> {
+    state_with_clock(settings, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`state`] with sign-in time (token and session expiry) on `clock`.
+pub async fn state_with_clock(
+    settings: &Settings,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, ConfigError> {
     // Every background task of this server, waited for on shutdown.
     let tasks = TaskTracker::new();
     let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
     let stores = connect_store(&settings.database_url).await?;
     let engine = engine(settings, stores.conversations.clone(), events.clone()).await?;
-    let auth = Arc::new(auth(settings, &stores));
-    let limiter: Arc<dyn Limiter> = match &settings.redis_url {
-        Some(url) => Arc::new(
-            RedisLimiter::connect(url, settings.limits.clone())
+    let redis = match &settings.redis_url {
+        Some(url) => Some(
+            RedisLink::connect(url, settings.redis_timeout)
                 .await
                 .map_err(|e| bad("REDIS_URL", e))?,
         ),
+        None => None,
+    };
+    let auth = auth(settings, &stores).with_clock(clock);
+    let auth = match &redis {
+        Some(link) => auth.with_shared_limits(link),
+        None => auth,
+    };
+    let auth = Arc::new(auth);
+    let limiter: Arc<dyn Limiter> = match &redis {
+        Some(link) => {
+            let shared = RedisLimiter::new(link.clone(), settings.limits.clone());
+            let sweeper = Arc::clone(shared.fallback());
+            every_minute(&shutdown, &tasks, move || sweeper.retain_recent());
+            Arc::new(shared)
+        }
         None => {
             let local = Arc::new(LocalLimiter::new(settings.limits.clone()));
             let sweeper = Arc::clone(&local);
@@ -165,7 +188,15 @@ pub async fn state(
     };
     let sweeper = Arc::clone(&auth);
     every_minute(&shutdown, &tasks, move || sweeper.retain_recent());
-    let tickets = tickets(settings, &stores, &engine, &shutdown, &tasks).await?;
+    let tickets = tickets(
+        settings,
+        &stores,
+        &engine,
+        &shutdown,
+        &tasks,
+        redis.as_ref(),
+    )
+    .await?;
     tickets
         .relay
         .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
@@ -196,6 +227,7 @@ pub async fn state(
         prices: settings.prices,
         shutdown,
         tasks,
+        redis,
     })
 }
 
@@ -207,6 +239,7 @@ pub async fn tickets(
     engine: &SupportEngine,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
+    redis: Option<&RedisLink>,
 ) -> Result<Tickets, ConfigError> {
     // The engine's own client when a model is configured (the offline
     // responder answers questions; it cannot classify or summarise).
@@ -249,12 +282,17 @@ pub async fn tickets(
             .map_err(|e| bad("REDIS_URL", e))?,
         (None, None) => TicketRelay::Local(events.clone()),
     };
-    let classify_limiter = NonZeroU32::new(settings.classify_rate_limit).map(|per_minute| {
-        let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)));
-        let sweeper = Arc::clone(&limiter);
-        every_minute(shutdown, tasks, move || sweeper.retain_recent());
-        limiter
-    });
+    let classify_limiter = KeyedLimit::new(settings.classify_rate_limit, Duration::from_secs(60))
+        .map(|limit| match redis {
+            Some(link) => limit.shared(link.clone(), "spur:classify"),
+            None => limit,
+        })
+        .map(|limit| {
+            let limiter = Arc::new(limit);
+            let sweeper = Arc::clone(&limiter);
+            every_minute(shutdown, tasks, move || sweeper.retain_recent());
+            limiter
+        });
     Ok(Tickets {
         desk,
         queue,

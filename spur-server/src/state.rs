@@ -17,7 +17,7 @@ use crate::queue::Queue;
 pub type TicketEvents = tokio::sync::broadcast::Sender<spur_core::tickets::Ticket>;
 
 /// `POST /v1/classify` calls per agent account.
-pub type ClassifyLimiter = governor::DefaultKeyedRateLimiter<uuid::Uuid>;
+pub type ClassifyLimiter = crate::limit::KeyedLimit;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +27,8 @@ pub struct AppState {
     /// The engine's events, for the live feeds (in process; any [`EventBus`]).
     pub events: Arc<dyn EventBus>,
     pub limiter: Arc<dyn Limiter>,
+    /// The shared Redis (limits), when `REDIS_URL` is set.
+    pub redis: Option<crate::redis_link::RedisLink>,
     pub http: Arc<HttpSettings>,
     pub metrics: PrometheusHandle,
     /// USD per million (input, output) tokens, for cost totals.

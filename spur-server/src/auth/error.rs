@@ -69,6 +69,12 @@ impl From<AuthError> for ApiError {
             AuthError::WeakPassword => (StatusCode::BAD_REQUEST, "weak_password"),
             AuthError::NoSuchAccount => (StatusCode::NOT_FOUND, "account_not_found"),
             AuthError::NotAdmin => (StatusCode::CONFLICT, "not_admin"),
+            AuthError::Hash(HashError::Busy) => {
+                let mut headers = HeaderMap::new();
+                headers.insert("retry-after", HeaderValue::from(1));
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+                    .with_headers(headers);
+            }
             AuthError::Storage(_) | AuthError::Hash(_) | AuthError::Signing(_) => {
                 tracing::error!(%error, "authentication backend failure");
                 return ApiError::new(

@@ -1,6 +1,8 @@
-//! Agent and admin sign-in: argon2 password hashes, short-lived signed
-//! tokens, each tied to a stored sign-in so that logout and disabling an
-//! account take effect at once. Failed guessing is slowed per client IP.
+//! Agent and admin sign-in: argon2 password hashes (a bounded number at a
+//! time), short-lived signed tokens, each tied to a stored sign-in so that
+//! logout and disabling an account take effect at once, also on open
+//! feeds. Guessing is slowed per client IP and per account, across
+//! instances when `REDIS_URL` is set.
 
 mod error;
 mod extract;
@@ -8,16 +10,14 @@ pub mod password;
 mod token;
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use spur_core::accounts::{
     Account, AccountError, AccountId, AccountStore, AuthSession, Role, normalize_email,
 };
+use spur_core::clock::{Clock, SystemClock};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -27,11 +27,25 @@ pub use extract::{AdminUser, AgentUser};
 use token::Claims;
 pub use token::TokenKeys;
 
+use crate::limit::KeyedLimit;
+use password::Hasher;
+
 /// Who made a request: a signed-in, enabled account and its sign-in.
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub account: Account,
     pub session: Uuid,
+    /// When the sign-in (and its token) ends.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why an open feed must end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Logged out, disabled, or expired.
+    Revoked,
+    /// The store could not confirm the sign-in.
+    Unconfirmed,
 }
 
 /// A successful sign-in.
@@ -46,33 +60,69 @@ pub struct Auth {
     accounts: Arc<dyn AccountStore>,
     keys: TokenKeys,
     ttl: Duration,
-    attempts: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+    per_ip: Option<KeyedLimit>,
+    per_account: Option<KeyedLimit>,
     /// Verified against when the email is unknown, so that a miss takes as
     /// long as a wrong password.
     decoy: OnceCell<String>,
 }
 
-const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How often an open feed checks that its sign-in still holds.
+pub const FEED_RECHECK: Duration = Duration::from_millis(500);
 
 impl Auth {
-    /// `attempts_per_window`: sign-in attempts per IP per 15 minutes (0 = off).
+    /// `attempts_per_window`: sign-in attempts per IP, and per account, per
+    /// 15 minutes (0 = off).
     pub fn new(
         accounts: Arc<dyn AccountStore>,
         keys: TokenKeys,
         ttl: Duration,
         attempts_per_window: u32,
     ) -> Self {
-        let attempts = NonZeroU32::new(attempts_per_window).and_then(|burst| {
-            Quota::with_period(LOGIN_WINDOW / burst.get())
-                .map(|q| RateLimiter::keyed(q.allow_burst(burst)))
-        });
         Self {
             accounts,
             keys,
             ttl,
-            attempts,
+            clock: Arc::new(SystemClock),
+            hasher: Hasher::for_this_machine(),
+            per_ip: KeyedLimit::new(attempts_per_window, LOGIN_WINDOW),
+            per_account: KeyedLimit::new(attempts_per_window, LOGIN_WINDOW),
             decoy: OnceCell::new(),
         }
+    }
+
+    /// Tests move time instead of sleeping.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_hasher(mut self, hasher: Hasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Counts sign-in attempts in Redis, so every instance counts together.
+    pub fn with_shared_limits(mut self, redis: &crate::redis_link::RedisLink) -> Self {
+        self.per_ip = self
+            .per_ip
+            .map(|l| l.shared(redis.clone(), "spur:login:ip"));
+        self.per_account = self
+            .per_account
+            .map(|l| l.shared(redis.clone(), "spur:login:account"));
+        self
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     pub fn accounts(&self) -> &dyn AccountStore {
@@ -87,25 +137,34 @@ impl Auth {
         email: &str,
         password: &str,
     ) -> Result<SignedIn, AuthError> {
-        if let Some(limiter) = &self.attempts
-            && let Err(not_until) = limiter.check_key(&ip)
-        {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(AuthError::TooManyAttempts(wait));
+        if let Some(limit) = &self.per_ip {
+            limit
+                .check(&ip.to_string())
+                .await
+                .map_err(AuthError::TooManyAttempts)?;
+        }
+        // Per account too: many addresses guessing one password count together.
+        if let Some(limit) = &self.per_account {
+            limit
+                .check(&normalize_email(email))
+                .await
+                .map_err(AuthError::TooManyAttempts)?;
         }
         let found = self.accounts.credentials(email).await?;
         let Some((account, stored)) = found else {
             let decoy = self
                 .decoy
-                .get_or_try_init(|| password::hash(Uuid::new_v4().to_string()))
+                .get_or_try_init(|| self.hasher.hash(Uuid::new_v4().to_string()))
                 .await?;
-            password::verify(password.to_string(), decoy.clone()).await;
+            self.hasher
+                .verify(password.to_string(), decoy.clone())
+                .await?;
             return Err(AuthError::InvalidCredentials);
         };
-        if !password::verify(password.to_string(), stored).await || account.disabled {
+        if !self.hasher.verify(password.to_string(), stored).await? || account.disabled {
             return Err(AuthError::InvalidCredentials);
         }
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let expires_at = now + self.ttl;
         let session = AuthSession {
             id: Uuid::new_v4(),
@@ -145,29 +204,58 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         let claims = self
             .keys
-            .verify(token)
+            .verify(token, self.now())
             .map_err(|_| AuthError::InvalidToken)?;
         let (session, account) = self
             .accounts
             .session(claims.sid)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        if session.account_id.0 != claims.sub
-            || !session.is_live(OffsetDateTime::now_utc())
-            || account.disabled
-        {
+        if session.account_id.0 != claims.sub || !session.is_live(self.now()) || account.disabled {
             return Err(AuthError::InvalidToken);
         }
         Ok(Principal {
             account,
             session: session.id,
+            expires_at: session.expires_at,
         })
+    }
+
+    /// Whether the principal's sign-in still holds now: not expired, not
+    /// logged out, the account not disabled (read from the shared store, so
+    /// a revocation on any instance counts).
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
+        if self.now() >= principal.expires_at {
+            return Ok(false);
+        }
+        Ok(matches!(
+            self.accounts.session(principal.session).await?,
+            Some((session, account)) if session.is_live(self.now()) && !account.disabled
+        ))
+    }
+
+    /// Resolves when the principal's sign-in ends (checked every
+    /// [`FEED_RECHECK`]): what ends an open feed.
+    pub async fn ended(&self, principal: &Principal) -> Ended {
+        let mut tick = tokio::time::interval(FEED_RECHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.still_valid(principal).await {
+                Ok(true) => {}
+                Ok(false) => return Ended::Revoked,
+                Err(error) => {
+                    tracing::warn!(%error, "could not confirm a feed's sign-in; ending the feed");
+                    return Ended::Unconfirmed;
+                }
+            }
+        }
     }
 
     /// Revokes the sign-in behind the principal's token.
     pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
         self.accounts
-            .revoke_session(principal.session, OffsetDateTime::now_utc())
+            .revoke_session(principal.session, self.now())
             .await?;
         Ok(())
     }
@@ -189,8 +277,8 @@ impl Auth {
         } else {
             name
         };
-        let account = Account::new(&email, name, role, OffsetDateTime::now_utc());
-        let hash = password::hash(password.to_string()).await?;
+        let account = Account::new(&email, name, role, self.now());
+        let hash = self.hasher.hash(password.to_string()).await?;
         self.accounts.create_account(&account, &hash).await?;
         Ok(account)
     }
@@ -208,29 +296,25 @@ impl Auth {
                 if account.role != Role::Admin {
                     return Err(AuthError::NotAdmin);
                 }
-                let hash = password::hash(password.to_string()).await?;
+                let hash = self.hasher.hash(password.to_string()).await?;
                 self.accounts.set_password(account.id, &hash).await?;
-                let now = OffsetDateTime::now_utc();
+                let now = self.now();
                 Ok(self.accounts.set_disabled(account.id, false, now).await?)
             }
         }
     }
 
     pub async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<Account, AuthError> {
-        match self
-            .accounts
-            .set_disabled(id, disabled, OffsetDateTime::now_utc())
-            .await
-        {
+        match self.accounts.set_disabled(id, disabled, self.now()).await {
             Err(AccountError::NotFound) => Err(AuthError::NoSuchAccount),
             other => Ok(other?),
         }
     }
 
-    /// Forgets IPs whose attempts are whole again (call periodically).
+    /// Forgets keys whose attempts are whole again (call periodically).
     pub fn retain_recent(&self) {
-        if let Some(limiter) = &self.attempts {
-            limiter.retain_recent();
+        for limit in [&self.per_ip, &self.per_account].into_iter().flatten() {
+            limit.retain_recent();
         }
     }
 }

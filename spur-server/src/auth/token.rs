@@ -25,7 +25,9 @@ pub struct TokenKeys {
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is exact: the stored sign-in expires at the same instant.
+        // Expiry is checked by `Auth` against its (injected) clock, exactly:
+        // the stored sign-in expires at the same instant.
+        validation.validate_exp = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
@@ -45,9 +47,18 @@ impl TokenKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
     }
 
-    /// The claims of a well-formed, correctly signed, unexpired token.
-    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    /// The claims of a well-formed, correctly signed token unexpired at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        if claims.exp <= now.unix_timestamp() {
+            return Err(jsonwebtoken::errors::ErrorKind::ExpiredSignature.into());
+        }
+        Ok(claims)
     }
 }
 
@@ -71,16 +82,36 @@ mod tests {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
         let good = claims(60);
         let token = keys.sign(&good).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().sid, good.sid);
+        assert_eq!(
+            keys.verify(&token, time::OffsetDateTime::now_utc())
+                .unwrap()
+                .sid,
+            good.sid
+        );
         assert!(
-            keys.verify(&keys.sign(&claims(-5)).unwrap()).is_err(),
+            keys.verify(
+                &keys.sign(&claims(-5)).unwrap(),
+                time::OffsetDateTime::now_utc()
+            )
+            .is_err(),
             "expired"
         );
         let other = TokenKeys::new(b"another secret, also 32 bytes lo");
-        assert!(other.verify(&token).is_err(), "signed with another key");
+        assert!(
+            other
+                .verify(&token, time::OffsetDateTime::now_utc())
+                .is_err(),
+            "signed with another key"
+        );
         let mut tampered = token.clone();
         tampered.insert(token.len() / 2, 'x');
-        assert!(keys.verify(&tampered).is_err());
-        assert!(keys.verify("not.a.token").is_err());
+        assert!(
+            keys.verify(&tampered, time::OffsetDateTime::now_utc())
+                .is_err()
+        );
+        assert!(
+            keys.verify("not.a.token", time::OffsetDateTime::now_utc())
+                .is_err()
+        );
     }
 }

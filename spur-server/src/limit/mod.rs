@@ -2,6 +2,7 @@
 //! In process by default ([`LocalLimiter`], governor); shared by every
 //! instance through Redis when `REDIS_URL` is set ([`RedisLimiter`]).
 
+mod keyed;
 mod local;
 mod redis;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use spur_core::conversation::SessionId;
 
+pub use keyed::KeyedLimit;
 pub use local::LocalLimiter;
 pub use redis::RedisLimiter;
 

@@ -1,19 +1,23 @@
 //! Limits shared by every instance: GCRA in a Lua script on Redis's own
 //! clock (instances' clocks may disagree), and a per-UTC-day counter.
+//! When Redis cannot answer in time, this instance's own limiter decides:
+//! limits stay on, counted per instance, until Redis is back.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use spur_core::conversation::SessionId;
 
-use super::{Decision, LimitError, Limiter, Rule, rules, tightest, until_utc_midnight, window};
+use super::{
+    Decision, LimitError, Limiter, LocalLimiter, Rule, rules, tightest, until_utc_midnight, window,
+};
 use crate::config::RateLimits;
+use crate::redis_link::RedisLink;
 
 /// GCRA: KEYS[1] holds the theoretical arrival time (ms). ARGV: emission
 /// interval (ms), burst. Returns {allowed, remaining, retry_after_ms, reset_ms}.
-const GCRA: &str = r"
+pub(crate) const GCRA: &str = r"
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -43,26 +47,29 @@ return {n, 1}
 #[derive(Clone)]
 pub struct RedisLimiter {
     limits: RateLimits,
-    connection: ConnectionManager,
+    link: RedisLink,
     prefix: String,
     gcra: Script,
     daily: Script,
+    /// Decides while Redis cannot.
+    fallback: std::sync::Arc<LocalLimiter>,
 }
 
 impl RedisLimiter {
-    /// Connects (the connection manager reconnects on its own later).
-    pub async fn connect(url: &str, limits: RateLimits) -> Result<Self, LimitError> {
-        let client = redis::Client::open(url).map_err(|e| LimitError(e.to_string()))?;
-        let connection = ConnectionManager::new(client)
-            .await
-            .map_err(|e| LimitError(e.to_string()))?;
-        Ok(Self {
+    pub fn new(link: RedisLink, limits: RateLimits) -> Self {
+        Self {
+            fallback: std::sync::Arc::new(LocalLimiter::new(limits.clone())),
             limits,
-            connection,
+            link,
             prefix: "spur:rl".into(),
             gcra: Script::new(GCRA),
             daily: Script::new(DAILY),
-        })
+        }
+    }
+
+    /// This instance's own limiter, used while Redis cannot answer.
+    pub fn fallback(&self) -> &std::sync::Arc<LocalLimiter> {
+        &self.fallback
     }
 
     /// Keys under another prefix (tests share one Redis).
@@ -73,13 +80,11 @@ impl RedisLimiter {
 
     async fn windowed(&self, rule: Rule, key: String, limit: u32) -> Result<Decision, LimitError> {
         let interval = (window(&self.limits, rule).as_millis() as u64 / u64::from(limit)).max(1);
-        let mut conn = self.connection.clone();
+        let mut call = self.gcra.key(key);
+        call.arg(interval).arg(limit);
         let (allowed, remaining, retry_ms, reset_ms): (i64, i64, i64, i64) = self
-            .gcra
-            .key(key)
-            .arg(interval)
-            .arg(limit)
-            .invoke_async(&mut conn)
+            .link
+            .call(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await
             .map_err(|e| LimitError(e.to_string()))?;
         Ok(Decision {
@@ -98,13 +103,11 @@ impl RedisLimiter {
         let day = now.unix_timestamp().div_euclid(86_400);
         let midnight = (day + 1) * 86_400;
         let limit = self.limits.per_ip_day;
-        let mut conn = self.connection.clone();
+        let mut call = self.daily.key(format!("{}:day:{day}:{ip}", self.prefix));
+        call.arg(midnight).arg(limit);
         let (before, allowed): (i64, i64) = self
-            .daily
-            .key(format!("{}:day:{day}:{ip}", self.prefix))
-            .arg(midnight)
-            .arg(limit)
-            .invoke_async(&mut conn)
+            .link
+            .call(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await
             .map_err(|e| LimitError(e.to_string()))?;
         let used = u32::try_from(before.max(0)).unwrap_or(u32::MAX);
@@ -123,6 +126,23 @@ impl RedisLimiter {
 #[async_trait::async_trait]
 impl Limiter for RedisLimiter {
     async fn check(
+        &self,
+        ip: IpAddr,
+        session: Option<SessionId>,
+    ) -> Result<Option<Decision>, LimitError> {
+        match self.shared(ip, session).await {
+            Ok(decision) => Ok(decision),
+            Err(error) => {
+                crate::metrics::rate_limit_backend_error();
+                tracing::warn!(%error, "shared limits unavailable; counting in this instance");
+                self.fallback.check(ip, session).await
+            }
+        }
+    }
+}
+
+impl RedisLimiter {
+    async fn shared(
         &self,
         ip: IpAddr,
         session: Option<SessionId>,

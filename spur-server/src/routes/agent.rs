@@ -421,16 +421,19 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
 
 /// Everything that happens in every conversation, live: `message`,
 /// `status` (claims, hand-backs, closes), `escalated`, `typing`. A `resync` event
-/// means events were missed: reload the inbox.
+/// means events were missed: reload the inbox. The feed ends with
+/// `unauthorized` within a second of the sign-in ending (logout, disabled
+/// account, expiry, on any instance), or with `reconnect` when this
+/// instance stops.
 #[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream",
-        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}"),
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}; last: unauthorized {} or reconnect {}"),
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
-    _agent: AgentUser,
+    AgentUser(agent): AgentUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let shutdown = state.shutdown.clone();
+    let (shutdown, auth) = (state.shutdown.clone(), state.auth.clone());
     let conversations = state.events.subscribe().filter_map(|item| {
         futures::future::ready(match item {
             Ok(event) => agent_event(event),
@@ -445,13 +448,37 @@ pub async fn events(
             ),
             Err(_lagged) => Event::default().event("resync").data("{}"),
         });
-    let live = futures::stream::select(conversations, tickets)
-        .map(Ok)
-        .take_until(async move { shutdown.cancelled_owned().await })
-        .chain(futures::stream::once(async {
-            Ok(crate::reconnect_event())
-        }));
+    // The last event: this instance stops, or the sign-in ended.
+    let last = futures::stream::once(async move {
+        tokio::select! {
+            _ = shutdown.cancelled_owned() => crate::reconnect_event(),
+            ended = auth.ended(&agent) => {
+                tracing::info!(account = %agent.account.id, ?ended, "agent feed closed: sign-in ended");
+                Event::default().event("unauthorized").data("{}")
+            }
+        }
+    });
+    let last = last.flat_map(|event| futures::stream::iter([Feed::Last(event), Feed::End]));
+    // The ending is polled first: nothing is delivered after it.
+    let live = futures::stream::select_with_strategy(
+        futures::stream::select(conversations, tickets).map(Feed::Live),
+        last,
+        |_: &mut ()| futures::stream::PollNext::Right,
+    )
+    .scan((), |(), item| {
+        futures::future::ready(match item {
+            Feed::Live(event) | Feed::Last(event) => Some(Ok(event)),
+            Feed::End => None,
+        })
+    });
     // A first event, so the client knows it is subscribed before acting.
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     Sse::new(ready.chain(live)).keep_alive(KeepAlive::default())
+}
+
+/// An agent feed's items: live events until the last one, then the end.
+enum Feed {
+    Live(Event),
+    Last(Event),
+    End,
 }

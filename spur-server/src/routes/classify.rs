@@ -35,10 +35,8 @@ pub async fn classify(
     json: Result<Json<ClassifyBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(limiter) = &state.tickets.classify_limiter
-        && let Err(not_until) = limiter.check_key(&agent.account.id.0)
+        && let Err(wait) = limiter.check(&agent.account.id.to_string()).await
     {
-        use governor::clock::{Clock, DefaultClock};
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(
             "retry-after",

@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use secrecy::ExposeSecret;
 use axum::response::IntoResponse;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorBody};
@@ -16,12 +16,29 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The database is reachable and migrated.
+/// The database is reachable and migrated (else 503). A shared Redis that
+/// does not answer makes the instance `degraded`, still serving: limits
+/// are then counted per instance.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "{\"status\":\"ready\"}"), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "{\"status\": \"ready\" or \"degraded\", \"dependencies\": {\"database\": \"ok\", \"redis\": \"ok\" | \"unreachable\" (when configured)}}"),
+        (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.engine.store().ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => {
+            let mut dependencies = json!({"database": "ok"});
+            let mut status = "ready";
+            if let Some(redis) = &state.redis {
+                let up = redis.ping().await;
+                if let Err(error) = &up {
+                    tracing::warn!(%error, "degraded: redis");
+                    status = "degraded";
+                }
+                dependencies["redis"] = json!(if up.is_ok() { "ok" } else { "unreachable" });
+            }
+            Ok(Json(
+                json!({"status": status, "dependencies": dependencies}),
+            ))
+        }
         Err(error) => {
             tracing::warn!(%error, "not ready: storage");
             Err(ApiError::new(

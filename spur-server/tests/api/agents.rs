@@ -68,10 +68,16 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
 }
 
 async fn access_rules(options: Options) {
-    let server = Server::start(Options {
-        token_ttl_secs: Some(2),
-        ..options
-    })
+    let clock = std::sync::Arc::new(spur_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let server = Server::start_with_clock(
+        Options {
+            token_ttl_secs: Some(60),
+            ..options
+        },
+        clock.clone(),
+    )
     .await;
     let admin = server.admin_token().await;
     let (_, agent) = server.agent(&admin, "ana@shop.example").await;
@@ -133,8 +139,13 @@ async fn access_rules(options: Options) {
         "ana@shop.example"
     );
 
-    // Tokens expire.
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    // Tokens expire: valid to the last second, refused from the TTL on.
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        server.get_as(&other, "/v1/auth/me").await["email"],
+        "ana@shop.example"
+    );
+    clock.advance(Duration::from_secs(1));
     let expired = server
         .call(Method::GET, "/v1/auth/me", Some(&other), None)
         .await;
@@ -297,6 +308,95 @@ async fn sign_in_guessing_is_limited_per_ip() {
         .unwrap();
     assert!(retry >= 1);
     assert_eq!(error_code(response, 429).await, "rate_limited");
+}
+
+/// Guesses at one account from many addresses count together, and (with
+/// Redis) across instances: rotating addresses or instances gains nothing.
+async fn guessing_one_account(servers: &[Server]) {
+    servers[0]
+        .state
+        .auth
+        .ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let login = |i: usize, email: &str, password: &str| {
+        let server = &servers[i % servers.len()];
+        server
+            .client
+            .post(server.url("/v1/auth/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"email": email.to_uppercase(), "password": password}))
+            .send()
+    };
+    for i in 0..3 {
+        assert_eq!(
+            login(i, ADMIN_EMAIL, "guess guess").await.unwrap().status(),
+            401
+        );
+    }
+    let refused = login(3, ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
+    // Another account is not held up by it.
+    let other = login(4, "someone@shop.example", "guess guess")
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_guessing_is_limited_per_account() {
+    let server = Server::start(Options {
+        login_rate_limit: Some(3),
+        trusted_proxies: Some(vec!["127.0.0.1".into()]),
+        ..sqlite_options()
+    })
+    .await;
+    guessing_one_account(&[server]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_limits_are_shared_through_redis() {
+    let database = postgres_options().await.database_url;
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        servers.push(
+            Server::start(Options {
+                database_url: database.clone(),
+                redis_url: Some(super::support::redis_url()),
+                login_rate_limit: Some(3),
+                trusted_proxies: Some(vec!["127.0.0.1".into()]),
+                ..sqlite_options()
+            })
+            .await,
+        );
+    }
+    // Keys of earlier runs would count: a fresh account per run.
+    let admin = format!("admin-{}@shop.example", uuid::Uuid::new_v4().simple());
+    servers[0]
+        .state
+        .auth
+        .ensure_admin(&admin, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    // Fresh addresses too: Redis remembers earlier runs' for 15 minutes.
+    let net = uuid::Uuid::new_v4().into_bytes();
+    let login = |i: usize, password: &str| {
+        let server = &servers[i % 2];
+        server
+            .client
+            .post(server.url("/v1/auth/login"))
+            .header(
+                "x-forwarded-for",
+                format!("10.{}.{}.{}", net[0], net[1], i + 1),
+            )
+            .json(&json!({"email": admin, "password": password}))
+            .send()
+    };
+    for i in 0..3 {
+        assert_eq!(login(i, "guess guess").await.unwrap().status(), 401);
+    }
+    let refused = login(3, ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
 }
 
 /// A customer asks for a person; agents see it, one claims and replies,
@@ -679,4 +779,119 @@ async fn handoff_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_on_postgres() {
     handoff(postgres_options().await).await;
+}
+
+/// An open agents' feed, read until the server closes it.
+fn open_feed(
+    server: &Server,
+    token: &str,
+) -> tokio::task::JoinHandle<Vec<super::support::SseEvent>> {
+    let request = server
+        .client
+        .get(server.url("/v1/agent/events"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(30))
+        .send();
+    tokio::spawn(async move {
+        let response = request.await.unwrap();
+        assert_eq!(response.status(), 200);
+        sse_events(response, |_| false).await
+    })
+}
+
+/// The feed ends with `unauthorized` (and the connection closes) soon
+/// after its sign-in ends; it never delivers anything after that.
+async fn ends_unauthorized(feed: tokio::task::JoinHandle<Vec<super::support::SseEvent>>) {
+    let events = tokio::time::timeout(Duration::from_secs(5), feed)
+        .await
+        .expect("the feed closes after its sign-in ends")
+        .unwrap();
+    assert_eq!(events.first().map(|e| e.event.as_str()), Some("ready"));
+    assert_eq!(
+        events.last().map(|e| e.event.as_str()),
+        Some("unauthorized"),
+        "{events:?}"
+    );
+}
+
+/// Logout, a disabled account and expiry each end an open feed.
+async fn revoked_feeds_end(options: Options) {
+    let clock = std::sync::Arc::new(spur_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let server = Server::start_with_clock(
+        Options {
+            token_ttl_secs: Some(600),
+            ..options
+        },
+        clock.clone(),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let (ana_id, ana) = server.agent(&admin, "ana@shop.example").await;
+
+    // Logout.
+    let feed = open_feed(&server, &ana);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.say("I want to talk to a human", None).await;
+    let (status, _) = server.post_as(&ana, "/v1/auth/logout", json!({})).await;
+    assert_eq!(status, 204);
+    ends_unauthorized(feed).await;
+
+    // Disabled by an admin.
+    let ana = server.token("ana@shop.example", AGENT_PASSWORD).await;
+    let feed = open_feed(&server, &ana);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let disabled = server
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/agents/{ana_id}"),
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(disabled.status(), 200);
+    ends_unauthorized(feed).await;
+
+    // Expired.
+    let feed = open_feed(&server, &admin);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    clock.advance(Duration::from_secs(600));
+    ends_unauthorized(feed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_feeds_end_on_sqlite() {
+    revoked_feeds_end(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_feeds_end_on_postgres() {
+    revoked_feeds_end(postgres_options().await).await;
+}
+
+/// A sign-out on one instance ends the feed open on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_elsewhere_ends_the_feed_here() {
+    let options = || Options {
+        jwt_secret: Some(String::from("a shared secret of at least 32 chars").into()),
+        ..Options::default()
+    };
+    let shared = postgres_options().await;
+    let one = Server::start(Options {
+        database_url: shared.database_url.clone(),
+        ..options()
+    })
+    .await;
+    let two = Server::start(Options {
+        database_url: shared.database_url.clone(),
+        ..options()
+    })
+    .await;
+    let admin = one.admin_token().await;
+    let feed = open_feed(&one, &admin);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = two.post_as(&admin, "/v1/auth/logout", json!({})).await;
+    assert_eq!(status, 204, "the token works on the other instance");
+    ends_unauthorized(feed).await;
 }

@@ -231,7 +231,12 @@ async fn nul_is_refused_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_errors_name_no_rust_types() {
     let server = Server::start(sqlite_options()).await;
-    for body in [json!(1), json!([1, 2, 3]), json!({"message": 42}), json!("x")] {
+    for body in [
+        json!(1),
+        json!([1, 2, 3]),
+        json!({"message": 42}),
+        json!("x"),
+    ] {
         let r = server.post("/v1/chat/message", body.clone()).await;
         assert_eq!(r.status(), 422);
         let text = r.text().await.unwrap();

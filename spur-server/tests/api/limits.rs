@@ -85,11 +85,14 @@ async fn redis_limits_are_shared_by_two_instances() {
         let mut state = spur_server::setup::state(&settings, shutdown.clone())
             .await
             .expect("Redis must be reachable (SPUR_TEST_REDIS_URL or 127.0.0.1:6379)");
-        let limiter =
-            spur_server::limit::RedisLimiter::connect(&redis_url(), settings.limits.clone())
-                .await
-                .unwrap()
-                .with_prefix(prefix.clone());
+        let link = spur_server::redis_link::RedisLink::connect(
+            &redis_url(),
+            std::time::Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+        let limiter = spur_server::limit::RedisLimiter::new(link, settings.limits.clone())
+            .with_prefix(prefix.clone());
         state.limiter = std::sync::Arc::new(limiter);
         servers.push(Server::serve(state, shutdown).await);
     }

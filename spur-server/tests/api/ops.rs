@@ -112,11 +112,18 @@ async fn metrics_labels_stay_bounded() {
             .unwrap();
     }
     let text = server.get("/metrics").await.text().await.unwrap();
-    assert!(!text.contains("MADEUP"), "{}", &text[..text.len().min(2000)]);
+    assert!(
+        !text.contains("MADEUP"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
     let known = [
         "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
     ];
-    for line in text.lines().filter(|l| l.starts_with("spur_http_requests_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("spur_http_requests_total{"))
+    {
         let method = line
             .split("method=\"")
             .nth(1)
@@ -148,11 +155,19 @@ async fn metrics_can_require_a_token_or_their_own_address() {
         request.send()
     };
     assert_eq!(get(None).await.unwrap().status(), 401);
-    assert_eq!(get(Some("metrics-token-012345678")).await.unwrap().status(), 401);
+    assert_eq!(
+        get(Some("metrics-token-012345678")).await.unwrap().status(),
+        401
+    );
     assert_eq!(get(Some("wrong")).await.unwrap().status(), 401);
     let ok = get(Some("metrics-token-0123456789")).await.unwrap();
     assert_eq!(ok.status(), 200);
-    assert!(ok.text().await.unwrap().contains("spur_http_requests_total"));
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains("spur_http_requests_total")
+    );
 
     let server = Server::start(Options {
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -164,7 +179,9 @@ async fn metrics_can_require_a_token_or_their_own_address() {
     let addr = listener.local_addr().unwrap();
     let app = spur_server::metrics_app(server.state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let own = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    let own = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200);
 }
 
@@ -187,7 +204,10 @@ async fn pages_carry_security_headers_and_the_widget_stays_embeddable() {
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{page}: {csp}");
         assert!(csp.contains("script-src 'self'"), "{page}: {csp}");
-        assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{page}: {csp}");
+        assert!(
+            !csp.contains("script-src 'self' 'unsafe-inline'"),
+            "{page}: {csp}"
+        );
         assert_eq!(h["x-frame-options"], "DENY", "{page}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{page}");
         assert!(h.contains_key("referrer-policy"), "{page}");

@@ -52,6 +52,19 @@ impl Server {
         Self::serve(state, shutdown).await
     }
 
+    /// Signs in on `clock`: tests move time instead of sleeping.
+    pub async fn start_with_clock(
+        options: Options,
+        clock: std::sync::Arc<dyn spur_core::clock::Clock>,
+    ) -> Self {
+        let settings = Settings::load(options).unwrap();
+        let shutdown = CancellationToken::new();
+        let state = spur_server::setup::state_with_clock(&settings, shutdown.clone(), clock)
+            .await
+            .unwrap();
+        Self::serve(state, shutdown).await
+    }
+
     pub async fn serve(state: AppState, shutdown: CancellationToken) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
