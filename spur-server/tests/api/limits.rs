@@ -1,6 +1,8 @@
 //! Rate limits in process, shared through real Redis, and behind proxies.
 
-use serde_json::json;
+use std::time::Duration;
+
+use serde_json::{Value, json};
 use spur_server::config::Options;
 
 use super::support::{Server, error_code, redis_url, sqlite_options};
@@ -109,37 +111,98 @@ async fn redis_limits_are_shared_by_two_instances() {
     assert_eq!(statuses, vec![200, 200, 200, 200, 429, 429]);
 }
 
+/// A real Redis of the test's own, killed while the server runs: chat
+/// answers stay prompt, limits stay on (counted per instance), `/readyz`
+/// says degraded and the metrics say why; when Redis is back, so is sharing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_redis_lets_requests_through_and_is_counted() {
-    let settings = spur_server::config::Settings::load(limited(1, 0)).unwrap();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let mut state = spur_server::setup::state(&settings, shutdown.clone())
+async fn a_redis_that_dies_costs_latency_nothing_and_limits_stay_on() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let start_redis = || {
+        std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed")
+    };
+    let mut redis = start_redis();
+    let url = format!("redis://127.0.0.1:{port}");
+    let up = async {
+        while redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), up)
         .await
+        .expect("redis starts");
+    let server = Server::start(Options {
+        redis_url: Some(url.clone()),
+        ..limited(5, 0)
+    })
+    .await;
+    // A hang guard, not a speed claim: a dead Redis once cost 9.4 s a message.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
         .unwrap();
-    state.limiter = std::sync::Arc::new(Unreachable);
-    let server = Server::serve(state, shutdown).await;
-    for _ in 0..3 {
-        server.say("Do you ship to India?", None).await;
+    let say = || {
+        client
+            .post(server.url("/v1/chat/message"))
+            .json(&json!({"message": "Do you ship to India?"}))
+            .send()
+    };
+    assert_eq!(say().await.unwrap().status(), 200);
+    let ready: Value = server.get_json("/readyz").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["dependencies"]["redis"], "ok");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(say().await.expect("answered promptly").status().as_u16());
     }
+    // This instance counts alone now: five more, then refused.
+    assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429, 429]);
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 200, "degraded, still serving");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["dependencies"]["redis"], "unreachable");
     let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("spur_dependency_up{dependency=\"redis\"} 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("spur_rate_limit_errors_total"),
         "{metrics}"
     );
-}
 
-/// A limiter whose backend never answers.
-struct Unreachable;
-
-#[async_trait::async_trait]
-impl spur_server::limit::Limiter for Unreachable {
-    async fn check(
-        &self,
-        _ip: std::net::IpAddr,
-        _session: Option<spur_core::conversation::SessionId>,
-    ) -> Result<Option<spur_server::limit::Decision>, spur_server::limit::LimitError> {
-        Err(spur_server::limit::LimitError("connection refused".into()))
-    }
+    // Back: after the breaker's cool-off, the shared count resumes.
+    let mut redis = start_redis();
+    let back = async {
+        loop {
+            let ready: Value = server.get_json("/readyz").await;
+            if ready["status"] == "ready" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), back)
+        .await
+        .expect("ready again once Redis is back");
+    let _ = redis.kill();
+    let _ = redis.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
