@@ -97,6 +97,14 @@ pub fn auth(settings: &Settings, stores: &Stores) -> Auth {
 }
 
 fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigError> {
+    openai(settings, OpenAiConfig::default().max_retries)
+}
+
+/// The configured model's client, with `max_retries` of its own.
+fn openai(
+    settings: &Settings,
+    max_retries: u32,
+) -> Result<Option<Arc<dyn LlmProvider>>, ConfigError> {
     let Some(llm) = &settings.llm else {
         return Ok(None);
     };
@@ -105,6 +113,7 @@ fn provider(settings: &Settings) -> Result<Option<Arc<dyn LlmProvider>>, ConfigE
         api_key: llm.api_key.clone(),
         model: llm.model.clone(),
         timeout: settings.llm_timeout,
+        max_retries,
         ..OpenAiConfig::default()
     })
     .map_err(|e| bad("OPENAI_BASE_URL", e))?;
@@ -244,7 +253,13 @@ pub async fn tickets(
     // The engine's own client when a model is configured (the offline
     // responder answers questions; it cannot classify or summarise).
     let provider = settings.llm.is_some().then(|| engine.shared_provider());
-    let classifier = match &provider {
+    // Queue jobs retry with backoff themselves: the classifier's client
+    // must not multiply each attempt by its own retries.
+    let classifier_provider = match (&settings.queue, openai(settings, 0)?) {
+        (Some(_), Some(own)) => Some(own),
+        _ => provider.clone(),
+    };
+    let classifier = match &classifier_provider {
         Some(provider) => TicketClassifier::Llm(Arc::new(LlmClassifier::new(
             provider.clone(),
             engine.classifier().clone(),

@@ -30,7 +30,60 @@ pub async fn run_all(store: Arc<dyn TicketStore>, conversation: ConversationId) 
     deleting_a_user_keeps_their_tickets(store.as_ref()).await;
     classification_is_recorded_once_and_keeps_overrides(store.as_ref()).await;
     tickets_filter_and_page_stably(store.as_ref()).await;
+    stale_tickets_are_claimed_once(store.as_ref()).await;
     desk_files_and_classifies(store).await;
+}
+
+/// The sweep's claim: oldest first, each stale ticket once per period
+/// however many sweepers ask at the same time, classified ones never.
+async fn stale_tickets_are_claimed_once(store: &dyn TicketStore) {
+    let old = -9_000_000;
+    let mut stale = Vec::new();
+    for i in 0..3 {
+        let ticket = Ticket::pending(new_ticket(&format!("stale {i}"), "d"), at(old + i));
+        store.create_ticket(&ticket).await.unwrap();
+        stale.push(ticket.id);
+    }
+    let done = Ticket::pending(new_ticket("classified", "d"), at(old - 10));
+    store.create_ticket(&done).await.unwrap();
+    let result = AiResult {
+        classification: Classification {
+            category: "billing".into(),
+            priority: "low".into(),
+            confidence: 0.9,
+            source: ClassificationSource::Local,
+        },
+        status: AiStatus::Done,
+        reason: None,
+    };
+    store
+        .record_classification(done.id, &result, at(old))
+        .await
+        .unwrap();
+    let fresh = Ticket::pending(new_ticket("fresh", "d"), at(-1_000));
+    store.create_ticket(&fresh).await.unwrap();
+
+    let cutoff = at(-5_000_000);
+    let oldest = store.claim_stale_pending(cutoff, at(0), 1).await.unwrap();
+    assert_eq!(oldest, vec![stale[0]], "oldest first");
+    // Two sweepers at once share the rest without overlap.
+    let (a, b) = futures::join!(
+        store.claim_stale_pending(cutoff, at(0), 2),
+        store.claim_stale_pending(cutoff, at(0), 2),
+    );
+    let mut claimed: Vec<TicketId> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    claimed.sort_by_key(|id| id.0);
+    let mut rest = stale[1..].to_vec();
+    rest.sort_by_key(|id| id.0);
+    assert_eq!(claimed, rest, "each stale ticket claimed exactly once");
+    assert!(
+        store
+            .claim_stale_pending(cutoff, at(1), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed tickets are not stale again within the period"
+    );
 }
 
 async fn users_are_unique_and_paged(store: &dyn TicketStore) {

@@ -285,6 +285,16 @@ pub trait TicketStore: Send + Sync {
         result: &AiResult,
         now: OffsetDateTime,
     ) -> Result<Option<Ticket>, TicketError>;
+    /// Claims up to `limit` pending tickets last queued (or filed) before
+    /// `stale_before`, oldest first, marking them queued at `now` in the
+    /// same statement: concurrent sweepers never claim the same ticket, and
+    /// a claimed ticket is not stale again until a whole period has passed.
+    async fn claim_stale_pending(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<TicketId>, TicketError>;
 }
 
 /// A newest-first page from `limit + 1` fetched rows.

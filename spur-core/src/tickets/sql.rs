@@ -365,6 +365,30 @@ macro_rules! sql_tickets {
                     .map(Ticket::try_from)
                     .transpose()
             }
+
+            async fn claim_stale_pending(
+                &self,
+                stale_before: time::OffsetDateTime,
+                now: time::OffsetDateTime,
+                limit: usize,
+            ) -> Result<Vec<TicketId>, TicketError> {
+                // The outer condition is checked again on a row a concurrent
+                // sweeper just claimed (PostgreSQL re-reads it), so it is skipped.
+                const STALE: &str = "ai_status = 'pending' AND COALESCE(enqueued_at, created_at) < $1";
+                let sql = format!(
+                    "UPDATE tickets SET enqueued_at = $2 WHERE {STALE} AND id IN \
+                       (SELECT id FROM tickets WHERE {STALE} ORDER BY created_at, id LIMIT $3) \
+                     RETURNING id"
+                );
+                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(SqlTime(stale_before))
+                    .bind(SqlTime(now))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(ticket_backend)?;
+                Ok(rows.into_iter().map(|(id,)| TicketId(id)).collect())
+            }
         }
     };
 }

@@ -14,7 +14,7 @@ use apalis::layers::retry::RetryPolicy;
 use apalis::prelude::{TaskSink, WorkerBuilder};
 use apalis_postgres::PostgresStorage;
 use apalis_redis::RedisStorage;
-use spur_core::tickets::{AiStatus, TicketDesk, TicketFilter, TicketId};
+use spur_core::tickets::{TicketDesk, TicketId};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
@@ -28,6 +28,8 @@ use crate::config::QueueSettings;
 /// may have been lost between the store and the queue).
 const STALE_PENDING: time::Duration = time::Duration::minutes(5);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Tickets claimed and queued per statement.
+const SWEEP_BATCH: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -140,26 +142,24 @@ impl Queue {
     /// Queues again every ticket pending for longer than [`STALE_PENDING`]:
     /// the job behind it was lost (say the process died between storing the
     /// ticket and queuing it). Jobs are effect-once, so a duplicate is harmless.
+    ///
+    /// Each stale ticket is claimed in the store before it is queued, so it
+    /// is queued once per [`STALE_PENDING`] however many instances sweep.
     pub async fn requeue_stale(&self, desk: &TicketDesk) -> Result<usize, QueueError> {
-        let filter = TicketFilter {
-            ai_status: Some(AiStatus::Pending),
-            ..TicketFilter::default()
-        };
-        let cutoff = time::OffsetDateTime::now_utc() - STALE_PENDING;
-        let (mut cursor, mut queued) = (None, 0);
+        let mut queued = 0;
         loop {
-            let page = desk
+            let now = time::OffsetDateTime::now_utc();
+            let claimed = desk
                 .store()
-                .tickets(&filter, cursor, 200, false)
+                .claim_stale_pending(now - STALE_PENDING, now, SWEEP_BATCH)
                 .await
                 .map_err(|e| QueueError::Worker(e.to_string()))?;
-            for ticket in page.items.iter().filter(|t| t.created_at < cutoff) {
-                self.enqueue(ticket.id).await?;
-                queued += 1;
+            for id in &claimed {
+                self.enqueue(*id).await?;
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(queued),
+            queued += claimed.len();
+            if claimed.len() < SWEEP_BATCH {
+                return Ok(queued);
             }
         }
     }
