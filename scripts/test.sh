@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p spur-py --all-targets -- -D warnings
-cargo test --workspace
+# One process per test (nextest): process-wide state such as the metrics
+# recorder is each test's own, so exact counts can be asserted.
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
 cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
 cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out

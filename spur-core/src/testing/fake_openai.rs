@@ -1,7 +1,7 @@
 //! A local OpenAI-compatible server that misbehaves on demand: the model
 //! name picks the behaviour, so one server serves every test and bench.
 //! `slow` answers after 3 s, `rate-limited` is 429, `broken` is 500, `flaky`
-//! is 503 once then fine, `malformed` sends broken JSON, `drop-mid-stream`
+//! is 503 on its own first call then fine (whatever else was asked before), `malformed` sends broken JSON, `drop-mid-stream`
 //! cuts a stream, `slow-stream` streams 15 words 100 ms apart (the whole
 //! answer is [`SLOW_STREAM_TEXT`]); `tickets` answers ticket classification and summary
 //! prompts with valid JSON (`slow-tickets` after 3 s); any other model
@@ -29,6 +29,8 @@ pub const SLOW_STREAM_TEXT: &str =
 #[derive(Clone, Default)]
 pub struct Fake {
     pub calls: Arc<AtomicUsize>,
+    /// Calls per model name.
+    pub per_model: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     pub last_body: Arc<std::sync::Mutex<Option<Value>>>,
     pub failing: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -60,8 +62,18 @@ fn chunk(text: &str) -> String {
 }
 
 async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
-    let n = fake.calls.fetch_add(1, Ordering::SeqCst);
+    fake.calls.fetch_add(1, Ordering::SeqCst);
     let model = body["model"].as_str().unwrap_or_default().to_string();
+    // This model's own count: `flaky` fails its first call, not the fake's.
+    let n = fake
+        .per_model
+        .lock()
+        .map(|mut counts| {
+            let count = counts.entry(model.clone()).or_default();
+            *count += 1;
+            *count - 1
+        })
+        .unwrap_or(0);
     let stream = body["stream"].as_bool().unwrap_or(false);
     let tickets = ticket_answer(&body);
     if let Ok(mut last) = fake.last_body.lock() {

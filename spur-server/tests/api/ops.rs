@@ -13,19 +13,26 @@ async fn probes_metrics_and_docs() {
     let r: Value = server.get_json("/readyz").await;
     assert_eq!(r["status"], "ready");
 
+    // Counted exactly: each series moves by what this request did.
+    let requests =
+        "spur_http_requests_total{method=\"POST\",route=\"/v1/chat/message\",status=\"200\"}";
+    let timed =
+        "spur_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/chat/message\"}";
+    let answered = "spur_llm_calls_total{provider=\"offline\",outcome=\"ok\"}";
+    let text = server.get("/metrics").await.text().await.unwrap();
+    let before: Vec<f64> = [requests, timed, answered]
+        .iter()
+        .map(|series| super::support::metric(&text, series))
+        .collect();
     server.say("Do you ship to India?", None).await;
-    let m = server.get("/metrics").await.text().await.unwrap();
-    assert!(
-        m.contains(
-            "spur_http_requests_total{method=\"POST\",route=\"/v1/chat/message\",status=\"200\"}"
-        ),
-        "{m}"
-    );
-    assert!(m.contains("spur_http_request_duration_seconds"), "{m}");
-    assert!(
-        m.contains("spur_llm_calls_total{provider=\"offline\",outcome=\"ok\"}"),
-        "{m}"
-    );
+    let text = server.get("/metrics").await.text().await.unwrap();
+    for (series, was) in [requests, timed, answered].iter().zip(before) {
+        assert_eq!(
+            super::support::metric(&text, series) - was,
+            1.0,
+            "{series}\n{text}"
+        );
+    }
 
     let doc: Value = server.get_json("/openapi.json").await;
     for path in [

@@ -25,6 +25,9 @@ fn with_llm(base: &str, model: &str) -> Options {
 async fn an_answering_llm_is_used() {
     let (base, fake) = fake_openai::start().await.unwrap();
     let server = Server::start(with_llm(&base, "good")).await;
+    let calls = "spur_llm_calls_total{provider=\"openai\",outcome=\"ok\"}";
+    let input = "spur_llm_tokens_total{kind=\"input\"}";
+    let (calls_before, input_before) = (server.metric(calls).await, server.metric(input).await);
     let r = server.say("Where do you ship?", None).await;
     assert_eq!(r["reply"], "We ship to the USA, India and Europe.");
     assert_eq!(r["usedFallback"], false);
@@ -32,15 +35,9 @@ async fn an_answering_llm_is_used() {
     // Grounded: the prompt carried the store policies.
     let body = fake.last_body.lock().unwrap().clone().unwrap();
     assert!(body.to_string().contains("14 days"), "{body}");
-    let metrics = server.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("spur_llm_calls_total{provider=\"openai\",outcome=\"ok\"}"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("spur_llm_tokens_total{kind=\"input\"}"),
-        "{metrics}"
-    );
+    // Exactly this call and the fake's reported usage (42 prompt tokens).
+    assert_eq!(server.metric(calls).await - calls_before, 1.0);
+    assert_eq!(server.metric(input).await - input_before, 42.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,6 +52,11 @@ async fn every_failure_mode_falls_back_in_time() {
         ("malformed", &["llm_invalid_response"][..]),
     ] {
         let server = Server::start(with_llm(&base, model)).await;
+        let fallbacks = |code: &str| format!("spur_llm_fallbacks_total{{code=\"{code}\"}}");
+        let mut before = std::collections::HashMap::new();
+        for code in codes {
+            before.insert(*code, server.metric(&fallbacks(code)).await);
+        }
         let started = Instant::now();
         let r = server.say("Where is my parcel?", None).await;
         let took = started.elapsed();
@@ -80,12 +82,10 @@ async fn every_failure_mode_falls_back_in_time() {
             codes.contains(&stored_code.as_str()),
             "{model}: {stored_code}"
         );
-        let metrics = server.get("/metrics").await.text().await.unwrap();
-        assert!(
-            metrics.contains(&format!(
-                "spur_llm_fallbacks_total{{code=\"{stored_code}\"}}"
-            )),
-            "{model}: {metrics}"
+        assert_eq!(
+            server.metric(&fallbacks(&stored_code)).await - before[stored_code.as_str()],
+            1.0,
+            "{model}: one fallback counted under its code"
         );
         // The customer's view carries no internals.
         let h: Value = server

@@ -270,3 +270,23 @@ impl SseEvent {
         serde_json::from_str(&self.data).unwrap()
     }
 }
+
+/// A series' value in Prometheus text (`name{labels}` exactly), 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+impl Server {
+    /// A series' current value on this server's `/metrics`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric(&self.get("/metrics").await.text().await.unwrap(), series)
+    }
+}
