@@ -106,6 +106,19 @@ pub struct Options {
     /// Serve `/metrics` on this address only (e.g. 127.0.0.1:9090), not on the API's.
     #[arg(long, env = "METRICS_ADDR", global = true)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Request headers must arrive within this; also the longest an idle
+    /// connection stays open.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", global = true)]
+    pub header_read_timeout_ms: Option<u64>,
+    /// A request body must arrive within this.
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", global = true)]
+    pub body_read_timeout_ms: Option<u64>,
+    /// Open connections per peer address (0: no cap; trusted proxies are never capped).
+    #[arg(long, env = "CONNECTIONS_PER_IP", global = true)]
+    pub connections_per_ip: Option<usize>,
+    /// Open live feeds per client address (0: no cap).
+    #[arg(long, env = "FEEDS_PER_IP", global = true)]
+    pub feeds_per_ip: Option<usize>,
     /// On SIGTERM/SIGINT: how long to wait for requests, streamed replies
     /// and jobs in flight before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", global = true)]
@@ -237,6 +250,10 @@ pub struct Settings {
     pub message_max_chars: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub connections_per_ip: usize,
+    pub feeds_per_ip: usize,
     pub metrics_token: Option<SecretString>,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub limits: RateLimits,
@@ -324,6 +341,20 @@ impl Settings {
             .or(file.llm_max_output_tokens)
             .unwrap_or(250);
         positive("LLM_MAX_OUTPUT_TOKENS", u64::from(max_output_tokens))?;
+        let millis = |setting: &'static str, value: Option<u64>, default: u64| {
+            let value = value.unwrap_or(default);
+            positive(setting, value).map(|()| Duration::from_millis(value))
+        };
+        let header_read_timeout = millis(
+            "HEADER_READ_TIMEOUT_MS",
+            o.header_read_timeout_ms.or(file.header_read_timeout_ms),
+            10_000,
+        )?;
+        let body_read_timeout = millis(
+            "BODY_READ_TIMEOUT_MS",
+            o.body_read_timeout_ms.or(file.body_read_timeout_ms),
+            10_000,
+        )?;
         let redis_timeout_ms = o.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(50);
         positive("REDIS_TIMEOUT_MS", redis_timeout_ms)?;
         let redis_timeout = Duration::from_millis(redis_timeout_ms);
@@ -490,6 +521,13 @@ impl Settings {
             },
             message_max_chars,
             request_timeout: Duration::from_millis(request_timeout_ms),
+            header_read_timeout,
+            body_read_timeout,
+            connections_per_ip: o
+                .connections_per_ip
+                .or(file.connections_per_ip)
+                .unwrap_or(256),
+            feeds_per_ip: o.feeds_per_ip.or(file.feeds_per_ip).unwrap_or(20),
             metrics_token: o
                 .metrics_token
                 .or(file.metrics_token)
@@ -572,6 +610,10 @@ impl std::fmt::Debug for Settings {
             .field("message_max_chars", &self.message_max_chars)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("connections_per_ip", &self.connections_per_ip)
+            .field("feeds_per_ip", &self.feeds_per_ip)
             .field("metrics_token", &self.metrics_token)
             .field("metrics_addr", &self.metrics_addr)
             .field("limits", &self.limits)

@@ -9,8 +9,10 @@ mod cursor;
 pub mod error;
 mod headers;
 pub mod limit;
+mod listen;
 pub mod metrics;
 mod nul;
+mod open_counts;
 mod openapi;
 pub mod queue;
 pub mod redis_link;
@@ -24,8 +26,6 @@ mod views;
 pub use openapi::ApiDoc;
 pub use router::{BODY_LIMIT, app, metrics_app};
 pub use state::{AppState, HttpSettings};
-
-use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,11 +42,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = state.http.shutdown_grace;
     let (engine, tasks) = (state.engine.clone(), state.tasks.clone());
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = shutdown.clone();
-    let serving = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .into_future();
+    let limits = listen::ConnectionLimits {
+        header_read: state.http.header_read_timeout,
+        per_ip: state.http.connections_per_ip,
+        trusted: state.http.trusted_proxies.clone(),
+    };
+    let serving = listen::serve(listener, app(state), shutdown.clone(), limits);
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => return result,

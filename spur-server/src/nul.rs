@@ -31,11 +31,15 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
     let bytes = match to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            let too_large = error
-                .into_inner()
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let status = if too_large {
+            if caused_by::<tower_http::timeout::TimeoutError>(&error) {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time",
+                )
+                .into_response();
+            }
+            let status = if caused_by::<http_body_util::LengthLimitError>(&error) {
                 StatusCode::PAYLOAD_TOO_LARGE
             } else {
                 StatusCode::BAD_REQUEST
@@ -51,6 +55,18 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether `T` is anywhere in the error's chain (bodies wrap their errors).
+fn caused_by<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<T>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -16,7 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -124,6 +124,8 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::routes())
         .fallback(chat::not_found)
         .layer(middleware::from_fn(crate::nul::refuse_nul))
+        // Bodies trickled byte by byte do not hold a connection open.
+        .layer(RequestBodyTimeoutLayer::new(http.body_read_timeout))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

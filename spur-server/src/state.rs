@@ -55,6 +55,29 @@ pub struct Tickets {
     pub summarizer: Option<Arc<dyn spur_core::llm::LlmProvider>>,
 }
 
+impl AppState {
+    /// A place for one more live feed from this client (429 when it holds
+    /// `FEEDS_PER_IP` already); freed when the feed ends.
+    pub fn open_feed(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<crate::open_counts::Held, crate::error::ApiError> {
+        let ip = crate::client_ip::client_ip(peer.ip(), headers, &self.http.trusted_proxies);
+        self.http
+            .open_feeds
+            .take(ip, self.http.feeds_per_ip)
+            .ok_or_else(|| {
+                crate::metrics::rate_limited("feeds_per_ip");
+                crate::error::ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_feeds",
+                    "too many live feeds open from this address; close one first",
+                )
+            })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     pub cors_origins: Vec<String>,
@@ -64,6 +87,16 @@ pub struct HttpSettings {
     pub widget_dir: Option<std::path::PathBuf>,
     /// How long a shutdown waits for requests and replies in flight.
     pub shutdown_grace: Duration,
+    /// Request headers must arrive within this (also the longest idle keep-alive).
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this.
+    pub body_read_timeout: Duration,
+    /// Open connections per peer address (0: no cap; trusted proxies never capped).
+    pub connections_per_ip: usize,
+    /// Open live feeds per client address (0: no cap).
+    pub feeds_per_ip: usize,
+    /// Who holds the open feeds.
+    pub open_feeds: crate::open_counts::OpenCounts,
     /// `/metrics` wants this bearer token when set.
     pub metrics_token: Option<secrecy::SecretString>,
     /// `false` when `/metrics` has an address of its own (`METRICS_ADDR`).
@@ -78,6 +111,11 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             widget_dir: None,
             shutdown_grace: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            connections_per_ip: 256,
+            feeds_per_ip: 20,
+            open_feeds: crate::open_counts::OpenCounts::default(),
             metrics_token: None,
             metrics_on_api: true,
         }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -431,8 +431,11 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     AgentUser(agent): AgentUser,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let held = state.open_feed(peer, &headers)?;
     let (shutdown, auth) = (state.shutdown.clone(), state.auth.clone());
     let conversations = state.events.subscribe().filter_map(|item| {
         futures::future::ready(match item {
@@ -450,6 +453,8 @@ pub async fn events(
         });
     // The last event: this instance stops, or the sign-in ended.
     let last = futures::stream::once(async move {
+        // Counts against the client's open feeds until the feed ends.
+        let _held = held;
         tokio::select! {
             _ = shutdown.cancelled_owned() => crate::reconnect_event(),
             ended = auth.ended(&agent) => {
@@ -473,7 +478,7 @@ pub async fn events(
     });
     // A first event, so the client knows it is subscribed before acting.
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
-    Sse::new(ready.chain(live)).keep_alive(KeepAlive::default())
+    Ok(Sse::new(ready.chain(live)).keep_alive(KeepAlive::default()))
 }
 
 /// An agent feed's items: live events until the last one, then the end.

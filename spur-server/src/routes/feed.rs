@@ -8,8 +8,9 @@
 //! or a lagging subscriber re-reads the store (no gaps).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -44,11 +45,13 @@ const REPLAY_PAGE: usize = 200;
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(session): Path<String>,
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session = parse_session_id(&session)?;
+    let held = state.open_feed(peer, &headers)?;
     // Subscribe before reading anything, so nothing falls between the two.
     let live = state.events.subscribe();
     let conversation = state.engine.conversation(session).await?;
@@ -68,6 +71,7 @@ pub async fn events(
             conversation,
             last_seq: after,
             tx,
+            _held: held,
         }
         .run(live),
     );
@@ -80,6 +84,8 @@ struct Feed {
     /// The newest message seq the client has.
     last_seq: i64,
     tx: mpsc::Sender<Event>,
+    /// Counts against the client's open feeds while this runs.
+    _held: crate::open_counts::Held,
 }
 
 /// The client went away.

@@ -5,6 +5,7 @@
 
 mod agents;
 mod chat;
+mod connections;
 mod errors;
 mod feed;
 mod limits;

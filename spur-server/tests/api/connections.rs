@@ -1,0 +1,179 @@
+//! Slow and idle clients do not hold the server: trickled headers, idle
+//! sockets and trickled bodies are cut off; one address holds a bounded
+//! number of connections and live feeds.
+
+use std::time::Duration;
+
+use spur_server::config::Options;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::support::{Server, error_code, sqlite_options};
+
+/// Whether the server closed the connection within `within` (a hang
+/// guard: the server's own limits here are a few hundred milliseconds).
+async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.unwrap_or(false)
+}
+
+fn host(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_dropped() {
+    let server = Server::start(Options {
+        header_read_timeout_ms: Some(300),
+        body_read_timeout_ms: Some(300),
+        ..sqlite_options()
+    })
+    .await;
+
+    // A socket that never says anything.
+    let mut idle = TcpStream::connect(host(&server)).await.unwrap();
+    assert!(closed_by_server(&mut idle, Duration::from_secs(5)).await);
+
+    // Headers trickled a line at a time, forever.
+    let mut trickle = TcpStream::connect(host(&server)).await.unwrap();
+    trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut cut = false;
+    for i in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if trickle
+            .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut = true;
+            break;
+        }
+    }
+    assert!(
+        cut || closed_by_server(&mut trickle, Duration::from_secs(1)).await,
+        "trickled headers are cut off"
+    );
+
+    // A kept-alive connection left idle after its request.
+    let mut kept = TcpStream::connect(host(&server)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(closed_by_server(&mut kept, Duration::from_secs(5)).await);
+
+    // A body trickled byte by byte into the streaming route.
+    let mut slow_body = TcpStream::connect(host(&server)).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/chat/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = async {
+        for byte in b"\"message\": \"hello there\"" {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow_body.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok();
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow_body.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_connections() {
+    let server = Server::start(Options {
+        connections_per_ip: Some(3),
+        ..sqlite_options()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(host(&server)).await.unwrap());
+    }
+    // Accepted only to be closed at once.
+    let mut fourth = TcpStream::connect(host(&server)).await.unwrap();
+    assert!(closed_by_server(&mut fourth, Duration::from_secs(5)).await);
+    drop(held.pop());
+    // A place is free again once one closes.
+    let mut again = None;
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(host(&server)).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply).await;
+        if reply.starts_with(b"HTTP/1.1 200") {
+            again = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(again.is_some(), "a freed place serves again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_feeds() {
+    let server = Server::start(Options {
+        feeds_per_ip: Some(2),
+        ..sqlite_options()
+    })
+    .await;
+    let session = server.say("Hello there", None).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/chat/events/{session}");
+    let feed = || server.get(&path);
+    let first = feed().await;
+    let second = feed().await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(error_code(feed().await, 429).await, "too_many_feeds");
+    let admin = server.admin_token().await;
+    let agents = server
+        .call(reqwest::Method::GET, "/v1/agent/events", Some(&admin), None)
+        .await;
+    assert_eq!(
+        error_code(agents, 429).await,
+        "too_many_feeds",
+        "agents' feeds count too"
+    );
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..100 {
+        let response = feed().await;
+        if response.status() == 200 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "a closed feed frees its place");
+    drop(second);
+}
