@@ -32,8 +32,9 @@ def test_a_conversation_in_memory() -> None:
 
 def test_idempotent_retries_are_not_stored_twice() -> None:
     engine = spur.Engine()
-    a = engine.send_message("When is support open?", idempotency_key="k-1")
-    b = engine.send_message("When is support open?", idempotency_key="k-1")
+    key = "3f2b8c1e-5d4a-4b6f-9e7d-2c1a0b9f8e7d"
+    a = engine.send_message("When is support open?", idempotency_key=key)
+    b = engine.send_message("When is support open?", idempotency_key=key)
     assert a.message_id == b.message_id and a.reply == b.reply
     assert len(engine.history(a.session_id)) == 2
 

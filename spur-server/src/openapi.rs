@@ -24,7 +24,7 @@ use crate::state::AppState;
         tickets::conversation_ticket, classify::classify,
         users::create_user, users::users, users::user, users::delete_user,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     tags(
         (name = "chat", description = "What a customer's chat client calls"),
         (name = "seed", description = "Aliases the seed apps' frontends call unchanged"),
@@ -52,6 +52,69 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The errors any operation of a kind can answer, added where an operation
+/// does not list them itself: the document states every status the server
+/// can send (schemathesis checks it).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_params = path.contains('{');
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                };
+                if path == "/healthz" {
+                    continue;
+                }
+                add("400", "invalid input (malformed ids or queries, NUL characters: invalid_text)");
+                add("503", "storage unavailable, or the request took too long");
+                if operation.request_body.is_some() {
+                    add("408", "the body did not arrive in time (request_timeout)");
+                    add("413", "the body is over 100 KB");
+                    add("415", "the body is not application/json");
+                    add("422", "the JSON does not have the documented shape");
+                }
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|s| !s.is_empty());
+                if secured {
+                    add("401", "no token, or one that is malformed, expired or revoked");
+                    add("403", "the token's role may not do this");
+                }
+                if has_path_params {
+                    add("404", "no such resource");
+                }
+            }
+        }
     }
 }
 

@@ -514,9 +514,6 @@ impl SupportEngine {
         let text = inner.config.limits.check(&inbound.text)?.to_string();
         if let Some(key) = &inbound.idempotency_key {
             crate::validate::check_idempotency_key(key)?;
-            if inbound.session.is_none() {
-                crate::validate::check_unguessable_key(key)?;
-            }
         }
         let mut current = match inbound.session {
             Some(session) => Some(self.conversation(session).await?),

@@ -142,12 +142,13 @@ async fn retried_messages_are_answered_from_storage() {
     assert!(!own.duplicate);
     assert_eq!(own.conversation.id, other.conversation.id);
     assert_ne!(own.message.id, first.message.id);
-    // A short key is fine inside a session, and replays there only.
+    // A key replays inside its own conversation only.
+    let other_key = "f00dfeed-7d2f-4e8a-9c3b-6f1d2e3a4b5c";
     for _ in 0..2 {
         engine
             .send_message(
-                Inbound::new("short key")
-                    .with_idempotency_key("k-1")
+                Inbound::new("in its session")
+                    .with_idempotency_key(other_key)
                     .in_session(other.conversation.session_id),
             )
             .await
@@ -160,24 +161,32 @@ async fn retried_messages_are_answered_from_storage() {
     assert_eq!(
         page.messages
             .iter()
-            .filter(|m| m.text == "short key")
+            .filter(|m| m.text == "in its session")
             .count(),
         1
     );
-    // ...but a key that could replay a conversation's opening turn (and hand
-    // out its session) without one must be unguessable.
-    assert!(matches!(
-        engine
-            .send_message(Inbound::new("short key").with_idempotency_key("k-1"))
-            .await,
-        Err(EngineError::Validation(
-            crate::validate::ValidationError::GuessableIdempotencyKey
-        ))
-    ));
+    // Without its session, that key starts a conversation of its own.
+    let elsewhere = engine
+        .send_message(Inbound::new("in its session").with_idempotency_key(other_key))
+        .await
+        .unwrap();
+    assert_ne!(elsewhere.conversation.id, other.conversation.id);
+    assert!(!elsewhere.duplicate);
+    // Guessable keys are refused, with or without a session.
+    for session in [None, Some(other.conversation.session_id)] {
+        let mut inbound = Inbound::new("short key").with_idempotency_key("k-1");
+        inbound.session = session;
+        assert!(matches!(
+            engine.send_message(inbound).await,
+            Err(EngineError::Validation(
+                crate::validate::ValidationError::MalformedIdempotencyKey
+            ))
+        ));
+    }
     // The key is never serialised with the message.
     let json = serde_json::to_string(&page.messages).unwrap();
     assert!(
-        !json.contains("k-1") && !json.contains("idempotency"),
+        !json.contains(other_key) && !json.contains("idempotency"),
         "{json}"
     );
 }

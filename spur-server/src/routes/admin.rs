@@ -45,14 +45,16 @@ impl From<&Account> for AccountView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgentBody {
-    #[schema(example = "sam@shop.example")]
+    #[schema(example = "sam@shop.example", max_length = 254, pattern = "^[^@\\x00-\\x20]+@[^@\\x00-\\x20]+\\.[^@\\x00-\\x20]+$")]
     pub email: String,
     #[serde(default)]
     pub name: String,
     /// At least 8 characters.
+    #[schema(min_length = 8)]
     pub password: String,
     /// `agent` (default) or `admin`.
     #[serde(default)]
+    #[schema(pattern = "^(agent|admin)$")]
     pub role: Option<String>,
 }
 
@@ -119,7 +121,7 @@ pub async fn create_agent(
 
 /// Disables (signing out everywhere) or enables an account.
 #[utoipa::path(patch, path = "/v1/admin/agents/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = AgentPatch,
+    params(("id" = uuid::Uuid, Path)), request_body = AgentPatch,
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "an admin cannot disable themself")))]
@@ -151,15 +153,21 @@ pub async fn update_agent(
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Only this conversation (its totals are the conversation's).
+    #[param(format = Uuid)]
     pub conversation: Option<String>,
     /// RFC 3339; created at or after.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339; created before.
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Only fallbacks (failed or timed-out calls).
     pub fallbacks: Option<bool>,
+    /// A `nextCursor` from the page before.
+    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
@@ -248,7 +256,7 @@ pub async fn logs(
         ),
         None => None,
     };
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = super::fields::page_limit(query.limit, 50, 200)?;
     let store = state.engine.store();
     let page = store.replies(&filter, cursor.as_ref(), limit).await?;
     let totals = store.reply_totals(&filter).await?;

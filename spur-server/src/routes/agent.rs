@@ -94,17 +94,23 @@ pub struct InboxPage {
 #[into_params(parameter_in = Query)]
 pub struct InboxQuery {
     /// `active` (not closed, the default), `closed` or `all`.
+    #[param(pattern = "^(active|closed|all)?$")]
     pub view: Option<String>,
     /// `automated`, `agent` or `closed`.
+    #[param(pattern = "^(automated|agent|closed)?$")]
     pub status: Option<String>,
     /// The newest customer message's category (`billing`, `technical`...).
     pub category: Option<String>,
     /// ... and priority (`low`, `medium`, `high` by default; see `/v1/agent/labels`).
     pub priority: Option<String>,
     /// Text any message contains (case-insensitive).
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    /// A `nextCursor` from the page before.
+    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
@@ -157,7 +163,7 @@ pub async fn inbox(
         ),
         None => None,
     };
-    let limit = query.limit.unwrap_or(25).clamp(1, 100);
+    let limit = super::fields::page_limit(query.limit, 25, 100)?;
     let page = state
         .engine
         .store()
@@ -199,8 +205,11 @@ pub struct ConversationDetail {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DetailQuery {
+    /// A `nextBefore` from the page before (a message seq).
+    #[param(minimum = 1)]
     pub before: Option<i64>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
@@ -216,7 +225,7 @@ fn conversation_id(text: &str) -> Result<ConversationId, ApiError> {
 
 /// One conversation with its messages, classification and handoff reason.
 #[utoipa::path(get, path = "/v1/agent/conversations/{id}", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path), DetailQuery),
+    params(("id" = uuid::Uuid, Path), DetailQuery),
     responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn conversation(
@@ -229,11 +238,12 @@ pub async fn conversation(
         .engine
         .conversation_by_id(conversation_id(&id)?)
         .await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = super::fields::page_limit(query.limit, 50, 200)?;
+    let before = super::fields::before_seq(query.before)?;
     let page = state
         .engine
         .store()
-        .history(conversation.id, query.before, limit)
+        .history(conversation.id, before, limit)
         .await?;
     // Read from the page's messages, newest first.
     let newest = page.messages.iter().rev();
@@ -254,7 +264,7 @@ pub async fn conversation(
 
 /// Takes the conversation: the assistant goes silent. One owner at a time.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/claim", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "claimed by another agent, or closed")))]
 pub async fn claim(
@@ -272,12 +282,13 @@ pub async fn claim(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub text: String,
 }
 
 /// The owning agent writes to the customer.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/reply", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ReplyBody,
+    params(("id" = uuid::Uuid, Path)), request_body = ReplyBody,
     responses((status = 200, body = AgentMessage, description = "the stored message, with its metadata"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not claimed by this agent")))]
@@ -301,7 +312,7 @@ pub async fn reply(
 
 /// The owning agent gives the conversation back to the assistant.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/handback", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn hand_back(
@@ -318,7 +329,7 @@ pub async fn hand_back(
 
 /// The owning agent is typing: the customer's feed shows it (nothing is stored).
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/typing", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not claimed by this agent")))]
 pub async fn typing(
@@ -336,7 +347,7 @@ pub async fn typing(
 /// Closes the conversation: one nobody holds or the caller's own (admins:
 /// any). A customer writing again reopens it.
 #[utoipa::path(post, path = "/v1/agent/conversations/{id}/close", tag = "agent", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConversationSummary), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "held by another agent (already_claimed), or already closed")))]

@@ -190,14 +190,16 @@ fn stream_event(event: StreamEvent, id: u64) -> Event {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
     /// A `nextCursor` from a previous page.
+    #[param(minimum = 1)]
     before: Option<i64>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
 /// A page of the conversation, oldest first within the page.
 #[utoipa::path(get, path = "/v1/chat/history/{session}", tag = "chat",
-    params(("session" = String, Path, description = "the sessionId"), HistoryQuery),
+    params(("session" = uuid::Uuid, Path, description = "the sessionId"), HistoryQuery),
     responses((status = 200, body = HistoryReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
@@ -205,13 +207,14 @@ pub async fn history(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<HistoryReply>, ApiError> {
     let session = parse_session_id(&session)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = super::fields::page_limit(query.limit, 50, 200)?;
+    let before = super::fields::before_seq(query.before)?;
     let conversation = state.engine.conversation(session).await?;
     // The conversation is in hand: read its page without a second session lookup.
     let page = state
         .engine
         .store()
-        .history(conversation.id, query.before, limit)
+        .history(conversation.id, before, limit)
         .await?;
     Ok(Json(HistoryReply {
         session_id: session.to_string(),
@@ -223,7 +226,7 @@ pub async fn history(
 
 /// `GET /chat/history/{sessionId}`: the seed apps' shape.
 #[utoipa::path(get, path = "/chat/history/{session}", tag = "seed",
-    params(("session" = String, Path)),
+    params(("session" = uuid::Uuid, Path)),
     responses((status = 200, description = "{sessionId, messages: [{sender, text, createdAt}]}")))]
 pub async fn seed_history(
     State(state): State<AppState>,

@@ -31,6 +31,7 @@ use crate::views::MessageView;
 pub struct FeedQuery {
     /// Start after this message seq (a page that already shows history);
     /// a `Last-Event-ID` header takes precedence.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 
@@ -39,7 +40,7 @@ const REPLAY_PAGE: usize = 200;
 
 /// The live feed of a conversation.
 #[utoipa::path(get, path = "/v1/chat/events/{session}", tag = "chat",
-    params(("session" = String, Path), FeedQuery, ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
+    params(("session" = uuid::Uuid, Path), FeedQuery, ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
     responses((status = 200, content_type = "text/event-stream",
         description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}, typing {sender: agent}"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -43,10 +43,20 @@ pub fn page_cursor(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
         .transpose()
 }
 
-pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(25) {
-        n @ 1..=100 => Ok(n),
-        _ => Err(ApiError::invalid_query("limit must be 1 to 100")),
+/// A page size: `default` when absent, 400 outside 1..=`max` (one rule for
+/// every listing: out of range is refused, never clamped).
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid_query(&format!("limit must be 1 to {max}"))),
+    }
+}
+
+/// A `before` position: a message seq, so 1 or more.
+pub fn before_seq(before: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match before {
+        Some(n) if n < 1 => Err(ApiError::invalid_query("before must be 1 or more")),
+        other => Ok(other),
     }
 }
 

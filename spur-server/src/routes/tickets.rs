@@ -113,13 +113,15 @@ impl From<&Ticket> for TicketView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTicketBody {
-    #[schema(example = "Charged twice for order 1042")]
+    #[schema(example = "Charged twice for order 1042", min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
-    #[schema(example = "My card shows two payments of $49 for the same order.")]
+    #[schema(example = "My card shows two payments of $49 for the same order.", min_length = 1, max_length = 10000, pattern = r"\S")]
     pub description: String,
     /// A user id.
+    #[schema(format = Uuid)]
     pub created_by: Option<String>,
     /// The conversation this ticket continues.
+    #[schema(format = Uuid)]
     pub conversation_id: Option<String>,
 }
 
@@ -184,7 +186,7 @@ pub async fn create_ticket(
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn ticket(
@@ -211,17 +213,25 @@ pub struct TicketQuery {
     /// `low`, `medium`, `high`.
     pub priority: Option<String>,
     /// `open` or `closed`.
+    #[param(pattern = "^(open|closed)?$")]
     pub status: Option<String>,
     /// `pending`, `done` or `fallback`.
+    #[param(pattern = "^(pending|done|fallback)?$")]
     pub ai_status: Option<String>,
     /// A user id.
+    #[param(format = Uuid)]
     pub created_by: Option<String>,
     /// Text the title or description contains (case-insensitive).
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// The ticket filed from this conversation (none or one; other filters ignored).
+    #[param(format = Uuid)]
     pub conversation_id: Option<String>,
+    /// A `nextCursor` from the page before.
+    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `true`: include how many tickets match in all.
     pub total: Option<bool>,
@@ -315,7 +325,7 @@ pub async fn tickets(
         .tickets(
             &filter,
             page_cursor(query.cursor.as_deref())?,
-            page_limit(query.limit)?,
+            page_limit(query.limit, 25, 100)?,
             query.total.unwrap_or(false),
         )
         .await?;
@@ -328,9 +338,10 @@ pub async fn tickets(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct TicketPatchBody {
     /// `open` or `closed`.
-    #[schema(example = "closed")]
+    #[schema(example = "closed", pattern = "^(open|closed)$")]
     pub status: Option<String>,
     /// Overrides the classification; kept over any later one.
     #[schema(example = "technical")]
@@ -341,7 +352,7 @@ pub struct TicketPatchBody {
 /// Closes or reopens a ticket, or overrides its category or priority (the
 /// override is marked, with the agent, and classification never undoes it).
 #[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = TicketPatchBody,
+    params(("id" = uuid::Uuid, Path)), request_body = TicketPatchBody,
     responses((status = 200, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "invalid_field, unknown_label")))]
 pub async fn update_ticket(
@@ -378,7 +389,7 @@ pub async fn update_ticket(
 /// from it (by the model when one is configured, else the customer's first
 /// message and the transcript), classified like any other ticket.
 #[utoipa::path(post, path = "/v1/conversations/{id}/ticket", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 201, body = TicketView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "conversation_not_found"),
         (status = 409, body = ErrorBody, description = "ticket_exists")))]

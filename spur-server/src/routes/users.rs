@@ -43,9 +43,9 @@ impl From<&User> for UserView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
-    #[schema(example = "Ana Lima")]
+    #[schema(example = "Ana Lima", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
-    #[schema(example = "ana@example.com")]
+    #[schema(example = "ana@example.com", max_length = 254, pattern = "^[^@\\x00-\\x20]+@[^@\\x00-\\x20]+\\.[^@\\x00-\\x20]+$")]
     pub email: String,
 }
 
@@ -72,7 +72,7 @@ pub async fn create_user(
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn user(
@@ -93,8 +93,11 @@ pub async fn user(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// A `nextCursor` from the page before.
+    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
@@ -120,7 +123,7 @@ pub async fn users(
         .store()
         .users(
             page_cursor(query.cursor.as_deref())?,
-            page_limit(query.limit)?,
+            page_limit(query.limit, 25, 100)?,
         )
         .await?;
     Ok(Json(UserPage {
@@ -131,7 +134,7 @@ pub async fn users(
 
 /// Removes a user; their tickets stay, with `createdBy` null.
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn delete_user(

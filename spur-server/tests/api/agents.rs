@@ -768,7 +768,7 @@ async fn handoff(options: Options) {
             json!({"message": "Hello? Anyone?", "idempotencyKey": "k-1"}),
         )
         .await;
-    assert_eq!(error_code(weak, 400).await, "weak_idempotency_key");
+    assert_eq!(error_code(weak, 400).await, "invalid_idempotency_key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,7 @@ async fn chat_flow(options: Options) {
     assert!(older[1].get("meta").is_none() && older[1].get("passages").is_none());
 
     // Idempotent retries are answered from storage, never stored twice.
-    let body = json!({"message": "When is support open?", "sessionId": session, "idempotencyKey": "retry-1"});
+    let body = json!({"message": "When is support open?", "sessionId": session, "idempotencyKey": "9e6f5a1c-3b2d-4c8e-8f7a-1d2c3b4a5f6e"});
     let a: Value = server
         .post("/v1/chat/message", body.clone())
         .await
