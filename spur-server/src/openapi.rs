@@ -118,6 +118,54 @@ impl Modify for CommonErrors {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+/// `/openapi.json` and `/docs`. The labels an agent may set on a ticket
+/// are this deployment's taxonomy, so the document lists them.
+pub fn routes(taxonomy: &spur_core::classify::Taxonomy) -> Router<AppState> {
+    let mut doc = ApiDoc::openapi();
+    labels(&mut doc, taxonomy);
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+}
+
+fn labels(doc: &mut utoipa::openapi::OpenApi, taxonomy: &spur_core::classify::Taxonomy) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let names = |labels: &[spur_core::classify::Label]| -> Vec<String> {
+        labels.iter().map(|l| l.name.clone()).collect()
+    };
+    let (categories, priorities) = (names(&taxonomy.categories), names(&taxonomy.priorities));
+    // The ticket list's filters: a label, or empty for any.
+    if let Some(list) = doc
+        .paths
+        .paths
+        .get_mut("/v1/tickets")
+        .and_then(|item| item.get.as_mut())
+    {
+        for parameter in list.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            let values = match parameter.name.as_str() {
+                "category" => &categories,
+                "priority" => &priorities,
+                _ => continue,
+            };
+            if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
+                let any = std::iter::once(String::new());
+                schema.enum_values = Some(values.iter().cloned().chain(any).map(Into::into).collect());
+            }
+        }
+    }
+    let Some(RefOr::T(Schema::Object(patch))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("TicketPatchBody"))
+    else {
+        return;
+    };
+    for (field, values) in [("category", &categories), ("priority", &priorities)] {
+        if let Some(RefOr::T(Schema::Object(property))) = patch.properties.get_mut(field) {
+            let null = std::iter::once(serde_json::Value::Null);
+            property.enum_values = Some(values.iter().cloned().map(Into::into).chain(null).collect());
+        }
+    }
 }

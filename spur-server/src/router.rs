@@ -121,7 +121,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .merge(timed)
         .merge(streaming)
-        .merge(openapi::routes())
+        .merge(openapi::routes(state.engine.classifier().taxonomy()))
         .fallback(chat::not_found)
         .layer(middleware::from_fn(crate::nul::refuse_nul))
         // Bodies trickled byte by byte do not hold a connection open.

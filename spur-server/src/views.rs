@@ -16,8 +16,8 @@ pub struct SendBody {
     /// 1 to 5,000 characters after trimming (configurable), no NUL.
     #[schema(example = "Do you ship to India?", min_length = 1, max_length = 5000, pattern = r"\S")]
     pub message: String,
-    /// The conversation's secret; omit to start a new conversation.
-    #[schema(format = Uuid)]
+    /// The conversation's secret; omit (or send empty) to start a new conversation.
+    #[schema(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub session_id: Option<String>,
     /// Retries with the same key are answered from storage, never stored
     /// twice. Unguessable (a UUID): 32 to 200 of `A-Z a-z 0-9 _ -`.
@@ -28,7 +28,7 @@ pub struct SendBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub session_id: String,
 }
 

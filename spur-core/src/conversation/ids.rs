@@ -19,8 +19,13 @@ macro_rules! uuid_id {
 
         impl std::str::FromStr for $name {
             type Err = uuid::Error;
+            /// The hyphenated form only (what the API documents and
+            /// returns), so every host reads ids alike.
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                uuid::Uuid::parse_str(s.trim()).map(Self)
+                if s.len() != 36 {
+                    return uuid::Uuid::parse_str("").map(Self);
+                }
+                uuid::Uuid::try_parse(s).map(Self)
             }
         }
 

@@ -153,13 +153,13 @@ pub async fn update_agent(
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Only this conversation (its totals are the conversation's).
-    #[param(format = Uuid)]
+    #[param(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub conversation: Option<String>,
-    /// RFC 3339; created at or after.
-    #[param(format = DateTime)]
+    /// RFC 3339 (`2026-11-28T09:00:00Z`); created at or after.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub since: Option<String>,
     /// RFC 3339; created before.
-    #[param(format = DateTime)]
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     pub until: Option<String>,
     /// Only fallbacks (failed or timed-out calls).
     pub fallbacks: Option<bool>,
@@ -215,8 +215,7 @@ pub struct LogPage {
 }
 
 fn instant(text: Option<&str>, name: &str) -> Result<Option<time::OffsetDateTime>, ApiError> {
-    text.filter(|t| !t.is_empty())
-        .map(|t| {
+    text.map(|t| {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| ApiError::invalid_query(&format!("{name} must be an RFC 3339 time")))
         })

@@ -123,7 +123,7 @@ pub async fn inbox(
     _agent: AgentUser,
     Query(query): Query<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
-    let mut filter = match query.view.as_deref().unwrap_or("active") {
+    let mut filter = match query.view.as_deref().filter(|v| !v.is_empty()).unwrap_or("active") {
         "active" => ConversationFilter {
             not_status: Some(Status::Closed),
             ..ConversationFilter::default()

@@ -27,7 +27,11 @@ use crate::views::{
 
 /// The request's session, if it names one (malformed is 400).
 fn session(text: Option<&str>) -> Result<Option<SessionId>, ApiError> {
-    Ok(text.map(parse_session_id).transpose()?)
+    // Empty is absent, like every optional id in this API.
+    Ok(text
+        .filter(|t| !t.is_empty())
+        .map(parse_session_id)
+        .transpose()?)
 }
 
 /// Checks the rate limits; the decision's headers go on the response.
@@ -97,7 +101,9 @@ pub async fn message(
 
 /// `POST /chat/message`: exactly what the seed apps' frontends send and expect.
 #[utoipa::path(post, path = "/chat/message", tag = "seed", request_body = SendBody,
-    responses((status = 200, body = SeedReply), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SeedReply), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown session"),
+        (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After")))]
 pub async fn seed_message(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

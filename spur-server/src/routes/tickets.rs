@@ -26,7 +26,7 @@ impl From<TicketError> for ApiError {
         let (status, code) = match &error {
             TicketError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             TicketError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            TicketError::UnknownUser => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_user"),
+            TicketError::UnknownUser => (StatusCode::NOT_FOUND, "user_not_found"),
             TicketError::UnknownConversation => (StatusCode::NOT_FOUND, "conversation_not_found"),
             TicketError::UnknownLabel(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_label"),
             TicketError::ConversationHasTicket => (StatusCode::CONFLICT, "ticket_exists"),
@@ -118,10 +118,10 @@ pub struct NewTicketBody {
     #[schema(example = "My card shows two payments of $49 for the same order.", min_length = 1, max_length = 10000, pattern = r"\S")]
     pub description: String,
     /// A user id.
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub created_by: Option<String>,
     /// The conversation this ticket continues.
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub conversation_id: Option<String>,
 }
 
@@ -219,13 +219,13 @@ pub struct TicketQuery {
     #[param(pattern = "^(pending|done|fallback)?$")]
     pub ai_status: Option<String>,
     /// A user id.
-    #[param(format = Uuid)]
+    #[param(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub created_by: Option<String>,
     /// Text the title or description contains (case-insensitive).
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// The ticket filed from this conversation (none or one; other filters ignored).
-    #[param(format = Uuid)]
+    #[param(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub conversation_id: Option<String>,
     /// A `nextCursor` from the page before.
     #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
@@ -316,7 +316,15 @@ pub async fn tickets(
                     .map_err(|_| ApiError::invalid_query("createdBy is not a user id"))
             })
             .transpose()?,
-        text: given(query.q),
+        text: given(query.q)
+            .map(|q| {
+                if q.chars().count() > 200 {
+                    Err(ApiError::invalid_query("q is limited to 200 characters"))
+                } else {
+                    Ok(q)
+                }
+            })
+            .transpose()?,
     };
     let page = state
         .tickets
@@ -338,7 +346,6 @@ pub async fn tickets(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(min_properties = 1)]
 pub struct TicketPatchBody {
     /// `open` or `closed`.
     #[schema(example = "closed", pattern = "^(open|closed)$")]
@@ -364,9 +371,15 @@ pub async fn update_ticket(
     let ticket_id = id::<TicketId>(&ticket_id, "ticket")?;
     let Json(body) = json?;
     if body.status.is_none() && body.category.is_none() && body.priority.is_none() {
-        return Err(invalid(
-            "nothing to change: give status, category or priority",
-        ));
+        // Nothing to change (`{}`, or only nulls): the ticket as it is.
+        let ticket = state
+            .tickets
+            .desk
+            .store()
+            .ticket(ticket_id)
+            .await?
+            .ok_or(TicketError::NotFound)?;
+        return Ok(Json(TicketView::from(&ticket)));
     }
     let patch = TicketPatch {
         status: body

@@ -258,8 +258,8 @@ async fn tickets(server: &Server, agent: &str, agent_id: &str, user: &str) -> St
     for (body, status, code) in [
         (
             json!({"title": "t", "description": "d", "createdBy": ghost}),
-            422,
-            "unknown_user",
+            404,
+            "user_not_found",
         ),
         (
             json!({"title": "t", "description": "d", "createdBy": "nope"}),
@@ -327,11 +327,18 @@ async fn tickets(server: &Server, agent: &str, agent_id: &str, user: &str) -> St
     );
     assert_eq!(moved["overriddenBy"].as_str(), Some(agent_id));
     assert_eq!(moved["aiStatus"], "done");
+    // Nothing to change: the ticket as it is.
+    for nothing in [json!({}), json!({"priority": null})] {
+        let (status, same) = server
+            .send_as(Method::PATCH, agent, &path, Some(nothing))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(same, moved);
+    }
     for (body, code) in [
         (json!({"category": "astrology"}), "unknown_label"),
         (json!({"priority": "whenever"}), "unknown_label"),
         (json!({"status": "archived"}), "invalid_field"),
-        (json!({}), "invalid_field"),
         (json!({"aiStatus": "done"}), "invalid_body"),
     ] {
         let (status, answer) = server
