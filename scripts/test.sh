@@ -18,6 +18,7 @@ cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D wa
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
 grep -q "India" /tmp/spur-example.out
 bash scripts/smoke-server.sh
+bash scripts/test-api-fuzz.sh
 bash scripts/test-browser.sh
 bash scripts/test-python.sh
 echo "all checks passed"

@@ -39,6 +39,52 @@ fn prompt_build_and_trim(c: &mut Criterion) {
     group.finish();
 }
 
+/// The trim bound by the token budget, not the message cap: every message
+/// that fits a 128k-token context is kept, so the work grows with the
+/// history (the capped bench above stops at 20 messages whatever the size).
+fn prompt_trim_to_budget(c: &mut Criterion) {
+    let counter = tokens::for_model("gpt-4o-mini");
+    let kb = KnowledgeBase::demo();
+    let passages = kb.search("can I return shoes I ordered last week?", 3);
+    let config = PromptConfig {
+        max_history_messages: usize::MAX,
+        max_input_tokens: 128_000,
+        ..PromptConfig::default()
+    };
+    let builder = PromptBuilder::new(config, counter.as_ref(), kb.policies());
+    let mut group = c.benchmark_group("prompt_trim_to_budget");
+    for n in [100usize, 1_000, 10_000] {
+        let history = transcript(n);
+        let kept = builder
+            .build(
+                counter.as_ref(),
+                PromptInput {
+                    policies: kb.policies(),
+                    passages: &passages,
+                    history: &history,
+                    message: "Can I return the shoes I ordered last week?",
+                },
+            )
+            .messages
+            .len();
+        println!("prompt_trim_to_budget/{n}: {kept} prompt messages kept");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
+            b.iter(|| {
+                builder.build(
+                    counter.as_ref(),
+                    PromptInput {
+                        policies: kb.policies(),
+                        passages: &passages,
+                        history: black_box(history),
+                        message: "Can I return the shoes I ordered last week?",
+                    },
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 fn token_counting(c: &mut Criterion) {
     let counter = tokens::for_model("gpt-4o-mini");
     let text = transcript(200)
@@ -77,6 +123,7 @@ fn classification(c: &mut Criterion) {
 criterion_group!(
     benches,
     prompt_build_and_trim,
+    prompt_trim_to_budget,
     token_counting,
     retrieval,
     classification

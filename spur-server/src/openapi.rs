@@ -94,7 +94,10 @@ impl Modify for CommonErrors {
                 if path == "/healthz" {
                     continue;
                 }
-                add("400", "invalid input (malformed ids or queries, NUL characters: invalid_text)");
+                add(
+                    "400",
+                    "invalid input (malformed ids or queries, NUL characters: invalid_text)",
+                );
                 add("503", "storage unavailable, or the request took too long");
                 if operation.request_body.is_some() {
                     add("408", "the body did not arrive in time (request_timeout)");
@@ -102,12 +105,12 @@ impl Modify for CommonErrors {
                     add("415", "the body is not application/json");
                     add("422", "the JSON does not have the documented shape");
                 }
-                let secured = operation
-                    .security
-                    .as_ref()
-                    .is_some_and(|s| !s.is_empty());
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 if secured {
-                    add("401", "no token, or one that is malformed, expired or revoked");
+                    add(
+                        "401",
+                        "no token, or one that is malformed, expired or revoked",
+                    );
                     add("403", "the token's role may not do this");
                 }
                 if has_path_params {
@@ -151,7 +154,8 @@ fn labels(doc: &mut utoipa::openapi::OpenApi, taxonomy: &spur_core::classify::Ta
             };
             if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
                 let any = std::iter::once(String::new());
-                schema.enum_values = Some(values.iter().cloned().chain(any).map(Into::into).collect());
+                schema.enum_values =
+                    Some(values.iter().cloned().chain(any).map(Into::into).collect());
             }
         }
     }
@@ -165,7 +169,8 @@ fn labels(doc: &mut utoipa::openapi::OpenApi, taxonomy: &spur_core::classify::Ta
     for (field, values) in [("category", &categories), ("priority", &priorities)] {
         if let Some(RefOr::T(Schema::Object(property))) = patch.properties.get_mut(field) {
             let null = std::iter::once(serde_json::Value::Null);
-            property.enum_values = Some(values.iter().cloned().map(Into::into).chain(null).collect());
+            property.enum_values =
+                Some(values.iter().cloned().map(Into::into).chain(null).collect());
         }
     }
 }

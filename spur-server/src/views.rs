@@ -14,14 +14,22 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
     /// 1 to 5,000 characters after trimming (configurable), no NUL.
-    #[schema(example = "Do you ship to India?", min_length = 1, max_length = 5000, pattern = r"\S")]
+    #[schema(
+        example = "Do you ship to India?",
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"\S"
+    )]
     pub message: String,
     /// The conversation's secret; omit (or send empty) to start a new conversation.
     #[schema(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub session_id: Option<String>,
     /// Retries with the same key are answered from storage, never stored
     /// twice. Unguessable (a UUID): 32 to 200 of `A-Z a-z 0-9 _ -`.
-    #[schema(pattern = "^[A-Za-z0-9_-]{32,200}$", example = "0b5e1a4c-7d2f-4e8a-9c3b-6f1d2e3a4b5c")]
+    #[schema(
+        pattern = "^[A-Za-z0-9_-]{32,200}$",
+        example = "0b5e1a4c-7d2f-4e8a-9c3b-6f1d2e3a4b5c"
+    )]
     pub idempotency_key: Option<String>,
 }
 

@@ -107,7 +107,9 @@ pub struct InboxQuery {
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// A `nextCursor` from the page before.
-    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
+    #[param(
+        pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$"
+    )]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
     #[param(minimum = 1, maximum = 100)]
@@ -123,7 +125,12 @@ pub async fn inbox(
     _agent: AgentUser,
     Query(query): Query<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
-    let mut filter = match query.view.as_deref().filter(|v| !v.is_empty()).unwrap_or("active") {
+    let mut filter = match query
+        .view
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .unwrap_or("active")
+    {
         "active" => ConversationFilter {
             not_status: Some(Status::Closed),
             ..ConversationFilter::default()

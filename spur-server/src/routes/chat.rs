@@ -85,6 +85,7 @@ async fn intake(
         (status = 400, body = ErrorBody, description = "empty or too long message, malformed session id"),
         (status = 404, body = ErrorBody, description = "unknown session"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "idempotency_mismatch: the key was used with other words"),
         (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After"),
         (status = 503, body = ErrorBody),
     ))]
@@ -103,6 +104,7 @@ pub async fn message(
 #[utoipa::path(post, path = "/chat/message", tag = "seed", request_body = SendBody,
     responses((status = 200, body = SeedReply), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "unknown session"),
+        (status = 409, body = ErrorBody, description = "idempotency_mismatch"),
         (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After")))]
 pub async fn seed_message(
     State(state): State<AppState>,
@@ -131,7 +133,8 @@ fn sse_event(name: &str, id: u64, data: serde_json::Value) -> Event {
 #[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = SendBody,
     responses((status = 200, content_type = "text/event-stream",
         description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status} or error {code, message}; ids count from 0"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "idempotency_mismatch"), (status = 429, body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

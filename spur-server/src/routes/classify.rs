@@ -17,7 +17,12 @@ const CLASSIFY_MAX: usize = 10_000;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBody {
-    #[schema(example = "The app crashes every time I open my invoices", min_length = 1, max_length = 10000, pattern = r"\S")]
+    #[schema(
+        example = "The app crashes every time I open my invoices",
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"\S"
+    )]
     pub text: String,
 }
 

@@ -48,7 +48,9 @@ pub fn page_cursor(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
 pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
     match limit.unwrap_or(default) {
         n if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::invalid_query(&format!("limit must be 1 to {max}"))),
+        _ => Err(ApiError::invalid_query(&format!(
+            "limit must be 1 to {max}"
+        ))),
     }
 }
 

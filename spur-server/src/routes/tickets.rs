@@ -113,9 +113,19 @@ impl From<&Ticket> for TicketView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTicketBody {
-    #[schema(example = "Charged twice for order 1042", min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        example = "Charged twice for order 1042",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub title: String,
-    #[schema(example = "My card shows two payments of $49 for the same order.", min_length = 1, max_length = 10000, pattern = r"\S")]
+    #[schema(
+        example = "My card shows two payments of $49 for the same order.",
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"\S"
+    )]
     pub description: String,
     /// A user id.
     #[schema(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
@@ -228,7 +238,9 @@ pub struct TicketQuery {
     #[param(format = Uuid, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub conversation_id: Option<String>,
     /// A `nextCursor` from the page before.
-    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
+    #[param(
+        pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$"
+    )]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
     #[param(minimum = 1, maximum = 100)]

@@ -43,9 +43,18 @@ impl From<&User> for UserView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
-    #[schema(example = "Ana Lima", min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        example = "Ana Lima",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub name: String,
-    #[schema(example = "ana@example.com", max_length = 254, pattern = "^[^@\\x00-\\x20]+@[^@\\x00-\\x20]+\\.[^@\\x00-\\x20]+$")]
+    #[schema(
+        example = "ana@example.com",
+        max_length = 254,
+        pattern = "^[^@\\x00-\\x20]+@[^@\\x00-\\x20]+\\.[^@\\x00-\\x20]+$"
+    )]
     pub email: String,
 }
 
@@ -94,7 +103,9 @@ pub async fn user(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// A `nextCursor` from the page before.
-    #[param(pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
+    #[param(
+        pattern = "^([0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$"
+    )]
     pub cursor: Option<String>,
     /// 1 to 100 (default 25).
     #[param(minimum = 1, maximum = 100)]
