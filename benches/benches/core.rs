@@ -23,20 +23,29 @@ fn prompt_build_and_trim(c: &mut Criterion) {
     for n in [10usize, 100, 1_000, 10_000] {
         let history = transcript(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| {
-                builder.build(
-                    counter.as_ref(),
-                    PromptInput {
-                        policies: kb.policies(),
-                        passages: &passages,
-                        history: black_box(history),
-                        message: "Can I return the shoes I ordered last week?",
-                    },
-                )
-            })
+            b.iter(|| build(&builder, counter.as_ref(), &kb, &passages, black_box(history)))
         });
     }
     group.finish();
+}
+
+/// One prompt for the returns question over `history`.
+fn build(
+    builder: &PromptBuilder,
+    counter: &dyn tokens::TokenCounter,
+    kb: &KnowledgeBase,
+    passages: &[spur_core::knowledge::Passage],
+    history: &[spur_core::conversation::Message],
+) -> spur_core::prompt::Prompt {
+    builder.build(
+        counter,
+        PromptInput {
+            policies: kb.policies(),
+            passages,
+            history,
+            message: "Can I return the shoes I ordered last week?",
+        },
+    )
 }
 
 /// The trim bound by the token budget, not the message cap: every message
@@ -55,31 +64,12 @@ fn prompt_trim_to_budget(c: &mut Criterion) {
     let mut group = c.benchmark_group("prompt_trim_to_budget");
     for n in [100usize, 1_000, 10_000] {
         let history = transcript(n);
-        let kept = builder
-            .build(
-                counter.as_ref(),
-                PromptInput {
-                    policies: kb.policies(),
-                    passages: &passages,
-                    history: &history,
-                    message: "Can I return the shoes I ordered last week?",
-                },
-            )
+        let kept = build(&builder, counter.as_ref(), &kb, &passages, &history)
             .messages
             .len();
         println!("prompt_trim_to_budget/{n}: {kept} prompt messages kept");
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| {
-                builder.build(
-                    counter.as_ref(),
-                    PromptInput {
-                        policies: kb.policies(),
-                        passages: &passages,
-                        history: black_box(history),
-                        message: "Can I return the shoes I ordered last week?",
-                    },
-                )
-            })
+            b.iter(|| build(&builder, counter.as_ref(), &kb, &passages, black_box(history)))
         });
     }
     group.finish();
