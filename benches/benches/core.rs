@@ -23,7 +23,15 @@ fn prompt_build_and_trim(c: &mut Criterion) {
     for n in [10usize, 100, 1_000, 10_000] {
         let history = transcript(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| build(&builder, counter.as_ref(), &kb, &passages, black_box(history)))
+            b.iter(|| {
+                build(
+                    &builder,
+                    counter.as_ref(),
+                    &kb,
+                    &passages,
+                    black_box(history),
+                )
+            })
         });
     }
     group.finish();
@@ -69,7 +77,15 @@ fn prompt_trim_to_budget(c: &mut Criterion) {
             .len();
         println!("prompt_trim_to_budget/{n}: {kept} prompt messages kept");
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| build(&builder, counter.as_ref(), &kb, &passages, black_box(history)))
+            b.iter(|| {
+                build(
+                    &builder,
+                    counter.as_ref(),
+                    &kb,
+                    &passages,
+                    black_box(history),
+                )
+            })
         });
     }
     group.finish();
