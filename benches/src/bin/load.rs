@@ -160,6 +160,9 @@ fn start_server(
         .env("RATE_LIMIT_PER_IP", "0")
         .env("RATE_LIMIT_PER_SESSION", "0")
         .env("RATE_LIMIT_PER_IP_DAY", "0")
+        // Every request comes from this one address: no per-address caps.
+        .env("CONNECTIONS_PER_IP", "0")
+        .env("FEEDS_PER_IP", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
