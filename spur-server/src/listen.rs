@@ -65,7 +65,6 @@ pub async fn serve(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let service = app
             .clone()
             .map_request(move |request: hyper::Request<Incoming>| {

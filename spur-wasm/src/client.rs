@@ -161,6 +161,7 @@ impl SpurClient {
 
     /// Sends a message and resolves with `{reply, sessionId, status,
     /// messageId, usedFallback}`. Retrying with the same `idempotencyKey`
+    /// (unguessable: `crypto.randomUUID()`; 32-200 of `A-Za-z0-9_-`)
     /// never stores the message twice.
     #[wasm_bindgen(unchecked_return_type = "Promise<Reply>")]
     pub fn send(&self, text: &str, idempotency_key: Option<String>) -> Promise {
