@@ -15,77 +15,53 @@ Could you please refund the duplicate payment as soon as possible? I also cannot
 since the upgrade, it shows an error. Thanks, Priya";
 
 fn prompt_build_and_trim(c: &mut Criterion) {
-    let counter = tokens::for_model("gpt-4o-mini");
-    let kb = KnowledgeBase::demo();
-    let passages = kb.search("can I return shoes I ordered last week?", 3);
-    let builder = PromptBuilder::new(PromptConfig::default(), counter.as_ref(), kb.policies());
-    let mut group = c.benchmark_group("prompt_build_and_trim");
-    for n in [10usize, 100, 1_000, 10_000] {
-        let history = transcript(n);
-        group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| {
-                build(
-                    &builder,
-                    counter.as_ref(),
-                    &kb,
-                    &passages,
-                    black_box(history),
-                )
-            })
-        });
-    }
-    group.finish();
-}
-
-/// One prompt for the returns question over `history`.
-fn build(
-    builder: &PromptBuilder,
-    counter: &dyn tokens::TokenCounter,
-    kb: &KnowledgeBase,
-    passages: &[spur_core::knowledge::Passage],
-    history: &[spur_core::conversation::Message],
-) -> spur_core::prompt::Prompt {
-    builder.build(
-        counter,
-        PromptInput {
-            policies: kb.policies(),
-            passages,
-            history,
-            message: "Can I return the shoes I ordered last week?",
-        },
-    )
+    prompt_bench(
+        c,
+        "prompt_build_and_trim",
+        PromptConfig::default(),
+        &[10, 100, 1_000, 10_000],
+    );
 }
 
 /// The trim bound by the token budget, not the message cap: every message
 /// that fits a 128k-token context is kept, so the work grows with the
 /// history (the capped bench above stops at 20 messages whatever the size).
 fn prompt_trim_to_budget(c: &mut Criterion) {
-    let counter = tokens::for_model("gpt-4o-mini");
-    let kb = KnowledgeBase::demo();
-    let passages = kb.search("can I return shoes I ordered last week?", 3);
     let config = PromptConfig {
         max_history_messages: usize::MAX,
         max_input_tokens: 128_000,
         ..PromptConfig::default()
     };
+    prompt_bench(c, "prompt_trim_to_budget", config, &[100, 1_000, 10_000]);
+}
+
+/// One prompt for the returns question over histories of `sizes`,
+/// printing how many prompt messages each keeps.
+fn prompt_bench(c: &mut Criterion, name: &str, config: PromptConfig, sizes: &[usize]) {
+    let counter = tokens::for_model("gpt-4o-mini");
+    let kb = KnowledgeBase::demo();
+    let passages = kb.search("can I return shoes I ordered last week?", 3);
     let builder = PromptBuilder::new(config, counter.as_ref(), kb.policies());
-    let mut group = c.benchmark_group("prompt_trim_to_budget");
-    for n in [100usize, 1_000, 10_000] {
+    let build = |history: &[spur_core::conversation::Message]| {
+        builder.build(
+            counter.as_ref(),
+            PromptInput {
+                policies: kb.policies(),
+                passages: &passages,
+                history,
+                message: "Can I return the shoes I ordered last week?",
+            },
+        )
+    };
+    let mut group = c.benchmark_group(name);
+    for &n in sizes {
         let history = transcript(n);
-        let kept = build(&builder, counter.as_ref(), &kb, &passages, &history)
-            .messages
-            .len();
-        println!("prompt_trim_to_budget/{n}: {kept} prompt messages kept");
+        println!(
+            "{name}/{n}: {} prompt messages kept",
+            build(&history).messages.len()
+        );
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {
-            b.iter(|| {
-                build(
-                    &builder,
-                    counter.as_ref(),
-                    &kb,
-                    &passages,
-                    black_box(history),
-                )
-            })
+            b.iter(|| build(black_box(history)))
         });
     }
     group.finish();

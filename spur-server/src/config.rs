@@ -355,9 +355,11 @@ impl Settings {
             o.body_read_timeout_ms.or(file.body_read_timeout_ms),
             10_000,
         )?;
-        let redis_timeout_ms = o.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(50);
-        positive("REDIS_TIMEOUT_MS", redis_timeout_ms)?;
-        let redis_timeout = Duration::from_millis(redis_timeout_ms);
+        let redis_timeout = millis(
+            "REDIS_TIMEOUT_MS",
+            o.redis_timeout_ms.or(file.redis_timeout_ms),
+            50,
+        )?;
         let jwt_secret = o.jwt_secret.or(file.jwt_secret);
         if let Some(secret) = &jwt_secret
             && secret.expose_secret().len() < 32

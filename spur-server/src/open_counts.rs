@@ -32,7 +32,8 @@ impl OpenCounts {
     }
 
     /// How many `ip` holds now.
-    pub fn open(&self, ip: IpAddr) -> usize {
+    #[cfg(test)]
+    fn open(&self, ip: IpAddr) -> usize {
         let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
         counts.get(&ip).copied().unwrap_or_default()
     }

@@ -101,11 +101,6 @@ impl Auth {
         self
     }
 
-    pub fn with_hasher(mut self, hasher: Hasher) -> Self {
-        self.hasher = hasher;
-        self
-    }
-
     /// Counts sign-in attempts in Redis, so every instance counts together.
     pub fn with_shared_limits(mut self, redis: &crate::redis_link::RedisLink) -> Self {
         self.per_ip = self
@@ -115,10 +110,6 @@ impl Auth {
             .per_account
             .map(|l| l.shared(redis.clone(), "spur:login:account"));
         self
-    }
-
-    pub fn hasher(&self) -> &Hasher {
-        &self.hasher
     }
 
     fn now(&self) -> OffsetDateTime {

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -64,7 +65,12 @@ pub async fn metrics(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !same(given.as_bytes(), token.expose_secret().as_bytes()) {
+        // In time that does not depend on where the two differ.
+        let same: bool = given
+            .as_bytes()
+            .ct_eq(token.expose_secret().as_bytes())
+            .into();
+        if !same {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -76,9 +82,4 @@ pub async fn metrics(
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     ))
-}
-
-/// Equal, in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
