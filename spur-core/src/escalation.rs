@@ -1,7 +1,6 @@
 //! When the bot hands a conversation to a person, and what it tells the customer.
 
 use serde::{Deserialize, Serialize};
-use time::{OffsetDateTime, UtcOffset, Weekday};
 
 use crate::classify::{Classification, Lexicon, lexicon::defaults};
 
@@ -52,53 +51,6 @@ impl EscalationReason {
     }
 }
 
-/// When people answer, in the shop's time zone.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SupportHours {
-    /// Open days, Monday first.
-    pub days: [bool; 7],
-    /// Minutes after midnight, local time.
-    pub opens: u16,
-    pub closes: u16,
-    /// The shop's offset from UTC in minutes (IST = 330).
-    pub utc_offset_minutes: i16,
-    /// How customers read it.
-    pub label: String,
-}
-
-impl Default for SupportHours {
-    /// Monday-Friday 9am-6pm IST, as in the seed apps.
-    fn default() -> Self {
-        Self {
-            days: [true, true, true, true, true, false, false],
-            opens: 9 * 60,
-            closes: 18 * 60,
-            utc_offset_minutes: 330,
-            label: "Monday to Friday, 9am to 6pm IST".into(),
-        }
-    }
-}
-
-impl SupportHours {
-    pub fn is_open(&self, at: OffsetDateTime) -> bool {
-        let offset = UtcOffset::from_whole_seconds(i32::from(self.utc_offset_minutes) * 60)
-            .unwrap_or(UtcOffset::UTC);
-        let local = at.to_offset(offset);
-        let day = match local.weekday() {
-            Weekday::Monday => 0,
-            Weekday::Tuesday => 1,
-            Weekday::Wednesday => 2,
-            Weekday::Thursday => 3,
-            Weekday::Friday => 4,
-            Weekday::Saturday => 5,
-            Weekday::Sunday => 6,
-        };
-        let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
-        self.days[day] && minute >= self.opens && minute < self.closes
-    }
-}
-
 /// The escalation rules. Every rule can be switched off.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -114,7 +66,6 @@ pub struct EscalationPolicy {
     pub min_knowledge_confidence: Option<f32>,
     /// Escalate high-priority complaints.
     pub urgent_complaints: bool,
-    pub hours: SupportHours,
 }
 
 impl Default for EscalationPolicy {
@@ -125,7 +76,6 @@ impl Default for EscalationPolicy {
             max_consecutive_fallbacks: 2,
             min_knowledge_confidence: None,
             urgent_complaints: true,
-            hours: SupportHours::default(),
         }
     }
 }
@@ -212,8 +162,6 @@ impl EscalationPolicy {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
-
     use super::*;
     use crate::classify::LocalClassifier;
 
@@ -274,16 +222,5 @@ mod tests {
             strict.after_reply(0, Some(0.2), false),
             Some(EscalationReason::LowConfidence { confidence: 0.2 })
         );
-    }
-
-    #[test]
-    fn support_hours_are_in_the_shops_time_zone() {
-        let hours = SupportHours::default();
-        // Monday 04:00 UTC = 09:30 IST.
-        assert!(hours.is_open(datetime!(2026-11-23 04:00 UTC)));
-        // Monday 13:00 UTC = 18:30 IST.
-        assert!(!hours.is_open(datetime!(2026-11-23 13:00 UTC)));
-        // Saturday noon IST.
-        assert!(!hours.is_open(datetime!(2026-11-28 06:30 UTC)));
     }
 }

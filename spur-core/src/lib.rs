@@ -9,11 +9,14 @@ pub mod engine;
 mod error;
 pub mod escalation;
 pub mod events;
+pub mod facts;
+pub mod grounding;
 pub mod knowledge;
 pub mod llm;
 #[cfg(feature = "runtime")]
 mod millis;
 pub mod prompt;
+pub mod smalltalk;
 pub mod store;
 #[cfg(all(feature = "test-util", feature = "runtime"))]
 pub mod testing;

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
 use spur_core::conversation::SessionId;
+use spur_core::facts::ShopFacts;
 use spur_core::llm::{OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore};
 use spur_core::validate::parse_session_id;
@@ -78,10 +80,26 @@ impl OpenAI {
     }
 }
 
+/// The operator's facts from a dict: `name`, `time_zone`, `hours`
+/// ("Mon-Fri 09:00-18:00"), `holidays` (["2026-12-25"]), `contact`.
+fn facts_from(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<ShopFacts> {
+    let json: String = py
+        .import("json")?
+        .call_method1("dumps", (dict,))?
+        .extract()?;
+    let facts: ShopFacts =
+        serde_json::from_str(&json).map_err(|e| config_error(format!("facts: {e}")))?;
+    facts
+        .validate()
+        .map_err(|e| config_error(format!("facts: {e}")))?;
+    Ok(facts)
+}
+
 /// Everything an engine is built from (the constructors' arguments).
 struct Setup {
     database_url: Option<String>,
     knowledge: Option<String>,
+    facts: Option<ShopFacts>,
     llm: Option<OpenAI>,
     llm_timeout: Option<f64>,
     history_limit: Option<usize>,
@@ -124,12 +142,21 @@ impl Setup {
             config.limits.max_chars = n;
         }
         let mut builder = SupportEngine::builder().store(store);
-        builder = match self.knowledge {
-            Some(dir) => builder.knowledge(
-                KnowledgeBase::from_dir(&dir)
-                    .map_err(|e| config_error(format!("knowledge: {e}")))?,
-            ),
-            None => builder.shared_knowledge(crate::functions::demo_knowledge()),
+        builder = match (self.knowledge, self.facts) {
+            (Some(dir), facts) => {
+                let kb = KnowledgeBase::from_dir(&dir)
+                    .map_err(|e| config_error(format!("knowledge: {e}")))?;
+                builder.knowledge(match facts {
+                    Some(facts) => kb.with_facts(facts),
+                    None => kb,
+                })
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    "facts describe your shop: give its knowledge directory too",
+                ));
+            }
+            (None, None) => builder.shared_knowledge(crate::functions::demo_knowledge()),
         };
         if let Some(llm) = self.llm {
             config.max_output_tokens = llm.max_output_tokens;
@@ -181,21 +208,27 @@ pub struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         database_url: Option<String>,
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
+        facts: Option<&Bound<'_, PyDict>>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,
         message_max_chars: Option<usize>,
     ) -> PyResult<Self> {
+        let facts = match facts {
+            Some(dict) => Some(facts_from(py, dict)?),
+            None => None,
+        };
         let setup = Setup {
             database_url,
             knowledge,
+            facts,
             llm: llm.map(|l| l.get().clone()),
             llm_timeout,
             history_limit,
@@ -269,13 +302,14 @@ pub struct AsyncEngine {
 impl AsyncEngine {
     /// Connecting happens here, once (a short block at startup).
     #[new]
-    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         database_url: Option<String>,
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
+        facts: Option<&Bound<'_, PyDict>>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,
@@ -286,6 +320,7 @@ impl AsyncEngine {
             database_url,
             knowledge,
             llm,
+            facts,
             llm_timeout,
             history_limit,
             max_input_tokens,

@@ -136,6 +136,7 @@ impl Knowledge {
                 PromptConfig::default(),
                 counter,
                 self.inner.policies(),
+                self.inner.facts(),
             ))
         };
         // Estimates (no encoding name) are not worth caching.

@@ -113,6 +113,8 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             text: p.text.clone(),
             score: p.score,
             confidence: p.confidence,
+            excerpt: String::new(),
+            notes: Vec::new(),
         });
     }
     let dict = item.cast::<PyDict>().map_err(|_| {
@@ -128,6 +130,8 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             .ok_or_else(|| PyValueError::new_err(format!("passages[{index}] has no text")))?,
         score: 0.0,
         confidence: 0.0,
+        excerpt: String::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -172,6 +176,7 @@ pub fn build_prompt<'py>(
         let passages = given.unwrap_or_else(|| kb.search(message, k));
         let input = PromptInput {
             policies: kb.policies(),
+            facts: kb.facts(),
             passages: &passages,
             history: &parsed,
             message,

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use spur_core::facts::{ShopFacts, WeeklyHours};
 
 #[derive(Debug, Parser)]
 #[command(name = "spur-server", version, about = "The Spur support-chat server")]
@@ -119,6 +120,21 @@ pub struct Options {
     /// Open live feeds per client address (0: no cap).
     #[arg(long, env = "FEEDS_PER_IP", global = true)]
     pub feeds_per_ip: Option<usize>,
+    /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
+    #[arg(long, env = "SHOP_NAME", global = true)]
+    pub shop_name: Option<String>,
+    /// IANA time zone of the support hours, e.g. Europe/Berlin.
+    #[arg(long, env = "SHOP_TIME_ZONE", global = true)]
+    pub shop_time_zone: Option<String>,
+    /// When people answer, e.g. "Mon-Fri 09:00-18:00; Sat 10:00-14:00".
+    #[arg(long, env = "SHOP_HOURS", global = true)]
+    pub shop_hours: Option<String>,
+    /// Comma-separated closed days (YYYY-MM-DD).
+    #[arg(long, env = "SHOP_HOLIDAYS", value_delimiter = ',', global = true)]
+    pub shop_holidays: Option<Vec<String>>,
+    /// How else customers reach people (an email address, a phone number).
+    #[arg(long, env = "SHOP_CONTACT", global = true)]
+    pub shop_contact: Option<String>,
     /// On SIGTERM/SIGINT: how long to wait for requests, streamed replies
     /// and jobs in flight before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", global = true)]
@@ -175,6 +191,75 @@ pub struct Options {
 pub struct ConfigError {
     pub setting: &'static str,
     pub message: String,
+}
+
+/// The shop facts given as settings (`SHOP_*`), applied over the ones the
+/// knowledge directory's `shop.yaml` holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShopOverrides {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub hours: Option<WeeklyHours>,
+    pub holidays: Option<Vec<String>>,
+    pub contact: Option<String>,
+}
+
+impl ShopOverrides {
+    fn read(
+        name: Option<String>,
+        time_zone: Option<String>,
+        hours: Option<String>,
+        holidays: Option<Vec<String>>,
+        contact: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let hours = hours
+            .map(|h| h.parse::<WeeklyHours>())
+            .transpose()
+            .map_err(|e| bad("SHOP_HOURS", e.to_string()))?;
+        let zone_check = ShopFacts {
+            time_zone: time_zone.clone(),
+            ..ShopFacts::default()
+        };
+        zone_check
+            .validate()
+            .map_err(|e| bad("SHOP_TIME_ZONE", e.to_string()))?;
+        let holiday_check = ShopFacts {
+            holidays: holidays.clone().unwrap_or_default(),
+            ..ShopFacts::default()
+        };
+        holiday_check
+            .validate()
+            .map_err(|e| bad("SHOP_HOLIDAYS", e.to_string()))?;
+        Ok(Self {
+            name,
+            time_zone,
+            hours,
+            holidays,
+            contact,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `base` with every fact given here put over it.
+    pub fn apply(&self, base: &ShopFacts) -> Result<ShopFacts, ConfigError> {
+        let facts = ShopFacts {
+            name: self.name.clone().or_else(|| base.name.clone()),
+            time_zone: self.time_zone.clone().or_else(|| base.time_zone.clone()),
+            hours: self.hours.clone().or_else(|| base.hours.clone()),
+            holidays: self
+                .holidays
+                .clone()
+                .unwrap_or_else(|| base.holidays.clone()),
+            contact: self.contact.clone().or_else(|| base.contact.clone()),
+        };
+        facts
+            .validate()
+            .map_err(|e| bad("SHOP_TIME_ZONE", e.to_string()))?;
+        Ok(facts)
+    }
 }
 
 fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
@@ -254,6 +339,8 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     pub connections_per_ip: usize,
     pub feeds_per_ip: usize,
+    /// Operator facts set here; each overrides the knowledge's own.
+    pub shop: ShopOverrides,
     pub metrics_token: Option<SecretString>,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub limits: RateLimits,
@@ -496,6 +583,13 @@ impl Settings {
             redis_url,
             redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
+            shop: ShopOverrides::read(
+                o.shop_name.or(file.shop_name),
+                o.shop_time_zone.or(file.shop_time_zone),
+                o.shop_hours.or(file.shop_hours),
+                o.shop_holidays.or(file.shop_holidays),
+                o.shop_contact.or(file.shop_contact),
+            )?,
             llm,
             llm_timeout: Duration::from_millis(llm_timeout_ms),
             history_limit,

@@ -126,10 +126,17 @@ pub async fn engine(
     store: Arc<dyn ConversationStore>,
     events: Arc<dyn EventSink>,
 ) -> Result<SupportEngine, ConfigError> {
-    let knowledge = match &settings.knowledge {
+    let mut knowledge = match &settings.knowledge {
         Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| bad("SPUR_KNOWLEDGE", e))?,
         None => KnowledgeBase::demo(),
     };
+    for problem in knowledge.problems() {
+        tracing::warn!(%problem, "a knowledge file was skipped");
+    }
+    if !settings.shop.is_empty() {
+        let facts = settings.shop.apply(knowledge.facts())?;
+        knowledge = knowledge.with_facts(facts);
+    }
     let mut config = EngineConfig {
         llm_timeout: settings.llm_timeout,
         max_output_tokens: settings.max_output_tokens,

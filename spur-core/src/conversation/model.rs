@@ -143,6 +143,12 @@ pub struct MessageMeta {
     /// Ids of the knowledge articles given to the provider for this reply.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub passages: Vec<String>,
+    /// The passages the reply draws on (citations), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
+    /// For assistant replies: what the grounding guard found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<crate::grounding::Grounding>,
     /// For customer messages: how the local classifier read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
@@ -156,6 +162,15 @@ pub struct MessageMeta {
     /// that trimming a long history adds integers instead of re-tokenizing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_tokens: Option<TextTokens>,
+}
+
+/// A knowledge passage a reply cites.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: String,
+    pub title: String,
+    /// The passage's confidence for the question (0..1).
+    pub score: f32,
 }
 
 /// A token count and the encoding it was counted with.

@@ -81,20 +81,27 @@ impl EngineBuilder {
 
     pub fn build(self) -> SupportEngine {
         let config = self.config;
+        let knowledge = self
+            .knowledge
+            .unwrap_or_else(|| Arc::new(KnowledgeBase::demo()));
         let provider = self.provider.unwrap_or_else(|| {
-            Arc::new(OfflineResponder::new(OfflineConfig {
-                texts: config.prompt.texts.clone(),
-                ..OfflineConfig::default()
-            }))
+            Arc::new(
+                OfflineResponder::new(OfflineConfig {
+                    texts: config.prompt.texts.clone(),
+                    ..OfflineConfig::default()
+                })
+                .with_shop(knowledge.facts().display_name()),
+            )
         });
         let tokens = self
             .tokens
             .unwrap_or_else(|| tokens::for_model(provider.model()));
-        let knowledge = self
-            .knowledge
-            .unwrap_or_else(|| Arc::new(KnowledgeBase::demo()));
-        let prompts =
-            PromptBuilder::new(config.prompt.clone(), tokens.as_ref(), knowledge.policies());
+        let prompts = PromptBuilder::new(
+            config.prompt.clone(),
+            tokens.as_ref(),
+            knowledge.policies(),
+            knowledge.facts(),
+        );
         SupportEngine {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),

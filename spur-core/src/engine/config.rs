@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub retrieval_k: usize,
     /// Channel of conversations started without one.
     pub default_channel: String,
+    /// Check every reply's facts against the knowledge before it is stored
+    /// (`crate::grounding`).
+    pub grounding: bool,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +39,7 @@ impl Default for EngineConfig {
             temperature: None,
             retrieval_k: 3,
             default_channel: "web".into(),
+            grounding: true,
         }
     }
 }

@@ -24,9 +24,11 @@ use crate::conversation::{
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
+use crate::facts::{Availability, ShopFacts};
 use crate::knowledge::KnowledgeBase;
 use crate::llm::LlmProvider;
 use crate::prompt::{PromptBuilder, TokenCounter};
+use crate::smalltalk::{self, SmallTalk};
 use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
 
 pub use build::EngineBuilder;
@@ -368,17 +370,31 @@ impl SupportEngine {
         m
     }
 
-    /// The handoff notice, with support hours when nobody is there now.
+    /// The operator's facts this engine answers with (from its knowledge).
+    pub fn facts(&self) -> &ShopFacts {
+        self.inner.knowledge.facts()
+    }
+
+    /// The handoff notice: true for this shop. People there now, when they
+    /// are back, or (hours unknown) no promise of a time.
     pub(crate) fn notice(&self, reason: &EscalationReason, reply_to: Option<MessageId>) -> Message {
         let texts = &self.inner.config.prompt.texts;
-        let hours = &self.inner.config.escalation.hours;
-        let text = if hours.is_open(self.now()) {
-            texts.render(&texts.handoff_reply)
-        } else {
-            texts
-                .render(&texts.handoff_after_hours_reply)
-                .replace("{hours}", &hours.label)
+        let facts = self.facts();
+        let shop = facts.display_name();
+        let mut text = match facts.availability(self.now()) {
+            Availability::Open => texts.render(&texts.handoff_reply, shop),
+            Availability::Unknown | Availability::Closed { back: None } => {
+                texts.render(&texts.handoff_unknown_hours_reply, shop)
+            }
+            Availability::Closed { back: Some(back) } => texts
+                .render(&texts.handoff_after_hours_reply, shop)
+                .replace("{back}", &back)
+                .replace("{hours}", &facts.hours_label().unwrap_or_default()),
         };
+        if let Some(contact) = facts.contact.as_deref().filter(|c| !c.trim().is_empty()) {
+            text.push(' ');
+            text.push_str(&texts.contact_line.replace("{contact}", contact.trim()));
+        }
         self.message(
             Sender::System,
             text,
@@ -388,6 +404,22 @@ impl SupportEngine {
                 ..MessageMeta::default()
             },
         )
+    }
+
+    /// The customer asks for a person while already queued for one (nobody
+    /// has taken the conversation yet): they get an answer, not silence.
+    fn asks_again(&self, conversation: &Conversation, text: &str) -> bool {
+        let policy = &self.inner.config.escalation;
+        conversation.status == Status::Agent
+            && conversation.assignee.is_none()
+            && policy.on_request
+            && self.inner.detector.request_score(text) >= policy.request_threshold
+    }
+
+    fn already_waiting(&self, reply_to: MessageId) -> Message {
+        let texts = &self.inner.config.prompt.texts;
+        let text = texts.render(&texts.already_waiting_reply, self.facts().display_name());
+        self.message(Sender::System, text, Some(reply_to), MessageMeta::default())
     }
 
     /// Publishes what a stored change did. `before` is the state it was
@@ -559,7 +591,9 @@ impl SupportEngine {
                 }
             };
             let mut state = transition(&base.state(), &Event::CustomerMessage)?;
-            let escalation = if state.status == Status::Automated {
+            // "Are you a bot?" is a question, not a request for a person.
+            let asks_about_bot = smalltalk::detect(&message.text) == Some(SmallTalk::AreYouABot);
+            let escalation = if state.status == Status::Automated && !asks_about_bot {
                 inner
                     .config
                     .escalation
@@ -571,6 +605,8 @@ impl SupportEngine {
             if let Some(reason) = &escalation {
                 state = transition(&state, &Event::Escalate)?;
                 messages.push(self.notice(reason, Some(message.id)));
+            } else if self.asks_again(&base, &message.text) {
+                messages.push(self.already_waiting(message.id));
             }
             let before = create.is_none().then(|| base.state());
             let change = Change {

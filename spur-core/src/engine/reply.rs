@@ -8,9 +8,10 @@ use tokio::sync::mpsc;
 
 use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, StreamEvent, SupportEngine, Turn};
 use crate::conversation::{
-    Conversation, Event, Message, MessageId, MessageMeta, Sender, Status, transition,
+    Conversation, Event, Message, MessageId, MessageMeta, Sender, Source, Status, transition,
 };
 use crate::events::EngineEvent;
+use crate::grounding;
 use crate::llm::{CompletionRequest, ProviderError, Usage};
 use crate::prompt::PromptInput;
 use crate::store::{Applied, Change, StoreError};
@@ -69,6 +70,7 @@ impl SupportEngine {
             inner.tokens.as_ref(),
             PromptInput {
                 policies: inner.knowledge.policies(),
+                facts: inner.knowledge.facts(),
                 passages: &passages,
                 history: &history,
                 message: &message.text,
@@ -113,7 +115,11 @@ impl SupportEngine {
                 meta.tokens_out = Some(
                     usage.map_or_else(|| inner.tokens.count(&text) as u32, |u| u.output_tokens),
                 );
-                (text, handoff)
+                if handoff || !inner.config.grounding {
+                    (text, handoff)
+                } else {
+                    self.grounded(prepared, text, &mut meta)
+                }
             }
             Err(error) => {
                 tracing::warn!(code = error.code(), %error, "provider failed; sending the fallback reply");
@@ -121,7 +127,8 @@ impl SupportEngine {
                 meta.used_fallback = true;
                 meta.error_code = Some(error.code().to_string());
                 let texts = &inner.config.prompt.texts;
-                (texts.render(&texts.fallback_reply), false)
+                let shop = inner.knowledge.facts().display_name();
+                (texts.render(&texts.fallback_reply, shop), false)
             }
         };
         Generated {
@@ -132,6 +139,64 @@ impl SupportEngine {
             handoff,
             best_confidence: prepared.best_confidence,
         }
+    }
+
+    /// The grounding guard and citations: claims checked against the
+    /// passages, policies, facts and the customer's words; an unsupported
+    /// sentence removed; nothing left becomes "not sure" and a handoff.
+    fn grounded(
+        &self,
+        prepared: &Prepared,
+        text: String,
+        meta: &mut MessageMeta,
+    ) -> (String, bool) {
+        let inner = &self.inner;
+        let passages = &prepared.request.passages;
+        let facts = inner.knowledge.facts();
+        let described = facts.describe();
+        let mut texts: Vec<&str> = vec![
+            prepared.request.last_user_message(),
+            &described,
+            facts.display_name(),
+        ];
+        texts.extend(inner.knowledge.policies().iter().map(|p| p.body.as_str()));
+        texts.extend(passages.iter().map(|p| p.text.as_str()));
+        texts.extend(
+            passages
+                .iter()
+                .flat_map(|p| p.notes.iter().map(String::as_str)),
+        );
+        let checked = grounding::check(&text, &grounding::Sources::new(texts));
+        if checked.grounding.verdict != grounding::Verdict::Supported {
+            tracing::info!(
+                verdict = ?checked.grounding.verdict,
+                unsupported = ?checked.grounding.unsupported,
+                "the grounding guard changed a reply"
+            );
+        }
+        meta.grounding = Some(checked.grounding);
+        let Some(text) = checked.text else {
+            let texts = &inner.config.prompt.texts;
+            return (
+                texts.render(&texts.ungrounded_reply, facts.display_name()),
+                true,
+            );
+        };
+        meta.sources = grounding::cited(
+            &text,
+            passages
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, p.text.as_str())),
+        )
+        .into_iter()
+        .map(|i| Source {
+            id: passages[i].article_id.clone(),
+            title: passages[i].title.clone(),
+            score: passages[i].confidence,
+        })
+        .collect();
+        (text, false)
     }
 
     /// One-shot completion under the timeout.

@@ -7,7 +7,13 @@ use crate::events::BroadcastEvents;
 use crate::llm::{ProviderError, Script, ScriptedProvider};
 use crate::prompt::Role;
 
+/// Scripted replies are made-up text: the grounding guard (tested on its
+/// own and in `grounding_*` below) would rightly stop them.
 fn engine_with(provider: Arc<ScriptedProvider>, config: EngineConfig) -> SupportEngine {
+    let config = EngineConfig {
+        grounding: false,
+        ..config
+    };
     SupportEngine::builder()
         .provider(provider)
         .config(config)
@@ -207,6 +213,10 @@ async fn concurrent_messages_in_one_session_are_all_stored_and_answered() {
     let engine = SupportEngine::builder()
         .store(store)
         .provider(Arc::new(ScriptedProvider::new(replies)))
+        .config(EngineConfig {
+            grounding: false,
+            ..EngineConfig::default()
+        })
         .build();
     let first = engine.send_message(Inbound::new("hello")).await.unwrap();
     let session = first.conversation.session_id;
@@ -554,4 +564,139 @@ async fn drain_waits_for_streamed_replies_to_be_stored() {
         sessions.push(listed.conversation.session_id);
     }
     assert_eq!(sessions.len(), 5);
+}
+
+fn shop_engine(facts: crate::facts::ShopFacts, at: OffsetDateTime) -> SupportEngine {
+    let kb = KnowledgeBase::from_markdown(
+        "policies",
+        "## Returns\nSend items back within 30 days for a full refund.\n\
+         ## Payment\nWe take PayPal and Visa.\n",
+    )
+    .with_facts(facts);
+    SupportEngine::builder()
+        .knowledge(kb)
+        .clock(Arc::new(crate::clock::FixedClock(at)))
+        .build()
+}
+
+/// The handoff notice states the operator's facts, never the demo's: who is
+/// there now, when they are back in the shop's zone, or no time at all.
+#[tokio::test]
+async fn handoff_notices_tell_this_shops_hours() {
+    use time::macros::datetime;
+    let berlin = crate::facts::ShopFacts {
+        name: Some("Nordlicht".into()),
+        time_zone: Some("Europe/Berlin".into()),
+        hours: "Mon-Fri 08:00-17:00".parse().ok(),
+        holidays: Vec::new(),
+        contact: Some("hilfe@nordlicht.example".into()),
+    };
+    let ask = |engine: SupportEngine| async move {
+        let turn = engine
+            .send_message(Inbound::new("I want to talk to a human"))
+            .await
+            .unwrap();
+        turn.notice.expect("a handoff notice").text
+    };
+    // Saturday 12:00 Berlin: closed, back Monday.
+    let closed = ask(shop_engine(berlin.clone(), datetime!(2026-11-28 11:00 UTC))).await;
+    assert!(
+        closed.contains("on Monday at 08:00 (Berlin time)"),
+        "{closed}"
+    );
+    assert!(closed.contains("hilfe@nordlicht.example"), "{closed}");
+    assert!(
+        !closed.contains("IST") && !closed.contains("9am"),
+        "{closed}"
+    );
+    // Monday 10:00 Berlin: people are there.
+    let open = ask(shop_engine(berlin, datetime!(2026-11-30 09:00 UTC))).await;
+    assert!(open.contains("connecting you"), "{open}");
+    // Unknown hours: no time promised.
+    let unknown = ask(shop_engine(
+        crate::facts::ShopFacts::default(),
+        datetime!(2026-11-28 11:00 UTC),
+    ))
+    .await;
+    assert!(!unknown.chars().any(|c| c.is_ascii_digit()), "{unknown}");
+    assert!(!unknown.contains("back"), "{unknown}");
+}
+
+/// Asking for a person while already queued gets an answer; small talk and
+/// "are you a bot?" get a short reply and no handoff.
+#[tokio::test]
+async fn small_talk_and_asking_again_get_answers() {
+    let engine = offline();
+    let first = engine
+        .send_message(Inbound::new("are you a bot?"))
+        .await
+        .unwrap();
+    assert_eq!(first.conversation.status, Status::Automated);
+    assert!(first.reply.unwrap().text.contains("virtual assistant"));
+    let session = first.conversation.session_id;
+    let thanks = engine
+        .send_message(Inbound::new("thanks!").in_session(session))
+        .await
+        .unwrap();
+    let text = thanks.reply.unwrap().text;
+    assert!(text.contains("welcome"), "{text}");
+    assert!(!text.contains("Hi!"), "thanks is not a greeting: {text}");
+    engine
+        .send_message(Inbound::new("talk to a real person please").in_session(session))
+        .await
+        .unwrap();
+    let again = engine
+        .send_message(Inbound::new("hello?? I asked for a human").in_session(session))
+        .await
+        .unwrap();
+    let notice = again.notice.expect("an answer while waiting").text;
+    assert!(notice.contains("already in line"), "{notice}");
+}
+
+/// A model's invented number is caught before it is stored: the sentence
+/// is removed, or the reply becomes "not sure" and a handoff.
+#[tokio::test]
+async fn the_grounding_guard_repairs_or_blocks_invented_facts() {
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Reply("You can send items back within 30 days. Refunds take 5 days.".into()),
+        Script::Reply("Sure, we also take Klarna with 20% off.".into()),
+    ]));
+    let kb = KnowledgeBase::from_markdown(
+        "policies",
+        "## Returns\nSend items back within 30 days for a full refund.\n",
+    );
+    let engine = SupportEngine::builder()
+        .provider(provider)
+        .knowledge(kb)
+        .build();
+    let turn = engine
+        .send_message(Inbound::new("how long do I have to return something?"))
+        .await
+        .unwrap();
+    let reply = turn.reply.unwrap();
+    assert_eq!(reply.text, "You can send items back within 30 days.");
+    let grounding = reply.meta.grounding.clone().unwrap();
+    assert_eq!(grounding.verdict, crate::grounding::Verdict::Repaired);
+    assert_eq!(grounding.unsupported, vec!["5"]);
+    assert_eq!(reply.meta.sources.len(), 1);
+    assert_eq!(reply.meta.sources[0].title, "Returns");
+
+    let turn = engine
+        .send_message(
+            Inbound::new("can I pay with something else?").in_session(turn.conversation.session_id),
+        )
+        .await
+        .unwrap();
+    let reply = turn.reply.unwrap();
+    assert!(reply.text.contains("not sure"), "{}", reply.text);
+    assert_eq!(
+        reply.meta.grounding.unwrap().verdict,
+        crate::grounding::Verdict::Blocked
+    );
+    assert!(reply.meta.sources.is_empty());
+    assert_eq!(
+        turn.conversation.status,
+        Status::Agent,
+        "handed to a person"
+    );
 }

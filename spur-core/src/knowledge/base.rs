@@ -1,10 +1,12 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
-use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder, Tokenizer};
 use serde::{Deserialize, Serialize};
 
+use super::excerpt;
 use super::load::{self, KnowledgeError};
+use super::search::Index;
+use crate::facts::ShopFacts;
 
 /// One retrievable piece of knowledge: a `##` section or a FAQ pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,22 +47,26 @@ pub struct Passage {
     pub article_id: String,
     pub title: String,
     pub text: String,
-    /// Raw BM25 score (only comparable within one query).
+    /// Ranking score (coverage, then BM25); only comparable within one query.
     pub score: f32,
-    /// 0.0 to 1.0: how much of the query (weighted by rarity) the article covers.
+    /// 0.0 to 1.0: the weighted share of the question's ideas the article covers.
     pub confidence: f32,
+    /// The sentences that answer the question (what the offline responder quotes).
+    #[serde(default)]
+    pub excerpt: String,
+    /// Facts about places in the question ("Lyon is in France.").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// Articles, store policies and a BM25 index over them.
+/// Articles, store policies, the operator's facts and the index over them.
 pub struct KnowledgeBase {
     articles: Vec<Article>,
     policies: Vec<Article>,
-    engine: SearchEngine<u32>,
-    tokenizer: DefaultTokenizer,
-    /// Per article, its distinct terms (for the confidence measure).
-    terms: Vec<HashSet<String>>,
-    /// In how many articles each term appears.
-    document_frequency: HashMap<String, usize>,
+    facts: ShopFacts,
+    index: Index,
+    /// Files that could not be read (the others were).
+    problems: Vec<KnowledgeError>,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -68,13 +74,13 @@ impl std::fmt::Debug for KnowledgeBase {
         f.debug_struct("KnowledgeBase")
             .field("articles", &self.articles.len())
             .field("policies", &self.policies.len())
+            .field("problems", &self.problems.len())
             .finish()
     }
 }
 
-/// Weight of a query word that no article contains: it cannot be matched,
-/// so it lowers the confidence, but less than a rare matched word raises it.
-const UNKNOWN_TERM_WEIGHT: f32 = 1.0;
+/// The id of the article written from the operator's facts.
+pub const FACTS_ARTICLE_ID: &str = "shop/support-hours-and-contact";
 
 impl KnowledgeBase {
     /// Builds a knowledge base from articles; `policies` are quoted in every
@@ -90,47 +96,90 @@ impl KnowledgeBase {
                 article.id = format!("{}-{}", article.id, n);
             }
         }
-        let tokenizer = DefaultTokenizer::new(Language::English);
-        let indexed: Vec<String> = articles
-            .iter()
-            // The title counts twice: it says what the article is about.
-            .map(|a| format!("{}\n{}\n{}", a.title, a.title, a.body))
-            .collect();
-        let terms: Vec<HashSet<String>> = indexed
-            .iter()
-            .map(|text| tokenizer.tokenize(text).into_iter().collect())
-            .collect();
-        let mut document_frequency: HashMap<String, usize> = HashMap::new();
-        for set in &terms {
-            for term in set {
-                *document_frequency.entry(term.clone()).or_insert(0) += 1;
-            }
-        }
-        let engine = SearchEngineBuilder::<u32>::with_tokenizer_and_documents(
-            DefaultTokenizer::new(Language::English),
-            indexed
-                .into_iter()
-                .enumerate()
-                .map(|(i, text)| bm25::Document::new(i as u32, text)),
-        )
-        .build();
+        let index = Index::new(
+            articles
+                .iter()
+                // The title counts twice: it says what the article is about.
+                .map(|a| format!("{}\n{}\n{}", a.title, a.title, a.body))
+                .collect(),
+        );
         Self {
             articles,
             policies,
-            engine,
-            tokenizer,
-            terms,
-            document_frequency,
+            facts: ShopFacts::default(),
+            index,
+            problems: Vec::new(),
         }
+    }
+
+    /// The operator's facts (name, hours, contact). Hours and contact also
+    /// become an article and a policy, so retrieval and prompts state them.
+    pub fn with_facts(self, facts: ShopFacts) -> Self {
+        let mut articles: Vec<Article> = self
+            .articles
+            .into_iter()
+            .filter(|a| a.id != FACTS_ARTICLE_ID)
+            .collect();
+        let mut policies: Vec<Article> = self
+            .policies
+            .into_iter()
+            .filter(|a| a.id != FACTS_ARTICLE_ID)
+            .collect();
+        let mut body = String::new();
+        if let Some(label) = facts.hours_label() {
+            body.push_str(&format!(
+                "Our support team is available {label}. Outside those hours the assistant \
+                 answers and a person follows up when the team is back."
+            ));
+        }
+        if !facts.holidays.is_empty() {
+            body.push_str(&format!(
+                " The team is off on {}.",
+                facts.holidays.join(", ")
+            ));
+        }
+        if let Some(contact) = &facts.contact {
+            body.push_str(&format!(" You can contact us at {contact}."));
+        }
+        if !body.trim().is_empty() {
+            let mut article = Article::new("shop", "Support hours and contact", body.trim().into());
+            article.id = FACTS_ARTICLE_ID.into();
+            policies.push(article.clone());
+            articles.push(article);
+        }
+        let problems = self.problems;
+        let mut kb = Self::new(articles, policies);
+        kb.facts = facts;
+        kb.problems = problems;
+        kb
     }
 
     /// Loads a directory: every `*.md` file (each `##` section an article)
     /// and an optional `faq.yaml` / `faq.yml` / `faq.json` of
     /// `{question, answer}` pairs. Sections of `policies.md` are also the
     /// store policies.
+    ///
+    /// An optional `shop.yaml` / `shop.json` holds the operator's facts
+    /// ([`ShopFacts`]). A file that cannot be read or parsed is skipped and
+    /// reported in [`Self::problems`]; only a directory with no article at
+    /// all is an error.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, KnowledgeError> {
-        let (articles, policies) = load::read_dir(dir.as_ref())?;
-        Ok(Self::new(articles, policies))
+        let loaded = load::read_dir(dir.as_ref())?;
+        let mut kb = Self::new(loaded.articles, loaded.policies);
+        kb.problems = loaded.problems;
+        Ok(match loaded.facts {
+            Some(facts) => kb.with_facts(facts),
+            None => kb,
+        })
+    }
+
+    /// Files skipped while loading, each naming its file.
+    pub fn problems(&self) -> &[KnowledgeError] {
+        &self.problems
+    }
+
+    pub fn facts(&self) -> &ShopFacts {
+        &self.facts
     }
 
     /// Builds from Markdown text held in memory.
@@ -160,7 +209,10 @@ impl KnowledgeBase {
         ) {
             articles.extend(faq);
         }
-        Self::new(articles, policies)
+        let mut kb = Self::new(articles, policies);
+        // The demo's hours are already a section of its policies.
+        kb.facts = ShopFacts::demo();
+        kb
     }
 
     pub fn articles(&self) -> &[Article] {
@@ -179,39 +231,26 @@ impl KnowledgeBase {
         self.articles.is_empty()
     }
 
-    /// The `k` best passages for `query`, best first. Articles sharing no
-    /// term with the query are never returned.
+    /// The `k` best passages for `query`, best first. Articles covering
+    /// none of the question's ideas are never returned.
     pub fn search(&self, query: &str, k: usize) -> Vec<Passage> {
         if k == 0 || self.articles.is_empty() {
             return Vec::new();
         }
-        let query_terms: HashSet<String> = self.tokenizer.tokenize(query).into_iter().collect();
-        if query_terms.is_empty() {
-            return Vec::new();
-        }
-        let n = self.articles.len() as f32;
-        let weight = |term: &String| match self.document_frequency.get(term) {
-            Some(&df) => (1.0 + n / df as f32).ln(),
-            None => UNKNOWN_TERM_WEIGHT,
-        };
-        let total: f32 = query_terms.iter().map(weight).sum();
-        self.engine
-            .search(query, k)
+        let analysed = self.index.analyse(query);
+        self.index
+            .rank(&analysed, k)
             .into_iter()
-            .filter_map(|result| {
-                let index = result.document.id as usize;
-                let article = self.articles.get(index)?;
-                let covered: f32 = query_terms
-                    .iter()
-                    .filter(|t| self.terms[index].contains(*t))
-                    .map(weight)
-                    .sum();
+            .filter_map(|(i, confidence, score)| {
+                let article = self.articles.get(i)?;
                 Some(Passage {
                     article_id: article.id.clone(),
                     title: article.title.clone(),
                     text: article.body.clone(),
-                    score: result.score,
-                    confidence: if total > 0.0 { covered / total } else { 0.0 },
+                    score,
+                    confidence,
+                    excerpt: excerpt::excerpt(&self.index, &analysed, &article.body),
+                    notes: analysed.notes.clone(),
                 })
             })
             .collect()
@@ -275,13 +314,42 @@ mod tests {
             r#"[{"question":"Do you gift wrap?","answer":"Yes, for free."}]"#,
         )
         .unwrap();
-        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        std::fs::write(dir.join("notes.txt"), "Gift wrapping paper is recycled.").unwrap();
+        std::fs::write(dir.join("image.png"), "not text").unwrap();
+        std::fs::write(
+            dir.join("shop.yaml"),
+            "name: Marsmart\ntime_zone: Europe/Berlin\nhours: Mon-Fri 08:00-16:00\ncontact: help@mars.example\n",
+        )
+        .unwrap();
+        let kb = KnowledgeBase::from_dir(&dir).unwrap();
+        // policies, the FAQ pair, notes.txt and the facts article.
+        assert_eq!(kb.len(), 4);
+        assert_eq!(kb.policies().len(), 2, "the shipping policy and the facts");
+        assert_eq!(kb.facts().display_name(), "Marsmart");
+        assert_eq!(kb.search("gift wrap", 1)[0].text, "Yes, for free.");
+        let hours = &kb.search("when can I reach a person?", 1)[0];
+        assert_eq!(hours.article_id, FACTS_ARTICLE_ID);
+        assert!(
+            hours.text.contains("08:00-16:00 (Berlin time)"),
+            "{}",
+            hours.text
+        );
+        assert!(kb.problems().is_empty());
+
+        // One bad file is reported by name; the others still load.
+        std::fs::write(dir.join("faq.json"), r#"{"oops": 1}"#).unwrap();
+        std::fs::write(dir.join("shop.yaml"), "time_zone: Mars/Olympus\n").unwrap();
         let kb = KnowledgeBase::from_dir(&dir).unwrap();
         assert_eq!(kb.len(), 2);
-        assert_eq!(kb.policies().len(), 1);
-        assert_eq!(kb.search("gift wrap", 1)[0].text, "Yes, for free.");
-
-        std::fs::write(dir.join("faq.json"), r#"{"oops": 1}"#).unwrap();
+        let problems: Vec<String> = kb.problems().iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("faq.json"), "{problems:?}");
+        assert!(problems[1].contains("shop.yaml") && problems[1].contains("Mars/Olympus"));
+        assert!(kb.facts().is_empty());
+        // Nothing loadable at all is an error naming the bad file.
+        for name in ["policies.md", "notes.txt", "image.png", "shop.yaml"] {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
         assert!(matches!(
             KnowledgeBase::from_dir(&dir),
             Err(KnowledgeError::Faq { .. })

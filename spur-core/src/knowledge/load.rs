@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Article;
+use crate::facts::ShopFacts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {
@@ -15,6 +16,8 @@ pub enum KnowledgeError {
     },
     #[error("{path} is not a valid FAQ file (a list of question/answer pairs): {message}")]
     Faq { path: PathBuf, message: String },
+    #[error("{path} is not a valid shop facts file: {message}")]
+    Facts { path: PathBuf, message: String },
     #[error("{0} holds no article: add Markdown files with `##` sections or a faq.yaml")]
     Empty(PathBuf),
 }
@@ -93,10 +96,38 @@ fn read(path: &Path) -> Result<String, KnowledgeError> {
     })
 }
 
-/// Reads every `*.md` file and any `faq.yaml` / `faq.yml` / `faq.json` in
-/// `dir` (not recursive; files in name order, so ids are stable). Returns the
-/// articles and the policies file's articles.
-pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<Article>, Vec<Article>), KnowledgeError> {
+/// What a directory held.
+pub(crate) struct Loaded {
+    pub articles: Vec<Article>,
+    pub policies: Vec<Article>,
+    pub facts: Option<ShopFacts>,
+    /// Files skipped, each error naming its file.
+    pub problems: Vec<KnowledgeError>,
+}
+
+fn facts_file(path: &Path, text: &str) -> Result<ShopFacts, KnowledgeError> {
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    let facts: ShopFacts = if is_json {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    } else {
+        serde_norway::from_str(text).map_err(|e| e.to_string())
+    }
+    .map_err(|message| KnowledgeError::Facts {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    facts.validate().map_err(|e| KnowledgeError::Facts {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(facts)
+}
+
+/// Reads every `*.md` / `*.txt` file, any `faq.yaml` / `faq.yml` /
+/// `faq.json` and the optional `shop.yaml` / `shop.json` (the operator's
+/// facts) in `dir` (not recursive; files in name order, so ids are stable).
+/// A bad file is skipped and reported; the others still load.
+pub(crate) fn read_dir(dir: &Path) -> Result<Loaded, KnowledgeError> {
     let io = |source| KnowledgeError::Io {
         path: dir.to_path_buf(),
         source,
@@ -107,8 +138,12 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<Article>, Vec<Article>), Knowl
         .collect::<Result<_, _>>()
         .map_err(io)?;
     paths.sort();
-    let mut articles = Vec::new();
-    let mut policies = Vec::new();
+    let mut loaded = Loaded {
+        articles: Vec::new(),
+        policies: Vec::new(),
+        facts: None,
+        problems: Vec::new(),
+    };
     for path in paths.iter().filter(|p| p.is_file()) {
         let stem = path
             .file_stem()
@@ -118,22 +153,42 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<Article>, Vec<Article>), Knowl
             .extension()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        match ext {
-            "md" | "markdown" => {
-                let found = markdown_articles(stem, &read(path)?);
+        let outcome = match ext {
+            "md" | "markdown" => read(path).map(|text| {
+                let found = markdown_articles(stem, &text);
                 if stem.eq_ignore_ascii_case(POLICIES_FILE) {
-                    policies.extend(found.iter().cloned());
+                    loaded.policies.extend(found.iter().cloned());
                 }
-                articles.extend(found);
-            }
-            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => {
-                articles.extend(faq_articles(stem, path, &read(path)?)?);
-            }
-            _ => {}
+                loaded.articles.extend(found);
+            }),
+            // Plain text: one article named after the file.
+            "txt" => read(path).map(|text| {
+                let body = text.trim();
+                if !body.is_empty() {
+                    let title = stem.replace(['-', '_'], " ");
+                    loaded
+                        .articles
+                        .push(Article::new(stem, &title, body.to_string()));
+                }
+            }),
+            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => read(path)
+                .and_then(|text| faq_articles(stem, path, &text))
+                .map(|found| loaded.articles.extend(found)),
+            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("shop") => read(path)
+                .and_then(|text| facts_file(path, &text))
+                .map(|facts| loaded.facts = Some(facts)),
+            _ => Ok(()),
+        };
+        if let Err(problem) = outcome {
+            tracing::warn!(%problem, "skipping a knowledge file");
+            loaded.problems.push(problem);
         }
     }
-    if articles.is_empty() {
-        return Err(KnowledgeError::Empty(dir.to_path_buf()));
+    if loaded.articles.is_empty() {
+        return Err(match loaded.problems.pop() {
+            Some(problem) => problem,
+            None => KnowledgeError::Empty(dir.to_path_buf()),
+        });
     }
-    Ok((articles, policies))
+    Ok(loaded)
 }

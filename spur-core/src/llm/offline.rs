@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError};
-use crate::classify::lexicon::normalize;
+use crate::facts::ShopFacts;
 use crate::prompt::PromptTexts;
+use crate::smalltalk::{self, SmallTalk};
 
 /// When the offline responder trusts a passage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,74 +25,77 @@ impl Default for OfflineConfig {
     }
 }
 
-/// Answers with the best retrieved passage when retrieval is confident,
-/// greets back, and otherwise says it is handing over to a person
-/// (`handoff: true`). It never writes a fact that is not in the knowledge.
-#[derive(Clone, Debug, Default)]
+/// Answers with the sentences of the best passage that address the
+/// question when retrieval covers the question's ideas, answers small talk
+/// briefly, and otherwise says it is handing over to a person
+/// (`handoff: true`). It never writes a fact that is not in the knowledge
+/// (or, for places, in its geographic data).
+#[derive(Clone, Debug)]
 pub struct OfflineResponder {
     config: OfflineConfig,
+    /// The shop's name for `{shop}` (from the operator's facts).
+    shop: String,
 }
 
-const GREETINGS: &[&str] = &[
-    "hi",
-    "hello",
-    "hey",
-    "hiya",
-    "yo",
-    "hola",
-    "namaste",
-    "bonjour",
-    "hallo",
-    "ola",
-    "good morning",
-    "good afternoon",
-    "good evening",
-    "thanks",
-    "thank you",
-    "thx",
-    "ok",
-    "okay",
-    "cool",
-    "great",
-];
-
-fn is_greeting(text: &str) -> bool {
-    let normalized = normalize(text);
-    let words: Vec<&str> = normalized.split_whitespace().collect();
-    let joined = words.join(" ");
-    words.len() <= 4
-        && GREETINGS
-            .iter()
-            .any(|g| joined == *g || joined.starts_with(&format!("{g} ")))
+impl Default for OfflineResponder {
+    fn default() -> Self {
+        Self::new(OfflineConfig::default())
+    }
 }
 
 impl OfflineResponder {
     pub fn new(config: OfflineConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            shop: ShopFacts::default().display_name().to_string(),
+        }
+    }
+
+    /// Names the shop in greetings (`ShopFacts::display_name`).
+    pub fn with_shop(mut self, name: &str) -> Self {
+        self.shop = name.to_string();
+        self
     }
 
     fn answer(&self, request: &CompletionRequest) -> Completion {
         let texts = &self.config.texts;
+        let render = |text: &str| texts.render(text, &self.shop);
         let question = request.last_user_message();
+        let small_talk = smalltalk::detect(question).map(|kind| match kind {
+            SmallTalk::Greeting => render(&texts.greeting_reply),
+            SmallTalk::Thanks => render(&texts.thanks_reply),
+            SmallTalk::Acknowledgement => render(&texts.ack_reply),
+            SmallTalk::Goodbye => render(&texts.goodbye_reply),
+            SmallTalk::AreYouABot => render(&texts.bot_reply),
+        });
         let best = request
             .passages
             .first()
             .filter(|p| p.confidence >= self.config.min_confidence);
-        let (text, handoff) = match best {
-            Some(passage) => {
+        let (text, handoff) = match (small_talk, best) {
+            (Some(reply), _) => (reply, false),
+            (None, Some(passage)) => {
                 let intro = texts
                     .offline_answer_intro
                     .replace("{title}", &passage.title);
-                let answer = passage.text.trim();
-                let text = if intro.is_empty() {
-                    answer.to_string()
+                let quoted = if passage.excerpt.trim().is_empty() {
+                    passage.text.trim()
                 } else {
-                    format!("{}\n\n{answer}", texts.render(&intro))
+                    passage.excerpt.trim()
+                };
+                let mut answer = passage.notes.join(" ");
+                if !answer.is_empty() {
+                    answer.push(' ');
+                }
+                answer.push_str(quoted);
+                let text = if intro.is_empty() {
+                    answer
+                } else {
+                    format!("{}\n\n{answer}", render(&intro))
                 };
                 (text, false)
             }
-            None if is_greeting(question) => (texts.render(&texts.greeting_reply), false),
-            None => (texts.render(&texts.offline_no_answer), true),
+            (None, None) => (render(&texts.offline_no_answer), true),
         };
         Completion {
             text,
@@ -176,7 +180,19 @@ mod tests {
 
         let hello = responder.complete(&request(&kb, "Hello!")).await.unwrap();
         assert!(!hello.handoff);
-        assert!(hello.text.contains("Spur Shop"));
+        assert!(hello.text.contains("our shop"), "{}", hello.text);
+        let named = OfflineResponder::default().with_shop("Nordlicht");
+        let hello = named.complete(&request(&kb, "Hello!")).await.unwrap();
+        assert!(hello.text.contains("Nordlicht"), "{}", hello.text);
+        for (text, expect) in [
+            ("thanks!", "welcome"),
+            ("ok bye", "good day"),
+            ("are you a bot?", "virtual assistant"),
+        ] {
+            let reply = responder.complete(&request(&kb, text)).await.unwrap();
+            assert!(!reply.handoff, "{text}");
+            assert!(reply.text.contains(expect), "{text} -> {}", reply.text);
+        }
     }
 
     #[tokio::test]

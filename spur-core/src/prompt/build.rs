@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::trim::{MESSAGE_OVERHEAD_TOKENS, trim_counted};
 use super::{PromptMessage, PromptTexts, Role, TokenCounter};
 use crate::conversation::{Message, Sender};
+use crate::facts::ShopFacts;
 use crate::knowledge::{Article, Passage};
 
 /// Tokens the API adds to prime the reply.
@@ -36,6 +37,8 @@ impl Default for PromptConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct PromptInput<'a> {
     pub policies: &'a [Article],
+    /// The operator's facts (name, hours, contact): authoritative, like policies.
+    pub facts: &'a ShopFacts,
     /// Retrieved for this turn, best first.
     pub passages: &'a [Passage],
     /// Earlier messages, oldest first (without the new one).
@@ -59,20 +62,22 @@ pub struct Prompt {
     pub over_budget: bool,
 }
 
-fn system_text(texts: &PromptTexts, policies: &[Article]) -> String {
-    let mut out = texts.render(&texts.persona);
+fn system_text(texts: &PromptTexts, policies: &[Article], facts: &ShopFacts) -> String {
+    let shop = facts.display_name();
+    let mut out = texts.render(&texts.persona, shop);
     out.push_str("\n\n");
-    out.push_str(&texts.render(&texts.guardrails));
-    if !policies.is_empty() {
-        let _ = write!(out, "\n\n{}", texts.policies_heading);
-        for policy in policies {
-            let _ = write!(
-                out,
-                "\n- {}: {}",
-                policy.title,
-                policy.body.replace('\n', " ")
-            );
-        }
+    out.push_str(&texts.render(&texts.guardrails, shop));
+    let _ = write!(out, "\n\n{}", texts.policies_heading);
+    for line in facts.describe().lines() {
+        let _ = write!(out, "\n- {line}");
+    }
+    for policy in policies {
+        let _ = write!(
+            out,
+            "\n- {}: {}",
+            policy.title,
+            policy.body.replace('\n', " ")
+        );
     }
     out
 }
@@ -110,7 +115,7 @@ pub fn build_prompt(
     counter: &dyn TokenCounter,
     input: PromptInput<'_>,
 ) -> Prompt {
-    let system = system_text(&config.texts, input.policies);
+    let system = system_text(&config.texts, input.policies, input.facts);
     let system_cost = counter.count(&system) + MESSAGE_OVERHEAD_TOKENS;
     assemble(
         &config.texts,
@@ -132,8 +137,13 @@ pub struct PromptBuilder {
 }
 
 impl PromptBuilder {
-    pub fn new(config: PromptConfig, counter: &dyn TokenCounter, policies: &[Article]) -> Self {
-        let system = system_text(&config.texts, policies);
+    pub fn new(
+        config: PromptConfig,
+        counter: &dyn TokenCounter,
+        policies: &[Article],
+        facts: &ShopFacts,
+    ) -> Self {
+        let system = system_text(&config.texts, policies, facts);
         let system_cost = counter.count(&system) + MESSAGE_OVERHEAD_TOKENS;
         Self {
             config,
@@ -146,7 +156,7 @@ impl PromptBuilder {
         &self.config
     }
 
-    /// Same as [`build_prompt`]; `input.policies` is ignored (given at construction).
+    /// Same as [`build_prompt`]; `input.policies` and `input.facts` are ignored (given at construction).
     pub fn build(&self, counter: &dyn TokenCounter, input: PromptInput<'_>) -> Prompt {
         self.build_within(
             counter,
@@ -274,12 +284,18 @@ mod tests {
                 }
             })
             .collect();
-        let builder = PromptBuilder::new(PromptConfig::default(), counter.as_ref(), kb.policies());
+        let builder = PromptBuilder::new(
+            PromptConfig::default(),
+            counter.as_ref(),
+            kb.policies(),
+            kb.facts(),
+        );
         for (max_history_messages, max_input_tokens) in
             [(20, 4_000), (5, 4_000), (20, 700), (3, 300)]
         {
             let input = PromptInput {
                 policies: kb.policies(),
+                facts: kb.facts(),
                 passages: &passages,
                 history: &history,
                 message: "Can I return shoes?",
@@ -311,6 +327,7 @@ mod tests {
             counter.as_ref(),
             PromptInput {
                 policies: kb.policies(),
+                facts: kb.facts(),
                 passages: &passages,
                 history: &[],
                 message: "Can I return shoes?",
@@ -341,6 +358,7 @@ mod tests {
         let mut config = PromptConfig::default();
         let input = PromptInput {
             policies: kb.policies(),
+            facts: kb.facts(),
             passages: &passages,
             history: &[],
             message: "hi",

@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromptTexts {
-    /// The shop's name, used in the persona and greetings.
-    pub shop_name: String,
-    /// Who the assistant is. `{shop}` is replaced by the shop's name.
+    /// Who the assistant is. `{shop}` is replaced by the shop's name
+    /// (from the operator's facts, `ShopFacts::name`).
     pub persona: String,
     /// Rules the model must follow.
     pub guardrails: String,
@@ -19,12 +18,30 @@ pub struct PromptTexts {
     pub fallback_reply: String,
     /// Sent when the conversation is handed to a person during support hours.
     pub handoff_reply: String,
-    /// Sent when it is handed over outside support hours. `{hours}` is replaced.
+    /// Sent when it is handed over outside support hours. `{back}` is when
+    /// people are back ("tomorrow at 09:00 (Berlin time)"), `{hours}` the hours.
     pub handoff_after_hours_reply: String,
+    /// Sent when it is handed over and the shop's hours are not configured:
+    /// promises no time.
+    pub handoff_unknown_hours_reply: String,
+    /// Sent when the customer asks for a person while already waiting for one.
+    pub already_waiting_reply: String,
+    /// Added to a handoff notice when the shop gave a contact (`{contact}`).
+    pub contact_line: String,
+    /// Sent instead of a reply the grounding guard could not support.
+    pub ungrounded_reply: String,
     /// The offline responder's answer when no article is confident enough.
     pub offline_no_answer: String,
-    /// The offline responder's answer to a greeting.
+    /// The answer to a greeting.
     pub greeting_reply: String,
+    /// The answer to thanks.
+    pub thanks_reply: String,
+    /// The answer to "ok", "got it".
+    pub ack_reply: String,
+    /// The answer to a goodbye.
+    pub goodbye_reply: String,
+    /// The answer to "are you a bot?".
+    pub bot_reply: String,
     /// Put before an article when the offline responder quotes it
     /// (`{title}` is the article's title); empty for none.
     pub offline_answer_intro: String,
@@ -33,7 +50,6 @@ pub struct PromptTexts {
 impl Default for PromptTexts {
     fn default() -> Self {
         Self {
-            shop_name: "Spur Shop".into(),
             persona: "You are the customer support assistant of {shop}, an online store. \
                       You are friendly, concise and precise, and you write in the customer's language."
                 .into(),
@@ -57,12 +73,28 @@ impl Default for PromptTexts {
                             They will reply right here in this chat."
                 .into(),
             handoff_after_hours_reply: "I'm passing your conversation to our support team. \
-                                        They're available {hours} and will reply right here \
-                                        as soon as they're back."
+                                        Nobody is in right now: they're back {back} and will \
+                                        reply right here. Our hours: {hours}."
                 .into(),
+            handoff_unknown_hours_reply: "I'm passing your conversation to our support team. \
+                                          A person will reply right here in this chat."
+                .into(),
+            already_waiting_reply: "You're already in line for a person from our team; \
+                                    they'll reply right here. Anything you add now is \
+                                    saved for them."
+                .into(),
+            contact_line: "You can also reach us at {contact}.".into(),
             offline_no_answer: "I'm not sure about that one.".into(),
-            greeting_reply: "Hi! I'm the {shop} assistant. Ask me about shipping, delivery, \
-                             returns or your order, or ask to talk to a person."
+            ungrounded_reply: "I'm not sure about that, so let me get a person from our team."
+                .into(),
+            greeting_reply: "Hi! I'm the virtual assistant of {shop}. How can I help? \
+                             You can ask me a question or ask to talk to a person."
+                .into(),
+            thanks_reply: "You're welcome! Is there anything else I can help with?".into(),
+            ack_reply: "Alright! Is there anything else I can help with?".into(),
+            goodbye_reply: "Thanks for writing to {shop}. Have a good day!".into(),
+            bot_reply: "I'm the virtual assistant of {shop}: a program that answers from the \
+                        shop's own information. Ask to talk to a person at any time."
                 .into(),
             offline_answer_intro: String::new(),
         }
@@ -71,7 +103,7 @@ impl Default for PromptTexts {
 
 impl PromptTexts {
     /// Replaces `{shop}` with the shop's name.
-    pub fn render(&self, text: &str) -> String {
-        text.replace("{shop}", &self.shop_name)
+    pub fn render(&self, text: &str, shop: &str) -> String {
+        text.replace("{shop}", shop)
     }
 }

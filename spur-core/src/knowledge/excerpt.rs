@@ -1,0 +1,120 @@
+//! The sentences of a passage that answer a question: what the offline
+//! responder quotes instead of a whole section.
+
+use std::collections::HashSet;
+
+use super::search::{Index, Query};
+
+/// Most sentences quoted from one passage.
+const MAX_SENTENCES: usize = 3;
+
+/// Splits text into sentences and list items, keeping their words.
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut start = 0;
+        let bytes = line.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let ends = matches!(b, b'.' | b'!' | b'?')
+                && bytes.get(i + 1).is_none_or(|n| *n == b' ')
+                // "e.g." and "approx." are not ends: the next word starts lower case.
+                && bytes
+                    .get(i + 2)
+                    .is_none_or(|n| n.is_ascii_uppercase() || !n.is_ascii_alphabetic());
+            if ends {
+                let s = line[start..=i].trim();
+                if !s.is_empty() {
+                    out.push(s);
+                }
+                start = i + 1;
+            }
+        }
+        let rest = line[start..].trim();
+        if !rest.is_empty() {
+            out.push(rest);
+        }
+    }
+    out
+}
+
+/// The sentences of `text` that cover the question's concepts, in their
+/// order: the best one, then any that covers a concept the others do not.
+/// The whole text when it is short or no sentence covers anything.
+pub(crate) fn excerpt(index: &Index, query: &Query, text: &str) -> String {
+    let all = sentences(text);
+    if all.len() <= 2 {
+        return text.trim().to_string();
+    }
+    let terms: Vec<HashSet<String>> = all
+        .iter()
+        .map(|s| index.stems(s).into_iter().collect())
+        .collect();
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut covered: HashSet<usize> = HashSet::new();
+    while chosen.len() < MAX_SENTENCES {
+        let gain = |i: usize| -> f32 {
+            query
+                .concepts
+                .iter()
+                .enumerate()
+                .filter(|(c, concept)| {
+                    !covered.contains(c)
+                        && concept.alternatives.iter().any(|a| terms[i].contains(a))
+                })
+                .map(|(_, concept)| concept.weight)
+                .sum()
+        };
+        let best = (0..all.len())
+            .filter(|i| !chosen.contains(i))
+            .map(|i| (i, gain(i)))
+            .filter(|(_, g)| *g > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some((i, _)) = best else { break };
+        chosen.push(i);
+        for (c, concept) in query.concepts.iter().enumerate() {
+            if concept.alternatives.iter().any(|a| terms[i].contains(a)) {
+                covered.insert(c);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return all[..2].join(" ");
+    }
+    chosen.sort_unstable();
+    chosen.iter().map(|&i| all[i]).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_sentences_but_not_abbreviations() {
+        assert_eq!(
+            sentences("We ship e.g. shoes. Returns are free! Ask us?\n- a list item"),
+            vec![
+                "We ship e.g. shoes.",
+                "Returns are free!",
+                "Ask us?",
+                "- a list item"
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_the_sentence_that_answers() {
+        let text = "Orders ship from Hamburg. Standard delivery takes 2-4 working days in Germany. \
+                    Payment is by PayPal, Klarna or card. Gift wrapping costs 3 EUR.";
+        let index = Index::new(vec![text.to_string()]);
+        let query = index.analyse("Can I pay with PayPal?");
+        assert_eq!(
+            excerpt(&index, &query, text),
+            "Payment is by PayPal, Klarna or card."
+        );
+        let query = index.analyse("how long does delivery take and is gift wrap extra?");
+        let quoted = excerpt(&index, &query, text);
+        assert!(quoted.contains("2-4 working days"), "{quoted}");
+        assert!(quoted.contains("3 EUR"), "{quoted}");
+        assert!(!quoted.contains("PayPal"), "{quoted}");
+    }
+}

@@ -1,0 +1,342 @@
+//! Retrieval: BM25 (the bm25 crate) for ranking, and a coverage measure of
+//! the question's distinctive ideas for confidence.
+//!
+//! A question becomes *concepts*: each content word, widened by the
+//! customer-wording groups (`synonyms.rs`), places resolved to the countries
+//! and regions a passage may name (`places.rs`), and close spellings of
+//! words the knowledge does not contain (typos). A concept weighs what its
+//! commonest form weighs (inverse document frequency), so a rare word the
+//! question names (a payment provider, a country) counts for more than a
+//! verb every section shares. A passage's confidence is the weighted share
+//! of the question's concepts it covers; passages rank by that first and by
+//! BM25 second.
+
+use std::collections::{HashMap, HashSet};
+
+use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder, Tokenizer};
+
+use super::synonyms::GROUPS;
+use crate::classify::lexicon::normalize;
+
+/// Weight of a question word no passage contains: it cannot be matched, so
+/// it lowers the confidence, but less than a rare matched word raises it.
+const UNKNOWN_TERM_WEIGHT: f32 = 1.0;
+
+/// How much BM25 adds to coverage when ordering passages (a tie-breaker).
+const BM25_SHARE: f32 = 0.1;
+
+/// Words that say how a customer asks, not what about.
+const FILLERS: &[&str] = &[
+    "know",
+    "want",
+    "need",
+    "tell",
+    "please",
+    "pls",
+    "plz",
+    "can",
+    "could",
+    "would",
+    "like",
+    "hi",
+    "hello",
+    "hey",
+    "thanks",
+    "thank",
+    "question",
+    "ask",
+    "let",
+    "just",
+    "also",
+    "really",
+    "guys",
+    "yes",
+    "anyone",
+    "someone",
+    "something",
+    "wondering",
+    "possible",
+    "way",
+    "still",
+    "okay",
+    "ok",
+    "kindly",
+    "sir",
+    "madam",
+    "maam",
+    "team",
+    "help",
+    "mine",
+    "one",
+    "get",
+    "got",
+    "make",
+    "made",
+    "use",
+    "hoping",
+    "quick",
+    "info",
+    "information",
+    "regarding",
+    "about",
+];
+
+/// One idea of the question and the stemmed words that express it.
+#[derive(Clone, Debug)]
+pub(crate) struct Concept {
+    pub alternatives: Vec<String>,
+    pub weight: f32,
+}
+
+/// What a question asks, ready to score passages with.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Query {
+    pub concepts: Vec<Concept>,
+    /// Facts about the question's places ("Lyon is in France.").
+    pub notes: Vec<String>,
+    /// The text given to BM25: the question and its widened words.
+    pub expanded: String,
+}
+
+impl Query {
+    pub fn total_weight(&self) -> f32 {
+        self.concepts.iter().map(|c| c.weight).sum()
+    }
+}
+
+/// The index over a set of texts (title twice, then body).
+pub(crate) struct Index {
+    engine: SearchEngine<u32>,
+    tokenizer: DefaultTokenizer,
+    /// Term -> the documents holding it, ascending.
+    postings: HashMap<String, Vec<u32>>,
+    documents: usize,
+    /// Stemmed single words of each synonym group.
+    groups: Vec<Vec<String>>,
+    /// Stem -> the groups it belongs to.
+    group_of: HashMap<String, Vec<usize>>,
+    /// Multi-word phrases (normalised, space-padded) -> group.
+    phrases: Vec<(String, usize)>,
+}
+
+pub(crate) fn tokenizer() -> DefaultTokenizer {
+    DefaultTokenizer::new(Language::English)
+}
+
+impl Index {
+    pub fn new(texts: Vec<String>) -> Self {
+        let tokenizer = tokenizer();
+        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, text) in texts.iter().enumerate() {
+            let distinct: HashSet<String> = tokenizer.tokenize(text).into_iter().collect();
+            for term in distinct {
+                postings.entry(term).or_default().push(i as u32);
+            }
+        }
+        let documents = texts.len();
+        let engine = SearchEngineBuilder::<u32>::with_tokenizer_and_documents(
+            self::tokenizer(),
+            texts
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| bm25::Document::new(i as u32, text)),
+        )
+        .build();
+        let mut groups = Vec::with_capacity(GROUPS.len());
+        let mut group_of: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut phrases = Vec::new();
+        for (g, members) in GROUPS.iter().enumerate() {
+            let mut stems = Vec::new();
+            for member in *members {
+                let normalized = normalize(member);
+                if normalized.split_whitespace().count() > 1 {
+                    phrases.push((format!(" {} ", normalized.trim()), g));
+                    continue;
+                }
+                for stem in tokenizer.tokenize(member) {
+                    if !stems.contains(&stem) {
+                        group_of.entry(stem.clone()).or_default().push(g);
+                        stems.push(stem);
+                    }
+                }
+            }
+            groups.push(stems);
+        }
+        Self {
+            engine,
+            tokenizer,
+            postings,
+            documents,
+            groups,
+            group_of,
+            phrases,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.documents
+    }
+
+    pub fn stems(&self, text: &str) -> Vec<String> {
+        self.tokenizer.tokenize(text)
+    }
+
+    fn idf(&self, term: &str) -> Option<f32> {
+        let df = self.postings.get(term)?.len();
+        Some((1.0 + self.len() as f32 / df as f32).ln())
+    }
+
+    /// A concept weighs what its commonest known form weighs.
+    fn concept(&self, alternatives: Vec<String>) -> Concept {
+        let weight = alternatives
+            .iter()
+            .filter_map(|a| self.idf(a))
+            .fold(None, |min: Option<f32>, w| {
+                Some(min.map_or(w, |m| m.min(w)))
+            })
+            .unwrap_or(UNKNOWN_TERM_WEIGHT);
+        Concept {
+            alternatives,
+            weight,
+        }
+    }
+
+    /// Known terms one or two edits from `word` (typos of 5+ letters).
+    fn near_spellings(&self, word: &str) -> Vec<String> {
+        let len = word.chars().count();
+        if len < 5 {
+            return Vec::new();
+        }
+        let max = if len >= 8 { 2 } else { 1 };
+        let first = word.chars().next();
+        self.postings
+            .keys()
+            // Typos rarely change the first letter; checking it keeps this cheap.
+            .filter(|t| t.chars().next() == first && t.chars().count().abs_diff(len) <= max)
+            .filter(|t| strsim::damerau_levenshtein(word, t) <= max)
+            .cloned()
+            .collect()
+    }
+
+    pub fn analyse(&self, question: &str) -> Query {
+        let normalized = format!(" {} ", normalize(question));
+        let mut consumed: HashSet<String> = HashSet::new();
+        let mut concepts = Vec::new();
+        let mut notes = Vec::new();
+        let mut expanded = vec![question.to_string()];
+
+        // Places first: their words mean the place, not themselves.
+        #[cfg(feature = "places")]
+        for place in super::places::find(question) {
+            let mut alternatives = Vec::new();
+            for name in &place.names {
+                for stem in self.stems(name) {
+                    if !alternatives.contains(&stem) {
+                        alternatives.push(stem);
+                    }
+                }
+            }
+            consumed.extend(self.stems(&place.name));
+            if place.is_city {
+                notes.push(format!("{} is in {}.", place.name, place.country));
+            }
+            expanded.push(place.names.join(" "));
+            concepts.push(self.concept(alternatives));
+        }
+
+        // Customers' phrases ("send it back", "how long").
+        let mut phrase_groups: Vec<usize> = Vec::new();
+        for (phrase, group) in &self.phrases {
+            if normalized.contains(phrase.as_str()) && !phrase_groups.contains(group) {
+                phrase_groups.push(*group);
+                consumed.extend(self.stems(phrase));
+            }
+        }
+
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut token_groups: HashSet<usize> = HashSet::new();
+        for token in self.stems(question) {
+            if consumed.contains(&token) || FILLERS.contains(&token.as_str()) {
+                continue;
+            }
+            if !seen.insert(token.clone()) {
+                continue;
+            }
+            let mut alternatives = vec![token.clone()];
+            let groups = self.group_of.get(&token).cloned().unwrap_or_default();
+            for g in &groups {
+                token_groups.insert(*g);
+                for stem in &self.groups[*g] {
+                    if !alternatives.contains(stem) {
+                        alternatives.push(stem.clone());
+                    }
+                }
+            }
+            if groups.is_empty() && self.idf(&token).is_none() {
+                alternatives.extend(self.near_spellings(&token));
+            }
+            concepts.push(self.concept(alternatives));
+        }
+        for group in phrase_groups {
+            if token_groups.contains(&group) {
+                continue; // already widened through one of its words
+            }
+            concepts.push(self.concept(self.groups[group].clone()));
+        }
+        for concept in &concepts {
+            expanded.push(concept.alternatives.join(" "));
+        }
+        Query {
+            concepts,
+            notes,
+            expanded: expanded.join(" "),
+        }
+    }
+
+    /// Documents covering any concept, best first: (index, coverage 0..1,
+    /// score = coverage + a share of BM25).
+    pub fn rank(&self, query: &Query, k: usize) -> Vec<(usize, f32, f32)> {
+        let total = query.total_weight();
+        if total <= 0.0 || k == 0 {
+            return Vec::new();
+        }
+        let n = self.len();
+        let mut covered = vec![0.0f32; n];
+        let mut last_concept = vec![usize::MAX; n];
+        for (c, concept) in query.concepts.iter().enumerate() {
+            for alternative in &concept.alternatives {
+                for &doc in self.postings.get(alternative).into_iter().flatten() {
+                    let doc = doc as usize;
+                    if last_concept[doc] != c {
+                        last_concept[doc] = c;
+                        covered[doc] += concept.weight;
+                    }
+                }
+            }
+        }
+        let bm25: HashMap<usize, f32> = self
+            .engine
+            .search(&query.expanded, n.min(50))
+            .into_iter()
+            .map(|r| (r.document.id as usize, r.score))
+            .collect();
+        let top = bm25
+            .values()
+            .copied()
+            .fold(0.0f32, f32::max)
+            .max(f32::EPSILON);
+        let mut ranked: Vec<(usize, f32, f32)> = covered
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0.0)
+            .map(|(i, c)| {
+                let coverage = c / total;
+                let score = coverage + BM25_SHARE * bm25.get(&i).copied().unwrap_or(0.0) / top;
+                (i, coverage, score)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        ranked.truncate(k);
+        ranked
+    }
+}
