@@ -17,6 +17,7 @@ cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
 cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
 grep -q "India" /tmp/spur-example.out
+bash scripts/test-answers.sh
 bash scripts/smoke-server.sh
 bash scripts/test-api-fuzz.sh
 bash scripts/test-browser.sh

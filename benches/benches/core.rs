@@ -41,12 +41,13 @@ fn prompt_bench(c: &mut Criterion, name: &str, config: PromptConfig, sizes: &[us
     let counter = tokens::for_model("gpt-4o-mini");
     let kb = KnowledgeBase::demo();
     let passages = kb.search("can I return shoes I ordered last week?", 3);
-    let builder = PromptBuilder::new(config, counter.as_ref(), kb.policies());
+    let builder = PromptBuilder::new(config, counter.as_ref(), kb.policies(), kb.facts());
     let build = |history: &[spur_core::conversation::Message]| {
         builder.build(
             counter.as_ref(),
             PromptInput {
                 policies: kb.policies(),
+                facts: kb.facts(),
                 passages: &passages,
                 history,
                 message: "Can I return the shoes I ordered last week?",

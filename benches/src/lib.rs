@@ -1,7 +1,12 @@
 //! Shared inputs for the benches: realistic transcripts and knowledge bases.
 
+pub mod answers;
+
+use std::sync::Arc;
+
 use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};
 use spur_core::knowledge::{Article, KnowledgeBase};
+use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::prompt::tokens;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -78,4 +83,21 @@ pub fn knowledge(n: usize) -> KnowledgeBase {
         })
         .collect();
     KnowledgeBase::new(articles, Vec::new())
+}
+
+/// The model named by `OPENAI_BASE_URL` / `OPENAI_API_KEY` / `OPENAI_MODEL`
+/// (default gpt-4o-mini), or `None` when neither is set (offline).
+pub fn llm_provider() -> Result<Option<Arc<dyn LlmProvider>>, Box<dyn std::error::Error>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (base_url, api_key) = (var("OPENAI_BASE_URL"), var("OPENAI_API_KEY"));
+    if base_url.is_none() && api_key.is_none() {
+        return Ok(None);
+    }
+    let provider = OpenAiProvider::new(OpenAiConfig {
+        base_url,
+        api_key: api_key.map(spur_core::llm::SecretString::from),
+        model: var("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+        ..OpenAiConfig::default()
+    })?;
+    Ok(Some(Arc::new(provider)))
 }

@@ -113,6 +113,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             text: p.text.clone(),
             score: p.score,
             confidence: p.confidence,
+            title_coverage: 0.0,
             excerpt: String::new(),
             notes: Vec::new(),
         });
@@ -130,6 +131,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             .ok_or_else(|| PyValueError::new_err(format!("passages[{index}] has no text")))?,
         score: 0.0,
         confidence: 0.0,
+        title_coverage: 0.0,
         excerpt: String::new(),
         notes: Vec::new(),
     })

@@ -114,3 +114,19 @@ def test_a_knowledge_directory(tmp_path: Path) -> None:
     engine = spur.Engine(knowledge=str(tmp_path))
     r = engine.send_message("Do you offer gift wrapping?")
     assert r.reply is not None and "3 euros" in r.reply
+
+
+def test_the_shops_facts(tmp_path: Path) -> None:
+    (tmp_path / "policies.md").write_text("## Gift wrapping\nWe gift wrap any order for 3 euros.\n")
+    engine = spur.Engine(
+        knowledge=str(tmp_path),
+        facts={"name": "Nordlicht", "time_zone": "Europe/Berlin", "hours": "Mon-Fri 08:00-17:00"},
+    )
+    r = engine.send_message("when is your team available?")
+    assert r.reply is not None and "08:00-17:00 (Berlin time)" in r.reply
+    hello = engine.send_message("hello")
+    assert hello.reply is not None and "Nordlicht" in hello.reply
+    with pytest.raises(spur.ConfigError):
+        spur.Engine(knowledge=str(tmp_path), facts={"time_zone": "Mars/Olympus"})
+    with pytest.raises(spur.ConfigError):
+        spur.Engine(facts={"name": "no knowledge"})

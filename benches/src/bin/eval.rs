@@ -2,19 +2,20 @@
 //! reference data (never copied into this repository).
 //!
 //! `cargo run --release -p spur-benches --bin spur-eval -- [DATA_DIR]`
+//!
+//! `spur-eval answers --knowledge DIR --questions FILE.jsonl [--verbose]`
+//! grades a shop's answers instead (see `spur_benches::answers`).
 //! (default: `$SPUR_DATA`, else `../shared/data` beside the workspace).
 //! With `OPENAI_BASE_URL` / `OPENAI_API_KEY` set, the LLM classifier is
 //! evaluated too, on the first `SPUR_EVAL_LLM_LIMIT` tickets (default 300).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
 use spur_core::classify::eval::Evaluation;
 use spur_core::classify::{Classification, LlmClassifier, LocalClassifier};
 use spur_core::escalation::{EscalationPolicy, HandoffDetector};
-use spur_core::llm::{OpenAiConfig, OpenAiProvider};
 
 #[derive(Deserialize)]
 struct Ticket {
@@ -45,21 +46,8 @@ fn bitext_category(row: &Bitext) -> &'static str {
 /// The LLM classifier when `OPENAI_BASE_URL` or `OPENAI_API_KEY` is set
 /// (model from `OPENAI_MODEL`, default gpt-4o-mini).
 fn llm_classifier() -> Result<Option<LlmClassifier>, Box<dyn std::error::Error>> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (base_url, api_key) = (var("OPENAI_BASE_URL"), var("OPENAI_API_KEY"));
-    if base_url.is_none() && api_key.is_none() {
-        return Ok(None);
-    }
-    let provider = OpenAiProvider::new(OpenAiConfig {
-        base_url,
-        api_key: api_key.map(spur_core::llm::SecretString::from),
-        model: var("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
-        ..OpenAiConfig::default()
-    })?;
-    Ok(Some(LlmClassifier::new(
-        Arc::new(provider),
-        LocalClassifier::default(),
-    )))
+    Ok(spur_benches::llm_provider()?
+        .map(|provider| LlmClassifier::new(provider, LocalClassifier::default())))
 }
 
 fn data_dir() -> PathBuf {
@@ -99,6 +87,15 @@ const CATEGORIES: [&str; 3] = ["billing", "technical", "general"];
 const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("answers") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let passed = runtime.block_on(spur_benches::answers::main(&args[1..]))?;
+        if !passed {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let dir = data_dir();
     let classifier = LocalClassifier::default();
     let categories = CATEGORIES;

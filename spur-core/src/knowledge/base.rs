@@ -51,6 +51,9 @@ pub struct Passage {
     pub score: f32,
     /// 0.0 to 1.0: the weighted share of the question's ideas the article covers.
     pub confidence: f32,
+    /// 0.0 to 1.0: the share its title covers (what the section is about).
+    #[serde(default)]
+    pub title_coverage: f32,
     /// The sentences that answer the question (what the offline responder quotes).
     #[serde(default)]
     pub excerpt: String,
@@ -100,7 +103,12 @@ impl KnowledgeBase {
             articles
                 .iter()
                 // The title counts twice: it says what the article is about.
-                .map(|a| format!("{}\n{}\n{}", a.title, a.title, a.body))
+                .map(|a| {
+                    (
+                        a.title.clone(),
+                        format!("{}\n{}\n{}", a.title, a.title, a.body),
+                    )
+                })
                 .collect(),
         );
         Self {
@@ -249,6 +257,7 @@ impl KnowledgeBase {
                     text: article.body.clone(),
                     score,
                     confidence,
+                    title_coverage: self.index.title_coverage(&analysed, i),
                     excerpt: excerpt::excerpt(&self.index, &analysed, &article.body),
                     notes: analysed.notes.clone(),
                 })

@@ -105,7 +105,7 @@ mod tests {
     fn quotes_the_sentence_that_answers() {
         let text = "Orders ship from Hamburg. Standard delivery takes 2-4 working days in Germany. \
                     Payment is by PayPal, Klarna or card. Gift wrapping costs 3 EUR.";
-        let index = Index::new(vec![text.to_string()]);
+        let index = Index::new(vec![("Shop".to_string(), text.to_string())]);
         let query = index.analyse("Can I pay with PayPal?");
         assert_eq!(
             excerpt(&index, &query, text),

@@ -18,7 +18,7 @@ pub(crate) struct Place {
     /// Words a passage may name the place by: the place, its country's
     /// names, its continent, "EU" for members.
     pub names: Vec<String>,
-    /// True for a city (the reply says which country it is in).
+    /// True for a city in one known country (the reply says which).
     pub is_city: bool,
 }
 
@@ -116,20 +116,27 @@ pub(crate) fn find(text: &str) -> Vec<Place> {
             let Some(entries) = PLACES.get(&phrase.to_lowercase()) else {
                 continue;
             };
-            let [entry] = entries.as_slice() else {
-                continue; // ambiguous
-            };
             let capitalised = phrase.chars().next().is_some_and(char::is_uppercase);
-            if entry.is_city && !capitalised && !(all_lower && phrase.chars().count() >= 5) {
+            let is_city = entries.iter().all(|e| e.is_city);
+            if is_city && !capitalised && !(all_lower && phrase.chars().count() >= 5) {
                 continue;
             }
+            // A name several countries share (London, Madrid) may be any of
+            // them: a passage naming any one covers it; no note is given.
             let mut names = vec![phrase.clone()];
-            names.extend(names_of(&entry.country));
+            for entry in entries {
+                names.extend(names_of(&entry.country));
+            }
+            let single = entries.len() == 1;
             found.push(Place {
                 name: phrase,
-                country: entry.country.iso_short_name(),
+                country: if single {
+                    entries[0].country.iso_short_name()
+                } else {
+                    ""
+                },
                 names,
-                is_city: entry.is_city,
+                is_city: is_city && single,
             });
             matched = len;
             break;
@@ -159,5 +166,9 @@ mod tests {
         // Everyday words are not towns.
         assert!(find("nice, thanks. Can I return it?").is_empty());
         assert!(find("I am reading the Returns policy").is_empty());
+        // London is in more than one country: every one counts, no note.
+        let london = &find("Do you deliver to London?")[0];
+        assert!(!london.is_city);
+        assert!(london.names.iter().any(|n| n == "United Kingdom"));
     }
 }

@@ -18,12 +18,20 @@ use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder, Tokeni
 use super::synonyms::GROUPS;
 use crate::classify::lexicon::normalize;
 
-/// Weight of a question word no passage contains: it cannot be matched, so
-/// it lowers the confidence, but less than a rare matched word raises it.
+/// Least weight of a question word no passage contains: it cannot be
+/// matched, so it lowers the confidence.
 const UNKNOWN_TERM_WEIGHT: f32 = 1.0;
 
 /// How much BM25 adds to coverage when ordering passages (a tie-breaker).
 const BM25_SHARE: f32 = 0.1;
+
+/// How much a heading that names the question's ideas adds: a section's
+/// title says what it is about, its body may mention anything.
+const TITLE_SHARE: f32 = 0.2;
+
+/// Ideas from the customer-wording groups (returns, payment, delivery...)
+/// say what a question is about: they count this much more than other words.
+const TOPIC_BOOST: f32 = 1.5;
 
 /// Words that say how a customer asks, not what about.
 const FILLERS: &[&str] = &[
@@ -88,6 +96,12 @@ pub(crate) struct Concept {
     pub weight: f32,
 }
 
+impl Concept {
+    fn covered_by(&self, terms: &HashSet<String>) -> bool {
+        self.alternatives.iter().any(|a| terms.contains(a))
+    }
+}
+
 /// What a question asks, ready to score passages with.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Query {
@@ -102,6 +116,21 @@ impl Query {
     pub fn total_weight(&self) -> f32 {
         self.concepts.iter().map(|c| c.weight).sum()
     }
+
+    /// The weighted share of the concepts `terms` covers (0..1).
+    pub fn coverage(&self, terms: &HashSet<String>) -> f32 {
+        let total = self.total_weight();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let covered: f32 = self
+            .concepts
+            .iter()
+            .filter(|c| c.covered_by(terms))
+            .map(|c| c.weight)
+            .sum();
+        covered / total
+    }
 }
 
 /// The index over a set of texts (title twice, then body).
@@ -111,6 +140,11 @@ pub(crate) struct Index {
     /// Term -> the documents holding it, ascending.
     postings: HashMap<String, Vec<u32>>,
     documents: usize,
+    /// What a word no document holds weighs: as much as the rarest known
+    /// word (it is at least that distinctive), at least `UNKNOWN_TERM_WEIGHT`.
+    unknown_weight: f32,
+    /// Per document, the stemmed words of its title.
+    titles: Vec<HashSet<String>>,
     /// Stemmed single words of each synonym group.
     groups: Vec<Vec<String>>,
     /// Stem -> the groups it belongs to.
@@ -124,8 +158,14 @@ pub(crate) fn tokenizer() -> DefaultTokenizer {
 }
 
 impl Index {
-    pub fn new(texts: Vec<String>) -> Self {
+    /// `documents`: (title, text to index) pairs.
+    pub fn new(documents: Vec<(String, String)>) -> Self {
         let tokenizer = tokenizer();
+        let titles: Vec<HashSet<String>> = documents
+            .iter()
+            .map(|(title, _)| tokenizer.tokenize(title).into_iter().collect())
+            .collect();
+        let texts: Vec<String> = documents.into_iter().map(|(_, text)| text).collect();
         let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, text) in texts.iter().enumerate() {
             let distinct: HashSet<String> = tokenizer.tokenize(text).into_iter().collect();
@@ -134,6 +174,7 @@ impl Index {
             }
         }
         let documents = texts.len();
+        let unknown_weight = (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT);
         let engine = SearchEngineBuilder::<u32>::with_tokenizer_and_documents(
             self::tokenizer(),
             texts
@@ -167,6 +208,8 @@ impl Index {
             tokenizer,
             postings,
             documents,
+            unknown_weight,
+            titles,
             groups,
             group_of,
             phrases,
@@ -188,13 +231,18 @@ impl Index {
 
     /// A concept weighs what its commonest known form weighs.
     fn concept(&self, alternatives: Vec<String>) -> Concept {
-        let weight = alternatives
-            .iter()
-            .filter_map(|a| self.idf(a))
-            .fold(None, |min: Option<f32>, w| {
-                Some(min.map_or(w, |m| m.min(w)))
-            })
-            .unwrap_or(UNKNOWN_TERM_WEIGHT);
+        self.weighted(alternatives, 1.0)
+    }
+
+    fn weighted(&self, alternatives: Vec<String>, boost: f32) -> Concept {
+        let weight = boost
+            * alternatives
+                .iter()
+                .filter_map(|a| self.idf(a))
+                .fold(None, |min: Option<f32>, w| {
+                    Some(min.map_or(w, |m| m.min(w)))
+                })
+                .unwrap_or(self.unknown_weight / boost);
         Concept {
             alternatives,
             weight,
@@ -222,6 +270,7 @@ impl Index {
         let normalized = format!(" {} ", normalize(question));
         let mut consumed: HashSet<String> = HashSet::new();
         let mut concepts = Vec::new();
+        #[cfg_attr(not(feature = "places"), allow(unused_mut))]
         let mut notes = Vec::new();
         let mut expanded = vec![question.to_string()];
 
@@ -275,13 +324,14 @@ impl Index {
             if groups.is_empty() && self.idf(&token).is_none() {
                 alternatives.extend(self.near_spellings(&token));
             }
-            concepts.push(self.concept(alternatives));
+            let boost = if groups.is_empty() { 1.0 } else { TOPIC_BOOST };
+            concepts.push(self.weighted(alternatives, boost));
         }
         for group in phrase_groups {
             if token_groups.contains(&group) {
                 continue; // already widened through one of its words
             }
-            concepts.push(self.concept(self.groups[group].clone()));
+            concepts.push(self.weighted(self.groups[group].clone(), TOPIC_BOOST));
         }
         for concept in &concepts {
             expanded.push(concept.alternatives.join(" "));
@@ -294,7 +344,12 @@ impl Index {
     }
 
     /// Documents covering any concept, best first: (index, coverage 0..1,
-    /// score = coverage + a share of BM25).
+    /// score = coverage + shares of title coverage and BM25).
+    /// How much of the question document `i`'s title covers (0..1).
+    pub fn title_coverage(&self, query: &Query, i: usize) -> f32 {
+        self.titles.get(i).map_or(0.0, |t| query.coverage(t))
+    }
+
     pub fn rank(&self, query: &Query, k: usize) -> Vec<(usize, f32, f32)> {
         let total = query.total_weight();
         if total <= 0.0 || k == 0 {
@@ -331,7 +386,9 @@ impl Index {
             .filter(|(_, c)| **c > 0.0)
             .map(|(i, c)| {
                 let coverage = c / total;
-                let score = coverage + BM25_SHARE * bm25.get(&i).copied().unwrap_or(0.0) / top;
+                let score = coverage
+                    + TITLE_SHARE * query.coverage(&self.titles[i])
+                    + BM25_SHARE * bm25.get(&i).copied().unwrap_or(0.0) / top;
                 (i, coverage, score)
             })
             .collect();

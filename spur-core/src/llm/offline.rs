@@ -13,6 +13,8 @@ use crate::smalltalk::{self, SmallTalk};
 pub struct OfflineConfig {
     /// Minimum passage confidence (query coverage, 0..1) to quote it.
     pub min_confidence: f32,
+    /// Minimum confidence for a passage whose title covers nothing of the question.
+    pub min_untitled_confidence: f32,
     pub texts: PromptTexts,
 }
 
@@ -20,6 +22,7 @@ impl Default for OfflineConfig {
     fn default() -> Self {
         Self {
             min_confidence: 0.5,
+            min_untitled_confidence: 0.8,
             texts: PromptTexts::default(),
         }
     }
@@ -68,10 +71,14 @@ impl OfflineResponder {
             SmallTalk::Goodbye => render(&texts.goodbye_reply),
             SmallTalk::AreYouABot => render(&texts.bot_reply),
         });
-        let best = request
-            .passages
-            .first()
-            .filter(|p| p.confidence >= self.config.min_confidence);
+        // A passage whose heading names none of the question's ideas must
+        // cover nearly all of them: a body mentioning the words in passing
+        // ("refunds go to the original payment method") is not an answer
+        // to "which payment methods do you take?".
+        let best = request.passages.first().filter(|p| {
+            p.confidence >= self.config.min_confidence
+                && (p.title_coverage > 0.0 || p.confidence >= self.config.min_untitled_confidence)
+        });
         let (text, handoff) = match (small_talk, best) {
             (Some(reply), _) => (reply, false),
             (None, Some(passage)) => {
