@@ -82,13 +82,37 @@ fn token_counting(c: &mut Criterion) {
 }
 
 fn retrieval(c: &mut Criterion) {
-    let kb = knowledge(1_000);
-    c.bench_function("retrieve_top3_of_1000_articles", |b| {
+    let mut group = c.benchmark_group("retrieve_top3");
+    for n in [1_000, 10_000] {
+        let kb = knowledge(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &kb, |b, kb| {
+            b.iter(|| {
+                kb.search(
+                    black_box("how long does delivery to India take for a refund"),
+                    3,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The guard on a typical LLM reply against the passages of its turn.
+fn grounding_check(c: &mut Criterion) {
+    let kb = spur_core::KnowledgeBase::demo();
+    let question = "How long do I have to return shoes, and when is support open?";
+    let passages = kb.search(question, 3);
+    let facts = kb.facts().describe();
+    let reply = "You can return unused items within 14 days of delivery, in their original \
+                 packaging. Our support team is open Monday to Friday, 9am to 6pm IST, and \
+                 refunds go back to your original payment method.";
+    c.bench_function("grounding_check", |b| {
         b.iter(|| {
-            kb.search(
-                black_box("how long does delivery to India take for a refund"),
-                3,
-            )
+            let mut texts: Vec<&str> = vec![question, &facts];
+            texts.extend(kb.policies().iter().map(|p| p.body.as_str()));
+            texts.extend(passages.iter().map(|p| p.text.as_str()));
+            let sources = spur_core::grounding::Sources::new(texts);
+            spur_core::grounding::check(black_box(reply), &sources)
         })
     });
 }
@@ -109,6 +133,7 @@ criterion_group!(
     prompt_trim_to_budget,
     token_counting,
     retrieval,
+    grounding_check,
     classification
 );
 criterion_main!(benches);

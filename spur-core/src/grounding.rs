@@ -219,6 +219,49 @@ fn unsupported(sentence: &str, sources: &Sources) -> Vec<String> {
     missing
 }
 
+/// Streams a reply sentence by sentence: a sentence is released once it
+/// is complete and supported, and dropped if it is not, so what a
+/// customer watches arrive is what the guard lets through.
+#[derive(Debug, Default)]
+pub struct SentenceGate {
+    pending: String,
+}
+
+impl SentenceGate {
+    /// Takes a delta; returns the text that may be shown now.
+    pub fn push(&mut self, delta: &str, sources: &Sources) -> String {
+        self.pending.push_str(delta);
+        // The last complete sentence ends at a boundary followed by more text.
+        let bytes = self.pending.as_bytes();
+        let mut cut = None;
+        for i in 0..bytes.len().saturating_sub(1) {
+            let boundary = bytes[i] == b'\n'
+                || (matches!(bytes[i], b'.' | b'!' | b'?') && bytes[i + 1].is_ascii_whitespace());
+            if boundary {
+                cut = Some(i + 1);
+            }
+        }
+        let Some(cut) = cut else {
+            return String::new();
+        };
+        let complete: String = self.pending.drain(..cut).collect();
+        release(&complete, sources)
+    }
+
+    /// The rest, once the reply is complete.
+    pub fn finish(&mut self, sources: &Sources) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        release(&rest, sources)
+    }
+}
+
+fn release(text: &str, sources: &Sources) -> String {
+    sentences(text)
+        .into_iter()
+        .filter(|s| unsupported(s, sources).is_empty())
+        .collect()
+}
+
 /// The passages a reply draws on: those holding at least half of the
 /// reply's longer words (a quote, or a paraphrase of it).
 pub fn cited<'a>(reply: &str, passages: impl IntoIterator<Item = (usize, &'a str)>) -> Vec<usize> {
@@ -307,6 +350,25 @@ mod tests {
             );
             assert_eq!(checked.text.as_deref(), Some(reply));
         }
+    }
+
+    #[test]
+    fn a_streamed_reply_shows_only_supported_sentences() {
+        let sources = demo();
+        let mut gate = SentenceGate::default();
+        let reply = "Returns are accepted within 14 days. Refunds take 30 days. Ask us anytime!";
+        let mut shown = String::new();
+        for piece in reply.split_inclusive(' ') {
+            shown.push_str(&gate.push(piece, &sources));
+            assert!(!shown.contains("30"), "{shown}");
+        }
+        shown.push_str(&gate.finish(&sources));
+        assert_eq!(
+            shown,
+            "Returns are accepted within 14 days. Ask us anytime!"
+        );
+        let checked = check(reply, &sources);
+        assert_eq!(checked.text.as_deref(), Some(shown.as_str()));
     }
 
     #[test]

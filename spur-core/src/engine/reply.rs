@@ -153,20 +153,7 @@ impl SupportEngine {
         let inner = &self.inner;
         let passages = &prepared.request.passages;
         let facts = inner.knowledge.facts();
-        let described = facts.describe();
-        let mut texts: Vec<&str> = vec![
-            prepared.request.last_user_message(),
-            &described,
-            facts.display_name(),
-        ];
-        texts.extend(inner.knowledge.policies().iter().map(|p| p.body.as_str()));
-        texts.extend(passages.iter().map(|p| p.text.as_str()));
-        texts.extend(
-            passages
-                .iter()
-                .flat_map(|p| p.notes.iter().map(String::as_str)),
-        );
-        let checked = grounding::check(&text, &grounding::Sources::new(texts));
+        let checked = grounding::check(&text, &self.sources(prepared));
         if checked.grounding.verdict != grounding::Verdict::Supported {
             tracing::info!(
                 verdict = ?checked.grounding.verdict,
@@ -197,6 +184,28 @@ impl SupportEngine {
         })
         .collect();
         (text, false)
+    }
+
+    /// What a reply to `prepared` may state: the passages (and their place
+    /// notes), the policies, the operator's facts, the customer's message.
+    fn sources(&self, prepared: &Prepared) -> grounding::Sources {
+        let inner = &self.inner;
+        let passages = &prepared.request.passages;
+        let facts = inner.knowledge.facts();
+        let described = facts.describe();
+        let mut texts: Vec<&str> = vec![
+            prepared.request.last_user_message(),
+            &described,
+            facts.display_name(),
+        ];
+        texts.extend(inner.knowledge.policies().iter().map(|p| p.body.as_str()));
+        texts.extend(passages.iter().map(|p| p.text.as_str()));
+        texts.extend(
+            passages
+                .iter()
+                .flat_map(|p| p.notes.iter().map(String::as_str)),
+        );
+        grounding::Sources::new(texts)
     }
 
     /// One-shot completion under the timeout.
@@ -333,15 +342,30 @@ impl SupportEngine {
         // Tracked, so a shutdown waits for the reply to be stored.
         self.inner.tasks.spawn(async move {
             let prepared = engine.prepare(&conversation, &message).await;
-            let (generated, unsent) = engine.stream_reply(&conversation, prepared, &tx).await;
+            let (generated, mut unsent, shown) =
+                engine.stream_reply(&conversation, prepared, &tx).await;
             // Stored first: a slow reader never holds up the reply it is reading.
-            let event = match engine.finish(conversation, message, generated).await {
-                Ok(turn) => StreamEvent::Done(Box::new(turn)),
+            let turn = match engine.finish(conversation, message, generated).await {
+                Ok(turn) => turn,
                 Err(error) => {
                     tracing::error!(%error, "could not store a streamed reply");
                     return;
                 }
             };
+            // What was stored but not streamed (a fallback, "not sure"):
+            // the deltas always add up to the stored reply.
+            if let Some(reply) = &turn.reply {
+                let rest = match (
+                    reply.text.strip_prefix(shown.as_str()),
+                    reply.text.strip_prefix(shown.trim()),
+                ) {
+                    (Some(rest), _) | (None, Some(rest)) => rest.to_string(),
+                    (None, None) if shown.trim().is_empty() => reply.text.clone(),
+                    (None, None) => format!("\n\n{}", reply.text),
+                };
+                unsent.push_str(&rest);
+            }
+            let event = StreamEvent::Done(Box::new(turn));
             if !unsent.is_empty() {
                 let _ = tx.send(StreamEvent::Delta { text: unsent }).await;
             }
@@ -352,19 +376,49 @@ impl SupportEngine {
 
     /// Streams the provider's reply. Deltas go to `tx` without waiting: a
     /// reader that falls behind gets them merged, so the model's deadline
-    /// measures the model, never the reader. Returns what is still unsent.
+    /// measures the model, never the reader. Returns the reply, what is
+    /// still unsent and everything shown.
     async fn stream_reply(
         &self,
         conversation: &Conversation,
         prepared: Prepared,
         tx: &mpsc::Sender<StreamEvent>,
-    ) -> (Generated, String) {
+    ) -> (Generated, String, String) {
         let inner = &self.inner;
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let reply_id = prepared.reply_id;
         let mut unsent = String::new();
+        let mut shown = String::new();
+        // Sentence by sentence through the guard, so nothing unsupported is shown.
+        let gate_sources = inner.config.grounding.then(|| self.sources(&prepared));
+        let mut gate = grounding::SentenceGate::default();
+        let show = |piece: String, unsent: &mut String, shown: &mut String| {
+            if piece.is_empty() {
+                return;
+            }
+            inner.events.publish(EngineEvent::ReplyDelta {
+                conversation: conversation.id,
+                session: conversation.session_id,
+                reply: reply_id,
+                text: piece.clone(),
+            });
+            shown.push_str(&piece);
+            unsent.push_str(&piece);
+            match tx.try_send(StreamEvent::Delta {
+                text: std::mem::take(unsent),
+            }) {
+                Ok(()) => {}
+                // Behind: merged into the next delta.
+                Err(mpsc::error::TrySendError::Full(StreamEvent::Delta { text })) => {
+                    *unsent = text;
+                }
+                // Gone, or nothing to keep: a customer who left does not
+                // stop the reply being stored.
+                Err(_) => {}
+            }
+        };
         let run = async {
             let mut stream = inner.provider.stream(&prepared.request).await?;
             let mut text = String::new();
@@ -378,25 +432,14 @@ impl SupportEngine {
                     continue;
                 }
                 text.push_str(&delta.text);
-                inner.events.publish(EngineEvent::ReplyDelta {
-                    conversation: conversation.id,
-                    session: conversation.session_id,
-                    reply: reply_id,
-                    text: delta.text.clone(),
-                });
-                unsent.push_str(&delta.text);
-                match tx.try_send(StreamEvent::Delta {
-                    text: std::mem::take(&mut unsent),
-                }) {
-                    Ok(()) => {}
-                    // Behind: merged into the next delta.
-                    Err(mpsc::error::TrySendError::Full(StreamEvent::Delta { text })) => {
-                        unsent = text;
-                    }
-                    // Gone, or nothing to keep: a customer who left does not
-                    // stop the reply being stored.
-                    Err(_) => {}
-                }
+                let piece = match &gate_sources {
+                    Some(sources) => gate.push(&delta.text, sources),
+                    None => delta.text,
+                };
+                show(piece, &mut unsent, &mut shown);
+            }
+            if let Some(sources) = &gate_sources {
+                show(gate.finish(sources), &mut unsent, &mut shown);
             }
             if text.trim().is_empty() {
                 return Err(ProviderError::Empty);
@@ -407,6 +450,6 @@ impl SupportEngine {
             Ok(outcome) => outcome,
             Err(_) => Err(ProviderError::Timeout(timeout)),
         };
-        (self.generated(&prepared, outcome, started), unsent)
+        (self.generated(&prepared, outcome, started), unsent, shown)
     }
 }

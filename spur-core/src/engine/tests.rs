@@ -700,3 +700,54 @@ async fn the_grounding_guard_repairs_or_blocks_invented_facts() {
         "handed to a person"
     );
 }
+
+/// Streamed, the guard lets through only supported sentences, and the
+/// deltas add up to the stored reply; a blocked reply streams "not sure".
+#[tokio::test]
+async fn streamed_replies_pass_the_grounding_guard_sentence_by_sentence() {
+    let words =
+        |text: &str| -> Vec<String> { text.split_inclusive(' ').map(str::to_string).collect() };
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::Chunks(words(
+            "You can send items back within 30 days. Refunds take 5 days. Thanks!",
+        )),
+        Script::Chunks(words("We take Klarna with 20% off.")),
+    ]));
+    let kb = KnowledgeBase::from_markdown(
+        "policies",
+        "## Returns\nSend items back within 30 days for a full refund.\n",
+    );
+    let engine = SupportEngine::builder()
+        .provider(provider)
+        .knowledge(kb)
+        .build();
+    let read = |engine: SupportEngine, inbound: Inbound| async move {
+        let mut rx = engine.send_message_stream(inbound).await.unwrap();
+        let (mut read, mut done) = (String::new(), None);
+        while let Some(event) = rx.recv().await {
+            match event {
+                StreamEvent::Delta { text } => read.push_str(&text),
+                StreamEvent::Done(turn) => done = Some(turn),
+                StreamEvent::Started { .. } => {}
+            }
+        }
+        (read, done.expect("the turn completes"))
+    };
+    let (shown, turn) = read(
+        engine.clone(),
+        Inbound::new("how long can I return things?"),
+    )
+    .await;
+    assert!(!shown.contains('5'), "{shown}");
+    let reply = turn.reply.unwrap();
+    assert_eq!(
+        reply.text,
+        "You can send items back within 30 days. Thanks!"
+    );
+    assert_eq!(shown, reply.text);
+    let session = turn.conversation.session_id;
+    let (shown, turn) = read(engine, Inbound::new("other payment?").in_session(session)).await;
+    assert!(!shown.contains("Klarna"), "{shown}");
+    assert_eq!(shown, turn.reply.unwrap().text);
+    assert!(shown.contains("not sure"), "{shown}");
+}

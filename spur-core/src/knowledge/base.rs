@@ -257,7 +257,7 @@ impl KnowledgeBase {
                     text: article.body.clone(),
                     score,
                     confidence,
-                    title_coverage: self.index.title_coverage(&analysed, i),
+                    title_coverage: self.index.title_coverage(&analysed, &article.title),
                     excerpt: excerpt::excerpt(&self.index, &analysed, &article.body),
                     notes: analysed.notes.clone(),
                 })

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder, Tokenizer};
+use bm25::{DefaultTokenizer, Embedder, EmbedderBuilder, Language, Scorer, Tokenizer};
 
 use super::synonyms::GROUPS;
 use crate::classify::lexicon::normalize;
@@ -28,6 +28,10 @@ const BM25_SHARE: f32 = 0.1;
 /// How much a heading that names the question's ideas adds: a section's
 /// title says what it is about, its body may mention anything.
 const TITLE_SHARE: f32 = 0.2;
+
+/// How many of the best-covering documents BM25 orders: it breaks ties, so
+/// it need not score every document that shares a word.
+const CANDIDATES: usize = 32;
 
 /// Ideas from the customer-wording groups (returns, payment, delivery...)
 /// say what a question is about: they count this much more than other words.
@@ -135,7 +139,8 @@ impl Query {
 
 /// The index over a set of texts (title twice, then body).
 pub(crate) struct Index {
-    engine: SearchEngine<u32>,
+    embedder: Embedder,
+    scorer: Scorer<u32>,
     tokenizer: DefaultTokenizer,
     /// Term -> the documents holding it, ascending.
     postings: HashMap<String, Vec<u32>>,
@@ -143,8 +148,8 @@ pub(crate) struct Index {
     /// What a word no document holds weighs: as much as the rarest known
     /// word (it is at least that distinctive), at least `UNKNOWN_TERM_WEIGHT`.
     unknown_weight: f32,
-    /// Per document, the stemmed words of its title.
-    titles: Vec<HashSet<String>>,
+    /// Term -> the documents whose title holds it.
+    title_postings: HashMap<String, Vec<u32>>,
     /// Stemmed single words of each synonym group.
     groups: Vec<Vec<String>>,
     /// Stem -> the groups it belongs to.
@@ -161,28 +166,25 @@ impl Index {
     /// `documents`: (title, text to index) pairs.
     pub fn new(documents: Vec<(String, String)>) -> Self {
         let tokenizer = tokenizer();
-        let titles: Vec<HashSet<String>> = documents
-            .iter()
-            .map(|(title, _)| tokenizer.tokenize(title).into_iter().collect())
-            .collect();
-        let texts: Vec<String> = documents.into_iter().map(|(_, text)| text).collect();
         let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, text) in texts.iter().enumerate() {
-            let distinct: HashSet<String> = tokenizer.tokenize(text).into_iter().collect();
-            for term in distinct {
-                postings.entry(term).or_default().push(i as u32);
+        let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, (title, text)) in documents.iter().enumerate() {
+            for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
+                let distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
+                for term in distinct {
+                    map.entry(term).or_default().push(i as u32);
+                }
             }
+        }
+        let texts: Vec<&str> = documents.iter().map(|(_, text)| text.as_str()).collect();
+        let embedder: Embedder =
+            EmbedderBuilder::with_tokenizer_and_fit_to_corpus(self::tokenizer(), &texts).build();
+        let mut scorer = Scorer::<u32>::new();
+        for (i, text) in texts.iter().enumerate() {
+            scorer.upsert(&(i as u32), embedder.embed(text));
         }
         let documents = texts.len();
         let unknown_weight = (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT);
-        let engine = SearchEngineBuilder::<u32>::with_tokenizer_and_documents(
-            self::tokenizer(),
-            texts
-                .into_iter()
-                .enumerate()
-                .map(|(i, text)| bm25::Document::new(i as u32, text)),
-        )
-        .build();
         let mut groups = Vec::with_capacity(GROUPS.len());
         let mut group_of: HashMap<String, Vec<usize>> = HashMap::new();
         let mut phrases = Vec::new();
@@ -204,12 +206,13 @@ impl Index {
             groups.push(stems);
         }
         Self {
-            engine,
+            embedder,
+            scorer,
             tokenizer,
             postings,
             documents,
             unknown_weight,
-            titles,
+            title_postings,
             groups,
             group_of,
             phrases,
@@ -343,24 +346,20 @@ impl Index {
         }
     }
 
-    /// Documents covering any concept, best first: (index, coverage 0..1,
-    /// score = coverage + shares of title coverage and BM25).
-    /// How much of the question document `i`'s title covers (0..1).
-    pub fn title_coverage(&self, query: &Query, i: usize) -> f32 {
-        self.titles.get(i).map_or(0.0, |t| query.coverage(t))
+    /// How much of the question `title` covers (0..1).
+    pub fn title_coverage(&self, query: &Query, title: &str) -> f32 {
+        let terms: HashSet<String> = self.stems(title).into_iter().collect();
+        query.coverage(&terms)
     }
 
-    pub fn rank(&self, query: &Query, k: usize) -> Vec<(usize, f32, f32)> {
-        let total = query.total_weight();
-        if total <= 0.0 || k == 0 {
-            return Vec::new();
-        }
+    /// Per document, the summed weight of the concepts `postings` says it holds.
+    fn covered(&self, query: &Query, postings: &HashMap<String, Vec<u32>>) -> Vec<f32> {
         let n = self.len();
         let mut covered = vec![0.0f32; n];
         let mut last_concept = vec![usize::MAX; n];
         for (c, concept) in query.concepts.iter().enumerate() {
             for alternative in &concept.alternatives {
-                for &doc in self.postings.get(alternative).into_iter().flatten() {
+                for &doc in postings.get(alternative).into_iter().flatten() {
                     let doc = doc as usize;
                     if last_concept[doc] != c {
                         last_concept[doc] = c;
@@ -369,30 +368,45 @@ impl Index {
                 }
             }
         }
-        let bm25: HashMap<usize, f32> = self
-            .engine
-            .search(&query.expanded, n.min(50))
-            .into_iter()
-            .map(|r| (r.document.id as usize, r.score))
+        covered
+    }
+
+    /// Documents covering any concept, best first: (index, coverage 0..1,
+    /// score = coverage + shares of title coverage and BM25).
+    pub fn rank(&self, query: &Query, k: usize) -> Vec<(usize, f32, f32)> {
+        let total = query.total_weight();
+        if total <= 0.0 || k == 0 {
+            return Vec::new();
+        }
+        let body = self.covered(query, &self.postings);
+        let title = self.covered(query, &self.title_postings);
+        let mut ranked: Vec<(usize, f32, f32)> = body
+            .iter()
+            .zip(&title)
+            .enumerate()
+            .filter(|(_, (b, _))| **b > 0.0)
+            .map(|(i, (b, t))| (i, b / total, b / total + TITLE_SHARE * t / total))
+            .collect();
+        let by_score =
+            |a: &(usize, f32, f32), b: &(usize, f32, f32)| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0));
+        if ranked.len() > CANDIDATES {
+            ranked.select_nth_unstable_by(CANDIDATES, by_score);
+            ranked.truncate(CANDIDATES);
+        }
+        let embedding = self.embedder.embed(&query.expanded);
+        let bm25: Vec<f32> = ranked
+            .iter()
+            .map(|(i, ..)| self.scorer.score(&(*i as u32), &embedding).unwrap_or(0.0))
             .collect();
         let top = bm25
-            .values()
+            .iter()
             .copied()
             .fold(0.0f32, f32::max)
             .max(f32::EPSILON);
-        let mut ranked: Vec<(usize, f32, f32)> = covered
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0.0)
-            .map(|(i, c)| {
-                let coverage = c / total;
-                let score = coverage
-                    + TITLE_SHARE * query.coverage(&self.titles[i])
-                    + BM25_SHARE * bm25.get(&i).copied().unwrap_or(0.0) / top;
-                (i, coverage, score)
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        for (entry, bm25) in ranked.iter_mut().zip(bm25) {
+            entry.2 += BM25_SHARE * bm25 / top;
+        }
+        ranked.sort_by(by_score);
         ranked.truncate(k);
         ranked
     }
