@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{admin, agent, auth, chat, classify, feed, ops, tickets, users};
+use crate::routes::{admin, agent, auth, chat, classify, feed, knowledge, ops, tickets, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -18,6 +18,7 @@ use crate::state::AppState;
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
+        knowledge::overview, knowledge::try_question, knowledge::gaps,
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,
@@ -31,7 +32,7 @@ use crate::state::AppState;
         (name = "ops", description = "Probes and metrics"),
         (name = "auth", description = "Agent and admin sign-in"),
         (name = "agent", description = "The agents' inbox (bearer token, agent or admin)"),
-        (name = "admin", description = "Accounts and logs (bearer token, admin)"),
+        (name = "admin", description = "Accounts, logs and knowledge (bearer token, admin)"),
         (name = "tickets", description = "Tickets with AI classification, and the users who file them (bearer token, agent or admin). `/tickets…` and `/users…` without `/v1` are the same routes, at the seed ticket backend's paths."),
     )
 )]

@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{admin, agent, auth, chat, classify, feed, ops, tickets, users};
+use crate::routes::{admin, agent, auth, chat, classify, feed, knowledge, ops, tickets, users};
 use crate::state::AppState;
 use crate::{metrics, openapi};
 
@@ -47,6 +47,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/admin/agents/{id}", patch(admin::update_agent))
         .route("/v1/admin/logs", get(admin::logs))
+        .route("/v1/admin/knowledge", get(knowledge::overview))
+        .route("/v1/admin/knowledge/try", post(knowledge::try_question))
+        .route("/v1/admin/knowledge/gaps", get(knowledge::gaps))
         .route("/v1/agent/conversations", get(agent::inbox))
         .route("/v1/agent/labels", get(agent::labels))
         .route("/v1/agent/conversations/{id}", get(agent::conversation))

@@ -28,7 +28,7 @@ fn rss() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -38,7 +38,7 @@ fn main() {
     let kb = spur_benches::knowledge(n);
     let built = started.elapsed();
     let memory = rss().saturating_sub(before);
-    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    let mut histogram = Histogram::<u64>::new(3)?;
     let mut slowest = vec![0u64; QUESTIONS.len()];
     for round in 0..200 {
         for (q, question) in QUESTIONS.iter().enumerate() {
@@ -66,4 +66,5 @@ fn main() {
         built,
         memory as f64 / 1e6,
     );
+    Ok(())
 }

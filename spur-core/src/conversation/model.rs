@@ -146,6 +146,10 @@ pub struct MessageMeta {
     /// The passages the reply draws on (citations), best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
+    /// For assistant replies that did not answer: why, and the question
+    /// (the admins' knowledge-gaps report reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<Gap>,
     /// For assistant replies: what the grounding guard found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grounding: Option<crate::grounding::Grounding>,
@@ -162,6 +166,15 @@ pub struct MessageMeta {
     /// that trimming a long history adds integers instead of re-tokenizing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_tokens: Option<TextTokens>,
+}
+
+/// A question the assistant could not answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// `no_answer` (nothing in the knowledge), `ungrounded` (the guard
+    /// stopped the reply) or `fallback` (the provider failed).
+    pub kind: String,
+    pub question: String,
 }
 
 /// A knowledge passage a reply cites.

@@ -34,6 +34,7 @@ use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
 pub use build::EngineBuilder;
 pub use config::EngineConfig;
 pub use error::EngineError;
+pub use reply::Preview;
 pub use turn::{Inbound, StreamEvent, Turn};
 
 /// How often a change is retried when the conversation moved underneath it.

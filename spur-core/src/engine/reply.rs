@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, StreamEvent, SupportEngine, Turn};
 use crate::conversation::{
-    Conversation, Event, Message, MessageId, MessageMeta, Sender, Source, Status, transition,
+    Conversation, Event, Gap, Message, MessageId, MessageMeta, Sender, Source, Status, transition,
 };
 use crate::events::EngineEvent;
 use crate::grounding;
@@ -25,6 +25,16 @@ pub(super) struct Prepared {
     best_confidence: Option<f32>,
     /// Fallback replies in a row just before this turn.
     prior_fallbacks: u32,
+}
+
+/// What [`SupportEngine::preview`] found.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Preview {
+    pub passages: Vec<crate::knowledge::Passage>,
+    pub reply: String,
+    pub handoff: bool,
+    pub grounding: Option<grounding::Grounding>,
+    pub sources: Vec<Source>,
 }
 
 /// The provider's outcome, before storage.
@@ -131,6 +141,23 @@ impl SupportEngine {
                 (texts.render(&texts.fallback_reply, shop), false)
             }
         };
+        let gap = if meta.used_fallback {
+            Some("fallback")
+        } else if meta
+            .grounding
+            .as_ref()
+            .is_some_and(|g| g.verdict == grounding::Verdict::Blocked)
+        {
+            Some("ungrounded")
+        } else if handoff {
+            Some("no_answer")
+        } else {
+            None
+        };
+        meta.gap = gap.map(|kind| Gap {
+            kind: kind.into(),
+            question: prepared.request.last_user_message().to_string(),
+        });
         Generated {
             reply_id: prepared.reply_id,
             consecutive_fallbacks: prepared.prior_fallbacks + u32::from(meta.used_fallback),
@@ -206,6 +233,44 @@ impl SupportEngine {
                 .flat_map(|p| p.notes.iter().map(String::as_str)),
         );
         grounding::Sources::new(texts)
+    }
+
+    /// What the assistant would answer to `question` now, without storing
+    /// anything: the ranked passages, the reply after the grounding guard,
+    /// whether it hands off (the admins' "try a question").
+    pub async fn preview(&self, question: &str) -> Result<Preview, EngineError> {
+        let inner = &self.inner;
+        let question = inner.config.limits.check(question)?;
+        let passages = inner.knowledge.search(question, inner.config.retrieval_k);
+        let prompt = inner.prompts.build(
+            inner.tokens.as_ref(),
+            PromptInput {
+                policies: inner.knowledge.policies(),
+                facts: inner.knowledge.facts(),
+                passages: &passages,
+                history: &[],
+                message: question,
+            },
+        );
+        let mut request = CompletionRequest::new(prompt.messages);
+        request.max_output_tokens = inner.config.max_output_tokens;
+        request.temperature = inner.config.temperature;
+        request.passages = prompt.passages;
+        let prepared = Prepared {
+            reply_id: inner.ids.message_id(),
+            request,
+            prompt_tokens: prompt.input_tokens,
+            best_confidence: passages.first().map(|p| p.confidence),
+            prior_fallbacks: 0,
+        };
+        let generated = self.complete(prepared).await;
+        Ok(Preview {
+            passages,
+            reply: generated.text,
+            handoff: generated.handoff,
+            grounding: generated.meta.grounding,
+            sources: generated.meta.sources,
+        })
     }
 
     /// One-shot completion under the timeout.

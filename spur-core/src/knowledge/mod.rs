@@ -4,6 +4,7 @@
 
 mod base;
 mod excerpt;
+pub mod gaps;
 mod load;
 #[cfg(feature = "places")]
 mod places;

@@ -233,6 +233,7 @@ impl Index {
     }
 
     /// A concept weighs what its commonest known form weighs.
+    #[cfg(feature = "places")]
     fn concept(&self, alternatives: Vec<String>) -> Concept {
         self.weighted(alternatives, 1.0)
     }

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod classify;
 pub mod feed;
 mod fields;
+pub mod knowledge;
 pub mod ops;
 pub mod tickets;
 pub mod users;

@@ -52,6 +52,14 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         (Method::GET, "/v1/agent/events".into(), None, false),
         (Method::GET, "/v1/admin/agents".into(), None, true),
         (Method::GET, "/v1/admin/logs".into(), None, true),
+        (Method::GET, "/v1/admin/knowledge".into(), None, true),
+        (
+            Method::POST,
+            "/v1/admin/knowledge/try".into(),
+            Some(json!({"question": "do you ship to Lyon?"})),
+            true,
+        ),
+        (Method::GET, "/v1/admin/knowledge/gaps".into(), None, true),
         (
             Method::POST,
             "/v1/admin/agents".into(),

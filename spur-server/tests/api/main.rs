@@ -8,6 +8,7 @@ mod chat;
 mod connections;
 mod errors;
 mod feed;
+mod knowledge;
 mod limits;
 mod logs;
 mod ops;

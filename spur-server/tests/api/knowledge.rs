@@ -1,0 +1,134 @@
+//! The admins' knowledge pages: what is loaded (and what was skipped),
+//! "try a question", the knowledge-gaps report; and the shop's own facts in
+//! what customers are told.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use spur_server::config::Options;
+
+use super::support::{Server, error_code, sqlite_options};
+
+fn shop_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spur-kb-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("policies.md"),
+        "## Shipping countries\nWe ship to Germany and every other EU country. \
+         We do not ship to the United Kingdom.\n\n\
+         ## Returns\nYou can return unworn items within 30 days of delivery.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("shop.yaml"),
+        "name: Nordlicht\ntime_zone: Europe/Berlin\nhours: Mon-Fri 08:00-17:00\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("faq.json"), "{not json").unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_the_knowledge_try_questions_and_read_the_gaps() {
+    let server = Server::start(Options {
+        knowledge: Some(shop_dir()),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+
+    let overview = server.get_as(&admin, "/v1/admin/knowledge").await;
+    let sections = overview["sections"].as_array().unwrap();
+    let ids: Vec<&str> = sections.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"policies/returns"), "{ids:?}");
+    assert!(ids.contains(&"shop/support-hours-and-contact"), "{ids:?}");
+    assert!(
+        sections
+            .iter()
+            .all(|s| s["source"] == "policies" || s["source"] == "shop")
+    );
+    assert!(overview["facts"].as_str().unwrap().contains("Berlin time"));
+    let problems = overview["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].as_str().unwrap().contains("faq.json"));
+
+    let (status, tried) = server
+        .post_as(
+            &admin,
+            "/v1/admin/knowledge/try",
+            json!({"question": "Do you deliver to Lyon?"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{tried}");
+    assert_eq!(tried["passages"][0]["id"], "policies/shipping-countries");
+    assert!(
+        tried["reply"]
+            .as_str()
+            .unwrap()
+            .contains("Lyon is in France"),
+        "{tried}"
+    );
+    assert_eq!(tried["handoff"], false);
+    assert_eq!(tried["grounding"], "supported");
+    assert_eq!(tried["sources"][0], "Shipping countries");
+    let (_, unknown) = server
+        .post_as(
+            &admin,
+            "/v1/admin/knowledge/try",
+            json!({"question": "do you sell bicycles?"}),
+        )
+        .await;
+    assert_eq!(unknown["handoff"], true, "{unknown}");
+    for bad in [
+        json!({"question": "   "}),
+        json!({"question": "x".repeat(5000)}),
+        json!({}),
+    ] {
+        let bad_text = bad.to_string().chars().take(40).collect::<String>();
+        let (status, _) = server.post_as(&admin, "/v1/admin/knowledge/try", bad).await;
+        assert!(status == 400 || status == 422, "{status} {bad_text}");
+    }
+    // Trying stores nothing.
+    let empty = server.get_as(&admin, "/v1/admin/knowledge/gaps").await;
+    assert_eq!(empty["groups"], json!([]));
+    assert_eq!(empty["scanned"], 0);
+
+    // Customers ask what the knowledge does not answer.
+    for question in [
+        "Do you sell bicycles?",
+        "do you sell bicycles",
+        "Can I pay with bitcoin?",
+    ] {
+        let said = server.say(question, None).await;
+        let text = said["reply"].as_str().unwrap();
+        assert!(text.contains("not sure"), "{text}");
+        // Told this shop's hours or no time at all: never the demo's.
+        assert!(!text.contains("IST") && !text.contains("9am"), "{text}");
+        assert!(!text.contains("Spur Shop"), "{text}");
+    }
+    server
+        .say("How long do I have to return a jacket?", None)
+        .await;
+    let report = server.get_as(&admin, "/v1/admin/knowledge/gaps").await;
+    assert_eq!(report["scanned"], 4);
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{report}");
+    assert_eq!(groups[0]["question"], "do you sell bicycles");
+    assert_eq!(groups[0]["count"], 2);
+    assert_eq!(groups[0]["kinds"], json!(["no_answer"]));
+    assert_eq!(groups[0]["conversations"].as_array().unwrap().len(), 2);
+    assert_eq!(groups[1]["question"], "Can I pay with bitcoin?");
+    for bad in ["days=0", "days=400", "days=x"] {
+        let response = server
+            .call(
+                Method::GET,
+                &format!("/v1/admin/knowledge/gaps?{bad}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert!(!error_code(response, 400).await.is_empty(), "{bad}");
+    }
+    let _: Value = server
+        .get_as(&admin, "/v1/admin/knowledge/gaps?days=1")
+        .await;
+}
