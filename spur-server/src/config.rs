@@ -120,6 +120,9 @@ pub struct Options {
     /// Open live feeds per client address (0: no cap).
     #[arg(long, env = "FEEDS_PER_IP", global = true)]
     pub feeds_per_ip: Option<usize>,
+    /// Apply changes to the knowledge directory without a restart (default true).
+    #[arg(long, env = "KNOWLEDGE_WATCH", global = true)]
+    pub knowledge_watch: Option<bool>,
     /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
     #[arg(long, env = "SHOP_NAME", global = true)]
     pub shop_name: Option<String>,
@@ -341,6 +344,8 @@ pub struct Settings {
     pub feeds_per_ip: usize,
     /// Operator facts set here; each overrides the knowledge's own.
     pub shop: ShopOverrides,
+    /// Watch the knowledge directory for changes.
+    pub knowledge_watch: bool,
     pub metrics_token: Option<SecretString>,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub limits: RateLimits,
@@ -583,6 +588,7 @@ impl Settings {
             redis_url,
             redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
+            knowledge_watch: o.knowledge_watch.or(file.knowledge_watch).unwrap_or(true),
             shop: ShopOverrides::read(
                 o.shop_name.or(file.shop_name),
                 o.shop_time_zone.or(file.shop_time_zone),

@@ -8,6 +8,7 @@ pub mod config;
 mod cursor;
 pub mod error;
 mod headers;
+pub mod knowledge_source;
 pub mod limit;
 mod listen;
 pub mod metrics;

@@ -18,7 +18,7 @@ use crate::state::AppState;
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
-        knowledge::overview, knowledge::try_question, knowledge::gaps,
+        knowledge::overview, knowledge::reload, knowledge::try_question, knowledge::gaps,
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,

@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/logs", get(admin::logs))
         .route("/v1/admin/knowledge", get(knowledge::overview))
         .route("/v1/admin/knowledge/try", post(knowledge::try_question))
+        .route("/v1/admin/knowledge/reload", post(knowledge::reload))
         .route("/v1/admin/knowledge/gaps", get(knowledge::gaps))
         .route("/v1/agent/conversations", get(agent::inbox))
         .route("/v1/agent/labels", get(agent::labels))

@@ -13,12 +13,13 @@ use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
-use spur_core::{EngineConfig, KnowledgeBase, SupportEngine};
+use spur_core::{EngineConfig, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, QueueBackend, Settings};
+use crate::knowledge_source::KnowledgeSource;
 use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
 use crate::queue::{JobContext, Queue};
@@ -120,23 +121,21 @@ fn openai(
     Ok(Some(Arc::new(provider)))
 }
 
+/// Where the knowledge comes from, as configured.
+pub fn knowledge_source(settings: &Settings) -> KnowledgeSource {
+    KnowledgeSource {
+        dir: settings.knowledge.clone(),
+        shop: settings.shop.clone(),
+    }
+}
+
 /// The engine as configured over `store`, publishing to `events`.
 pub async fn engine(
     settings: &Settings,
     store: Arc<dyn ConversationStore>,
     events: Arc<dyn EventSink>,
 ) -> Result<SupportEngine, ConfigError> {
-    let mut knowledge = match &settings.knowledge {
-        Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| bad("SPUR_KNOWLEDGE", e))?,
-        None => KnowledgeBase::demo(),
-    };
-    for problem in knowledge.problems() {
-        tracing::warn!(%problem, "a knowledge file was skipped");
-    }
-    if !settings.shop.is_empty() {
-        let facts = settings.shop.apply(knowledge.facts())?;
-        knowledge = knowledge.with_facts(facts);
-    }
+    let knowledge = knowledge_source(settings).load()?;
     let mut config = EngineConfig {
         llm_timeout: settings.llm_timeout,
         max_output_tokens: settings.max_output_tokens,
@@ -216,6 +215,10 @@ pub async fn state_with_clock(
     tickets
         .relay
         .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
+    let knowledge = Arc::new(knowledge_source(settings));
+    if settings.knowledge_watch {
+        knowledge.watch(engine.clone(), shutdown.clone(), &tasks)?;
+    }
     if let (Some(queue), Some(queue_settings)) = (&tickets.queue, &settings.queue) {
         queue.spawn_workers(
             &job_context(settings, &tickets),
@@ -227,6 +230,7 @@ pub async fn state_with_clock(
     Ok(AppState {
         tickets,
         engine,
+        knowledge,
         auth,
         events,
         limiter,

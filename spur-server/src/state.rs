@@ -22,6 +22,8 @@ pub type ClassifyLimiter = crate::limit::KeyedLimit;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: SupportEngine,
+    /// Where the engine's knowledge is loaded from (reloads).
+    pub knowledge: Arc<crate::knowledge_source::KnowledgeSource>,
     /// Agent and admin sign-in.
     pub auth: Arc<Auth>,
     /// The engine's events, for the live feeds (in process; any [`EventBus`]).

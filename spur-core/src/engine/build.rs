@@ -7,7 +7,7 @@ use crate::escalation::HandoffDetector;
 use crate::events::{EventSink, NoEvents};
 use crate::knowledge::KnowledgeBase;
 use crate::llm::{LlmProvider, OfflineConfig, OfflineResponder};
-use crate::prompt::{PromptBuilder, TokenCounter, tokens};
+use crate::prompt::{TokenCounter, tokens};
 use crate::store::{ConversationStore, MemoryStore};
 
 /// Assembles a [`SupportEngine`]. Everything has a default: an in-memory
@@ -96,17 +96,15 @@ impl EngineBuilder {
         let tokens = self
             .tokens
             .unwrap_or_else(|| tokens::for_model(provider.model()));
-        let prompts = PromptBuilder::new(
-            config.prompt.clone(),
-            tokens.as_ref(),
-            knowledge.policies(),
-            knowledge.facts(),
-        );
+
         SupportEngine {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-                knowledge,
-                prompts,
+                shop: std::sync::RwLock::new(Arc::new(super::Shop::new(
+                    knowledge,
+                    &config,
+                    tokens.as_ref(),
+                ))),
                 classifier: self.classifier.unwrap_or_default(),
                 detector: HandoffDetector::default(),
                 tokens,

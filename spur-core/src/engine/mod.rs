@@ -40,14 +40,21 @@ pub use turn::{Inbound, StreamEvent, Turn};
 /// How often a change is retried when the conversation moved underneath it.
 const MAX_ATTEMPTS: usize = 8;
 
+/// The knowledge a turn answers from and the prompts rendered for it:
+/// swapped whole when the operator's knowledge changes, so a turn that
+/// started on one version finishes on it.
+pub(crate) struct Shop {
+    pub(crate) knowledge: Arc<KnowledgeBase>,
+    pub(crate) prompts: PromptBuilder,
+}
+
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ConversationStore>,
     pub(crate) provider: Arc<dyn LlmProvider>,
-    pub(crate) knowledge: Arc<KnowledgeBase>,
+    pub(crate) shop: std::sync::RwLock<Arc<Shop>>,
     pub(crate) classifier: LocalClassifier,
     pub(crate) detector: HandoffDetector,
     pub(crate) tokens: Arc<dyn TokenCounter>,
-    pub(crate) prompts: PromptBuilder,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) events: Arc<dyn EventSink>,
@@ -69,7 +76,7 @@ impl std::fmt::Debug for SupportEngine {
         f.debug_struct("SupportEngine")
             .field("provider", &self.inner.provider.name())
             .field("model", &self.inner.provider.model())
-            .field("knowledge", &self.inner.knowledge)
+            .field("knowledge", &self.shop().knowledge)
             .finish()
     }
 }
@@ -86,6 +93,22 @@ enum Intake {
     },
 }
 
+impl Shop {
+    pub(crate) fn new(
+        knowledge: Arc<KnowledgeBase>,
+        config: &EngineConfig,
+        tokens: &dyn TokenCounter,
+    ) -> Self {
+        let prompts = PromptBuilder::new(
+            config.prompt.clone(),
+            tokens,
+            knowledge.policies(),
+            knowledge.facts(),
+        );
+        Self { knowledge, prompts }
+    }
+}
+
 impl SupportEngine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
@@ -95,8 +118,30 @@ impl SupportEngine {
         &self.inner.config
     }
 
-    pub fn knowledge(&self) -> &KnowledgeBase {
-        &self.inner.knowledge
+    /// The knowledge answered from now.
+    pub fn knowledge(&self) -> Arc<KnowledgeBase> {
+        self.shop().knowledge.clone()
+    }
+
+    /// Answers from `knowledge` from the next turn on (turns under way
+    /// finish on the knowledge they started with). The operator's facts
+    /// come with it; the offline responder keeps the shop name it was
+    /// built with.
+    pub fn replace_knowledge(&self, knowledge: KnowledgeBase) {
+        let shop = Arc::new(Shop::new(
+            Arc::new(knowledge),
+            &self.inner.config,
+            self.inner.tokens.as_ref(),
+        ));
+        *self.inner.shop.write().unwrap_or_else(|e| e.into_inner()) = shop;
+    }
+
+    pub(crate) fn shop(&self) -> Arc<Shop> {
+        self.inner
+            .shop
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn provider(&self) -> &dyn LlmProvider {
@@ -372,15 +417,16 @@ impl SupportEngine {
     }
 
     /// The operator's facts this engine answers with (from its knowledge).
-    pub fn facts(&self) -> &ShopFacts {
-        self.inner.knowledge.facts()
+    pub fn facts(&self) -> ShopFacts {
+        self.shop().knowledge.facts().clone()
     }
 
     /// The handoff notice: true for this shop. People there now, when they
     /// are back, or (hours unknown) no promise of a time.
     pub(crate) fn notice(&self, reason: &EscalationReason, reply_to: Option<MessageId>) -> Message {
         let texts = &self.inner.config.prompt.texts;
-        let facts = self.facts();
+        let current = self.shop();
+        let facts = current.knowledge.facts();
         let shop = facts.display_name();
         let mut text = match facts.availability(self.now()) {
             Availability::Open => texts.render(&texts.handoff_reply, shop),
@@ -419,7 +465,11 @@ impl SupportEngine {
 
     fn already_waiting(&self, reply_to: MessageId) -> Message {
         let texts = &self.inner.config.prompt.texts;
-        let text = texts.render(&texts.already_waiting_reply, self.facts().display_name());
+        let shop = self.shop();
+        let text = texts.render(
+            &texts.already_waiting_reply,
+            shop.knowledge.facts().display_name(),
+        );
         self.message(Sender::System, text, Some(reply_to), MessageMeta::default())
     }
 

@@ -6,7 +6,9 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, StreamEvent, SupportEngine, Turn};
+use std::sync::Arc;
+
+use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, Shop, StreamEvent, SupportEngine, Turn};
 use crate::conversation::{
     Conversation, Event, Gap, Message, MessageId, MessageMeta, Sender, Source, Status, transition,
 };
@@ -18,6 +20,8 @@ use crate::store::{Applied, Change, StoreError};
 
 /// Everything needed to call the provider for one reply.
 pub(super) struct Prepared {
+    /// The knowledge and prompts this turn answers from.
+    shop: Arc<Shop>,
     /// The id the reply will be stored under (streamed deltas carry it).
     reply_id: MessageId,
     request: CompletionRequest,
@@ -75,12 +79,13 @@ impl SupportEngine {
             .filter(|m| m.sender != Sender::Customer)
             .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
             .count() as u32;
-        let passages = inner.knowledge.search(&message.text, config.retrieval_k);
-        let prompt = inner.prompts.build(
+        let shop = self.shop();
+        let passages = shop.knowledge.search(&message.text, config.retrieval_k);
+        let prompt = shop.prompts.build(
             inner.tokens.as_ref(),
             PromptInput {
-                policies: inner.knowledge.policies(),
-                facts: inner.knowledge.facts(),
+                policies: shop.knowledge.policies(),
+                facts: shop.knowledge.facts(),
                 passages: &passages,
                 history: &history,
                 message: &message.text,
@@ -91,6 +96,7 @@ impl SupportEngine {
         request.temperature = config.temperature;
         request.passages = prompt.passages;
         Prepared {
+            shop,
             reply_id: inner.ids.message_id(),
             request,
             prompt_tokens: prompt.input_tokens,
@@ -137,7 +143,7 @@ impl SupportEngine {
                 meta.used_fallback = true;
                 meta.error_code = Some(error.code().to_string());
                 let texts = &inner.config.prompt.texts;
-                let shop = inner.knowledge.facts().display_name();
+                let shop = prepared.shop.knowledge.facts().display_name();
                 (texts.render(&texts.fallback_reply, shop), false)
             }
         };
@@ -179,7 +185,7 @@ impl SupportEngine {
     ) -> (String, bool) {
         let inner = &self.inner;
         let passages = &prepared.request.passages;
-        let facts = inner.knowledge.facts();
+        let facts = prepared.shop.knowledge.facts();
         let checked = grounding::check(&text, &self.sources(prepared));
         if checked.grounding.verdict != grounding::Verdict::Supported {
             tracing::info!(
@@ -216,16 +222,16 @@ impl SupportEngine {
     /// What a reply to `prepared` may state: the passages (and their place
     /// notes), the policies, the operator's facts, the customer's message.
     fn sources(&self, prepared: &Prepared) -> grounding::Sources {
-        let inner = &self.inner;
+        let knowledge = &prepared.shop.knowledge;
         let passages = &prepared.request.passages;
-        let facts = inner.knowledge.facts();
+        let facts = knowledge.facts();
         let described = facts.describe();
         let mut texts: Vec<&str> = vec![
             prepared.request.last_user_message(),
             &described,
             facts.display_name(),
         ];
-        texts.extend(inner.knowledge.policies().iter().map(|p| p.body.as_str()));
+        texts.extend(knowledge.policies().iter().map(|p| p.body.as_str()));
         texts.extend(passages.iter().map(|p| p.text.as_str()));
         texts.extend(
             passages
@@ -241,12 +247,13 @@ impl SupportEngine {
     pub async fn preview(&self, question: &str) -> Result<Preview, EngineError> {
         let inner = &self.inner;
         let question = inner.config.limits.check(question)?;
-        let passages = inner.knowledge.search(question, inner.config.retrieval_k);
-        let prompt = inner.prompts.build(
+        let shop = self.shop();
+        let passages = shop.knowledge.search(question, inner.config.retrieval_k);
+        let prompt = shop.prompts.build(
             inner.tokens.as_ref(),
             PromptInput {
-                policies: inner.knowledge.policies(),
-                facts: inner.knowledge.facts(),
+                policies: shop.knowledge.policies(),
+                facts: shop.knowledge.facts(),
                 passages: &passages,
                 history: &[],
                 message: question,
@@ -257,6 +264,7 @@ impl SupportEngine {
         request.temperature = inner.config.temperature;
         request.passages = prompt.passages;
         let prepared = Prepared {
+            shop,
             reply_id: inner.ids.message_id(),
             request,
             prompt_tokens: prompt.input_tokens,

@@ -751,3 +751,28 @@ async fn streamed_replies_pass_the_grounding_guard_sentence_by_sentence() {
     assert_eq!(shown, turn.reply.unwrap().text);
     assert!(shown.contains("not sure"), "{shown}");
 }
+
+/// New knowledge applies from the next turn, facts and all.
+#[tokio::test]
+async fn replaced_knowledge_answers_from_the_next_turn() {
+    let engine = offline();
+    let before = engine
+        .send_message(Inbound::new("do you repair tent poles?"))
+        .await
+        .unwrap();
+    assert_eq!(before.conversation.status, Status::Agent, "not known yet");
+    engine.replace_knowledge(
+        KnowledgeBase::from_markdown("repairs", "## Repairs\nOur workshop repairs tent poles.\n")
+            .with_facts(crate::facts::ShopFacts {
+                name: Some("Nordlicht".into()),
+                ..crate::facts::ShopFacts::default()
+            }),
+    );
+    let after = engine
+        .send_message(Inbound::new("do you repair tent poles?"))
+        .await
+        .unwrap();
+    assert!(after.reply.unwrap().text.contains("workshop"));
+    assert_eq!(engine.facts().display_name(), "Nordlicht");
+    assert_eq!(engine.knowledge().len(), 1);
+}

@@ -61,6 +61,27 @@ pub async fn overview(State(state): State<AppState>, _admin: AdminUser) -> Json<
     })
 }
 
+/// Loads the knowledge again (the directory and the shop's facts) and
+/// answers from it from the next message on. A directory with nothing
+/// loadable is refused and the current knowledge kept.
+#[utoipa::path(post, path = "/v1/admin/knowledge/reload", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = KnowledgeView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "nothing loadable; the current knowledge is kept")))]
+pub async fn reload(
+    State(state): State<AppState>,
+    admin: AdminUser,
+) -> Result<Json<KnowledgeView>, ApiError> {
+    state.knowledge.reload(&state.engine).await.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "knowledge_invalid",
+            e.message,
+        )
+    })?;
+    Ok(overview(State(state), admin).await)
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TryBody {

@@ -62,6 +62,12 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         (Method::GET, "/v1/admin/knowledge/gaps".into(), None, true),
         (
             Method::POST,
+            "/v1/admin/knowledge/reload".into(),
+            None,
+            true,
+        ),
+        (
+            Method::POST,
             "/v1/admin/agents".into(),
             Some(json!({"email": "x@shop.example", "password": "long enough"})),
             true,

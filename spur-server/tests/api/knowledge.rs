@@ -132,3 +132,65 @@ async fn admins_see_the_knowledge_try_questions_and_read_the_gaps() {
         .get_as(&admin, "/v1/admin/knowledge/gaps?days=1")
         .await;
 }
+
+/// A changed file applies without a restart; a reload that finds nothing
+/// loadable is refused and the knowledge in use is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_changes_apply_without_a_restart() {
+    let dir = shop_dir();
+    let server = Server::start(Options {
+        knowledge: Some(dir.clone()),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let asked = "Do you repair tent poles?";
+    let first = server.say(asked, None).await;
+    assert!(first["reply"].as_str().unwrap().contains("not sure"));
+
+    std::fs::write(
+        dir.join("repairs.md"),
+        "## Repairs\nOur workshop repairs zips, seams and tent poles.\n",
+    )
+    .unwrap();
+    let mut answered = String::new();
+    for _ in 0..50 {
+        let said = server.say(asked, None).await;
+        answered = said["reply"].as_str().unwrap().to_string();
+        if answered.contains("workshop") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered.contains("workshop"),
+        "the watcher applied the file: {answered}"
+    );
+
+    // Nothing loadable: refused, the knowledge in use stays.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let response = server
+        .call(
+            Method::POST,
+            "/v1/admin/knowledge/reload",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(response, 422).await, "knowledge_invalid");
+    let said = server.say(asked, None).await;
+    assert!(said["reply"].as_str().unwrap().contains("workshop"));
+    // A good directory again: the reload answers with what is loaded now.
+    std::fs::write(
+        dir.join("faq.json"),
+        r#"[{"question":"Gift wrap?","answer":"Yes."}]"#,
+    )
+    .unwrap();
+    let (status, view) = server
+        .post_as(&admin, "/v1/admin/knowledge/reload", json!({}))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["sections"].as_array().unwrap().len(), 1);
+}
