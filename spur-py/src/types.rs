@@ -153,6 +153,10 @@ pub struct Passage {
     pub score: f32,
     /// How much of the query the article covers (0..1).
     pub confidence: f32,
+    /// The sentences that answer the query.
+    pub excerpt: String,
+    /// Facts about places in the query ("Lyon is in France.").
+    pub notes: Vec<String>,
 }
 
 impl From<CorePassage> for Passage {
@@ -163,6 +167,8 @@ impl From<CorePassage> for Passage {
             text: p.text,
             score: p.score,
             confidence: p.confidence,
+            excerpt: p.excerpt,
+            notes: p.notes,
         }
     }
 }

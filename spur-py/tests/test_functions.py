@@ -36,6 +36,10 @@ def test_knowledge_search(tmp_path: Path) -> None:
     (tmp_path / "faq.md").write_text("## Warranty\nEvery watch has a two-year warranty.\n")
     kb = spur.load_knowledge(str(tmp_path))
     assert kb.search("warranty on watches")[0].title == "Warranty"
+    lyon = demo.search("Do you deliver to Lyon?", k=1)[0]
+    assert lyon.title == "Shipping destinations", lyon
+    assert lyon.notes == ["Lyon is in France."]
+    assert "Europe" in lyon.excerpt and lyon.score >= lyon.confidence > 0.5
 
 
 def test_trim_history_returns_the_same_objects() -> None:

@@ -47,6 +47,10 @@ class Classification:
     @property
     def confidence(self) -> float: ...
     @property
+    def excerpt(self) -> str: ...
+    @property
+    def notes(self) -> list[str]: ...
+    @property
     def source(self) -> str: ...
 
 class Passage:
@@ -96,6 +100,7 @@ class Engine:
         knowledge: Optional[str] = None,
         llm: Optional[OpenAI] = None,
         *,
+        facts: Optional[dict[str, object]] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
@@ -121,6 +126,7 @@ class AsyncEngine:
         knowledge: Optional[str] = None,
         llm: Optional[OpenAI] = None,
         *,
+        facts: Optional[dict[str, object]] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
