@@ -32,7 +32,7 @@ before(async () => {
   await new Promise((ok) => page.listen(0, '127.0.0.1', ok));
   hostOrigin = `http://127.0.0.1:${page.address().port}`;
   server = await startServer({
-    CORS_ORIGINS: hostOrigin, SPUR_WIDGET_DIR: DIST,
+    CORS_ORIGINS: hostOrigin, SPUR_WIDGET_DIR: DIST, SHOW_SOURCES: 'true',
     RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0',
   });
   page.on('request', (req, res) => {
@@ -67,6 +67,8 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
     const r = root.querySelector('.msg[data-sender=assistant]');
     return r && r.dataset.id && /India/.test(r.textContent);
   });
+  // The operator shows sources: the answer names the section it came from.
+  await widget(customer).locator('.msg[data-sender=assistant] .source', { hasText: /^Source: / }).waitFor();
 
   // The page's CSS does not reach inside.
   const style = await box.evaluate((node) => {

@@ -120,6 +120,9 @@ pub struct Options {
     /// Open live feeds per client address (0: no cap).
     #[arg(long, env = "FEEDS_PER_IP", global = true)]
     pub feeds_per_ip: Option<usize>,
+    /// Show customers "Source: <section title>" under answers (default false).
+    #[arg(long, env = "SHOW_SOURCES", global = true)]
+    pub show_sources: Option<bool>,
     /// Apply changes to the knowledge directory without a restart (default true).
     #[arg(long, env = "KNOWLEDGE_WATCH", global = true)]
     pub knowledge_watch: Option<bool>,
@@ -346,6 +349,8 @@ pub struct Settings {
     pub shop: ShopOverrides,
     /// Watch the knowledge directory for changes.
     pub knowledge_watch: bool,
+    /// Customers see the sections a reply cites.
+    pub show_sources: bool,
     pub metrics_token: Option<SecretString>,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub limits: RateLimits,
@@ -589,6 +594,7 @@ impl Settings {
             redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
             knowledge_watch: o.knowledge_watch.or(file.knowledge_watch).unwrap_or(true),
+            show_sources: o.show_sources.or(file.show_sources).unwrap_or(false),
             shop: ShopOverrides::read(
                 o.shop_name.or(file.shop_name),
                 o.shop_time_zone.or(file.shop_time_zone),

@@ -247,6 +247,7 @@ pub async fn state_with_clock(
             open_feeds: crate::open_counts::OpenCounts::default(),
             metrics_token: settings.metrics_token.clone(),
             metrics_on_api: settings.metrics_addr.is_none(),
+            show_sources: settings.show_sources,
         }),
         metrics: metrics::handle(),
         prices: settings.prices,

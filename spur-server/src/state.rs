@@ -103,6 +103,8 @@ pub struct HttpSettings {
     pub metrics_token: Option<secrecy::SecretString>,
     /// `false` when `/metrics` has an address of its own (`METRICS_ADDR`).
     pub metrics_on_api: bool,
+    /// Customers see the titles of the sections a reply cites.
+    pub show_sources: bool,
 }
 
 impl Default for HttpSettings {
@@ -120,6 +122,7 @@ impl Default for HttpSettings {
             open_feeds: crate::open_counts::OpenCounts::default(),
             metrics_token: None,
             metrics_on_api: true,
+            show_sources: false,
         }
     }
 }

@@ -87,6 +87,21 @@ pub struct MessageView {
     /// RFC 3339.
     pub created_at: String,
     pub used_fallback: bool,
+    /// Titles of the knowledge sections the reply draws on (only when the
+    /// operator shows sources: `SHOW_SOURCES`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+impl MessageView {
+    /// The customer's view; `show_sources` adds the cited section titles.
+    pub fn new(m: &Message, show_sources: bool) -> Self {
+        let mut view = Self::from(m);
+        if show_sources {
+            view.sources = m.meta.sources.iter().map(|s| s.title.clone()).collect();
+        }
+        view
+    }
 }
 
 impl From<&Message> for MessageView {
@@ -101,6 +116,7 @@ impl From<&Message> for MessageView {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             used_fallback: m.meta.used_fallback,
+            sources: Vec::new(),
         }
     }
 }

@@ -21,8 +21,8 @@ const TYPES: &'static str = r#"
 /** `POST /v1/chat/message`'s answer. `reply` is null while a person holds the conversation. */
 export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; }
 /** The end of a streamed reply. */
-export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; }
-export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; }
+export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
+export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[]; }
 export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
 export interface EscalateReply { sessionId: string; status: "automated" | "agent" | "closed"; notice: string | null; }
 export type FeedEvent =

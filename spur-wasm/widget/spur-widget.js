@@ -19,6 +19,7 @@ h2 { margin: 0; flex: 1; font-size: 16px; font-weight: 600; }
 header button { border: 1px solid #fff8; background: transparent; color: #fff; border-radius: 6px; padding: 3px 8px; cursor: pointer; }
 .log { flex: 1; overflow-y: auto; padding: 10px 12px; background: #f6f7f9; }
 .msg { margin: 6px 0; max-width: 85%; padding: 7px 10px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid #e5e7eb; }
+.msg .source { display: block; font-size: 12px; color: #4b5563; margin-top: 4px; }
 .msg time { display: block; font-size: 11px; color: #6b7280; margin-top: 2px; }
 .msg[data-sender=customer] { margin-left: auto; background: var(--spur-color, #2563eb); border-color: transparent; color: #fff; }
 .msg[data-sender=customer] time { color: #ffffffb0; }
@@ -109,6 +110,13 @@ export async function mountWidget(target, options = {}) {
     return node;
   }
   function setText(node, body) { node.firstChild.textContent = body; }
+  // "Source: <section>" under an answer, when the operator shows sources.
+  function cite(node, sources) {
+    node.querySelector('.source')?.remove();
+    if (sources && sources.length) {
+      node.insertBefore(el('small', { className: 'source', textContent: 'Source: ' + sources.join(', ') }), node.lastChild);
+    }
+  }
 
   function stored(m, opts) {
     if (shown.has(m.id)) return;
@@ -120,11 +128,13 @@ export async function mountWidget(target, options = {}) {
         : m.sender === 'assistant' ? log.querySelector('.msg[data-streaming]') : null;
       if (pending) {
         delete pending.dataset.pending; delete pending.dataset.streaming;
-        setText(pending, m.text); pending.dataset.id = m.id;
+        setText(pending, m.text); pending.dataset.id = m.id; cite(pending, m.sources);
         return;
       }
     }
-    bubble(m.sender, m.text, m.createdAt, opts).dataset.id = m.id;
+    const node = bubble(m.sender, m.text, m.createdAt, opts);
+    node.dataset.id = m.id;
+    cite(node, m.sources);
   }
 
   function showStatus() {
@@ -203,7 +213,7 @@ export async function mountWidget(target, options = {}) {
         delete streaming.dataset.streaming;
         // The feed may have drawn the stored reply already.
         if (shown.has(done.replyId)) streaming.remove();
-        else { shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); }
+        else { shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); cite(streaming, done.sources); }
       }
       listen(0);
     } catch (err) {

@@ -132,7 +132,7 @@ fn sse_event(name: &str, id: u64, data: serde_json::Value) -> Event {
 /// `start` (session and message ids), `delta`s, then `done` or `error`.
 #[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = SendBody,
     responses((status = 200, content_type = "text/event-stream",
-        description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status} or error {code, message}; ids count from 0"),
+        description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status, sources} or error {code, message}; ids count from 0; sources (section titles) only when SHOW_SOURCES is on"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch"), (status = 429, body = ErrorBody)))]
 pub async fn stream(
@@ -145,7 +145,7 @@ pub async fn stream(
     let rx = state.engine.send_message_stream(inbound).await?;
     Ok((
         limit_headers,
-        Sse::new(turn_events(rx)).keep_alive(KeepAlive::default()),
+        Sse::new(turn_events(rx, state.http.show_sources)).keep_alive(KeepAlive::default()),
     )
         .into_response())
 }
@@ -154,25 +154,32 @@ pub async fn stream(
 /// (the reply could not be stored) ends with an `error` event.
 fn turn_events(
     rx: tokio::sync::mpsc::Receiver<StreamEvent>,
+    show_sources: bool,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold((rx, 0u64, false), |(mut rx, id, finished)| async move {
-        if finished {
-            return None;
-        }
-        let Some(event) = rx.recv().await else {
-            let error = sse_event(
-                "error",
-                id,
-                json!({"code": "reply_not_stored", "message": "the reply could not be completed; your message is saved, try again"}),
-            );
-            return Some((Ok(error), (rx, id + 1, true)));
-        };
-        let done = matches!(event, StreamEvent::Done(_));
-        Some((Ok(stream_event(event, id)), (rx, id + 1, done)))
-    })
+    futures::stream::unfold(
+        (rx, 0u64, false),
+        move |(mut rx, id, finished)| async move {
+            if finished {
+                return None;
+            }
+            let Some(event) = rx.recv().await else {
+                let error = sse_event(
+                    "error",
+                    id,
+                    json!({"code": "reply_not_stored", "message": "the reply could not be completed; your message is saved, try again"}),
+                );
+                return Some((Ok(error), (rx, id + 1, true)));
+            };
+            let done = matches!(event, StreamEvent::Done(_));
+            Some((
+                Ok(stream_event(event, id, show_sources)),
+                (rx, id + 1, done),
+            ))
+        },
+    )
 }
 
-fn stream_event(event: StreamEvent, id: u64) -> Event {
+fn stream_event(event: StreamEvent, id: u64, show_sources: bool) -> Event {
     match event {
         StreamEvent::Started {
             conversation,
@@ -191,6 +198,9 @@ fn stream_event(event: StreamEvent, id: u64) -> Event {
                 "reply": turn.reply_text(),
                 "usedFallback": turn.used_fallback(),
                 "status": turn.conversation.status,
+                "sources": turn.reply.as_ref().filter(|_| show_sources).map_or_else(Vec::new, |r| {
+                    r.meta.sources.iter().map(|s| s.title.clone()).collect::<Vec<_>>()
+                }),
             }),
         ),
     }
@@ -228,7 +238,11 @@ pub async fn history(
     Ok(Json(HistoryReply {
         session_id: session.to_string(),
         status: conversation.status,
-        messages: page.messages.iter().map(MessageView::from).collect(),
+        messages: page
+            .messages
+            .iter()
+            .map(|m| MessageView::new(m, state.http.show_sources))
+            .collect(),
         next_cursor: page.next_before,
     }))
 }

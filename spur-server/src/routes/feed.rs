@@ -192,7 +192,8 @@ impl Feed {
     }
 
     async fn message(&mut self, message: &Message) -> Result<(), Gone> {
-        let data = serde_json::to_string(&MessageView::from(message)).unwrap_or_default();
+        let view = MessageView::new(message, self.state.http.show_sources);
+        let data = serde_json::to_string(&view).unwrap_or_default();
         let event = Event::default()
             .event("message")
             .id(message.seq.to_string())

@@ -194,3 +194,34 @@ async fn knowledge_changes_apply_without_a_restart() {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["sections"].as_array().unwrap().len(), 1);
 }
+
+/// Customers see which section an answer came from only when the operator
+/// chooses to show sources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_are_shown_to_customers_only_when_the_operator_chooses() {
+    for show in [false, true] {
+        let server = Server::start(Options {
+            show_sources: Some(show),
+            ..sqlite_options()
+        })
+        .await;
+        let said = server.say("What is your return policy?", None).await;
+        let session = said["sessionId"].as_str().unwrap();
+        let history = server
+            .get_json(&format!("/v1/chat/history/{session}"))
+            .await;
+        let reply = &history["messages"][1];
+        assert_eq!(reply["sender"], "assistant");
+        if show {
+            let sources = reply["sources"].as_array().expect("sources shown");
+            assert!(
+                sources
+                    .iter()
+                    .any(|s| s == "Returns" || s == "What is your return policy?"),
+                "{sources:?}"
+            );
+        } else {
+            assert!(reply.get("sources").is_none(), "{reply}");
+        }
+    }
+}
