@@ -100,7 +100,8 @@ pub(crate) const GROUPS: &[&[&str]] = &[
         "bhejte",
         "transit",
     ],
-    // How long something takes.
+    // How long something takes ("take" and "time" are left out: in "do
+    // you take PayPal?" or "my first time ordering" they are not durations).
     &[
         "how long",
         "how many days",
@@ -110,11 +111,8 @@ pub(crate) const GROUPS: &[&[&str]] = &[
         "when will",
         "when does",
         "when do",
-        "take",
-        "takes",
         "days",
         "weeks",
-        "time",
         "duration",
         "cuánto tarda",
         "cuanto tarda",
