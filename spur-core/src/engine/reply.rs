@@ -79,30 +79,44 @@ impl SupportEngine {
             .filter(|m| m.sender != Sender::Customer)
             .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
             .count() as u32;
+        self.prepared(&message.text, &history, prior_fallbacks).1
+    }
+
+    /// Retrieval and the prompt for `question` after `history`, on the
+    /// knowledge in use now. Also returns every passage found.
+    fn prepared(
+        &self,
+        question: &str,
+        history: &[Message],
+        prior_fallbacks: u32,
+    ) -> (Vec<crate::knowledge::Passage>, Prepared) {
+        let inner = &self.inner;
+        let config = &inner.config;
         let shop = self.shop();
-        let passages = shop.knowledge.search(&message.text, config.retrieval_k);
+        let passages = shop.knowledge.search(question, config.retrieval_k);
         let prompt = shop.prompts.build(
             inner.tokens.as_ref(),
             PromptInput {
                 policies: shop.knowledge.policies(),
                 facts: shop.knowledge.facts(),
                 passages: &passages,
-                history: &history,
-                message: &message.text,
+                history,
+                message: question,
             },
         );
         let mut request = CompletionRequest::new(prompt.messages);
         request.max_output_tokens = config.max_output_tokens;
         request.temperature = config.temperature;
         request.passages = prompt.passages;
-        Prepared {
+        let prepared = Prepared {
             shop,
             reply_id: inner.ids.message_id(),
             request,
             prompt_tokens: prompt.input_tokens,
             best_confidence: passages.first().map(|p| p.confidence),
             prior_fallbacks,
-        }
+        };
+        (passages, prepared)
     }
 
     fn generated(
@@ -247,30 +261,7 @@ impl SupportEngine {
     pub async fn preview(&self, question: &str) -> Result<Preview, EngineError> {
         let inner = &self.inner;
         let question = inner.config.limits.check(question)?;
-        let shop = self.shop();
-        let passages = shop.knowledge.search(question, inner.config.retrieval_k);
-        let prompt = shop.prompts.build(
-            inner.tokens.as_ref(),
-            PromptInput {
-                policies: shop.knowledge.policies(),
-                facts: shop.knowledge.facts(),
-                passages: &passages,
-                history: &[],
-                message: question,
-            },
-        );
-        let mut request = CompletionRequest::new(prompt.messages);
-        request.max_output_tokens = inner.config.max_output_tokens;
-        request.temperature = inner.config.temperature;
-        request.passages = prompt.passages;
-        let prepared = Prepared {
-            shop,
-            reply_id: inner.ids.message_id(),
-            request,
-            prompt_tokens: prompt.input_tokens,
-            best_confidence: passages.first().map(|p| p.confidence),
-            prior_fallbacks: 0,
-        };
+        let (passages, prepared) = self.prepared(question, &[], 0);
         let generated = self.complete(prepared).await;
         Ok(Preview {
             passages,

@@ -72,13 +72,7 @@ pub(crate) fn faq_articles(
     path: &Path,
     text: &str,
 ) -> Result<Vec<Article>, KnowledgeError> {
-    let is_json = path.extension().is_some_and(|e| e == "json");
-    let entries: Vec<FaqEntry> = if is_json {
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    } else {
-        serde_norway::from_str(text).map_err(|e| e.to_string())
-    }
-    .map_err(|message| KnowledgeError::Faq {
+    let entries: Vec<FaqEntry> = parse(path, text).map_err(|message| KnowledgeError::Faq {
         path: path.to_path_buf(),
         message,
     })?;
@@ -105,14 +99,17 @@ pub(crate) struct Loaded {
     pub problems: Vec<KnowledgeError>,
 }
 
-fn facts_file(path: &Path, text: &str) -> Result<ShopFacts, KnowledgeError> {
-    let is_json = path.extension().is_some_and(|e| e == "json");
-    let facts: ShopFacts = if is_json {
+/// `*.json` as JSON, anything else as YAML.
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+    if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(text).map_err(|e| e.to_string())
     } else {
         serde_norway::from_str(text).map_err(|e| e.to_string())
     }
-    .map_err(|message| KnowledgeError::Facts {
+}
+
+fn facts_file(path: &Path, text: &str) -> Result<ShopFacts, KnowledgeError> {
+    let facts: ShopFacts = parse(path, text).map_err(|message| KnowledgeError::Facts {
         path: path.to_path_buf(),
         message,
     })?;
