@@ -326,13 +326,23 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), "Gift wrapping paper is recycled.").unwrap();
         std::fs::write(dir.join("image.png"), "not text").unwrap();
         std::fs::write(
+            dir.join("care.html"),
+            "<html><head><script>var tracking = 1;</script></head><body><nav>Menu</nav>\
+             <h2>Washing</h2><p>Wash jackets at <b>30 degrees</b>, see <a href=\"/x\">care</a>.</p>\
+             </body></html>",
+        )
+        .unwrap();
+        std::fs::write(
             dir.join("shop.yaml"),
             "name: Marsmart\ntime_zone: Europe/Berlin\nhours: Mon-Fri 08:00-16:00\ncontact: help@mars.example\n",
         )
         .unwrap();
         let kb = KnowledgeBase::from_dir(&dir).unwrap();
-        // policies, the FAQ pair, notes.txt and the facts article.
-        assert_eq!(kb.len(), 4);
+        // policies, the FAQ pair, notes.txt, care.html and the facts article.
+        assert_eq!(kb.len(), 5);
+        let washing = &kb.search("how should I wash my jacket", 1)[0];
+        assert_eq!(washing.title, "Washing");
+        assert_eq!(washing.text, "Wash jackets at 30 degrees, see care.");
         assert_eq!(kb.policies().len(), 2, "the shipping policy and the facts");
         assert_eq!(kb.facts().display_name(), "Marsmart");
         assert_eq!(kb.search("gift wrap", 1)[0].text, "Yes, for free.");
@@ -349,14 +359,20 @@ mod tests {
         std::fs::write(dir.join("faq.json"), r#"{"oops": 1}"#).unwrap();
         std::fs::write(dir.join("shop.yaml"), "time_zone: Mars/Olympus\n").unwrap();
         let kb = KnowledgeBase::from_dir(&dir).unwrap();
-        assert_eq!(kb.len(), 2);
+        assert_eq!(kb.len(), 3);
         let problems: Vec<String> = kb.problems().iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("faq.json"), "{problems:?}");
         assert!(problems[1].contains("shop.yaml") && problems[1].contains("Mars/Olympus"));
         assert!(kb.facts().is_empty());
         // Nothing loadable at all is an error naming the bad file.
-        for name in ["policies.md", "notes.txt", "image.png", "shop.yaml"] {
+        for name in [
+            "policies.md",
+            "notes.txt",
+            "care.html",
+            "image.png",
+            "shop.yaml",
+        ] {
             std::fs::remove_file(dir.join(name)).unwrap();
         }
         assert!(matches!(

@@ -16,6 +16,8 @@ pub enum KnowledgeError {
     },
     #[error("{path} is not a valid FAQ file (a list of question/answer pairs): {message}")]
     Faq { path: PathBuf, message: String },
+    #[error("{path} could not be read as HTML: {message}")]
+    Html { path: PathBuf, message: String },
     #[error("{path} is not a valid shop facts file: {message}")]
     Facts { path: PathBuf, message: String },
     #[error("{0} holds no article: add Markdown files with `##` sections or a faq.yaml")]
@@ -83,6 +85,45 @@ pub(crate) fn faq_articles(
         .collect())
 }
 
+/// A file as one article, titled by its `# ` heading or its name.
+fn whole(stem: &str, text: &str) -> Option<Article> {
+    let body = text.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let title = body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("# "))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| stem.replace(['-', '_'], " "));
+    Some(Article::new(stem, &title, body.to_string()))
+}
+
+/// `##` sections, or the whole text when it has none.
+fn sections_or_whole(stem: &str, text: &str) -> Vec<Article> {
+    let sections = markdown_articles(stem, text);
+    if sections.is_empty() {
+        whole(stem, text).into_iter().collect()
+    } else {
+        sections
+    }
+}
+
+/// A page's readable text with its headings as Markdown (`## `), without
+/// scripts, styles or link addresses.
+#[cfg(feature = "html")]
+fn html_text(path: &Path, html: &str) -> Result<String, KnowledgeError> {
+    let text = html2text::config::plain_no_decorate()
+        .link_footnotes(false)
+        .string_from_read(html.as_bytes(), 10_000)
+        .map_err(|e| KnowledgeError::Html {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    // Link texts come bracketed ("[the EU]"); customers read them plain.
+    Ok(text.replace(['[', ']'], ""))
+}
+
 fn read(path: &Path) -> Result<String, KnowledgeError> {
     std::fs::read_to_string(path).map_err(|source| KnowledgeError::Io {
         path: path.to_path_buf(),
@@ -120,7 +161,8 @@ fn facts_file(path: &Path, text: &str) -> Result<ShopFacts, KnowledgeError> {
     Ok(facts)
 }
 
-/// Reads every `*.md` / `*.txt` file, any `faq.yaml` / `faq.yml` /
+/// Reads every `*.md` / `*.txt` / `*.html` file (a file without `##`
+/// sections is one article), any `faq.yaml` / `faq.yml` /
 /// `faq.json` and the optional `shop.yaml` / `shop.json` (the operator's
 /// facts) in `dir` (not recursive; files in name order, so ids are stable).
 /// A bad file is skipped and reported; the others still load.
@@ -152,22 +194,18 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Loaded, KnowledgeError> {
             .unwrap_or_default();
         let outcome = match ext {
             "md" | "markdown" => read(path).map(|text| {
-                let found = markdown_articles(stem, &text);
+                let found = sections_or_whole(stem, &text);
                 if stem.eq_ignore_ascii_case(POLICIES_FILE) {
                     loaded.policies.extend(found.iter().cloned());
                 }
                 loaded.articles.extend(found);
             }),
             // Plain text: one article named after the file.
-            "txt" => read(path).map(|text| {
-                let body = text.trim();
-                if !body.is_empty() {
-                    let title = stem.replace(['-', '_'], " ");
-                    loaded
-                        .articles
-                        .push(Article::new(stem, &title, body.to_string()));
-                }
-            }),
+            "txt" => read(path).map(|text| loaded.articles.extend(whole(stem, &text))),
+            #[cfg(feature = "html")]
+            "html" | "htm" => read(path)
+                .and_then(|html| html_text(path, &html))
+                .map(|text| loaded.articles.extend(sections_or_whole(stem, &text))),
             "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => read(path)
                 .and_then(|text| faq_articles(stem, path, &text))
                 .map(|found| loaded.articles.extend(found)),
