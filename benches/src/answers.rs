@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use spur_core::knowledge::KnowledgeBase;
+use spur_core::knowledge::{KnowledgeBase, StaticEmbedder};
 use spur_core::llm::LlmProvider;
 use spur_core::{EngineConfig, Inbound, SupportEngine};
 
@@ -46,6 +46,8 @@ pub struct Graded {
     pub said: String,
     pub grounding: Option<String>,
     pub top3: Vec<String>,
+    /// The best passage's measures: "coverage/title coverage/similarity".
+    pub best: String,
 }
 
 #[derive(Debug, Default)]
@@ -154,10 +156,15 @@ fn grade(question: &Question, reply: &str, handed_off: bool, said: &str) -> Outc
 /// `provider` when given).
 pub async fn evaluate(
     knowledge: &Path,
+    embedding_model: Option<&Path>,
     questions: &[Question],
     provider: Option<Arc<dyn LlmProvider>>,
 ) -> Result<Report, String> {
-    let kb = KnowledgeBase::from_dir(knowledge).map_err(|e| e.to_string())?;
+    let mut kb = KnowledgeBase::from_dir(knowledge).map_err(|e| e.to_string())?;
+    if let Some(dir) = embedding_model {
+        let model = StaticEmbedder::from_dir(dir).map_err(|e| e.to_string())?;
+        kb = kb.with_embedder(Arc::new(model));
+    }
     for problem in kb.problems() {
         eprintln!("warning: {problem}");
     }
@@ -171,11 +178,12 @@ pub async fn evaluate(
     let engine = builder.build();
     let mut report = Report::default();
     for question in questions {
-        let top3 = kb
-            .search(&question.q, 3)
-            .into_iter()
-            .map(|p| p.article_id)
-            .collect();
+        let passages = kb.search(&question.q, 3);
+        let best = passages.first().map_or("-".into(), |p| {
+            let sim = p.similarity.map_or("-".into(), |s| format!("{s:.2}"));
+            format!("{:.2}/{:.2}/{sim}", p.confidence, p.title_coverage)
+        });
+        let top3 = passages.into_iter().map(|p| p.article_id).collect();
         let turn = engine
             .send_message(Inbound::new(question.q.clone()))
             .await
@@ -202,16 +210,19 @@ pub async fn evaluate(
             said,
             grounding,
             top3,
+            best,
         });
     }
     Ok(report)
 }
 
-/// `spur-eval answers --knowledge DIR --questions FILE [--verbose]
-/// [--min-correct PCT] [--max-wrong N]`: exits non-zero below the thresholds.
+/// `spur-eval answers --knowledge DIR --questions FILE [--embedding-model DIR]
+/// [--verbose] [--min-correct PCT] [--max-wrong N]`: exits non-zero below
+/// the thresholds.
 pub async fn main(args: &[String]) -> Result<bool, String> {
     let mut knowledge: Option<PathBuf> = None;
     let mut questions: Option<PathBuf> = None;
+    let mut embedding_model: Option<PathBuf> = None;
     let (mut verbose, mut min_correct, mut max_wrong) = (false, 0.0f64, usize::MAX);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -219,6 +230,7 @@ pub async fn main(args: &[String]) -> Result<bool, String> {
         match arg.as_str() {
             "--knowledge" => knowledge = Some(value()?.into()),
             "--questions" => questions = Some(value()?.into()),
+            "--embedding-model" => embedding_model = Some(value()?.into()),
             "--verbose" | "-v" => verbose = true,
             "--min-correct" => min_correct = value()?.parse().map_err(|e| format!("{e}"))?,
             "--max-wrong" => max_wrong = value()?.parse().map_err(|e| format!("{e}"))?,
@@ -229,16 +241,22 @@ pub async fn main(args: &[String]) -> Result<bool, String> {
     let questions_path = questions.ok_or("--questions FILE.jsonl is required")?;
     let questions = read_questions(&questions_path)?;
     let provider = crate::llm_provider().map_err(|e| e.to_string())?;
-    let mode = if provider.is_some() { "llm" } else { "offline" };
-    let report = evaluate(&knowledge, &questions, provider).await?;
+    let mode = match (provider.is_some(), embedding_model.is_some()) {
+        (true, true) => "llm, dense",
+        (true, false) => "llm",
+        (false, true) => "offline, dense",
+        (false, false) => "offline",
+    };
+    let report = evaluate(&knowledge, embedding_model.as_deref(), &questions, provider).await?;
     if verbose {
         for g in &report.graded {
             println!(
-                "{:<9} {:?}\n          said: {}\n          top3: {:?} grounding: {}",
+                "{:<9} {:?}\n          said: {}\n          top3: {:?} best (coverage/title/similarity): {} grounding: {}",
                 format!("{:?}", g.outcome),
                 g.question.q,
                 g.said.replace('\n', " / "),
                 g.top3,
+                g.best,
                 g.grounding.as_deref().unwrap_or("-"),
             );
         }

@@ -126,6 +126,10 @@ pub struct Options {
     /// Apply changes to the knowledge directory without a restart (default true).
     #[arg(long, env = "KNOWLEDGE_WATCH", global = true)]
     pub knowledge_watch: Option<bool>,
+    /// A static embedding model directory (model2vec format) for dense
+    /// retrieval fused with the lexical ranking; off when unset.
+    #[arg(long, env = "EMBEDDING_MODEL", global = true)]
+    pub embedding_model: Option<PathBuf>,
     /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
     #[arg(long, env = "SHOP_NAME", global = true)]
     pub shop_name: Option<String>,
@@ -349,6 +353,7 @@ pub struct Settings {
     pub shop: ShopOverrides,
     /// Watch the knowledge directory for changes.
     pub knowledge_watch: bool,
+    pub embedding_model: Option<PathBuf>,
     /// Customers see the sections a reply cites.
     pub show_sources: bool,
     pub metrics_token: Option<SecretString>,
@@ -594,6 +599,7 @@ impl Settings {
             redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
             knowledge_watch: o.knowledge_watch.or(file.knowledge_watch).unwrap_or(true),
+            embedding_model: o.embedding_model.or(file.embedding_model),
             show_sources: o.show_sources.or(file.show_sources).unwrap_or(false),
             shop: ShopOverrides::read(
                 o.shop_name.or(file.shop_name),

@@ -1,4 +1,5 @@
-//! Where the knowledge comes from (`SPUR_KNOWLEDGE`, the `SHOP_*` facts),
+//! Where the knowledge comes from (`SPUR_KNOWLEDGE`, the `SHOP_*` facts,
+//! `EMBEDDING_MODEL`),
 //! loading it, and applying changes without a restart: a watched directory
 //! (`KNOWLEDGE_WATCH`) and the admins' reload.
 
@@ -6,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use spur_core::knowledge::TextEmbedder;
 use spur_core::{KnowledgeBase, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,6 +21,8 @@ pub struct KnowledgeSource {
     /// `None`: the demo knowledge.
     pub dir: Option<PathBuf>,
     pub shop: ShopOverrides,
+    /// Dense retrieval over every load (`EMBEDDING_MODEL`).
+    pub embedder: Option<Arc<dyn TextEmbedder>>,
 }
 
 impl KnowledgeSource {
@@ -38,6 +42,9 @@ impl KnowledgeSource {
         if !self.shop.is_empty() {
             let facts = self.shop.apply(knowledge.facts())?;
             knowledge = knowledge.with_facts(facts);
+        }
+        if let Some(embedder) = &self.embedder {
+            knowledge = knowledge.with_embedder(Arc::clone(embedder));
         }
         Ok(knowledge)
     }

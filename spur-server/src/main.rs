@@ -93,7 +93,14 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     let tasks = tokio_util::task::TaskTracker::new();
     let stores = setup::connect_store(&settings.database_url).await?;
-    let engine = setup::engine(&settings, stores.conversations.clone(), Arc::new(NoEvents)).await?;
+    let knowledge = setup::knowledge_source(&settings)?;
+    let engine = setup::engine(
+        &settings,
+        &knowledge,
+        stores.conversations.clone(),
+        Arc::new(NoEvents),
+    )
+    .await?;
     let tickets = setup::tickets(&settings, &stores, &engine, &shutdown, &tasks, None).await?;
     let queue = tickets
         .queue
@@ -169,7 +176,14 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
         }
         _ => return Err("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither".into()),
     }
-    let engine = setup::engine(settings, stores.conversations, Arc::new(NoEvents)).await?;
+    let knowledge = setup::knowledge_source(settings)?;
+    let engine = setup::engine(
+        settings,
+        &knowledge,
+        stores.conversations,
+        Arc::new(NoEvents),
+    )
+    .await?;
     let first = engine
         .send_message(Inbound::new("Hi! Do you ship to India?"))
         .await?;

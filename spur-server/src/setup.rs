@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
+use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
@@ -121,21 +122,32 @@ fn openai(
     Ok(Some(Arc::new(provider)))
 }
 
-/// Where the knowledge comes from, as configured.
-pub fn knowledge_source(settings: &Settings) -> KnowledgeSource {
-    KnowledgeSource {
+/// Where the knowledge comes from, as configured, with the embedding model
+/// (`EMBEDDING_MODEL`) loaded once for every reload.
+pub fn knowledge_source(settings: &Settings) -> Result<KnowledgeSource, ConfigError> {
+    let embedder = match &settings.embedding_model {
+        Some(dir) => {
+            let model = StaticEmbedder::from_dir(dir).map_err(|e| bad("EMBEDDING_MODEL", e))?;
+            tracing::info!(model = %dir.display(), dims = model.dims(), "dense retrieval on");
+            Some(Arc::new(model) as Arc<dyn TextEmbedder>)
+        }
+        None => None,
+    };
+    Ok(KnowledgeSource {
         dir: settings.knowledge.clone(),
         shop: settings.shop.clone(),
-    }
+        embedder,
+    })
 }
 
 /// The engine as configured over `store`, publishing to `events`.
 pub async fn engine(
     settings: &Settings,
+    knowledge: &KnowledgeSource,
     store: Arc<dyn ConversationStore>,
     events: Arc<dyn EventSink>,
 ) -> Result<SupportEngine, ConfigError> {
-    let knowledge = knowledge_source(settings).load()?;
+    let knowledge = knowledge.load()?;
     let mut config = EngineConfig {
         llm_timeout: settings.llm_timeout,
         max_output_tokens: settings.max_output_tokens,
@@ -172,7 +184,14 @@ pub async fn state_with_clock(
     let tasks = TaskTracker::new();
     let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
     let stores = connect_store(&settings.database_url).await?;
-    let engine = engine(settings, stores.conversations.clone(), events.clone()).await?;
+    let knowledge = Arc::new(knowledge_source(settings)?);
+    let engine = engine(
+        settings,
+        &knowledge,
+        stores.conversations.clone(),
+        events.clone(),
+    )
+    .await?;
     let redis = match &settings.redis_url {
         Some(url) => Some(
             RedisLink::connect(url, settings.redis_timeout)
@@ -215,7 +234,6 @@ pub async fn state_with_clock(
     tickets
         .relay
         .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
-    let knowledge = Arc::new(knowledge_source(settings));
     if settings.knowledge_watch {
         knowledge.watch(engine.clone(), shutdown.clone(), &tasks)?;
     }

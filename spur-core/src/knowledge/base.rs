@@ -1,11 +1,13 @@
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::excerpt;
+use super::dense::{DenseIndex, TextEmbedder};
 use super::load::{self, KnowledgeError};
 use super::search::Index;
+use super::{excerpt, fusion};
 use crate::facts::ShopFacts;
 
 /// One retrievable piece of knowledge: a `##` section or a FAQ pair.
@@ -60,6 +62,10 @@ pub struct Passage {
     /// Facts about places in the question ("Lyon is in France.").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// -1.0 to 1.0: cosine similarity of the question and the passage, when
+    /// an embedding model is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
 }
 
 /// Articles, store policies, the operator's facts and the index over them.
@@ -68,6 +74,8 @@ pub struct KnowledgeBase {
     policies: Vec<Article>,
     facts: ShopFacts,
     index: Index,
+    /// Vectors of the articles, when an embedding model is configured.
+    dense: Option<DenseIndex>,
     /// Files that could not be read (the others were).
     problems: Vec<KnowledgeError>,
 }
@@ -78,6 +86,7 @@ impl std::fmt::Debug for KnowledgeBase {
             .field("articles", &self.articles.len())
             .field("policies", &self.policies.len())
             .field("problems", &self.problems.len())
+            .field("dense", &self.dense)
             .finish()
     }
 }
@@ -116,8 +125,35 @@ impl KnowledgeBase {
             policies,
             facts: ShopFacts::default(),
             index,
+            dense: None,
             problems: Vec::new(),
         }
+    }
+
+    /// Adds dense retrieval: every article is embedded now (title and
+    /// body), each question when searched, and the lexical and dense
+    /// rankings are fused (reciprocal rank fusion).
+    pub fn with_embedder(mut self, embedder: Arc<dyn TextEmbedder>) -> Self {
+        let texts: Vec<String> = self
+            .articles
+            .iter()
+            .map(|a| format!("{}. {}", a.title, a.body))
+            .collect();
+        self.dense = Some(DenseIndex::build(
+            embedder,
+            texts.iter().map(String::as_str),
+        ));
+        self
+    }
+
+    /// The embedding model in use, if any.
+    pub fn embedder(&self) -> Option<&Arc<dyn TextEmbedder>> {
+        self.dense.as_ref().map(DenseIndex::embedder)
+    }
+
+    /// Bytes held by the article vectors (0 without a model).
+    pub fn vector_bytes(&self) -> usize {
+        self.dense.as_ref().map_or(0, DenseIndex::vector_bytes)
     }
 
     /// The operator's facts (name, hours, contact). Hours and contact also
@@ -156,10 +192,14 @@ impl KnowledgeBase {
             articles.push(article);
         }
         let problems = self.problems;
+        let embedder = self.dense.map(|d| Arc::clone(d.embedder()));
         let mut kb = Self::new(articles, policies);
         kb.facts = facts;
         kb.problems = problems;
-        kb
+        match embedder {
+            Some(embedder) => kb.with_embedder(embedder),
+            None => kb,
+        }
     }
 
     /// Loads a directory: every `*.md` file (each `##` section an article)
@@ -239,30 +279,65 @@ impl KnowledgeBase {
         self.articles.is_empty()
     }
 
-    /// The `k` best passages for `query`, best first. Articles covering
-    /// none of the question's ideas are never returned.
+    /// The `k` best passages for `query`, best first. Without an embedding
+    /// model, articles covering none of the question's ideas are never
+    /// returned; with one, the lexical and dense rankings are fused and an
+    /// article may come from either.
     pub fn search(&self, query: &str, k: usize) -> Vec<Passage> {
         if k == 0 || self.articles.is_empty() {
             return Vec::new();
         }
         let analysed = self.index.analyse(query);
-        self.index
-            .rank(&analysed, k)
-            .into_iter()
-            .filter_map(|(i, confidence, score)| {
-                let article = self.articles.get(i)?;
-                Some(Passage {
-                    article_id: article.id.clone(),
-                    title: article.title.clone(),
-                    text: article.body.clone(),
-                    score,
-                    confidence,
-                    title_coverage: self.index.title_coverage(&analysed, &article.title),
-                    excerpt: excerpt::excerpt(&self.index, &analysed, &article.body),
-                    notes: analysed.notes.clone(),
+        let Some(dense) = &self.dense else {
+            return self
+                .index
+                .rank(&analysed, k)
+                .into_iter()
+                .filter_map(|(i, confidence, score)| {
+                    self.passage(&analysed, i, score, confidence, None)
                 })
+                .collect();
+        };
+        let lexical = self.index.rank(&analysed, fusion::CANDIDATES.max(k));
+        let question = dense.embed(query);
+        let similarities = dense.similarities(&question);
+        let closeness = |sentence: &str| dense.similarity(&question, sentence);
+        fusion::fuse(&lexical, &similarities, k)
+            .into_iter()
+            .filter_map(|hit| {
+                let mut passage = self.passage(
+                    &analysed,
+                    hit.index,
+                    hit.score,
+                    hit.coverage,
+                    Some(&closeness),
+                )?;
+                passage.similarity = Some(hit.similarity);
+                Some(passage)
             })
             .collect()
+    }
+
+    fn passage(
+        &self,
+        analysed: &super::search::Query,
+        i: usize,
+        score: f32,
+        confidence: f32,
+        closeness: Option<&dyn Fn(&str) -> f32>,
+    ) -> Option<Passage> {
+        let article = self.articles.get(i)?;
+        Some(Passage {
+            article_id: article.id.clone(),
+            title: article.title.clone(),
+            text: article.body.clone(),
+            score,
+            confidence,
+            title_coverage: self.index.title_coverage(analysed, &article.title),
+            excerpt: excerpt::excerpt(&self.index, analysed, &article.body, closeness),
+            notes: analysed.notes.clone(),
+            similarity: None,
+        })
     }
 }
 
@@ -299,6 +374,62 @@ mod tests {
             kb.search("the and of", 3).is_empty(),
             "stop words alone match nothing"
         );
+    }
+
+    /// Words mapped to topics: a stand-in for a model that knows "regret
+    /// buying" means a return, which no lexical rule here does.
+    struct Topics;
+
+    impl TextEmbedder for Topics {
+        fn name(&self) -> &str {
+            "topics"
+        }
+        fn dims(&self) -> usize {
+            3
+        }
+        fn embed(&self, text: &str) -> Vec<f32> {
+            let text = text.to_lowercase();
+            let has = |words: &[&str]| words.iter().filter(|w| text.contains(*w)).count() as f32;
+            vec![
+                has(&["return", "regret"]),
+                has(&["ship", "deliver", "parcel"]),
+                has(&["pay", "card"]),
+            ]
+        }
+    }
+
+    #[test]
+    fn an_embedding_model_finds_what_shares_no_word_and_survives_new_facts() {
+        let markdown = "## Change of mind
+Items can be returned within 30 days.
+                        ## Shipping
+We ship parcels to Canada.
+                        ## Payment
+We take cards.
+";
+        let lexical = KnowledgeBase::from_markdown("policies", markdown);
+        assert!(lexical.search("I regret buying this", 3).is_empty());
+
+        let kb = KnowledgeBase::from_markdown("policies", markdown).with_embedder(Arc::new(Topics));
+        let found = kb.search("I regret buying this", 3);
+        assert_eq!(found[0].title, "Change of mind", "{found:?}");
+        assert!(found[0].similarity.unwrap() > 0.9, "{found:?}");
+        assert_eq!(found[0].confidence, 0.0, "no word in common");
+        assert_eq!(found.len(), 1, "unrelated sections stay out: {found:?}");
+        assert_eq!(kb.vector_bytes(), 3 * 3 * 4);
+
+        // Both rankings agree on payment; the lexical confidence is kept.
+        let pay = &kb.search("can I pay by card?", 3)[0];
+        assert_eq!(pay.title, "Payment");
+        assert!(pay.confidence > 0.5, "{pay:?}");
+
+        // Facts rebuild the articles; the model stays.
+        let kb = kb.with_facts(ShopFacts {
+            contact: Some("help@example.com".into()),
+            ..ShopFacts::default()
+        });
+        assert_eq!(kb.embedder().map(|e| e.name()), Some("topics"));
+        assert_eq!(kb.vector_bytes(), 4 * 3 * 4);
     }
 
     #[test]

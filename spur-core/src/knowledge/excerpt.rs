@@ -8,6 +8,11 @@ use super::search::{Index, Query};
 /// Most sentences quoted from one passage.
 const MAX_SENTENCES: usize = 3;
 
+/// How much a sentence's similarity to the question (with an embedding
+/// model) adds to its share of the question's concepts: two sentences
+/// naming "Afterpay" differ in which one says how it works.
+const SIMILARITY_SHARE: f32 = 0.5;
+
 /// Splits text into sentences and list items, keeping their words.
 fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -40,7 +45,14 @@ fn sentences(text: &str) -> Vec<&str> {
 /// The sentences of `text` that cover the question's concepts, in their
 /// order: the best one, then any that covers a concept the others do not.
 /// The whole text when it is short or no sentence covers anything.
-pub(crate) fn excerpt(index: &Index, query: &Query, text: &str) -> String {
+/// `similarity` scores a sentence against the question (an embedding
+/// model's cosine), when there is a model.
+pub(crate) fn excerpt(
+    index: &Index,
+    query: &Query,
+    text: &str,
+    similarity: Option<&dyn Fn(&str) -> f32>,
+) -> String {
     let all = sentences(text);
     if all.len() <= 2 {
         return text.trim().to_string();
@@ -49,6 +61,11 @@ pub(crate) fn excerpt(index: &Index, query: &Query, text: &str) -> String {
         .iter()
         .map(|s| index.stems(s).into_iter().collect())
         .collect();
+    let closeness: Vec<f32> = match similarity {
+        Some(similarity) => all.iter().map(|s| similarity(s).max(0.0)).collect(),
+        None => vec![0.0; all.len()],
+    };
+    let total = query.total_weight().max(f32::EPSILON);
     let mut chosen: Vec<usize> = Vec::new();
     let mut covered: HashSet<usize> = HashSet::new();
     while chosen.len() < MAX_SENTENCES {
@@ -68,6 +85,7 @@ pub(crate) fn excerpt(index: &Index, query: &Query, text: &str) -> String {
             .filter(|i| !chosen.contains(i))
             .map(|i| (i, gain(i)))
             .filter(|(_, g)| *g > 0.0)
+            .map(|(i, g)| (i, g / total + SIMILARITY_SHARE * closeness[i]))
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
         let Some((i, _)) = best else { break };
         chosen.push(i);
@@ -79,6 +97,14 @@ pub(crate) fn excerpt(index: &Index, query: &Query, text: &str) -> String {
     }
     if chosen.is_empty() {
         return all[..2].join(" ");
+    }
+    // A section's first sentence states its rule; later ones qualify it
+    // ("Unused yarn can be returned within 60 days. Wound yarn cannot
+    // be."). Quoting a qualification without its rule misleads, so the
+    // lead sentence always comes along.
+    if !chosen.contains(&0) {
+        chosen.truncate(MAX_SENTENCES - 1);
+        chosen.push(0);
     }
     chosen.sort_unstable();
     chosen.iter().map(|&i| all[i]).collect::<Vec<_>>().join(" ")
@@ -108,13 +134,44 @@ mod tests {
         let index = Index::new(vec![("Shop".to_string(), text.to_string())]);
         let query = index.analyse("Can I pay with PayPal?");
         assert_eq!(
-            excerpt(&index, &query, text),
-            "Payment is by PayPal, Klarna or card."
+            excerpt(&index, &query, text, None),
+            "Orders ship from Hamburg. Payment is by PayPal, Klarna or card."
         );
         let query = index.analyse("how long does delivery take and is gift wrap extra?");
-        let quoted = excerpt(&index, &query, text);
+        let quoted = excerpt(&index, &query, text, None);
         assert!(quoted.contains("2-4 working days"), "{quoted}");
         assert!(quoted.contains("3 EUR"), "{quoted}");
         assert!(!quoted.contains("PayPal"), "{quoted}");
+    }
+
+    #[test]
+    fn similarity_picks_between_sentences_naming_the_same_thing() {
+        let text = "We accept cards and Afterpay. Afterpay splits a purchase into 4 payments. \
+                    Cash is not accepted.";
+        let index = Index::new(vec![("Payment".to_string(), text.to_string())]);
+        let query = index.analyse("how does afterpay work");
+        let splits = |s: &str| if s.contains("splits") { 0.9 } else { 0.1 };
+        let quoted = excerpt(&index, &query, text, Some(&splits));
+        assert!(quoted.contains("splits a purchase"), "{quoted}");
+        assert!(!quoted.contains("Cash"), "{quoted}");
+        let accepts = |s: &str| if s.contains("accept") { 0.9 } else { 0.1 };
+        assert_eq!(
+            excerpt(&index, &query, text, Some(&accepts)),
+            "We accept cards and Afterpay."
+        );
+    }
+
+    #[test]
+    fn a_qualification_comes_with_the_rule_it_qualifies() {
+        let text = "Unused items can be returned within 60 days. Worn items cannot be returned. \
+                    Return shipping is paid by the customer.";
+        let index = Index::new(vec![("Returns".to_string(), text.to_string())]);
+        let query = index.analyse("can worn items be returned?");
+        let quoted = excerpt(&index, &query, text, None);
+        assert!(
+            quoted.starts_with("Unused items can be returned"),
+            "{quoted}"
+        );
+        assert!(quoted.contains("Worn items cannot"), "{quoted}");
     }
 }

@@ -1,9 +1,12 @@
 //! The operator's knowledge: Markdown articles and FAQ pairs, the shop's
 //! facts, and retrieval over them (BM25 ranking, coverage of the question's
-//! ideas, customers' wording, places).
+//! ideas, customers' wording, places; dense vectors from an embedding model,
+//! fused with the lexical ranking).
 
 mod base;
+mod dense;
 mod excerpt;
+mod fusion;
 pub mod gaps;
 mod load;
 #[cfg(feature = "places")]
@@ -12,4 +15,7 @@ mod search;
 mod synonyms;
 
 pub use base::{Article, FACTS_ARTICLE_ID, KnowledgeBase, Passage};
+#[cfg(feature = "embeddings")]
+pub use dense::StaticEmbedder;
+pub use dense::{EmbeddingError, TextEmbedder};
 pub use load::KnowledgeError;

@@ -22,6 +22,12 @@ use crate::classify::lexicon::normalize;
 /// matched, so it lowers the confidence.
 const UNKNOWN_TERM_WEIGHT: f32 = 1.0;
 
+/// A word the knowledge never uses weighs this much more than the rarest
+/// word it does: the question is about something the shop does not mention
+/// ("do you sell bicycles?"), so a passage sharing only its common words
+/// ("Do you sell gift cards?") must not reach the answer threshold.
+const UNKNOWN_TERM_FACTOR: f32 = 1.25;
+
 /// How much BM25 adds to coverage when ordering passages (a tie-breaker).
 const BM25_SHARE: f32 = 0.1;
 
@@ -184,7 +190,8 @@ impl Index {
             scorer.upsert(&(i as u32), embedder.embed(text));
         }
         let documents = texts.len();
-        let unknown_weight = (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT);
+        let unknown_weight =
+            (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT) * UNKNOWN_TERM_FACTOR;
         let mut groups = Vec::with_capacity(GROUPS.len());
         let mut group_of: HashMap<String, Vec<usize>> = HashMap::new();
         let mut phrases = Vec::new();

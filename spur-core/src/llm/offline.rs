@@ -15,6 +15,12 @@ pub struct OfflineConfig {
     pub min_confidence: f32,
     /// Minimum confidence for a passage whose title covers nothing of the question.
     pub min_untitled_confidence: f32,
+    /// With an embedding model: a passage at least this similar to the
+    /// question (cosine) is trusted with `min_similar_confidence` coverage.
+    pub min_similarity: f32,
+    /// The coverage a similar passage still needs: similarity alone is not
+    /// enough ("can I get it tomorrow?" is close to any delivery text).
+    pub min_similar_confidence: f32,
     pub texts: PromptTexts,
 }
 
@@ -23,6 +29,8 @@ impl Default for OfflineConfig {
         Self {
             min_confidence: 0.5,
             min_untitled_confidence: 0.8,
+            min_similarity: 0.6,
+            min_similar_confidence: 0.4,
             texts: PromptTexts::default(),
         }
     }
@@ -75,9 +83,13 @@ impl OfflineResponder {
         // cover nearly all of them: a body mentioning the words in passing
         // ("refunds go to the original payment method") is not an answer
         // to "which payment methods do you take?".
+        let config = &self.config;
         let best = request.passages.first().filter(|p| {
-            p.confidence >= self.config.min_confidence
-                && (p.title_coverage > 0.0 || p.confidence >= self.config.min_untitled_confidence)
+            let lexical = p.confidence >= config.min_confidence
+                && (p.title_coverage > 0.0 || p.confidence >= config.min_untitled_confidence);
+            let similar = p.similarity.is_some_and(|s| s >= config.min_similarity)
+                && p.confidence >= config.min_similar_confidence;
+            lexical || similar
         });
         let (text, handoff) = match (small_talk, best) {
             (Some(reply), _) => (reply, false),
@@ -154,7 +166,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::knowledge::KnowledgeBase;
+    use crate::knowledge::{KnowledgeBase, Passage};
     use crate::prompt::{PromptMessage, Role};
 
     fn request(kb: &KnowledgeBase, question: &str) -> CompletionRequest {
@@ -199,6 +211,44 @@ mod tests {
             let reply = responder.complete(&request(&kb, text)).await.unwrap();
             assert!(!reply.handoff, "{text}");
             assert!(reply.text.contains(expect), "{text} -> {}", reply.text);
+        }
+    }
+
+    #[tokio::test]
+    async fn similarity_lowers_the_coverage_needed_but_never_replaces_it() {
+        let passage = |confidence: f32, similarity: Option<f32>| Passage {
+            article_id: "policies/returns".into(),
+            title: "Change of mind".into(),
+            text: "Items can be returned within 30 days.".into(),
+            score: 1.0,
+            confidence,
+            title_coverage: 0.0,
+            excerpt: String::new(),
+            notes: Vec::new(),
+            similarity,
+        };
+        let responder = OfflineResponder::default();
+        let ask = |p: Passage| {
+            let mut request =
+                CompletionRequest::new(vec![PromptMessage::new(Role::User, "can I return it?")]);
+            request.passages = vec![p];
+            request
+        };
+        for (confidence, similarity, answers) in [
+            (0.45, None, false),      // lexical alone: too little, untitled
+            (0.45, Some(0.7), true),  // a close passage with some coverage
+            (0.45, Some(0.5), false), // not close enough
+            (0.0, Some(0.95), false), // closeness alone never answers
+            (0.9, None, true),        // nearly full coverage
+        ] {
+            let reply = responder
+                .complete(&ask(passage(confidence, similarity)))
+                .await
+                .unwrap();
+            assert_eq!(!reply.handoff, answers, "{confidence} {similarity:?}");
+            if answers {
+                assert!(reply.text.contains("30 days"), "{}", reply.text);
+            }
         }
     }
 

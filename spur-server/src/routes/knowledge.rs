@@ -98,6 +98,8 @@ pub struct RankedPassage {
     /// Share of the question's ideas the section covers (0..1).
     pub confidence: f32,
     pub score: f32,
+    /// Cosine similarity to the question (-1..1), with an embedding model.
+    pub similarity: Option<f32>,
     /// The sentences that answer.
     pub excerpt: String,
 }
@@ -154,6 +156,7 @@ pub async fn try_question(
                 title: p.title,
                 confidence: p.confidence,
                 score: p.score,
+                similarity: p.similarity,
                 excerpt: p.excerpt,
             })
             .collect(),

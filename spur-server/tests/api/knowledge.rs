@@ -136,6 +136,57 @@ async fn admins_see_the_knowledge_try_questions_and_read_the_gaps() {
 /// A changed file applies without a restart; a reload that finds nothing
 /// loadable is refused and the knowledge in use is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedding_model_finds_sections_that_share_no_word_with_the_question() {
+    let model = std::env::temp_dir().join(format!("spur-model-{}", uuid::Uuid::new_v4()));
+    spur_core::testing::write_tiny_model(&model).unwrap();
+    let question = json!({"question": "I regret buying this"});
+
+    let lexical = Server::start(Options {
+        knowledge: Some(shop_dir()),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = lexical.admin_token().await;
+    let (_, tried) = lexical
+        .post_as(&admin, "/v1/admin/knowledge/try", question.clone())
+        .await;
+    assert!(tried["passages"].as_array().unwrap().is_empty(), "{tried}");
+
+    let dense = Server::start(Options {
+        knowledge: Some(shop_dir()),
+        embedding_model: Some(model.clone()),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = dense.admin_token().await;
+    let (status, tried) = dense
+        .post_as(&admin, "/v1/admin/knowledge/try", question)
+        .await;
+    assert_eq!(status, 200, "{tried}");
+    assert_eq!(tried["passages"][0]["id"], "policies/returns", "{tried}");
+    assert!(
+        tried["passages"][0]["similarity"].as_f64().unwrap() > 0.8,
+        "{tried}"
+    );
+    // Closeness alone is no answer: nothing of the question is covered.
+    assert_eq!(tried["handoff"], true, "{tried}");
+
+    // A model that cannot be read stops the start, naming the setting.
+    std::fs::remove_file(model.join("tokenizer.json")).unwrap();
+    let settings = spur_server::config::Settings::load(Options {
+        embedding_model: Some(model),
+        ..sqlite_options()
+    })
+    .unwrap();
+    let error = spur_server::setup::state(&settings, Default::default())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("EMBEDDING_MODEL"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knowledge_changes_apply_without_a_restart() {
     let dir = shop_dir();
     let server = Server::start(Options {
