@@ -100,6 +100,7 @@ struct Setup {
     database_url: Option<String>,
     knowledge: Option<String>,
     facts: Option<ShopFacts>,
+    embedding_model: Option<String>,
     llm: Option<OpenAI>,
     llm_timeout: Option<f64>,
     history_limit: Option<usize>,
@@ -142,11 +143,15 @@ impl Setup {
             config.limits.max_chars = n;
         }
         let mut builder = SupportEngine::builder().store(store);
-        builder = match (self.knowledge, self.facts) {
+        let embedder = match &self.embedding_model {
+            Some(dir) => Some(crate::functions::embedding_model(dir)?),
+            None => None,
+        };
+        let knowledge = match (self.knowledge, self.facts) {
             (Some(dir), facts) => {
                 let kb = KnowledgeBase::from_dir(&dir)
                     .map_err(|e| config_error(format!("knowledge: {e}")))?;
-                builder.knowledge(match facts {
+                Some(match facts {
                     Some(facts) => kb.with_facts(facts),
                     None => kb,
                 })
@@ -156,7 +161,12 @@ impl Setup {
                     "facts describe your shop: give its knowledge directory too",
                 ));
             }
-            (None, None) => builder.shared_knowledge(crate::functions::demo_knowledge()),
+            (None, None) => embedder.is_some().then(KnowledgeBase::demo),
+        };
+        builder = match (knowledge, embedder) {
+            (Some(kb), Some(embedder)) => builder.knowledge(kb.with_embedder(embedder)),
+            (Some(kb), None) => builder.knowledge(kb),
+            (None, _) => builder.shared_knowledge(crate::functions::demo_knowledge()),
         };
         if let Some(llm) = self.llm {
             config.max_output_tokens = llm.max_output_tokens;
@@ -208,7 +218,7 @@ pub struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, embedding_model = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -216,6 +226,7 @@ impl Engine {
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
         facts: Option<&Bound<'_, PyDict>>,
+        embedding_model: Option<String>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,
@@ -229,6 +240,7 @@ impl Engine {
             database_url,
             knowledge,
             facts,
+            embedding_model,
             llm: llm.map(|l| l.get().clone()),
             llm_timeout,
             history_limit,
@@ -302,7 +314,7 @@ pub struct AsyncEngine {
 impl AsyncEngine {
     /// Connecting happens here, once (a short block at startup).
     #[new]
-    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
+    #[pyo3(signature = (database_url = None, knowledge = None, llm = None, *, facts = None, embedding_model = None, llm_timeout = None, history_limit = None, max_input_tokens = None, message_max_chars = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -310,6 +322,7 @@ impl AsyncEngine {
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
         facts: Option<&Bound<'_, PyDict>>,
+        embedding_model: Option<String>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,
@@ -321,6 +334,7 @@ impl AsyncEngine {
             knowledge,
             llm,
             facts,
+            embedding_model,
             llm_timeout,
             history_limit,
             max_input_tokens,

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::KnowledgeBase;
+use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::classify::{Label, LocalClassifier, Taxonomy};
 use spur_core::prompt::{PromptBuilder, PromptConfig, TokenCounter, tokens};
 
@@ -172,11 +173,31 @@ impl Knowledge {
     }
 }
 
-/// Loads a knowledge directory (`*.md`, `faq.yaml` / `faq.json`).
+/// Loads a knowledge directory (`*.md`, `faq.yaml` / `faq.json`, `shop.yaml`);
+/// with `embedding_model` (a model2vec directory) search fuses dense vectors.
 #[pyfunction]
-pub fn load_knowledge(py: Python<'_>, path: &str) -> PyResult<Knowledge> {
+#[pyo3(signature = (path, embedding_model = None))]
+pub fn load_knowledge(
+    py: Python<'_>,
+    path: &str,
+    embedding_model: Option<&str>,
+) -> PyResult<Knowledge> {
+    let embedder = embedding_model.map(self::embedding_model).transpose()?;
     let kb = py
-        .detach(|| KnowledgeBase::from_dir(path))
+        .detach(|| {
+            KnowledgeBase::from_dir(path).map(|kb| match embedder {
+                Some(embedder) => kb.with_embedder(embedder),
+                None => kb,
+            })
+        })
         .map_err(|e| config_error(format!("knowledge: {e}")))?;
     Ok(Knowledge::new(Arc::new(kb)))
+}
+
+/// A static embedding model directory, loaded (a `ConfigError` naming it
+/// when it cannot be).
+pub fn embedding_model(dir: &str) -> PyResult<Arc<dyn TextEmbedder>> {
+    let model = StaticEmbedder::from_dir(dir)
+        .map_err(|e| config_error(format!("embedding_model: {e}")))?;
+    Ok(Arc::new(model))
 }

@@ -116,6 +116,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             title_coverage: 0.0,
             excerpt: String::new(),
             notes: Vec::new(),
+            similarity: None,
         });
     }
     let dict = item.cast::<PyDict>().map_err(|_| {
@@ -134,6 +135,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
         title_coverage: 0.0,
         excerpt: String::new(),
         notes: Vec::new(),
+        similarity: None,
     })
 }
 

@@ -157,6 +157,8 @@ pub struct Passage {
     pub excerpt: String,
     /// Facts about places in the query ("Lyon is in France.").
     pub notes: Vec<String>,
+    /// Cosine similarity to the query, with an embedding model.
+    pub similarity: Option<f32>,
 }
 
 impl From<CorePassage> for Passage {
@@ -169,6 +171,7 @@ impl From<CorePassage> for Passage {
             confidence: p.confidence,
             excerpt: p.excerpt,
             notes: p.notes,
+            similarity: p.similarity,
         }
     }
 }

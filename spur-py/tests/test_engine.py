@@ -130,3 +130,16 @@ def test_the_shops_facts(tmp_path: Path) -> None:
         spur.Engine(knowledge=str(tmp_path), facts={"time_zone": "Mars/Olympus"})
     with pytest.raises(spur.ConfigError):
         spur.Engine(facts={"name": "no knowledge"})
+
+
+def test_an_engine_with_an_embedding_model(tmp_path: Path, tiny_model: str) -> None:
+    (tmp_path / "policies.md").write_text(
+        "## Change of mind\nItems can be returned within 30 days.\n## Shipping\nWe ship parcels to Canada.\n"
+    )
+    engine = spur.Engine(knowledge=str(tmp_path), embedding_model=tiny_model)
+    r = engine.send_message("can I return it?")
+    assert r.reply is not None and "30 days" in r.reply, r.reply
+    demo = spur.Engine(embedding_model=tiny_model)
+    assert demo.send_message("Do you ship to India?").reply is not None
+    with pytest.raises(spur.ConfigError, match="embedding_model"):
+        spur.Engine(knowledge=str(tmp_path), embedding_model=str(tmp_path / "missing"))

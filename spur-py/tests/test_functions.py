@@ -42,6 +42,23 @@ def test_knowledge_search(tmp_path: Path) -> None:
     assert "Europe" in lyon.excerpt and lyon.score >= lyon.confidence > 0.5
 
 
+def test_an_embedding_model_fuses_dense_vectors_into_search(tmp_path: Path, tiny_model: str) -> None:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "policies.md").write_text(
+        "## Change of mind\nWe take returns within 30 days.\n## Shipping\nWe ship parcels to Canada.\n"
+    )
+    assert spur.load_knowledge(str(shop)).search("I regret buying this") == []
+    kb = spur.load_knowledge(str(shop), embedding_model=tiny_model)
+    best = kb.search("I regret buying this")[0]
+    assert best.title == "Change of mind", best
+    assert best.similarity is not None and best.similarity > 0.9
+    assert best.confidence == 0.0
+    assert spur.load_knowledge(str(shop)).search("shipping")[0].similarity is None
+    with pytest.raises(spur.ConfigError, match="embedding_model"):
+        spur.load_knowledge(str(shop), embedding_model=str(tmp_path / "missing"))
+
+
 def test_trim_history_returns_the_same_objects() -> None:
     history: List[Dict[str, object]] = [
         {"sender": "assistant", "text": "Welcome!"},

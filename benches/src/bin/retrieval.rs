@@ -1,6 +1,8 @@
 //! Retrieval latency percentiles and memory over a large knowledge base:
-//! `cargo run --release -p spur-benches --bin spur-retrieval -- [CHUNKS]`
-//! (default 10,000). One thread; varied customer questions.
+//! `cargo run --release -p spur-benches --bin spur-retrieval -- [CHUNKS]
+//! [--embedding-model DIR]` (default 10,000 chunks; with a model, hybrid
+//! retrieval: the question embedded, exact cosine over every chunk, fused
+//! with the lexical ranking). One thread; varied customer questions.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -29,13 +31,28 @@ fn rss() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args
+        .first()
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    let model = args
+        .iter()
+        .position(|a| a == "--embedding-model")
+        .and_then(|i| args.get(i + 1));
+    // The model's own tables are not the index: load it before measuring.
+    let embedder = match model {
+        Some(dir) => Some(std::sync::Arc::new(
+            spur_core::knowledge::StaticEmbedder::from_dir(dir)?,
+        )),
+        None => None,
+    };
     let before = rss();
     let started = Instant::now();
-    let kb = spur_benches::knowledge(n);
+    let mut kb = spur_benches::knowledge(n);
+    if let Some(embedder) = embedder {
+        kb = kb.with_embedder(embedder);
+    }
     let built = started.elapsed();
     let memory = rss().saturating_sub(before);
     let mut histogram = Histogram::<u64>::new(3)?;
@@ -56,15 +73,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  slowest {micros:>6} us  {question:?}");
         }
     }
+    let mode = if model.is_some() { "hybrid" } else { "lexical" };
     println!(
-        "retrieval over {n} chunks: p50 {} us, p99 {} us, max {} us ({} searches); \
-         index built in {:.0?}, resident memory +{:.1} MB",
+        "{mode} retrieval over {n} chunks: p50 {} us, p99 {} us, max {} us ({} searches); \
+         index built in {:.0?}, resident memory +{:.1} MB (vectors {:.1} MB)",
         histogram.value_at_quantile(0.5),
         histogram.value_at_quantile(0.99),
         histogram.max(),
         histogram.len(),
         built,
         memory as f64 / 1e6,
+        kb.vector_bytes() as f64 / 1e6,
     );
     Ok(())
 }

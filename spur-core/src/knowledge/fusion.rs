@@ -35,8 +35,13 @@ pub(crate) fn fuse(lexical: &[(usize, f32, f32)], similarities: &[f32], k: usize
     let mut dense: Vec<usize> = (0..similarities.len())
         .filter(|&i| similarities[i] >= MIN_DENSE_SIMILARITY)
         .collect();
-    dense.sort_by(|a, b| similarities[*b].total_cmp(&similarities[*a]).then(a.cmp(b)));
-    dense.truncate(CANDIDATES);
+    let by_similarity =
+        |a: &usize, b: &usize| similarities[*b].total_cmp(&similarities[*a]).then(a.cmp(b));
+    if dense.len() > CANDIDATES {
+        dense.select_nth_unstable_by(CANDIDATES, by_similarity);
+        dense.truncate(CANDIDATES);
+    }
+    dense.sort_by(by_similarity);
 
     let mut hits: Vec<Hit> = Vec::new();
     let mut add = |index: usize, rank: usize, coverage: f32, weight: f32| {

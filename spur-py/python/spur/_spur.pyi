@@ -64,6 +64,8 @@ class Passage:
     def excerpt(self) -> str: ...
     @property
     def notes(self) -> List[str]: ...
+    @property
+    def similarity(self) -> Optional[float]: ...
 
 class Knowledge:
     @staticmethod
@@ -101,6 +103,7 @@ class Engine:
         llm: Optional[OpenAI] = None,
         *,
         facts: Optional[dict[str, object]] = None,
+        embedding_model: Optional[str] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
@@ -127,6 +130,7 @@ class AsyncEngine:
         llm: Optional[OpenAI] = None,
         *,
         facts: Optional[dict[str, object]] = None,
+        embedding_model: Optional[str] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
@@ -148,7 +152,7 @@ def count_tokens(text: str, model: str = "gpt-4o-mini") -> int: ...
 def classify(
     text: str, categories: Optional[Union[List[str], Dict[str, List[str]]]] = None
 ) -> Classification: ...
-def load_knowledge(path: str) -> Knowledge: ...
+def load_knowledge(path: str, embedding_model: Optional[str] = None) -> Knowledge: ...
 def default_taxonomy() -> Dict[str, Any]: ...
 def trim_history(
     history: Sequence[_M], max_messages: int = 20, max_tokens: int = 4000, model: str = "gpt-4o-mini"
