@@ -85,6 +85,8 @@ impl Default for EscalationPolicy {
 #[derive(Clone, Debug)]
 pub struct HandoffDetector {
     request: Lexicon,
+    /// "when is customer service open?" names the team without asking for it.
+    about_support: Lexicon,
     complaint: Lexicon,
 }
 
@@ -94,18 +96,29 @@ impl Default for HandoffDetector {
         for (phrase, weight) in defaults::HANDOFF {
             request.add(0, phrase, *weight);
         }
+        let mut about_support = Lexicon::new(1);
+        for (phrase, weight) in defaults::ABOUT_SUPPORT {
+            about_support.add(0, phrase, *weight);
+        }
         let mut complaint = Lexicon::new(1);
         for (phrase, weight) in defaults::COMPLAINT {
             complaint.add(0, phrase, *weight);
         }
-        Self { request, complaint }
+        Self {
+            request,
+            about_support,
+            complaint,
+        }
     }
 }
 
 impl HandoffDetector {
-    /// How strongly `text` asks for a person (summed phrase weights).
+    /// How strongly `text` asks for a person: the summed weights of its
+    /// request phrases, less those of a question about the team's hours or
+    /// contact details (which the knowledge answers).
     pub fn request_score(&self, text: &str) -> f32 {
-        self.request.score(text).first().copied().unwrap_or(0.0)
+        let score = |lexicon: &Lexicon| lexicon.score(text).first().copied().unwrap_or(0.0);
+        (score(&self.request) - score(&self.about_support)).max(0.0)
     }
 
     pub fn complaint_score(&self, text: &str) -> f32 {
@@ -190,8 +203,21 @@ mod tests {
             "Where is my order?",
             "How do I reset my password?",
             "thanks!",
+            // Questions about the team are answered from the shop's facts.
+            "when is your customer service available",
+            "what hours is your support team available",
+            "what's your customer service phone number",
+            "is customer support open on weekends?",
+            "¿cuál es el horario de atención al cliente?",
         ] {
             assert!(!asks(text), "{text}");
+        }
+        // Asking for the team stays a request, whatever else is said.
+        for text in [
+            "when can I talk to a real person?",
+            "I need customer service now, what are your hours",
+        ] {
+            assert!(asks(text), "{text}");
         }
     }
 

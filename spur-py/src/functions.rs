@@ -8,8 +8,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::KnowledgeBase;
-use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::classify::{Label, LocalClassifier, Taxonomy};
+use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::prompt::{PromptBuilder, PromptConfig, TokenCounter, tokens};
 
 use crate::errors::config_error;
@@ -197,7 +197,7 @@ pub fn load_knowledge(
 /// A static embedding model directory, loaded (a `ConfigError` naming it
 /// when it cannot be).
 pub fn embedding_model(dir: &str) -> PyResult<Arc<dyn TextEmbedder>> {
-    let model = StaticEmbedder::from_dir(dir)
-        .map_err(|e| config_error(format!("embedding_model: {e}")))?;
+    let model =
+        StaticEmbedder::from_dir(dir).map_err(|e| config_error(format!("embedding_model: {e}")))?;
     Ok(Arc::new(model))
 }

@@ -32,10 +32,7 @@ fn rss() -> u64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let n: usize = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let model = args
         .iter()
         .position(|a| a == "--embedding-model")

@@ -51,7 +51,7 @@ pub fn write_tiny_model(dir: &Path) -> std::io::Result<()> {
         "embeddings": {"dtype": "F32", "shape": [rows.len(), 3], "data_offsets": [0, data.len()]}
     })
     .to_string();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     let mut file = (header.len() as u64).to_le_bytes().to_vec();

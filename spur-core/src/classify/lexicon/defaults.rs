@@ -436,6 +436,41 @@ pub(crate) const HANDOFF: &[(&str, f32)] = &[
     ("manushya", 3.0),
 ];
 
+/// Words of a question *about* the support team (its hours, how to reach
+/// it): these name the team without asking for it, and are answered from
+/// the shop's facts. They offset the request words above.
+pub(crate) const ABOUT_SUPPORT: &[(&str, f32)] = &[
+    ("when", 1.5),
+    ("whats your", 2.0),
+    ("what is your", 2.0),
+    ("what time", 2.0),
+    ("what times", 2.0),
+    ("which days", 2.0),
+    ("hours", 2.0),
+    ("opening", 2.0),
+    ("open", 1.5),
+    ("available", 1.5),
+    ("availability", 1.5),
+    ("weekend", 1.5),
+    ("weekends", 1.5),
+    ("phone number", 2.0),
+    ("number", 1.0),
+    ("email", 1.5),
+    ("e mail", 1.5),
+    ("address", 1.0),
+    ("wann", 1.5),
+    ("erreichbar", 1.5),
+    ("offnungszeiten", 2.0),
+    ("cuando", 1.5),
+    ("horario", 2.0),
+    ("horarios", 2.0),
+    ("quand", 1.5),
+    ("heures", 2.0),
+    ("horaires", 2.0),
+    ("kab", 1.5),
+    ("timing", 1.5),
+];
+
 /// Words of an angry complaint (with a high priority, a reason to escalate).
 pub(crate) const COMPLAINT: &[(&str, f32)] = &[
     ("complaint", 2.0),
