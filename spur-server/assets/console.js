@@ -3,6 +3,7 @@
 const $ = (id) => document.getElementById(id);
 let auth = JSON.parse(sessionStorage.getItem('spur.console') || 'null');
 let view = location.pathname.startsWith('/admin') ? 'logs' : 'active';
+const ADMIN_VIEWS = ['logs', 'agents', 'knowledge'];
 let openId = null;
 let current = null;
 let liveAbort = null;
@@ -47,7 +48,7 @@ function showSignedIn() {
   $('who').textContent = auth ? `${auth.account.name} (${auth.role})` : '';
   for (const tab of document.querySelectorAll('.admin-only')) tab.hidden = !(auth && auth.role === 'admin');
   if (!auth) { $('email').focus(); return; }
-  if (auth.role !== 'admin' && (view === 'logs' || view === 'agents')) view = 'active';
+  if (auth.role !== 'admin' && ADMIN_VIEWS.includes(view)) view = 'active';
   select(view);
   loadLabels();
   live();
@@ -77,9 +78,9 @@ $('logout').addEventListener('click', async () => {
 function select(next) {
   view = next;
   for (const tab of document.querySelectorAll('[role=tab]')) tab.setAttribute('aria-selected', String(tab.dataset.view === view));
-  const other = view === 'logs' || view === 'agents' || view === 'tickets';
+  const other = ADMIN_VIEWS.includes(view) || view === 'tickets';
   $('inbox-pane').hidden = other; $('logs-pane').hidden = view !== 'logs'; $('agents-pane').hidden = view !== 'agents';
-  $('tickets-pane').hidden = view !== 'tickets';
+  $('tickets-pane').hidden = view !== 'tickets'; $('knowledge-pane').hidden = view !== 'knowledge';
   refresh();
 }
 for (const tab of document.querySelectorAll('[role=tab]')) tab.addEventListener('click', () => select(tab.dataset.view));
@@ -88,6 +89,7 @@ function refresh() {
   if (view === 'logs') return loadLogs();
   if (view === 'agents') return loadAgents();
   if (view === 'tickets') return loadTickets();
+  if (view === 'knowledge') return loadKnowledge();
   loadInbox();
   if (openId) openConversation(openId);
 }
@@ -286,6 +288,45 @@ $('new-agent').addEventListener('submit', async (e) => {
     e.target.reset();
   } catch (err) { $('agent-error').textContent = err.message; }
   loadAgents();
+});
+
+// Knowledge: what is loaded, "try a question" (ranked passages, the answer,
+// the grounding verdict) and the questions it could not answer.
+async function loadKnowledge() {
+  const [kb, gaps] = await Promise.all([api('/v1/admin/knowledge'), api('/v1/admin/knowledge/gaps?days=30')]);
+  $('knowledge-facts').textContent = kb.facts;
+  $('knowledge-problems').replaceChildren(...kb.problems.map((p) => el('li', { className: 'problem', textContent: p })));
+  $('knowledge-sections').replaceChildren(...kb.sections.map((s) => el('tr', {}, [
+    el('td', { textContent: s.title }), el('td', { textContent: s.source }),
+    el('td', { textContent: String(s.chars) }), el('td', { textContent: s.policy ? 'yes' : '' }),
+  ])));
+  $('knowledge-gaps').replaceChildren(...gaps.groups.map((g) => el('tr', {}, [
+    el('td', { textContent: g.question }), el('td', { textContent: String(g.count) }),
+    el('td', { textContent: g.kinds.join(', ') }), el('td', { textContent: g.examples.join(' · ') }),
+  ])));
+}
+const pct = (x) => (x == null ? '–' : Math.round(x * 100) + '%');
+$('try-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('knowledge-error').textContent = '';
+  try {
+    const tried = await api('/v1/admin/knowledge/try', { method: 'POST', body: JSON.stringify({ question: $('try-question').value }) });
+    $('try-reply').textContent = tried.reply;
+    $('try-verdict').textContent = tried.handoff ? 'Hands the conversation to a person.'
+      : `Grounding: ${tried.grounding || 'not checked'}` + (tried.unsupported.length ? ` · removed: ${tried.unsupported.join(', ')}` : '')
+        + (tried.sources.length ? ` · sources: ${tried.sources.join(', ')}` : '');
+    $('try-passages').replaceChildren(...tried.passages.map((p) => el('tr', {}, [
+      el('td', { textContent: p.title }), el('td', { textContent: pct(p.confidence) }),
+      el('td', { textContent: p.similarity == null ? '–' : p.similarity.toFixed(2) }),
+      el('td', { textContent: p.score.toFixed(3) }), el('td', { textContent: p.excerpt }),
+    ])));
+    $('try-result').hidden = false;
+  } catch (err) { $('knowledge-error').textContent = err.message; }
+});
+$('reload-knowledge').addEventListener('click', async () => {
+  $('knowledge-error').textContent = '';
+  try { await api('/v1/admin/knowledge/reload', { method: 'POST' }); } catch (err) { $('knowledge-error').textContent = err.message; }
+  loadKnowledge();
 });
 
 // The live feed: fetch streaming (EventSource cannot send a bearer token).

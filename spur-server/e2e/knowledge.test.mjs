@@ -1,0 +1,73 @@
+// The admins' Knowledge view in a real browser: what is loaded, "try a
+// question" with ranked passages and the grounding verdict, and the
+// questions customers asked that it could not answer.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+
+const AGENT = { email: 'kai@shop.example', password: 'agent-password-2', name: 'Kai' };
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  // A customer asks what the demo knowledge cannot answer: a gap.
+  const asked = await api(server.base, '/v1/chat/message', {
+    method: 'POST', body: { message: 'Can you recommend a wine for fish?' },
+  });
+  assert.equal(asked.status, 200, JSON.stringify(asked.body));
+  const admin = await login(server.base, ADMIN.email, ADMIN.password);
+  const created = await api(server.base, '/v1/admin/agents', { token: admin, method: 'POST', body: AGENT });
+  assert.equal(created.status, 201);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('admins read the knowledge, try a question and see the gaps', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.base + '/admin');
+  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('tab', { name: 'Knowledge' }).click();
+
+  await page.locator('#knowledge-sections tr', { hasText: 'Shipping' }).first().waitFor();
+  assert.equal(await page.locator('#inbox-pane').isVisible(), false, 'one view at a time');
+  assert.match(await page.locator('#knowledge-facts').innerText(), /IST|Kolkata|India/);
+  await page.locator('#knowledge-gaps tr', { hasText: 'wine for fish' }).waitFor();
+
+  await page.getByLabel('Try a question').fill('Do you deliver to Lyon?');
+  await page.getByRole('button', { name: 'Try', exact: true }).click();
+  await page.locator('#try-result').waitFor();
+  assert.match(await page.locator('#try-reply').innerText(), /Lyon is in France/);
+  assert.match(await page.locator('#try-verdict').innerText(), /Grounding: supported/);
+  assert.ok(await page.locator('#try-passages tr').count() >= 1);
+  await shot(page, 'admin-knowledge');
+
+  await page.getByLabel('Try a question').fill('do you sell bicycles?');
+  await page.getByRole('button', { name: 'Try', exact: true }).click();
+  await page.locator('#try-verdict', { hasText: 'person' }).waitFor();
+});
+
+test('agents have no Knowledge view and its API refuses them', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.base + '/agent');
+  await page.getByLabel('Email', { exact: true }).fill(AGENT.email);
+  await page.getByLabel('Password', { exact: true }).fill(AGENT.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('tab', { name: 'Active' }).waitFor();
+  assert.equal(await page.getByRole('tab', { name: 'Knowledge' }).isVisible(), false);
+  const agent = await login(server.base, AGENT.email, AGENT.password);
+  const refused = await api(server.base, '/v1/admin/knowledge/try', {
+    method: 'POST', token: agent, body: { question: 'hi' },
+  });
+  assert.equal(refused.status, 403);
+  const anonymous = await api(server.base, '/v1/admin/knowledge');
+  assert.equal(anonymous.status, 401);
+});
