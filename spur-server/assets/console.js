@@ -300,11 +300,42 @@ async function loadKnowledge() {
     el('td', { textContent: s.title }), el('td', { textContent: s.source }),
     el('td', { textContent: String(s.chars) }), el('td', { textContent: s.policy ? 'yes' : '' }),
   ])));
+  loadFiles();
   $('knowledge-gaps').replaceChildren(...gaps.groups.map((g) => el('tr', {}, [
     el('td', { textContent: g.question }), el('td', { textContent: String(g.count) }),
     el('td', { textContent: g.kinds.join(', ') }), el('td', { textContent: g.examples.join(' · ') }),
   ])));
 }
+// The directory's files (none listed with the built-in demo knowledge).
+async function loadFiles() {
+  let files = [];
+  try { ({ files } = await api('/v1/admin/knowledge/files')); } catch (_) { /* the demo: no directory */ }
+  $('upload-form').hidden = files.length === 0;
+  $('knowledge-files').replaceChildren(...files.map((f) => {
+    const remove = el('button', { type: 'button', textContent: 'Delete' });
+    remove.addEventListener('click', async () => {
+      if (!confirm(`Delete ${f.name}?`)) return;
+      $('knowledge-error').textContent = '';
+      try { await api('/v1/admin/knowledge/files/' + encodeURIComponent(f.name), { method: 'DELETE' }); }
+      catch (err) { $('knowledge-error').textContent = err.message; }
+      loadKnowledge();
+    });
+    return el('tr', {}, [el('td', { textContent: f.name }), el('td', { textContent: `${f.bytes} bytes` }), el('td', {}, remove)]);
+  }));
+}
+$('upload-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const file = $('upload-file').files[0];
+  if (!file) return;
+  $('upload-status').textContent = '';
+  try {
+    const saved = await api('/v1/admin/knowledge/files/' + encodeURIComponent(file.name), {
+      method: 'PUT', body: JSON.stringify({ content: await file.text() }) });
+    $('upload-status').textContent = `${saved.name}: ${saved.sections} sections saved (${saved.totalSections} in all)`;
+    e.target.reset();
+  } catch (err) { $('upload-status').textContent = err.message; }
+  loadKnowledge();
+});
 const pct = (x) => (x == null ? '–' : Math.round(x * 100) + '%');
 $('try-form').addEventListener('submit', async (e) => {
   e.preventDefault();

@@ -2,6 +2,9 @@
 // question" with ranked passages and the grounding verdict, and the
 // questions customers asked that it could not answer.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
@@ -70,4 +73,40 @@ test('agents have no Knowledge view and its API refuses them', async () => {
   assert.equal(refused.status, 403);
   const anonymous = await api(server.base, '/v1/admin/knowledge');
   assert.equal(anonymous.status, 401);
+});
+
+test('admins upload a file, the assistant answers from it, and they delete it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spur-kb-'));
+  writeFileSync(join(dir, 'policies.md'), '## Shipping\nWe ship to Germany and Austria.\n');
+  const shop = await startServer({ SPUR_KNOWLEDGE: dir });
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.on('dialog', (dialog) => dialog.accept());
+    await page.goto(shop.base + '/admin');
+    await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('tab', { name: 'Knowledge' }).click();
+    await page.locator('#knowledge-files tr', { hasText: 'policies.md' }).waitFor();
+
+    await page.getByLabel('Add or replace a file').setInputFiles({
+      name: 'gifts.md', mimeType: 'text/markdown',
+      buffer: Buffer.from('## Gift wrapping\nWe gift wrap any order for 3 euros.\n'),
+    });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.locator('#upload-status', { hasText: 'gifts.md: 1 sections saved' }).waitFor();
+    await page.locator('#knowledge-sections tr', { hasText: 'Gift wrapping' }).waitFor();
+    await page.getByLabel('Try a question').fill('do you gift wrap?');
+    await page.getByRole('button', { name: 'Try', exact: true }).click();
+    await page.locator('#try-reply', { hasText: '3 euros' }).waitFor();
+    await shot(page, 'admin-knowledge-files');
+
+    const row = page.locator('#knowledge-files tr', { hasText: 'gifts.md' });
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Try', exact: true }).click();
+    await page.locator('#try-verdict', { hasText: 'person' }).waitFor();
+  } finally {
+    await shop.stop();
+  }
 });

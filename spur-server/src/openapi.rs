@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{admin, agent, auth, chat, classify, feed, knowledge, ops, tickets, users};
+use crate::routes::{
+    admin, agent, auth, chat, classify, feed, knowledge, knowledge_files, ops, tickets, users,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -19,6 +21,7 @@ use crate::state::AppState;
         auth::login, auth::logout, auth::me,
         admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
         knowledge::overview, knowledge::reload, knowledge::try_question, knowledge::gaps,
+        knowledge_files::list, knowledge_files::put, knowledge_files::delete,
         agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,

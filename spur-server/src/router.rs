@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::MethodRouter;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -21,7 +21,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{admin, agent, auth, chat, classify, feed, knowledge, ops, tickets, users};
+use crate::routes::{
+    admin, agent, auth, chat, classify, feed, knowledge, knowledge_files, ops, tickets, users,
+};
 use crate::state::AppState;
 use crate::{metrics, openapi};
 
@@ -51,6 +53,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/knowledge/try", post(knowledge::try_question))
         .route("/v1/admin/knowledge/reload", post(knowledge::reload))
         .route("/v1/admin/knowledge/gaps", get(knowledge::gaps))
+        .route("/v1/admin/knowledge/files", get(knowledge_files::list))
+        .route(
+            "/v1/admin/knowledge/files/{name}",
+            put(knowledge_files::put).delete(knowledge_files::delete),
+        )
         .route("/v1/agent/conversations", get(agent::inbox))
         .route("/v1/agent/labels", get(agent::labels))
         .route("/v1/agent/conversations/{id}", get(agent::conversation))

@@ -22,6 +22,10 @@ pub enum KnowledgeError {
     Facts { path: PathBuf, message: String },
     #[error("{0} holds no article: add Markdown files with `##` sections or a faq.yaml")]
     Empty(PathBuf),
+    #[error(
+        "{0} is not a knowledge file: use .md, .txt, .html, faq.yaml/faq.json or shop.yaml/shop.json"
+    )]
+    Unsupported(PathBuf),
 }
 
 #[derive(Deserialize)]
@@ -161,6 +165,78 @@ fn facts_file(path: &Path, text: &str) -> Result<ShopFacts, KnowledgeError> {
     Ok(facts)
 }
 
+/// What one knowledge file holds.
+pub(crate) enum FileKnowledge {
+    /// Articles; `policies` when they are also the store policies.
+    Articles {
+        articles: Vec<Article>,
+        policies: bool,
+    },
+    Facts(ShopFacts),
+}
+
+fn stem_and_ext(path: &Path) -> (&str, &str) {
+    fn part(s: Option<&std::ffi::OsStr>) -> &str {
+        s.and_then(|s| s.to_str()).unwrap_or_default()
+    }
+    (part(path.file_stem()), part(path.extension()))
+}
+
+/// Whether `path` names a file the knowledge reads (by its name alone).
+pub fn is_knowledge_file(path: &Path) -> bool {
+    let (stem, ext) = stem_and_ext(path);
+    match ext {
+        "md" | "markdown" | "txt" => true,
+        "html" | "htm" => cfg!(feature = "html"),
+        "yaml" | "yml" | "json" => {
+            stem.eq_ignore_ascii_case("faq") || stem.eq_ignore_ascii_case("shop")
+        }
+        _ => false,
+    }
+}
+
+/// Parses one file's text by its name (see [`read_dir`]).
+pub(crate) fn parse_file(path: &Path, text: &str) -> Result<FileKnowledge, KnowledgeError> {
+    let (stem, ext) = stem_and_ext(path);
+    let articles = |articles: Vec<Article>| FileKnowledge::Articles {
+        policies: stem.eq_ignore_ascii_case(POLICIES_FILE) && matches!(ext, "md" | "markdown"),
+        articles,
+    };
+    match ext {
+        "md" | "markdown" => Ok(articles(sections_or_whole(stem, text))),
+        // Plain text: one article named after the file.
+        "txt" => Ok(articles(whole(stem, text).into_iter().collect())),
+        #[cfg(feature = "html")]
+        "html" | "htm" => {
+            html_text(path, text).map(|text| articles(sections_or_whole(stem, &text)))
+        }
+        "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => {
+            faq_articles(stem, path, text).map(articles)
+        }
+        "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("shop") => {
+            facts_file(path, text).map(FileKnowledge::Facts)
+        }
+        _ => Err(KnowledgeError::Unsupported(path.to_path_buf())),
+    }
+}
+
+/// Checks a file before it joins the knowledge: the number of sections it
+/// holds (0 for the shop's facts), or why it cannot be read. `name` is the
+/// file's name, which says how it is read (`policies.md`, `faq.yaml`...).
+pub fn check_file(name: &str, text: &str) -> Result<usize, KnowledgeError> {
+    let path = Path::new(name);
+    if !is_knowledge_file(path) {
+        return Err(KnowledgeError::Unsupported(path.to_path_buf()));
+    }
+    match parse_file(path, text)? {
+        FileKnowledge::Articles { articles, .. } if articles.is_empty() => {
+            Err(KnowledgeError::Empty(path.to_path_buf()))
+        }
+        FileKnowledge::Articles { articles, .. } => Ok(articles.len()),
+        FileKnowledge::Facts(_) => Ok(0),
+    }
+}
+
 /// Reads every `*.md` / `*.txt` / `*.html` file (a file without `##`
 /// sections is one article), any `faq.yaml` / `faq.yml` /
 /// `faq.json` and the optional `shop.yaml` / `shop.json` (the operator's
@@ -183,40 +259,19 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Loaded, KnowledgeError> {
         facts: None,
         problems: Vec::new(),
     };
-    for path in paths.iter().filter(|p| p.is_file()) {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let ext = path
-            .extension()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let outcome = match ext {
-            "md" | "markdown" => read(path).map(|text| {
-                let found = sections_or_whole(stem, &text);
-                if stem.eq_ignore_ascii_case(POLICIES_FILE) {
-                    loaded.policies.extend(found.iter().cloned());
+    for path in paths.iter().filter(|p| p.is_file() && is_knowledge_file(p)) {
+        match read(path).and_then(|text| parse_file(path, &text)) {
+            Ok(FileKnowledge::Articles { articles, policies }) => {
+                if policies {
+                    loaded.policies.extend(articles.iter().cloned());
                 }
-                loaded.articles.extend(found);
-            }),
-            // Plain text: one article named after the file.
-            "txt" => read(path).map(|text| loaded.articles.extend(whole(stem, &text))),
-            #[cfg(feature = "html")]
-            "html" | "htm" => read(path)
-                .and_then(|html| html_text(path, &html))
-                .map(|text| loaded.articles.extend(sections_or_whole(stem, &text))),
-            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("faq") => read(path)
-                .and_then(|text| faq_articles(stem, path, &text))
-                .map(|found| loaded.articles.extend(found)),
-            "yaml" | "yml" | "json" if stem.eq_ignore_ascii_case("shop") => read(path)
-                .and_then(|text| facts_file(path, &text))
-                .map(|facts| loaded.facts = Some(facts)),
-            _ => Ok(()),
-        };
-        if let Err(problem) = outcome {
-            tracing::warn!(%problem, "skipping a knowledge file");
-            loaded.problems.push(problem);
+                loaded.articles.extend(articles);
+            }
+            Ok(FileKnowledge::Facts(facts)) => loaded.facts = Some(facts),
+            Err(problem) => {
+                tracing::warn!(%problem, "skipping a knowledge file");
+                loaded.problems.push(problem);
+            }
         }
     }
     if loaded.articles.is_empty() {
@@ -226,4 +281,36 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Loaded, KnowledgeError> {
         });
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_checked_by_its_name_before_it_joins_the_knowledge() {
+        assert_eq!(
+            check_file("returns.md", "## A\none\n## B\ntwo\n").unwrap(),
+            2
+        );
+        assert_eq!(check_file("notes.txt", "Gift wrap is free.").unwrap(), 1);
+        assert_eq!(
+            check_file("faq.yaml", "- question: Q?\n  answer: A.\n").unwrap(),
+            1
+        );
+        assert_eq!(
+            check_file("shop.yaml", "name: Marsmart\ntime_zone: Europe/Berlin\n").unwrap(),
+            0
+        );
+        for (name, text, says) in [
+            ("faq.yaml", "{not yaml", "faq.yaml"),
+            ("shop.json", r#"{"time_zone": "Mars/Olympus"}"#, "shop.json"),
+            ("logo.png", "binary", "not a knowledge file"),
+            ("other.yaml", "a: b", "not a knowledge file"),
+            ("empty.md", "   \n", "holds no article"),
+        ] {
+            let error = check_file(name, text).unwrap_err().to_string();
+            assert!(error.contains(says), "{name}: {error}");
+        }
+    }
 }

@@ -18,4 +18,4 @@ pub use base::{Article, FACTS_ARTICLE_ID, KnowledgeBase, Passage};
 #[cfg(feature = "embeddings")]
 pub use dense::StaticEmbedder;
 pub use dense::{EmbeddingError, TextEmbedder};
-pub use load::KnowledgeError;
+pub use load::{KnowledgeError, check_file, is_knowledge_file};

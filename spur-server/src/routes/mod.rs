@@ -6,6 +6,7 @@ pub mod classify;
 pub mod feed;
 mod fields;
 pub mod knowledge;
+pub mod knowledge_files;
 pub mod ops;
 pub mod tickets;
 pub mod users;

@@ -60,6 +60,19 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
             true,
         ),
         (Method::GET, "/v1/admin/knowledge/gaps".into(), None, true),
+        (Method::GET, "/v1/admin/knowledge/files".into(), None, true),
+        (
+            Method::PUT,
+            "/v1/admin/knowledge/files/notes.md".into(),
+            Some(json!({"content": "## Notes\nhi\n"})),
+            true,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/knowledge/files/notes.md".into(),
+            None,
+            true,
+        ),
         (
             Method::POST,
             "/v1/admin/knowledge/reload".into(),

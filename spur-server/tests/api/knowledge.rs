@@ -187,6 +187,131 @@ async fn an_embedding_model_finds_sections_that_share_no_word_with_the_question(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_upload_replace_and_delete_knowledge_files() {
+    let dir = shop_dir();
+    let server = Server::start(Options {
+        knowledge: Some(dir.clone()),
+        knowledge_watch: Some(false),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let put = |name: &str, content: &str| {
+        let (server, admin) = (&server, &admin);
+        let path = format!("/v1/admin/knowledge/files/{name}");
+        let body = json!({ "content": content });
+        async move {
+            server
+                .call(Method::PUT, &path, Some(admin), Some(body))
+                .await
+        }
+    };
+    let delete = |name: &str| {
+        let (server, admin) = (&server, &admin);
+        let path = format!("/v1/admin/knowledge/files/{name}");
+        async move { server.call(Method::DELETE, &path, Some(admin), None).await }
+    };
+    let answer = |question: &str| {
+        let (server, admin) = (&server, &admin);
+        let body = json!({ "question": question });
+        async move {
+            server
+                .post_as(admin, "/v1/admin/knowledge/try", body)
+                .await
+                .1
+        }
+    };
+    assert_eq!(answer("do you gift wrap?").await["handoff"], true);
+
+    let saved = put(
+        "gifts.md",
+        "## Gift wrapping\nWe gift wrap any order for 3 euros.\n",
+    )
+    .await;
+    assert_eq!(saved.status(), 200);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["sections"], 1, "{saved}");
+    let tried = answer("do you gift wrap?").await;
+    assert!(
+        tried["reply"].as_str().unwrap().contains("3 euros"),
+        "{tried}"
+    );
+    let files = server.get_as(&admin, "/v1/admin/knowledge/files").await;
+    let names: Vec<&str> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["faq.json", "gifts.md", "policies.md", "shop.yaml"]);
+
+    // Replaced whole; the answer follows at once.
+    assert_eq!(
+        put("gifts.md", "## Gift wrapping\nGift wrapping is free.\n")
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        answer("do you gift wrap?").await["reply"]
+            .as_str()
+            .unwrap()
+            .contains("free")
+    );
+
+    // A file the knowledge cannot read is refused and nothing changes.
+    let refused = put("shop.yaml", "time_zone: Mars/Olympus\n").await;
+    assert_eq!(error_code(refused, 422).await, "knowledge_invalid");
+    let facts = std::fs::read_to_string(dir.join("shop.yaml")).unwrap();
+    assert!(facts.contains("Europe/Berlin"), "{facts}");
+    for name in [
+        "..%2Fescape.md",
+        "logo.png",
+        ".hidden.md",
+        "notes.md%00.txt",
+    ] {
+        let response = put(name, "## X\ny\n").await;
+        assert!(
+            matches!(response.status().as_u16(), 400 | 404),
+            "{name}: {}",
+            response.status()
+        );
+    }
+    assert!(!dir.parent().unwrap().join("escape.md").exists());
+    let too_big = put("big.md", &format!("## Big\n{}\n", "x".repeat(200 * 1024))).await;
+    assert_eq!(too_big.status(), 413);
+    assert!(!dir.join("big.md").exists());
+
+    // Deleted: the answer goes with it.
+    assert_eq!(delete("gifts.md").await.status(), 204);
+    assert_eq!(answer("do you gift wrap?").await["handoff"], true);
+    assert_eq!(error_code(delete("gifts.md").await, 404).await, "not_found");
+    // The last file with sections stays: the assistant would know nothing.
+    let last = delete("policies.md").await;
+    assert_eq!(error_code(last, 422).await, "knowledge_invalid");
+    assert!(dir.join("policies.md").exists());
+    assert!(
+        answer("do you ship to Lyon?").await["reply"]
+            .as_str()
+            .unwrap()
+            .contains("France")
+    );
+
+    // With the built-in demo there is no directory to write to.
+    let demo = Server::start(sqlite_options()).await;
+    let admin = demo.admin_token().await;
+    let response = demo
+        .call(
+            Method::PUT,
+            "/v1/admin/knowledge/files/x.md",
+            Some(&admin),
+            Some(json!({"content": "## X\ny\n"})),
+        )
+        .await;
+    assert_eq!(error_code(response, 409).await, "no_knowledge_directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knowledge_changes_apply_without_a_restart() {
     let dir = shop_dir();
     let server = Server::start(Options {

@@ -1,0 +1,259 @@
+//! `/v1/admin/knowledge/files*`: the files of the knowledge directory,
+//! uploaded and deleted by admins. A file is checked before it is written
+//! (a bad one is refused, naming what is wrong), written whole (a temporary
+//! file renamed into place), and the knowledge is reloaded at once.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use spur_core::knowledge::{check_file, is_knowledge_file};
+
+use crate::auth::AdminUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Longest file name.
+const MAX_NAME: usize = 100;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    pub name: String,
+    pub bytes: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilesView {
+    pub files: Vec<FileView>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileBody {
+    /// The file's text: Markdown (`##` sections), plain text, HTML, a FAQ
+    /// (`faq.yaml` / `faq.json`) or the shop's facts (`shop.yaml`).
+    /// Request bodies are limited to 100 KiB (413 above); split longer
+    /// documents into several files.
+    #[schema(example = "## Gift wrapping\nWe gift wrap any order for 3 euros.\n")]
+    pub content: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedView {
+    pub name: String,
+    /// Sections the file holds (0 for the shop's facts).
+    pub sections: usize,
+    /// Sections the knowledge holds now.
+    pub total_sections: usize,
+}
+
+/// The file named in the path.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FileName {
+    /// A file the knowledge reads, e.g. returns.md, notes.txt, page.html,
+    /// faq.yaml, shop.yaml.
+    #[param(
+        pattern = r"^([A-Za-z0-9][A-Za-z0-9_-]{0,60}[.](md|txt|html)|(faq|shop)[.](yaml|json))$"
+    )]
+    pub name: String,
+}
+
+fn conflict(message: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "no_knowledge_directory", message)
+}
+
+/// The configured directory (uploads need one: the demo is built in).
+fn directory(state: &AppState) -> Result<PathBuf, ApiError> {
+    state.knowledge.dir.clone().ok_or_else(|| {
+        conflict("no knowledge directory is configured (SPUR_KNOWLEDGE): the demo is built in")
+    })
+}
+
+/// A plain file name the knowledge reads: letters, digits, `.`, `-`, `_`,
+/// no path, no leading dot.
+fn file_name(name: &str) -> Result<String, ApiError> {
+    let plain = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !plain || !is_knowledge_file(FsPath::new(name)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_file_name",
+            "a file name like returns.md, notes.txt, page.html, faq.yaml or shop.yaml \
+             (letters, digits, '.', '-', '_'; up to 100 characters)",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn io_error(error: std::io::Error) -> ApiError {
+    tracing::error!(%error, "knowledge file operation failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "knowledge_io",
+        "the knowledge directory could not be written",
+    )
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    state.knowledge.reload(&state.engine).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "knowledge_invalid",
+            e.message,
+        )
+    })
+}
+
+/// The knowledge directory's files.
+#[utoipa::path(get, path = "/v1/admin/knowledge/files", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = FilesView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no knowledge directory configured")))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<FilesView>, ApiError> {
+    let dir = directory(&state)?;
+    let mut files = Vec::new();
+    let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_error)?;
+    while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+        let path = entry.path();
+        let meta = entry.metadata().await.map_err(io_error)?;
+        if meta.is_file() && is_knowledge_file(&path) {
+            files.push(FileView {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                bytes: meta.len(),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(FilesView { files }))
+}
+
+/// Adds or replaces a file. It is checked first: a file the knowledge
+/// cannot read is refused and nothing changes.
+#[utoipa::path(put, path = "/v1/admin/knowledge/files/{name}", tag = "admin", security(("bearer" = [])),
+    params(FileName),
+    request_body = FileBody,
+    responses((status = 200, body = SavedView),
+        (status = 400, body = ErrorBody, description = "not a knowledge file name"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no knowledge directory configured"),
+        (status = 413, body = ErrorBody, description = "over 100 KiB"),
+        (status = 422, body = ErrorBody, description = "the file cannot be read as knowledge")))]
+pub async fn put(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(FileName { name }): Path<FileName>,
+    json: Result<Json<FileBody>, JsonRejection>,
+) -> Result<Json<SavedView>, ApiError> {
+    let name = file_name(&name)?;
+    let Json(body) = json?;
+    let dir = directory(&state)?;
+    let sections = check_file(&name, &body.content).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "knowledge_invalid",
+            e.to_string(),
+        )
+    })?;
+    // Written beside the target and renamed: a reader (the watcher, a
+    // reload) sees the old file or the new one, never half of one. The
+    // temporary name is not a knowledge file, so it is never loaded.
+    let target = dir.join(&name);
+    let temporary = dir.join(format!(".{name}.{}.upload", uuid::Uuid::new_v4()));
+    tokio::fs::write(&temporary, body.content.as_bytes())
+        .await
+        .map_err(io_error)?;
+    if let Err(error) = tokio::fs::rename(&temporary, &target).await {
+        let _ = tokio::fs::remove_file(&temporary).await;
+        return Err(io_error(error));
+    }
+    reload(&state).await?;
+    tracing::info!(file = %name, sections, "knowledge file saved");
+    Ok(Json(SavedView {
+        name,
+        sections,
+        total_sections: state.engine.knowledge().len(),
+    }))
+}
+
+/// Deletes a file and reloads. Deleting the last file with any section is
+/// refused (the file is kept): the assistant would have nothing to say.
+#[utoipa::path(delete, path = "/v1/admin/knowledge/files/{name}", tag = "admin", security(("bearer" = [])),
+    params(FileName),
+    responses((status = 204),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no knowledge directory configured"),
+        (status = 422, body = ErrorBody, description = "the knowledge would be empty; the file is kept")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(FileName { name }): Path<FileName>,
+) -> Result<StatusCode, ApiError> {
+    let name = file_name(&name)?;
+    let dir = directory(&state)?;
+    let target = dir.join(&name);
+    let kept = match tokio::fs::read(&target).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such knowledge file",
+            ));
+        }
+        Err(e) => return Err(io_error(e)),
+    };
+    tokio::fs::remove_file(&target).await.map_err(io_error)?;
+    if let Err(error) = reload(&state).await {
+        tokio::fs::write(&target, kept).await.map_err(io_error)?;
+        return Err(error);
+    }
+    tracing::info!(file = %name, "knowledge file deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_knowledge_file_names_pass() {
+        for good in [
+            "returns.md",
+            "faq.yaml",
+            "shop.json",
+            "page-2.html",
+            "notes_v1.txt",
+        ] {
+            assert!(file_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../etc/passwd.md",
+            "a/b.md",
+            "..md",
+            ".hidden.md",
+            "x.png",
+            "other.yaml",
+            "C:\\x.md",
+            "ümlaut.md",
+            &format!("{}.md", "a".repeat(100)),
+        ] {
+            assert!(file_name(bad).is_err(), "{bad}");
+        }
+    }
+}
