@@ -17,6 +17,7 @@ it outside the repository (default: target/models/minilm-static).
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def erf(x):
 
 
 def gelu_exact(x):
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
 class Bert:
@@ -84,7 +85,7 @@ class Bert:
             q = split(lin("attention.self.query", x))
             k = split(lin("attention.self.key", x))
             v = split(lin("attention.self.value", x))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd)
+            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd)
             scores -= scores.max(-1, keepdims=True)
             att = np.exp(scores)
             att /= att.sum(-1, keepdims=True)
@@ -146,8 +147,9 @@ def main():
         ids = np.arange(start, min(start + step, vocab))
         batch = np.stack([np.full_like(ids, cls_id), ids, np.full_like(ids, sep_id)], axis=1)
         vectors[ids] = bert(batch).mean(1)
-        print(f"\r{min(start + step, vocab)}/{vocab} tokens", end="", file=sys.stderr)
-    print(file=sys.stderr)
+        done = min(start + step, vocab)
+        if done == vocab or (start // step) % 10 == 9:
+            print(f"{done}/{vocab} tokens through the transformer", file=sys.stderr)
 
     # PCA: centre, project on the top components.
     centred = vectors - vectors.mean(0, keepdims=True)

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 const AGENT = { email: 'kai@shop.example', password: 'agent-password-2', name: 'Kai' };
 
@@ -33,11 +33,7 @@ after(async () => {
 });
 
 test('admins read the knowledge, try a question and see the gaps', async () => {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.base + '/admin');
-  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signedIn(browser, server.base, '/admin', ADMIN);
   await page.getByRole('tab', { name: 'Knowledge' }).click();
 
   await page.locator('#knowledge-sections tr', { hasText: 'Shipping' }).first().waitFor();
@@ -59,11 +55,7 @@ test('admins read the knowledge, try a question and see the gaps', async () => {
 });
 
 test('agents have no Knowledge view and its API refuses them', async () => {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.base + '/agent');
-  await page.getByLabel('Email', { exact: true }).fill(AGENT.email);
-  await page.getByLabel('Password', { exact: true }).fill(AGENT.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signedIn(browser, server.base, '/agent', AGENT);
   await page.getByRole('tab', { name: 'Active' }).waitFor();
   assert.equal(await page.getByRole('tab', { name: 'Knowledge' }).isVisible(), false);
   const agent = await login(server.base, AGENT.email, AGENT.password);
@@ -80,12 +72,8 @@ test('admins upload a file, the assistant answers from it, and they delete it', 
   writeFileSync(join(dir, 'policies.md'), '## Shipping\nWe ship to Germany and Austria.\n');
   const shop = await startServer({ SPUR_KNOWLEDGE: dir });
   try {
-    const page = await (await browser.newContext()).newPage();
+    const page = await signedIn(browser, shop.base, '/admin', ADMIN);
     page.on('dialog', (dialog) => dialog.accept());
-    await page.goto(shop.base + '/admin');
-    await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('tab', { name: 'Knowledge' }).click();
     await page.locator('#knowledge-files tr', { hasText: 'policies.md' }).waitFor();
 

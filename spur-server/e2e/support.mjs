@@ -90,3 +90,13 @@ export function launchBrowser() {
 export function shot(page, name) {
   return page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/** A new page signed in to the console at `path` (`/admin` or `/agent`). */
+export async function signedIn(browser, base, path, { email, password }) {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(base + path);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return page;
+}

@@ -108,6 +108,7 @@ impl SupportEngine {
         request.max_output_tokens = config.max_output_tokens;
         request.temperature = config.temperature;
         request.passages = prompt.passages;
+        request.shop = Some(shop.knowledge.facts().display_name().to_string());
         let prepared = Prepared {
             shop,
             reply_id: inner.ids.message_id(),

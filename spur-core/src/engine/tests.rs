@@ -775,4 +775,8 @@ async fn replaced_knowledge_answers_from_the_next_turn() {
     assert!(after.reply.unwrap().text.contains("workshop"));
     assert_eq!(engine.facts().display_name(), "Nordlicht");
     assert_eq!(engine.knowledge().len(), 1);
+    // The built-in responder greets in the new shop's name.
+    let hello = engine.send_message(Inbound::new("hello")).await.unwrap();
+    let hello = hello.reply.unwrap().text;
+    assert!(hello.contains("Nordlicht"), "{hello}");
 }

@@ -36,6 +36,9 @@ pub struct CompletionRequest {
     /// The passages retrieved for this turn (the offline responder answers
     /// from them; LLMs see them inside `messages`).
     pub passages: Vec<Passage>,
+    /// The shop's name for this turn (the knowledge in use may have been
+    /// replaced since the provider was built); LLMs see it in the prompt.
+    pub shop: Option<String>,
 }
 
 impl CompletionRequest {
@@ -46,6 +49,7 @@ impl CompletionRequest {
             temperature: None,
             json: false,
             passages: Vec::new(),
+            shop: None,
         }
     }
 

@@ -70,7 +70,8 @@ impl OfflineResponder {
 
     fn answer(&self, request: &CompletionRequest) -> Completion {
         let texts = &self.config.texts;
-        let render = |text: &str| texts.render(text, &self.shop);
+        let shop = request.shop.as_deref().unwrap_or(&self.shop);
+        let render = |text: &str| texts.render(text, shop);
         let question = request.last_user_message();
         let small_talk = smalltalk::detect(question).map(|kind| match kind {
             SmallTalk::Greeting => render(&texts.greeting_reply),
@@ -203,6 +204,11 @@ mod tests {
         let named = OfflineResponder::default().with_shop("Nordlicht");
         let hello = named.complete(&request(&kb, "Hello!")).await.unwrap();
         assert!(hello.text.contains("Nordlicht"), "{}", hello.text);
+        // The turn's shop wins: the knowledge may have been replaced since.
+        let mut renamed = request(&kb, "Hello!");
+        renamed.shop = Some("Koala Kitchenware".into());
+        let hello = named.complete(&renamed).await.unwrap();
+        assert!(hello.text.contains("Koala Kitchenware"), "{}", hello.text);
         for (text, expect) in [
             ("thanks!", "welcome"),
             ("ok bye", "good day"),

@@ -72,14 +72,20 @@ pub async fn reload(
     State(state): State<AppState>,
     admin: AdminUser,
 ) -> Result<Json<KnowledgeView>, ApiError> {
+    reload_now(&state).await?;
+    Ok(overview(State(state), admin).await)
+}
+
+/// Reloads the knowledge; nothing loadable is a 422 and the knowledge in
+/// use is kept.
+pub(crate) async fn reload_now(state: &AppState) -> Result<(), ApiError> {
     state.knowledge.reload(&state.engine).await.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "knowledge_invalid",
             e.message,
         )
-    })?;
-    Ok(overview(State(state), admin).await)
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

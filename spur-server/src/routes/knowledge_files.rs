@@ -105,16 +105,6 @@ fn io_error(error: std::io::Error) -> ApiError {
     )
 }
 
-async fn reload(state: &AppState) -> Result<(), ApiError> {
-    state.knowledge.reload(&state.engine).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "knowledge_invalid",
-            e.message,
-        )
-    })
-}
-
 /// The knowledge directory's files.
 #[utoipa::path(get, path = "/v1/admin/knowledge/files", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = FilesView),
@@ -180,7 +170,7 @@ pub async fn put(
         let _ = tokio::fs::remove_file(&temporary).await;
         return Err(io_error(error));
     }
-    reload(&state).await?;
+    super::knowledge::reload_now(&state).await?;
     tracing::info!(file = %name, sections, "knowledge file saved");
     Ok(Json(SavedView {
         name,
@@ -218,7 +208,7 @@ pub async fn delete(
         Err(e) => return Err(io_error(e)),
     };
     tokio::fs::remove_file(&target).await.map_err(io_error)?;
-    if let Err(error) = reload(&state).await {
+    if let Err(error) = super::knowledge::reload_now(&state).await {
         tokio::fs::write(&target, kept).await.map_err(io_error)?;
         return Err(error);
     }
