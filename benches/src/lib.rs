@@ -1,6 +1,7 @@
 //! Shared inputs for the benches: realistic transcripts and knowledge bases.
 
 pub mod answers;
+pub mod tickets;
 
 use std::sync::Arc;
 

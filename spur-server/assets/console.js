@@ -323,6 +323,14 @@ async function loadFiles() {
     return el('tr', {}, [el('td', { textContent: f.name }), el('td', { textContent: `${f.bytes} bytes` }), el('td', {}, remove)]);
   }));
 }
+// Text files go as text; PDFs (binary) as base64.
+async function fileBody(file) {
+  if (!/\.pdf$/i.test(file.name)) return { content: await file.text() };
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return { contentBase64: btoa(binary) };
+}
 $('upload-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const file = $('upload-file').files[0];
@@ -330,7 +338,7 @@ $('upload-form').addEventListener('submit', async (e) => {
   $('upload-status').textContent = '';
   try {
     const saved = await api('/v1/admin/knowledge/files/' + encodeURIComponent(file.name), {
-      method: 'PUT', body: JSON.stringify({ content: await file.text() }) });
+      method: 'PUT', body: JSON.stringify(await fileBody(file)) });
     $('upload-status').textContent = `${saved.name}: ${saved.sections} sections saved (${saved.totalSections} in all)`;
     e.target.reset();
   } catch (err) { $('upload-status').textContent = err.message; }

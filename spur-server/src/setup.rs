@@ -299,7 +299,7 @@ pub async fn tickets(
             provider.clone(),
             engine.classifier().clone(),
         ))),
-        None => TicketClassifier::Local(engine.classifier().clone()),
+        None => TicketClassifier::Local(Arc::new(engine.classifier().clone())),
     };
     let desk = TicketDesk::new(stores.tickets.clone(), classifier, settings.ai_timeout);
     let queue = match &settings.queue {

@@ -4,7 +4,9 @@
 //! `cargo run --release -p spur-benches --bin spur-eval -- [DATA_DIR]`
 //!
 //! `spur-eval answers --knowledge DIR --questions FILE.jsonl [--verbose]`
-//! grades a shop's answers instead (see `spur_benches::answers`).
+//! grades a shop's answers instead (see `spur_benches::answers`), and
+//! `spur-eval tickets --tickets FILE.jsonl [--verbose]` the classifier on
+//! hand-written tickets (see `spur_benches::tickets`).
 //! (default: `$SPUR_DATA`, else `../shared/data` beside the workspace).
 //! With `OPENAI_BASE_URL` / `OPENAI_API_KEY` set, the LLM classifier is
 //! evaluated too, on the first `SPUR_EVAL_LLM_LIMIT` tickets (default 300).
@@ -92,6 +94,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let runtime = tokio::runtime::Runtime::new()?;
         let passed = runtime.block_on(spur_benches::answers::main(&args[1..]))?;
         if !passed {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("tickets") {
+        if !spur_benches::tickets::main(&args[1..])? {
             std::process::exit(1);
         }
         return Ok(());

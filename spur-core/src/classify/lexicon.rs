@@ -3,9 +3,12 @@
 //! word (longer phrases are only tried where a shorter prefix is known), so a
 //! ticket of a few hundred words scores in a few microseconds.
 
+pub(crate) mod cues;
 pub(crate) mod defaults;
 
 use rustc_hash::FxHashMap;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 #[derive(Clone, Debug, Default)]
 struct Entry {
@@ -30,8 +33,9 @@ pub struct Lexicon {
     longest: usize,
 }
 
-/// Lowercases, drops apostrophes ("can't" -> "cant") and turns everything
-/// that is not a letter or digit into a separator.
+/// Lowercases, drops apostrophes ("can't" -> "cant"), folds accents
+/// ("contraseña" -> "contrasena", "ß" -> "ss": customers often type without
+/// them) and turns everything that is not a letter or digit into a separator.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -43,13 +47,32 @@ pub fn normalize(text: &str) -> String {
                 out.push(' ');
             }
         } else if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
+            for lower in c.to_lowercase() {
+                if lower == 'ß' {
+                    out.push_str("ss");
+                    continue;
+                }
+                // The base letter of a decomposable one, without its marks.
+                out.extend(
+                    std::iter::once(lower)
+                        .nfd()
+                        .filter(|m| !is_combining_mark(*m)),
+                );
+            }
         } else if c != '\u{2019}' {
             out.push(' ');
         }
     }
     out
 }
+
+/// Words shorter than this are never split as compounds.
+const COMPOUND_MIN_WORD: usize = 8;
+/// The known part of a compound is at least this long, and so is the rest
+/// of a word read by its first part.
+const COMPOUND_MIN_PART: usize = 5;
+/// A word read by its last part has at least this much before it.
+const COMPOUND_MIN_HEAD: usize = 3;
 
 impl Lexicon {
     pub fn new(labels: usize) -> Self {
@@ -133,12 +156,44 @@ impl Lexicon {
         self.walk_words(&words, on_match);
     }
 
-    fn walk_words(&self, words: &[&str], mut on_match: impl FnMut(usize, &str, f32)) {
+    /// The longest known word that a long unknown word ends or starts with:
+    /// compounds ("Rückerstattung", "Kundenkonto", "Passwortänderung",
+    /// "repayment") share the meaning of their parts. Both parts must be
+    /// word-sized, so "courtesy" is not read as "court".
+    fn compound_part<'w>(&self, word: &'w str) -> Option<(&'w str, &Entry)> {
+        let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
+        let chars = bounds.len();
+        if chars < COMPOUND_MIN_WORD {
+            return None;
+        }
+        let known = |part: &'w str| {
+            self.entries
+                .get(part)
+                .filter(|e| !e.weights.is_empty())
+                .map(|e| (part, e))
+        };
+        // Longest part first: a suffix after a head of at least
+        // COMPOUND_MIN_HEAD chars, or a prefix before a word-sized rest.
+        (COMPOUND_MIN_PART..=chars - COMPOUND_MIN_HEAD)
+            .rev()
+            .find_map(|len| {
+                let suffix = &word[bounds[chars - len]..];
+                let prefix = (chars - len >= COMPOUND_MIN_PART).then(|| &word[..bounds[len]]);
+                known(suffix).or_else(|| prefix.and_then(known))
+            })
+    }
+
+    pub(crate) fn walk_words(&self, words: &[&str], mut on_match: impl FnMut(usize, &str, f32)) {
         let mut key = String::new();
         for (start, word) in words.iter().enumerate() {
             // Single words are looked up in place; a key is built only for
             // phrases that some entry continues.
             let Some(mut entry) = self.entries.get(*word) else {
+                if let Some((part, entry)) = self.compound_part(word) {
+                    for &(label, weight) in &entry.weights {
+                        on_match(label, part, weight);
+                    }
+                }
                 continue;
             };
             for &(label, weight) in &entry.weights {
@@ -183,6 +238,33 @@ mod tests {
             .map(|m| m.phrase)
             .collect();
         assert_eq!(phrases, vec!["refund"]);
+    }
+
+    #[test]
+    fn folds_accents_so_either_spelling_matches() {
+        assert_eq!(
+            normalize("Contraseña, GRÖẞE, Größe"),
+            "contrasena  grosse  grosse"
+        );
+        let mut lex = Lexicon::new(1);
+        lex.add(0, "contraseña", 1.0);
+        lex.add(0, "gebuhr", 2.0);
+        assert_eq!(lex.score("la contrasena"), vec![1.0]);
+        assert_eq!(lex.score("Gebühr"), vec![2.0]);
+    }
+
+    #[test]
+    fn reads_long_unknown_words_by_a_known_part() {
+        let mut lex = Lexicon::new(2);
+        lex.add(0, "erstattung", 3.0);
+        lex.add(0, "passwort", 1.0);
+        lex.add(1, "court", 3.0);
+        // The end of a compound, and its start when the rest is word-sized.
+        assert_eq!(lex.score("Rückerstattung"), vec![3.0, 0.0]);
+        assert_eq!(lex.score("Passwortänderung"), vec![1.0, 0.0]);
+        // Too little left over: "courtesy" is not a court.
+        assert_eq!(lex.score("with courtesy"), vec![0.0, 0.0]);
+        assert_eq!(lex.matches("Rückerstattung")[0].phrase, "erstattung");
     }
 
     #[test]

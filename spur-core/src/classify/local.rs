@@ -1,5 +1,9 @@
+use std::sync::LazyLock;
+
 use super::lexicon::{Lexicon, normalize};
-use super::{Classification, ClassificationSource, Classifier, Label, Taxonomy, TaxonomyError};
+use super::{
+    Classification, ClassificationSource, Classifier, Label, Taxonomy, TaxonomyError, UrgencyReader,
+};
 
 /// Words too common to say anything about a category.
 const STOPWORDS: &[&str] = &[
@@ -72,6 +76,18 @@ pub struct LocalClassifier {
     priorities: Lexicon,
     default_category: usize,
     default_priority: usize,
+    /// Set when the priorities are named low, medium and high: their
+    /// positions, read by impact and urgency instead of keywords.
+    levels: Option<[usize; 3]>,
+}
+
+/// The cue lexicon is fixed, so every classifier shares one.
+static URGENCY: LazyLock<UrgencyReader> = LazyLock::new(UrgencyReader::default);
+
+/// Positions of the priorities named low, medium and high, if all three exist.
+fn levels_of(priorities: &[Label]) -> Option<[usize; 3]> {
+    let find = |name: &str| priorities.iter().position(|l| l.name == name);
+    Some([find("low")?, find("medium")?, find("high")?])
 }
 
 fn lexicon_for(labels: &[Label]) -> Lexicon {
@@ -127,6 +143,7 @@ impl LocalClassifier {
             priorities: lexicon_for(&taxonomy.priorities),
             default_category: position(&taxonomy.categories, &taxonomy.default_category),
             default_priority: position(&taxonomy.priorities, &taxonomy.default_priority),
+            levels: levels_of(&taxonomy.priorities),
             taxonomy,
         })
     }
@@ -141,16 +158,21 @@ impl LocalClassifier {
         let words: Vec<&str> = normalized.split_whitespace().collect();
         let mut category_scores = vec![0.0; self.categories.labels()];
         self.categories.score_words(&words, &mut category_scores);
-        let mut priority_scores = vec![0.0; self.priorities.labels()];
-        self.priorities.score_words(&words, &mut priority_scores);
 
         let (category, confidence) = match argmax(&category_scores) {
             Some((i, best, second)) if best > 0.0 => (i, best / (best + second + 1.0)),
             _ => (self.default_category, 0.1),
         };
-        let priority = match argmax(&priority_scores) {
-            Some((i, best, _)) if best >= PRIORITY_THRESHOLD => i,
-            _ => self.default_priority,
+        let priority = match self.levels {
+            Some(levels) => levels[URGENCY.read(text, &words).level() as usize],
+            None => {
+                let mut scores = vec![0.0; self.priorities.labels()];
+                self.priorities.score_words(&words, &mut scores);
+                match argmax(&scores) {
+                    Some((i, best, _)) if best >= PRIORITY_THRESHOLD => i,
+                    _ => self.default_priority,
+                }
+            }
         };
         let name =
             |labels: &[Label], i: usize| labels.get(i).map(|l| l.name.clone()).unwrap_or_default();
@@ -171,6 +193,7 @@ impl Default for LocalClassifier {
             priorities: lexicon_for(&taxonomy.priorities),
             default_category: 2,
             default_priority: 1,
+            levels: levels_of(&taxonomy.priorities),
             taxonomy,
         }
     }
@@ -218,6 +241,49 @@ mod tests {
             "low"
         );
         assert_eq!(classify("My order has a problem").1, "medium");
+    }
+
+    #[test]
+    fn reads_spanish_german_and_hinglish() {
+        assert_eq!(
+            classify("Me cobraron dos veces el mismo pedido"),
+            ("billing".into(), "high".into())
+        );
+        assert_eq!(
+            classify("¿Tenéis la chaqueta en talla M?"),
+            ("general".into(), "low".into())
+        );
+        assert_eq!(
+            classify("Die App stürzt beim Öffnen ab, Fehlermeldung 0x12"),
+            ("technical".into(), "medium".into())
+        );
+        assert_eq!(
+            classify("Rückerstattung fehlt seit drei Wochen"),
+            ("billing".into(), "medium".into())
+        );
+        assert_eq!(
+            classify("OTP nahi aa raha, login nahi ho raha"),
+            ("technical".into(), "high".into())
+        );
+    }
+
+    #[test]
+    fn operator_priority_names_are_read_by_their_keywords() {
+        let taxonomy = Taxonomy {
+            priorities: vec![
+                Label {
+                    keywords: vec![("vip".into(), 3.0)],
+                    ..Label::new("p1", "VIP customers")
+                },
+                Label::new("p2", "everything else"),
+            ],
+            default_priority: "p2".into(),
+            ..Taxonomy::default()
+        };
+        let classifier = LocalClassifier::new(taxonomy).unwrap();
+        assert_eq!(classifier.classify_text("VIP here, hello").priority, "p1");
+        // Urgency cues do not apply to labels they do not name.
+        assert_eq!(classifier.classify_text("URGENT outage!!").priority, "p2");
     }
 
     #[test]

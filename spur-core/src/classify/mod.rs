@@ -10,6 +10,7 @@ pub(crate) mod lexicon;
 mod llm;
 mod local;
 mod taxonomy;
+mod urgency;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ pub use lexicon::{Lexicon, Match};
 pub use llm::{ClassifyError, LlmClassifier};
 pub use local::LocalClassifier;
 pub use taxonomy::{Label, Taxonomy, TaxonomyError};
+pub use urgency::{Cue, Level, Reading, UrgencyReader};
 
 /// Who produced a classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -118,8 +118,9 @@ impl Taxonomy {
 }
 
 impl Default for Taxonomy {
-    /// billing / technical / general and low / medium / high, with keyword
-    /// lists written from the domain (not fitted to any evaluation set).
+    /// billing / technical / general with keyword lists written from the
+    /// domain, and low / medium / high (read from impact and urgency cues by
+    /// the local classifier, see [`super::UrgencyReader`]).
     fn default() -> Self {
         Self {
             categories: vec![
@@ -143,15 +144,12 @@ impl Default for Taxonomy {
                 Label::new(
                     "low",
                     "Questions, information requests, feedback and suggestions with no time pressure.",
-                )
-                .with_keywords(super::lexicon::defaults::LOW),
-                Label::new("medium", "A problem that needs handling in the normal course.")
-                    .with_keywords(super::lexicon::defaults::MEDIUM),
+                ),
+                Label::new("medium", "A problem that needs handling in the normal course."),
                 Label::new(
                     "high",
                     "Urgent: outages, security incidents, blocked work, money lost, angry complaints.",
-                )
-                .with_keywords(super::lexicon::defaults::HIGH),
+                ),
             ],
             default_category: "general".into(),
             default_priority: "medium".into(),

@@ -1,4 +1,4 @@
-//! Loading knowledge from Markdown and FAQ files.
+//! Loading knowledge from Markdown, text, HTML, PDF and FAQ files.
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +18,16 @@ pub enum KnowledgeError {
     Faq { path: PathBuf, message: String },
     #[error("{path} could not be read as HTML: {message}")]
     Html { path: PathBuf, message: String },
+    #[error("{path} could not be read as a PDF: {message}")]
+    Pdf { path: PathBuf, message: String },
+    #[error("{0} is not UTF-8 text")]
+    NotText(PathBuf),
     #[error("{path} is not a valid shop facts file: {message}")]
     Facts { path: PathBuf, message: String },
     #[error("{0} holds no article: add Markdown files with `##` sections or a faq.yaml")]
     Empty(PathBuf),
     #[error(
-        "{0} is not a knowledge file: use .md, .txt, .html, faq.yaml/faq.json or shop.yaml/shop.json"
+        "{0} is not a knowledge file: use .md, .txt, .html, .pdf, faq.yaml/faq.json or shop.yaml/shop.json"
     )]
     Unsupported(PathBuf),
 }
@@ -128,8 +132,43 @@ fn html_text(path: &Path, html: &str) -> Result<String, KnowledgeError> {
     Ok(text.replace(['[', ']'], ""))
 }
 
-fn read(path: &Path) -> Result<String, KnowledgeError> {
-    std::fs::read_to_string(path).map_err(|source| KnowledgeError::Io {
+/// A title for a PDF page: its first line when that is short enough to be
+/// a heading, else the file's name and the page number.
+#[cfg(feature = "pdf")]
+const PDF_TITLE_MAX: usize = 80;
+
+/// One article per PDF page that holds text. A malformed PDF is an error
+/// naming the file, never a panic (the extractor may panic on some files).
+#[cfg(feature = "pdf")]
+fn pdf_articles(stem: &str, path: &Path, bytes: &[u8]) -> Result<Vec<Article>, KnowledgeError> {
+    let failed = |message: String| KnowledgeError::Pdf {
+        path: path.to_path_buf(),
+        message,
+    };
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| failed("the file is malformed".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let name = stem.replace(['-', '_'], " ");
+    Ok(pages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, page)| {
+            let mut lines = page.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next()?;
+            let rest: Vec<&str> = lines.collect();
+            let article = if first.chars().count() <= PDF_TITLE_MAX && !rest.is_empty() {
+                Article::new(stem, first, rest.join("\n"))
+            } else {
+                let body = std::iter::once(first).chain(rest).collect::<Vec<_>>();
+                Article::new(stem, &format!("{name} (page {})", i + 1), body.join("\n"))
+            };
+            Some(article)
+        })
+        .collect())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, KnowledgeError> {
+    std::fs::read(path).map_err(|source| KnowledgeError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -188,6 +227,7 @@ pub fn is_knowledge_file(path: &Path) -> bool {
     match ext {
         "md" | "markdown" | "txt" => true,
         "html" | "htm" => cfg!(feature = "html"),
+        "pdf" => cfg!(feature = "pdf"),
         "yaml" | "yml" | "json" => {
             stem.eq_ignore_ascii_case("faq") || stem.eq_ignore_ascii_case("shop")
         }
@@ -195,13 +235,19 @@ pub fn is_knowledge_file(path: &Path) -> bool {
     }
 }
 
-/// Parses one file's text by its name (see [`read_dir`]).
-pub(crate) fn parse_file(path: &Path, text: &str) -> Result<FileKnowledge, KnowledgeError> {
+/// Parses one file's bytes by its name (see [`read_dir`]).
+pub(crate) fn parse_file(path: &Path, bytes: &[u8]) -> Result<FileKnowledge, KnowledgeError> {
     let (stem, ext) = stem_and_ext(path);
     let articles = |articles: Vec<Article>| FileKnowledge::Articles {
         policies: stem.eq_ignore_ascii_case(POLICIES_FILE) && matches!(ext, "md" | "markdown"),
         articles,
     };
+    #[cfg(feature = "pdf")]
+    if ext == "pdf" {
+        return pdf_articles(stem, path, bytes).map(articles);
+    }
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| KnowledgeError::NotText(path.to_path_buf()))?;
     match ext {
         "md" | "markdown" => Ok(articles(sections_or_whole(stem, text))),
         // Plain text: one article named after the file.
@@ -223,12 +269,12 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<FileKnowledge, Knowl
 /// Checks a file before it joins the knowledge: the number of sections it
 /// holds (0 for the shop's facts), or why it cannot be read. `name` is the
 /// file's name, which says how it is read (`policies.md`, `faq.yaml`...).
-pub fn check_file(name: &str, text: &str) -> Result<usize, KnowledgeError> {
+pub fn check_file(name: &str, bytes: &[u8]) -> Result<usize, KnowledgeError> {
     let path = Path::new(name);
     if !is_knowledge_file(path) {
         return Err(KnowledgeError::Unsupported(path.to_path_buf()));
     }
-    match parse_file(path, text)? {
+    match parse_file(path, bytes)? {
         FileKnowledge::Articles { articles, .. } if articles.is_empty() => {
             Err(KnowledgeError::Empty(path.to_path_buf()))
         }
@@ -237,7 +283,7 @@ pub fn check_file(name: &str, text: &str) -> Result<usize, KnowledgeError> {
     }
 }
 
-/// Reads every `*.md` / `*.txt` / `*.html` file (a file without `##`
+/// Reads every `*.md` / `*.txt` / `*.html` / `*.pdf` file (a file without `##`
 /// sections is one article), any `faq.yaml` / `faq.yml` /
 /// `faq.json` and the optional `shop.yaml` / `shop.json` (the operator's
 /// facts) in `dir` (not recursive; files in name order, so ids are stable).
@@ -260,7 +306,7 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Loaded, KnowledgeError> {
         problems: Vec::new(),
     };
     for path in paths.iter().filter(|p| p.is_file() && is_knowledge_file(p)) {
-        match read(path).and_then(|text| parse_file(path, &text)) {
+        match read(path).and_then(|bytes| parse_file(path, &bytes)) {
             Ok(FileKnowledge::Articles { articles, policies }) => {
                 if policies {
                     loaded.policies.extend(articles.iter().cloned());
@@ -290,16 +336,16 @@ mod tests {
     #[test]
     fn a_file_is_checked_by_its_name_before_it_joins_the_knowledge() {
         assert_eq!(
-            check_file("returns.md", "## A\none\n## B\ntwo\n").unwrap(),
+            check_file("returns.md", b"## A\none\n## B\ntwo\n").unwrap(),
             2
         );
-        assert_eq!(check_file("notes.txt", "Gift wrap is free.").unwrap(), 1);
+        assert_eq!(check_file("notes.txt", b"Gift wrap is free.").unwrap(), 1);
         assert_eq!(
-            check_file("faq.yaml", "- question: Q?\n  answer: A.\n").unwrap(),
+            check_file("faq.yaml", b"- question: Q?\n  answer: A.\n").unwrap(),
             1
         );
         assert_eq!(
-            check_file("shop.yaml", "name: Marsmart\ntime_zone: Europe/Berlin\n").unwrap(),
+            check_file("shop.yaml", b"name: Marsmart\ntime_zone: Europe/Berlin\n").unwrap(),
             0
         );
         for (name, text, says) in [
@@ -308,9 +354,44 @@ mod tests {
             ("logo.png", "binary", "not a knowledge file"),
             ("other.yaml", "a: b", "not a knowledge file"),
             ("empty.md", "   \n", "holds no article"),
+            ("latin1.md", "caf\u{e9}", "not UTF-8"),
         ] {
-            let error = check_file(name, text).unwrap_err().to_string();
+            let bytes = if name == "latin1.md" {
+                b"## Caf\xe9\nopen".to_vec()
+            } else {
+                text.as_bytes().to_vec()
+            };
+            let error = check_file(name, &bytes).unwrap_err().to_string();
             assert!(error.contains(says), "{name}: {error}");
         }
+    }
+
+    #[cfg(feature = "pdf")]
+    #[test]
+    fn a_pdf_is_one_article_per_page_titled_by_its_heading() {
+        let pdf = crate::testing::pdf_with_pages(&[
+            &["Warranty", "Every kettle carries a two year warranty."],
+            &["Repairs are free within the warranty period and take ten days."],
+            &[],
+        ])
+        .unwrap();
+        assert_eq!(check_file("care-guide.pdf", &pdf).unwrap(), 2);
+        let Ok(FileKnowledge::Articles { articles, .. }) =
+            parse_file(Path::new("care-guide.pdf"), &pdf)
+        else {
+            panic!("a PDF holds articles");
+        };
+        assert_eq!(articles[0].title, "Warranty");
+        assert!(articles[0].body.contains("two year warranty"));
+        // A page whose first line is the text itself: named by file and page.
+        assert_eq!(articles[1].title, "care guide (page 2)");
+        assert!(articles[1].body.contains("take ten days"));
+
+        // A broken PDF is an error naming the file, not a panic.
+        let mut broken = pdf.clone();
+        broken.truncate(pdf.len() / 3);
+        let error = check_file("care-guide.pdf", &broken).unwrap_err();
+        assert!(matches!(error, KnowledgeError::Pdf { .. }), "{error}");
+        assert!(error.to_string().contains("care-guide.pdf"));
     }
 }

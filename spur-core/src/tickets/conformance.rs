@@ -341,7 +341,7 @@ async fn desk_files_and_classifies(store: Arc<dyn TicketStore>) {
     let clock = Arc::new(FixedClock(at(200)));
     let desk = TicketDesk::new(
         store.clone(),
-        TicketClassifier::Local(LocalClassifier::default()),
+        TicketClassifier::Local(Arc::new(LocalClassifier::default())),
         Duration::from_secs(1),
     )
     .with_clock(clock);

@@ -15,7 +15,7 @@ use crate::clock::{Clock, SystemClock};
 /// which cannot fail.
 #[derive(Clone)]
 pub enum TicketClassifier {
-    Local(LocalClassifier),
+    Local(Arc<LocalClassifier>),
     Llm(Arc<LlmClassifier>),
 }
 

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use spur_core::knowledge::{check_file, is_knowledge_file};
 
@@ -33,14 +34,34 @@ pub struct FilesView {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileBody {
     /// The file's text: Markdown (`##` sections), plain text, HTML, a FAQ
     /// (`faq.yaml` / `faq.json`) or the shop's facts (`shop.yaml`).
     /// Request bodies are limited to 100 KiB (413 above); split longer
-    /// documents into several files.
+    /// documents into several files. Give this or `contentBase64`.
     #[schema(example = "## Gift wrapping\nWe gift wrap any order for 3 euros.\n")]
-    pub content: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    /// The file's bytes in standard base64, for PDFs (one section per page).
+    #[serde(default)]
+    pub content_base64: Option<String>,
+}
+
+impl FileBody {
+    /// The file's bytes: exactly one of the two fields.
+    fn bytes(self) -> Result<Vec<u8>, ApiError> {
+        let invalid = |message: &str| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message.to_string())
+        };
+        match (self.content, self.content_base64) {
+            (Some(text), None) => Ok(text.into_bytes()),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| invalid("contentBase64 is not valid base64")),
+            _ => Err(invalid("give exactly one of content and contentBase64")),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -137,7 +158,7 @@ pub async fn list(
     params(FileName),
     request_body = FileBody,
     responses((status = 200, body = SavedView),
-        (status = 400, body = ErrorBody, description = "not a knowledge file name"),
+        (status = 400, body = ErrorBody, description = "not a knowledge file name, or not exactly one of content and contentBase64"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "no knowledge directory configured"),
         (status = 413, body = ErrorBody, description = "over 100 KiB"),
@@ -150,8 +171,9 @@ pub async fn put(
 ) -> Result<Json<SavedView>, ApiError> {
     let name = file_name(&name)?;
     let Json(body) = json?;
+    let bytes = body.bytes()?;
     let dir = directory(&state)?;
-    let sections = check_file(&name, &body.content).map_err(|e| {
+    let sections = check_file(&name, &bytes).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "knowledge_invalid",
@@ -163,7 +185,7 @@ pub async fn put(
     // temporary name is not a knowledge file, so it is never loaded.
     let target = dir.join(&name);
     let temporary = dir.join(format!(".{name}.{}.upload", uuid::Uuid::new_v4()));
-    tokio::fs::write(&temporary, body.content.as_bytes())
+    tokio::fs::write(&temporary, &bytes)
         .await
         .map_err(io_error)?;
     if let Err(error) = tokio::fs::rename(&temporary, &target).await {

@@ -312,6 +312,75 @@ async fn admins_upload_replace_and_delete_knowledge_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_upload_pdfs_as_base64() {
+    use base64::Engine as _;
+    let dir = shop_dir();
+    let server = Server::start(Options {
+        knowledge: Some(dir.clone()),
+        knowledge_watch: Some(false),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let put = |body: Value| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            server
+                .call(
+                    Method::PUT,
+                    "/v1/admin/knowledge/files/care-guide.pdf",
+                    Some(admin),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let pdf = spur_core::testing::pdf_with_pages(&[
+        &[
+            "Kettle warranty",
+            "Every kettle carries a two year warranty.",
+        ],
+        &[
+            "Descaling",
+            "Descale the kettle once a month with citric acid.",
+        ],
+    ])
+    .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pdf);
+
+    let saved = put(json!({ "contentBase64": encoded })).await;
+    assert_eq!(saved.status(), 200);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["sections"], 2, "{saved}");
+    assert_eq!(std::fs::read(dir.join("care-guide.pdf")).unwrap(), pdf);
+    let tried = server
+        .post_as(
+            &admin,
+            "/v1/admin/knowledge/try",
+            json!({ "question": "how long is the kettle warranty?" }),
+        )
+        .await
+        .1;
+    assert!(
+        tried["reply"].as_str().unwrap().contains("two year"),
+        "{tried}"
+    );
+
+    // Exactly one of the two fields, valid base64, a readable PDF.
+    for body in [
+        json!({}),
+        json!({ "content": "x", "contentBase64": encoded }),
+        json!({ "contentBase64": "not base64!" }),
+    ] {
+        assert_eq!(error_code(put(body).await, 400).await, "invalid_body");
+    }
+    let truncated = base64::engine::general_purpose::STANDARD.encode(&pdf[..pdf.len() / 3]);
+    let refused = put(json!({ "contentBase64": truncated })).await;
+    assert_eq!(error_code(refused, 422).await, "knowledge_invalid");
+    assert_eq!(std::fs::read(dir.join("care-guide.pdf")).unwrap(), pdf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knowledge_changes_apply_without_a_restart() {
     let dir = shop_dir();
     let server = Server::start(Options {

@@ -402,7 +402,7 @@ async fn stale_pending_tickets_are_queued_again() {
     let queue = Queue::postgres(store.pool(), &settings).await.unwrap();
     let desk = TicketDesk::new(
         Arc::new(store),
-        TicketClassifier::Local(LocalClassifier::default()),
+        TicketClassifier::Local(Arc::new(LocalClassifier::default())),
         Duration::from_secs(5),
     );
     let new = |title: &str| NewTicket {
