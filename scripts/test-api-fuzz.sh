@@ -50,7 +50,7 @@ run_against() {
     # Logout would revoke the token mid-run; the agents' feed never ends by
     # design. One worker: CPython 3.11's ast.parse (Hypothesis describing
     # lambdas) is not thread-safe and fails the run from two.
-    "$VENV/bin/schemathesis" run "$base/openapi.json" --checks all \
+    "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/openapi.json" --checks all \
       --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 --no-color \
       --request-timeout 10 --generation-database none --generation-allow-x00 false \
       --exclude-path /v1/auth/logout --exclude-path /v1/agent/events \

@@ -33,33 +33,48 @@ pub struct FilesView {
     pub files: Vec<FileView>,
 }
 
+/// A text file.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FileBody {
+#[serde(deny_unknown_fields)]
+pub struct TextFile {
     /// The file's text: Markdown (`##` sections), plain text, HTML, a FAQ
     /// (`faq.yaml` / `faq.json`) or the shop's facts (`shop.yaml`).
     /// Request bodies are limited to 100 KiB (413 above); split longer
-    /// documents into several files. Give this or `contentBase64`.
+    /// documents into several files.
     #[schema(example = "## Gift wrapping\nWe gift wrap any order for 3 euros.\n")]
-    #[serde(default)]
-    pub content: Option<String>,
-    /// The file's bytes in standard base64, for PDFs (one section per page).
-    #[serde(default)]
-    pub content_base64: Option<String>,
+    pub content: String,
+}
+
+/// A binary file (a PDF: one section per page).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BinaryFile {
+    /// The file's bytes in standard base64.
+    #[schema(format = Byte)]
+    pub content_base64: String,
+}
+
+/// A file's content: text, or bytes in base64.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum FileBody {
+    Text(TextFile),
+    Binary(BinaryFile),
 }
 
 impl FileBody {
-    /// The file's bytes: exactly one of the two fields.
     fn bytes(self) -> Result<Vec<u8>, ApiError> {
-        let invalid = |message: &str| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message.to_string())
-        };
-        match (self.content, self.content_base64) {
-            (Some(text), None) => Ok(text.into_bytes()),
-            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| invalid("contentBase64 is not valid base64")),
-            _ => Err(invalid("give exactly one of content and contentBase64")),
+        match self {
+            Self::Text(file) => Ok(file.content.into_bytes()),
+            Self::Binary(file) => base64::engine::general_purpose::STANDARD
+                .decode(file.content_base64.trim())
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "contentBase64 is not valid base64".to_string(),
+                    )
+                }),
         }
     }
 }
@@ -158,7 +173,7 @@ pub async fn list(
     params(FileName),
     request_body = FileBody,
     responses((status = 200, body = SavedView),
-        (status = 400, body = ErrorBody, description = "not a knowledge file name, or not exactly one of content and contentBase64"),
+        (status = 400, body = ErrorBody, description = "not a knowledge file name, or contentBase64 not base64"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "no knowledge directory configured"),
         (status = 413, body = ErrorBody, description = "over 100 KiB"),
