@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The answer and ticket evaluations, offline. Answers: on the four shops of eval/: the demo,
-# Nordlicht and Koala are dev shops the retrieval was tuned on; Maple was
-# written last and first measured untuned (README: its first-run figure is
-# the headline). Each shop runs lexical-only and with dense retrieval (a
+# The answer and ticket evaluations, offline. Answers on the four shops of
+# eval/: the demo, Nordlicht and Koala are dev shops the retrieval was
+# tuned on; Maple was written last and first measured untuned (README: its
+# first-run figure is the headline). Each shop runs lexical-only and with dense retrieval (a
 # static model distilled here from all-MiniLM-L6-v2). Fails below the
 # stated thresholds: they sit at the measured figures, so a regression in
 # answers fails CI.

@@ -94,7 +94,43 @@ test('admins upload a file, the assistant answers from it, and they delete it', 
     await row.waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Try', exact: true }).click();
     await page.locator('#try-verdict', { hasText: 'person' }).waitFor();
+
+    // A PDF goes up as base64 (binary bytes included) and is read by page.
+    await page.getByLabel('Add or replace a file').setInputFiles({
+      name: 'care-guide.pdf', mimeType: 'application/pdf',
+      buffer: tinyPdf(['Kettle warranty', 'Every kettle carries a two year warranty.']),
+    });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.locator('#upload-status', { hasText: 'care-guide.pdf: 1 sections saved' }).waitFor();
+    await page.getByLabel('Try a question').fill('how long is the kettle warranty?');
+    await page.getByRole('button', { name: 'Try', exact: true }).click();
+    await page.locator('#try-reply', { hasText: 'two year' }).waitFor();
   } finally {
     await shop.stop();
   }
 });
+
+// A one-page PDF showing `lines` in Helvetica, with a binary comment line
+// as real PDFs have, and a correct cross-reference table.
+function tinyPdf(lines) {
+  const text = lines.map((line) => `(${line}) Tj T*`).join(' ');
+  const stream = `BT /F1 11 Tf 14 TL 50 780 Td ${text} ET`;
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>',
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+  ];
+  let out = '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n';
+  const offsets = [];
+  objects.forEach((body, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  out += offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('');
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
