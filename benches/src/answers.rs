@@ -114,14 +114,7 @@ impl Report {
 }
 
 pub fn read_questions(path: &Path) -> Result<Vec<Question>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
-        })
-        .collect()
+    crate::read_jsonl(path)
 }
 
 fn contains(text: &str, fact: &str) -> bool {

@@ -3,6 +3,20 @@
 pub mod answers;
 pub mod tickets;
 
+/// Reads a JSONL file (blank lines skipped); errors name the file and line.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<Vec<T>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
 use std::sync::Arc;
 
 use spur_core::conversation::{ConversationId, Message, MessageId, MessageMeta, Sender};

@@ -23,17 +23,6 @@ struct Ticket {
     priority: String,
 }
 
-fn read_tickets(path: &PathBuf) -> Result<Vec<Ticket>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
-        })
-        .collect()
-}
-
 /// `spur-eval tickets --tickets FILE [--verbose] [--min-category PCT]
 /// [--min-priority PCT]`: exits non-zero below the thresholds.
 pub fn main(args: &[String]) -> Result<bool, String> {
@@ -51,7 +40,7 @@ pub fn main(args: &[String]) -> Result<bool, String> {
         }
     }
     let path = path.ok_or("--tickets FILE.jsonl is required")?;
-    let tickets = read_tickets(&path)?;
+    let tickets: Vec<Ticket> = crate::read_jsonl(&path)?;
     let classifier = LocalClassifier::default();
     let mut category = Evaluation::new(&CATEGORIES);
     let mut priority = Evaluation::new(&PRIORITIES);

@@ -27,6 +27,16 @@ fn shop_dir() -> std::path::PathBuf {
     dir
 }
 
+/// A server on `dir`'s knowledge, reloaded only when asked.
+async fn shop_server(dir: &std::path::Path) -> Server {
+    Server::start(Options {
+        knowledge: Some(dir.to_path_buf()),
+        knowledge_watch: Some(false),
+        ..sqlite_options()
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_see_the_knowledge_try_questions_and_read_the_gaps() {
     let server = Server::start(Options {
@@ -189,12 +199,7 @@ async fn an_embedding_model_finds_sections_that_share_no_word_with_the_question(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_upload_replace_and_delete_knowledge_files() {
     let dir = shop_dir();
-    let server = Server::start(Options {
-        knowledge: Some(dir.clone()),
-        knowledge_watch: Some(false),
-        ..sqlite_options()
-    })
-    .await;
+    let server = shop_server(&dir).await;
     let admin = server.admin_token().await;
     let put = |name: &str, content: &str| {
         let (server, admin) = (&server, &admin);
@@ -315,12 +320,7 @@ async fn admins_upload_replace_and_delete_knowledge_files() {
 async fn admins_upload_pdfs_as_base64() {
     use base64::Engine as _;
     let dir = shop_dir();
-    let server = Server::start(Options {
-        knowledge: Some(dir.clone()),
-        knowledge_watch: Some(false),
-        ..sqlite_options()
-    })
-    .await;
+    let server = shop_server(&dir).await;
     let admin = server.admin_token().await;
     let put = |body: Value| {
         let (server, admin) = (&server, &admin);
