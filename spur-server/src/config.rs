@@ -126,6 +126,10 @@ pub struct Options {
     /// Apply changes to the knowledge directory without a restart (default true).
     #[arg(long, env = "KNOWLEDGE_WATCH", global = true)]
     pub knowledge_watch: Option<bool>,
+    /// Let admins import web pages from private, loopback and link-local
+    /// addresses (an intranet wiki); default false: public addresses only.
+    #[arg(long, env = "KNOWLEDGE_FETCH_PRIVATE", global = true)]
+    pub knowledge_fetch_private: Option<bool>,
     /// A static embedding model directory (model2vec format) for dense
     /// retrieval fused with the lexical ranking; off when unset.
     #[arg(long, env = "EMBEDDING_MODEL", global = true)]
@@ -353,6 +357,8 @@ pub struct Settings {
     pub shop: ShopOverrides,
     /// Watch the knowledge directory for changes.
     pub knowledge_watch: bool,
+    /// Web imports may reach private addresses.
+    pub knowledge_fetch_private: bool,
     pub embedding_model: Option<PathBuf>,
     /// Customers see the sections a reply cites.
     pub show_sources: bool,
@@ -599,6 +605,10 @@ impl Settings {
             redis_timeout,
             knowledge: o.knowledge.or(file.knowledge),
             knowledge_watch: o.knowledge_watch.or(file.knowledge_watch).unwrap_or(true),
+            knowledge_fetch_private: o
+                .knowledge_fetch_private
+                .or(file.knowledge_fetch_private)
+                .unwrap_or(false),
             embedding_model: o.embedding_model.or(file.embedding_model),
             show_sources: o.show_sources.or(file.show_sources).unwrap_or(false),
             shop: ShopOverrides::read(

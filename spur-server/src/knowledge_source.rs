@@ -23,6 +23,8 @@ pub struct KnowledgeSource {
     pub shop: ShopOverrides,
     /// Dense retrieval over every load (`EMBEDDING_MODEL`).
     pub embedder: Option<Arc<dyn TextEmbedder>>,
+    /// Imports web pages into the directory (`KNOWLEDGE_FETCH_PRIVATE`).
+    pub web: spur_core::knowledge::web::WebFetcher,
 }
 
 impl KnowledgeSource {

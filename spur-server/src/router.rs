@@ -22,7 +22,8 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::routes::{
-    admin, agent, auth, chat, classify, feed, knowledge, knowledge_files, ops, tickets, users,
+    admin, agent, auth, chat, classify, feed, knowledge, knowledge_files, knowledge_web, ops,
+    tickets, users,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/admin/knowledge/files/{name}",
             put(knowledge_files::put).delete(knowledge_files::delete),
         )
+        .route("/v1/admin/knowledge/urls", post(knowledge_web::import))
         .route("/v1/agent/conversations", get(agent::inbox))
         .route("/v1/agent/labels", get(agent::labels))
         .route("/v1/agent/conversations/{id}", get(agent::conversation))

@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
+use spur_core::knowledge::web::{WebFetcher, WebLimits};
 use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
@@ -133,10 +134,16 @@ pub fn knowledge_source(settings: &Settings) -> Result<KnowledgeSource, ConfigEr
         }
         None => None,
     };
+    let web = WebFetcher::new(WebLimits {
+        allow_private: settings.knowledge_fetch_private,
+        ..WebLimits::default()
+    })
+    .map_err(|e| bad("KNOWLEDGE_FETCH_PRIVATE", e))?;
     Ok(KnowledgeSource {
         dir: settings.knowledge.clone(),
         shop: settings.shop.clone(),
         embedder,
+        web,
     })
 }
 

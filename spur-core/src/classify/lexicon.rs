@@ -161,11 +161,24 @@ impl Lexicon {
     /// "repayment") share the meaning of their parts. Both parts must be
     /// word-sized, so "courtesy" is not read as "court".
     fn compound_part<'w>(&self, word: &'w str) -> Option<(&'w str, &Entry)> {
-        let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
-        let chars = bounds.len();
+        // Byte offset of the k-th char, without collecting offsets: this
+        // runs for every unknown long word. Normalised words are mostly ASCII.
+        let ascii = word.is_ascii();
+        let chars = if ascii {
+            word.len()
+        } else {
+            word.chars().count()
+        };
         if chars < COMPOUND_MIN_WORD {
             return None;
         }
+        let at = |k: usize| {
+            if ascii {
+                k
+            } else {
+                word.char_indices().nth(k).map_or(word.len(), |(i, _)| i)
+            }
+        };
         let known = |part: &'w str| {
             self.entries
                 .get(part)
@@ -177,8 +190,8 @@ impl Lexicon {
         (COMPOUND_MIN_PART..=chars - COMPOUND_MIN_HEAD)
             .rev()
             .find_map(|len| {
-                let suffix = &word[bounds[chars - len]..];
-                let prefix = (chars - len >= COMPOUND_MIN_PART).then(|| &word[..bounds[len]]);
+                let suffix = &word[at(chars - len)..];
+                let prefix = (chars - len >= COMPOUND_MIN_PART).then(|| &word[..at(len)]);
                 known(suffix).or_else(|| prefix.and_then(known))
             })
     }

@@ -25,7 +25,8 @@ impl Level {
     }
 }
 
-/// The kinds of cue a ticket can carry, in the order of [`Cue::ALL`].
+/// The kinds of cue a ticket can carry. [`Cue::ALL`] lists them in
+/// declaration order, so `cue as usize` is a cue's slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cue {
     Urgency,
@@ -115,10 +116,7 @@ pub struct Reading {
 
 impl Reading {
     pub fn cue(&self, cue: Cue) -> f32 {
-        Cue::ALL
-            .iter()
-            .position(|c| *c == cue)
-            .map_or(0.0, |i| self.strength[i])
+        self.strength[cue as usize]
     }
 
     fn both(&self, a: Cue, b: Cue) -> bool {
@@ -201,9 +199,9 @@ pub struct UrgencyReader {
 impl Default for UrgencyReader {
     fn default() -> Self {
         let mut lexicon = Lexicon::new(Cue::ALL.len());
-        for (i, cue) in Cue::ALL.iter().enumerate() {
+        for cue in Cue::ALL {
             for (phrase, weight) in cue.phrases() {
-                lexicon.add(i, phrase, *weight);
+                lexicon.add(cue as usize, phrase, *weight);
             }
         }
         Self { lexicon }
@@ -220,10 +218,9 @@ impl UrgencyReader {
                 *slot = slot.max(weight);
             }
         });
-        if shouting(raw)
-            && let Some(slot) = Cue::ALL.iter().position(|c| *c == Cue::Anger)
-        {
-            strength[slot] = strength[slot].max(SHOUTING);
+        if shouting(raw) {
+            let anger = &mut strength[Cue::Anger as usize];
+            *anger = anger.max(SHOUTING);
         }
         Reading {
             strength,
@@ -249,6 +246,13 @@ fn shouting(raw: &str) -> bool {
 mod tests {
     use super::*;
     use crate::classify::lexicon::normalize;
+
+    #[test]
+    fn every_cue_has_its_own_slot() {
+        for (i, cue) in Cue::ALL.iter().enumerate() {
+            assert_eq!(*cue as usize, i, "{cue:?}");
+        }
+    }
 
     fn level(text: &str) -> Level {
         let normalized = normalize(text);

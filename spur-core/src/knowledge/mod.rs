@@ -13,6 +13,8 @@ mod load;
 mod places;
 mod search;
 mod synonyms;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use base::{Article, FACTS_ARTICLE_ID, KnowledgeBase, Passage};
 #[cfg(feature = "embeddings")]

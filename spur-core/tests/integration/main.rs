@@ -4,3 +4,4 @@
 
 mod openai;
 mod stores;
+mod web;

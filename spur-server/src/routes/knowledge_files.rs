@@ -106,7 +106,7 @@ fn conflict(message: &str) -> ApiError {
 }
 
 /// The configured directory (uploads need one: the demo is built in).
-fn directory(state: &AppState) -> Result<PathBuf, ApiError> {
+pub(crate) fn directory(state: &AppState) -> Result<PathBuf, ApiError> {
     state.knowledge.dir.clone().ok_or_else(|| {
         conflict("no knowledge directory is configured (SPUR_KNOWLEDGE): the demo is built in")
     })
@@ -114,7 +114,7 @@ fn directory(state: &AppState) -> Result<PathBuf, ApiError> {
 
 /// A plain file name the knowledge reads: letters, digits, `.`, `-`, `_`,
 /// no path, no leading dot.
-fn file_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn file_name(name: &str) -> Result<String, ApiError> {
     let plain = !name.is_empty()
         && name.len() <= MAX_NAME
         && !name.starts_with('.')
@@ -139,6 +139,22 @@ fn io_error(error: std::io::Error) -> ApiError {
         "knowledge_io",
         "the knowledge directory could not be written",
     )
+}
+
+/// Writes a checked file: beside the target, then renamed, so a reader
+/// (the watcher, a reload) sees the old file or the new one, never half of
+/// one. The temporary name is not a knowledge file, so it is never loaded.
+pub(crate) async fn write_file(dir: &FsPath, name: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    let target = dir.join(name);
+    let temporary = dir.join(format!(".{name}.{}.upload", uuid::Uuid::new_v4()));
+    tokio::fs::write(&temporary, bytes)
+        .await
+        .map_err(io_error)?;
+    if let Err(error) = tokio::fs::rename(&temporary, &target).await {
+        let _ = tokio::fs::remove_file(&temporary).await;
+        return Err(io_error(error));
+    }
+    Ok(())
 }
 
 /// The knowledge directory's files.
@@ -195,18 +211,7 @@ pub async fn put(
             e.to_string(),
         )
     })?;
-    // Written beside the target and renamed: a reader (the watcher, a
-    // reload) sees the old file or the new one, never half of one. The
-    // temporary name is not a knowledge file, so it is never loaded.
-    let target = dir.join(&name);
-    let temporary = dir.join(format!(".{name}.{}.upload", uuid::Uuid::new_v4()));
-    tokio::fs::write(&temporary, &bytes)
-        .await
-        .map_err(io_error)?;
-    if let Err(error) = tokio::fs::rename(&temporary, &target).await {
-        let _ = tokio::fs::remove_file(&temporary).await;
-        return Err(io_error(error));
-    }
+    write_file(&dir, &name, &bytes).await?;
     super::knowledge::reload_now(&state).await?;
     tracing::info!(file = %name, sections, "knowledge file saved");
     Ok(Json(SavedView {

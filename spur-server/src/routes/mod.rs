@@ -7,6 +7,7 @@ pub mod feed;
 mod fields;
 pub mod knowledge;
 pub mod knowledge_files;
+pub mod knowledge_web;
 pub mod ops;
 pub mod tickets;
 pub mod users;

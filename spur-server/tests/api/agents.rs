@@ -75,6 +75,12 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         ),
         (
             Method::POST,
+            "/v1/admin/knowledge/urls".into(),
+            Some(json!({"url": "http://127.0.0.1:9/faq"})),
+            true,
+        ),
+        (
+            Method::POST,
             "/v1/admin/knowledge/reload".into(),
             None,
             true,

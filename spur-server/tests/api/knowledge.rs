@@ -475,3 +475,167 @@ async fn sources_are_shown_to_customers_only_when_the_operator_chooses() {
         }
     }
 }
+
+/// A shop's site on loopback: a sitemap of two pages, one of them kept
+/// from bots by robots.txt.
+async fn shop_site() -> String {
+    use axum::http::header;
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let sitemap = format!(
+        "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+         <url><loc>{base}/care</loc></url><url><loc>{base}/staff/notes</loc></url></urlset>"
+    );
+    let app = axum::Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /staff\n" }),
+        )
+        .route(
+            "/sitemap.xml",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/xml")], sitemap) }),
+        )
+        .route(
+            "/care",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<h2>Wool care</h2><p>Wash wool jumpers by hand at 30 degrees \
+                     and dry them flat.</p>",
+                )
+            }),
+        )
+        .route("/staff/notes", get(|| async { "internal" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_import_web_pages_and_sitemaps_that_robots_allow() {
+    let site = shop_site().await;
+    let dir = shop_dir();
+    let server = Server::start(Options {
+        knowledge: Some(dir.clone()),
+        knowledge_watch: Some(false),
+        knowledge_fetch_private: Some(true),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let import = |url: String| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    "/v1/admin/knowledge/urls",
+                    Some(admin),
+                    Some(json!({ "url": url })),
+                )
+                .await
+        }
+    };
+
+    let imported = import(format!("{site}/sitemap.xml")).await;
+    assert_eq!(imported.status(), 200);
+    let imported: Value = imported.json().await.unwrap();
+    assert_eq!(
+        imported["files"][0]["name"], "web-127-0-0-1-care.html",
+        "{imported}"
+    );
+    assert_eq!(imported["files"][0]["sections"], 1);
+    assert_eq!(imported["files"].as_array().unwrap().len(), 1);
+    assert!(
+        imported["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("robots.txt"),
+        "{imported}"
+    );
+    assert!(!dir.join("web-127-0-0-1-staff-notes.txt").exists());
+    let tried = server
+        .post_as(
+            &admin,
+            "/v1/admin/knowledge/try",
+            json!({ "question": "how do I wash my wool jumper?" }),
+        )
+        .await
+        .1;
+    assert!(
+        tried["reply"].as_str().unwrap().contains("30 degrees"),
+        "{tried}"
+    );
+    // Importing again replaces the page, and it is listed like an upload.
+    let total = imported["totalSections"].as_u64().unwrap();
+    let again: Value = import(format!("{site}/care")).await.json().await.unwrap();
+    assert_eq!(again["totalSections"].as_u64().unwrap(), total, "{again}");
+    let files = server.get_as(&admin, "/v1/admin/knowledge/files").await;
+    assert!(
+        files.to_string().contains("web-127-0-0-1-care.html"),
+        "{files}"
+    );
+
+    // What cannot be imported says why.
+    assert_eq!(
+        error_code(import(format!("{site}/staff/notes")).await, 422).await,
+        "robots_disallowed"
+    );
+    assert_eq!(
+        error_code(import("http://127.0.0.1:9/faq".into()).await, 502).await,
+        "fetch_failed"
+    );
+    for bad in [
+        "ftp://shop.example/faq",
+        "",
+        "https://user:pw@shop.example/",
+    ] {
+        assert_eq!(
+            error_code(import(bad.into()).await, 400).await,
+            "invalid_url",
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_imports_reach_only_public_addresses_unless_the_operator_allows_more() {
+    let site = shop_site().await;
+    let dir = shop_dir();
+    let server = shop_server(&dir).await;
+    let admin = server.admin_token().await;
+    let response = server
+        .call(
+            Method::POST,
+            "/v1/admin/knowledge/urls",
+            Some(&admin),
+            Some(json!({ "url": format!("{site}/care") })),
+        )
+        .await;
+    assert_eq!(error_code(response, 400).await, "invalid_url");
+    // A name for a private address is no way around it.
+    let port = site.rsplit(':').next().unwrap();
+    let response = server
+        .call(
+            Method::POST,
+            "/v1/admin/knowledge/urls",
+            Some(&admin),
+            Some(json!({ "url": format!("http://localhost:{port}/care") })),
+        )
+        .await;
+    assert_eq!(error_code(response, 502).await, "fetch_failed");
+    assert!(!dir.join("web-localhost-care.html").exists());
+
+    // Without a knowledge directory there is nowhere to put pages.
+    let demo = Server::start(sqlite_options()).await;
+    let admin = demo.admin_token().await;
+    let response = demo
+        .call(
+            Method::POST,
+            "/v1/admin/knowledge/urls",
+            Some(&admin),
+            Some(json!({ "url": "https://shop.example/faq" })),
+        )
+        .await;
+    assert_eq!(error_code(response, 409).await, "no_knowledge_directory");
+}
