@@ -311,6 +311,7 @@ async function loadFiles() {
   let files = [];
   try { ({ files } = await api('/v1/admin/knowledge/files')); } catch (_) { /* the demo: no directory */ }
   $('upload-form').hidden = files.length === 0;
+  $('import-form').hidden = files.length === 0;
   $('knowledge-files').replaceChildren(...files.map((f) => {
     const remove = el('button', { type: 'button', textContent: 'Delete' });
     remove.addEventListener('click', async () => {
@@ -342,6 +343,22 @@ $('upload-form').addEventListener('submit', async (e) => {
     $('upload-status').textContent = `${saved.name}: ${saved.sections} sections saved (${saved.totalSections} in all)`;
     e.target.reset();
   } catch (err) { $('upload-status').textContent = err.message; }
+  loadKnowledge();
+});
+// A page or a sitemap's pages, fetched by the server (robots.txt respected).
+$('import-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('import-status').textContent = 'Importing…';
+  $('import-skipped').replaceChildren();
+  try {
+    const done = await api('/v1/admin/knowledge/urls', {
+      method: 'POST', body: JSON.stringify({ url: $('import-url').value }) });
+    const sections = done.files.reduce((n, f) => n + f.sections, 0);
+    $('import-status').textContent = `${done.files.length} pages imported, ${sections} sections `
+      + `(${done.totalSections} in all)` + (done.skipped.length ? `; ${done.skipped.length} skipped` : '');
+    $('import-skipped').replaceChildren(...done.skipped.map((s) => el('li', { textContent: `${s.url}: ${s.reason}` })));
+    e.target.reset();
+  } catch (err) { $('import-status').textContent = err.message; }
   loadKnowledge();
 });
 const pct = (x) => (x == null ? '–' : Math.round(x * 100) + '%');

@@ -3,6 +3,7 @@
 // questions customers asked that it could not answer.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -107,6 +108,47 @@ test('admins upload a file, the assistant answers from it, and they delete it', 
     await page.locator('#try-reply', { hasText: 'two year' }).waitFor();
   } finally {
     await shop.stop();
+  }
+});
+
+test('admins import a web page by its address and the assistant answers from it', async () => {
+  // The shop's own site, on loopback: a help page and a robots.txt.
+  const site = createServer((req, res) => {
+    if (req.url === '/robots.txt') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /admin\n');
+    } else if (req.url === '/help/care') {
+      res.writeHead(200, { 'content-type': 'text/html' })
+        .end('<html><body><h2>Linen care</h2><p>Wash linen at 40 degrees and iron it damp.</p></body></html>');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => site.listen(0, '127.0.0.1', r));
+  const siteBase = `http://127.0.0.1:${site.address().port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'spur-kb-'));
+  writeFileSync(join(dir, 'policies.md'), '## Shipping\nWe ship to Germany and Austria.\n');
+  const shop = await startServer({ SPUR_KNOWLEDGE: dir, KNOWLEDGE_FETCH_PRIVATE: 'true' });
+  try {
+    const page = await signedIn(browser, shop.base, '/admin', ADMIN);
+    await page.getByRole('tab', { name: 'Knowledge' }).click();
+    await page.locator('#knowledge-files tr', { hasText: 'policies.md' }).waitFor();
+
+    await page.getByLabel('Import a web page or sitemap').fill(`${siteBase}/help/care`);
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.locator('#import-status', { hasText: '1 pages imported, 1 sections' }).waitFor();
+    await page.locator('#knowledge-files tr', { hasText: 'web-127-0-0-1-help-care.html' }).waitFor();
+    await page.getByLabel('Try a question').fill('how should I wash linen?');
+    await page.getByRole('button', { name: 'Try', exact: true }).click();
+    await page.locator('#try-reply', { hasText: '40 degrees' }).waitFor();
+
+    // robots.txt is respected, and the console says so.
+    await page.getByLabel('Import a web page or sitemap').fill(`${siteBase}/admin/notes`);
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.locator('#import-status', { hasText: 'robots.txt' }).waitFor();
+    await shot(page, 'admin-knowledge-import');
+  } finally {
+    await shop.stop();
+    site.close();
   }
 });
 
