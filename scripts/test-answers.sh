@@ -17,7 +17,9 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
     "$VENV/bin/python" scripts/distill-static-model.py --out "$MODEL"
 fi
 
-cargo build -q -p spur-benches --bin spur-eval
+# The workspace build nextest made (same packages, same features): a
+# `-p` build would resolve features anew and rebuild the core.
+cargo build -q --workspace --all-targets
 eval_shop() { # name knowledge-dir min-correct-% max-wrong [min-correct-% max-wrong with the model]
     ./target/debug/spur-eval answers --knowledge "$2" \
         --questions "eval/questions/$1.jsonl" --min-correct "$3" --max-wrong "$4"

@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v chromium >/dev/null || { echo "chromium is required (apt-get install chromium)"; exit 1; }
-cargo build -q -p spur-server
+# The workspace build nextest made (same packages, same features): a
+# `-p` build would resolve features anew and rebuild the core.
+cargo build -q --workspace --all-targets
 bash spur-wasm/build.sh
 bash spur-wasm/test.sh
 cd spur-server/e2e

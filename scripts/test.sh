@@ -6,20 +6,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p spur-py --all-targets -- -D warnings
+# Each step's time is printed (and summed at the end): CI should stay under 45 minutes.
+TIMES=()
+step() {
+    local started=$SECONDS
+    "$@"
+    TIMES+=("$(printf '%5ds  %s' $((SECONDS - started)) "$*")")
+}
+
+step cargo fmt --all -- --check
+# --workspace covers every member, spur-py and spur-wasm (natively) included.
+step cargo clippy --workspace --all-targets -- -D warnings
 # One process per test (nextest): process-wide state such as the metrics
 # recorder is each test's own, so exact counts can be asserted.
-cargo nextest run --workspace --no-fail-fast
-cargo test --workspace --doc
-cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
-cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
-cargo run -q -p spur-example-quickstart | tee /tmp/spur-example.out
+step cargo nextest run --workspace --no-fail-fast
+step cargo test --workspace --doc
+step cargo check -p spur-core --no-default-features --target wasm32-unknown-unknown
+step cargo clippy -p spur-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+# The Rust quick start, from the workspace build (`cargo run -p` would
+# resolve features anew and rebuild the core).
+step cargo build -q --workspace --all-targets
+step bash -c './target/debug/spur-example-quickstart | tee /tmp/spur-example.out'
 grep -q "India" /tmp/spur-example.out
-bash scripts/test-answers.sh
-bash scripts/smoke-server.sh
-bash scripts/test-api-fuzz.sh
-bash scripts/test-browser.sh
-bash scripts/test-python.sh
-echo "all checks passed"
+step bash scripts/test-answers.sh
+step bash scripts/smoke-server.sh
+step bash scripts/test-api-fuzz.sh
+step bash scripts/test-browser.sh
+step bash scripts/test-python.sh
+printf '%s\n' "${TIMES[@]}"
+echo "all checks passed in $((SECONDS / 60)) min"
