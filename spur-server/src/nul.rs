@@ -13,6 +13,9 @@ use spur_core::validate::ValidationError;
 use crate::error::ApiError;
 use crate::router::BODY_LIMIT;
 
+/// Where knowledge files are uploaded (`PUT …/{name}`).
+const UPLOAD_PATH: &str = "/v1/admin/knowledge/files/";
+
 pub async fn refuse_nul(request: Request, next: Next) -> Response {
     let uri = request.uri();
     // A raw NUL cannot be in a URI: only its escape.
@@ -24,7 +27,11 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !is_json {
+    // Knowledge uploads are larger than any other body and only admins may
+    // send them: that route refuses NULs itself, after the token is checked,
+    // so nobody else gets megabytes buffered here.
+    let upload = request.method() == axum::http::Method::PUT && uri.path().starts_with(UPLOAD_PATH);
+    if !is_json || upload {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();

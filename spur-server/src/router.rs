@@ -57,7 +57,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/knowledge/files", get(knowledge_files::list))
         .route(
             "/v1/admin/knowledge/files/{name}",
-            put(knowledge_files::put).delete(knowledge_files::delete),
+            put(knowledge_files::put)
+                .layer(DefaultBodyLimit::max(knowledge_files::UPLOAD_LIMIT))
+                .delete(knowledge_files::delete),
         )
         .route("/v1/admin/knowledge/urls", post(knowledge_web::import))
         .route("/v1/agent/conversations", get(agent::inbox))

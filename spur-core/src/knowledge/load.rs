@@ -283,6 +283,18 @@ pub fn check_file(name: &str, bytes: &[u8]) -> Result<usize, KnowledgeError> {
     }
 }
 
+/// Writes a knowledge file into `dir` whole: beside the target under a
+/// name the knowledge never reads, then renamed, so a reader (a watcher, a
+/// reload) sees the old file or the new one, never half of one.
+pub fn save_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let target = dir.join(name);
+    let temporary = dir.join(format!(".{name}.{}.upload", uuid::Uuid::new_v4()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, &target).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
 /// Reads every `*.md` / `*.txt` / `*.html` / `*.pdf` file (a file without `##`
 /// sections is one article), any `faq.yaml` / `faq.yml` /
 /// `faq.json` and the optional `shop.yaml` / `shop.json` (the operator's

@@ -111,7 +111,7 @@ pub async fn import(
     let mut files = Vec::new();
     for page in import.pages {
         let name = file_name(&page.file_name)?;
-        write_file(&dir, &name, &page.bytes).await?;
+        write_file(&dir, &name, page.bytes).await?;
         files.push(ImportedFile {
             name,
             url: page.url,
