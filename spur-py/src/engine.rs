@@ -10,6 +10,7 @@ use pyo3::types::PyDict;
 use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
 use spur_core::conversation::SessionId;
 use spur_core::facts::ShopFacts;
+use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder};
 use spur_core::llm::{OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore};
 use spur_core::validate::parse_session_id;
@@ -80,6 +81,113 @@ impl OpenAI {
     }
 }
 
+/// An embedding model on an OpenAI-compatible server, for dense retrieval
+/// (`embedding_model=` of the engines and `load_knowledge`).
+#[pyclass(frozen, module = "spur")]
+#[derive(Clone)]
+pub struct OpenAIEmbeddings {
+    #[pyo3(get)]
+    model: String,
+    #[pyo3(get)]
+    base_url: Option<String>,
+    api_key: Option<String>,
+    /// Length of the vectors (text-embedding-3 models shorten theirs to it).
+    #[pyo3(get)]
+    dims: usize,
+    /// Seconds per HTTP attempt.
+    #[pyo3(get)]
+    timeout: f64,
+    #[pyo3(get)]
+    max_retries: u32,
+}
+
+#[pymethods]
+impl OpenAIEmbeddings {
+    #[new]
+    #[pyo3(signature = (model = "text-embedding-3-small".to_string(), *, base_url = None, api_key = None, dims = 256, timeout = 15.0, max_retries = 2))]
+    fn new(
+        model: String,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        dims: usize,
+        timeout: f64,
+        max_retries: u32,
+    ) -> PyResult<Self> {
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(config_error("timeout must be a positive number of seconds"));
+        }
+        if dims == 0 {
+            return Err(config_error("dims must be greater than 0"));
+        }
+        Ok(Self {
+            model,
+            base_url,
+            api_key,
+            dims,
+            timeout,
+            max_retries,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        // Never the key.
+        format!(
+            "OpenAIEmbeddings(model={:?}, base_url={:?}, dims={})",
+            self.model, self.base_url, self.dims
+        )
+    }
+}
+
+impl OpenAIEmbeddings {
+    fn embedder(&self) -> PyResult<OpenAiEmbedder> {
+        let config = OpenAiConfig {
+            base_url: self.base_url.clone(),
+            api_key: self.api_key.clone().map(spur_core::llm::SecretString::from),
+            model: self.model.clone(),
+            timeout: Duration::from_secs_f64(self.timeout),
+            max_retries: self.max_retries,
+            ..OpenAiConfig::default()
+        };
+        OpenAiEmbedder::new(&config, self.dims)
+            .map_err(|e| config_error(format!("embedding_model: {e}")))
+    }
+}
+
+/// `embedding_model=`: a static model's directory, or a server's model.
+pub enum EmbeddingChoice {
+    Dir(String),
+    Remote(OpenAIEmbeddings),
+}
+
+impl EmbeddingChoice {
+    pub fn from_py(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Self>> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        if let Ok(remote) = value.cast::<OpenAIEmbeddings>() {
+            return Ok(Some(Self::Remote(remote.get().clone())));
+        }
+        Ok(Some(Self::Dir(value.extract()?)))
+    }
+
+    pub fn embedder(&self) -> PyResult<Arc<dyn TextEmbedder>> {
+        match self {
+            Self::Dir(dir) => crate::functions::embedding_model(dir),
+            Self::Remote(remote) => Ok(Arc::new(remote.embedder()?)),
+        }
+    }
+}
+
+/// `kb` with dense retrieval by `embedder` (a remote model embeds it now).
+pub async fn embedded(
+    kb: KnowledgeBase,
+    embedder: Arc<dyn TextEmbedder>,
+) -> PyResult<KnowledgeBase> {
+    kb.with_remote_embedder(embedder)
+        .await
+        .map_err(|e| config_error(format!("embedding_model: {e}")))
+}
+
 /// The operator's facts from a dict: `name`, `time_zone`, `hours`
 /// ("Mon-Fri 09:00-18:00"), `holidays` (["2026-12-25"]), `contact`.
 fn facts_from(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<ShopFacts> {
@@ -100,7 +208,7 @@ struct Setup {
     database_url: Option<String>,
     knowledge: Option<String>,
     facts: Option<ShopFacts>,
-    embedding_model: Option<String>,
+    embedding_model: Option<EmbeddingChoice>,
     llm: Option<OpenAI>,
     llm_timeout: Option<f64>,
     history_limit: Option<usize>,
@@ -143,10 +251,11 @@ impl Setup {
             config.limits.max_chars = n;
         }
         let mut builder = SupportEngine::builder().store(store);
-        let embedder = match &self.embedding_model {
-            Some(dir) => Some(crate::functions::embedding_model(dir)?),
-            None => None,
-        };
+        let embedder = self
+            .embedding_model
+            .as_ref()
+            .map(EmbeddingChoice::embedder)
+            .transpose()?;
         let knowledge = match (self.knowledge, self.facts) {
             (Some(dir), facts) => {
                 let kb = KnowledgeBase::from_dir(&dir)
@@ -164,7 +273,7 @@ impl Setup {
             (None, None) => embedder.is_some().then(KnowledgeBase::demo),
         };
         builder = match (knowledge, embedder) {
-            (Some(kb), Some(embedder)) => builder.knowledge(kb.with_embedder(embedder)),
+            (Some(kb), Some(embedder)) => builder.knowledge(embedded(kb, embedder).await?),
             (Some(kb), None) => builder.knowledge(kb),
             (None, _) => builder.shared_knowledge(crate::functions::demo_knowledge()),
         };
@@ -205,7 +314,7 @@ fn inbound(text: String, session_id: Option<&str>, key: Option<String>) -> PyRes
 }
 
 /// Runs a future on the extension's runtime with the GIL released.
-fn block_on<T: Send>(py: Python<'_>, future: impl Future<Output = T> + Send) -> T {
+pub(crate) fn block_on<T: Send>(py: Python<'_>, future: impl Future<Output = T> + Send) -> T {
     py.detach(|| get_runtime().block_on(future))
 }
 
@@ -226,7 +335,7 @@ impl Engine {
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
         facts: Option<&Bound<'_, PyDict>>,
-        embedding_model: Option<String>,
+        embedding_model: Option<&Bound<'_, PyAny>>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,
@@ -240,7 +349,7 @@ impl Engine {
             database_url,
             knowledge,
             facts,
-            embedding_model,
+            embedding_model: EmbeddingChoice::from_py(embedding_model)?,
             llm: llm.map(|l| l.get().clone()),
             llm_timeout,
             history_limit,
@@ -322,7 +431,7 @@ impl AsyncEngine {
         knowledge: Option<String>,
         llm: Option<&Bound<'_, OpenAI>>,
         facts: Option<&Bound<'_, PyDict>>,
-        embedding_model: Option<String>,
+        embedding_model: Option<&Bound<'_, PyAny>>,
         llm_timeout: Option<f64>,
         history_limit: Option<usize>,
         max_input_tokens: Option<usize>,

@@ -5,6 +5,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use spur_core::EngineError;
+use spur_core::knowledge::web::WebError;
 use spur_core::store::StoreError;
 
 create_exception!(spur, SpurError, PyException, "Base of every Spur error.");
@@ -59,6 +60,22 @@ pub fn engine_error(error: EngineError) -> PyErr {
     }
 }
 
+create_exception!(
+    spur,
+    FetchError,
+    SpurError,
+    "A web page could not be imported (unreachable, refused by robots.txt, unreadable)."
+);
+
+/// Bad addresses are the caller's input; the rest is the site's doing.
+pub fn web_error(error: WebError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        WebError::InvalidUrl(_) | WebError::NotPublic(_) => ValidationError::new_err(message),
+        _ => FetchError::new_err(message),
+    }
+}
+
 pub fn store_error(error: StoreError) -> PyErr {
     StoreError_::new_err(error.to_string())
 }
@@ -76,5 +93,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ProviderError", py.get_type::<ProviderError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("FetchError", py.get_type::<FetchError>())?;
     Ok(())
 }

@@ -9,10 +9,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spur_core::KnowledgeBase;
 use spur_core::classify::{Label, LocalClassifier, Taxonomy};
+use spur_core::knowledge::web::{WebFetcher, WebLimits};
 use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
 use spur_core::prompt::{PromptBuilder, PromptConfig, TokenCounter, tokens};
 
-use crate::errors::config_error;
+use crate::engine::{EmbeddingChoice, block_on, embedded};
+use crate::errors::{config_error, web_error};
 use crate::types::{Classification, Passage};
 
 /// The demo shop, parsed and indexed once per process.
@@ -160,6 +162,9 @@ impl Knowledge {
     /// The `k` best passages for `query` (BM25), best first.
     #[pyo3(signature = (query, k = 3))]
     fn search(&self, py: Python<'_>, query: &str, k: usize) -> Vec<Passage> {
+        if self.inner.embedder().is_some_and(|e| e.remote().is_some()) {
+            block_on(py, self.inner.prepare_query(query));
+        }
         let found = py.detach(|| self.inner.search(query, k));
         found.into_iter().map(Passage::from).collect()
     }
@@ -180,17 +185,19 @@ impl Knowledge {
 pub fn load_knowledge(
     py: Python<'_>,
     path: &str,
-    embedding_model: Option<&str>,
+    embedding_model: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Knowledge> {
-    let embedder = embedding_model.map(self::embedding_model).transpose()?;
+    let embedder = EmbeddingChoice::from_py(embedding_model)?
+        .as_ref()
+        .map(EmbeddingChoice::embedder)
+        .transpose()?;
     let kb = py
-        .detach(|| {
-            KnowledgeBase::from_dir(path).map(|kb| match embedder {
-                Some(embedder) => kb.with_embedder(embedder),
-                None => kb,
-            })
-        })
+        .detach(|| KnowledgeBase::from_dir(path))
         .map_err(|e| config_error(format!("knowledge: {e}")))?;
+    let kb = match embedder {
+        Some(embedder) => block_on(py, embedded(kb, embedder))?,
+        None => kb,
+    };
     Ok(Knowledge::new(Arc::new(kb)))
 }
 
@@ -200,4 +207,48 @@ pub fn embedding_model(dir: &str) -> PyResult<Arc<dyn TextEmbedder>> {
     let model =
         StaticEmbedder::from_dir(dir).map_err(|e| config_error(format!("embedding_model: {e}")))?;
     Ok(Arc::new(model))
+}
+
+/// Imports a web page, or a sitemap's pages, into the knowledge directory
+/// `directory` as files (`web-<address>.html`...; importing again replaces
+/// them). robots.txt is respected; only public addresses unless
+/// `allow_private`. Returns `{"files": [{name, url, sections}], "skipped":
+/// [{url, reason}]}`; load the directory with `load_knowledge` or an engine.
+#[pyfunction]
+#[pyo3(signature = (url, directory, *, max_pages = 50, allow_private = false))]
+pub fn import_url<'py>(
+    py: Python<'py>,
+    url: &str,
+    directory: std::path::PathBuf,
+    max_pages: usize,
+    allow_private: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let fetcher = WebFetcher::new(WebLimits {
+        max_pages,
+        allow_private,
+        ..WebLimits::default()
+    })
+    .map_err(web_error)?;
+    let import = block_on(py, fetcher.import(url)).map_err(web_error)?;
+    py.detach(|| import.save(&directory))
+        .map_err(|e| config_error(format!("{}: {e}", directory.display())))?;
+    let files = PyList::empty(py);
+    for page in &import.pages {
+        let file = PyDict::new(py);
+        file.set_item("name", &page.file_name)?;
+        file.set_item("url", &page.url)?;
+        file.set_item("sections", page.sections)?;
+        files.append(file)?;
+    }
+    let skipped = PyList::empty(py);
+    for skip in &import.skipped {
+        let entry = PyDict::new(py);
+        entry.set_item("url", &skip.url)?;
+        entry.set_item("reason", &skip.reason)?;
+        skipped.append(entry)?;
+    }
+    let result = PyDict::new(py);
+    result.set_item("files", files)?;
+    result.set_item("skipped", skipped)?;
+    Ok(result)
 }

@@ -16,6 +16,7 @@ fn _spur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     m.add_class::<engine::AsyncEngine>()?;
     m.add_class::<engine::OpenAI>()?;
+    m.add_class::<engine::OpenAIEmbeddings>()?;
     m.add_class::<engine::ReplyStream>()?;
     m.add_class::<types::Reply>()?;
     m.add_class::<types::Message>()?;
@@ -26,6 +27,7 @@ fn _spur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::classify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::default_taxonomy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::load_knowledge, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::import_url, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::trim_history, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::build_prompt, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

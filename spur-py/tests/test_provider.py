@@ -1,6 +1,7 @@
 """The OpenAI-compatible provider against a local fake server."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,22 @@ def test_failures_fall_back_in_time_and_keep_the_message(fake_llm: str, model: s
 def test_the_key_never_shows() -> None:
     llm = spur.OpenAI(api_key="sk-secret-123")
     assert "sk-secret-123" not in repr(llm)
+
+
+def test_an_embedding_model_on_the_server(fake_llm: str, tmp_path: Path) -> None:
+    (tmp_path / "policies.md").write_text(
+        "## Change of mind\nReturns of unworn items are accepted within 30 days.\n\n"
+        "## Parcels abroad\nParcels leave within two days.\n"
+    )
+    embeddings = spur.OpenAIEmbeddings(base_url=fake_llm, api_key="sk-secret-9", dims=16)
+    assert "sk-secret-9" not in repr(embeddings)
+    kb = spur.load_knowledge(str(tmp_path), embedding_model=embeddings)
+    best = kb.search("I regret it, can I get a refund?", k=1)[0]
+    assert best.title == "Change of mind"
+    assert best.similarity is not None and best.similarity > 0.5
+    engine = spur.Engine(knowledge=str(tmp_path), embedding_model=embeddings)
+    assert "text-embedding-3-small" in repr(engine), "the engine's knowledge is embedded by the server"
+    assert "30 days" in (engine.send_message("how many days do I have for returns?").reply or "")
+    broken = spur.OpenAIEmbeddings("broken", base_url=fake_llm, max_retries=0)
+    with pytest.raises(spur.ConfigError, match="embedding"):
+        spur.load_knowledge(str(tmp_path), embedding_model=broken)

@@ -1,7 +1,8 @@
 """Type stubs for the native module spur._spur."""
 
 import datetime
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
+import os
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
 
 __version__: str
 
@@ -12,6 +13,20 @@ class StoreError(SpurError): ...
 class ProviderError(SpurError): ...
 class ConfigError(SpurError): ...
 class ConflictError(SpurError): ...
+class FetchError(SpurError): ...
+
+class ImportedFile(TypedDict):
+    name: str
+    url: str
+    sections: int
+
+class SkippedUrl(TypedDict):
+    url: str
+    reason: str
+
+class WebImport(TypedDict):
+    files: List[ImportedFile]
+    skipped: List[SkippedUrl]
 
 class Reply:
     @property
@@ -95,6 +110,28 @@ class OpenAI:
     @property
     def max_retries(self) -> int: ...
 
+class OpenAIEmbeddings:
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        dims: int = 256,
+        timeout: float = 15.0,
+        max_retries: int = 2,
+    ) -> None: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def base_url(self) -> Optional[str]: ...
+    @property
+    def dims(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+
 class Engine:
     def __init__(
         self,
@@ -103,7 +140,7 @@ class Engine:
         llm: Optional[OpenAI] = None,
         *,
         facts: Optional[dict[str, object]] = None,
-        embedding_model: Optional[str] = None,
+        embedding_model: Union[str, OpenAIEmbeddings, None] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
@@ -130,7 +167,7 @@ class AsyncEngine:
         llm: Optional[OpenAI] = None,
         *,
         facts: Optional[dict[str, object]] = None,
-        embedding_model: Optional[str] = None,
+        embedding_model: Union[str, OpenAIEmbeddings, None] = None,
         llm_timeout: Optional[float] = None,
         history_limit: Optional[int] = None,
         max_input_tokens: Optional[int] = None,
@@ -152,7 +189,14 @@ def count_tokens(text: str, model: str = "gpt-4o-mini") -> int: ...
 def classify(
     text: str, categories: Optional[Union[List[str], Dict[str, List[str]]]] = None
 ) -> Classification: ...
-def load_knowledge(path: str, embedding_model: Optional[str] = None) -> Knowledge: ...
+def load_knowledge(path: str, embedding_model: Union[str, OpenAIEmbeddings, None] = None) -> Knowledge: ...
+def import_url(
+    url: str,
+    directory: Union[str, "os.PathLike[str]"],
+    *,
+    max_pages: int = 50,
+    allow_private: bool = False,
+) -> WebImport: ...
 def default_taxonomy() -> Dict[str, Any]: ...
 def trim_history(
     history: Sequence[_M], max_messages: int = 20, max_tokens: int = 4000, model: str = "gpt-4o-mini"
