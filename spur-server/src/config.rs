@@ -134,6 +134,15 @@ pub struct Options {
     /// retrieval fused with the lexical ranking; off when unset.
     #[arg(long, env = "EMBEDDING_MODEL", global = true)]
     pub embedding_model: Option<PathBuf>,
+    /// An embedding model on the OpenAI-compatible server
+    /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`), e.g. text-embedding-3-small,
+    /// instead of a local `EMBEDDING_MODEL`.
+    #[arg(long, env = "OPENAI_EMBEDDING_MODEL", global = true)]
+    pub openai_embedding_model: Option<String>,
+    /// Length of the server model's vectors (default 256; text-embedding-3
+    /// models shorten theirs to it, others must be given their own).
+    #[arg(long, env = "EMBEDDING_DIMS", global = true)]
+    pub embedding_dims: Option<usize>,
     /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
     #[arg(long, env = "SHOP_NAME", global = true)]
     pub shop_name: Option<String>,
@@ -360,6 +369,8 @@ pub struct Settings {
     /// Web imports may reach private addresses.
     pub knowledge_fetch_private: bool,
     pub embedding_model: Option<PathBuf>,
+    /// An embedding model on the LLM's server, and its vectors' length.
+    pub openai_embedding_model: Option<(String, usize)>,
     /// Customers see the sections a reply cites.
     pub show_sources: bool,
     pub metrics_token: Option<SecretString>,
@@ -441,6 +452,28 @@ impl Settings {
             api_key,
             model,
         });
+        let embedding_model = o.embedding_model.or(file.embedding_model);
+        let embedding_dims = o.embedding_dims.or(file.embedding_dims).unwrap_or(256);
+        if !(1..=8192).contains(&embedding_dims) {
+            return Err(bad("EMBEDDING_DIMS", "must be between 1 and 8192"));
+        }
+        let openai_embedding_model = o
+            .openai_embedding_model
+            .or(file.openai_embedding_model)
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| (m, embedding_dims));
+        if openai_embedding_model.is_some() && embedding_model.is_some() {
+            return Err(bad(
+                "OPENAI_EMBEDDING_MODEL",
+                "set it or EMBEDDING_MODEL (a local model), not both",
+            ));
+        }
+        if openai_embedding_model.is_some() && llm.is_none() {
+            return Err(bad(
+                "OPENAI_EMBEDDING_MODEL",
+                "needs the server: set OPENAI_BASE_URL or OPENAI_API_KEY",
+            ));
+        }
         let llm_timeout_ms = o.llm_timeout_ms.or(file.llm_timeout_ms).unwrap_or(15_000);
         positive("LLM_TIMEOUT_MS", llm_timeout_ms)?;
         let history_limit = o.llm_history_limit.or(file.llm_history_limit).unwrap_or(20);
@@ -609,7 +642,8 @@ impl Settings {
                 .knowledge_fetch_private
                 .or(file.knowledge_fetch_private)
                 .unwrap_or(false),
-            embedding_model: o.embedding_model.or(file.embedding_model),
+            embedding_model,
+            openai_embedding_model,
             show_sources: o.show_sources.or(file.show_sources).unwrap_or(false),
             shop: ShopOverrides::read(
                 o.shop_name.or(file.shop_name),
@@ -869,6 +903,22 @@ mod tests {
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
             (&["--trusted-proxies", "10.0.0.0/8,nope"], "TRUSTED_PROXIES"),
             (&["--rate-limit-window-secs", "0"], "RATE_LIMIT_WINDOW_SECS"),
+            (
+                &["--openai-embedding-model", "e3"],
+                "OPENAI_EMBEDDING_MODEL",
+            ),
+            (
+                &[
+                    "--openai-base-url",
+                    "http://127.0.0.1:1/v1",
+                    "--openai-embedding-model",
+                    "e3",
+                    "--embedding-model",
+                    "models/minilm",
+                ],
+                "OPENAI_EMBEDDING_MODEL",
+            ),
+            (&["--embedding-dims", "0"], "EMBEDDING_DIMS"),
         ];
         for (args, setting) in cases {
             let error = load(args).unwrap_err();

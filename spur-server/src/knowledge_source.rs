@@ -3,7 +3,7 @@
 //! loading it, and applying changes without a restart: a watched directory
 //! (`KNOWLEDGE_WATCH`) and the admins' reload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,40 +27,64 @@ pub struct KnowledgeSource {
     pub web: spur_core::knowledge::web::WebFetcher,
 }
 
+/// The knowledge as files and settings say, before any embedding.
+fn read(dir: Option<&Path>, shop: &ShopOverrides) -> Result<KnowledgeBase, ConfigError> {
+    let mut knowledge = match dir {
+        Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| ConfigError {
+            setting: "SPUR_KNOWLEDGE",
+            message: e.to_string(),
+        })?,
+        None => KnowledgeBase::demo(),
+    };
+    for problem in knowledge.problems() {
+        tracing::warn!(%problem, "a knowledge file was skipped");
+    }
+    if !shop.is_empty() {
+        let facts = shop.apply(knowledge.facts())?;
+        knowledge = knowledge.with_facts(facts);
+    }
+    Ok(knowledge)
+}
+
+fn stopped(error: &tokio::task::JoinError) -> ConfigError {
+    ConfigError {
+        setting: "SPUR_KNOWLEDGE",
+        message: format!("loading stopped: {error}"),
+    }
+}
+
 impl KnowledgeSource {
-    /// Reads the knowledge with the operator's facts on it. Skipped files
-    /// are logged (and listed by the admin API); none loadable is an error.
-    pub fn load(&self) -> Result<KnowledgeBase, ConfigError> {
-        let mut knowledge = match &self.dir {
-            Some(dir) => KnowledgeBase::from_dir(dir).map_err(|e| ConfigError {
-                setting: "SPUR_KNOWLEDGE",
-                message: e.to_string(),
-            })?,
-            None => KnowledgeBase::demo(),
+    /// Reads the knowledge with the operator's facts on it, and embeds it
+    /// when a model is configured (a static model off the async workers; a
+    /// remote one in batches). Skipped files are logged (and listed by the
+    /// admin API); none loadable is an error, as is a remote model that
+    /// cannot be reached.
+    pub async fn load(&self) -> Result<KnowledgeBase, ConfigError> {
+        let (dir, shop) = (self.dir.clone(), self.shop.clone());
+        let knowledge = tokio::task::spawn_blocking(move || read(dir.as_deref(), &shop))
+            .await
+            .map_err(|e| stopped(&e))??;
+        let Some(embedder) = self.embedder.clone() else {
+            return Ok(knowledge);
         };
-        for problem in knowledge.problems() {
-            tracing::warn!(%problem, "a knowledge file was skipped");
+        if embedder.remote().is_some() {
+            return knowledge
+                .with_remote_embedder(embedder)
+                .await
+                .map_err(|e| ConfigError {
+                    setting: "OPENAI_EMBEDDING_MODEL",
+                    message: e.to_string(),
+                });
         }
-        if !self.shop.is_empty() {
-            let facts = self.shop.apply(knowledge.facts())?;
-            knowledge = knowledge.with_facts(facts);
-        }
-        if let Some(embedder) = &self.embedder {
-            knowledge = knowledge.with_embedder(Arc::clone(embedder));
-        }
-        Ok(knowledge)
+        tokio::task::spawn_blocking(move || knowledge.with_embedder(embedder))
+            .await
+            .map_err(|e| stopped(&e))
     }
 
     /// Loads again and answers from the result from the next turn on. On
     /// an error the engine keeps the knowledge it has.
-    pub async fn reload(self: &Arc<Self>, engine: &SupportEngine) -> Result<(), ConfigError> {
-        let source = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || source.load())
-            .await
-            .map_err(|e| ConfigError {
-                setting: "SPUR_KNOWLEDGE",
-                message: format!("loading stopped: {e}"),
-            })??;
+    pub async fn reload(&self, engine: &SupportEngine) -> Result<(), ConfigError> {
+        let loaded = self.load().await?;
         let sections = loaded.len();
         engine.replace_knowledge(loaded);
         tracing::info!(sections, "knowledge reloaded");

@@ -11,7 +11,7 @@ use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::knowledge::web::{WebFetcher, WebLimits};
-use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
+use spur_core::knowledge::{OpenAiEmbedder, StaticEmbedder, TextEmbedder};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
@@ -126,13 +126,32 @@ fn openai(
 /// Where the knowledge comes from, as configured, with the embedding model
 /// (`EMBEDDING_MODEL`) loaded once for every reload.
 pub fn knowledge_source(settings: &Settings) -> Result<KnowledgeSource, ConfigError> {
-    let embedder = match &settings.embedding_model {
-        Some(dir) => {
+    let embedder = match (&settings.embedding_model, &settings.openai_embedding_model) {
+        (Some(dir), _) => {
             let model = StaticEmbedder::from_dir(dir).map_err(|e| bad("EMBEDDING_MODEL", e))?;
             tracing::info!(model = %dir.display(), dims = model.dims(), "dense retrieval on");
             Some(Arc::new(model) as Arc<dyn TextEmbedder>)
         }
-        None => None,
+        (None, Some((model, dims))) => {
+            let llm = settings.llm.as_ref().ok_or_else(|| {
+                bad(
+                    "OPENAI_EMBEDDING_MODEL",
+                    "needs OPENAI_BASE_URL or OPENAI_API_KEY",
+                )
+            })?;
+            let config = OpenAiConfig {
+                base_url: llm.base_url.clone(),
+                api_key: llm.api_key.clone(),
+                model: model.clone(),
+                timeout: settings.llm_timeout,
+                ..OpenAiConfig::default()
+            };
+            let embedder = OpenAiEmbedder::new(&config, *dims)
+                .map_err(|e| bad("OPENAI_EMBEDDING_MODEL", e))?;
+            tracing::info!(%model, dims, "dense retrieval on, embedded by the server");
+            Some(Arc::new(embedder) as Arc<dyn TextEmbedder>)
+        }
+        (None, None) => None,
     };
     let web = WebFetcher::new(WebLimits {
         allow_private: settings.knowledge_fetch_private,
@@ -154,7 +173,7 @@ pub async fn engine(
     store: Arc<dyn ConversationStore>,
     events: Arc<dyn EventSink>,
 ) -> Result<SupportEngine, ConfigError> {
-    let knowledge = knowledge.load()?;
+    let knowledge = knowledge.load().await?;
     let mut config = EngineConfig {
         llm_timeout: settings.llm_timeout,
         max_output_tokens: settings.max_output_tokens,

@@ -79,6 +79,8 @@ impl SupportEngine {
             .filter(|m| m.sender != Sender::Customer)
             .take_while(|m| m.sender == Sender::Assistant && m.meta.used_fallback)
             .count() as u32;
+        // A remote embedding model is asked here, off the synchronous search.
+        self.shop().knowledge.prepare_query(&message.text).await;
         self.prepared(&message.text, &history, prior_fallbacks).1
     }
 
@@ -262,6 +264,7 @@ impl SupportEngine {
     pub async fn preview(&self, question: &str) -> Result<Preview, EngineError> {
         let inner = &self.inner;
         let question = inner.config.limits.check(question)?;
+        self.shop().knowledge.prepare_query(question).await;
         let (passages, prepared) = self.prepared(question, &[], 0);
         let generated = self.complete(prepared).await;
         Ok(Preview {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::dense::{DenseIndex, TextEmbedder};
+use super::dense::{DenseIndex, EmbeddingError, TextEmbedder};
 use super::load::{self, KnowledgeError};
 use super::search::Index;
 use super::{excerpt, fusion};
@@ -20,7 +20,16 @@ pub struct Article {
 }
 
 impl Article {
+    /// NUL characters are dropped (PostgreSQL cannot store them, and a
+    /// PDF or page may carry them into a quoted reply).
     pub fn new(source: &str, title: &str, body: String) -> Self {
+        let body = if body.contains('\0') {
+            body.replace('\0', "")
+        } else {
+            body
+        };
+        let title = title.replace('\0', "");
+        let title = title.as_str();
         let slug: String = title
             .chars()
             .map(|c| {
@@ -134,16 +143,58 @@ impl KnowledgeBase {
     /// body), each question when searched, and the lexical and dense
     /// rankings are fused (reciprocal rank fusion).
     pub fn with_embedder(mut self, embedder: Arc<dyn TextEmbedder>) -> Self {
-        let texts: Vec<String> = self
-            .articles
-            .iter()
-            .map(|a| format!("{}. {}", a.title, a.body))
-            .collect();
+        let texts = self.section_texts();
         self.dense = Some(DenseIndex::build(
             embedder,
             texts.iter().map(String::as_str),
         ));
         self
+    }
+
+    /// [`Self::with_embedder`] for a model reached over the network: the
+    /// sections and their sentences are embedded first (in batches; texts
+    /// the model has seen are not sent again).
+    pub async fn with_remote_embedder(
+        self,
+        embedder: Arc<dyn TextEmbedder>,
+    ) -> Result<Self, EmbeddingError> {
+        if let Some(remote) = embedder.remote() {
+            remote.prepare(&self.embedding_texts()).await?;
+        }
+        Ok(self.with_embedder(embedder))
+    }
+
+    /// Embeds `question` ahead of [`Self::search`] when the model is remote.
+    /// A failure is logged and the search ranks lexically.
+    pub async fn prepare_query(&self, question: &str) {
+        let Some(remote) = self.embedder().and_then(|e| e.remote()) else {
+            return;
+        };
+        if let Err(error) = remote.prepare_query(question).await {
+            tracing::warn!(%error, "the question was not embedded; ranking lexically");
+        }
+    }
+
+    /// What an article is embedded as: its title and body.
+    fn section_texts(&self) -> Vec<String> {
+        self.articles
+            .iter()
+            .map(|a| format!("{}. {}", a.title, a.body))
+            .collect()
+    }
+
+    /// Every text search embeds: the sections, and the sentences excerpts
+    /// are chosen from.
+    pub fn embedding_texts(&self) -> Vec<String> {
+        let mut texts = self.section_texts();
+        for article in &self.articles {
+            texts.extend(
+                excerpt::sentences(&article.body)
+                    .into_iter()
+                    .map(str::to_string),
+            );
+        }
+        texts
     }
 
     /// The embedding model in use, if any.
@@ -515,5 +566,14 @@ We take cards.
             KnowledgeBase::from_dir(&dir),
             Err(KnowledgeError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn knowledge_text_carries_no_nul() {
+        let article = Article::new("guide", "Care\0", "Wash\0 gently.".into());
+        assert_eq!(
+            (article.title.as_str(), article.body.as_str()),
+            ("Care", "Wash gently.")
+        );
     }
 }

@@ -10,21 +10,42 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// Turns text into a vector. Implementations are synchronous: the default is
-/// a static model (a token lookup and a mean, microseconds per question).
+/// Turns text into a vector. `embed` is synchronous (search is): a static
+/// model computes it in microseconds; a remote model answers from the
+/// vectors [`RemoteEmbedder::prepare`] fetched ahead.
 pub trait TextEmbedder: Send + Sync {
     /// A name for logs and reports (the model's directory or id).
     fn name(&self) -> &str;
     /// Length of every vector `embed` returns.
     fn dims(&self) -> usize;
     fn embed(&self, text: &str) -> Vec<f32>;
+    /// The asynchronous side of a model reached over the network.
+    fn remote(&self) -> Option<&dyn RemoteEmbedder> {
+        None
+    }
 }
 
-/// Why an embedding model could not be loaded.
+/// A model reached over the network: texts are embedded ahead, in batches,
+/// and `embed` reads the result (a text never prepared embeds to zeros,
+/// which leaves the ranking to the lexical side).
+#[async_trait::async_trait]
+pub trait RemoteEmbedder: Send + Sync {
+    /// Fetches the vectors of the `texts` not fetched before, and keeps
+    /// them (the knowledge's sections and sentences).
+    async fn prepare(&self, texts: &[String]) -> Result<(), EmbeddingError>;
+    /// Fetches one question's vector, kept a while (questions are many).
+    async fn prepare_query(&self, text: &str) -> Result<(), EmbeddingError> {
+        self.prepare(&[text.to_string()]).await
+    }
+}
+
+/// Why an embedding model could not be loaded or reached.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddingError {
     #[error("cannot load the embedding model from {path}: {message}")]
     Load { path: String, message: String },
+    #[error("the embeddings endpoint failed: {0}")]
+    Remote(String),
 }
 
 /// A static embedding model in model2vec format (`model.safetensors`,

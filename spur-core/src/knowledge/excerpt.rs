@@ -14,7 +14,7 @@ const MAX_SENTENCES: usize = 3;
 const SIMILARITY_SHARE: f32 = 0.5;
 
 /// Splits text into sentences and list items, keeping their words.
-fn sentences(text: &str) -> Vec<&str> {
+pub(crate) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let mut start = 0;

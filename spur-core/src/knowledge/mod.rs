@@ -11,6 +11,8 @@ pub mod gaps;
 mod load;
 #[cfg(feature = "places")]
 mod places;
+#[cfg(feature = "openai")]
+mod remote;
 mod search;
 mod synonyms;
 #[cfg(feature = "web")]
@@ -19,5 +21,7 @@ pub mod web;
 pub use base::{Article, FACTS_ARTICLE_ID, KnowledgeBase, Passage};
 #[cfg(feature = "embeddings")]
 pub use dense::StaticEmbedder;
-pub use dense::{EmbeddingError, TextEmbedder};
-pub use load::{KnowledgeError, check_file, is_knowledge_file};
+pub use dense::{EmbeddingError, RemoteEmbedder, TextEmbedder};
+pub use load::{KnowledgeError, check_file, is_knowledge_file, save_file};
+#[cfg(feature = "openai")]
+pub use remote::OpenAiEmbedder;

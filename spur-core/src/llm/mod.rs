@@ -18,6 +18,8 @@ use crate::prompt::PromptMessage;
 pub use error::ProviderError;
 pub use offline::{OfflineConfig, OfflineResponder};
 #[cfg(feature = "openai")]
+pub(crate) use openai::openai_client;
+#[cfg(feature = "openai")]
 pub use openai::{OpenAiConfig, OpenAiProvider};
 #[cfg(all(any(test, feature = "test-util"), feature = "runtime"))]
 pub use scripted::{Script, ScriptedProvider};

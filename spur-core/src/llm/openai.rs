@@ -102,31 +102,37 @@ fn map_error(error: OpenAIError, timeout: Duration) -> ProviderError {
     }
 }
 
+/// A client for `config`'s server: its key, the per-attempt timeout, and
+/// retries with backoff (chat and embeddings alike).
+pub(crate) fn openai_client(config: &OpenAiConfig) -> Result<Client<OpenAIConfig>, ProviderError> {
+    if config.model.trim().is_empty() {
+        return Err(ProviderError::Config("the model name is empty".into()));
+    }
+    let mut openai = OpenAIConfig::new();
+    if let Some(base) = &config.base_url {
+        openai = openai.with_api_base(base.trim_end_matches('/'));
+    }
+    // Local servers often need no key, but the header must still parse.
+    openai = openai.with_api_key(
+        config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_string())
+            .unwrap_or_default(),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .build()
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
+    let service = tower::ServiceBuilder::new()
+        .layer(OpenAIRetryLayer::new(config.max_retries as usize))
+        .service(ReqwestService::new(http));
+    Ok(Client::with_config(openai).with_http_service(service))
+}
+
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::Config("the model name is empty".into()));
-        }
-        let mut openai = OpenAIConfig::new();
-        if let Some(base) = &config.base_url {
-            openai = openai.with_api_base(base.trim_end_matches('/'));
-        }
-        // Local servers often need no key, but the header must still parse.
-        openai = openai.with_api_key(
-            config
-                .api_key
-                .as_ref()
-                .map(|k| k.expose_secret().to_string())
-                .unwrap_or_default(),
-        );
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
-        let service = tower::ServiceBuilder::new()
-            .layer(OpenAIRetryLayer::new(config.max_retries as usize))
-            .service(ReqwestService::new(http));
-        let client = Client::with_config(openai).with_http_service(service);
+        let client = openai_client(&config)?;
         Ok(Self { client, config })
     }
 

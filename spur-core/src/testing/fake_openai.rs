@@ -33,6 +33,8 @@ pub struct Fake {
     pub per_model: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     pub last_body: Arc<std::sync::Mutex<Option<Value>>>,
     pub failing: Arc<std::sync::atomic::AtomicBool>,
+    /// Texts sent to `/v1/embeddings`, per request.
+    pub embedded: Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 /// What the `tickets` model says: a classification or a summary, by prompt.
@@ -158,10 +160,62 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
     }
 }
 
+/// `/v1/embeddings` as OpenAI documents it. Each vector has one dimension
+/// per topic of the tiny model (`refund` and `return` point the same way)
+/// and is padded to `dimensions` (default 8). The model `slow` answers
+/// after 3 s, `broken` is 500; everything is 503 while `failing` is set.
+async fn embeddings(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    if fake.failing.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match model.as_str() {
+        "slow" => tokio::time::sleep(Duration::from_secs(3)).await,
+        "broken" => {
+            let error = json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}});
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
+        }
+        _ => {}
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let Ok(mut embedded) = fake.embedded.lock() {
+        embedded.push(inputs.len());
+    }
+    let dims = body["dimensions"].as_u64().unwrap_or(8).max(3) as usize;
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut vector = vec![0.0f32; dims];
+            for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+                for (topic, words) in super::tiny_model::TOPICS.iter().enumerate() {
+                    if words.contains(&word) {
+                        vector[topic] += 1.0;
+                    }
+                }
+            }
+            json!({"object": "embedding", "index": index, "embedding": vector})
+        })
+        .collect();
+    Json(json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": inputs.len(), "total_tokens": inputs.len()}
+    }))
+    .into_response()
+}
+
 /// The fake's routes, to serve on a listener of the caller's choice.
 pub fn router(fake: Fake) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/embeddings", post(embeddings))
         .with_state(fake)
 }
 

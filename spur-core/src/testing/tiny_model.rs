@@ -8,7 +8,7 @@
 use std::path::Path;
 
 /// Topics and the words that mean them.
-const TOPICS: &[&[&str]] = &[
+pub(crate) const TOPICS: &[&[&str]] = &[
     &["return", "returns", "refund", "regret"],
     &["ship", "shipping", "deliver", "delivery", "parcel"],
     &["pay", "payment", "card", "cards"],

@@ -2,6 +2,7 @@
 //! and an OpenAI-compatible HTTP server faked locally.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod embeddings;
 mod openai;
 mod stores;
 mod web;

@@ -283,9 +283,28 @@ async fn admins_upload_replace_and_delete_knowledge_files() {
         );
     }
     assert!(!dir.parent().unwrap().join("escape.md").exists());
-    let too_big = put("big.md", &format!("## Big\n{}\n", "x".repeat(200 * 1024))).await;
+    // Real documents are larger than chat messages: a 300 KiB file goes
+    // up; past the upload limit (8 MiB) nothing is read or written.
+    let long = format!(
+        "## Long guide\n{}\n",
+        "Wool needs a gentle wash. ".repeat(12_000)
+    );
+    assert_eq!(put("guide.md", &long).await.status(), 200);
+    assert_eq!(std::fs::read_to_string(dir.join("guide.md")).unwrap(), long);
+    assert_eq!(delete("guide.md").await.status(), 204);
+    let too_big = put(
+        "big.md",
+        &format!("## Big\n{}\n", "x".repeat(9 * 1024 * 1024)),
+    )
+    .await;
     assert_eq!(too_big.status(), 413);
     assert!(!dir.join("big.md").exists());
+    // The route checks for NULs itself (the guard in front leaves it be).
+    assert_eq!(
+        error_code(put("nul.md", "## X\ny\u{0}z\n").await, 400).await,
+        "invalid_text"
+    );
+    assert!(!dir.join("nul.md").exists());
 
     // Deleted: the answer goes with it.
     assert_eq!(delete("gifts.md").await.status(), 204);
@@ -638,4 +657,49 @@ async fn web_imports_reach_only_public_addresses_unless_the_operator_allows_more
         )
         .await;
     assert_eq!(error_code(response, 409).await, "no_knowledge_directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedding_model_on_the_llm_server_ranks_by_meaning() {
+    let (base, fake) = spur_core::testing::fake_openai::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("spur-kb-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("policies.md"),
+        "## Change of mind\nReturns of unworn items are accepted within 30 days.\n\n\
+         ## Parcels abroad\nParcels leave within two days.\n",
+    )
+    .unwrap();
+    let server = Server::start(Options {
+        knowledge: Some(dir.clone()),
+        knowledge_watch: Some(false),
+        openai_base_url: Some(base),
+        openai_embedding_model: Some("text-embedding-3-small".into()),
+        embedding_dims: Some(16),
+        ..sqlite_options()
+    })
+    .await;
+    let admin = server.admin_token().await;
+    let tried = server
+        .post_as(
+            &admin,
+            "/v1/admin/knowledge/try",
+            json!({ "question": "I regret it, can I get a refund?" }),
+        )
+        .await
+        .1;
+    let best = &tried["passages"][0];
+    assert_eq!(best["title"], "Change of mind", "{tried}");
+    assert!(best["similarity"].as_f64().unwrap() > 0.5, "{tried}");
+    // The sections went over in one batch at start; the question after.
+    let batches = fake.embedded.lock().unwrap().clone();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert_eq!(batches[1], 1);
+
+    // A reload sends nothing already embedded.
+    let (status, _) = server
+        .post_as(&admin, "/v1/admin/knowledge/reload", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.embedded.lock().unwrap().len(), 2);
 }

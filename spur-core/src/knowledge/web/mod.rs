@@ -108,6 +108,17 @@ pub struct WebImport {
     pub skipped: Vec<SkippedPage>,
 }
 
+impl WebImport {
+    /// Writes the pages into a knowledge directory (see
+    /// [`super::save_file`]); a page imported before is replaced.
+    pub fn save(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        for page in &self.pages {
+            super::save_file(dir, &page.file_name, &page.bytes)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a site's robots.txt allows.
 enum Robots {
     All,
