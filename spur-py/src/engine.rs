@@ -20,6 +20,18 @@ use tokio::sync::mpsc;
 use crate::errors::{config_error, engine_error, store_error};
 use crate::types::{Message, Reply};
 
+/// A positive, finite number of seconds (a `ConfigError` naming `what`
+/// otherwise).
+fn seconds(what: &str, value: f64) -> PyResult<Duration> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(config_error(format!(
+            "{what} must be a positive number of seconds"
+        )))
+    }
+}
+
 /// An OpenAI-compatible LLM (OpenAI, Azure, vLLM, Ollama, llama.cpp, LiteLLM…).
 #[pyclass(frozen, module = "spur")]
 #[derive(Clone)]
@@ -50,9 +62,7 @@ impl OpenAI {
         max_output_tokens: u32,
         max_retries: u32,
     ) -> PyResult<Self> {
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(config_error("timeout must be a positive number of seconds"));
-        }
+        seconds("timeout", timeout)?;
         if max_output_tokens == 0 {
             return Err(config_error("max_output_tokens must be greater than 0"));
         }
@@ -113,9 +123,7 @@ impl OpenAIEmbeddings {
         timeout: f64,
         max_retries: u32,
     ) -> PyResult<Self> {
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(config_error("timeout must be a positive number of seconds"));
-        }
+        seconds("timeout", timeout)?;
         if dims == 0 {
             return Err(config_error("dims must be greater than 0"));
         }
@@ -233,13 +241,8 @@ impl Setup {
             }
         };
         let mut config = EngineConfig::default();
-        if let Some(seconds) = self.llm_timeout {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(config_error(
-                    "llm_timeout must be a positive number of seconds",
-                ));
-            }
-            config.llm_timeout = Duration::from_secs_f64(seconds);
+        if let Some(timeout) = self.llm_timeout {
+            config.llm_timeout = seconds("llm_timeout", timeout)?;
         }
         if let Some(n) = self.history_limit {
             config.prompt.max_history_messages = n;
