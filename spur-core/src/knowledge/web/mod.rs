@@ -206,11 +206,11 @@ impl WebFetcher {
                 });
                 continue;
             }
-            let result = match self.get(&page, &mut robots).await {
-                Ok(fetched) => fetched.into_page(),
-                Err(error) => Err(error),
-            };
-            match result {
+            match self
+                .get(&page, &mut robots)
+                .await
+                .and_then(Fetched::into_page)
+            {
                 Ok(page) => import.pages.push(page),
                 Err(error) => import.skipped.push(SkippedPage {
                     url: page.to_string(),
