@@ -8,9 +8,10 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
+use spur_core::clock::SystemClock;
 use spur_core::conversation::SessionId;
 use spur_core::facts::ShopFacts;
-use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder};
+use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache};
 use spur_core::llm::{OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, MemoryStore, PostgresStore, SqliteStore};
 use spur_core::validate::parse_session_id;
@@ -179,9 +180,21 @@ impl EmbeddingChoice {
     }
 
     pub fn embedder(&self) -> PyResult<Arc<dyn TextEmbedder>> {
-        match self {
-            Self::Dir(dir) => crate::functions::embedding_model(dir),
-            Self::Remote(remote) => Ok(Arc::new(remote.embedder()?)),
+        self.embedder_with(None)
+    }
+
+    /// A server's model keeps the knowledge's vectors in `cache` (the
+    /// engine's database), so a restart embeds only what changed.
+    fn embedder_with(
+        &self,
+        cache: Option<Arc<dyn VectorCache>>,
+    ) -> PyResult<Arc<dyn TextEmbedder>> {
+        match (self, cache) {
+            (Self::Dir(dir), _) => crate::functions::embedding_model(dir),
+            (Self::Remote(remote), None) => Ok(Arc::new(remote.embedder()?)),
+            (Self::Remote(remote), Some(cache)) => Ok(Arc::new(
+                remote.embedder()?.with_cache(cache, Arc::new(SystemClock)),
+            )),
         }
     }
 }
@@ -226,20 +239,23 @@ struct Setup {
 
 impl Setup {
     async fn build(self) -> PyResult<SupportEngine> {
-        let store: Arc<dyn ConversationStore> = match self.database_url.as_deref() {
-            None => Arc::new(MemoryStore::new()),
-            Some(url) if url.starts_with("postgres") => {
-                Arc::new(PostgresStore::connect(url).await.map_err(store_error)?)
-            }
-            Some(url) if url.starts_with("sqlite:") => {
-                Arc::new(SqliteStore::connect(url).await.map_err(store_error)?)
-            }
-            Some(_) => {
-                return Err(config_error(
-                    "database_url must start with sqlite: or postgres://",
-                ));
-            }
-        };
+        let (store, vectors): (Arc<dyn ConversationStore>, Option<Arc<dyn VectorCache>>) =
+            match self.database_url.as_deref() {
+                None => (Arc::new(MemoryStore::new()), None),
+                Some(url) if url.starts_with("postgres") => {
+                    let store = Arc::new(PostgresStore::connect(url).await.map_err(store_error)?);
+                    (store.clone(), Some(store))
+                }
+                Some(url) if url.starts_with("sqlite:") => {
+                    let store = Arc::new(SqliteStore::connect(url).await.map_err(store_error)?);
+                    (store.clone(), Some(store))
+                }
+                Some(_) => {
+                    return Err(config_error(
+                        "database_url must start with sqlite: or postgres://",
+                    ));
+                }
+            };
         let mut config = EngineConfig::default();
         if let Some(timeout) = self.llm_timeout {
             config.llm_timeout = seconds("llm_timeout", timeout)?;
@@ -257,7 +273,7 @@ impl Setup {
         let embedder = self
             .embedding_model
             .as_ref()
-            .map(EmbeddingChoice::embedder)
+            .map(|choice| choice.embedder_with(vectors))
             .transpose()?;
         let knowledge = match (self.knowledge, self.facts) {
             (Some(dir), facts) => {

@@ -93,7 +93,7 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     let tasks = tokio_util::task::TaskTracker::new();
     let stores = setup::connect_store(&settings.database_url).await?;
-    let knowledge = setup::knowledge_source(&settings)?;
+    let knowledge = setup::knowledge_source(&settings, &stores)?;
     let engine = setup::engine(
         &settings,
         &knowledge,
@@ -176,7 +176,7 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
         }
         _ => return Err("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither".into()),
     }
-    let knowledge = setup::knowledge_source(settings)?;
+    let knowledge = setup::knowledge_source(settings, &stores)?;
     let engine = setup::engine(
         settings,
         &knowledge,

@@ -11,7 +11,7 @@ use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::knowledge::web::{WebFetcher, WebLimits};
-use spur_core::knowledge::{OpenAiEmbedder, StaticEmbedder, TextEmbedder};
+use spur_core::knowledge::{OpenAiEmbedder, StaticEmbedder, TextEmbedder, VectorCache};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
@@ -43,12 +43,14 @@ pub struct Stores {
     pub conversations: Arc<dyn ConversationStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub tickets: Arc<dyn TicketStore>,
+    /// A remote embedding model's vectors, kept across restarts.
+    pub vectors: Arc<dyn VectorCache>,
     /// The PostgreSQL pool, for the job queue that lives beside the store.
     pub postgres: Option<sqlx::PgPool>,
 }
 
 impl Stores {
-    fn of<S: ConversationStore + AccountStore + TicketStore + 'static>(
+    fn of<S: ConversationStore + AccountStore + TicketStore + VectorCache + 'static>(
         store: S,
         postgres: Option<sqlx::PgPool>,
     ) -> Self {
@@ -56,7 +58,8 @@ impl Stores {
         Self {
             conversations: store.clone(),
             accounts: store.clone(),
-            tickets: store,
+            tickets: store.clone(),
+            vectors: store,
             postgres,
         }
     }
@@ -124,8 +127,12 @@ fn openai(
 }
 
 /// Where the knowledge comes from, as configured, with the embedding model
-/// (`EMBEDDING_MODEL`) loaded once for every reload.
-pub fn knowledge_source(settings: &Settings) -> Result<KnowledgeSource, ConfigError> {
+/// (`EMBEDDING_MODEL`) loaded once for every reload; a remote model's
+/// vectors are kept in `stores`.
+pub fn knowledge_source(
+    settings: &Settings,
+    stores: &Stores,
+) -> Result<KnowledgeSource, ConfigError> {
     let embedder = match (&settings.embedding_model, &settings.openai_embedding_model) {
         (Some(dir), _) => {
             let model = StaticEmbedder::from_dir(dir).map_err(|e| bad("EMBEDDING_MODEL", e))?;
@@ -147,7 +154,8 @@ pub fn knowledge_source(settings: &Settings) -> Result<KnowledgeSource, ConfigEr
                 ..OpenAiConfig::default()
             };
             let embedder = OpenAiEmbedder::new(&config, *dims)
-                .map_err(|e| bad("OPENAI_EMBEDDING_MODEL", e))?;
+                .map_err(|e| bad("OPENAI_EMBEDDING_MODEL", e))?
+                .with_cache(stores.vectors.clone(), Arc::new(SystemClock));
             tracing::info!(%model, dims, "dense retrieval on, embedded by the server");
             Some(Arc::new(embedder) as Arc<dyn TextEmbedder>)
         }
@@ -210,7 +218,7 @@ pub async fn state_with_clock(
     let tasks = TaskTracker::new();
     let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
     let stores = connect_store(&settings.database_url).await?;
-    let knowledge = Arc::new(knowledge_source(settings)?);
+    let knowledge = Arc::new(knowledge_source(settings, &stores)?);
     let engine = engine(
         settings,
         &knowledge,

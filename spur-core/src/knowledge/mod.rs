@@ -15,6 +15,9 @@ mod places;
 mod remote;
 mod search;
 mod synonyms;
+pub mod vector_cache;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod vector_cache_sql;
 #[cfg(feature = "web")]
 pub mod web;
 
@@ -25,3 +28,4 @@ pub use dense::{EmbeddingError, RemoteEmbedder, TextEmbedder};
 pub use load::{KnowledgeError, check_file, is_knowledge_file, save_file};
 #[cfg(feature = "openai")]
 pub use remote::OpenAiEmbedder;
+pub use vector_cache::{VectorCache, VectorCacheError, VectorSpace};

@@ -1,10 +1,11 @@
 //! Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint
 //! (OpenAI, Azure, vLLM, Ollama, LiteLLM) through async-openai: texts are
 //! sent in batches, each distinct text once (by content hash), and search
-//! reads the vectors synchronously from memory.
+//! reads the vectors synchronously from memory. With a [`VectorCache`] the
+//! knowledge's vectors outlive the process: a restart embeds only new text.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
@@ -12,6 +13,8 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
 use uuid::Uuid;
 
 use super::dense::{EmbeddingError, RemoteEmbedder, TextEmbedder};
+use super::vector_cache::{VectorCache, VectorSpace};
+use crate::clock::{Clock, SystemClock};
 use crate::llm::OpenAiConfig;
 
 /// Inputs per request (the API takes up to 2048).
@@ -31,6 +34,9 @@ pub struct OpenAiEmbedder {
     known: Mutex<HashMap<Uuid, Vec<f32>>>,
     /// Recent questions, by content hash.
     queries: Mutex<HashMap<Uuid, Vec<f32>>>,
+    /// Where the knowledge's vectors are kept between runs.
+    cache: Option<Arc<dyn VectorCache>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for OpenAiEmbedder {
@@ -38,6 +44,7 @@ impl std::fmt::Debug for OpenAiEmbedder {
         f.debug_struct("OpenAiEmbedder")
             .field("model", &self.model)
             .field("dims", &self.dims)
+            .field("cache", &self.cache.is_some())
             .finish()
     }
 }
@@ -69,7 +76,48 @@ impl OpenAiEmbedder {
             dims,
             known: Mutex::default(),
             queries: Mutex::default(),
+            cache: None,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Keeps the knowledge's vectors in `cache` (the server's database),
+    /// marked used at `clock`'s time. Questions' vectors are not kept.
+    pub fn with_cache(mut self, cache: Arc<dyn VectorCache>, clock: Arc<dyn Clock>) -> Self {
+        self.cache = Some(cache);
+        self.clock = clock;
+        self
+    }
+
+    fn space(&self) -> VectorSpace<'_> {
+        VectorSpace {
+            model: &self.model,
+            dims: self.dims,
+        }
+    }
+
+    /// Moves the vectors the cache holds for `missing` into memory and
+    /// returns the texts still to embed. A failing cache is logged and
+    /// everything is embedded.
+    async fn load_cached(&self, missing: Vec<String>) -> Vec<String> {
+        let Some(cache) = &self.cache else {
+            return missing;
+        };
+        let keys: Vec<Uuid> = missing.iter().map(|t| key(t)).collect();
+        let now = self.clock.now().unix_timestamp();
+        let found = match cache.vectors(self.space(), &keys, now).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "the vector cache failed; embedding everything");
+                return missing;
+            }
+        };
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known.extend(found);
+        missing
+            .into_iter()
+            .filter(|t| !known.contains_key(&key(t)))
+            .collect()
     }
 
     fn lookup(&self, id: &Uuid) -> Option<Vec<f32>> {
@@ -131,15 +179,33 @@ impl RemoteEmbedder for OpenAiEmbedder {
                 }
             }
         }
+        let wanted = missing.len();
+        let missing = self.load_cached(missing).await;
         if missing.is_empty() {
             return Ok(());
         }
         let vectors = self.fetch(&missing).await?;
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        for (text, vector) in missing.iter().zip(vectors) {
-            known.insert(key(text), vector);
+        let fetched: Vec<(Uuid, Vec<f32>)> = missing
+            .iter()
+            .zip(vectors)
+            .map(|(text, vector)| (key(text), vector))
+            .collect();
+        if let Some(cache) = &self.cache {
+            let now = self.clock.now().unix_timestamp();
+            if let Err(error) = cache.save_vectors(self.space(), &fetched, now).await {
+                tracing::warn!(%error, "the vector cache failed; vectors kept in memory only");
+            }
         }
-        tracing::debug!(texts = missing.len(), model = %self.model, "embedded");
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(fetched);
+        tracing::debug!(
+            texts = missing.len(),
+            from_cache = wanted - missing.len(),
+            model = %self.model,
+            "embedded"
+        );
         Ok(())
     }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spur_core::KnowledgeBase;
-use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder};
+use spur_core::clock::ManualClock;
+use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache};
+use spur_core::store::{PostgresStore, SqliteStore};
 
 use spur_core::llm::OpenAiConfig;
 use spur_core::testing::fake_openai;
@@ -15,6 +17,10 @@ Keep the tags on.\n\n\
 ## Parcels abroad\nParcels leave within two days and travel by post.\n";
 
 fn embedder(base: &str, model: &str) -> Arc<OpenAiEmbedder> {
+    Arc::new(unshared(base, model, 8))
+}
+
+fn unshared(base: &str, model: &str, dims: usize) -> OpenAiEmbedder {
     let config = OpenAiConfig {
         base_url: Some(base.into()),
         api_key: Some(String::from("sk-test").into()),
@@ -23,7 +29,7 @@ fn embedder(base: &str, model: &str) -> Arc<OpenAiEmbedder> {
         max_retries: 0,
         temperature: None,
     };
-    Arc::new(OpenAiEmbedder::new(&config, 8).unwrap())
+    OpenAiEmbedder::new(&config, dims).unwrap()
 }
 
 fn sent(fake: &fake_openai::Fake) -> Vec<usize> {
@@ -89,4 +95,95 @@ async fn a_failing_endpoint_fails_the_load_and_leaves_questions_to_the_lexical_r
         Some(0.0),
         "no vector for the question: {best:?}"
     );
+}
+
+/// One process's model over the shared cache, as a restart would build it.
+fn cached(
+    base: &str,
+    dims: usize,
+    cache: &Arc<dyn VectorCache>,
+    clock: &Arc<ManualClock>,
+) -> Arc<OpenAiEmbedder> {
+    Arc::new(
+        unshared(base, "text-embedding-3-small", dims).with_cache(cache.clone(), clock.clone()),
+    )
+}
+
+/// A restart re-embeds only the texts that changed; another vector length
+/// is another space; vectors unused for a month are dropped.
+async fn vectors_outlive_the_process(cache: Arc<dyn VectorCache>) {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let start = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let kb = KnowledgeBase::from_markdown("policies", SHOP)
+        .with_remote_embedder(cached(&base, 8, &cache, &clock))
+        .await
+        .unwrap();
+    let texts = kb.embedding_texts().len();
+    assert_eq!(sent(&fake), [texts]);
+
+    // Restarted while the endpoint is down: the knowledge loads from the
+    // store, and a question ranks by meaning once the endpoint is back.
+    fake.failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let kb = KnowledgeBase::from_markdown("policies", SHOP)
+        .with_remote_embedder(cached(&base, 8, &cache, &clock))
+        .await
+        .unwrap();
+    fake.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let question = "I regret buying it, can I get a refund?";
+    kb.prepare_query(question).await;
+    let best = &kb.search(question, 1)[0];
+    assert_eq!(best.title, "Change of mind");
+    assert!(best.similarity.unwrap() > 0.5, "{best:?}");
+    assert_eq!(sent(&fake), [texts, 1]);
+
+    // One sentence edited: only its section and the sentence are sent.
+    let edited = SHOP.replace("Keep the tags on.", "Keep the labels on.");
+    KnowledgeBase::from_markdown("policies", &edited)
+        .with_remote_embedder(cached(&base, 8, &cache, &clock))
+        .await
+        .unwrap();
+    assert_eq!(sent(&fake), [texts, 1, 2]);
+
+    // Another vector length is another model's space.
+    KnowledgeBase::from_markdown("policies", SHOP)
+        .with_remote_embedder(cached(&base, 16, &cache, &clock))
+        .await
+        .unwrap();
+    assert_eq!(sent(&fake), [texts, 1, 2, texts]);
+
+    // A month and a day later, saving drops what no load asked for since:
+    // the texts of the shipping section as it was are embedded again.
+    clock.advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    let newer = SHOP.replace("two days", "three days");
+    KnowledgeBase::from_markdown("policies", &newer)
+        .with_remote_embedder(cached(&base, 8, &cache, &clock))
+        .await
+        .unwrap();
+    assert_eq!(sent(&fake), [texts, 1, 2, texts, 2]);
+    KnowledgeBase::from_markdown("policies", SHOP)
+        .with_remote_embedder(cached(&base, 8, &cache, &clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(&fake),
+        [texts, 1, 2, texts, 2, 2],
+        "month-old vectors dropped"
+    );
+}
+
+#[tokio::test]
+async fn remote_vectors_are_kept_in_sqlite_and_postgres() {
+    let path = std::env::temp_dir().join(format!("spur-vectors-{}.db", uuid::Uuid::new_v4()));
+    let sqlite = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    vectors_outlive_the_process(Arc::new(sqlite)).await;
+    let _ = std::fs::remove_file(path);
+    let url = spur_core::testing::postgres::fresh_database()
+        .await
+        .expect("PostgreSQL must be reachable (SPUR_TEST_POSTGRES_URL or 127.0.0.1:5432)");
+    vectors_outlive_the_process(Arc::new(PostgresStore::connect(&url).await.unwrap())).await;
 }

@@ -670,15 +670,17 @@ async fn an_embedding_model_on_the_llm_server_ranks_by_meaning() {
          ## Parcels abroad\nParcels leave within two days.\n",
     )
     .unwrap();
-    let server = Server::start(Options {
+    let database = sqlite_options().database_url;
+    let options = || Options {
         knowledge: Some(dir.clone()),
         knowledge_watch: Some(false),
-        openai_base_url: Some(base),
+        openai_base_url: Some(base.clone()),
         openai_embedding_model: Some("text-embedding-3-small".into()),
         embedding_dims: Some(16),
+        database_url: database.clone(),
         ..sqlite_options()
-    })
-    .await;
+    };
+    let server = Server::start(options()).await;
     let admin = server.admin_token().await;
     let tried = server
         .post_as(
@@ -698,6 +700,16 @@ async fn an_embedding_model_on_the_llm_server_ranks_by_meaning() {
 
     // A reload sends nothing already embedded.
     let (status, _) = server
+        .post_as(&admin, "/v1/admin/knowledge/reload", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.embedded.lock().unwrap().len(), 2);
+
+    // Another instance on the same database (or this one restarted) reads
+    // the vectors from it: nothing is embedded again.
+    let other = Server::start(options()).await;
+    let admin = other.admin_token().await;
+    let (status, _) = other
         .post_as(&admin, "/v1/admin/knowledge/reload", json!({}))
         .await;
     assert_eq!(status, 200);
