@@ -208,6 +208,7 @@ mod tests {
             "what hours is your support team available",
             "what's your customer service phone number",
             "is customer support open on weekends?",
+            "how can I contact you",
             "¿cuál es el horario de atención al cliente?",
         ] {
             assert!(!asks(text), "{text}");
@@ -216,6 +217,7 @@ mod tests {
         for text in [
             "when can I talk to a real person?",
             "I need customer service now, what are your hours",
+            "how can I contact a human?",
         ] {
             assert!(asks(text), "{text}");
         }

@@ -94,6 +94,9 @@ const PHRASES: &[(SmallTalk, &[&str])] = &[
             "cheers",
             "many thanks",
             "thanks a lot",
+            "thanks a million",
+            "thanks a bunch",
+            "thanks a ton",
             "thank you so much",
             "much appreciated",
             "appreciate it",
@@ -277,6 +280,7 @@ mod tests {
             ("ok", SmallTalk::Acknowledgement),
             ("gracias", SmallTalk::Thanks),
             ("vielen Dank!", SmallTalk::Thanks),
+            ("thanks a million", SmallTalk::Thanks),
         ] {
             assert_eq!(detect(text), Some(kind), "{text}");
         }

@@ -1,4 +1,4 @@
-//! A weighted phrase lexicon: phrases of one to three words, each adding a
+//! A weighted phrase lexicon: phrases of one to four words, each adding a
 //! weight to one label. Matching is one lowercase pass and one hash lookup per
 //! word (longer phrases are only tried where a shorter prefix is known), so a
 //! ticket of a few hundred words scores in a few microseconds.
@@ -88,14 +88,14 @@ impl Lexicon {
     }
 
     /// Adds `weight` to `label` whenever `phrase` occurs. Phrases longer than
-    /// three words and labels out of range are ignored.
+    /// four words and labels out of range are ignored.
     pub fn add(&mut self, label: usize, phrase: &str, weight: f32) {
         if label >= self.labels {
             return;
         }
         let normalized = normalize(phrase);
         let words: Vec<&str> = normalized.split_whitespace().collect();
-        if words.is_empty() || words.len() > 3 {
+        if words.is_empty() || words.len() > 4 {
             return;
         }
         self.longest = self.longest.max(words.len());
@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matches_phrases_of_one_to_three_words() {
+    fn matches_phrases_of_one_to_four_words() {
         let mut lex = Lexicon::new(2);
         lex.add(0, "refund", 2.0);
         lex.add(0, "money back", 3.0);
@@ -284,7 +284,9 @@ mod tests {
     fn ignores_out_of_range_labels_and_long_phrases() {
         let mut lex = Lexicon::new(1);
         lex.add(3, "refund", 2.0);
+        lex.add(0, "one two three four five", 2.0);
+        assert_eq!(lex.score("refund one two three four five"), vec![0.0]);
         lex.add(0, "one two three four", 2.0);
-        assert_eq!(lex.score("refund one two three four"), vec![0.0]);
+        assert_eq!(lex.score("one two three four five"), vec![2.0]);
     }
 }

@@ -427,6 +427,58 @@ mod tests {
         );
     }
 
+    /// Questions worded unlike the knowledge find the section that answers,
+    /// and words shared by accident find nothing.
+    #[test]
+    fn customers_wording_meets_the_knowledge() {
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Where we post to\nWe post books to Ireland and the European Union. \
+             We cannot post to the United States.\n\n\
+             ## How long delivery takes\nParcels take 4 to 8 working days; Canada Post \
+             takes longer.\n\n\
+             ## Returning a book\nBooks can be sent back within 30 days.\n\n\
+             ## Pre-orders\nBooks can be pre-ordered up to six months ahead.\n\n\
+             ## Gift vouchers\nGift vouchers from EUR 10, valid for five years.\n",
+        );
+        let best = |q: &str| {
+            kb.search(q, 1)
+                .first()
+                .map(|p| (p.title.clone(), p.confidence, p.title_coverage))
+        };
+        // "post" is how this shop says shipping; New York is a US state,
+        // not York in England.
+        let (title, confidence, _) = best("shipping to New York?").unwrap();
+        assert_eq!(title, "Where we post to");
+        assert!(confidence >= 0.99, "{confidence}");
+        // The words of a phrase, stemmed ("sending it back" says "send it
+        // back"): the heading "Returning" then names the idea.
+        let (title, _, heading) = best("who pays for sending it back").unwrap();
+        assert_eq!(title, "Returning a book");
+        assert!(heading > 0.0, "{heading}");
+        // Closed and hyphenated compounds are one word, in headings too.
+        let (title, confidence, heading) = best("can I preorder a book").unwrap();
+        assert_eq!(title, "Pre-orders");
+        assert!(confidence > 0.5 && heading > 0.0, "{confidence} {heading}");
+        // A phrase of the customers' wording matches as a phrase.
+        assert_eq!(best("do you do gift cards").unwrap().0, "Gift vouchers");
+        // A gift voucher is not money off.
+        let discount = best("do you have a student discount");
+        assert!(discount.as_ref().is_none_or(|d| d.1 < 0.5), "{discount:?}");
+
+        // "United States" does not name the United Kingdom, in a body or a
+        // heading, even when another section says "kingdom".
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## United States shipping\nWe ship to the United States.\n\n\
+             ## Our story\nA small kingdom of yarn.\n",
+        );
+        for p in kb.search("do you ship to the United Kingdom?", 3) {
+            assert!(p.confidence < 0.99, "{p:?}");
+            assert!(p.title_coverage < 0.99, "{p:?}");
+        }
+    }
+
     /// Words mapped to topics: a stand-in for a model that knows "regret
     /// buying" means a return, which no lexical rule here does.
     struct Topics;

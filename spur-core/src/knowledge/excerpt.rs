@@ -74,10 +74,7 @@ pub(crate) fn excerpt(
                 .concepts
                 .iter()
                 .enumerate()
-                .filter(|(c, concept)| {
-                    !covered.contains(c)
-                        && concept.alternatives.iter().any(|a| terms[i].contains(a))
-                })
+                .filter(|(c, concept)| !covered.contains(c) && concept.covered_by(&terms[i]))
                 .map(|(_, concept)| concept.weight)
                 .sum()
         };
@@ -90,7 +87,7 @@ pub(crate) fn excerpt(
         let Some((i, _)) = best else { break };
         chosen.push(i);
         for (c, concept) in query.concepts.iter().enumerate() {
-            if concept.alternatives.iter().any(|a| terms[i].contains(a)) {
+            if concept.covered_by(&terms[i]) {
                 covered.insert(c);
             }
         }

@@ -1,12 +1,14 @@
 //! Places in a question, resolved to the country and region a shop's
 //! knowledge names ("we ship to Europe", "we do not ship to Russia"): a
-//! city (the `cities` crate, ~10k cities) or a country in any of its names
-//! (`keshvar`: official, unofficial and translated names, continent, EU).
+//! city (the `cities` crate, ~10k cities), a state, province or other
+//! first-level region (`keshvar` subdivisions, ISO 3166-2) or a country in
+//! any of its names (`keshvar`: official, unofficial and translated names,
+//! continent, EU).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use keshvar::{Continent, Country, CountryIterator};
+use keshvar::{Continent, Country, CountryIterator, SubdivisionType};
 
 /// A place found in a question.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,13 +20,75 @@ pub(crate) struct Place {
     /// Words a passage may name the place by: the place, its country's
     /// names, its continent, "EU" for members.
     pub names: Vec<String>,
-    /// True for a city in one known country (the reply says which).
+    /// True for a city or region in one known country (the reply says which).
     pub is_city: bool,
+}
+
+/// What a name is, in the order a name several things share is read:
+/// a country's name wins over a region named after it, a region over a town.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Country,
+    Region,
+    City,
 }
 
 struct Entry {
     country: Country,
-    is_city: bool,
+    kind: Kind,
+}
+
+/// Regions people name as places they live in (states, provinces, the
+/// nations of the UK, counties); the thousands of districts and
+/// municipalities ISO lists are left out, their names too often words.
+fn is_named_region(kind: SubdivisionType) -> bool {
+    use SubdivisionType as T;
+    matches!(
+        kind,
+        T::State
+            | T::Province
+            | T::Territory
+            | T::Country
+            | T::Region
+            | T::County
+            | T::Canton
+            | T::AutonomousCommunity
+            | T::Emirate
+            | T::FederalDistrict
+            | T::FederalCapitalTerritory
+            | T::CapitalTerritory
+            | T::UnionTerritory
+            | T::Prefecture
+    )
+}
+
+/// English words that are also regions' names ("Central", "Northern"):
+/// read as places only when capitalised.
+const WORDLIKE: &[&str] = &[
+    "central", "centre", "center", "northern", "southern", "eastern", "western", "north", "south",
+    "east", "west", "plateau", "delta", "rivers", "coast", "capital", "midlands", "upper", "lower",
+    "middle", "islands", "antique", "aurora", "batman", "savannah", "gulf",
+];
+
+/// Adds `name` for `country` unless a name of an earlier kind holds it.
+fn add(places: &mut HashMap<String, Vec<Entry>>, name: &str, country: &Country, kind: Kind) {
+    // Short names are too often ordinary words ("Of", "Bar").
+    if kind != Kind::Country && name.chars().count() < 4 {
+        return;
+    }
+    let entry = places.entry(name.to_lowercase()).or_default();
+    if entry.iter().any(|e| e.kind < kind) {
+        return;
+    }
+    if !entry
+        .iter()
+        .any(|e| e.country.alpha2() == country.alpha2() && e.kind == kind)
+    {
+        entry.push(Entry {
+            country: country.clone(),
+            kind,
+        });
+    }
 }
 
 /// Lower-cased name -> the countries it may be (more than one: ambiguous).
@@ -35,36 +99,26 @@ static PLACES: LazyLock<HashMap<String, Vec<Entry>>> = LazyLock::new(|| {
         let mut names: Vec<&str> = vec![country.iso_short_name()];
         names.extend(country.unofficial_name_list().iter().copied());
         for name in names {
-            let key = name.to_lowercase();
             by_name
-                .entry(key.clone())
+                .entry(name.to_lowercase())
                 .or_insert_with(|| country.clone());
-            let entry = places.entry(key).or_default();
-            if !entry.iter().any(|e| e.country.alpha2() == country.alpha2()) {
-                entry.push(Entry {
-                    country: country.clone(),
-                    is_city: false,
-                });
+            add(&mut places, name, &country, Kind::Country);
+        }
+    }
+    for country in CountryIterator::new() {
+        for region in country.subdivisions().values() {
+            if !is_named_region(region.subdivision_type()) {
+                continue;
+            }
+            add(&mut places, region.name(), &country, Kind::Region);
+            for name in region.unofficial_name_list() {
+                add(&mut places, name, &country, Kind::Region);
             }
         }
     }
     for city in cities::all() {
-        // Short names are too often ordinary words ("Of", "Bar").
-        if city.city.chars().count() < 4 {
-            continue;
-        }
-        let Some(country) = by_name.get(&city.country.to_lowercase()) else {
-            continue;
-        };
-        let entry = places.entry(city.city.to_lowercase()).or_default();
-        if entry.iter().any(|e| !e.is_city) {
-            continue; // a country's name wins over a town named after it
-        }
-        if !entry.iter().any(|e| e.country.alpha2() == country.alpha2()) {
-            entry.push(Entry {
-                country: country.clone(),
-                is_city: true,
-            });
+        if let Some(country) = by_name.get(&city.country.to_lowercase()) {
+            add(&mut places, city.city, country, Kind::City);
         }
     }
     places
@@ -118,8 +172,18 @@ pub(crate) fn find(text: &str) -> Vec<Place> {
                 continue;
             };
             let capitalised = phrase.chars().next().is_some_and(char::is_uppercase);
-            let is_city = entries.iter().all(|e| e.is_city);
-            if is_city && !capitalised && !(all_lower && phrase.chars().count() >= 5) {
+            let is_city = entries.iter().all(|e| e.kind != Kind::Country);
+            let lower = phrase.to_lowercase();
+            let wordlike = WORDLIKE.contains(&lower.as_str());
+            if is_city && !capitalised && !(all_lower && phrase.chars().count() >= 5 && !wordlike) {
+                continue;
+            }
+            // "New York" when only "York" is known: the name goes on to the
+            // left, so this is somewhere else.
+            let continues = i > 0
+                && words[i - 1].chars().next().is_some_and(char::is_uppercase)
+                && words[i - 1] != "I";
+            if is_city && capitalised && continues {
                 continue;
             }
             // A name several countries share (London, Madrid) may be any of
@@ -177,5 +241,35 @@ mod tests {
         let london = &find("Do you deliver to London?")[0];
         assert!(!london.is_city);
         assert!(london.names.iter().any(|n| n == "United Kingdom"));
+    }
+
+    #[test]
+    fn states_provinces_and_nations_resolve_to_their_country() {
+        for (text, country) in [
+            ("shipping to New York?", "United States of America"),
+            ("do you deliver to california", "United States of America"),
+            ("livrez-vous au Québec?", "Canada"),
+            (
+                "whats the delivery charge to england",
+                "United Kingdom of Great Britain and Northern Ireland",
+            ),
+            ("Versand nach Bayern?", "Germany"),
+            ("do you ship to Bavaria", "Germany"),
+        ] {
+            let found = find(text);
+            assert_eq!(found.len(), 1, "{text}: {found:?}");
+            assert_eq!(found[0].country, country, "{text}");
+            // "England" is among the UK's own names; regions get a note.
+            assert_eq!(found[0].is_city, !text.contains("england"), "{text}");
+        }
+        // A longer name than the one known is somewhere else.
+        assert!(
+            find("I live in New Plymouth")
+                .iter()
+                .all(|p| p.name != "Plymouth")
+        );
+        // Regions named like words count only when capitalised.
+        assert!(find("is there a central warehouse").is_empty());
+        assert!(find("we are in the northern part").is_empty());
     }
 }

@@ -99,16 +99,23 @@ const FILLERS: &[&str] = &[
     "about",
 ];
 
-/// One idea of the question and the stemmed words that express it.
+/// One idea of the question and the stemmed words that express it; an
+/// alternative of several words ("unit kingdom") needs all of them, so
+/// "United States" does not name the United Kingdom.
 #[derive(Clone, Debug)]
 pub(crate) struct Concept {
     pub alternatives: Vec<String>,
     pub weight: f32,
 }
 
+/// Whether `terms` hold every word of `alternative`.
+fn holds(terms: &HashSet<String>, alternative: &str) -> bool {
+    alternative.split(' ').all(|w| terms.contains(w))
+}
+
 impl Concept {
-    fn covered_by(&self, terms: &HashSet<String>) -> bool {
-        self.alternatives.iter().any(|a| terms.contains(a))
+    pub fn covered_by(&self, terms: &HashSet<String>) -> bool {
+        self.alternatives.iter().any(|a| holds(terms, a))
     }
 }
 
@@ -162,6 +169,34 @@ pub(crate) struct Index {
     group_of: HashMap<String, Vec<usize>>,
     /// Multi-word phrases (normalised, space-padded) -> group.
     phrases: Vec<(String, usize)>,
+    /// The phrases of two or more stems as stems ("sending it back" says
+    /// "send it back") -> group.
+    stemmed_phrases: Vec<(Vec<String>, usize)>,
+}
+
+/// Hyphenated words written closed ("pre-order" as "preorder", "e-books"
+/// as "ebooks"): customers write both.
+fn closed_compounds(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| w.trim_matches('-').contains('-'))
+        .flat_map(|w| tokenizer.tokenize(&w.replace('-', "")))
+        .collect()
+}
+
+/// The documents holding every word of `alternative`, ascending.
+fn holders(postings: &HashMap<String, Vec<u32>>, alternative: &str) -> Vec<u32> {
+    let mut words = alternative.split(' ');
+    let Some(first) = words.next().and_then(|w| postings.get(w)) else {
+        return Vec::new();
+    };
+    let mut docs = first.clone();
+    for word in words {
+        let Some(more) = postings.get(word) else {
+            return Vec::new();
+        };
+        docs.retain(|d| more.binary_search(d).is_ok());
+    }
+    docs
 }
 
 pub(crate) fn tokenizer() -> DefaultTokenizer {
@@ -176,7 +211,8 @@ impl Index {
         let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, (title, text)) in documents.iter().enumerate() {
             for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
-                let distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
+                let mut distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
+                distinct.extend(closed_compounds(&tokenizer, words));
                 for term in distinct {
                     map.entry(term).or_default().push(i as u32);
                 }
@@ -195,12 +231,23 @@ impl Index {
         let mut groups = Vec::with_capacity(GROUPS.len());
         let mut group_of: HashMap<String, Vec<usize>> = HashMap::new();
         let mut phrases = Vec::new();
+        let mut stemmed_phrases = Vec::new();
         for (g, members) in GROUPS.iter().enumerate() {
             let mut stems = Vec::new();
             for member in *members {
                 let normalized = normalize(member);
                 if normalized.split_whitespace().count() > 1 {
                     phrases.push((format!(" {} ", normalized.trim()), g));
+                    let phrase_stems = tokenizer.tokenize(member);
+                    if phrase_stems.len() > 1 {
+                        stemmed_phrases.push((phrase_stems, g));
+                    }
+                    // A passage names the idea by the phrase's words
+                    // together ("gift voucher" for "gift card").
+                    let joined = tokenizer.tokenize(member).join(" ");
+                    if joined.contains(' ') && !stems.contains(&joined) {
+                        stems.push(joined);
+                    }
                     continue;
                 }
                 for stem in tokenizer.tokenize(member) {
@@ -223,6 +270,7 @@ impl Index {
             groups,
             group_of,
             phrases,
+            stemmed_phrases,
         }
     }
 
@@ -235,8 +283,8 @@ impl Index {
     }
 
     fn idf(&self, term: &str) -> Option<f32> {
-        let df = self.postings.get(term)?.len();
-        Some((1.0 + self.len() as f32 / df as f32).ln())
+        let df = holders(&self.postings, term).len();
+        (df > 0).then(|| (1.0 + self.len() as f32 / df as f32).ln())
     }
 
     /// A concept weighs what its commonest known form weighs.
@@ -290,10 +338,9 @@ impl Index {
         for place in super::places::find(question) {
             let mut alternatives = Vec::new();
             for name in &place.names {
-                for stem in self.stems(name) {
-                    if !alternatives.contains(&stem) {
-                        alternatives.push(stem);
-                    }
+                let stems = self.stems(name).join(" ");
+                if !stems.is_empty() && !alternatives.contains(&stems) {
+                    alternatives.push(stems);
                 }
             }
             consumed.extend(self.stems(&place.name));
@@ -310,6 +357,17 @@ impl Index {
             if normalized.contains(phrase.as_str()) && !phrase_groups.contains(group) {
                 phrase_groups.push(*group);
                 consumed.extend(self.stems(phrase));
+            }
+        }
+        let question_stems = self.stems(question);
+        for (phrase, group) in &self.stemmed_phrases {
+            if !phrase_groups.contains(group)
+                && question_stems
+                    .windows(phrase.len())
+                    .any(|w| w == phrase.as_slice())
+            {
+                phrase_groups.push(*group);
+                consumed.extend(phrase.iter().cloned());
             }
         }
 
@@ -356,7 +414,8 @@ impl Index {
 
     /// How much of the question `title` covers (0..1).
     pub fn title_coverage(&self, query: &Query, title: &str) -> f32 {
-        let terms: HashSet<String> = self.stems(title).into_iter().collect();
+        let mut terms: HashSet<String> = self.stems(title).into_iter().collect();
+        terms.extend(closed_compounds(&self.tokenizer, title));
         query.coverage(&terms)
     }
 
@@ -367,7 +426,7 @@ impl Index {
         let mut last_concept = vec![usize::MAX; n];
         for (c, concept) in query.concepts.iter().enumerate() {
             for alternative in &concept.alternatives {
-                for &doc in postings.get(alternative).into_iter().flatten() {
+                for doc in holders(postings, alternative) {
                     let doc = doc as usize;
                     if last_concept[doc] != c {
                         last_concept[doc] = c;
