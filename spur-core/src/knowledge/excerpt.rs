@@ -95,6 +95,24 @@ pub(crate) fn excerpt(
     if chosen.is_empty() {
         return all[..2].join(" ");
     }
+    // Every sentence about the question's subject (its heaviest idea the
+    // passage names), not just the first: "Afterpay splits your purchase
+    // into 4 payments" is how Afterpay works, after "We accept Afterpay".
+    let subject = query
+        .concepts
+        .iter()
+        .filter(|c| chosen.iter().any(|&i| c.covered_by(&terms[i])))
+        .max_by(|a, b| a.weight.total_cmp(&b.weight));
+    if let Some(subject) = subject {
+        for i in 0..all.len() {
+            if chosen.len() + usize::from(!chosen.contains(&0)) >= MAX_SENTENCES {
+                break;
+            }
+            if !chosen.contains(&i) && subject.covered_by(&terms[i]) {
+                chosen.push(i);
+            }
+        }
+    }
     // A section's first sentence states its rule; later ones qualify it
     // ("Unused yarn can be returned within 60 days. Wound yarn cannot
     // be."). Quoting a qualification without its rule misleads, so the
@@ -142,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn similarity_picks_between_sentences_naming_the_same_thing() {
+    fn every_sentence_about_the_subject_is_quoted() {
         let text = "We accept cards and Afterpay. Afterpay splits a purchase into 4 payments. \
                     Cash is not accepted.";
         let index = Index::new(vec![("Payment".to_string(), text.to_string())]);
@@ -151,10 +169,10 @@ mod tests {
         let quoted = excerpt(&index, &query, text, Some(&splits));
         assert!(quoted.contains("splits a purchase"), "{quoted}");
         assert!(!quoted.contains("Cash"), "{quoted}");
-        let accepts = |s: &str| if s.contains("accept") { 0.9 } else { 0.1 };
+        // Without a model: every sentence about the subject, nothing else.
         assert_eq!(
-            excerpt(&index, &query, text, Some(&accepts)),
-            "We accept cards and Afterpay."
+            excerpt(&index, &query, text, None),
+            "We accept cards and Afterpay. Afterpay splits a purchase into 4 payments."
         );
     }
 

@@ -97,6 +97,11 @@ const FILLERS: &[&str] = &[
     "information",
     "regarding",
     "about",
+    // How a customer names the topic, not the topic ("returns policy").
+    "policy",
+    "policies",
+    "option",
+    "options",
 ];
 
 /// One idea of the question and the stemmed words that express it; an
@@ -167,11 +172,57 @@ pub(crate) struct Index {
     groups: Vec<Vec<String>>,
     /// Stem -> the groups it belongs to.
     group_of: HashMap<String, Vec<usize>>,
+    /// [`FILLERS`] as the tokenizer stems them ("policy" is "polici").
+    fillers: HashSet<String>,
     /// Multi-word phrases (normalised, space-padded) -> group.
     phrases: Vec<(String, usize)>,
     /// The phrases of two or more stems as stems ("sending it back" says
     /// "send it back") -> group.
     stemmed_phrases: Vec<(Vec<String>, usize)>,
+}
+
+/// "what's" as "what is", "can't" as "can not": the tokenizer's stop words
+/// then drop what only frames the question ("what's" would stay "what").
+fn expand_contractions(text: &str) -> String {
+    let text = text.replace(['\u{2019}', '\u{2018}'], "'");
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        // Punctuation after the word ("can't?") stays after it.
+        let end = word
+            .trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .len();
+        let (word, punctuation) = word.split_at(end);
+        let irregular = match word.to_ascii_lowercase().as_str() {
+            "can't" | "cannot" => Some("can not"),
+            "won't" => Some("will not"),
+            "shan't" => Some("shall not"),
+            _ => None,
+        };
+        let expanded = irregular.map(str::to_string).or_else(|| {
+            [
+                ("n't", " not"),
+                ("'s", " is"),
+                ("'re", " are"),
+                ("'ve", " have"),
+                ("'m", " am"),
+                ("'ll", " will"),
+                ("'d", " would"),
+            ]
+            .iter()
+            .find_map(|(ending, full)| {
+                let cut = word.len().checked_sub(ending.len()).filter(|&c| c > 0)?;
+                let (stem, tail) = (word.get(..cut)?, word.get(cut..)?);
+                tail.eq_ignore_ascii_case(ending)
+                    .then(|| format!("{stem}{full}"))
+            })
+        });
+        out.push_str(expanded.as_deref().unwrap_or(word));
+        out.push_str(punctuation);
+    }
+    out
 }
 
 /// Hyphenated words written closed ("pre-order" as "preorder", "e-books"
@@ -259,6 +310,11 @@ impl Index {
             }
             groups.push(stems);
         }
+        let fillers = FILLERS
+            .iter()
+            .flat_map(|w| tokenizer.tokenize(w))
+            .chain(FILLERS.iter().map(|w| w.to_string()))
+            .collect();
         Self {
             embedder,
             scorer,
@@ -269,6 +325,7 @@ impl Index {
             title_postings,
             groups,
             group_of,
+            fillers,
             phrases,
             stemmed_phrases,
         }
@@ -326,6 +383,7 @@ impl Index {
     }
 
     pub fn analyse(&self, question: &str) -> Query {
+        let question = &expand_contractions(question);
         let normalized = format!(" {} ", normalize(question));
         let mut consumed: HashSet<String> = HashSet::new();
         let mut concepts = Vec::new();
@@ -374,7 +432,7 @@ impl Index {
         let mut seen: HashSet<String> = HashSet::new();
         let mut token_groups: HashSet<usize> = HashSet::new();
         for token in self.stems(question) {
-            if consumed.contains(&token) || FILLERS.contains(&token.as_str()) {
+            if consumed.contains(&token) || self.fillers.contains(&token) {
                 continue;
             }
             if !seen.insert(token.clone()) {
@@ -476,5 +534,33 @@ impl Index {
         ranked.sort_by(by_score);
         ranked.truncate(k);
         ranked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contractions_and_framing_words_are_not_ideas() {
+        assert_eq!(
+            expand_contractions("What's your policy? I can't pay, we’ve tried, it's?"),
+            "What is your policy? I can not pay, we have tried, it is?"
+        );
+        // Non-ASCII words are cut only where a character ends.
+        assert_eq!(expand_contractions("İstanbul's 's é'"), "İstanbul is 's é'");
+        let index = Index::new(vec![(
+            "Returns".into(),
+            "Items can be returned within 14 days.".into(),
+        )]);
+        for question in [
+            "what's your returns policy",
+            "where's the return option",
+            "returns policies?",
+        ] {
+            let query = index.analyse(question);
+            assert_eq!(query.concepts.len(), 1, "{question}: {query:?}");
+            assert_eq!(index.rank(&query, 1)[0].1, 1.0, "{question}");
+        }
     }
 }
