@@ -104,11 +104,11 @@ pub(crate) fn excerpt(
         .filter(|c| chosen.iter().any(|&i| c.covered_by(&terms[i])))
         .max_by(|a, b| a.weight.total_cmp(&b.weight));
     if let Some(subject) = subject {
-        for i in 0..all.len() {
+        for (i, sentence) in terms.iter().enumerate() {
             if chosen.len() + usize::from(!chosen.contains(&0)) >= MAX_SENTENCES {
                 break;
             }
-            if !chosen.contains(&i) && subject.covered_by(&terms[i]) {
+            if !chosen.contains(&i) && subject.covered_by(sentence) {
                 chosen.push(i);
             }
         }
