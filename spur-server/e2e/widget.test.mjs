@@ -214,3 +214,46 @@ test('on a phone the chat takes the whole screen', async () => {
   await widget(phone).getByLabel('Message').waitFor();
   await shot(phone, 'widget-on-a-phone');
 });
+
+test('without CORS_ORIGINS the widget works on any site; a refused site is told why in the console', async () => {
+  const open = await startServer({ SPUR_WIDGET_DIR: DIST, RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0' });
+  const closed = await startServer({ SPUR_WIDGET_DIR: DIST, CORS_ORIGINS: 'https://only-this-shop.example' });
+  const site = createServer((req, res) => {
+    const base = req.url.startsWith('/closed') ? closed.base : open.base;
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(hostPage(base));
+  });
+  await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
+  const origin = `http://127.0.0.1:${site.address().port}`;
+  const context = await browser.newContext();
+  try {
+    const customer = await context.newPage();
+    const warnings = [];
+    customer.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+    await customer.goto(origin + '/open');
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    await widget(customer).getByLabel('Message').fill('Do you ship to India?');
+    await widget(customer).getByLabel('Message').press('Enter');
+    await customer.waitForFunction(() => {
+      const r = document.querySelector('.spur-widget').shadowRoot.querySelector('.msg[data-sender=assistant]');
+      return r && /India/.test(r.textContent);
+    });
+    assert.deepEqual(warnings, []);
+
+    await customer.goto(origin + '/closed');
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    await widget(customer).getByLabel('Message').fill('hello');
+    await widget(customer).getByLabel('Message').press('Enter');
+    await widget(customer).locator('.error').waitFor();
+    const told = warnings.filter((w) => w.startsWith('Spur:'));
+    assert.equal(told.length, 1, warnings.join('\n'));
+    assert.match(told[0], /CORS_ORIGINS/);
+    assert.ok(told[0].includes(origin), told[0]);
+    await shot(customer, 'widget-refused-origin');
+  } finally {
+    await context.close();
+    site.close();
+    await open.stop();
+    await closed.stop();
+  }
+});

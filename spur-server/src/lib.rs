@@ -5,6 +5,7 @@
 pub mod auth;
 mod client_ip;
 pub mod config;
+mod cors;
 mod cursor;
 pub mod error;
 mod headers;

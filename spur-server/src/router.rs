@@ -2,18 +2,16 @@
 //! request goes through: request id, trace span, panic catcher, CORS, body
 //! limit, metrics, JSON errors, and a timeout on non-streaming routes.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::routing::{get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
@@ -144,7 +142,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(cors(&http.cors_origins))
+        .layer(crate::cors::layer(&http.cors_origins))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
@@ -185,20 +183,6 @@ async fn script(source: &'static str) -> Response {
 
 async fn console() -> Html<&'static str> {
     Html(include_str!("../assets/console.html"))
-}
-
-/// Browsers may call the API only from the configured origins.
-fn cors(origins: &[String]) -> CorsLayer {
-    let base = CorsLayer::new()
-        .allow_methods(Any)
-        .allow_headers(Any)
-        .expose_headers(Any)
-        .max_age(Duration::from_secs(600));
-    if origins.iter().any(|o| o == "*") {
-        return base.allow_origin(Any);
-    }
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
-    base.allow_origin(AllowOrigin::list(list))
 }
 
 /// Gives bare error statuses (405, timeouts, oversized bodies) the JSON shape.

@@ -187,7 +187,14 @@ export async function mountWidget(target, options = {}) {
     older = page.nextCursor ?? null;
   });
 
+  let explained = false;
   function failure(err, retry) {
+    // The browser hides why a cross-origin call failed; say what to check.
+    if (err.code === 'network' && !explained && new URL(server, location.href).origin !== location.origin) {
+      explained = true;
+      console.warn(`Spur: ${server} could not be reached from ${location.origin}. If the server is up, it refuses this page's origin: `
+        + `add ${location.origin} to CORS_ORIGINS on the server (or leave CORS_ORIGINS unset: the chat API then answers every site).`);
+    }
     const row = el('div', { className: 'error', textContent: err.message || 'Something went wrong.' });
     row.setAttribute('role', 'alert');
     if (retry) {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use spur_server::config::Options;
 
-use super::support::{Server, sqlite_options};
+use super::support::{Process, Server, free_port, sqlite_options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_docs() {
@@ -102,6 +102,142 @@ async fn cors_allows_only_configured_origins() {
     );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Without `CORS_ORIGINS` the widget works on any site: the customer chat
+/// API answers every origin (never with credentials); the agents' and
+/// admins' API answers none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_api_is_public_by_default_and_nothing_else() {
+    let server = Server::start(sqlite_options()).await;
+    let preflight = |path: &'static str| {
+        server
+            .client
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .header("origin", "https://any-shop.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    for path in [
+        "/v1/chat/message",
+        "/v1/chat/stream",
+        "/v1/chat/events/abc",
+        "/chat/message",
+    ] {
+        let response = preflight(path).await.unwrap();
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "https://any-shop.example",
+            "{path}"
+        );
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-credentials")
+                .is_none(),
+            "{path}"
+        );
+    }
+    for path in [
+        "/v1/agent/conversations",
+        "/v1/admin/agents",
+        "/v1/auth/login",
+        "/v1/tickets",
+    ] {
+        let response = preflight(path).await.unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}"
+        );
+    }
+    // A real cross-origin send is answered and readable by the page.
+    let sent = server
+        .client
+        .post(server.url("/v1/chat/message"))
+        .header("origin", "https://any-shop.example")
+        .json(&serde_json::json!({ "message": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(
+        sent.headers()["access-control-allow-origin"],
+        "https://any-shop.example"
+    );
+}
+
+/// A refused origin is logged once (the JSON log on stdout), naming the
+/// setting that allows it; the server's own pages are never reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_origin_is_logged_once() {
+    use std::io::Read;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let db = std::env::temp_dir().join(format!("spur-cors-{}.db", uuid::Uuid::new_v4()));
+    let mut server = Process(
+        std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
+            .env_clear()
+            .envs([
+                ("HOST", "127.0.0.1".to_string()),
+                ("PORT", port.to_string()),
+                ("DATABASE_URL", format!("sqlite://{}", db.display())),
+                ("CORS_ORIGINS", "https://shop.example".into()),
+                ("RUST_LOG", "warn".into()),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let ready = async {
+        loop {
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), ready)
+        .await
+        .expect("the server starts");
+    for origin in [
+        "https://evil.example",
+        "https://evil.example",
+        "https://shop.example",
+        &base,
+    ] {
+        client
+            .post(format!("{base}/v1/agent/conversations"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+    }
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut log = String::new();
+    server
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cross-origin request was refused"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{log}");
+    assert!(refusals[0].contains("evil.example"), "{log}");
+    assert!(refusals[0].contains("CORS_ORIGINS"), "{log}");
+    let _ = std::fs::remove_file(db);
 }
 
 /// Made-up HTTP methods never become metric series: the label set stays

@@ -2,7 +2,7 @@
 //! reply in flight is finished and stored, live feeds are told to
 //! reconnect, and the process exits cleanly within its grace period.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,24 +10,7 @@ use spur_core::conversation::Sender;
 use spur_core::store::{ConversationStore, SqliteStore};
 use spur_core::testing::fake_openai;
 
-use super::support::sse_events;
-
-/// A server process that never outlives its test.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+use super::support::{Process, free_port, sse_events};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_streamed_replies_stores_all_of_them() {

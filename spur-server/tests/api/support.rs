@@ -290,3 +290,20 @@ impl Server {
         metric(&self.get("/metrics").await.text().await.unwrap(), series)
     }
 }
+
+/// A server process that never outlives its test.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
