@@ -24,6 +24,9 @@ export async function typed(): Promise<void> {
   }
   const widget: Widget = await mountWidget(document.body, { server: 'https://support.example.com', position: 'left' });
   widget.open();
+  const connected: SpurClient = await widget.connect();
+  const now: SpurClient | null = widget.client;
+  console.log(connected === now);
 }
 
 function page0(_id: string): number | undefined {

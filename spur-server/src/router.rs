@@ -5,15 +5,18 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::routing::{get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -113,12 +116,19 @@ pub fn app(state: AppState) -> Router {
         include_str!("../assets/index.html")
     };
     if let Some(dir) = &http.widget_dir {
-        // Public static files any page may load (module scripts are fetched with CORS).
+        // Public static files any page may load (module scripts are fetched
+        // with CORS), sent as built.sh compressed them (brotli or gzip, by
+        // Accept-Encoding). The names carry no hash, so browsers revalidate
+        // (a 304 when unchanged) rather than cache blindly.
         pages = pages.nest_service(
             "/widget",
             tower::ServiceBuilder::new()
                 .layer(CorsLayer::new().allow_origin(Any))
-                .service(ServeDir::new(dir)),
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                .service(ServeDir::new(dir).precompressed_br().precompressed_gzip()),
         );
     }
     if http.metrics_on_api {
@@ -143,6 +153,14 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(crate::cors::layer(&http.cors_origins))
+        // Pages and JSON compressed on the fly; live feeds (SSE) and what
+        // is already compressed pass as they are.
+        .layer(CompressionLayer::new().compress_when(
+            SizeAbove::new(512)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()

@@ -18,11 +18,17 @@ export interface WidgetOptions {
 }
 
 export interface Widget {
-  client: SpurClient;
+  /** The chat's client; null until the chat first opens (or `connect()`). */
+  readonly client: SpurClient | null;
+  /** Loads the wasm now (it loads when the chat first opens otherwise). */
+  connect(): Promise<SpurClient>;
   host: HTMLElement;
   open(): void;
   close(): void;
 }
+
+/** Loads the wasm client once; call before `new SpurClient(...)`. */
+export function ready(): Promise<void>;
 
 /** Mounts the launcher and panel into `target` (usually document.body). */
 export function mountWidget(target: HTMLElement, options?: WidgetOptions): Promise<Widget>;

@@ -39,7 +39,14 @@ form button:disabled { opacity: .5; cursor: default; }
   .launcher[aria-expanded=true] { display: none; }
 }`;
 
-const ready = init();
+// The wasm is fetched when the chat first opens, not with the page: a
+// visitor who never opens it downloads the launcher only.
+let loading = null;
+/** Loads the wasm client (once); mountWidget does it when the chat opens. */
+export function ready() {
+  loading ??= init();
+  return loading;
+}
 
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -51,10 +58,14 @@ const clock = (iso) => new Date(iso || Date.now()).toLocaleTimeString([], { hour
 
 /** Mounts the widget into `target` (an element); returns its controller. */
 export async function mountWidget(target, options = {}) {
-  await ready;
   const server = options.server || location.origin;
   const title = options.title || 'Support';
-  const client = new SpurClient(server, options.maxChars);
+  let client = null;
+  async function connect() {
+    await ready();
+    client ??= new SpurClient(server, options.maxChars);
+    return client;
+  }
   const host = el('div', { className: 'spur-widget' });
   // Inline !important beats whatever the page's stylesheets say about this element.
   const side = options.position === 'left' ? 'left' : 'right';
@@ -208,6 +219,12 @@ export async function mountWidget(target, options = {}) {
 
   async function deliver(message, key, pending) {
     sendButton.disabled = true;
+    try { await connect(); } catch (err) {
+      sendButton.disabled = false;
+      pending.dataset.failed = '';
+      failure(err, () => deliver(message, key, pending));
+      return;
+    }
     delete pending.dataset.failed;
     let streaming = null;
     try {
@@ -249,9 +266,10 @@ export async function mountWidget(target, options = {}) {
   });
   text.addEventListener('input', () => {
     text.style.height = ''; text.style.height = Math.min(text.scrollHeight, 120) + 'px';
-    if (Date.now() - typingSent > 2000) { typingSent = Date.now(); client.typing(); }
+    if (client && Date.now() - typingSent > 2000) { typingSent = Date.now(); client.typing(); }
   });
   person.addEventListener('click', async () => {
+    try { await connect(); } catch (err) { failure(err, null); return; }
     if (!client.sessionId) {
       text.value = 'I would like to talk to a person.';
       form.requestSubmit();
@@ -264,13 +282,22 @@ export async function mountWidget(target, options = {}) {
     panel.hidden = !on;
     launcher.setAttribute('aria-expanded', String(on));
     launcher.setAttribute('aria-label', on ? 'Close chat' : 'Open chat');
-    if (on) { start(); text.focus(); } else launcher.focus();
+    if (on) {
+      text.focus();
+      connect().then(start, (err) => failure(err, () => open(true)));
+    } else launcher.focus();
   }
   launcher.addEventListener('click', () => open(panel.hidden));
   closeButton.addEventListener('click', () => open(false));
   panel.addEventListener('keydown', (e) => { if (e.key === 'Escape') open(false); });
 
-  return { client, host, open: () => open(true), close: () => open(false) };
+  return {
+    get client() { return client; },
+    connect,
+    host,
+    open: () => open(true),
+    close: () => open(false),
+  };
 }
 
 export { SpurClient };

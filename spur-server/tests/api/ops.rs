@@ -379,3 +379,38 @@ async fn pages_carry_security_headers_and_the_widget_stays_embeddable() {
     }
     let _ = std::fs::remove_dir_all(widget);
 }
+
+/// Pages and JSON go compressed to a client that accepts it; live feeds
+/// (SSE) never are (a compressor would hold events back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_compressed_except_live_feeds() {
+    let server = Server::start(sqlite_options()).await;
+    let get = |path: &str, encoding: &'static str| {
+        server
+            .client
+            .get(server.url(path))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    for (path, encoding) in [("/agent", "br"), ("/openapi.json", "gzip")] {
+        let response = get(path, encoding).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-encoding"], encoding, "{path}");
+    }
+    let plain = get("/agent", "identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+
+    let first = server.say("hello", None).await;
+    let session = first["sessionId"].as_str().unwrap();
+    let feed = get(&format!("/v1/chat/events/{session}"), "gzip, br")
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert!(feed.headers().get("content-encoding").is_none());
+}
