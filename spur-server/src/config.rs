@@ -27,7 +27,11 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Store a demo conversation.
+    /// Prepare a database for a first look: apply the migrations, create
+    /// the admin account from ADMIN_EMAIL/ADMIN_PASSWORD when both are set
+    /// (an existing account with that email gets this password and the
+    /// admin role back), and store one demo conversation when the database
+    /// has none. Safe to run again.
     Seed,
     /// Run ticket-classification workers only (needs `USE_QUEUE=true`).
     Worker,

@@ -8,6 +8,7 @@ use clap::Parser;
 use secrecy::ExposeSecret;
 use spur_core::Inbound;
 use spur_core::events::NoEvents;
+use spur_core::store::ConversationFilter;
 use spur_server::config::{Cli, Command, Settings};
 use spur_server::setup;
 use tokio_util::sync::CancellationToken;
@@ -164,7 +165,7 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
     let stores = setup::connect_store(&settings.database_url).await?;
     match (&settings.admin_email, &settings.admin_password) {
         (Some(email), Some(password)) => {
-            let auth = setup::auth(settings, &stores);
+            let auth = setup::accounts(settings, &stores);
             let admin = auth
                 .ensure_admin(email, password.expose_secret())
                 .await
@@ -175,6 +176,16 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
             println!("no ADMIN_EMAIL/ADMIN_PASSWORD: no admin account created");
         }
         _ => return Err("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither".into()),
+    }
+    // Seeding twice adds nothing: the demo conversation is for an empty
+    // database only.
+    let existing = stores
+        .conversations
+        .list_conversations(&ConversationFilter::default(), None, 1)
+        .await?;
+    if !existing.conversations.is_empty() {
+        println!("the database already has conversations: no demo conversation added");
+        return Ok(());
     }
     let knowledge = setup::knowledge_source(settings, &stores)?;
     let engine = setup::engine(

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::MethodRouter;
 use axum::routing::{get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -139,6 +139,9 @@ pub fn app(state: AppState) -> Router {
         // The agents' and admins' console (one page; /admin opens the admin views).
         .route("/agent", get(console))
         .route("/admin", get(console))
+        .route("/agent/", get(|| async { Redirect::permanent("/agent") }))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .route("/favicon.ico", get(favicon))
         .route("/assets/console.js", get(|| script(include_str!("../assets/console.js"))))
         .route("/assets/demo.js", get(|| script(include_str!("../assets/demo.js"))))
         .route("/healthz", get(ops::healthz))
@@ -195,6 +198,18 @@ async fn script(source: &'static str) -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         source,
+    )
+        .into_response()
+}
+
+/// The launcher's speech bubble, so browsers asking for an icon get one.
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/favicon.svg"),
     )
         .into_response()
 }

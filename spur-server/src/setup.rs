@@ -85,14 +85,20 @@ pub async fn connect_store(url: &str) -> Result<Stores, ConfigError> {
 
 /// Sign-in for agents and admins over the accounts in `stores`.
 pub fn auth(settings: &Settings, stores: &Stores) -> Auth {
+    if settings.jwt_secret.is_none() {
+        tracing::warn!(
+            "JWT_SECRET is not set: agent tokens are signed with a random key and end with this process"
+        );
+    }
+    accounts(settings, stores)
+}
+
+/// [`auth`] for commands that sign no tokens (`seed`): accounts only, and
+/// no warning about a key they never use.
+pub fn accounts(settings: &Settings, stores: &Stores) -> Auth {
     let keys = match &settings.jwt_secret {
         Some(secret) => TokenKeys::new(secret.expose_secret().as_bytes()),
-        None => {
-            tracing::warn!(
-                "JWT_SECRET is not set: agent tokens are signed with a random key and end with this process"
-            );
-            TokenKeys::random()
-        }
+        None => TokenKeys::random(),
     };
     Auth::new(
         stores.accounts.clone(),

@@ -103,3 +103,14 @@ async fn conversations_survive_an_engine_restart_on_sqlite_and_postgres() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_is_named_with_its_address_and_cause() {
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let error = PostgresStore::connect("postgres://postgres@127.0.0.1:1/spur")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("127.0.0.1:1"), "{error}");
+    assert!(error.contains("refused"), "{error}");
+}

@@ -414,3 +414,73 @@ async fn responses_are_compressed_except_live_feeds() {
     );
     assert!(feed.headers().get("content-encoding").is_none());
 }
+
+/// `seed` prepares a database and can run again: one admin, one demo
+/// conversation, and no warning about a token key it never uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_twice_adds_nothing_and_warns_of_nothing() {
+    let db = std::env::temp_dir().join(format!("spur-seed-{}.db", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}", db.display());
+    let seed = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
+            .arg("seed")
+            .env_clear()
+            .envs([
+                ("DATABASE_URL", url.as_str()),
+                ("ADMIN_EMAIL", "admin@shop.example"),
+                ("ADMIN_PASSWORD", "a-long-enough-password"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = seed();
+    let second = seed();
+    for run in [&first, &second] {
+        assert!(run.status.success(), "{run:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(!all.contains("JWT_SECRET"), "{all}");
+    }
+    assert!(String::from_utf8_lossy(&first.stdout).contains("seeded a demo conversation"));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("no demo conversation added"),
+        "{second:?}"
+    );
+    let store = spur_core::store::SqliteStore::connect(&url).await.unwrap();
+    let page = spur_core::store::ConversationStore::list_conversations(
+        &store,
+        &Default::default(),
+        None,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.conversations.len(), 1);
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
+        .args(["seed", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Safe to run again"));
+    let _ = std::fs::remove_file(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_icon_and_the_console_with_a_trailing_slash() {
+    let server = Server::start(sqlite_options()).await;
+    let icon = server.get("/favicon.ico").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (from, to) in [("/agent/", "/agent"), ("/admin/", "/admin")] {
+        let response = client.get(server.url(from)).send().await.unwrap();
+        assert_eq!(response.status(), 308, "{from}");
+        assert_eq!(response.headers()["location"], to, "{from}");
+    }
+}
