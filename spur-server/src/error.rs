@@ -59,6 +59,12 @@ impl ApiError {
         self.status
     }
 
+    /// The same error under another status (an alias with its own contract).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn code(&self) -> &'static str {
         self.code
     }

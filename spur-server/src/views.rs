@@ -69,8 +69,13 @@ impl From<&Turn> for SendReply {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedReply {
+    /// Never empty: while a person holds the conversation (no automatic
+    /// reply), a line saying so; the person's answer comes on the live feed.
     pub reply: String,
     pub session_id: String,
+    /// automated, agent or closed.
+    #[schema(value_type = String, example = "automated")]
+    pub status: Status,
 }
 
 /// One message as the customer sees it.

@@ -463,6 +463,16 @@ impl SupportEngine {
             && self.inner.detector.request_score(text) >= policy.request_threshold
     }
 
+    /// The line a one-reply-per-message client shows for a turn without a
+    /// reply (a person holds the conversation): `with_agent_reply`.
+    pub fn with_agent_text(&self) -> String {
+        let texts = &self.inner.config.prompt.texts;
+        texts.render(
+            &texts.with_agent_reply,
+            self.shop().knowledge.facts().display_name(),
+        )
+    }
+
     fn already_waiting(&self, reply_to: MessageId) -> Message {
         let texts = &self.inner.config.prompt.texts;
         let shop = self.shop();

@@ -26,6 +26,10 @@ pub struct PromptTexts {
     pub handoff_unknown_hours_reply: String,
     /// Sent when the customer asks for a person while already waiting for one.
     pub already_waiting_reply: String,
+    /// What a client that shows one reply per message (the seed apps'
+    /// frontends) shows when a person holds the conversation: nothing
+    /// automatic is said then, and the person answers on the live feed.
+    pub with_agent_reply: String,
     /// Added to a handoff notice when the shop gave a contact (`{contact}`).
     pub contact_line: String,
     /// Sent instead of a reply the grounding guard could not support.
@@ -82,6 +86,9 @@ impl Default for PromptTexts {
             already_waiting_reply: "You're already in line for a person from our team; \
                                     they'll reply right here. Anything you add now is \
                                     saved for them."
+                .into(),
+            with_agent_reply: "A person from our team has your conversation and will \
+                               reply right here."
                 .into(),
             contact_line: "You can also reach us at {contact}.".into(),
             offline_no_answer: "I'm not sure about that one.".into(),

@@ -112,11 +112,23 @@ pub async fn seed_message(
     headers: HeaderMap,
     json: Result<Json<SendBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let (inbound, limit_headers) = intake(&state, peer, &headers, json).await?;
+    // The seed apps document 400 for a missing or non-string message.
+    let json = json.map_err(|rejection| {
+        let error = ApiError::from(rejection);
+        if error.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            error.with_status(StatusCode::BAD_REQUEST)
+        } else {
+            error
+        }
+    })?;
+    let (inbound, limit_headers) = intake(&state, peer, &headers, Ok(json)).await?;
     let turn = state.engine.send_message(inbound).await?;
     let reply = SeedReply {
-        reply: turn.reply_text().unwrap_or_default(),
+        reply: turn
+            .reply_text()
+            .unwrap_or_else(|| state.engine.with_agent_text()),
         session_id: turn.conversation.session_id.to_string(),
+        status: turn.conversation.status,
     };
     Ok((limit_headers, Json(reply)).into_response())
 }

@@ -137,7 +137,7 @@ async fn seed_frontends_work_unchanged() {
         .await
         .unwrap();
     let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
-    assert_eq!(keys, vec!["reply", "sessionId"]);
+    assert_eq!(keys, vec!["reply", "sessionId", "status"]);
     assert!(r["reply"].as_str().unwrap().contains("14 days"));
     let session = r["sessionId"].as_str().unwrap();
     let h: Value = server.get_json(&format!("/chat/history/{session}")).await;
@@ -154,6 +154,37 @@ async fn seed_frontends_work_unchanged() {
         .post("/chat/message", json!({"message": "   "}))
         .await;
     assert_eq!(error_code(r, 400).await, "empty_message");
+    // ... and on a missing or non-string message (the /v1 API says 422).
+    for body in [json!({}), json!({"message": 42}), json!({"message": null})] {
+        let r = server.post("/chat/message", body.clone()).await;
+        assert_eq!(error_code(r, 400).await, "invalid_body", "{body}");
+    }
+    let r = server.post("/v1/chat/message", json!({})).await;
+    assert_eq!(r.status(), 422);
+
+    // While a person holds the chat nothing automatic is said; the alias
+    // still answers with a line a frontend can draw, and the status.
+    let escalated = server
+        .post("/v1/chat/escalate", json!({"sessionId": session}))
+        .await;
+    assert_eq!(escalated.status(), 200);
+    let r: Value = server
+        .post(
+            "/chat/message",
+            json!({"message": "still there?", "sessionId": session}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "agent", "{r}");
+    assert!(
+        r["reply"]
+            .as_str()
+            .unwrap()
+            .contains("A person from our team"),
+        "{r}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
