@@ -19,6 +19,7 @@ use spur_core::{EngineConfig, Inbound, KnowledgeBase, StreamEvent, SupportEngine
 use tokio::sync::mpsc;
 
 use crate::errors::{config_error, engine_error, store_error};
+use crate::repr;
 use crate::types::{Message, Reply};
 
 /// A positive, finite number of seconds (a `ConfigError` naming `what`
@@ -77,18 +78,18 @@ impl OpenAI {
         })
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         // Never the key.
-        format!(
-            "OpenAI(model={:?}, base_url={:?}, api_key={})",
-            self.model,
-            self.base_url,
+        Ok(format!(
+            "OpenAI(model={}, base_url={}, api_key={})",
+            repr::py(py, &self.model)?,
+            repr::py(py, &self.base_url)?,
             if self.api_key.is_some() {
                 "'***'"
             } else {
                 "None"
             }
-        )
+        ))
     }
 }
 
@@ -138,12 +139,14 @@ impl OpenAIEmbeddings {
         })
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         // Never the key.
-        format!(
-            "OpenAIEmbeddings(model={:?}, base_url={:?}, dims={})",
-            self.model, self.base_url, self.dims
-        )
+        Ok(format!(
+            "OpenAIEmbeddings(model={}, base_url={}, dims={})",
+            repr::py(py, &self.model)?,
+            repr::py(py, &self.base_url)?,
+            self.dims
+        ))
     }
 }
 

@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod functions;
 mod prompt;
+mod repr;
 mod types;
 
 use pyo3::prelude::*;

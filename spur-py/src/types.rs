@@ -2,6 +2,8 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+
+use crate::repr;
 use spur_core::Turn;
 use spur_core::classify::Classification as CoreClassification;
 use spur_core::conversation::Message as CoreMessage;
@@ -34,11 +36,14 @@ impl From<&Turn> for Reply {
 
 #[pymethods]
 impl Reply {
-    fn __repr__(&self) -> String {
-        format!(
-            "Reply(reply={:?}, session_id={:?}, status={:?}, used_fallback={})",
-            self.reply, self.session_id, self.status, self.used_fallback
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Reply(reply={}, session_id={}, status={}, used_fallback={})",
+            repr::py(py, &self.reply)?,
+            repr::py(py, &self.session_id)?,
+            repr::py(py, &self.status)?,
+            repr::py(py, &self.used_fallback)?
+        ))
     }
 }
 
@@ -103,11 +108,13 @@ impl Message {
         datetime.getattr("datetime")?.call(args, Some(&kwargs))
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Message(seq={}, sender={:?}, text={:?})",
-            self.seq, self.sender, self.text
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Message(seq={}, sender={}, text={})",
+            self.seq,
+            repr::py(py, &self.sender)?,
+            repr::py(py, &self.text)?
+        ))
     }
 }
 
@@ -135,11 +142,14 @@ impl From<CoreClassification> for Classification {
 
 #[pymethods]
 impl Classification {
-    fn __repr__(&self) -> String {
-        format!(
-            "Classification(category={:?}, priority={:?}, confidence={:.2}, source={:?})",
-            self.category, self.priority, self.confidence, self.source
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Classification(category={}, priority={}, confidence={:.2}, source={})",
+            repr::py(py, &self.category)?,
+            repr::py(py, &self.priority)?,
+            self.confidence,
+            repr::py(py, &self.source)?
+        ))
     }
 }
 
@@ -178,10 +188,11 @@ impl From<CorePassage> for Passage {
 
 #[pymethods]
 impl Passage {
-    fn __repr__(&self) -> String {
-        format!(
-            "Passage(title={:?}, confidence={:.2})",
-            self.title, self.confidence
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Passage(title={}, confidence={:.2})",
+            repr::py(py, &self.title)?,
+            self.confidence
+        ))
     }
 }

@@ -143,3 +143,18 @@ def test_an_engine_with_an_embedding_model(tmp_path: Path, tiny_model: str) -> N
     assert demo.send_message("Do you ship to India?").reply is not None
     with pytest.raises(spur.ConfigError, match="embedding_model"):
         spur.Engine(knowledge=str(tmp_path), embedding_model=str(tmp_path / "missing"))
+
+
+def test_values_print_as_python_values() -> None:
+    engine = spur.Engine()
+    r = engine.send_message("Do you ship to India?")
+    assert repr(r).startswith("Reply(reply='"), repr(r)
+    assert "used_fallback=False" in repr(r)
+    assert "Some(" not in repr(r)
+    engine.escalate(r.session_id)
+    waiting = engine.send_message("hello?", session_id=r.session_id)
+    assert waiting.reply is None
+    assert "reply=None" in repr(waiting), repr(waiting)
+    m = engine.history(r.session_id)[0]
+    assert repr(m) == "Message(seq=1, sender='customer', text='Do you ship to India?')"
+    assert repr(spur.OpenAI(model="m")) == "OpenAI(model='m', base_url=None, api_key=None)"

@@ -23,7 +23,9 @@ macro_rules! sql_vector_cache {
                 use $crate::knowledge::vector_cache_sql::{CHUNK, backend};
                 let dims = i64::try_from(space.dims).unwrap_or(i64::MAX);
                 let mut found = Vec::new();
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                // Read and mark used in separate statements: a read
+                // transaction upgraded to a write fails at once on SQLite
+                // when another connection wrote meanwhile.
                 for chunk in keys.chunks(CHUNK) {
                     let mut select = sqlx::QueryBuilder::<$db>::new(
                         "SELECT key, vector FROM embedding_vectors WHERE model = ",
@@ -38,29 +40,33 @@ macro_rules! sql_vector_cache {
                     select.push(")");
                     let rows: Vec<(uuid::Uuid, Vec<u8>)> = select
                         .build_query_as()
-                        .fetch_all(&mut *tx)
+                        .fetch_all(&self.pool)
                         .await
                         .map_err(backend)?;
-                    let mut touch =
-                        sqlx::QueryBuilder::<$db>::new("UPDATE embedding_vectors SET used_at = ");
-                    touch.push_bind(now).push(" WHERE model = ");
-                    touch.push_bind(space.model.to_string());
-                    touch.push(" AND dims = ").push_bind(dims);
-                    touch.push(" AND key IN (");
-                    let mut list = touch.separated(", ");
-                    for (key, _) in &rows {
-                        list.push_bind(*key);
-                    }
-                    touch.push(")");
                     if !rows.is_empty() {
-                        touch.build().execute(&mut *tx).await.map_err(backend)?;
+                        let mut touch = sqlx::QueryBuilder::<$db>::new(
+                            "UPDATE embedding_vectors SET used_at = ",
+                        );
+                        touch.push_bind(now).push(" WHERE model = ");
+                        touch.push_bind(space.model.to_string());
+                        touch.push(" AND dims = ").push_bind(dims);
+                        touch.push(" AND key IN (");
+                        let mut list = touch.separated(", ");
+                        for (key, _) in &rows {
+                            list.push_bind(*key);
+                        }
+                        touch.push(")");
+                        // Only the pruning age depends on it: the vectors
+                        // are good either way.
+                        if let Err(error) = touch.build().execute(&self.pool).await {
+                            tracing::warn!(%error, "could not mark cached vectors used");
+                        }
                     }
                     found.extend(rows.into_iter().filter_map(|(key, bytes)| {
                         $crate::knowledge::vector_cache::from_bytes(&bytes, space.dims)
                             .map(|v| (key, v))
                     }));
                 }
-                tx.commit().await.map_err(backend)?;
                 Ok(found)
             }
 

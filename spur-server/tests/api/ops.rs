@@ -3,7 +3,7 @@
 use serde_json::Value;
 use spur_server::config::Options;
 
-use super::support::{Process, Server, free_port, sqlite_options};
+use super::support::{Process, Server, free_port, sqlite_options, wait_ready};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_docs() {
@@ -194,19 +194,7 @@ async fn a_refused_origin_is_logged_once() {
             .unwrap(),
     );
     let client = reqwest::Client::new();
-    let ready = async {
-        loop {
-            if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), ready)
-        .await
-        .expect("the server starts");
+    wait_ready(&base).await;
     for origin in [
         "https://evil.example",
         "https://evil.example",

@@ -10,7 +10,7 @@ use spur_core::conversation::Sender;
 use spur_core::store::{ConversationStore, SqliteStore};
 use spur_core::testing::fake_openai;
 
-use super::support::{Process, free_port, sse_events};
+use super::support::{Process, free_port, sse_events, wait_ready};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_streamed_replies_stores_all_of_them() {
@@ -41,19 +41,7 @@ async fn sigterm_during_streamed_replies_stores_all_of_them() {
             .unwrap(),
     );
     let client = reqwest::Client::new();
-    let ready = async {
-        loop {
-            if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), ready)
-        .await
-        .expect("the server starts");
+    wait_ready(&base).await;
 
     // A customer's live feed, to be told to reconnect.
     let first: serde_json::Value = client

@@ -307,3 +307,21 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap()
 }
+
+/// Waits (up to 30 s) until the server process at `base` answers `/healthz`.
+pub async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    let ready = async {
+        loop {
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("the server starts");
+}
