@@ -28,7 +28,7 @@ eval_shop() { # name knowledge-dir min-correct-% max-wrong [min-correct-% max-wr
         --questions "eval/questions/$1.jsonl" --min-correct "$5" --max-wrong "$6"
 }
 eval_shop demo spur-core/knowledge/demo 90 1 90 1
-eval_shop nordlicht eval/shops/nordlicht 66 0 66 0
+eval_shop nordlicht eval/shops/nordlicht 71 0 71 0
 eval_shop koala eval/shops/koala 61 0 73 1
 eval_shop maple eval/shops/maple 77 0 82 1
 eval_shop harbour eval/shops/harbour 78 0 80 0

@@ -466,6 +466,27 @@ mod tests {
         let discount = best("do you have a student discount");
         assert!(discount.as_ref().is_none_or(|d| d.1 < 0.5), "{discount:?}");
 
+        // "outside Europe" speaks of Japan, not of France; "outside business
+        // hours" of no place.
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Countries\nWe ship to every EU country. We do not ship outside Europe.\n\n\
+             ## Dispatch\nOrders placed outside business hours ship the next working day.\n",
+        );
+        let japan = kb.search("do you ship to Japan?", 1);
+        assert_eq!(japan[0].title, "Countries");
+        assert!(japan[0].confidence >= 0.99, "{japan:?}");
+        assert!(japan[0].excerpt.contains("outside Europe"), "{japan:?}");
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Dispatch\nOrders placed outside business hours ship the next working day.\n",
+        );
+        assert!(
+            kb.search("do you ship to Japan?", 1)
+                .iter()
+                .all(|p| p.confidence < 0.99)
+        );
+
         // "United States" does not name the United Kingdom, in a body or a
         // heading, even when another section says "kingdom".
         let kb = KnowledgeBase::from_markdown(

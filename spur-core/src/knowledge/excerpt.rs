@@ -57,10 +57,7 @@ pub(crate) fn excerpt(
     if all.len() <= 2 {
         return text.trim().to_string();
     }
-    let terms: Vec<HashSet<String>> = all
-        .iter()
-        .map(|s| index.stems(s).into_iter().collect())
-        .collect();
+    let terms: Vec<HashSet<String>> = all.iter().map(|s| index.terms(s)).collect();
     let closeness: Vec<f32> = match similarity {
         Some(similarity) => all.iter().map(|s| similarity(s).max(0.0)).collect(),
         None => vec![0.0; all.len()],

@@ -153,6 +153,63 @@ fn names_of(country: &Country) -> Vec<String> {
     names
 }
 
+/// Continents and unions a shop names as regions ("outside Europe").
+const REGIONS: &[&str] = &[
+    "europe",
+    "eu",
+    "european union",
+    "asia",
+    "africa",
+    "oceania",
+    "north america",
+    "south america",
+    "latin america",
+    "antarctica",
+];
+
+/// The key a region or place name is compared by: lower case, words
+/// joined by `_` ("North America" is `north_america`).
+pub(crate) fn region_key(name: &str) -> String {
+    crate::classify::lexicon::normalize(name)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The regions `text` says something happens outside of ("we do not ship
+/// outside Europe", "outside the EU"), as [`region_key`]s: a continent, the
+/// EU, or a country, region or city name. Words that are no place
+/// ("outside business hours") give nothing.
+pub(crate) fn outside_regions(text: &str) -> Vec<String> {
+    let normalized = crate::classify::lexicon::normalize(text);
+    let words: Vec<&str> = normalized.split_whitespace().collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if !matches!(*word, "outside" | "outwith") {
+            continue;
+        }
+        let mut j = i + 1;
+        while words.get(j).is_some_and(|w| matches!(*w, "the" | "of")) {
+            j += 1;
+        }
+        for len in (1..=3).rev() {
+            let Some(phrase) = words.get(j..j + len).map(|w| w.join(" ")) else {
+                continue;
+            };
+            let known = REGIONS.contains(&phrase.as_str())
+                || (!WORDLIKE.contains(&phrase.as_str()) && PLACES.contains_key(&phrase));
+            if known {
+                let key = region_key(&phrase);
+                if !found.contains(&key) {
+                    found.push(key);
+                }
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// Places named in `text`: longest names first, each word used once.
 /// A city counts only when capitalised, or when the whole message is
 /// lower case and the name is long enough not to be an everyday word.
@@ -241,6 +298,24 @@ mod tests {
         let london = &find("Do you deliver to London?")[0];
         assert!(!london.is_city);
         assert!(london.names.iter().any(|n| n == "United Kingdom"));
+    }
+
+    #[test]
+    fn what_a_text_says_is_outside() {
+        assert_eq!(
+            outside_regions("We do not ship outside Europe."),
+            ["europe"]
+        );
+        assert_eq!(
+            outside_regions("Nothing ships outside the EU or outside North America"),
+            ["eu", "north_america"]
+        );
+        assert_eq!(
+            outside_regions("Parcels outside Germany cost more"),
+            ["germany"]
+        );
+        assert!(outside_regions("Orders placed outside business hours ship next day").is_empty());
+        assert!(outside_regions("Leave it outside the door").is_empty());
     }
 
     #[test]

@@ -172,6 +172,11 @@ pub(crate) struct Index {
     groups: Vec<Vec<String>>,
     /// Stem -> the groups it belongs to.
     group_of: HashMap<String, Vec<usize>>,
+    /// Regions the knowledge says something happens outside of ("outside
+    /// Europe"), as `places::region_key`s; each is indexed as the term
+    /// `outside:<key>` in the documents that say it.
+    #[cfg_attr(not(feature = "places"), allow(dead_code))]
+    outside: Vec<String>,
     /// [`FILLERS`] as the tokenizer stems them ("policy" is "polici").
     fillers: HashSet<String>,
     /// Multi-word phrases (normalised, space-padded) -> group.
@@ -260,10 +265,19 @@ impl Index {
         let tokenizer = tokenizer();
         let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
         let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
+        #[cfg_attr(not(feature = "places"), allow(unused_mut))]
+        let mut outside: Vec<String> = Vec::new();
         for (i, (title, text)) in documents.iter().enumerate() {
             for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
                 let mut distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
                 distinct.extend(closed_compounds(&tokenizer, words));
+                #[cfg(feature = "places")]
+                for key in super::places::outside_regions(words) {
+                    distinct.insert(format!("outside:{key}"));
+                    if !outside.contains(&key) {
+                        outside.push(key);
+                    }
+                }
                 for term in distinct {
                     map.entry(term).or_default().push(i as u32);
                 }
@@ -325,6 +339,7 @@ impl Index {
             title_postings,
             groups,
             group_of,
+            outside,
             fillers,
             phrases,
             stemmed_phrases,
@@ -337,6 +352,20 @@ impl Index {
 
     pub fn stems(&self, text: &str) -> Vec<String> {
         self.tokenizer.tokenize(text)
+    }
+
+    /// Every term `text` is indexed by: its stems, its hyphenated words
+    /// written closed, and the regions it says something is outside of.
+    pub fn terms(&self, text: &str) -> HashSet<String> {
+        let mut terms: HashSet<String> = self.stems(text).into_iter().collect();
+        terms.extend(closed_compounds(&self.tokenizer, text));
+        #[cfg(feature = "places")]
+        terms.extend(
+            super::places::outside_regions(text)
+                .into_iter()
+                .map(|key| format!("outside:{key}")),
+        );
+        terms
     }
 
     fn idf(&self, term: &str) -> Option<f32> {
@@ -399,6 +428,18 @@ impl Index {
                 let stems = self.stems(name).join(" ");
                 if !stems.is_empty() && !alternatives.contains(&stems) {
                     alternatives.push(stems);
+                }
+            }
+            // A passage saying "outside Europe" speaks of every place
+            // not in Europe.
+            let keys: Vec<String> = place
+                .names
+                .iter()
+                .map(|n| super::places::region_key(n))
+                .collect();
+            for region in &self.outside {
+                if !keys.contains(region) {
+                    alternatives.push(format!("outside:{region}"));
                 }
             }
             consumed.extend(self.stems(&place.name));
@@ -472,9 +513,7 @@ impl Index {
 
     /// How much of the question `title` covers (0..1).
     pub fn title_coverage(&self, query: &Query, title: &str) -> f32 {
-        let mut terms: HashSet<String> = self.stems(title).into_iter().collect();
-        terms.extend(closed_compounds(&self.tokenizer, title));
-        query.coverage(&terms)
+        query.coverage(&self.terms(title))
     }
 
     /// Per document, the summed weight of the concepts `postings` says it holds.
