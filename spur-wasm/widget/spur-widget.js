@@ -44,7 +44,8 @@ form button:disabled { opacity: .5; cursor: default; }
 let loading = null;
 /** Loads the wasm client (once); mountWidget does it when the chat opens. */
 export function ready() {
-  loading ??= init();
+  // A failed fetch is tried again on the next call, not remembered.
+  loading ??= init().catch((err) => { loading = null; throw err; });
   return loading;
 }
 
