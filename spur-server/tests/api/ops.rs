@@ -472,3 +472,48 @@ async fn the_icon_and_the_console_with_a_trailing_slash() {
         assert_eq!(response.headers()["location"], to, "{from}");
     }
 }
+
+/// Logs are JSON lines unless `LOG_FORMAT=pretty` asks for a person's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_or_pretty() {
+    use std::io::Read;
+    for (format, json) in [("", true), ("pretty", false)] {
+        let port = free_port();
+        let db = std::env::temp_dir().join(format!("spur-log-{}.db", uuid::Uuid::new_v4()));
+        let mut server = Process(
+            std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
+                .env_clear()
+                .envs([
+                    ("HOST", "127.0.0.1".to_string()),
+                    ("PORT", port.to_string()),
+                    ("DATABASE_URL", format!("sqlite://{}", db.display())),
+                    ("LOG_FORMAT", format.to_string()),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_ready(&format!("http://127.0.0.1:{port}")).await;
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+        let mut log = String::new();
+        server
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.contains("spur-server listening"))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert_eq!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            json,
+            "{format:?}: {line}"
+        );
+        let _ = std::fs::remove_file(db);
+    }
+}
