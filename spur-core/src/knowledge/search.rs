@@ -11,6 +11,7 @@
 //! of the question's concepts it covers; passages rank by that first and by
 //! BM25 second.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use bm25::{DefaultTokenizer, Embedder, EmbedderBuilder, Language, Scorer, Tokenizer};
@@ -239,18 +240,19 @@ fn closed_compounds(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The documents holding every word of `alternative`, ascending.
-fn holders(postings: &HashMap<String, Vec<u32>>, alternative: &str) -> Vec<u32> {
+/// The documents holding every word of `alternative`, ascending (a single
+/// word's posting list is borrowed, not copied: this runs per search).
+fn holders<'a>(postings: &'a HashMap<String, Vec<u32>>, alternative: &str) -> Cow<'a, [u32]> {
     let mut words = alternative.split(' ');
     let Some(first) = words.next().and_then(|w| postings.get(w)) else {
-        return Vec::new();
+        return Cow::Borrowed(&[]);
     };
-    let mut docs = first.clone();
+    let mut docs = Cow::Borrowed(first.as_slice());
     for word in words {
         let Some(more) = postings.get(word) else {
-            return Vec::new();
+            return Cow::Borrowed(&[]);
         };
-        docs.retain(|d| more.binary_search(d).is_ok());
+        docs.to_mut().retain(|d| more.binary_search(d).is_ok());
     }
     docs
 }
@@ -523,7 +525,7 @@ impl Index {
         let mut last_concept = vec![usize::MAX; n];
         for (c, concept) in query.concepts.iter().enumerate() {
             for alternative in &concept.alternatives {
-                for doc in holders(postings, alternative) {
+                for &doc in holders(postings, alternative).iter() {
                     let doc = doc as usize;
                     if last_concept[doc] != c {
                         last_concept[doc] = c;

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use spur_server::config::Options;
 
-use super::support::{Process, Server, free_port, sqlite_options, wait_ready};
+use super::support::{LoggedServer, Server, sqlite_options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_docs() {
@@ -174,27 +174,13 @@ async fn the_chat_api_is_public_by_default_and_nothing_else() {
 /// setting that allows it; the server's own pages are never reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_origin_is_logged_once() {
-    use std::io::Read;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let db = std::env::temp_dir().join(format!("spur-cors-{}.db", uuid::Uuid::new_v4()));
-    let mut server = Process(
-        std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
-            .env_clear()
-            .envs([
-                ("HOST", "127.0.0.1".to_string()),
-                ("PORT", port.to_string()),
-                ("DATABASE_URL", format!("sqlite://{}", db.display())),
-                ("CORS_ORIGINS", "https://shop.example".into()),
-                ("RUST_LOG", "warn".into()),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = LoggedServer::start(&[
+        ("CORS_ORIGINS", "https://shop.example"),
+        ("RUST_LOG", "warn"),
+    ])
+    .await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    wait_ready(&base).await;
     for origin in [
         "https://evil.example",
         "https://evil.example",
@@ -208,16 +194,7 @@ async fn a_refused_origin_is_logged_once() {
             .await
             .unwrap();
     }
-    let _ = server.0.kill();
-    let _ = server.0.wait();
-    let mut log = String::new();
-    server
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = server.stop();
     let refusals: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("cross-origin request was refused"))
@@ -225,7 +202,6 @@ async fn a_refused_origin_is_logged_once() {
     assert_eq!(refusals.len(), 1, "{log}");
     assert!(refusals[0].contains("evil.example"), "{log}");
     assert!(refusals[0].contains("CORS_ORIGINS"), "{log}");
-    let _ = std::fs::remove_file(db);
 }
 
 /// Made-up HTTP methods never become metric series: the label set stays
@@ -476,35 +452,8 @@ async fn the_icon_and_the_console_with_a_trailing_slash() {
 /// Logs are JSON lines unless `LOG_FORMAT=pretty` asks for a person's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_json_or_pretty() {
-    use std::io::Read;
     for (format, json) in [("", true), ("pretty", false)] {
-        let port = free_port();
-        let db = std::env::temp_dir().join(format!("spur-log-{}.db", uuid::Uuid::new_v4()));
-        let mut server = Process(
-            std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
-                .env_clear()
-                .envs([
-                    ("HOST", "127.0.0.1".to_string()),
-                    ("PORT", port.to_string()),
-                    ("DATABASE_URL", format!("sqlite://{}", db.display())),
-                    ("LOG_FORMAT", format.to_string()),
-                ])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_ready(&format!("http://127.0.0.1:{port}")).await;
-        let _ = server.0.kill();
-        let _ = server.0.wait();
-        let mut log = String::new();
-        server
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
+        let log = LoggedServer::start(&[("LOG_FORMAT", format)]).await.stop();
         let line = log
             .lines()
             .find(|l| l.contains("spur-server listening"))
@@ -514,6 +463,5 @@ async fn logs_are_json_or_pretty() {
             json,
             "{format:?}: {line}"
         );
-        let _ = std::fs::remove_file(db);
     }
 }

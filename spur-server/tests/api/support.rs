@@ -325,3 +325,47 @@ pub async fn wait_ready(base: &str) {
         .await
         .expect("the server starts");
 }
+
+/// The real binary on a free port with a fresh SQLite file and `env`,
+/// ready; `stop` ends it and returns what it logged on stdout.
+pub struct LoggedServer {
+    process: Process,
+    pub base: String,
+    db: std::path::PathBuf,
+}
+
+impl LoggedServer {
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let db = std::env::temp_dir().join(format!("spur-bin-{}.db", uuid::Uuid::new_v4()));
+        let process = Process(
+            std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
+                .env_clear()
+                .envs([
+                    ("HOST", "127.0.0.1".to_string()),
+                    ("PORT", port.to_string()),
+                    ("DATABASE_URL", format!("sqlite://{}", db.display())),
+                ])
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&base).await;
+        Self { process, base, db }
+    }
+
+    pub fn stop(mut self) -> String {
+        use std::io::Read;
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+        let mut log = String::new();
+        if let Some(mut out) = self.process.0.stdout.take() {
+            let _ = out.read_to_string(&mut log);
+        }
+        let _ = std::fs::remove_file(&self.db);
+        log
+    }
+}
