@@ -58,11 +58,14 @@ def test_a_server_models_vectors_are_kept_in_the_database(
 ) -> None:
     import sqlite3
 
-    (tmp_path / "policies.md").write_text(
+    # The knowledge apart from the database file and its WAL companions.
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "policies.md").write_text(
         "## Change of mind\nReturns of unworn items are accepted within 30 days.\n"
     )
     embeddings = spur.OpenAIEmbeddings(base_url=fake_llm, api_key="sk-test", dims=16)
-    spur.Engine(sqlite_url, knowledge=str(tmp_path), embedding_model=embeddings)
+    spur.Engine(sqlite_url, knowledge=str(kb), embedding_model=embeddings)
     db = sqlite3.connect(sqlite_url.removeprefix("sqlite://"))
     (rows,) = db.execute(
         "SELECT count(*) FROM embedding_vectors WHERE model = 'text-embedding-3-small' AND dims = 16"
@@ -71,5 +74,5 @@ def test_a_server_models_vectors_are_kept_in_the_database(
     # Restarted while the endpoint is unreachable: the knowledge loads from
     # the database (without it, this raises ConfigError).
     down = spur.OpenAIEmbeddings(base_url="http://127.0.0.1:9/v1", dims=16, max_retries=0, timeout=2.0)
-    engine = spur.Engine(sqlite_url, knowledge=str(tmp_path), embedding_model=down)
+    engine = spur.Engine(sqlite_url, knowledge=str(kb), embedding_model=down)
     assert "30 days" in (engine.send_message("how long do I have for returns?").reply or "")
