@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The answer and ticket evaluations, offline. Answers on the five shops of
-# eval/, all of them dev shops now: the demo, Nordlicht, Koala and Maple
-# were tuned on over earlier sessions; Harbour Lane Books was written last,
-# measured once untuned (README: its first run is the held-out headline),
-# then its failure classes were fixed. Each shop runs lexical-only and with
+# The answer and ticket evaluations, offline. Answers on the six shops of
+# eval/, all of them dev shops now: the demo, Nordlicht, Koala, Maple and
+# Harbour were tuned on over earlier sessions; Copperleaf Tea Co. was
+# written last, measured once untuned (README: its first run is the
+# held-out headline), then its failure classes were fixed. Each shop runs lexical-only and with
 # dense retrieval (a static model distilled here from all-MiniLM-L6-v2).
 # Fails below the stated thresholds: they sit at the measured figures, so
 # a regression in answers fails CI.
@@ -27,11 +27,12 @@ eval_shop() { # name knowledge-dir min-correct-% max-wrong [min-correct-% max-wr
     ./target/debug/spur-eval answers --knowledge "$2" --embedding-model "$MODEL" \
         --questions "eval/questions/$1.jsonl" --min-correct "$5" --max-wrong "$6"
 }
-eval_shop demo spur-core/knowledge/demo 90 1 90 1
-eval_shop nordlicht eval/shops/nordlicht 71 0 71 0
-eval_shop koala eval/shops/koala 61 0 73 1
-eval_shop maple eval/shops/maple 77 0 82 1
-eval_shop harbour eval/shops/harbour 78 0 80 0
+eval_shop demo spur-core/knowledge/demo 97 1 97 1
+eval_shop nordlicht eval/shops/nordlicht 76 0 76 0
+eval_shop koala eval/shops/koala 71 0 76 1
+eval_shop maple eval/shops/maple 82 0 88 1
+eval_shop harbour eval/shops/harbour 78 0 83 0
+eval_shop copperleaf eval/shops/copperleaf 87 0 89 1
 
 # Ticket classification on hand-written tickets in English, Spanish, German
 # and Hinglish (eval/tickets/README.md): the dev set the cue lists were

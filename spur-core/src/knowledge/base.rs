@@ -500,6 +500,44 @@ mod tests {
         }
     }
 
+    /// What a passage says without the question's words: an amount is a
+    /// price, "any other country" covers places the knowledge never names,
+    /// a heading all about the question beats one that mentions it.
+    #[test]
+    fn passages_answer_by_what_they_say() {
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Where we send\nWe ship to New Zealand and Australia. We cannot send \
+             anything to any other country.\n\n\
+             ## Tea club\nA box of three teas every month for NZD 39. Skip a month \
+             any time.\n\n\
+             ## Can I change my delivery address after ordering?\nEmail us the day you \
+             order and we change where your order will arrive.\n\n\
+             ## Delivery times\nOrders leave the same day and arrive in 1 to 3 \
+             working days.\n\n\
+             ## Tasting room\nFree tastings on Saturdays. Bookings are needed for \
+             groups of more than six.\n",
+        );
+        let best = |q: &str| kb.search(q, 1).into_iter().next();
+        for (question, title) in [
+            ("do u deliver to singapore", "Where we send"),
+            ("I live in London, do you ship there?", "Where we send"),
+            ("how much is the monthly box", "Tea club"),
+            ("when will my order arrive", "Delivery times"),
+            ("do I need to book for a group of 10", "Tasting room"),
+            // Other languages' function words are no ideas either.
+            ("wie lange dauert der Versand?", "Delivery times"),
+            ("cuánto tarda el envío de un pedido", "Delivery times"),
+        ] {
+            let top = best(question).unwrap_or_else(|| panic!("{question}: nothing"));
+            assert_eq!(top.title, title, "{question}: {top:?}");
+            assert!(top.confidence >= 0.7, "{question}: {top:?}");
+        }
+        // A place the knowledge names is not "elsewhere".
+        let top = best("do you ship to Sydney").unwrap();
+        assert!(top.excerpt.contains("Australia"), "{top:?}");
+    }
+
     /// Words mapped to topics: a stand-in for a model that knows "regret
     /// buying" means a return, which no lexical rule here does.
     struct Topics;

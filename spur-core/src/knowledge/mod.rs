@@ -5,6 +5,7 @@
 
 mod base;
 mod dense;
+mod derived;
 mod excerpt;
 mod fusion;
 pub mod gaps;

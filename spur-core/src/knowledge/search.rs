@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use bm25::{DefaultTokenizer, Embedder, EmbedderBuilder, Language, Scorer, Tokenizer};
 
+use super::derived;
 use super::synonyms::GROUPS;
 use crate::classify::lexicon::normalize;
 
@@ -44,6 +45,28 @@ const CANDIDATES: usize = 32;
 /// say what a question is about: they count this much more than other words.
 const TOPIC_BOOST: f32 = 1.5;
 
+/// A number in a question is a detail ("a group of 10"), often written
+/// another way in the answer ("more than six"): it weighs this share of a word.
+const NUMBER_SHARE: f32 = 0.5;
+
+/// Terms a passage may express a group's idea by but a question does not
+/// ask with, keyed by a member of the group: "Delivery times" is about how
+/// long delivery takes, "is this my first time?" is no question of
+/// duration; "NZD 39" states a cost.
+const PASSAGE_ONLY: &[(&str, &[&str])] = &[
+    ("how long", &["time", "times"]),
+    ("cost", &[derived::MONEY]),
+];
+
+/// Languages whose function words (NLTK's lists) are no idea of a question.
+const FOREIGN_FUNCTION_WORDS: &[&str] = &["de", "es", "fr"];
+
+/// Hindi function words as customers type them in Latin letters.
+const HINGLISH_FUNCTION_WORDS: &[&str] = &[
+    "kya", "hai", "hain", "ka", "ki", "ke", "ko", "se", "mera", "meri", "mere", "mujhe", "aap",
+    "aapka", "aapke", "hum", "nahi", "nahin", "bhi", "toh", "kar", "karo", "karna",
+];
+
 /// Words that say how a customer asks, not what about.
 const FILLERS: &[&str] = &[
     "know",
@@ -64,6 +87,14 @@ const FILLERS: &[&str] = &[
     "thank",
     "question",
     "ask",
+    // Chat spelling of pronouns ("do u ship", "ur returns").
+    "u",
+    "ur",
+    "ya",
+    // "do you take cards?", "how long does it take?": the idea is in the
+    // other words; "take back" is a phrase of its own.
+    "take",
+    "put",
     "let",
     "just",
     "also",
@@ -74,6 +105,8 @@ const FILLERS: &[&str] = &[
     "someone",
     "something",
     "wondering",
+    // "I live in London": the place is the idea.
+    "live",
     "possible",
     "way",
     "still",
@@ -169,6 +202,8 @@ pub(crate) struct Index {
     unknown_weight: f32,
     /// Term -> the documents whose title holds it.
     title_postings: HashMap<String, Vec<u32>>,
+    /// Each document's title stems.
+    title_terms: Vec<Vec<String>>,
     /// Stemmed single words of each synonym group.
     groups: Vec<Vec<String>>,
     /// Stem -> the groups it belongs to.
@@ -273,6 +308,7 @@ impl Index {
             for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
                 let mut distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
                 distinct.extend(closed_compounds(&tokenizer, words));
+                distinct.extend(derived::terms(words));
                 #[cfg(feature = "places")]
                 for key in super::places::outside_regions(words) {
                     distinct.insert(format!("outside:{key}"));
@@ -285,6 +321,14 @@ impl Index {
                 }
             }
         }
+        let title_terms = documents
+            .iter()
+            .map(|(title, _)| {
+                let mut stems = tokenizer.tokenize(title);
+                stems.dedup();
+                stems
+            })
+            .collect();
         let texts: Vec<&str> = documents.iter().map(|(_, text)| text.as_str()).collect();
         let embedder: Embedder =
             EmbedderBuilder::with_tokenizer_and_fit_to_corpus(self::tokenizer(), &texts).build();
@@ -326,10 +370,37 @@ impl Index {
             }
             groups.push(stems);
         }
+        for (member, extra) in PASSAGE_ONLY {
+            let Some(g) = GROUPS.iter().position(|members| members.contains(member)) else {
+                continue;
+            };
+            for term in *extra {
+                let stems = if term.contains(':') {
+                    vec![term.to_string()]
+                } else {
+                    tokenizer.tokenize(term)
+                };
+                for stem in stems {
+                    if !groups[g].contains(&stem) {
+                        groups[g].push(stem);
+                    }
+                }
+            }
+        }
+        // The tokenizer drops English function words; customers also write
+        // German, Spanish and French ones ("wie lange dauert der Versand nach ...").
+        let foreign = FOREIGN_FUNCTION_WORDS
+            .iter()
+            .flat_map(|language| stop_words::get(language).iter());
         let fillers = FILLERS
             .iter()
-            .flat_map(|w| tokenizer.tokenize(w))
-            .chain(FILLERS.iter().map(|w| w.to_string()))
+            .chain(foreign)
+            .chain(HINGLISH_FUNCTION_WORDS)
+            .flat_map(|w| {
+                let mut forms = tokenizer.tokenize(w);
+                forms.push(normalize(w));
+                forms
+            })
             .collect();
         Self {
             embedder,
@@ -339,6 +410,7 @@ impl Index {
             documents,
             unknown_weight,
             title_postings,
+            title_terms,
             groups,
             group_of,
             outside,
@@ -361,6 +433,7 @@ impl Index {
     pub fn terms(&self, text: &str) -> HashSet<String> {
         let mut terms: HashSet<String> = self.stems(text).into_iter().collect();
         terms.extend(closed_compounds(&self.tokenizer, text));
+        terms.extend(derived::terms(text));
         #[cfg(feature = "places")]
         terms.extend(
             super::places::outside_regions(text)
@@ -444,6 +517,13 @@ impl Index {
                     alternatives.push(format!("outside:{region}"));
                 }
             }
+            // A place the knowledge never names is one of "any other country".
+            if alternatives
+                .iter()
+                .all(|a| holders(&self.postings, a).is_empty())
+            {
+                alternatives.push(derived::ELSEWHERE.to_string());
+            }
             consumed.extend(self.stems(&place.name));
             if place.is_city {
                 notes.push(format!("{} is in {}.", place.name, place.country));
@@ -495,7 +575,11 @@ impl Index {
                 alternatives.extend(self.near_spellings(&token));
             }
             let boost = if groups.is_empty() { 1.0 } else { TOPIC_BOOST };
-            concepts.push(self.weighted(alternatives, boost));
+            let mut concept = self.weighted(alternatives, boost);
+            if token.chars().all(|c| c.is_ascii_digit()) {
+                concept.weight *= NUMBER_SHARE;
+            }
+            concepts.push(concept);
         }
         for group in phrase_groups {
             if token_groups.contains(&group) {
@@ -537,6 +621,18 @@ impl Index {
         covered
     }
 
+    /// The share of a document's title words the question asks about: of
+    /// two titles naming its ideas, "Delivery times" is more about "when
+    /// will my order arrive?" than "Can I change my delivery address after
+    /// ordering?".
+    fn title_precision(&self, asked: &HashSet<&str>, doc: usize) -> f32 {
+        let Some(terms) = self.title_terms.get(doc).filter(|t| !t.is_empty()) else {
+            return 0.0;
+        };
+        let hit = terms.iter().filter(|t| asked.contains(t.as_str())).count();
+        hit as f32 / terms.len() as f32
+    }
+
     /// Documents covering any concept, best first: (index, coverage 0..1,
     /// score = coverage + shares of title coverage and BM25).
     pub fn rank(&self, query: &Query, k: usize) -> Vec<(usize, f32, f32)> {
@@ -546,12 +642,20 @@ impl Index {
         }
         let body = self.covered(query, &self.postings);
         let title = self.covered(query, &self.title_postings);
+        let asked: HashSet<&str> = query
+            .concepts
+            .iter()
+            .flat_map(|c| c.alternatives.iter().flat_map(|a| a.split(' ')))
+            .collect();
         let mut ranked: Vec<(usize, f32, f32)> = body
             .iter()
             .zip(&title)
             .enumerate()
             .filter(|(_, (b, _))| **b > 0.0)
-            .map(|(i, (b, t))| (i, b / total, b / total + TITLE_SHARE * t / total))
+            .map(|(i, (b, t))| {
+                let title = t / total * (0.5 + 0.5 * self.title_precision(&asked, i));
+                (i, b / total, b / total + TITLE_SHARE * title)
+            })
             .collect();
         let by_score =
             |a: &(usize, f32, f32), b: &(usize, f32, f32)| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0));
@@ -581,6 +685,24 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Of two headings naming the question's ideas, the one that is about
+    /// nothing else ranks first.
+    #[test]
+    fn a_heading_all_about_the_question_ranks_first() {
+        let body = "Orders leave the same day and arrive in 2 days.".to_string();
+        let index = Index::new(vec![
+            (
+                "Can I change my delivery address after ordering?".into(),
+                body.clone(),
+            ),
+            ("Delivery times".into(), body),
+        ]);
+        let query = index.analyse("when will my order arrive");
+        let ranked = index.rank(&query, 2);
+        assert_eq!(ranked[0].0, 1, "{ranked:?}");
+        assert!(ranked[0].2 > ranked[1].2, "{ranked:?}");
+    }
 
     #[test]
     fn contractions_and_framing_words_are_not_ideas() {
