@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The answer and ticket evaluations, offline. Answers on the six shops of
-# eval/, all of them dev shops now: the demo, Nordlicht, Koala, Maple and
-# Harbour were tuned on over earlier sessions; Copperleaf Tea Co. was
-# written last, measured once untuned (README: its first run is the
+# The answer and ticket evaluations, offline. Answers on the seven shops
+# of eval/, all of them dev shops now: the demo, Nordlicht, Koala, Maple,
+# Harbour and Copperleaf were tuned on over earlier sessions; Sol y Sombra
+# was written last, measured once untuned (README: its first run is the
 # held-out headline), then its failure classes were fixed. Each shop runs lexical-only and with
 # dense retrieval (a static model distilled here from all-MiniLM-L6-v2).
 # Fails below the stated thresholds: they sit at the measured figures, so
@@ -28,11 +28,12 @@ eval_shop() { # name knowledge-dir min-correct-% max-wrong [min-correct-% max-wr
         --questions "eval/questions/$1.jsonl" --min-correct "$5" --max-wrong "$6"
 }
 eval_shop demo spur-core/knowledge/demo 97 1 97 1
-eval_shop nordlicht eval/shops/nordlicht 76 0 76 0
-eval_shop koala eval/shops/koala 71 0 76 1
-eval_shop maple eval/shops/maple 82 0 88 1
-eval_shop harbour eval/shops/harbour 78 0 83 0
+eval_shop nordlicht eval/shops/nordlicht 78 0 78 0
+eval_shop koala eval/shops/koala 78 0 80 0
+eval_shop maple eval/shops/maple 85 0 91 1
+eval_shop harbour eval/shops/harbour 80 0 83 0
 eval_shop copperleaf eval/shops/copperleaf 87 0 89 1
+eval_shop solysombra eval/shops/solysombra 88 0 86 0
 
 # Ticket classification on hand-written tickets in English, Spanish, German
 # and Hinglish (eval/tickets/README.md): the dev set the cue lists were

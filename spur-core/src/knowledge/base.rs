@@ -378,13 +378,27 @@ impl KnowledgeBase {
         closeness: Option<&dyn Fn(&str) -> f32>,
     ) -> Option<Passage> {
         let article = self.articles.get(i)?;
+        let title_coverage = self.index.title_coverage(analysed, &article.title);
+        // A section whose heading names none of the question's ideas
+        // addresses it only if one sentence does: "14 days from delivery"
+        // and "made-to-order pieces" in two sentences of a returns policy
+        // do not answer "how long till my order arrives?".
+        let confidence = if title_coverage > 0.0 {
+            confidence
+        } else {
+            excerpt::sentences(&article.body)
+                .iter()
+                .map(|s| analysed.coverage(&self.index.terms(s)))
+                .fold(0.0f32, f32::max)
+                .min(confidence)
+        };
         Some(Passage {
             article_id: article.id.clone(),
             title: article.title.clone(),
             text: article.body.clone(),
             score,
             confidence,
-            title_coverage: self.index.title_coverage(analysed, &article.title),
+            title_coverage,
             excerpt: excerpt::excerpt(&self.index, analysed, &article.body, closeness),
             notes: analysed.notes.clone(),
             similarity: None,
@@ -536,6 +550,59 @@ mod tests {
         // A place the knowledge names is not "elsewhere".
         let top = best("do you ship to Sydney").unwrap();
         assert!(top.excerpt.contains("Australia"), "{top:?}");
+    }
+
+    /// Headings and bodies worded unlike the question, and places a
+    /// country alone does not settle.
+    #[test]
+    fn sections_are_read_for_what_they_mean() {
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Where our ceramics travel\nWe send our pieces to mainland Spain, Portugal \
+             and France. We do not send to the Canary Islands or outside the European \
+             Union.\n\n\
+             ## When your parcel gets there\nEvery piece leaves our workshop within 2 \
+             working days. Mainland Spain takes 2 to 4 working days, the rest of Europe \
+             5 to 7.\n\n\
+             ## Sending a piece back\nYou have 14 days from delivery to change your mind. \
+             Made-to-order pieces cannot be returned.\n\n\
+             ## Made-to-order pieces\nCustom dinner sets take 6 to 8 weeks.\n",
+        );
+        let best = |q: &str| kb.search(q, 1).into_iter().next();
+        // A heading's phrase is its idea; "sending ... back" is a return,
+        // not a shipment.
+        let top = best("how long till my order arrives").unwrap();
+        assert_eq!(top.title, "When your parcel gets there", "{top:?}");
+        assert!(top.title_coverage > 0.0, "{top:?}");
+        let returns = kb.search("how long till my order arrives", 4);
+        let returns = returns.iter().find(|p| p.title == "Sending a piece back");
+        assert!(
+            returns.is_none_or(|p| p.title_coverage == 0.0),
+            "{returns:?}"
+        );
+        let top = best("can I send a mug back?").unwrap();
+        assert_eq!(top.title, "Sending a piece back", "{top:?}");
+        // "outside the European Union" says more of Switzerland than "the
+        // rest of Europe" does.
+        let top = best("shipping to Switzerland?").unwrap();
+        assert_eq!(top.title, "Where our ceramics travel", "{top:?}");
+        // Tenerife is in Spain, but the knowledge splits Spain: "mainland
+        // Spain" is no answer for it.
+        let tenerife = best("can I order from Tenerife");
+        assert!(
+            tenerife.as_ref().is_none_or(|p| p.confidence < 0.5),
+            "{tenerife:?}"
+        );
+        // A body that names the question's ideas in separate sentences,
+        // under a heading that names none, does not answer it.
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Changing your mind\nYou have 14 days from delivery to change your mind. \
+             Made-to-order pieces cannot be sent back.\n",
+        );
+        let top = kb.search("how long till my order arrives", 1);
+        let untitled = crate::llm::OfflineConfig::default().min_untitled_confidence;
+        assert!(top.iter().all(|p| p.confidence < untitled), "{top:?}");
     }
 
     /// Words mapped to topics: a stand-in for a model that knows "regret

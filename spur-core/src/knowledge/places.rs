@@ -167,6 +167,46 @@ const REGIONS: &[&str] = &[
     "antarctica",
 ];
 
+/// Countries `text` names as split ("mainland Spain", "the Portuguese
+/// mainland" is not read): a town in one may be on an island the text
+/// treats apart, so the country alone does not say what applies there.
+pub(crate) fn split_countries(text: &str) -> Vec<&'static str> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let word = word.to_lowercase();
+        if !matches!(word.as_str(), "mainland" | "peninsular" | "continental") {
+            continue;
+        }
+        let after = words[i + 1..words.len().min(i + 4)].join(" ");
+        if let Some(place) = find(&after).into_iter().next()
+            && !place.is_city
+            && !place.country.is_empty()
+            && !found.contains(&place.country)
+        {
+            found.push(place.country);
+        }
+    }
+    found
+}
+
+/// Whether `name` is a continent ("Europe", "North America"), which says
+/// less about a place than its country does.
+pub(crate) fn is_continent(name: &str) -> bool {
+    matches!(
+        region_key(name).as_str(),
+        "europe"
+            | "asia"
+            | "africa"
+            | "oceania"
+            | "north_america"
+            | "south_america"
+            | "south_america_latin_america"
+            | "latin_america"
+            | "antarctica"
+    )
+}
+
 /// The key a region or place name is compared by: lower case, words
 /// joined by `_` ("North America" is `north_america`).
 pub(crate) fn region_key(name: &str) -> String {
@@ -210,6 +250,25 @@ pub(crate) fn outside_regions(text: &str) -> Vec<String> {
     found
 }
 
+/// Countries' abbreviations as customers write them, in capitals ("the
+/// US", "UK"): read only as written, "us" is a pronoun.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("US", "US"),
+    ("UK", "GB"),
+    ("GB", "GB"),
+    ("UAE", "AE"),
+    ("NZ", "NZ"),
+    ("KSA", "SA"),
+];
+
+/// The country an abbreviation in capitals stands for.
+fn abbreviation(word: &str) -> Option<Country> {
+    let (_, code) = ABBREVIATIONS.iter().find(|(a, _)| *a == word)?;
+    keshvar::Alpha2::try_from(*code)
+        .ok()
+        .map(|c| c.to_country())
+}
+
 /// Places named in `text`: longest names first, each word used once.
 /// A city counts only when capitalised, or when the whole message is
 /// lower case and the name is long enough not to be an everyday word.
@@ -219,9 +278,22 @@ pub(crate) fn find(text: &str) -> Vec<Place> {
         .filter(|w| !w.is_empty())
         .collect();
     let all_lower = !text.chars().any(char::is_uppercase);
+    // In a message all in capitals, "US" may be the pronoun.
+    let shouted = !text.chars().any(char::is_lowercase);
     let mut found = Vec::new();
     let mut i = 0;
     while i < words.len() {
+        if let Some(country) = abbreviation(words[i]).filter(|_| !shouted) {
+            // Not the abbreviation itself: "contact us" would name the US.
+            found.push(Place {
+                name: words[i].to_string(),
+                country: country.iso_short_name(),
+                names: names_of(&country),
+                is_city: false,
+            });
+            i += 1;
+            continue;
+        }
         let mut matched = 0;
         for len in (1..=4.min(words.len() - i)).rev() {
             let phrase = words[i..i + len].join(" ");
@@ -288,6 +360,10 @@ mod tests {
             "{:?}",
             fiji.names
         );
+        let us = &find("do you send to the US")[0];
+        assert_eq!(us.country, "United States of America");
+        assert!(find("DO YOU SEND TO US").is_empty());
+        assert!(find("can you call us").is_empty());
         let usa = &find("Do you ship to the USA?")[0];
         assert!(!usa.is_city);
         assert_eq!(usa.country, "United States of America");

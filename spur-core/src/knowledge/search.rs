@@ -30,6 +30,9 @@ const UNKNOWN_TERM_WEIGHT: f32 = 1.0;
 /// ("Do you sell gift cards?") must not reach the answer threshold.
 const UNKNOWN_TERM_FACTOR: f32 = 1.25;
 
+/// How much of a place a passage naming only its continent covers.
+const BROAD_SHARE: f32 = 0.5;
+
 /// How much BM25 adds to coverage when ordering passages (a tie-breaker).
 const BM25_SHARE: f32 = 0.1;
 
@@ -95,6 +98,7 @@ const FILLERS: &[&str] = &[
     // other words; "take back" is a phrase of its own.
     "take",
     "put",
+    "till",
     "let",
     "just",
     "also",
@@ -145,6 +149,10 @@ const FILLERS: &[&str] = &[
 pub(crate) struct Concept {
     pub alternatives: Vec<String>,
     pub weight: f32,
+    /// Forms that cover the idea only in part ([`BROAD_SHARE`]): a
+    /// continent for a country ("the rest of Europe" for Switzerland says
+    /// less than "outside the European Union").
+    pub broad: Vec<String>,
 }
 
 /// Whether `terms` hold every word of `alternative`.
@@ -154,7 +162,18 @@ fn holds(terms: &HashSet<String>, alternative: &str) -> bool {
 
 impl Concept {
     pub fn covered_by(&self, terms: &HashSet<String>) -> bool {
-        self.alternatives.iter().any(|a| holds(terms, a))
+        self.share(terms) > 0.0
+    }
+
+    /// How much of the idea `terms` hold: all, [`BROAD_SHARE`] or none.
+    pub fn share(&self, terms: &HashSet<String>) -> f32 {
+        if self.alternatives.iter().any(|a| holds(terms, a)) {
+            1.0
+        } else if self.broad.iter().any(|a| holds(terms, a)) {
+            BROAD_SHARE
+        } else {
+            0.0
+        }
     }
 }
 
@@ -182,8 +201,7 @@ impl Query {
         let covered: f32 = self
             .concepts
             .iter()
-            .filter(|c| c.covered_by(terms))
-            .map(|c| c.weight)
+            .map(|c| c.weight * c.share(terms))
             .sum();
         covered / total
     }
@@ -213,6 +231,9 @@ pub(crate) struct Index {
     /// `outside:<key>` in the documents that say it.
     #[cfg_attr(not(feature = "places"), allow(dead_code))]
     outside: Vec<String>,
+    /// Countries the knowledge splits ("mainland Spain"), by English name.
+    #[cfg_attr(not(feature = "places"), allow(dead_code))]
+    split: Vec<&'static str>,
     /// [`FILLERS`] as the tokenizer stems them ("policy" is "polici").
     fillers: HashSet<String>,
     /// Multi-word phrases (normalised, space-padded) -> group.
@@ -292,6 +313,41 @@ fn holders<'a>(postings: &'a HashMap<String, Vec<u32>>, alternative: &str) -> Co
     docs
 }
 
+/// A text's stems, with "send ... back" read as one word, "return": "We
+/// send to Spain" is shipping, "Sending a piece back" is a return.
+fn stems_of(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
+    let mut stems = tokenizer.tokenize(text);
+    let mut i = 0;
+    while i < stems.len() {
+        if matches!(stems[i].as_str(), "send" | "sent") {
+            let end = (i + 4).min(stems.len());
+            if let Some(back) = (i + 1..end).find(|&j| stems[j] == "back") {
+                stems.remove(back);
+                stems[i] = "return".into();
+            }
+        }
+        i += 1;
+    }
+    stems
+}
+
+/// The term a passage holding one of group `g`'s phrases is indexed by.
+fn phrase_term(g: usize) -> String {
+    format!("phrase:{g}")
+}
+
+/// The groups whose phrases `text` says (`phrases`: normalised, space-padded).
+fn phrase_terms(phrases: &[(String, usize)], text: &str) -> Vec<String> {
+    let normalized = format!(" {} ", normalize(&expand_contractions(text)));
+    let mut found: Vec<usize> = phrases
+        .iter()
+        .filter(|(phrase, _)| normalized.contains(phrase.as_str()))
+        .map(|(_, g)| *g)
+        .collect();
+    found.dedup();
+    found.into_iter().map(phrase_term).collect()
+}
+
 pub(crate) fn tokenizer() -> DefaultTokenizer {
     DefaultTokenizer::new(Language::English)
 }
@@ -300,45 +356,6 @@ impl Index {
     /// `documents`: (title, text to index) pairs.
     pub fn new(documents: Vec<(String, String)>) -> Self {
         let tokenizer = tokenizer();
-        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
-        #[cfg_attr(not(feature = "places"), allow(unused_mut))]
-        let mut outside: Vec<String> = Vec::new();
-        for (i, (title, text)) in documents.iter().enumerate() {
-            for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
-                let mut distinct: HashSet<String> = tokenizer.tokenize(words).into_iter().collect();
-                distinct.extend(closed_compounds(&tokenizer, words));
-                distinct.extend(derived::terms(words));
-                #[cfg(feature = "places")]
-                for key in super::places::outside_regions(words) {
-                    distinct.insert(format!("outside:{key}"));
-                    if !outside.contains(&key) {
-                        outside.push(key);
-                    }
-                }
-                for term in distinct {
-                    map.entry(term).or_default().push(i as u32);
-                }
-            }
-        }
-        let title_terms = documents
-            .iter()
-            .map(|(title, _)| {
-                let mut stems = tokenizer.tokenize(title);
-                stems.dedup();
-                stems
-            })
-            .collect();
-        let texts: Vec<&str> = documents.iter().map(|(_, text)| text.as_str()).collect();
-        let embedder: Embedder =
-            EmbedderBuilder::with_tokenizer_and_fit_to_corpus(self::tokenizer(), &texts).build();
-        let mut scorer = Scorer::<u32>::new();
-        for (i, text) in texts.iter().enumerate() {
-            scorer.upsert(&(i as u32), embedder.embed(text));
-        }
-        let documents = texts.len();
-        let unknown_weight =
-            (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT) * UNKNOWN_TERM_FACTOR;
         let mut groups = Vec::with_capacity(GROUPS.len());
         let mut group_of: HashMap<String, Vec<usize>> = HashMap::new();
         let mut phrases = Vec::new();
@@ -349,19 +366,19 @@ impl Index {
                 let normalized = normalize(member);
                 if normalized.split_whitespace().count() > 1 {
                     phrases.push((format!(" {} ", normalized.trim()), g));
-                    let phrase_stems = tokenizer.tokenize(member);
+                    let phrase_stems = stems_of(&tokenizer, member);
                     if phrase_stems.len() > 1 {
                         stemmed_phrases.push((phrase_stems, g));
                     }
                     // A passage names the idea by the phrase's words
                     // together ("gift voucher" for "gift card").
-                    let joined = tokenizer.tokenize(member).join(" ");
+                    let joined = stems_of(&tokenizer, member).join(" ");
                     if joined.contains(' ') && !stems.contains(&joined) {
                         stems.push(joined);
                     }
                     continue;
                 }
-                for stem in tokenizer.tokenize(member) {
+                for stem in stems_of(&tokenizer, member) {
                     if !stems.contains(&stem) {
                         group_of.entry(stem.clone()).or_default().push(g);
                         stems.push(stem);
@@ -387,6 +404,60 @@ impl Index {
                 }
             }
         }
+        // A passage saying a group's phrase ("when your parcel gets there")
+        // holds the idea as much as one saying its words.
+        for (g, stems) in groups.iter_mut().enumerate() {
+            stems.push(phrase_term(g));
+        }
+        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
+        #[cfg_attr(not(feature = "places"), allow(unused_mut))]
+        let mut outside: Vec<String> = Vec::new();
+        #[cfg_attr(not(feature = "places"), allow(unused_mut))]
+        let mut split: Vec<&'static str> = Vec::new();
+        for (i, (title, text)) in documents.iter().enumerate() {
+            for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
+                let mut distinct: HashSet<String> =
+                    stems_of(&tokenizer, words).into_iter().collect();
+                distinct.extend(closed_compounds(&tokenizer, words));
+                distinct.extend(derived::terms(words));
+                distinct.extend(phrase_terms(&phrases, words));
+                #[cfg(feature = "places")]
+                for country in super::places::split_countries(words) {
+                    if !split.contains(&country) {
+                        split.push(country);
+                    }
+                }
+                #[cfg(feature = "places")]
+                for key in super::places::outside_regions(words) {
+                    distinct.insert(format!("outside:{key}"));
+                    if !outside.contains(&key) {
+                        outside.push(key);
+                    }
+                }
+                for term in distinct {
+                    map.entry(term).or_default().push(i as u32);
+                }
+            }
+        }
+        let title_terms = documents
+            .iter()
+            .map(|(title, _)| {
+                let mut stems = stems_of(&tokenizer, title);
+                stems.dedup();
+                stems
+            })
+            .collect();
+        let texts: Vec<&str> = documents.iter().map(|(_, text)| text.as_str()).collect();
+        let embedder: Embedder =
+            EmbedderBuilder::with_tokenizer_and_fit_to_corpus(self::tokenizer(), &texts).build();
+        let mut scorer = Scorer::<u32>::new();
+        for (i, text) in texts.iter().enumerate() {
+            scorer.upsert(&(i as u32), embedder.embed(text));
+        }
+        let documents = texts.len();
+        let unknown_weight =
+            (1.0 + documents as f32).ln().max(UNKNOWN_TERM_WEIGHT) * UNKNOWN_TERM_FACTOR;
         // The tokenizer drops English function words; customers also write
         // German, Spanish and French ones ("wie lange dauert der Versand nach ...").
         let foreign = FOREIGN_FUNCTION_WORDS
@@ -414,6 +485,7 @@ impl Index {
             groups,
             group_of,
             outside,
+            split,
             fillers,
             phrases,
             stemmed_phrases,
@@ -425,7 +497,7 @@ impl Index {
     }
 
     pub fn stems(&self, text: &str) -> Vec<String> {
-        self.tokenizer.tokenize(text)
+        stems_of(&self.tokenizer, text)
     }
 
     /// Every term `text` is indexed by: its stems, its hyphenated words
@@ -434,6 +506,7 @@ impl Index {
         let mut terms: HashSet<String> = self.stems(text).into_iter().collect();
         terms.extend(closed_compounds(&self.tokenizer, text));
         terms.extend(derived::terms(text));
+        terms.extend(phrase_terms(&self.phrases, text));
         #[cfg(feature = "places")]
         terms.extend(
             super::places::outside_regions(text)
@@ -466,6 +539,7 @@ impl Index {
         Concept {
             alternatives,
             weight,
+            broad: Vec::new(),
         }
     }
 
@@ -499,7 +573,14 @@ impl Index {
         #[cfg(feature = "places")]
         for place in super::places::find(question) {
             let mut alternatives = Vec::new();
+            // A town of a country the knowledge splits ("mainland Spain")
+            // is covered by its own name only: Tenerife is in Spain, but
+            // not on the mainland (nor, by geography, in Europe).
+            let split = place.is_city && self.split.contains(&place.country);
             for name in &place.names {
+                if split && *name != place.name {
+                    continue;
+                }
                 let stems = self.stems(name).join(" ");
                 if !stems.is_empty() && !alternatives.contains(&stems) {
                     alternatives.push(stems);
@@ -517,10 +598,12 @@ impl Index {
                     alternatives.push(format!("outside:{region}"));
                 }
             }
-            // A place the knowledge never names is one of "any other country".
-            if alternatives
-                .iter()
-                .all(|a| holders(&self.postings, a).is_empty())
+            // A place the knowledge never names is one of "any other country"
+            // (but a town of a split country is not "another country").
+            if !split
+                && alternatives
+                    .iter()
+                    .all(|a| holders(&self.postings, a).is_empty())
             {
                 alternatives.push(derived::ELSEWHERE.to_string());
             }
@@ -529,7 +612,17 @@ impl Index {
                 notes.push(format!("{} is in {}.", place.name, place.country));
             }
             expanded.push(place.names.join(" "));
-            concepts.push(self.concept(alternatives));
+            let mut concept = self.concept(alternatives);
+            let (broad, full): (Vec<String>, Vec<String>) =
+                concept.alternatives.drain(..).partition(|a| {
+                    place
+                        .names
+                        .iter()
+                        .any(|n| super::places::is_continent(n) && self.stems(n).join(" ") == *a)
+                });
+            concept.alternatives = full;
+            concept.broad = broad;
+            concepts.push(concept);
         }
 
         // Customers' phrases ("send it back", "how long").
@@ -608,12 +701,19 @@ impl Index {
         let mut covered = vec![0.0f32; n];
         let mut last_concept = vec![usize::MAX; n];
         for (c, concept) in query.concepts.iter().enumerate() {
-            for alternative in &concept.alternatives {
-                for &doc in holders(postings, alternative).iter() {
+            // Full forms first: a document holding one does not also count
+            // a broad form.
+            let forms = concept
+                .alternatives
+                .iter()
+                .map(|a| (a, 1.0))
+                .chain(concept.broad.iter().map(|a| (a, BROAD_SHARE)));
+            for (form, share) in forms {
+                for &doc in holders(postings, form).iter() {
                     let doc = doc as usize;
                     if last_concept[doc] != c {
                         last_concept[doc] = c;
-                        covered[doc] += concept.weight;
+                        covered[doc] += concept.weight * share;
                     }
                 }
             }
