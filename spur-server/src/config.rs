@@ -193,6 +193,13 @@ pub struct Options {
     /// Classify tickets from a durable job queue instead of in the request.
     #[arg(long, env = "USE_QUEUE", global = true)]
     pub use_queue: Option<bool>,
+    /// Where engine events cross instances: `local` (one process, the
+    /// default) or `redis` (a Redis stream on `REDIS_URL`).
+    #[arg(long, env = "EVENT_BUS", global = true)]
+    pub event_bus: Option<String>,
+    /// The Redis stream of `EVENT_BUS=redis` (default `spur:events`).
+    #[arg(long, env = "EVENT_BUS_STREAM", global = true)]
+    pub event_bus_stream: Option<String>,
     /// `postgres` (the store's database, the default there) or `redis` (`REDIS_URL`).
     #[arg(long, env = "QUEUE_BACKEND", global = true)]
     pub queue_backend: Option<String>,
@@ -385,6 +392,18 @@ pub struct Settings {
     /// `Some` when tickets are classified from the queue.
     pub queue: Option<QueueSettings>,
     pub classify_rate_limit: u32,
+    pub event_bus: EventBusSettings,
+}
+
+/// Where engine events (messages, status changes, typing) reach the live
+/// feeds: this process only, or every instance through Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventBusSettings {
+    Local,
+    /// A Redis stream (XADD/XREAD) on `REDIS_URL`.
+    Redis {
+        stream: String,
+    },
 }
 
 /// Where classification jobs wait.
@@ -628,7 +647,28 @@ impl Settings {
         } else {
             None
         };
+        let event_bus = match o.event_bus.or(file.event_bus).as_deref() {
+            None | Some("") | Some("local") => EventBusSettings::Local,
+            Some("redis") if redis_url.is_some() => EventBusSettings::Redis {
+                stream: o
+                    .event_bus_stream
+                    .or(file.event_bus_stream)
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| "spur:events".into()),
+            },
+            Some("redis") => return Err(bad("EVENT_BUS", "redis needs REDIS_URL")),
+            Some("nats") => {
+                return Err(bad(
+                    "EVENT_BUS",
+                    "nats is not built yet; use redis (REDIS_URL) or local",
+                ));
+            }
+            Some(other) => {
+                return Err(bad("EVENT_BUS", format!("{other:?} is not local or redis")));
+            }
+        };
         Ok(Self {
+            event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
             classify_rate_limit: o
@@ -783,6 +823,7 @@ impl std::fmt::Debug for Settings {
             .field("ai_timeout", &self.ai_timeout)
             .field("queue", &self.queue)
             .field("classify_rate_limit", &self.classify_rate_limit)
+            .field("event_bus", &self.event_bus)
             .finish()
     }
 }
@@ -901,6 +942,9 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (&["--database-url", "mysql://x"], "DATABASE_URL"),
             (&["--redis-url", "http://x"], "REDIS_URL"),
+            (&["--event-bus", "redis"], "EVENT_BUS"),
+            (&["--event-bus", "nats"], "EVENT_BUS"),
+            (&["--event-bus", "kafka"], "EVENT_BUS"),
             (&["--openai-base-url", "localhost"], "OPENAI_BASE_URL"),
             (&["--llm-timeout-ms", "0"], "LLM_TIMEOUT_MS"),
             (&["--jwt-secret", "short"], "JWT_SECRET"),

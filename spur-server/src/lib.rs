@@ -8,6 +8,7 @@ pub mod config;
 mod cors;
 mod cursor;
 pub mod error;
+pub mod event_bus;
 mod headers;
 pub mod knowledge_source;
 pub mod limit;

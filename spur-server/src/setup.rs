@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
-use crate::config::{ConfigError, QueueBackend, Settings};
+use crate::config::{ConfigError, EventBusSettings, QueueBackend, Settings};
+use crate::event_bus::RedisEvents;
 use crate::knowledge_source::KnowledgeSource;
 use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
@@ -222,7 +223,21 @@ pub async fn state_with_clock(
 ) -> Result<AppState, ConfigError> {
     // Every background task of this server, waited for on shutdown.
     let tasks = TaskTracker::new();
-    let events: Arc<dyn EventBus> = Arc::new(BroadcastEvents::new(1024));
+    let events: Arc<dyn EventBus> = match (&settings.event_bus, &settings.redis_url) {
+        (EventBusSettings::Redis { stream }, Some(url)) => Arc::new(
+            RedisEvents::start(
+                url,
+                stream,
+                settings.redis_timeout,
+                &shutdown,
+                &tasks,
+                clock.clone(),
+            )
+            .await
+            .map_err(|e| bad("EVENT_BUS", e))?,
+        ),
+        _ => Arc::new(BroadcastEvents::new(1024)),
+    };
     let stores = connect_store(&settings.database_url).await?;
     let knowledge = Arc::new(knowledge_source(settings, &stores)?);
     let engine = engine(

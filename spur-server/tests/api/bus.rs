@@ -1,0 +1,254 @@
+//! Live events across instances: two servers on one PostgreSQL database
+//! and one Redis with `EVENT_BUS=redis`. What an agent does on one reaches
+//! the feeds open on the other, without a reload.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use spur_server::config::Options;
+
+use super::support::{Process, Server, postgres_options, redis_url, sqlite_options, sse_events};
+
+/// Two instances sharing a database, Redis and a stream of the test's own.
+async fn two_instances(bus: &str) -> (Server, Server) {
+    two_instances_on(bus, redis_url()).await
+}
+
+async fn two_instances_on(bus: &str, redis: String) -> (Server, Server) {
+    let database_url = postgres_options().await.database_url;
+    let stream = format!("spur-test-events-{}", uuid::Uuid::new_v4().simple());
+    let options = || Options {
+        database_url: database_url.clone(),
+        redis_url: Some(redis.clone()),
+        event_bus: Some(bus.into()),
+        event_bus_stream: Some(stream.clone()),
+        // Sign-in limits would be shared through Redis with every other
+        // test signing in from 127.0.0.1: not what this test is about.
+        login_rate_limit: Some(0),
+        ..sqlite_options()
+    };
+    (
+        Server::start(options()).await,
+        Server::start(options()).await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
+    let (a, b) = two_instances("redis").await;
+    let admin = b.admin_token().await;
+    let (_, ana) = b.agent(&admin, "ana@shop.example").await;
+    let ana_on_a = a
+        .token("ana@shop.example", super::support::AGENT_PASSWORD)
+        .await;
+
+    // The customer writes to instance A and waits there.
+    let first: Value = a
+        .post(
+            "/v1/chat/message",
+            json!({"message": "I want to talk to a human please"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "agent", "{first}");
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    let customer = a.get(&format!("/v1/chat/events/{session}")).await;
+    assert_eq!(customer.status(), 200);
+    let customer = tokio::spawn(sse_events(customer, |e| {
+        e.event == "message" && e.json()["sender"] == "agent"
+    }));
+    // Ana's agents' feed is open on A too.
+    let agents = a
+        .call(Method::GET, "/v1/agent/events", Some(&ana_on_a), None)
+        .await;
+    assert_eq!(agents.status(), 200);
+    let agents = tokio::spawn(sse_events(agents, |e| {
+        e.event == "message" && e.json()["message"]["sender"] == "agent"
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Ana works on instance B.
+    let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
+    let id = inbox["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = b
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = b
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/typing"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = b
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Hello from the other instance"}),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+
+    let seen = tokio::time::timeout(Duration::from_secs(10), customer)
+        .await
+        .expect("the customer's feed on A hears the reply made on B")
+        .unwrap();
+    let names: Vec<&str> = seen.iter().map(|e| e.event.as_str()).collect();
+    assert!(names.contains(&"typing"), "{names:?}");
+    assert!(names.contains(&"status"), "the claim: {names:?}");
+    assert_eq!(
+        seen.last().unwrap().json()["text"],
+        "Hello from the other instance"
+    );
+    let seen = tokio::time::timeout(Duration::from_secs(10), agents)
+        .await
+        .expect("the agents' feed on A hears it too")
+        .unwrap();
+    assert!(
+        seen.iter().any(|e| e.event == "status"),
+        "the claim on B: {seen:?}"
+    );
+
+    // Each instance counts how late the other's events arrive.
+    assert!(a.metric("spur_event_bus_lag_seconds_count").await >= 1.0);
+}
+
+/// An unreachable Redis stops the start: an operator who asked for a
+/// shared bus must not get a silent single-instance one.
+#[tokio::test]
+async fn a_bus_without_redis_is_refused() {
+    let settings = spur_server::config::Settings::load(Options {
+        event_bus: Some("redis".into()),
+        ..sqlite_options()
+    });
+    let error = settings.expect_err("EVENT_BUS=redis needs REDIS_URL");
+    assert!(error.to_string().contains("EVENT_BUS"), "{error}");
+    let settings = spur_server::config::Settings::load(Options {
+        event_bus: Some("redis".into()),
+        redis_url: Some("redis://127.0.0.1:9".into()),
+        redis_timeout_ms: Some(300),
+        ..sqlite_options()
+    })
+    .unwrap();
+    let started =
+        spur_server::setup::state(&settings, tokio_util::sync::CancellationToken::new()).await;
+    assert!(
+        started.is_err(),
+        "the start fails when Redis is unreachable"
+    );
+}
+
+/// A Redis of the test's own on `port`, killed when dropped.
+async fn own_redis(port: u16) -> Process {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed");
+    let url = format!("redis://127.0.0.1:{port}");
+    let up = async {
+        while redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), up)
+        .await
+        .expect("redis starts");
+    Process(child)
+}
+
+/// Redis dies between two agent replies: the reply sent meanwhile does not
+/// reach the other instance live, and arrives there (from the store) with
+/// the next one once Redis is back. Latency, never a lost message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_costs_latency_never_a_message() {
+    let port = super::support::free_port();
+    let redis = own_redis(port).await;
+    let (a, b) = two_instances_on("redis", format!("redis://127.0.0.1:{port}")).await;
+    let admin = b.admin_token().await;
+    let email = format!("ana-{}@shop.example", uuid::Uuid::new_v4().simple());
+    let (_, ana) = b.agent(&admin, &email).await;
+    let first: Value = a
+        .post(
+            "/v1/chat/message",
+            json!({"message": "I want to talk to a person"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
+    let id = inbox["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = b
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let customer = a.get(&format!("/v1/chat/events/{session}")).await;
+    let customer = tokio::spawn(sse_events(customer, |e| {
+        e.event == "message" && e.json()["text"] == "Second, after the outage"
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    drop(redis);
+    let reply = |text: &'static str| {
+        let path = format!("/v1/agent/conversations/{id}/reply");
+        let (b, ana) = (&b, &ana);
+        async move {
+            let (status, body) = b.post_as(ana, &path, json!({"text": text})).await;
+            assert!(status == 200 || status == 201, "{status} {body}");
+        }
+    };
+    reply("First, during the outage").await;
+
+    let _redis = own_redis(port).await;
+    // The reader reconnects within a second or two; until then a reply
+    // would be missed live too, so this one is sent after a pause.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    reply("Second, after the outage").await;
+    let seen = tokio::time::timeout(Duration::from_secs(15), customer)
+        .await
+        .expect("the customer's feed on A hears the reply made after the outage")
+        .unwrap();
+    let texts: Vec<String> = seen
+        .iter()
+        .filter(|e| e.event == "message")
+        .map(|e| e.json()["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let during = texts.iter().position(|t| t == "First, during the outage");
+    let after = texts.iter().position(|t| t == "Second, after the outage");
+    assert!(
+        during.is_some() && during < after,
+        "both replies, in order: {texts:?}"
+    );
+    // Both servers share this test process's metrics registry.
+    assert!(
+        a.metric("spur_event_bus_errors_total{op=\"read\"}").await >= 1.0,
+        "the outage is counted"
+    );
+}
