@@ -307,13 +307,42 @@ impl FromStr for WeeklyHours {
             input: input.to_string(),
             problem: problem.to_string(),
         };
-        let mut spans = Vec::new();
-        for group in input.split(';').map(str::trim).filter(|g| !g.is_empty()) {
-            let (days, times) = group
+        // Groups are days then times, separated by ";" or "," ("Mon-Fri
+        // 08:00-18:00, Sat 09:00-13:00"); a comma also lists days ("Mon,
+        // Wed 09:00-12:00") and times ("09:00-12:00, 13:00-17:00").
+        let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+        for piece in input
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            if piece.starts_with(|c: char| c.is_ascii_digit()) {
+                match groups.last_mut() {
+                    Some((_, times)) => times.push(piece),
+                    None => return Err(problem("each group is days then times")),
+                }
+                continue;
+            }
+            let (days, times) = piece
                 .split_once(char::is_whitespace)
-                .ok_or_else(|| problem("each group is days then times"))?;
+                .map_or((piece, ""), |(d, t)| (d, t.trim()));
+            match groups.last_mut() {
+                Some((list, open)) if open.is_empty() => list.push(days),
+                _ => groups.push((vec![days], Vec::new())),
+            }
+            if !times.is_empty()
+                && let Some((_, open)) = groups.last_mut()
+            {
+                open.push(times);
+            }
+        }
+        let mut spans = Vec::new();
+        for (days, times) in groups {
+            if times.is_empty() {
+                return Err(problem("each group is days then times"));
+            }
             let mut list = Vec::new();
-            for part in days.split(',') {
+            for part in days {
                 match part.split_once('-') {
                     Some((a, b)) => {
                         let (a, b) = (
@@ -330,7 +359,7 @@ impl FromStr for WeeklyHours {
                     None => list.push(parse_day(part).ok_or_else(|| problem("unknown day"))?),
                 }
             }
-            for range in times.split(',').map(str::trim) {
+            for range in times {
                 let (opens, closes) = range
                     .split_once('-')
                     .and_then(|(a, b)| Some((parse_time(a)?, parse_time(b)?)))
@@ -441,12 +470,19 @@ mod tests {
         );
         let weekend: WeeklyHours = "sat,sun 10:00-12:00, 13:00-16:00".parse().unwrap();
         assert_eq!(weekend.spans().len(), 4);
+        // Groups separated by a comma, as people write them.
+        let week: WeeklyHours = "Mon-Fri 08:00-18:00, Sat 09:00-13:00".parse().unwrap();
+        assert_eq!(week.spans().len(), 6);
+        let two: WeeklyHours = "Mon, Wed 09:00-12:00".parse().unwrap();
+        assert_eq!(two.spans().len(), 2);
         for bad in [
             "",
             "Mon",
             "Funday 09:00-10:00",
             "Mon 10:00-09:00",
             "Mon 9-5",
+            "09:00-12:00",
+            "Mon 09:00-12:00, Tue",
         ] {
             assert!(bad.parse::<WeeklyHours>().is_err(), "{bad:?}");
         }

@@ -245,6 +245,8 @@ impl KnowledgeBase {
         let problems = self.problems;
         let embedder = self.dense.map(|d| Arc::clone(d.embedder()));
         let mut kb = Self::new(articles, policies);
+        #[cfg(feature = "places")]
+        kb.index.set_home(facts.time_zone.as_deref());
         kb.facts = facts;
         kb.problems = problems;
         match embedder {
@@ -603,6 +605,47 @@ mod tests {
         let top = kb.search("how long till my order arrives", 1);
         let untitled = crate::llm::OfflineConfig::default().min_untitled_confidence;
         assert!(top.iter().all(|p| p.confidence < untitled), "{top:?}");
+    }
+
+    /// The shop's country comes from its time zone: any other is "abroad".
+    /// And how British customers type: no apostrophes, "P&P", "spend".
+    #[test]
+    fn another_country_than_the_shops_is_abroad() {
+        let text = "## Delivery areas\nWe deliver in England, Scotland and Wales. We do not \
+                    deliver abroad.\n\n\
+                    ## Delivery charges\nStandard delivery is GBP 3.99 per order, free on orders over GBP 35.\n\n\
+                    ## Damaged deliveries\nSend us a photo and we send a replacement free of \
+                    charge.\n";
+        let london = ShopFacts {
+            time_zone: Some("Europe/London".into()),
+            ..ShopFacts::default()
+        };
+        let kb = KnowledgeBase::from_markdown("policies", text).with_facts(london);
+        let answers = crate::llm::OfflineConfig::default().min_confidence;
+        let top = &kb.search("can you deliver to my sister in Dublin", 1)[0];
+        assert_eq!(top.title, "Delivery areas", "{top:?}");
+        assert!(top.confidence >= answers, "{top:?}");
+        // Without the shop's country, nothing says Dublin is abroad.
+        let plain = KnowledgeBase::from_markdown("policies", text);
+        let top = plain.search("can you deliver to my sister in Dublin", 1);
+        assert!(top.iter().all(|p| p.confidence < answers), "{top:?}");
+
+        for (question, title, least) in [
+            ("whats the P&P on an order", "Delivery charges", 0.99),
+            // "spend" is not a typo of "send" (the damaged-goods section).
+            (
+                "how much do I need to spend for free delivery",
+                "Delivery charges",
+                answers,
+            ),
+        ] {
+            let top = &kb.search(question, 1)[0];
+            assert_eq!(top.title, title, "{question}: {top:?}");
+            assert!(top.confidence >= least, "{question}: {top:?}");
+        }
+        // A lone letter is no idea of the question.
+        let top = &kb.search("delivery charges for order x", 1)[0];
+        assert!(top.confidence >= 0.99, "{top:?}");
     }
 
     /// Words mapped to topics: a stand-in for a model that knows "regret

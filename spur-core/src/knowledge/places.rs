@@ -190,6 +190,36 @@ pub(crate) fn split_countries(text: &str) -> Vec<&'static str> {
     found
 }
 
+/// The country of an IANA time zone, read from its city ("Europe/London"
+/// is the United Kingdom, "Pacific/Auckland" New Zealand); `None` when
+/// the city is unknown or several countries share its name.
+pub(crate) fn home_country(time_zone: &str) -> Option<&'static str> {
+    let (area, city) = time_zone.split_once('/')?;
+    let city = city.rsplit('/').next()?.replace('_', " ").to_lowercase();
+    // A city several countries share (London) is the one on the zone's
+    // continent.
+    let on_continent = |c: &Country| match area {
+        "Europe" => c.continent() == Continent::Europe,
+        "America" => matches!(
+            c.continent(),
+            Continent::NorthAmerica | Continent::SouthAmerica
+        ),
+        "Asia" => c.continent() == Continent::Asia,
+        "Africa" => c.continent() == Continent::Africa,
+        "Australia" | "Pacific" => c.continent() == Continent::Australia,
+        _ => true,
+    };
+    let entries: Vec<&Entry> = PLACES
+        .get(&city)?
+        .iter()
+        .filter(|e| on_continent(&e.country))
+        .collect();
+    match entries.as_slice() {
+        [one] => Some(one.country.iso_short_name()),
+        _ => None,
+    }
+}
+
 /// Whether `name` is a continent ("Europe", "North America"), which says
 /// less about a place than its country does.
 pub(crate) fn is_continent(name: &str) -> bool {
@@ -360,6 +390,16 @@ mod tests {
             "{:?}",
             fiji.names
         );
+        assert_eq!(
+            home_country("Europe/London"),
+            Some("United Kingdom of Great Britain and Northern Ireland")
+        );
+        assert_eq!(home_country("Pacific/Auckland"), Some("New Zealand"));
+        assert_eq!(
+            home_country("America/New_York"),
+            Some("United States of America")
+        );
+        assert_eq!(home_country("Etc/UTC"), None);
         let us = &find("do you send to the US")[0];
         assert_eq!(us.country, "United States of America");
         assert!(find("DO YOU SEND TO US").is_empty());

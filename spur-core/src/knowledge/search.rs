@@ -48,6 +48,18 @@ const CANDIDATES: usize = 32;
 /// say what a question is about: they count this much more than other words.
 const TOPIC_BOOST: f32 = 1.5;
 
+/// How a shop says "another country than ours" (not "country" or
+/// "outside" alone: "every EU country", "outside business hours").
+#[cfg_attr(not(feature = "places"), allow(dead_code))]
+const ABROAD: &[&str] = &[
+    "abroad",
+    "international",
+    "internationally",
+    "overseas",
+    "worldwide",
+    "foreign",
+];
+
 /// A number in a question is a detail ("a group of 10"), often written
 /// another way in the answer ("more than six"): it weighs this share of a word.
 const NUMBER_SHARE: f32 = 0.5;
@@ -108,6 +120,8 @@ const FILLERS: &[&str] = &[
     "anyone",
     "someone",
     "something",
+    "anything",
+    "give",
     "wondering",
     // "I live in London": the place is the idea.
     "live",
@@ -234,10 +248,13 @@ pub(crate) struct Index {
     /// Countries the knowledge splits ("mainland Spain"), by English name.
     #[cfg_attr(not(feature = "places"), allow(dead_code))]
     split: Vec<&'static str>,
+    /// The shop's own country (from its time zone): any other is "abroad".
+    #[cfg_attr(not(feature = "places"), allow(dead_code))]
+    home: Option<&'static str>,
     /// [`FILLERS`] as the tokenizer stems them ("policy" is "polici").
     fillers: HashSet<String>,
     /// Multi-word phrases (normalised, space-padded) -> group.
-    phrases: Vec<(String, usize)>,
+    phrases: Phrases,
     /// The phrases of two or more stems as stems ("sending it back" says
     /// "send it back") -> group.
     stemmed_phrases: Vec<(Vec<String>, usize)>,
@@ -261,6 +278,19 @@ fn expand_contractions(text: &str) -> String {
             "can't" | "cannot" => Some("can not"),
             "won't" => Some("will not"),
             "shan't" => Some("shall not"),
+            // Typed without the apostrophe.
+            "whats" => Some("what is"),
+            "hows" => Some("how is"),
+            "wheres" => Some("where is"),
+            "whens" => Some("when is"),
+            "dont" => Some("do not"),
+            "doesnt" => Some("does not"),
+            "didnt" => Some("did not"),
+            "isnt" => Some("is not"),
+            "wasnt" => Some("was not"),
+            "havent" => Some("have not"),
+            "im" => Some("i am"),
+            "ive" => Some("i have"),
             _ => None,
         };
         let expanded = irregular.map(str::to_string).or_else(|| {
@@ -299,15 +329,20 @@ fn closed_compounds(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
 /// The documents holding every word of `alternative`, ascending (a single
 /// word's posting list is borrowed, not copied: this runs per search).
 fn holders<'a>(postings: &'a HashMap<String, Vec<u32>>, alternative: &str) -> Cow<'a, [u32]> {
-    let mut words = alternative.split(' ');
-    let Some(first) = words.next().and_then(|w| postings.get(w)) else {
+    let mut lists = Vec::new();
+    for word in alternative.split(' ') {
+        match postings.get(word) {
+            Some(list) => lists.push(list.as_slice()),
+            None => return Cow::Borrowed(&[]),
+        }
+    }
+    // The rarest word first: the intersection is never larger than it.
+    lists.sort_by_key(|list| list.len());
+    let Some((first, rest)) = lists.split_first() else {
         return Cow::Borrowed(&[]);
     };
-    let mut docs = Cow::Borrowed(first.as_slice());
-    for word in words {
-        let Some(more) = postings.get(word) else {
-            return Cow::Borrowed(&[]);
-        };
+    let mut docs = Cow::Borrowed(*first);
+    for more in rest {
         docs.to_mut().retain(|d| more.binary_search(d).is_ok());
     }
     docs
@@ -337,15 +372,50 @@ fn phrase_term(g: usize) -> String {
 }
 
 /// The groups whose phrases `text` says (`phrases`: normalised, space-padded).
-fn phrase_terms(phrases: &[(String, usize)], text: &str) -> Vec<String> {
+fn phrase_terms(phrases: &Phrases, text: &str) -> Vec<String> {
     let normalized = format!(" {} ", normalize(&expand_contractions(text)));
-    let mut found: Vec<usize> = phrases
-        .iter()
-        .filter(|(phrase, _)| normalized.contains(phrase.as_str()))
-        .map(|(_, g)| *g)
-        .collect();
+    let mut found: Vec<usize> = phrases.found(&normalized).map(|(_, g)| *g).collect();
+    found.sort_unstable();
     found.dedup();
     found.into_iter().map(phrase_term).collect()
+}
+
+/// The groups' multi-word phrases (normalised, space-padded) and an
+/// Aho-Corasick automaton over them: every passage and sentence is
+/// scanned for all of them, once.
+pub(crate) struct Phrases {
+    list: Vec<(String, usize)>,
+    matcher: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Phrases {
+    fn new(list: Vec<(String, usize)>) -> Self {
+        let matcher = aho_corasick::AhoCorasick::new(list.iter().map(|(p, _)| p)).ok();
+        Self { list, matcher }
+    }
+
+    /// The phrases `normalized` (space-padded) holds, each once, in list order.
+    fn found<'a>(&'a self, normalized: &str) -> impl Iterator<Item = &'a (String, usize)> {
+        let mut hit = vec![false; self.list.len()];
+        match &self.matcher {
+            Some(matcher) => {
+                for m in matcher.find_overlapping_iter(normalized) {
+                    hit[m.pattern().as_usize()] = true;
+                }
+            }
+            // Only if the automaton could not be built (it always can for
+            // the fixed lists here): the same answer, slower.
+            None => {
+                for (i, (phrase, _)) in self.list.iter().enumerate() {
+                    hit[i] = normalized.contains(phrase.as_str());
+                }
+            }
+        }
+        self.list
+            .iter()
+            .zip(hit)
+            .filter_map(|(phrase, hit)| hit.then_some(phrase))
+    }
 }
 
 pub(crate) fn tokenizer() -> DefaultTokenizer {
@@ -409,6 +479,7 @@ impl Index {
         for (g, stems) in groups.iter_mut().enumerate() {
             stems.push(phrase_term(g));
         }
+        let phrases = Phrases::new(phrases);
         let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
         let mut title_postings: HashMap<String, Vec<u32>> = HashMap::new();
         #[cfg_attr(not(feature = "places"), allow(unused_mut))]
@@ -486,6 +557,7 @@ impl Index {
             group_of,
             outside,
             split,
+            home: None,
             fillers,
             phrases,
             stemmed_phrases,
@@ -494,6 +566,12 @@ impl Index {
 
     pub fn len(&self) -> usize {
         self.documents
+    }
+
+    /// The shop's country, from its time zone ("Europe/London").
+    #[cfg(feature = "places")]
+    pub fn set_home(&mut self, time_zone: Option<&str>) {
+        self.home = time_zone.and_then(super::places::home_country);
     }
 
     pub fn stems(&self, text: &str) -> Vec<String> {
@@ -554,7 +632,14 @@ impl Index {
         self.postings
             .keys()
             // Typos rarely change the first letter; checking it keeps this cheap.
-            .filter(|t| t.chars().next() == first && t.chars().count().abs_diff(len) <= max)
+            // Short known words are too close to too much ("spend" is not
+            // a typo of "send").
+            .filter(|t| {
+                t.chars().next() == first && {
+                    let n = t.chars().count();
+                    n >= 5 && n.abs_diff(len) <= max
+                }
+            })
             .filter(|t| strsim::damerau_levenshtein(word, t) <= max)
             .cloned()
             .collect()
@@ -598,6 +683,13 @@ impl Index {
                     alternatives.push(format!("outside:{region}"));
                 }
             }
+            // Another country than the shop's is "abroad", "international".
+            if !split && !place.country.is_empty() && self.home.is_some_and(|h| h != place.country)
+            {
+                for word in ABROAD {
+                    alternatives.extend(self.stems(word));
+                }
+            }
             // A place the knowledge never names is one of "any other country"
             // (but a town of a split country is not "another country").
             if !split
@@ -627,8 +719,8 @@ impl Index {
 
         // Customers' phrases ("send it back", "how long").
         let mut phrase_groups: Vec<usize> = Vec::new();
-        for (phrase, group) in &self.phrases {
-            if normalized.contains(phrase.as_str()) && !phrase_groups.contains(group) {
+        for (phrase, group) in self.phrases.found(&normalized) {
+            if !phrase_groups.contains(group) {
                 phrase_groups.push(*group);
                 consumed.extend(self.stems(phrase));
             }
@@ -648,7 +740,11 @@ impl Index {
         let mut seen: HashSet<String> = HashSet::new();
         let mut token_groups: HashSet<usize> = HashSet::new();
         for token in self.stems(question) {
-            if consumed.contains(&token) || self.fillers.contains(&token) {
+            // A lone letter ("p&p", "u") names nothing.
+            if consumed.contains(&token)
+                || self.fillers.contains(&token)
+                || (token.chars().count() == 1 && !token.chars().all(|c| c.is_ascii_digit()))
+            {
                 continue;
             }
             if !seen.insert(token.clone()) {
@@ -742,26 +838,32 @@ impl Index {
         }
         let body = self.covered(query, &self.postings);
         let title = self.covered(query, &self.title_postings);
-        let asked: HashSet<&str> = query
-            .concepts
-            .iter()
-            .flat_map(|c| c.alternatives.iter().flat_map(|a| a.split(' ')))
-            .collect();
+        // Ordered first as if every matching title were all about the
+        // question; the candidates kept then get their title's precision.
         let mut ranked: Vec<(usize, f32, f32)> = body
             .iter()
             .zip(&title)
             .enumerate()
             .filter(|(_, (b, _))| **b > 0.0)
-            .map(|(i, (b, t))| {
-                let title = t / total * (0.5 + 0.5 * self.title_precision(&asked, i));
-                (i, b / total, b / total + TITLE_SHARE * title)
-            })
+            .map(|(i, (b, t))| (i, b / total, b / total + TITLE_SHARE * t / total))
             .collect();
         let by_score =
             |a: &(usize, f32, f32), b: &(usize, f32, f32)| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0));
         if ranked.len() > CANDIDATES {
             ranked.select_nth_unstable_by(CANDIDATES, by_score);
             ranked.truncate(CANDIDATES);
+        }
+        let asked: HashSet<&str> = query
+            .concepts
+            .iter()
+            .flat_map(|c| c.alternatives.iter().flat_map(|a| a.split(' ')))
+            .collect();
+        for entry in &mut ranked {
+            let t = title[entry.0];
+            if t > 0.0 {
+                let imprecise = 0.5 - 0.5 * self.title_precision(&asked, entry.0);
+                entry.2 -= TITLE_SHARE * t / total * imprecise;
+            }
         }
         let embedding = self.embedder.embed(&query.expanded);
         let bm25: Vec<f32> = ranked
