@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use spur_server::config::Options;
 
-use super::support::{Process, Server, postgres_options, redis_url, sqlite_options, sse_events};
+use super::support::{Server, own_redis, postgres_options, redis_url, sqlite_options, sse_events};
 
 /// Two instances sharing a database, Redis and a stream of the test's own.
 async fn two_instances(bus: &str) -> (Server, Server) {
@@ -34,16 +34,19 @@ async fn two_instances_on(bus: &str, redis: String) -> (Server, Server) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
-    let (a, b) = two_instances("redis").await;
-    let admin = b.admin_token().await;
-    let (_, ana) = b.agent(&admin, "ana@shop.example").await;
-    let ana_on_a = a
-        .token("ana@shop.example", super::support::AGENT_PASSWORD)
-        .await;
+/// A customer on `a` who asked for a person, and Ana, an agent signed in
+/// on `b`, who sees the conversation there.
+struct Waiting {
+    session: String,
+    conversation: String,
+    ana: String,
+    email: String,
+}
 
-    // The customer writes to instance A and waits there.
+async fn customer_waits(a: &Server, b: &Server) -> Waiting {
+    let admin = b.admin_token().await;
+    let email = format!("ana-{}@shop.example", uuid::Uuid::new_v4().simple());
+    let (_, ana) = b.agent(&admin, &email).await;
     let first: Value = a
         .post(
             "/v1/chat/message",
@@ -54,13 +57,38 @@ async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
         .await
         .unwrap();
     assert_eq!(first["status"], "agent", "{first}");
-    let session = first["sessionId"].as_str().unwrap().to_string();
-    let customer = a.get(&format!("/v1/chat/events/{session}")).await;
+    let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
+    Waiting {
+        session: first["sessionId"].as_str().unwrap().to_string(),
+        conversation: inbox["conversations"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        ana,
+        email,
+    }
+}
+
+/// Ana acts on the conversation on `b` (`claim`, `typing`, `reply`): the status.
+async fn agent_does(b: &Server, waiting: &Waiting, action: &str, body: Value) -> u16 {
+    let path = format!("/v1/agent/conversations/{}/{action}", waiting.conversation);
+    b.post_as(&waiting.ana, &path, body).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
+    let (a, b) = two_instances("redis").await;
+    // The customer writes to instance A and waits there.
+    let waiting = customer_waits(&a, &b).await;
+    let customer = a.get(&format!("/v1/chat/events/{}", waiting.session)).await;
     assert_eq!(customer.status(), 200);
     let customer = tokio::spawn(sse_events(customer, |e| {
         e.event == "message" && e.json()["sender"] == "agent"
     }));
     // Ana's agents' feed is open on A too.
+    let ana_on_a = a
+        .token(&waiting.email, super::support::AGENT_PASSWORD)
+        .await;
     let agents = a
         .call(Method::GET, "/v1/agent/events", Some(&ana_on_a), None)
         .await;
@@ -71,35 +99,10 @@ async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Ana works on instance B.
-    let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
-    let id = inbox["conversations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, _) = b
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/claim"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = b
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/typing"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 204);
-    let (status, body) = b
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/reply"),
-            json!({"text": "Hello from the other instance"}),
-        )
-        .await;
-    assert!(status == 200 || status == 201, "{status} {body}");
+    assert_eq!(agent_does(&b, &waiting, "claim", json!({})).await, 200);
+    assert_eq!(agent_does(&b, &waiting, "typing", json!({})).await, 204);
+    let text = json!({"text": "Hello from the other instance"});
+    assert_eq!(agent_does(&b, &waiting, "reply", text).await, 200);
 
     let seen = tokio::time::timeout(Duration::from_secs(10), customer)
         .await
@@ -150,31 +153,6 @@ async fn a_bus_without_redis_is_refused() {
     );
 }
 
-/// A Redis of the test's own on `port`, killed when dropped.
-async fn own_redis(port: u16) -> Process {
-    let child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let up = async {
-        while redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), up)
-        .await
-        .expect("redis starts");
-    Process(child)
-}
-
 /// Redis dies between two agent replies: the reply sent meanwhile does not
 /// reach the other instance live, and arrives there (from the store) with
 /// the next one once Redis is back. Latency, never a lost message.
@@ -183,54 +161,23 @@ async fn a_bus_outage_costs_latency_never_a_message() {
     let port = super::support::free_port();
     let redis = own_redis(port).await;
     let (a, b) = two_instances_on("redis", format!("redis://127.0.0.1:{port}")).await;
-    let admin = b.admin_token().await;
-    let email = format!("ana-{}@shop.example", uuid::Uuid::new_v4().simple());
-    let (_, ana) = b.agent(&admin, &email).await;
-    let first: Value = a
-        .post(
-            "/v1/chat/message",
-            json!({"message": "I want to talk to a person"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let session = first["sessionId"].as_str().unwrap().to_string();
-    let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
-    let id = inbox["conversations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, _) = b
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/claim"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let customer = a.get(&format!("/v1/chat/events/{session}")).await;
+    let waiting = customer_waits(&a, &b).await;
+    assert_eq!(agent_does(&b, &waiting, "claim", json!({})).await, 200);
+    let customer = a.get(&format!("/v1/chat/events/{}", waiting.session)).await;
     let customer = tokio::spawn(sse_events(customer, |e| {
         e.event == "message" && e.json()["text"] == "Second, after the outage"
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     drop(redis);
-    let reply = |text: &'static str| {
-        let path = format!("/v1/agent/conversations/{id}/reply");
-        let (b, ana) = (&b, &ana);
-        async move {
-            let (status, body) = b.post_as(ana, &path, json!({"text": text})).await;
-            assert!(status == 200 || status == 201, "{status} {body}");
-        }
-    };
-    reply("First, during the outage").await;
+    let reply = |text: &str| agent_does(&b, &waiting, "reply", json!({ "text": text }));
+    assert_eq!(reply("First, during the outage").await, 200);
 
     let _redis = own_redis(port).await;
     // The reader reconnects within a second or two; until then a reply
     // would be missed live too, so this one is sent after a pause.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    reply("Second, after the outage").await;
+    assert_eq!(reply("Second, after the outage").await, 200);
     let seen = tokio::time::timeout(Duration::from_secs(15), customer)
         .await
         .expect("the customer's feed on A hears the reply made after the outage")

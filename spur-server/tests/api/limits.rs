@@ -114,33 +114,9 @@ async fn redis_limits_are_shared_by_two_instances() {
 /// says degraded and the metrics say why; when Redis is back, so is sharing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_dies_costs_latency_nothing_and_limits_stay_on() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let start_redis = || {
-        std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed")
-    };
-    let mut redis = start_redis();
+    let port = super::support::free_port();
+    let redis = super::support::own_redis(port).await;
     let url = format!("redis://127.0.0.1:{port}");
-    let up = async {
-        while redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), up)
-        .await
-        .expect("redis starts");
     let server = Server::start(Options {
         redis_url: Some(url.clone()),
         ..limited(5, 0)
@@ -162,8 +138,7 @@ async fn a_redis_that_dies_costs_latency_nothing_and_limits_stay_on() {
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["dependencies"]["redis"], "ok");
 
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    drop(redis);
     let mut statuses = Vec::new();
     for _ in 0..7 {
         statuses.push(say().await.expect("answered promptly").status().as_u16());
@@ -186,7 +161,7 @@ async fn a_redis_that_dies_costs_latency_nothing_and_limits_stay_on() {
     );
 
     // Back: after the breaker's cool-off, the shared count resumes.
-    let mut redis = start_redis();
+    let _redis = super::support::own_redis(port).await;
     let back = async {
         loop {
             let ready: Value = server.get_json("/readyz").await;
@@ -199,8 +174,6 @@ async fn a_redis_that_dies_costs_latency_nothing_and_limits_stay_on() {
     tokio::time::timeout(Duration::from_secs(20), back)
         .await
         .expect("ready again once Redis is back");
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -301,6 +301,32 @@ impl Drop for Process {
     }
 }
 
+/// A Redis of the test's own on `port` (killed when dropped), once it answers.
+pub async fn own_redis(port: u16) -> Process {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed");
+    let redis = Process(child);
+    let url = format!("redis://127.0.0.1:{port}");
+    let up = async {
+        while redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), up)
+        .await
+        .expect("redis starts");
+    redis
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
