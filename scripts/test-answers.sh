@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The answer and ticket evaluations, offline. Answers on the eight shops
+# The answer and ticket evaluations, offline. Answers on the nine shops
 # of eval/, all of them dev shops now: each was written before any tuning
-# on it and measured once (README: the newest one's first run, Pawprint
-# Pantry's, is the held-out headline), then its failure classes were fixed. Each shop runs lexical-only and with
+# on it and measured once (README: the newest one's first run, ReNew
+# Cell's, is the held-out headline), then its failure classes were fixed. Each shop runs lexical-only and with
 # dense retrieval (a static model distilled here from all-MiniLM-L6-v2).
 # Fails below the stated thresholds: they sit at the measured figures, so
 # a regression in answers fails CI.
@@ -34,6 +34,7 @@ eval_shop harbour eval/shops/harbour 83 0 80 0
 eval_shop copperleaf eval/shops/copperleaf 87 0 89 1
 eval_shop solysombra eval/shops/solysombra 88 0 86 0
 eval_shop pawprint eval/shops/pawprint 75 0 75 0
+eval_shop renewcell eval/shops/renewcell 86 0 84 2
 
 # Ticket classification on hand-written tickets in English, Spanish, German
 # and Hinglish (eval/tickets/README.md): the dev set the cue lists were

@@ -648,6 +648,26 @@ mod tests {
         assert!(top.confidence >= 0.99, "{top:?}");
     }
 
+    /// "Does it come with ...?" asks what is in the box, not when it comes.
+    #[test]
+    fn what_comes_in_the_box_is_not_a_delivery_question() {
+        let kb = KnowledgeBase::from_markdown(
+            "policies",
+            "## Shipping cost and speed\nGround shipping is free and takes 3 to 5 business \
+             days. Overnight shipping is USD 24.99.\n\n\
+             ## Does the phone come with a charger?\nEach phone ships with a USB-C cable; \
+             wall chargers are sold separately.\n",
+        );
+        let top = &kb.search("does it come with a charging brick", 1)[0];
+        assert_eq!(top.title, "Does the phone come with a charger?", "{top:?}");
+        let asked = kb.index.analyse("does it come with a cable?");
+        let shipping = asked
+            .concepts
+            .iter()
+            .any(|c| c.alternatives.iter().any(|a| a == "ship"));
+        assert!(!shipping, "{asked:?}");
+    }
+
     /// Words mapped to topics: a stand-in for a model that knows "regret
     /// buying" means a return, which no lexical rule here does.
     struct Topics;

@@ -122,6 +122,11 @@ const FILLERS: &[&str] = &[
     "something",
     "anything",
     "give",
+    // "what does grade B mean", "what happens if ...".
+    "mean",
+    "means",
+    "happen",
+    "happens",
     "wondering",
     // "I live in London": the place is the idea.
     "live",

@@ -734,6 +734,32 @@ pub(crate) const GROUPS: &[&[&str]] = &[
         "probe",
         "échantillon",
     ],
+    // What is in the box ("does it come with a charger?").
+    &[
+        "included",
+        "include",
+        "includes",
+        "come with",
+        "comes with",
+        "in the box",
+        "enthalten",
+        "incluye",
+        "incluido",
+        "inclus",
+    ],
+    // What charges a device (not a charge on a card).
+    &[
+        "charger",
+        "chargers",
+        "charging brick",
+        "charging block",
+        "charging cable",
+        "power adapter",
+        "wall plug",
+        "ladegerät",
+        "cargador",
+        "chargeur",
+    ],
     // A card brand customers shorten.
     &["amex", "american express"],
     // Speed.
