@@ -381,6 +381,7 @@ impl KnowledgeBase {
     ) -> Option<Passage> {
         let article = self.articles.get(i)?;
         let title_coverage = self.index.title_coverage(analysed, &article.title);
+        let sentences = excerpt::Sentences::read(&self.index, &article.body);
         // A section whose heading names none of the question's ideas
         // addresses it only if one sentence does: "14 days from delivery"
         // and "made-to-order pieces" in two sentences of a returns policy
@@ -388,11 +389,7 @@ impl KnowledgeBase {
         let confidence = if title_coverage > 0.0 {
             confidence
         } else {
-            excerpt::sentences(&article.body)
-                .iter()
-                .map(|s| analysed.coverage(&self.index.terms(s)))
-                .fold(0.0f32, f32::max)
-                .min(confidence)
+            sentences.best_coverage(analysed).min(confidence)
         };
         Some(Passage {
             article_id: article.id.clone(),
@@ -401,7 +398,7 @@ impl KnowledgeBase {
             score,
             confidence,
             title_coverage,
-            excerpt: excerpt::excerpt(&self.index, analysed, &article.body, closeness),
+            excerpt: excerpt::excerpt_of(analysed, &article.body, &sentences, closeness),
             notes: analysed.notes.clone(),
             similarity: None,
         })

@@ -42,22 +42,55 @@ pub(crate) fn sentences(text: &str) -> Vec<&str> {
     out
 }
 
-/// The sentences of `text` that cover the question's concepts, in their
-/// order: the best one, then any that covers a concept the others do not.
-/// The whole text when it is short or no sentence covers anything.
-/// `similarity` scores a sentence against the question (an embedding
-/// model's cosine), when there is a model.
+/// [`excerpt_of`], reading the sentences first.
+#[cfg(test)]
 pub(crate) fn excerpt(
     index: &Index,
     query: &Query,
     text: &str,
     similarity: Option<&dyn Fn(&str) -> f32>,
 ) -> String {
-    let all = sentences(text);
+    excerpt_of(query, text, &Sentences::read(index, text), similarity)
+}
+
+/// A text's sentences and the terms each is indexed by, read once per
+/// passage: the excerpt and the passage's confidence both use them.
+pub(crate) struct Sentences<'a> {
+    all: Vec<&'a str>,
+    terms: Vec<HashSet<String>>,
+}
+
+impl<'a> Sentences<'a> {
+    pub(crate) fn read(index: &Index, text: &'a str) -> Self {
+        let all = sentences(text);
+        let terms = all.iter().map(|s| index.terms(s)).collect();
+        Self { all, terms }
+    }
+
+    /// How much of the question the sentence that covers most of it covers.
+    pub(crate) fn best_coverage(&self, query: &Query) -> f32 {
+        self.terms
+            .iter()
+            .map(|terms| query.coverage(terms))
+            .fold(0.0f32, f32::max)
+    }
+}
+
+/// The sentences of `text` that cover the question's concepts, in their
+/// order: the best one, then any that covers a concept the others do not.
+/// The whole text when it is short or no sentence covers anything.
+/// `similarity` scores a sentence against the question (an embedding
+/// model's cosine), when there is a model.
+pub(crate) fn excerpt_of(
+    query: &Query,
+    text: &str,
+    sentences: &Sentences<'_>,
+    similarity: Option<&dyn Fn(&str) -> f32>,
+) -> String {
+    let (all, terms) = (&sentences.all, &sentences.terms);
     if all.len() <= 2 {
         return text.trim().to_string();
     }
-    let terms: Vec<HashSet<String>> = all.iter().map(|s| index.terms(s)).collect();
     let closeness: Vec<f32> = match similarity {
         Some(similarity) => all.iter().map(|s| similarity(s).max(0.0)).collect(),
         None => vec![0.0; all.len()],

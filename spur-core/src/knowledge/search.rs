@@ -371,6 +371,26 @@ fn stems_of(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
     stems
 }
 
+/// The prefix of the term a passage saying "outside <region>" is indexed by.
+const OUTSIDE: &str = "outside:";
+
+/// Every term `text` is indexed by: its stems, its hyphenated words written
+/// closed, what it says without the words ([`derived`]), its groups'
+/// phrases and the regions it says something is outside of.
+fn terms_of(tokenizer: &DefaultTokenizer, phrases: &Phrases, text: &str) -> HashSet<String> {
+    let mut terms: HashSet<String> = stems_of(tokenizer, text).into_iter().collect();
+    terms.extend(closed_compounds(tokenizer, text));
+    terms.extend(derived::terms(text));
+    terms.extend(phrase_terms(phrases, text));
+    #[cfg(feature = "places")]
+    terms.extend(
+        super::places::outside_regions(text)
+            .into_iter()
+            .map(|key| format!("{OUTSIDE}{key}")),
+    );
+    terms
+}
+
 /// The term a passage holding one of group `g`'s phrases is indexed by.
 fn phrase_term(g: usize) -> String {
     format!("phrase:{g}")
@@ -493,11 +513,7 @@ impl Index {
         let mut split: Vec<&'static str> = Vec::new();
         for (i, (title, text)) in documents.iter().enumerate() {
             for (map, words) in [(&mut postings, text), (&mut title_postings, title)] {
-                let mut distinct: HashSet<String> =
-                    stems_of(&tokenizer, words).into_iter().collect();
-                distinct.extend(closed_compounds(&tokenizer, words));
-                distinct.extend(derived::terms(words));
-                distinct.extend(phrase_terms(&phrases, words));
+                let distinct = terms_of(&tokenizer, &phrases, words);
                 #[cfg(feature = "places")]
                 for country in super::places::split_countries(words) {
                     if !split.contains(&country) {
@@ -505,10 +521,9 @@ impl Index {
                     }
                 }
                 #[cfg(feature = "places")]
-                for key in super::places::outside_regions(words) {
-                    distinct.insert(format!("outside:{key}"));
-                    if !outside.contains(&key) {
-                        outside.push(key);
+                for key in distinct.iter().filter_map(|t| t.strip_prefix(OUTSIDE)) {
+                    if !outside.iter().any(|k| k == key) {
+                        outside.push(key.to_string());
                     }
                 }
                 for term in distinct {
@@ -586,17 +601,7 @@ impl Index {
     /// Every term `text` is indexed by: its stems, its hyphenated words
     /// written closed, and the regions it says something is outside of.
     pub fn terms(&self, text: &str) -> HashSet<String> {
-        let mut terms: HashSet<String> = self.stems(text).into_iter().collect();
-        terms.extend(closed_compounds(&self.tokenizer, text));
-        terms.extend(derived::terms(text));
-        terms.extend(phrase_terms(&self.phrases, text));
-        #[cfg(feature = "places")]
-        terms.extend(
-            super::places::outside_regions(text)
-                .into_iter()
-                .map(|key| format!("outside:{key}")),
-        );
-        terms
+        terms_of(&self.tokenizer, &self.phrases, text)
     }
 
     fn idf(&self, term: &str) -> Option<f32> {
@@ -663,6 +668,8 @@ impl Index {
         #[cfg(feature = "places")]
         for place in super::places::find(question) {
             let mut alternatives = Vec::new();
+            // A continent says less of a place than its country does.
+            let mut broad = Vec::new();
             // A town of a country the knowledge splits ("mainland Spain")
             // is covered by its own name only: Tenerife is in Spain, but
             // not on the mainland (nor, by geography, in Europe).
@@ -672,8 +679,13 @@ impl Index {
                     continue;
                 }
                 let stems = self.stems(name).join(" ");
-                if !stems.is_empty() && !alternatives.contains(&stems) {
-                    alternatives.push(stems);
+                let forms = if super::places::is_continent(name) {
+                    &mut broad
+                } else {
+                    &mut alternatives
+                };
+                if !stems.is_empty() && !forms.contains(&stems) {
+                    forms.push(stems);
                 }
             }
             // A passage saying "outside Europe" speaks of every place
@@ -685,7 +697,7 @@ impl Index {
                 .collect();
             for region in &self.outside {
                 if !keys.contains(region) {
-                    alternatives.push(format!("outside:{region}"));
+                    alternatives.push(format!("{OUTSIDE}{region}"));
                 }
             }
             // Another country than the shop's is "abroad", "international".
@@ -700,6 +712,7 @@ impl Index {
             if !split
                 && alternatives
                     .iter()
+                    .chain(&broad)
                     .all(|a| holders(&self.postings, a).is_empty())
             {
                 alternatives.push(derived::ELSEWHERE.to_string());
@@ -709,16 +722,11 @@ impl Index {
                 notes.push(format!("{} is in {}.", place.name, place.country));
             }
             expanded.push(place.names.join(" "));
+            // Weighed over every form, continents included.
+            let full = alternatives.len();
+            alternatives.extend(broad);
             let mut concept = self.concept(alternatives);
-            let (broad, full): (Vec<String>, Vec<String>) =
-                concept.alternatives.drain(..).partition(|a| {
-                    place
-                        .names
-                        .iter()
-                        .any(|n| super::places::is_continent(n) && self.stems(n).join(" ") == *a)
-                });
-            concept.alternatives = full;
-            concept.broad = broad;
+            concept.broad = concept.alternatives.split_off(full);
             concepts.push(concept);
         }
 

@@ -47,15 +47,7 @@ async fn customer_waits(a: &Server, b: &Server) -> Waiting {
     let admin = b.admin_token().await;
     let email = format!("ana-{}@shop.example", uuid::Uuid::new_v4().simple());
     let (_, ana) = b.agent(&admin, &email).await;
-    let first: Value = a
-        .post(
-            "/v1/chat/message",
-            json!({"message": "I want to talk to a human please"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = a.say("I want to talk to a human please", None).await;
     assert_eq!(first["status"], "agent", "{first}");
     let inbox = b.get_as(&ana, "/v1/agent/conversations?status=agent").await;
     Waiting {
