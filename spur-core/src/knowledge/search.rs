@@ -372,6 +372,7 @@ fn stems_of(tokenizer: &DefaultTokenizer, text: &str) -> Vec<String> {
 }
 
 /// The prefix of the term a passage saying "outside <region>" is indexed by.
+#[cfg_attr(not(feature = "places"), allow(dead_code))]
 const OUTSIDE: &str = "outside:";
 
 /// Every term `text` is indexed by: its stems, its hyphenated words written
