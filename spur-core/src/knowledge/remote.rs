@@ -17,6 +17,9 @@ use super::vector_cache::{VectorCache, VectorSpace};
 use crate::clock::{Clock, SystemClock};
 use crate::llm::OpenAiConfig;
 
+/// Reads of the vector cache tried again after a failure.
+const CACHE_ATTEMPTS: u64 = 3;
+
 /// Inputs per request (the API takes up to 2048).
 const BATCH: usize = 256;
 /// Questions' vectors kept; past this they are all dropped (a question
@@ -105,11 +108,21 @@ impl OpenAiEmbedder {
         };
         let keys: Vec<Uuid> = missing.iter().map(|t| key(t)).collect();
         let now = self.clock.now().unix_timestamp();
-        let found = match cache.vectors(self.space(), &keys, now).await {
-            Ok(found) => found,
-            Err(error) => {
-                tracing::warn!(%error, "the vector cache failed; embedding everything");
-                return missing;
+        // A database busy for a moment (another connection checkpointing
+        // SQLite's log) is read again before everything is re-embedded.
+        let mut attempt = 0;
+        let found = loop {
+            match cache.vectors(self.space(), &keys, now).await {
+                Ok(found) => break found,
+                Err(error) if attempt < CACHE_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(%error, attempt, "the vector cache failed; reading again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the vector cache failed; embedding everything");
+                    return missing;
+                }
             }
         };
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
