@@ -56,7 +56,8 @@ def test_an_embedding_model_on_the_server(fake_llm: str, tmp_path: Path) -> None
 def test_a_server_models_vectors_are_kept_in_the_database(
     fake_llm: str, tmp_path: Path, sqlite_url: str
 ) -> None:
-    import sqlite3
+    import subprocess
+    import sys
 
     # The knowledge apart from the database file and its WAL companions.
     kb = tmp_path / "kb"
@@ -66,10 +67,16 @@ def test_a_server_models_vectors_are_kept_in_the_database(
     )
     embeddings = spur.OpenAIEmbeddings(base_url=fake_llm, api_key="sk-test", dims=16)
     spur.Engine(sqlite_url, knowledge=str(kb), embedding_model=embeddings)
-    db = sqlite3.connect(sqlite_url.removeprefix("sqlite://"))
-    (rows,) = db.execute(
-        "SELECT count(*) FROM embedding_vectors WHERE model = 'text-embedding-3-small' AND dims = 16"
-    ).fetchone()
+    # Counted from another process: a second SQLite library in this one
+    # (Python's) would release the engine's file locks when it closes and
+    # can corrupt the database ("database disk image is malformed").
+    count = (
+        "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+        "\"SELECT count(*) FROM embedding_vectors WHERE model = 'text-embedding-3-small'"
+        " AND dims = 16\").fetchone()[0])"
+    )
+    path = sqlite_url.removeprefix("sqlite://")
+    rows = int(subprocess.run([sys.executable, "-c", count, path], capture_output=True, text=True, check=True).stdout)
     assert rows >= 2, "the section and its sentence"
     # Restarted while the endpoint is unreachable: the knowledge loads from
     # the database (without it, this raises ConfigError).
