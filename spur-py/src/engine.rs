@@ -422,6 +422,14 @@ impl Engine {
         Ok(turn.conversation.status.as_str().to_string())
     }
 
+    /// Stores where the customer wants the answer (offered when nobody may
+    /// be there); returns the notice saying when to expect it.
+    fn leave_email(&self, py: Python<'_>, session_id: &str, email: &str) -> PyResult<String> {
+        let session = required_session(session_id)?;
+        let turn = block_on(py, self.engine.leave_email(session, email)).map_err(engine_error)?;
+        Ok(turn.message.text)
+    }
+
     /// Closes the conversation; returns the new status.
     fn close(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
         let session = required_session(session_id)?;
@@ -517,6 +525,23 @@ impl AsyncEngine {
         future_into_py(py, async move {
             let turn = engine.escalate(session).await.map_err(engine_error)?;
             Ok(turn.conversation.status.as_str().to_string())
+        })
+    }
+
+    fn leave_email<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        email: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = required_session(session_id)?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let turn = engine
+                .leave_email(session, &email)
+                .await
+                .map_err(engine_error)?;
+            Ok(turn.message.text)
         })
     }
 

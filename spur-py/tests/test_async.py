@@ -12,6 +12,7 @@ async def test_send_and_history() -> None:
     history = await engine.history(r.session_id)
     assert [m.sender for m in history] == ["customer", "assistant"]
     assert await engine.escalate(r.session_id) == "agent"
+    assert "ana@example.com" in await engine.leave_email(r.session_id, "ana@example.com")
     assert await engine.close(r.session_id) == "closed"
 
 

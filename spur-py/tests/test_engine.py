@@ -50,6 +50,21 @@ def test_handoff_and_close() -> None:
     assert "system" in senders
 
 
+def test_a_customer_leaves_an_email_when_nobody_may_be_there(tmp_path: Path) -> None:
+    (tmp_path / "policies.md").write_text("## Gift wrapping\nWe gift wrap any order for 3 euros.\n")
+    # No hours configured: nobody can promise a time, so the address is asked for.
+    engine = spur.Engine(knowledge=str(tmp_path), facts={"name": "Nordlicht"})
+    r = engine.send_message("Do you offer gift wrapping?")
+    engine.escalate(r.session_id)
+    notice = engine.history(r.session_id)[-1]
+    assert notice.sender == "system" and "email address" in notice.text, notice.text
+    with pytest.raises(spur.ValidationError, match="email"):
+        engine.leave_email(r.session_id, "not an address")
+    said = engine.leave_email(r.session_id, " Ana@Example.com ")
+    assert "ana@example.com" in said and "can't promise a time" in said, said
+    assert engine.history(r.session_id)[-1].text == said
+
+
 def test_every_exception() -> None:
     engine = spur.Engine(message_max_chars=10)
     with pytest.raises(spur.ValidationError, match="empty"):

@@ -102,7 +102,7 @@ async function loadInbox() {
     const mine = c.assignee === auth.account.id;
     const button = el('button', { type: 'button' }, [
       el('span', { className: 'badge ' + c.status, textContent: c.status === 'agent' ? (c.assignee ? (mine ? 'yours' : 'claimed') : 'waiting') : c.status }),
-      ' ', el('strong', { textContent: c.id.slice(-8) }), ' ',
+      ' ', el('strong', { textContent: c.contactEmail || c.id.slice(-8) }), ' ',
       c.unread ? el('span', { className: 'unread', textContent: String(c.unread), title: 'unanswered customer messages' }) : '',
       el('span', { className: 'meta', textContent: ` · ${c.category || 'unclassified'} · ${c.priority || '–'} · ${c.messageCount} messages · ${time(c.updatedAt)}` }),
     ]);
@@ -127,6 +127,9 @@ async function openConversation(id) {
     el('div', { className: 'meta', id: 'classification', textContent: cls
       ? `${cls.category} · ${cls.priority} priority · ${Math.round(cls.confidence * 100)}% confidence` : 'not classified' }),
     el('div', { className: 'meta', id: 'escalation', textContent: c.escalationReason ? 'Handed over: ' + c.escalationReason.replaceAll('_', ' ') : '' }),
+    // Left in the chat when nobody was there: the answer goes there too.
+    el('div', { className: 'meta', id: 'contact' }, c.contactEmail
+      ? ['Answer by email: ', el('a', { href: 'mailto:' + encodeURIComponent(c.contactEmail).replace('%40', '@'), textContent: c.contactEmail })] : []),
     el('div', { className: 'meta', id: 'conv-ticket' }),
   );
   showConversationTicket(id);

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../spur-wasm/dist');
 let server;
@@ -90,6 +90,8 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
   await widget(customer).getByRole('button', { name: 'Talk to a person' }).click();
   // In support hours or not (this runs at any time of day): either notice.
   await widget(customer).locator('.msg[data-sender=system]', { hasText: /connecting you|passing your conversation/ }).waitFor();
+  // Already waiting: the button is gone.
+  await widget(customer).getByRole('button', { name: 'Talk to a person' }).waitFor({ state: 'hidden' });
   const admin = await login(server.base, ADMIN.email, ADMIN.password);
   const inbox = await api(server.base, '/v1/agent/conversations?status=agent', { token: admin });
   const id = inbox.body.conversations[0].id;
@@ -306,5 +308,57 @@ test('on the wire: compressed, the wasm only when the chat opens, a repeat visit
       + `repeat visit ${total(repeat)} B (${repeat.length} revalidations)`);
   } finally {
     await context.close();
+  }
+});
+
+test('nobody there: the customer leaves an email address, told when to expect the answer; agents see it', async () => {
+  // Open one hour on the day after tomorrow only (UTC): closed now, whatever the time.
+  const day = new Date(Date.now() + 2 * 86400e3).toLocaleDateString('en-GB', { weekday: 'long', timeZone: 'UTC' });
+  const shop = await startServer({
+    SPUR_WIDGET_DIR: DIST, SHOP_TIME_ZONE: 'UTC', SHOP_HOURS: `${day.slice(0, 3)} 09:00-10:00`,
+    RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0',
+  });
+  const context = await browser.newContext();
+  try {
+    const customer = await context.newPage();
+    await customer.goto(shop.base + '/');
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    await widget(customer).getByLabel('Message').fill('Do you ship to India?');
+    await widget(customer).getByLabel('Message').press('Enter');
+    await widget(customer).locator('.msg[data-sender=assistant]', { hasText: 'India' }).waitFor();
+    await widget(customer).getByRole('button', { name: 'Talk to a person' }).click();
+    const notice = widget(customer).locator('.msg[data-sender=system]', { hasText: 'email address' });
+    await notice.waitFor();
+    assert.match(await notice.textContent(), new RegExp(`back on ${day} at 09:00`));
+    const address = widget(customer).getByLabel('Your email address');
+    await address.waitFor();
+    await shot(customer, 'widget-email-offer');
+    // The browser refuses what is not an address; nothing is sent.
+    await address.fill('not an address');
+    await widget(customer).getByRole('button', { name: 'Email me' }).click();
+    assert.equal(await address.evaluate((i) => i.validity.valid), false);
+    await address.fill('ana@example.com');
+    await widget(customer).getByRole('button', { name: 'Email me' }).click();
+    const confirmed = widget(customer).locator('.msg[data-sender=system]', { hasText: 'ana@example.com' });
+    await confirmed.waitFor();
+    assert.match(await confirmed.textContent(), new RegExp(`once we're back on ${day} at 09:00`));
+    await address.waitFor({ state: 'detached' });
+    await shot(customer, 'widget-email-left');
+
+    // A reload shows the conversation without the form.
+    await customer.reload();
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    await widget(customer).locator('.msg[data-sender=system]', { hasText: 'ana@example.com' }).waitFor();
+    assert.equal(await widget(customer).getByLabel('Your email address').count(), 0);
+
+    // The agents see the address on the row and the conversation.
+    const agent = await signedIn(browser, shop.base, '/agent', ADMIN);
+    const row = agent.locator('#inbox button', { hasText: 'ana@example.com' });
+    await row.click();
+    await agent.locator('#contact a[href="mailto:ana@example.com"]').waitFor();
+    await shot(agent, 'console-contact-email');
+  } finally {
+    await context.close();
+    await shop.stop();
   }
 });

@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/history/{session}", get(chat::history))
         .route("/v1/chat/escalate", post(chat::escalate))
         .route("/v1/chat/typing", post(chat::typing))
+        .route("/v1/chat/email", post(chat::leave_email))
         .route("/chat/message", post(chat::seed_message))
         .route("/chat/history/{session}", get(chat::seed_history))
         .route("/readyz", get(ops::readyz))

@@ -40,6 +40,20 @@ pub struct SessionBody {
     pub session_id: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailBody {
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    pub session_id: String,
+    /// Where the answer should go.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\x00-\\x20]+@[^@\\x00-\\x20]+\\.[^@\\x00-\\x20]+$",
+        example = "ana@example.com"
+    )]
+    pub email: String,
+}
+
 /// The outcome of one customer message.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +110,13 @@ pub struct MessageView {
     /// operator shows sources: `SHOW_SOURCES`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// A handoff notice when nobody may be there: the customer can leave an
+    /// email address (`POST /v1/chat/email`) for the answer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ask_email: bool,
+    /// The notice confirming the address the customer left.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub email_left: bool,
 }
 
 impl MessageView {
@@ -122,6 +143,8 @@ impl From<&Message> for MessageView {
                 .unwrap_or_default(),
             used_fallback: m.meta.used_fallback,
             sources: Vec::new(),
+            ask_email: m.meta.ask_email,
+            email_left: m.meta.email_left,
         }
     }
 }

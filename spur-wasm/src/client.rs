@@ -22,7 +22,9 @@ const TYPES: &'static str = r#"
 export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; }
 /** The end of a streamed reply. */
 export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
-export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[]; }
+export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[];
+  /** A handoff notice when nobody may be there: offer `leaveEmail`. */ askEmail?: boolean;
+  /** The notice confirming the address left. */ emailLeft?: boolean; }
 export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
 export interface EscalateReply { sessionId: string; status: "automated" | "agent" | "closed"; notice: string | null; }
 export type FeedEvent =
@@ -269,6 +271,18 @@ impl SpurClient {
             let session = inner.session_or_error()?;
             let body = object(&[("sessionId", session.into())]);
             call("POST", &inner.url("/v1/chat/escalate"), Some(&body)).await
+        })
+    }
+
+    /// Leaves an email address for the answer (offered by a notice with
+    /// `askEmail` when nobody may be there): `{sessionId, status, notice}`.
+    #[wasm_bindgen(js_name = leaveEmail, unchecked_return_type = "Promise<EscalateReply>")]
+    pub fn leave_email(&self, email: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let session = inner.session_or_error()?;
+            let body = object(&[("sessionId", session.into()), ("email", email.into())]);
+            call("POST", &inner.url("/v1/chat/email"), Some(&body)).await
         })
     }
 

@@ -26,6 +26,8 @@ header button { border: 1px solid #fff8; background: transparent; color: #fff; b
 .msg[data-sender=agent] { background: #dcfce7; }
 .msg[data-sender=system] { margin: 8px auto; max-width: 95%; background: #fff7e6; font-size: 13px; text-align: center; }
 .msg[data-failed] { opacity: .6; }
+.msg form.email { display: flex; gap: 6px; margin-top: 6px; padding: 0; border: 0; background: transparent; }
+.msg form.email input { flex: 1; min-width: 0; border: 1px solid #d1d5db; border-radius: 8px; padding: 5px 8px; background: #fff; color: inherit; }
 .error { margin: 6px 0; font-size: 13px; color: #b42318; }
 .error button { margin-left: 6px; }
 .status { margin: 0; padding: 0 12px; min-height: 18px; font-size: 12px; color: #6b7280; background: #f6f7f9; }
@@ -130,6 +132,31 @@ export async function mountWidget(target, options = {}) {
     }
   }
 
+  // Nobody there: the notice offers to leave an email address (one form,
+  // under the newest offer, gone once an address is left).
+  let emailLeft = false;
+  let emailForm = null;
+  function offerEmail(node) {
+    if (emailLeft) return;
+    emailForm?.remove();
+    const input = el('input', { type: 'email', required: true, autocomplete: 'email', placeholder: 'you@example.com', maxLength: 254 });
+    input.setAttribute('aria-label', 'Your email address');
+    const button = el('button', { type: 'submit', textContent: 'Email me' });
+    emailForm = el('form', { className: 'email' }, [input, button]);
+    emailForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!input.checkValidity()) { input.reportValidity(); return; }
+      button.disabled = true;
+      try { await client.leaveEmail(input.value.trim()); listen(0); } catch (err) { failure(err, null); }
+      button.disabled = false;
+    });
+    node.insertBefore(emailForm, node.lastChild);
+  }
+  function contact(m, node, opts) {
+    if (m.emailLeft) { emailLeft = true; emailForm?.remove(); emailForm = null; }
+    else if (m.askEmail && !opts?.prepend) offerEmail(node); // older pages: the newest offer keeps it
+  }
+
   function stored(m, opts) {
     if (shown.has(m.id)) return;
     shown.add(m.id);
@@ -147,6 +174,7 @@ export async function mountWidget(target, options = {}) {
     const node = bubble(m.sender, m.text, m.createdAt, opts);
     node.dataset.id = m.id;
     cite(node, m.sources);
+    contact(m, node, opts);
   }
 
   function showStatus() {
@@ -155,7 +183,11 @@ export async function mountWidget(target, options = {}) {
   function onEvent(event) {
     const { type, data } = event;
     if (type === 'message') stored(data);
-    else if (type === 'status') { withAgent = data.status === 'agent'; status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…') : ''; }
+    else if (type === 'status') {
+      withAgent = data.status === 'agent';
+      person.hidden = withAgent; // already with a person, or waiting for one
+      status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…') : '';
+    }
     else if (type === 'typing') {
       status.textContent = 'A person is typing…';
       clearTimeout(typingTimer);
@@ -177,6 +209,7 @@ export async function mountWidget(target, options = {}) {
     }
     try {
       const page = await client.history({ limit: 30 });
+      person.hidden = page.status === 'agent';
       older = page.nextCursor ?? null;
       for (const m of page.messages) stored(m, {});
       log.scrollTop = log.scrollHeight;
@@ -276,7 +309,7 @@ export async function mountWidget(target, options = {}) {
       form.requestSubmit();
       return;
     }
-    try { await client.escalate(); listen(0); } catch (err) { failure(err, null); }
+    try { person.hidden = (await client.escalate()).status === 'agent'; listen(0); } catch (err) { failure(err, null); }
   });
 
   function open(on) {

@@ -95,7 +95,36 @@ impl Conversation {
             assignee: self.assignee.clone(),
         }
     }
+
+    /// Where the customer asked to be answered: `metadata.contact.email`,
+    /// left in the chat ([`crate::SupportEngine::leave_email`]) or given by
+    /// the host when the conversation started.
+    pub fn contact_email(&self) -> Option<&str> {
+        self.metadata
+            .get(CONTACT)?
+            .get("email")?
+            .as_str()
+            .filter(|e| !e.is_empty())
+    }
+
+    /// The metadata with `email` as the contact address (other keys kept).
+    pub fn metadata_with_email(&self, email: &str) -> serde_json::Value {
+        let mut metadata = match &self.metadata {
+            serde_json::Value::Object(map) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let mut contact = match metadata.remove(CONTACT) {
+            Some(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        contact.insert("email".into(), email.into());
+        metadata.insert(CONTACT.into(), contact.into());
+        metadata.into()
+    }
 }
+
+/// The metadata key holding how to reach the customer.
+const CONTACT: &str = "contact";
 
 /// One message in a conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +188,13 @@ pub struct MessageMeta {
     /// For system notices: why the conversation was handed to a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<String>,
+    /// For handoff notices when nobody may be there to answer in the chat:
+    /// the customer is offered to leave an email address (a widget shows a form).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_email: bool,
+    /// For the notice confirming the address the customer left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_left: bool,
     /// For agent messages: who wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,

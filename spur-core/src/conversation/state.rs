@@ -33,6 +33,9 @@ pub enum Event {
     CustomerMessage,
     /// Hand the conversation to a person (customer asked, or the policy decided).
     Escalate,
+    /// The customer leaves a way to reach them (an email address): the
+    /// state stays; a closed conversation takes none.
+    LeaveContact,
     /// An agent takes ownership.
     AgentClaim { agent: String },
     /// The owning agent answers.
@@ -74,6 +77,9 @@ pub fn transition(
         (Closed, Event::Escalate) => Err(TransitionError::Closed),
         // Asking twice for a person is not an error: the customer is already queued.
         (_, Event::Escalate) => Ok(next(Agent, state.assignee.clone())),
+
+        (Closed, Event::LeaveContact) => Err(TransitionError::Closed),
+        (_, Event::LeaveContact) => Ok(state.clone()),
 
         (Closed, Event::AgentClaim { .. }) => Err(TransitionError::Closed),
         (_, Event::AgentClaim { agent }) => match &state.assignee {

@@ -237,7 +237,7 @@ impl SupportEngine {
                 Event::Escalate,
                 |engine, c| {
                     // Asking again while queued adds nothing.
-                    (c.status != Status::Agent).then(|| engine.notice(&reason, None))
+                    (c.status != Status::Agent).then(|| engine.notice(c, &reason, None))
                 },
                 Some(reason.clone()),
             )
@@ -251,6 +251,37 @@ impl SupportEngine {
             conversation,
             reply: None,
             notice,
+            duplicate: false,
+        })
+    }
+
+    /// The customer leaves an email address for the answer (offered when
+    /// nobody may be there to answer in the chat). Stored on the
+    /// conversation (`metadata.contact.email`, see
+    /// [`Conversation::contact_email`]) and confirmed in the chat with when
+    /// to expect the answer; leaving another address replaces it. A closed
+    /// conversation takes none.
+    pub async fn leave_email(&self, session: SessionId, email: &str) -> Result<Turn, EngineError> {
+        let email = crate::validate::check_email(email)?;
+        let conversation = self.conversation(session).await?;
+        let (conversation, messages) = self
+            .act_with(
+                conversation,
+                Event::LeaveContact,
+                |c| Some(c.metadata_with_email(&email)),
+                |engine, _| Some(engine.email_left(&email)),
+                None,
+            )
+            .await?;
+        let notice = messages.into_iter().next();
+        Ok(Turn {
+            message: notice
+                .clone()
+                .unwrap_or_else(|| self.placeholder(&conversation)),
+            conversation,
+            reply: None,
+            notice,
+            escalation: None,
             duplicate: false,
         })
     }
@@ -422,13 +453,23 @@ impl SupportEngine {
     }
 
     /// The handoff notice: true for this shop. People there now, when they
-    /// are back, or (hours unknown) no promise of a time.
-    pub(crate) fn notice(&self, reason: &EscalationReason, reply_to: Option<MessageId>) -> Message {
+    /// are back, or (hours unknown) no promise of a time; when nobody may be
+    /// there, the offer to leave an email address (unless one was left).
+    pub(crate) fn notice(
+        &self,
+        conversation: &Conversation,
+        reason: &EscalationReason,
+        reply_to: Option<MessageId>,
+    ) -> Message {
         let texts = &self.inner.config.prompt.texts;
         let current = self.shop();
         let facts = current.knowledge.facts();
         let shop = facts.display_name();
-        let mut text = match facts.availability(self.now()) {
+        let availability = facts.availability(self.now());
+        let ask_email = availability != Availability::Open
+            && conversation.contact_email().is_none()
+            && !texts.email_offer.trim().is_empty();
+        let mut text = match availability {
             Availability::Open => texts.render(&texts.handoff_reply, shop),
             Availability::Unknown | Availability::Closed { back: None } => {
                 texts.render(&texts.handoff_unknown_hours_reply, shop)
@@ -442,12 +483,45 @@ impl SupportEngine {
             text.push(' ');
             text.push_str(&texts.contact_line.replace("{contact}", contact.trim()));
         }
+        if ask_email {
+            text.push(' ');
+            text.push_str(&texts.render(&texts.email_offer, shop));
+        }
         self.message(
             Sender::System,
             text,
             reply_to,
             MessageMeta {
                 escalation: Some(reason.code().to_string()),
+                ask_email,
+                ..MessageMeta::default()
+            },
+        )
+    }
+
+    /// Confirms the address a customer left, saying when to expect the
+    /// answer: true for this shop's hours, as the handoff notice is.
+    fn email_left(&self, email: &str) -> Message {
+        let texts = &self.inner.config.prompt.texts;
+        let current = self.shop();
+        let facts = current.knowledge.facts();
+        let shop = facts.display_name();
+        let text = match facts.availability(self.now()) {
+            Availability::Open => texts.render(&texts.email_left_reply, shop),
+            Availability::Unknown | Availability::Closed { back: None } => {
+                texts.render(&texts.email_left_unknown_hours_reply, shop)
+            }
+            Availability::Closed { back: Some(back) } => texts
+                .render(&texts.email_left_after_hours_reply, shop)
+                .replace("{back}", &back),
+        }
+        .replace("{email}", email);
+        self.message(
+            Sender::System,
+            text,
+            None,
+            MessageMeta {
+                email_left: true,
                 ..MessageMeta::default()
             },
         )
@@ -526,8 +600,22 @@ impl SupportEngine {
     /// compare-and-swap retries.
     async fn act(
         &self,
+        conversation: Conversation,
+        event: Event,
+        messages: impl Fn(&Self, &Conversation) -> Option<Message>,
+        escalation: Option<EscalationReason>,
+    ) -> Result<(Conversation, Vec<Message>), EngineError> {
+        self.act_with(conversation, event, |_| None, messages, escalation)
+            .await
+    }
+
+    /// [`Self::act`] that may also replace the conversation's metadata
+    /// (computed from the conversation as read, on every attempt).
+    async fn act_with(
+        &self,
         mut conversation: Conversation,
         event: Event,
+        metadata: impl Fn(&Conversation) -> Option<serde_json::Value>,
         messages: impl Fn(&Self, &Conversation) -> Option<Message>,
         escalation: Option<EscalationReason>,
     ) -> Result<(Conversation, Vec<Message>), EngineError> {
@@ -539,7 +627,8 @@ impl SupportEngine {
         for attempt in 0..MAX_ATTEMPTS {
             let state = transition(&conversation.state(), &event)?;
             let new: Vec<Message> = messages(self, &conversation).into_iter().collect();
-            if state == conversation.state() && new.is_empty() {
+            let metadata = metadata(&conversation).filter(|m| *m != conversation.metadata);
+            if state == conversation.state() && new.is_empty() && metadata.is_none() {
                 return Ok((conversation, Vec::new()));
             }
             let before = conversation.state();
@@ -550,6 +639,7 @@ impl SupportEngine {
                 status: state.status,
                 assignee: state.assignee,
                 updated_at: self.now(),
+                metadata,
                 messages: new,
             };
             match self.inner.store.apply(change).await {
@@ -665,7 +755,7 @@ impl SupportEngine {
             let mut messages = vec![message.clone()];
             if let Some(reason) = &escalation {
                 state = transition(&state, &Event::Escalate)?;
-                messages.push(self.notice(reason, Some(message.id)));
+                messages.push(self.notice(&base, reason, Some(message.id)));
             } else if self.asks_again(&base, &message.text) {
                 messages.push(self.already_waiting(message.id));
             }
@@ -677,6 +767,7 @@ impl SupportEngine {
                 status: state.status,
                 assignee: state.assignee,
                 updated_at: message.created_at,
+                metadata: None,
                 messages,
             };
             match inner.store.apply(change).await {

@@ -333,7 +333,7 @@ impl SupportEngine {
             let mut messages = vec![reply.clone()];
             if let Some(reason) = &escalation {
                 state = transition(&state, &Event::Escalate)?;
-                messages.push(self.notice(reason, None));
+                messages.push(self.notice(&conversation, reason, None));
             }
             let before = conversation.state();
             let change = Change {
@@ -343,6 +343,7 @@ impl SupportEngine {
                 status: state.status,
                 assignee: state.assignee,
                 updated_at: reply.created_at,
+                metadata: None,
                 messages,
             };
             match inner.store.apply(change).await {

@@ -622,6 +622,94 @@ async fn handoff_notices_tell_this_shops_hours() {
     assert!(!unknown.contains("back"), "{unknown}");
 }
 
+/// Nobody there: the notice offers to leave an email address, the address is
+/// stored on the conversation and the confirmation says when the answer
+/// comes, true for this shop. People there, or an address already known:
+/// no offer.
+#[tokio::test]
+async fn nobody_there_the_customer_leaves_an_email() {
+    use time::macros::datetime;
+    let berlin = crate::facts::ShopFacts {
+        name: Some("Nordlicht".into()),
+        time_zone: Some("Europe/Berlin".into()),
+        hours: "Mon-Fri 08:00-17:00".parse().ok(),
+        holidays: Vec::new(),
+        contact: None,
+    };
+    // Saturday 12:00 Berlin: closed, back Monday.
+    let engine = shop_engine(berlin.clone(), datetime!(2026-11-28 11:00 UTC));
+    let turn = engine
+        .send_message(Inbound::new("I want to talk to a human"))
+        .await
+        .unwrap();
+    let notice = turn.notice.expect("a handoff notice");
+    assert!(notice.meta.ask_email, "{notice:?}");
+    assert!(notice.text.contains("email address"), "{}", notice.text);
+    let session = turn.conversation.session_id;
+    let refused = engine.leave_email(session, "ana at example").await;
+    assert!(
+        matches!(
+            refused,
+            Err(EngineError::Validation(
+                crate::validate::ValidationError::InvalidEmail
+            ))
+        ),
+        "{refused:?}"
+    );
+    let left = engine
+        .leave_email(session, "Ana@Example.com")
+        .await
+        .unwrap();
+    assert_eq!(left.conversation.contact_email(), Some("ana@example.com"));
+    assert_eq!(left.conversation.status, Status::Agent, "still waiting");
+    let said = left.notice.expect("a confirmation");
+    assert!(said.meta.email_left && !said.meta.ask_email);
+    assert!(
+        said.text.contains("ana@example.com")
+            && said.text.contains("on Monday at 08:00 (Berlin time)"),
+        "{}",
+        said.text
+    );
+    let stored = engine.conversation(session).await.unwrap();
+    assert_eq!(stored.contact_email(), Some("ana@example.com"));
+    // The same address again changes nothing but says it again; a new one replaces it.
+    let again = engine.leave_email(session, "bo@example.com").await.unwrap();
+    assert_eq!(again.conversation.contact_email(), Some("bo@example.com"));
+
+    // An address the host already gave: no offer.
+    let known = engine
+        .send_message(Inbound {
+            metadata: Some(serde_json::json!({"contact": {"email": "cy@example.com"}})),
+            ..Inbound::new("I want to talk to a human")
+        })
+        .await
+        .unwrap();
+    assert!(!known.notice.expect("a notice").meta.ask_email);
+
+    // Monday 10:00 Berlin: people are there, no offer.
+    let open = shop_engine(berlin, datetime!(2026-11-30 09:00 UTC))
+        .send_message(Inbound::new("I want to talk to a human"))
+        .await
+        .unwrap();
+    let notice = open.notice.expect("a notice");
+    assert!(
+        !notice.meta.ask_email && !notice.text.contains("email"),
+        "{}",
+        notice.text
+    );
+
+    // A closed conversation takes no address.
+    engine.close(session).await.unwrap();
+    let closed = engine.leave_email(session, "ana@example.com").await;
+    assert!(
+        matches!(
+            closed,
+            Err(EngineError::Transition(TransitionError::Closed))
+        ),
+        "{closed:?}"
+    );
+}
+
 /// Asking for a person while already queued gets an answer; small talk and
 /// "are you a bot?" get a short reply and no handoff.
 #[tokio::test]

@@ -32,6 +32,16 @@ pub struct PromptTexts {
     pub with_agent_reply: String,
     /// Added to a handoff notice when the shop gave a contact (`{contact}`).
     pub contact_line: String,
+    /// Added to a handoff notice when nobody may be there (outside the
+    /// hours, or hours unknown) and the customer left no address yet: the
+    /// widget shows a form under it. Empty: never offered.
+    pub email_offer: String,
+    /// Confirms the address the customer left (`{email}`) while people are in.
+    pub email_left_reply: String,
+    /// ... outside the hours: `{back}` is when people are back.
+    pub email_left_after_hours_reply: String,
+    /// ... when the shop's hours are not configured: promises no time.
+    pub email_left_unknown_hours_reply: String,
     /// Sent instead of a reply the grounding guard could not support.
     pub ungrounded_reply: String,
     /// The offline responder's answer when no article is confident enough.
@@ -91,6 +101,18 @@ impl Default for PromptTexts {
                                reply right here."
                 .into(),
             contact_line: "You can also reach us at {contact}.".into(),
+            email_offer: "If you'd rather not wait here, leave your email address and \
+                          we'll send the answer there."
+                .into(),
+            email_left_reply: "Thanks! We have {email}: a person will answer here, \
+                               or there if you've left the chat."
+                .into(),
+            email_left_after_hours_reply: "Thanks! A person will write to {email} \
+                                           once we're back {back}."
+                .into(),
+            email_left_unknown_hours_reply: "Thanks! A person will write to {email} as \
+                                             soon as one is free; we can't promise a time."
+                .into(),
             offline_no_answer: "I'm not sure about that one.".into(),
             ungrounded_reply: "I'm not sure about that, so let me get a person from our team."
                 .into(),

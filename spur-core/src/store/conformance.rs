@@ -62,6 +62,7 @@ fn create(c: &Conversation, messages: Vec<Message>) -> Change {
         status: c.status,
         assignee: None,
         updated_at: c.updated_at,
+        metadata: None,
         messages,
     }
 }
@@ -74,6 +75,7 @@ fn append(c: &Conversation, messages: Vec<Message>) -> Change {
         status: c.status,
         assignee: c.assignee.clone(),
         updated_at: c.updated_at + Duration::seconds(1),
+        metadata: None,
         messages,
     }
 }
@@ -94,11 +96,28 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     sequences_and_history_pages(store.as_ref()).await;
     idempotency_keys_never_duplicate(store.as_ref()).await;
     compare_and_swap(store.as_ref()).await;
+    metadata_changes_only_when_given(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
+}
+
+async fn metadata_changes_only_when_given(store: &dyn ConversationStore) {
+    let c = conversation(7);
+    let (saved, _) = stored(store.apply(create(&c, vec![])).await.unwrap());
+    let kept = stored(store.apply(append(&saved, vec![])).await.unwrap()).0;
+    assert_eq!(kept.metadata, c.metadata, "no metadata in the change: kept");
+    let mut change = append(&kept, vec![]);
+    let mut metadata = kept.metadata.clone();
+    metadata["contact"] = serde_json::json!({"email": "ana@shop.example"});
+    change.metadata = Some(metadata.clone());
+    let (changed, _) = stored(store.apply(change).await.unwrap());
+    assert_eq!(changed.metadata, metadata);
+    let read = store.conversation(c.id).await.unwrap().unwrap();
+    assert_eq!(read.metadata["contact"]["email"], "ana@shop.example");
+    assert_eq!(read.metadata["page"], "/checkout", "the rest kept");
 }
 
 async fn create_and_read_back(store: &dyn ConversationStore) {

@@ -49,6 +49,8 @@ pub struct Change {
     pub status: Status,
     pub assignee: Option<String>,
     pub updated_at: OffsetDateTime,
+    /// Replaces the conversation's metadata; `None` leaves it as stored.
+    pub metadata: Option<serde_json::Value>,
     /// Appended in order; the store assigns their `seq`.
     pub messages: Vec<Message>,
 }
@@ -246,6 +248,9 @@ pub(crate) fn stamp(conversation: &mut Conversation, change: &Change, messages: 
     conversation.status = change.status;
     conversation.assignee = change.assignee.clone();
     conversation.updated_at = change.updated_at;
+    if let Some(metadata) = &change.metadata {
+        conversation.metadata = metadata.clone();
+    }
 }
 
 impl ReplyFilter {

@@ -155,7 +155,8 @@ pub(crate) const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
      VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)";
 
 pub(crate) const UPDATE_CONVERSATION: &str = "UPDATE conversations \
-     SET status = $1, assignee = $2, updated_at = $3, last_seq = last_seq + $4, version = version + 1 \
+     SET status = $1, assignee = $2, updated_at = $3, last_seq = last_seq + $4, version = version + 1, \
+         metadata = COALESCE($7, metadata) \
      WHERE id = $5 AND version = $6 \
      RETURNING id, session_id, channel, status, assignee, metadata, last_seq, version, created_at, updated_at";
 
@@ -306,6 +307,7 @@ macro_rules! sql_store {
                     .bind(change.messages.len() as i64)
                     .bind(change.conversation_id.as_uuid())
                     .bind(change.expected_version)
+                    .bind(change.metadata.as_ref().map(Json))
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;

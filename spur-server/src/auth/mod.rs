@@ -9,6 +9,7 @@ mod extract;
 pub mod password;
 mod token;
 
+pub(crate) use spur_core::validate::valid_email;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -308,24 +309,6 @@ impl Auth {
             limit.retain_recent();
         }
     }
-}
-
-/// One `@` with something before it, a dot inside the domain, no spaces
-/// or control characters, at most 254 characters (agent accounts and
-/// ticket users alike): exactly what the API document's pattern says,
-/// `^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$`.
-pub(crate) fn valid_email(email: &str) -> bool {
-    let mut parts = email.split('@');
-    let (Some(user), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let dot_inside = domain
-        .char_indices()
-        .any(|(i, c)| c == '.' && i > 0 && i + 1 < domain.len());
-    !user.is_empty()
-        && dot_inside
-        && !email.chars().any(|c| c <= ' ')
-        && email.chars().count() <= 254
 }
 
 fn check_password(password: &str) -> Result<(), AuthError> {

@@ -36,6 +36,10 @@ pub struct ConversationSummary {
     /// The account id of the agent holding it.
     pub assignee: Option<String>,
     pub channel: String,
+    /// Where the customer asked to be answered (left in the chat when nobody
+    /// was there, or given by the host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
     /// Messages so far.
     pub message_count: i64,
     /// How the newest customer message was classified (inbox rows only).
@@ -61,6 +65,7 @@ impl From<&Conversation> for ConversationSummary {
             status: c.status,
             assignee: c.assignee.clone(),
             channel: c.channel.clone(),
+            contact_email: c.contact_email().map(str::to_string),
             message_count: c.last_seq,
             category: None,
             priority: None,

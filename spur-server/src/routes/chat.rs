@@ -22,7 +22,7 @@ use crate::limit::Decision;
 use crate::metrics;
 use crate::state::AppState;
 use crate::views::{
-    HistoryReply, MessageView, SeedReply, SendBody, SendReply, SessionBody, StatusReply,
+    EmailBody, HistoryReply, MessageView, SeedReply, SendBody, SendReply, SessionBody, StatusReply,
 };
 
 /// The request's session, if it names one (malformed is 400).
@@ -297,6 +297,26 @@ pub async fn escalate(
     let Json(body) = json?;
     let session = parse_session_id(&body.session_id)?;
     let turn = state.engine.escalate(session).await?;
+    Ok(Json(StatusReply {
+        session_id: session.to_string(),
+        status: turn.conversation.status,
+        notice: turn.notice.map(|n| n.text),
+    }))
+}
+
+/// The customer leaves an email address for the answer (offered with a
+/// handoff notice when nobody may be there). Stored on the conversation,
+/// shown to agents; the notice says when to expect the answer.
+#[utoipa::path(post, path = "/v1/chat/email", tag = "chat", request_body = EmailBody,
+    responses((status = 200, body = StatusReply), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn leave_email(
+    State(state): State<AppState>,
+    json: Result<Json<EmailBody>, JsonRejection>,
+) -> Result<Json<StatusReply>, ApiError> {
+    let Json(body) = json?;
+    let session = parse_session_id(&body.session_id)?;
+    let turn = state.engine.leave_email(session, &body.email).await?;
     Ok(Json(StatusReply {
         session_id: session.to_string(),
         status: turn.conversation.status,

@@ -207,3 +207,119 @@ async fn a_conversation_survives_a_restart() {
     let h: Value = again.get_json(&format!("/v1/chat/history/{session}")).await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 4);
 }
+
+/// Nobody there (every day a holiday): the handoff notice offers to leave an
+/// email address; the route takes it only with the conversation's own
+/// session, validates it, says when to expect the answer, and agents see it.
+async fn leaving_an_email(options: Options) {
+    let today = time::OffsetDateTime::now_utc().date();
+    let holidays = (-1..16)
+        .map(|d| (today + time::Duration::days(d)).to_string())
+        .collect();
+    let server = Server::start(Options {
+        shop_time_zone: Some("UTC".into()),
+        shop_holidays: Some(holidays),
+        ..options
+    })
+    .await;
+    let session = server.say("Do you ship to India?", None).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = server.say("Do you ship to Europe?", None).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r: Value = server
+        .post("/v1/chat/escalate", json!({"sessionId": session}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["notice"].as_str().unwrap().contains("email address"),
+        "{r}"
+    );
+    let page = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    let notice = page["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(notice["askEmail"], true, "{notice}");
+
+    // Missing, malformed and forged sessions; an address that is none.
+    let email = |body: Value| server.post("/v1/chat/email", body);
+    let r = email(json!({"email": "ana@example.com"})).await;
+    assert_eq!(error_code(r, 422).await, "invalid_body");
+    let r = email(json!({"sessionId": "nope", "email": "ana@example.com"})).await;
+    assert_eq!(error_code(r, 400).await, "invalid_session_id");
+    let forged = uuid::Uuid::new_v4();
+    let r = email(json!({"sessionId": forged, "email": "ana@example.com"})).await;
+    assert_eq!(error_code(r, 404).await, "session_not_found");
+    for bad in ["", "ana", "ana@example", "a b@example.com"] {
+        let r = email(json!({"sessionId": session, "email": bad})).await;
+        assert_eq!(error_code(r, 400).await, "invalid_email", "{bad:?}");
+    }
+
+    let r: Value = email(json!({"sessionId": session, "email": " Ana@Example.com "}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let said = r["notice"].as_str().unwrap();
+    assert!(
+        said.contains("ana@example.com") && said.contains("can't promise a time"),
+        "{r}"
+    );
+    assert_eq!(r["status"], "agent");
+    let page = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    let last = page["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["emailLeft"], true, "{last}");
+    assert!(last.get("askEmail").is_none(), "{last}");
+
+    // Agents see it on the row and the conversation; the other customer's
+    // conversation has none.
+    let admin = server.admin_token().await;
+    let inbox = server.get_as(&admin, "/v1/agent/conversations").await;
+    let rows = inbox["conversations"].as_array().unwrap();
+    let with_email: Vec<_> = rows
+        .iter()
+        .filter(|c| c["contactEmail"] == "ana@example.com")
+        .collect();
+    assert_eq!(with_email.len(), 1, "{inbox}");
+    assert_eq!(rows.len(), 2);
+    let id = with_email[0]["id"].as_str().unwrap().to_string();
+    let detail = server
+        .get_as(&admin, &format!("/v1/agent/conversations/{id}"))
+        .await;
+    assert_eq!(detail["contactEmail"], "ana@example.com");
+    assert_eq!(detail["metadata"]["contact"]["email"], "ana@example.com");
+    let theirs = server
+        .get_json(&format!("/v1/chat/history/{other}"))
+        .await
+        .to_string();
+    assert!(!theirs.contains("ana@example.com"));
+
+    // A closed conversation takes no address.
+    let (status, _) = server
+        .post_as(
+            &admin,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let r = email(json!({"sessionId": session, "email": "ana@example.com"})).await;
+    assert_eq!(error_code(r, 409).await, "invalid_state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_an_email_on_sqlite() {
+    leaving_an_email(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_an_email_on_postgres() {
+    leaving_an_email(postgres_options().await).await;
+}

@@ -10,6 +10,7 @@ fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         Just(Event::CustomerMessage),
         Just(Event::Escalate),
+        Just(Event::LeaveContact),
         Just(Event::Close),
         agent_name().prop_map(|agent| Event::AgentClaim { agent }),
         agent_name().prop_map(|agent| Event::AgentReply { agent }),
@@ -127,6 +128,9 @@ proptest! {
                     // A claim never steals another agent's conversation.
                     if let Event::AgentClaim { agent } = event {
                         prop_assert!(before.assignee.is_none() || before.assignee.as_ref() == Some(agent));
+                    }
+                    if *event == Event::LeaveContact {
+                        prop_assert_eq!(&after, &before);
                     }
                     if *event == Event::Close {
                         prop_assert_eq!(&after, &next(Status::Closed, None));
