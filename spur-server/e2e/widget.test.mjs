@@ -109,6 +109,35 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
   const ids = await widget(customer).locator('.msg[data-id]').evaluateAll((nodes) => nodes.map((n) => n.dataset.id));
   assert.equal(new Set(ids).size, ids.length, 'no message shown twice');
   await shot(customer, 'widget-with-agent');
+
+  // Replies in safe Markdown: bold, links, lists; markup stays text.
+  await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: {
+    text: '**Good news**: see [our returns page](https://shop.example/returns).\n\n- free labels\n- 30 days\n\n<img src=x onerror="window.pwned=1">' } });
+  const rich = widget(customer).locator('.msg[data-sender=agent]', { hasText: 'Good news' });
+  await rich.waitFor();
+  assert.equal(await rich.locator('strong').textContent(), 'Good news');
+  assert.equal(await rich.locator('a').getAttribute('href'), 'https://shop.example/returns');
+  assert.equal(await rich.locator('a').getAttribute('rel'), 'noopener noreferrer');
+  assert.deepEqual(await rich.locator('li').allTextContents(), ['free labels', '30 days']);
+  assert.equal(await rich.locator('img').count(), 0);
+  assert.match(await rich.textContent(), /<img src=x/);
+  assert.equal(await customer.evaluate(() => window.pwned), undefined);
+
+  // A reply while the chat is closed: a count on the launcher and in the title.
+  const title = await customer.title();
+  await widget(customer).getByRole('button', { name: 'Close chat' }).first().click();
+  await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: { text: 'One more thing.' } });
+  await widget(customer).locator('.unread', { hasText: '1' }).waitFor();
+  assert.equal(await customer.title(), `(1) ${title}`);
+  await widget(customer).getByRole('button', { name: 'Open chat, 1 unread' }).click();
+  await widget(customer).locator('.msg[data-sender=agent]', { hasText: 'One more thing.' }).waitFor();
+  assert.equal(await customer.title(), title);
+  assert.equal(await widget(customer).locator('.unread').isHidden(), true);
+
+  // Closed by the agent: the customer is told.
+  assert.equal((await api(server.base, `/v1/agent/conversations/${id}/close`, { token: admin, method: 'POST' })).status, 200);
+  await widget(customer).getByText('This conversation is closed').waitFor();
+  await shot(customer, 'widget-closed');
 });
 
 test('keyboard only: open, type, send, close with Escape', async () => {
@@ -135,6 +164,11 @@ test("the server's own demo page uses the widget", async () => {
   await customer.goto(server.base + '/');
   await widget(customer).getByRole('button', { name: 'Open chat' }).click();
   await widget(customer).getByText('Ask me about shipping').waitFor();
+  // Who answers and when (the demo's hours), and the suggested questions.
+  await widget(customer).locator('header p', { hasText: /We're here|Back / }).waitFor();
+  await widget(customer).getByRole('button', { name: 'What is your return policy?' }).click();
+  await widget(customer).locator('.msg[data-sender=assistant]', { hasText: '14 days' }).waitFor();
+  assert.equal(await widget(customer).locator('.suggestions').count(), 0, 'gone once the chat started');
   const box = widget(customer).getByLabel('Message');
   await box.fill('How long does delivery take?');
   await widget(customer).getByRole('button', { name: 'Send' }).click();
@@ -327,6 +361,7 @@ test('nobody there: the customer leaves an email address, told when to expect th
     await widget(customer).getByLabel('Message').press('Enter');
     await widget(customer).locator('.msg[data-sender=assistant]', { hasText: 'India' }).waitFor();
     await widget(customer).getByRole('button', { name: 'Talk to a person' }).click();
+    await widget(customer).locator('header p', { hasText: `Back on ${day} at 09:00 (UTC)` }).waitFor();
     const notice = widget(customer).locator('.msg[data-sender=system]', { hasText: 'email address' });
     await notice.waitFor();
     assert.match(await notice.textContent(), new RegExp(`back on ${day} at 09:00`));

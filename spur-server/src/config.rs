@@ -127,6 +127,10 @@ pub struct Options {
     /// Show customers "Source: <section title>" under answers (default false).
     #[arg(long, env = "SHOW_SOURCES", global = true)]
     pub show_sources: Option<bool>,
+    /// Questions the widget offers before a conversation starts, separated
+    /// by `|` (at most 6, each at most 120 characters).
+    #[arg(long, env = "WIDGET_SUGGESTIONS", value_delimiter = '|', global = true)]
+    pub widget_suggestions: Option<Vec<String>>,
     /// Apply changes to the knowledge directory without a restart (default true).
     #[arg(long, env = "KNOWLEDGE_WATCH", global = true)]
     pub knowledge_watch: Option<bool>,
@@ -366,6 +370,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Where the widget's files are, if built.
     pub widget_dir: Option<PathBuf>,
+    /// Questions the widget offers before a conversation starts.
+    pub widget_suggestions: Vec<String>,
     pub message_max_chars: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -689,6 +695,7 @@ impl Settings {
             embedding_model,
             openai_embedding_model,
             show_sources: o.show_sources.or(file.show_sources).unwrap_or(false),
+            widget_suggestions: suggestions(o.widget_suggestions.or(file.widget_suggestions))?,
             shop: ShopOverrides::read(
                 o.shop_name.or(file.shop_name),
                 o.shop_time_zone.or(file.shop_time_zone),
@@ -845,6 +852,32 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Suggested first questions: trimmed, empty ones dropped, bounded (they
+/// are sent to every visitor's widget).
+fn suggestions(list: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    const MAX: usize = 6;
+    const MAX_CHARS: usize = 120;
+    let list: Vec<String> = list
+        .unwrap_or_default()
+        .into_iter()
+        .map(|q| q.trim().to_string())
+        .filter(|q| !q.is_empty())
+        .collect();
+    if list.len() > MAX {
+        return Err(bad(
+            "WIDGET_SUGGESTIONS",
+            format!("{} questions; at most {MAX}", list.len()),
+        ));
+    }
+    if let Some(long) = list.iter().find(|q| q.chars().count() > MAX_CHARS) {
+        return Err(bad(
+            "WIDGET_SUGGESTIONS",
+            format!("\"{long}\" is over {MAX_CHARS} characters"),
+        ));
+    }
+    Ok(list)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -861,6 +894,25 @@ mod tests {
             .map_err(|e| bad("cli", e.to_string()))?;
         let cli = Cli::from_arg_matches(&matches).map_err(|e| bad("cli", e.to_string()))?;
         Settings::load(cli.options)
+    }
+
+    #[test]
+    fn suggestions_are_trimmed_and_bounded() {
+        let s = load(&[
+            "--widget-suggestions",
+            " Where is my order? | |Can I return it?",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.widget_suggestions,
+            vec!["Where is my order?", "Can I return it?"]
+        );
+        let seven = ["q"; 7].join("|");
+        let e = load(&["--widget-suggestions", &seven]).unwrap_err();
+        assert!(e.to_string().contains("WIDGET_SUGGESTIONS"), "{e}");
+        let long = "q".repeat(121);
+        assert!(load(&["--widget-suggestions", &long]).is_err());
+        assert!(load(&[]).unwrap().widget_suggestions.is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Spur", description = "The embeddable AI customer-support engine: customer chat, agent inbox and admin API."),
     paths(
-        chat::message, chat::stream, chat::history, chat::escalate, chat::typing, chat::leave_email,
+        chat::message, chat::stream, chat::history, chat::escalate, chat::typing, chat::leave_email, chat::config,
         chat::seed_message, chat::seed_history, feed::events,
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,

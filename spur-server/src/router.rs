@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/escalate", post(chat::escalate))
         .route("/v1/chat/typing", post(chat::typing))
         .route("/v1/chat/email", post(chat::leave_email))
+        .route("/v1/chat/config", get(chat::config))
         .route("/chat/message", post(chat::seed_message))
         .route("/chat/history/{session}", get(chat::seed_history))
         .route("/readyz", get(ops::readyz))

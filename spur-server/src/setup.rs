@@ -321,6 +321,7 @@ pub async fn state_with_clock(
             metrics_token: settings.metrics_token.clone(),
             metrics_on_api: settings.metrics_addr.is_none(),
             show_sources: settings.show_sources,
+            widget_suggestions: settings.widget_suggestions.clone(),
         }),
         metrics: metrics::handle(),
         prices: settings.prices,

@@ -105,6 +105,8 @@ pub struct HttpSettings {
     pub metrics_on_api: bool,
     /// Customers see the titles of the sections a reply cites.
     pub show_sources: bool,
+    /// Questions the widget offers before a conversation starts.
+    pub widget_suggestions: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -123,6 +125,7 @@ impl Default for HttpSettings {
             metrics_token: None,
             metrics_on_api: true,
             show_sources: false,
+            widget_suggestions: Vec::new(),
         }
     }
 }

@@ -54,6 +54,24 @@ pub struct EmailBody {
     pub email: String,
 }
 
+/// What a chat client shows before anything is said: who answers, whether
+/// people are there, and the operator's suggested first questions. Public.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatConfig {
+    /// The shop's name.
+    pub shop: String,
+    /// `open` (people are there now), `closed` or `unknown` (no hours configured).
+    #[schema(example = "closed")]
+    pub availability: String,
+    /// When people are back, if closed: "on Monday at 09:00 (Berlin time)".
+    pub back: Option<String>,
+    /// The support hours as a customer reads them.
+    pub hours: Option<String>,
+    /// Questions to offer before the conversation starts.
+    pub suggestions: Vec<String>,
+}
+
 /// The outcome of one customer message.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -26,6 +26,8 @@ export interface ChatMessage { id: string; seq: number; sender: "customer" | "as
   /** A handoff notice when nobody may be there: offer `leaveEmail`. */ askEmail?: boolean;
   /** The notice confirming the address left. */ emailLeft?: boolean; }
 export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
+/** `GET /v1/chat/config`: who answers, whether people are there now, suggested first questions. */
+export interface ChatConfig { shop: string; availability: "open" | "closed" | "unknown"; back: string | null; hours: string | null; suggestions: string[]; }
 export interface EscalateReply { sessionId: string; status: "automated" | "agent" | "closed"; notice: string | null; }
 export type FeedEvent =
   | { type: "message"; data: ChatMessage; id: string }
@@ -272,6 +274,13 @@ impl SpurClient {
             let body = object(&[("sessionId", session.into())]);
             call("POST", &inner.url("/v1/chat/escalate"), Some(&body)).await
         })
+    }
+
+    /// Who answers and whether people are there now (no session needed).
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChatConfig>")]
+    pub fn config(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move { call("GET", &inner.url("/v1/chat/config"), None).await })
     }
 
     /// Leaves an email address for the answer (offered by a notice with

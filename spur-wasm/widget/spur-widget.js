@@ -15,15 +15,32 @@ const CSS = `
   display: flex; flex-direction: column; background: #fff; border-radius: 14px; box-shadow: 0 8px 30px #0003; overflow: hidden; }
 .root.left .panel { right: auto; left: 0; }
 header { display: flex; align-items: center; gap: 6px; padding: 10px 12px; background: var(--spur-color, #2563eb); color: #fff; }
-h2 { margin: 0; flex: 1; font-size: 16px; font-weight: 600; }
+.who { flex: 1; min-width: 0; }
+h2 { margin: 0; font-size: 16px; font-weight: 600; }
+h2 { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.who p { margin: 0; font-size: 12px; opacity: .9; }
+header button { flex: none; }
+.launcher { position: relative; }
+.unread { position: absolute; top: -4px; right: -4px; min-width: 20px; height: 20px; padding: 0 5px; border-radius: 10px;
+  background: #dc2626; color: #fff; font-size: 12px; line-height: 20px; text-align: center; }
+.suggestions { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
+.suggestions button { border: 1px solid var(--spur-color, #2563eb); color: var(--spur-color, #2563eb); background: #fff;
+  border-radius: 14px; padding: 4px 10px; cursor: pointer; font-size: 13px; }
+.msg .md { white-space: normal; }
+.md p, .md ul, .md ol { margin: 0 0 6px; }
+.md > :last-child { margin-bottom: 0; }
+.md ul, .md ol { padding-left: 20px; }
+.md a { color: inherit; }
+.md strong { font-weight: 600; }
 header button { border: 1px solid #fff8; background: transparent; color: #fff; border-radius: 6px; padding: 3px 8px; cursor: pointer; }
 .log { flex: 1; overflow-y: auto; padding: 10px 12px; background: #f6f7f9; }
-.msg { margin: 6px 0; max-width: 85%; padding: 7px 10px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid #e5e7eb; }
+.msg { margin: 6px 0; width: fit-content; max-width: 85%; padding: 7px 10px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid #e5e7eb; }
 .msg .source { display: block; font-size: 12px; color: #4b5563; margin-top: 4px; }
 .msg time { display: block; font-size: 11px; color: #6b7280; margin-top: 2px; }
 .msg[data-sender=customer] { margin-left: auto; background: var(--spur-color, #2563eb); border-color: transparent; color: #fff; }
 .msg[data-sender=customer] time { color: #ffffffb0; }
 .msg[data-sender=agent] { background: #dcfce7; }
+.msg[data-sender=greeting] time { display: none; }
 .msg[data-sender=system] { margin: 8px auto; max-width: 95%; background: #fff7e6; font-size: 13px; text-align: center; }
 .msg[data-failed] { opacity: .6; }
 .msg form.email { display: flex; gap: 6px; margin-top: 6px; padding: 0; border: 0; background: transparent; }
@@ -59,6 +76,44 @@ function el(tag, props = {}, children = []) {
 
 const clock = (iso) => new Date(iso || Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
+// Replies in safe Markdown: paragraphs, - and 1. lists, **bold**, [links](https://…)
+// and bare http(s) addresses, built as DOM nodes (never parsed as HTML), so
+// nothing a reply says can become markup or script. Hand-written on purpose:
+// a Markdown library would double the widget's size for these five forms.
+const INLINE = /\*\*([^*]+)\*\*|\[([^\]]+)\]\((https?:\/\/[^\s)]+|mailto:[^\s)]+)\)|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
+function inline(text) {
+  const out = [];
+  let at = 0;
+  for (const m of text.matchAll(INLINE)) {
+    out.push(text.slice(at, m.index));
+    if (m[1]) out.push(el('strong', { textContent: m[1] }));
+    else {
+      const a = el('a', { href: m[3] || m[4], textContent: m[2] || m[4], target: '_blank', rel: 'noopener noreferrer' });
+      out.push(a);
+    }
+    at = m.index + m[0].length;
+  }
+  out.push(text.slice(at));
+  return out;
+}
+function markdown(text) {
+  const root = el('div', { className: 'md' });
+  for (const block of text.split(/\n\s*\n/)) {
+    const lines = block.split('\n').filter((l) => l.trim());
+    if (!lines.length) continue;
+    const bullet = lines.every((l) => /^\s*[-*•] /.test(l));
+    const numbered = lines.every((l) => /^\s*\d+[.)] /.test(l));
+    if (bullet || numbered) {
+      root.append(el(bullet ? 'ul' : 'ol', {}, lines.map((l) => el('li', {}, inline(l.replace(/^\s*(?:[-*•]|\d+[.)]) /, ''))))));
+    } else {
+      const p = el('p');
+      lines.forEach((l, i) => { if (i) p.append(el('br')); p.append(...inline(l)); });
+      root.append(p);
+    }
+  }
+  return root;
+}
+
 /** Mounts the widget into `target` (an element); returns its controller. */
 export async function mountWidget(target, options = {}) {
   const server = options.server || location.origin;
@@ -93,13 +148,18 @@ export async function mountWidget(target, options = {}) {
   const sendButton = el('button', { type: 'submit', textContent: 'Send' });
   const form = el('form', {}, [text, sendButton]);
   const person = el('button', { type: 'button', textContent: 'Talk to a person' });
+  const heading = el('h2', { textContent: title });
+  const availability = el('p', { hidden: true });
+  const unread = el('span', { className: 'unread', hidden: true });
+  unread.setAttribute('aria-hidden', 'true');
   const closeButton = el('button', { type: 'button', textContent: '×' });
   closeButton.setAttribute('aria-label', 'Close chat');
   const panel = el('section', { className: 'panel', hidden: true }, [
-    el('header', {}, [el('h2', { textContent: title }), person, closeButton]), log, status, form,
+    el('header', {}, [el('div', { className: 'who' }, [heading, availability]), person, closeButton]), log, status, form,
   ]);
   panel.setAttribute('role', 'dialog');
   panel.setAttribute('aria-label', title);
+  launcher.append(unread);
   root.append(el('style', { textContent: CSS }), el('div', { className: `root ${side}` }, [panel, launcher]));
   target.append(host);
 
@@ -112,9 +172,12 @@ export async function mountWidget(target, options = {}) {
   let typingSent = 0;
 
   const atBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const rich = (sender) => sender === 'assistant' || sender === 'agent';
   function bubble(sender, body, when, { prepend = false } = {}) {
-    const node = el('div', { className: 'msg' }, [body, el('time', { textContent: clock(when) })]);
+    const text = rich(sender) ? markdown(body) : el('span', { textContent: body });
+    const node = el('div', { className: 'msg' }, [text, el('time', { textContent: clock(when) })]);
     node.dataset.sender = sender;
+    node.dataset.text = body;
     if (prepend) log.prepend(node);
     else {
       const stick = atBottom();
@@ -123,7 +186,12 @@ export async function mountWidget(target, options = {}) {
     }
     return node;
   }
-  function setText(node, body) { node.firstChild.textContent = body; }
+  function setText(node, body) {
+    node.dataset.text = body;
+    if (rich(node.dataset.sender)) node.firstChild.replaceWith(markdown(body));
+    else node.firstChild.textContent = body;
+  }
+  const textOf = (node) => node.dataset.text ?? node.firstChild.textContent;
   // "Source: <section>" under an answer, when the operator shows sources.
   function cite(node, sources) {
     node.querySelector('.source')?.remove();
@@ -163,7 +231,7 @@ export async function mountWidget(target, options = {}) {
     if (!opts) {
       // Our own message, drawn when sent; a reply that streamed in.
       const pending = m.sender === 'customer'
-        ? [...log.querySelectorAll('.msg[data-pending]')].find((n) => n.firstChild.textContent === m.text)
+        ? [...log.querySelectorAll('.msg[data-pending]')].find((n) => textOf(n) === m.text)
         : m.sender === 'assistant' ? log.querySelector('.msg[data-streaming]') : null;
       if (pending) {
         delete pending.dataset.pending; delete pending.dataset.streaming;
@@ -175,6 +243,19 @@ export async function mountWidget(target, options = {}) {
     node.dataset.id = m.id;
     cite(node, m.sources);
     contact(m, node, opts);
+    if (!opts && panel.hidden && m.sender !== 'customer') notify(1);
+  }
+
+  // Replies that arrive while the chat is closed: a count on the launcher
+  // and in the page's title, cleared when it opens.
+  const pageTitle = document.title;
+  let unseen = 0;
+  function notify(count) {
+    unseen = count ? unseen + count : 0;
+    unread.hidden = !unseen;
+    unread.textContent = String(unseen);
+    document.title = unseen ? `(${unseen}) ${pageTitle}` : pageTitle;
+    launcher.setAttribute('aria-label', (panel.hidden ? 'Open chat' : 'Close chat') + (unseen ? `, ${unseen} unread` : ''));
   }
 
   function showStatus() {
@@ -186,7 +267,8 @@ export async function mountWidget(target, options = {}) {
     else if (type === 'status') {
       withAgent = data.status === 'agent';
       person.hidden = withAgent; // already with a person, or waiting for one
-      status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…') : '';
+      status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…')
+        : data.status === 'closed' ? 'This conversation is closed. Write again to reopen it.' : '';
     }
     else if (type === 'typing') {
       status.textContent = 'A person is typing…';
@@ -200,11 +282,38 @@ export async function mountWidget(target, options = {}) {
     client.onEvent(onEvent, after);
   }
 
+  // Who answers and when, from the server (the shop's hours): the header's
+  // second line and the suggested first questions.
+  let config = null;
+  async function describe() {
+    try { config = await client.config(); } catch (_) { return; }
+    if (!options.title && config.shop) heading.textContent = config.shop;
+    const line = config.availability === 'open' ? 'We\'re here: a person can join this chat'
+      : config.availability === 'closed' ? (config.back ? `Back ${config.back}` : 'Nobody is in right now') : '';
+    availability.textContent = line;
+    availability.hidden = !line;
+  }
+  function welcome() {
+    // The greeting reads as the shop's first message (not stored: the
+    // conversation starts with the customer's).
+    if (options.greeting) bubble('greeting', options.greeting);
+    const questions = options.suggestions || config?.suggestions || [];
+    if (!questions.length) return;
+    const chips = el('div', { className: 'suggestions' }, questions.map((q) => {
+      const b = el('button', { type: 'button', textContent: q });
+      b.addEventListener('click', () => { chips.remove(); text.value = q; form.requestSubmit(); });
+      return b;
+    }));
+    log.append(chips);
+    form.addEventListener('submit', () => chips.remove(), { once: true });
+  }
+
   async function start() {
     if (started) return;
     started = true;
+    await describe();
     if (!client.sessionId) {
-      if (options.greeting) bubble('system', options.greeting);
+      welcome();
       return;
     }
     try {
@@ -216,7 +325,7 @@ export async function mountWidget(target, options = {}) {
       const last = page.messages.length ? page.messages[page.messages.length - 1].seq : 0;
       listen(last);
     } catch (err) {
-      if (err.status === 404) { client.forget(); if (options.greeting) bubble('system', options.greeting); }
+      if (err.status === 404) { client.forget(); welcome(); }
       else failure(err, null);
     }
   }
@@ -264,7 +373,7 @@ export async function mountWidget(target, options = {}) {
     try {
       const done = await client.stream(message, (delta) => {
         if (!streaming) { streaming = bubble('assistant', ''); streaming.dataset.streaming = ''; }
-        setText(streaming, streaming.firstChild.textContent + delta);
+        setText(streaming, textOf(streaming) + delta);
         if (atBottom()) log.scrollTop = log.scrollHeight;
       }, key);
       if (streaming && done.replyId && streaming.dataset.id !== done.replyId) {
@@ -315,7 +424,8 @@ export async function mountWidget(target, options = {}) {
   function open(on) {
     panel.hidden = !on;
     launcher.setAttribute('aria-expanded', String(on));
-    launcher.setAttribute('aria-label', on ? 'Close chat' : 'Open chat');
+    if (on) notify(0);
+    else launcher.setAttribute('aria-label', 'Open chat');
     if (on) {
       text.focus();
       connect().then(start, (err) => failure(err, () => open(true)));
@@ -344,5 +454,6 @@ if (tag && 'server' in tag.dataset) {
   mountWidget(document.body, {
     server: d.server || new URL(import.meta.url).origin,
     title: d.title, greeting: d.greeting, color: d.color, font: d.font, position: d.position,
+    suggestions: d.suggestions ? d.suggestions.split('|').map((q) => q.trim()).filter(Boolean) : undefined,
   });
 }

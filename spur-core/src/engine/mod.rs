@@ -452,6 +452,11 @@ impl SupportEngine {
         self.shop().knowledge.facts().clone()
     }
 
+    /// Whether people are there now by this shop's hours (on the engine's clock).
+    pub fn availability(&self) -> Availability {
+        self.shop().knowledge.facts().availability(self.now())
+    }
+
     /// The handoff notice: true for this shop. People there now, when they
     /// are back, or (hours unknown) no promise of a time; when nobody may be
     /// there, the offer to leave an email address (unless one was left).

@@ -22,7 +22,8 @@ use crate::limit::Decision;
 use crate::metrics;
 use crate::state::AppState;
 use crate::views::{
-    EmailBody, HistoryReply, MessageView, SeedReply, SendBody, SendReply, SessionBody, StatusReply,
+    ChatConfig, EmailBody, HistoryReply, MessageView, SeedReply, SendBody, SendReply, SessionBody,
+    StatusReply,
 };
 
 /// The request's session, if it names one (malformed is 400).
@@ -302,6 +303,27 @@ pub async fn escalate(
         status: turn.conversation.status,
         notice: turn.notice.map(|n| n.text),
     }))
+}
+
+/// Who answers and whether people are there now, for a chat client's header
+/// and first screen (no credentials: what any visitor may know).
+#[utoipa::path(get, path = "/v1/chat/config", tag = "chat",
+    responses((status = 200, body = ChatConfig)))]
+pub async fn config(State(state): State<AppState>) -> Json<ChatConfig> {
+    use spur_core::facts::Availability;
+    let facts = state.engine.facts();
+    let (availability, back) = match state.engine.availability() {
+        Availability::Open => ("open", None),
+        Availability::Closed { back } => ("closed", back),
+        Availability::Unknown => ("unknown", None),
+    };
+    Json(ChatConfig {
+        shop: facts.display_name().to_string(),
+        availability: availability.into(),
+        back,
+        hours: facts.hours_label(),
+        suggestions: state.http.widget_suggestions.clone(),
+    })
 }
 
 /// The customer leaves an email address for the answer (offered with a

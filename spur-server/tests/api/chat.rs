@@ -323,3 +323,50 @@ async fn leaving_an_email_on_sqlite() {
 async fn leaving_an_email_on_postgres() {
     leaving_an_email(postgres_options().await).await;
 }
+
+/// The widget's first screen: the shop, whether people are there (by this
+/// shop's hours), the operator's suggestions; public and nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_config_says_who_answers_and_when() {
+    let today = time::OffsetDateTime::now_utc().date();
+    let holidays = (-1..16)
+        .map(|d| (today + time::Duration::days(d)).to_string())
+        .collect();
+    let server = Server::start(Options {
+        shop_name: Some("Nordlicht".into()),
+        shop_time_zone: Some("Europe/Berlin".into()),
+        shop_hours: Some("Mon-Fri 08:00-17:00".into()),
+        shop_holidays: Some(holidays),
+        widget_suggestions: Some(vec!["Where is my order?".into()]),
+        ..sqlite_options()
+    })
+    .await;
+    let config = server.get_json("/v1/chat/config").await;
+    assert_eq!(config["shop"], "Nordlicht");
+    assert_eq!(config["availability"], "closed", "{config}");
+    assert_eq!(
+        config["back"],
+        Value::Null,
+        "every day a holiday: no time promised"
+    );
+    assert_eq!(
+        config["hours"],
+        "Monday to Friday 08:00-17:00 (Berlin time)"
+    );
+    assert_eq!(config["suggestions"], json!(["Where is my order?"]));
+    let mut keys: Vec<_> = config.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["availability", "back", "hours", "shop", "suggestions"],
+        "nothing more"
+    );
+
+    // The demo knowledge has its own hours (IST): open or closed, never
+    // unknown; no suggestions unless the operator sets some.
+    let demo = Server::start(sqlite_options()).await;
+    let demo = demo.get_json("/v1/chat/config").await;
+    assert_ne!(demo["availability"], "unknown", "{demo}");
+    assert!(demo["hours"].as_str().unwrap().contains("IST"), "{demo}");
+    assert_eq!(demo["suggestions"], json!([]));
+}
