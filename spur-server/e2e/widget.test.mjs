@@ -23,7 +23,7 @@ function hostPage(serverBase) {
 </style></head>
 <body><h1>Welcome to the shop</h1>
 <script type="module" src="${serverBase}/widget/spur-widget.js" data-server="${serverBase}"
-  data-title="Shop help" data-greeting="Hi! Ask us anything."></script>
+  data-title="Shop help" data-greeting="Hi! Ask us anything." data-avatar="data:image/gif;base64,R0lGODlhAQABAAAAACw="></script>
 </body></html>`;
 }
 
@@ -70,6 +70,8 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
   // The operator shows sources: the answer names the section it came from.
   await widget(customer).locator('.msg[data-sender=assistant] .source', { hasText: /^Source: / }).waitFor();
 
+  // The team's picture from data-avatar.
+  assert.match(await widget(customer).locator('header img.avatar').getAttribute('src'), /^data:image\/gif/);
   // The page's CSS does not reach inside.
   const style = await box.evaluate((node) => {
     const s = getComputedStyle(node);
@@ -99,6 +101,8 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
   const sent = await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: { text: 'Hello, Sam from support here.' } });
   assert.equal(sent.status, 200);
   await widget(customer).locator('.msg[data-sender=agent]', { hasText: 'Sam from support' }).waitFor({ timeout: 5000 });
+  // Signed with the agent's name (the seeded admin is "Admin"), never their id.
+  assert.match(await widget(customer).locator('.msg[data-sender=agent] time').first().textContent(), /^Admin · /);
   await widget(customer).getByText('You are chatting with a person').waitFor();
 
   // The network drops and comes back: the feed resumes, nothing twice.

@@ -135,6 +135,9 @@ pub struct MessageView {
     /// The notice confirming the address the customer left.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub email_left: bool,
+    /// For an agent's message: their name, as the customer sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
 }
 
 impl MessageView {
@@ -163,6 +166,7 @@ impl From<&Message> for MessageView {
             sources: Vec::new(),
             ask_email: m.meta.ask_email,
             email_left: m.meta.email_left,
+            agent_name: m.meta.agent_name.clone(),
         }
     }
 }

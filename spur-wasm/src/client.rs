@@ -24,7 +24,8 @@ export interface Reply { reply: string | null; sessionId: string; status: "autom
 export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
 export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[];
   /** A handoff notice when nobody may be there: offer `leaveEmail`. */ askEmail?: boolean;
-  /** The notice confirming the address left. */ emailLeft?: boolean; }
+  /** The notice confirming the address left. */ emailLeft?: boolean;
+  /** An agent's message: the name the customer sees. */ agentName?: string; }
 export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
 /** `GET /v1/chat/config`: who answers, whether people are there now, suggested first questions. */
 export interface ChatConfig { shop: string; availability: "open" | "closed" | "unknown"; back: string | null; hours: string | null; suggestions: string[]; }

@@ -8,6 +8,10 @@ export interface WidgetOptions {
   title?: string;
   /** Shown (not stored) when a conversation has not started yet. */
   greeting?: string;
+  /** The team's picture in the header (an image URL). */
+  avatar?: string;
+  /** Questions offered before the conversation starts (default: the server's WIDGET_SUGGESTIONS). */
+  suggestions?: string[];
   placeholder?: string;
   /** CSS colour of the launcher, header and customer bubbles. */
   color?: string;

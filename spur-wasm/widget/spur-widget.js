@@ -16,6 +16,7 @@ const CSS = `
 .root.left .panel { right: auto; left: 0; }
 header { display: flex; align-items: center; gap: 6px; padding: 10px 12px; background: var(--spur-color, #2563eb); color: #fff; }
 .who { flex: 1; min-width: 0; }
+.avatar { flex: none; width: 32px; height: 32px; border-radius: 50%; object-fit: cover; background: #fff3; }
 h2 { margin: 0; font-size: 16px; font-weight: 600; }
 h2 { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .who p { margin: 0; font-size: 12px; opacity: .9; }
@@ -155,7 +156,11 @@ export async function mountWidget(target, options = {}) {
   const closeButton = el('button', { type: 'button', textContent: '×' });
   closeButton.setAttribute('aria-label', 'Close chat');
   const panel = el('section', { className: 'panel', hidden: true }, [
-    el('header', {}, [el('div', { className: 'who' }, [heading, availability]), person, closeButton]), log, status, form,
+    el('header', {}, [
+      // The team's picture, when the operator gives one.
+      options.avatar ? el('img', { className: 'avatar', src: options.avatar, alt: '' }) : '',
+      el('div', { className: 'who' }, [heading, availability]), person, closeButton,
+    ]), log, status, form,
   ]);
   panel.setAttribute('role', 'dialog');
   panel.setAttribute('aria-label', title);
@@ -241,6 +246,8 @@ export async function mountWidget(target, options = {}) {
     }
     const node = bubble(m.sender, m.text, m.createdAt, opts);
     node.dataset.id = m.id;
+    // Who answered: the agent's name with the time.
+    if (m.agentName) node.lastChild.textContent = `${m.agentName} · ${clock(m.createdAt)}`;
     cite(node, m.sources);
     contact(m, node, opts);
     if (!opts && panel.hidden && m.sender !== 'customer') notify(1);
@@ -453,7 +460,7 @@ if (tag && 'server' in tag.dataset) {
   const d = tag.dataset;
   mountWidget(document.body, {
     server: d.server || new URL(import.meta.url).origin,
-    title: d.title, greeting: d.greeting, color: d.color, font: d.font, position: d.position,
+    title: d.title, greeting: d.greeting, avatar: d.avatar, color: d.color, font: d.font, position: d.position,
     suggestions: d.suggestions ? d.suggestions.split('|').map((q) => q.trim()).filter(Boolean) : undefined,
   });
 }

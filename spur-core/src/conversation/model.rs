@@ -198,6 +198,9 @@ pub struct MessageMeta {
     /// For agent messages: who wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// For agent messages: the name the customer sees (as it was when written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
     /// The text's token count, counted once when the message is created so
     /// that trimming a long history adds integers instead of re-tokenizing.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -342,6 +342,17 @@ impl SupportEngine {
         agent: &str,
         text: &str,
     ) -> Result<Message, EngineError> {
+        self.agent_reply_as(id, agent, None, text).await
+    }
+
+    /// [`Self::agent_reply`] signed with the name the customer sees.
+    pub async fn agent_reply_as(
+        &self,
+        id: ConversationId,
+        agent: &str,
+        name: Option<&str>,
+        text: &str,
+    ) -> Result<Message, EngineError> {
         let text = self.inner.config.limits.check(text)?.to_string();
         let conversation = self.conversation_by_id(id).await?;
         let event = Event::AgentReply {
@@ -352,15 +363,21 @@ impl SupportEngine {
                 conversation,
                 event,
                 |engine, _| {
-                    Some(engine.message(
-                        Sender::Agent,
-                        text.clone(),
-                        None,
-                        MessageMeta {
-                            agent: Some(agent.to_string()),
-                            ..MessageMeta::default()
-                        },
-                    ))
+                    Some(
+                        engine.message(
+                            Sender::Agent,
+                            text.clone(),
+                            None,
+                            MessageMeta {
+                                agent: Some(agent.to_string()),
+                                agent_name: name
+                                    .map(str::trim)
+                                    .filter(|n| !n.is_empty())
+                                    .map(str::to_string),
+                                ..MessageMeta::default()
+                            },
+                        ),
+                    )
                 },
                 None,
             )

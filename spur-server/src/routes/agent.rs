@@ -313,9 +313,10 @@ pub async fn reply(
     let Json(body) = json?;
     let message = state
         .engine
-        .agent_reply(
+        .agent_reply_as(
             conversation_id(&id)?,
             &agent.account.id.to_string(),
+            Some(&agent.account.name),
             &body.text,
         )
         .await?;

@@ -643,6 +643,10 @@ async fn handoff(options: Options) {
         .map(|m| m["sender"].as_str().unwrap())
         .collect();
     assert_eq!(senders, vec!["customer", "system", "customer", "agent"]);
+    // The customer sees the agent's name, never their account id.
+    let answer = &history["messages"][3];
+    assert_eq!(answer["agentName"], "Agent", "{answer}");
+    assert!(!history.to_string().contains(&ana_id), "{history}");
 
     // Back to the bot, which answers again.
     let (status, back) = server
