@@ -14,6 +14,17 @@ function el(tag, props = {}, children = []) {
   return node;
 }
 const time = (iso) => new Date(iso).toLocaleString();
+// "3 min ago" (the exact time on hover: `title`).
+function ago(iso) {
+  const s = Math.max(0, (Date.now() - new Date(iso)) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+const waited = (iso) => ago(iso).replace(' ago', '').replace('just now', '< 1 min');
+// Who the customer is: the address they left, else a readable label.
+const customer = (c) => c.contactEmail || `${c.channel === 'web' ? 'Web visitor' : c.channel} ${c.id.slice(-4)}`;
 
 async function api(path, options = {}) {
   const res = await fetch(path, {
@@ -41,6 +52,7 @@ let typing = null;
 $('q').addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(loadInbox, 250); });
 $('category').addEventListener('change', loadInbox);
 $('priority').addEventListener('change', loadInbox);
+$('status').addEventListener('change', loadInbox);
 $('filters').addEventListener('submit', (e) => { e.preventDefault(); loadInbox(); });
 
 function showSignedIn() {
@@ -95,16 +107,23 @@ function refresh() {
 }
 
 async function loadInbox() {
-  const query = new URLSearchParams({ view, limit: '100', q: $('q').value.trim(), category: $('category').value, priority: $('priority').value });
+  const query = new URLSearchParams({ view, limit: '100', q: $('q').value.trim(), category: $('category').value,
+    priority: $('priority').value, status: $('status').value });
   const page = await api('/v1/agent/conversations?' + query);
   const list = $('inbox');
   list.replaceChildren(...page.conversations.map((c) => {
     const mine = c.assignee === auth.account.id;
+    const queued = c.status === 'agent' && !c.assignee;
     const button = el('button', { type: 'button' }, [
-      el('span', { className: 'badge ' + c.status, textContent: c.status === 'agent' ? (c.assignee ? (mine ? 'yours' : 'claimed') : 'waiting') : c.status }),
-      ' ', el('strong', { textContent: c.contactEmail || c.id.slice(-8) }), ' ',
+      el('span', { className: 'badge ' + c.status, textContent: c.status === 'agent' ? (c.assignee ? (mine ? 'yours' : 'claimed') : 'waiting') : c.status === 'automated' ? 'bot' : c.status }),
+      ' ', el('strong', { className: 'who', textContent: customer(c) }), ' ',
       c.unread ? el('span', { className: 'unread', textContent: String(c.unread), title: 'unanswered customer messages' }) : '',
-      el('span', { className: 'meta', textContent: ` · ${c.category || 'unclassified'} · ${c.priority || '–'} · ${c.messageCount} messages · ${time(c.updatedAt)}` }),
+      queued && c.waitingSince ? el('span', { className: 'waited', textContent: ` waiting ${waited(c.waitingSince)}`, title: 'since ' + time(c.waitingSince) }) : '',
+      el('span', { className: 'preview', textContent: c.preview || '' }),
+      el('span', { className: 'meta' }, [
+        `${c.category || 'unclassified'} · ${c.priority || '–'} · `,
+        el('time', { className: 'ago', dateTime: c.updatedAt, textContent: ago(c.updatedAt), title: time(c.updatedAt) }),
+      ]),
     ]);
     button.dataset.id = c.id;
     button.setAttribute('aria-current', String(c.id === openId));
@@ -112,6 +131,14 @@ async function loadInbox() {
     return el('li', {}, button);
   }));
   if (!page.conversations.length) list.replaceChildren(el('li', { className: 'empty', textContent: 'Nothing here.' }));
+  countWaiting();
+}
+
+// Customers waiting for a person, in the tab's title: seen from another tab.
+async function countWaiting() {
+  const waiting = await api('/v1/agent/conversations?view=waiting&limit=100');
+  const n = waiting.conversations.length;
+  document.title = (n ? `(${n}${waiting.nextCursor ? '+' : ''}) ` : '') + 'Spur console';
 }
 
 async function openConversation(id) {
@@ -426,3 +453,6 @@ async function live() {
 }
 
 showSignedIn();
+
+// Relative times stay true while the page is open.
+setInterval(() => { for (const t of document.querySelectorAll('time.ago')) t.textContent = ago(t.dateTime); }, 30000);

@@ -48,16 +48,33 @@ test('a customer reaches a person, who answers live and closes', async () => {
   const waiting = agent.locator('#inbox button', { hasText: 'waiting' });
   await waiting.waitFor({ timeout: 5000 });
   assert.equal(await waiting.locator('.unread').innerText(), '1');
+  // A readable row: who, how long they have waited, the newest message, when.
+  assert.match(await waiting.locator('.who').innerText(), /^Web visitor [0-9a-f]{4}$/);
+  assert.match(await waiting.locator('.waited').innerText(), /waiting (< 1 min|\d+ min)/);
+  assert.match(await waiting.locator('.preview').innerText(), /support team/);
+  assert.ok(await waiting.locator('time.ago').getAttribute('title'), 'the exact time on hover');
+  await agent.waitForFunction(() => document.title === '(1) Spur console');
+  // The Waiting view holds it; the Bot view holds the other.
+  await agent.getByRole('tab', { name: 'Waiting' }).click();
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
+  assert.equal(await agent.locator('#inbox button').count(), 1);
+  await agent.getByRole('tab', { name: 'Active' }).click();
   // Search narrows the inbox to the conversation that mentions it.
   await agent.getByLabel('Search messages').fill('talk to a human');
-  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor({ state: 'detached' });
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
   assert.equal(await agent.locator('#inbox button').count(), 1);
   await agent.getByLabel('Search messages').fill('');
-  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor();
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor();
   await waiting.click();
   await agent.locator('#escalation', { hasText: 'customer request' }).waitFor();
   assert.match(await agent.locator('#classification').innerText(), /priority/);
   await agent.getByRole('button', { name: 'Claim' }).click();
+  // Claimed: in Mine, no longer waiting.
+  await agent.waitForFunction(() => document.title === 'Spur console');
+  await agent.getByRole('tab', { name: 'Mine' }).click();
+  await agent.locator('#inbox button', { hasText: 'yours' }).waitFor();
+  assert.equal(await agent.locator('#inbox button').count(), 1);
+  await agent.getByRole('tab', { name: 'Active' }).click();
   // Typing shows on both sides.
   await box.pressSequentially('one more thing');
   await agent.getByText('The customer is typing').waitFor();
@@ -82,7 +99,7 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await agent.getByRole('tab', { name: 'Closed' }).click();
   await agent.locator('#inbox button', { hasText: 'closed' }).waitFor();
   await agent.getByRole('tab', { name: 'Active' }).click();
-  await agent.locator('#inbox button', { hasText: 'automated' }).waitFor();
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor();
   assert.equal(await agent.locator('#inbox button', { hasText: 'closed' }).count(), 0);
   await shot(agent, 'agent-console-inbox');
 });
@@ -111,4 +128,22 @@ test('admins see the assistant log and manage agents', async () => {
   await page.getByRole('button', { name: 'Add account' }).click();
   await page.locator('#agents tr', { hasText: 'bo@shop.example' }).waitFor();
   await shot(page, 'admin-agents');
+});
+
+test('the console works on a phone', async () => {
+  const phone = await (await browser.newContext({ viewport: { width: 390, height: 800 }, isMobile: true, hasTouch: true })).newPage();
+  await phone.goto(server.base + '/agent');
+  await phone.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+  await phone.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+  await phone.getByRole('button', { name: 'Sign in' }).click();
+  await phone.locator('body[data-live=true]').waitFor();
+  // Nothing runs off the screen: the tab bar scrolls within it.
+  const nav = await phone.getByRole('tablist', { name: 'Views' }).boundingBox();
+  assert.ok(nav.x >= 0 && nav.x + nav.width <= 390, JSON.stringify(nav));
+  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide`);
+  await phone.getByRole('tab', { name: 'Knowledge' }).scrollIntoViewIfNeeded();
+  await phone.getByRole('tab', { name: 'Knowledge' }).click();
+  await phone.locator('#knowledge-pane').waitFor();
+  await shot(phone, 'console-on-a-phone');
 });

@@ -404,26 +404,36 @@ fn classified(text: &str, category: &str, priority: &str) -> Message {
 async fn inbox_rows_and_filters(store: &dyn ConversationStore) {
     // Far in the future, so these are the newest whatever ran before.
     let billing = conversation(3_000_000);
+    let timed = |mut m: Message, seconds: i64| {
+        m.created_at = at(3_000_000 + seconds);
+        m
+    };
     stored(
         store
             .apply(create(
                 &billing,
                 vec![
-                    classified("I was charged twice", "billing", "high"),
-                    message(Sender::Assistant, "Sorry! Let me check.", None),
-                    classified("Still 100% wrong_ly charged", "billing", "high"),
-                    classified("Hello??", "billing", "urgent"),
+                    timed(classified("I was charged twice", "billing", "high"), 0),
+                    timed(message(Sender::Assistant, "Sorry! Let me check.", None), 1),
+                    timed(
+                        classified("Still 100% wrong_ly charged", "billing", "high"),
+                        60,
+                    ),
+                    timed(classified("Hello??", "billing", "urgent"), 120),
                 ],
             ))
             .await
             .unwrap(),
     );
     let tech = conversation(3_000_001);
-    stored(
+    let (tech_stored, _) = stored(
         store
             .apply(create(
                 &tech,
-                vec![classified("The app crashes", "technical", "medium")],
+                vec![timed(
+                    classified(&"The app crashes. ".repeat(20), "technical", "medium"),
+                    30,
+                )],
             ))
             .await
             .unwrap(),
@@ -452,6 +462,17 @@ async fn inbox_rows_and_filters(store: &dyn ConversationStore) {
         ],
         "the newest customer message's classification; customer messages since the last answer"
     );
+    // Waiting since the oldest unanswered message; the newest message, cut short.
+    let waits: Vec<_> = newest
+        .conversations
+        .iter()
+        .map(|l| l.waiting_since)
+        .collect();
+    assert_eq!(waits, vec![Some(at(3_000_030)), Some(at(3_000_060))]);
+    assert_eq!(newest.conversations[1].preview.as_deref(), Some("Hello??"));
+    let cut = newest.conversations[0].preview.clone().unwrap();
+    assert_eq!(cut.chars().count(), crate::store::PREVIEW_CHARS, "{cut}");
+    assert!(cut.ends_with('…') && cut.starts_with("The app crashes."));
     let only = |filter: ConversationFilter| async move {
         store
             .list_conversations(&filter, None, 10)
@@ -493,6 +514,23 @@ async fn inbox_rows_and_filters(store: &dyn ConversationStore) {
         only(by(None, None, Some("_pp"))).await,
         Vec::<ConversationId>::new()
     );
+
+    // Mine and unassigned.
+    let mut claim = append(&tech_stored, vec![]);
+    claim.status = Status::Agent;
+    claim.assignee = Some("ana".into());
+    stored(store.apply(claim).await.unwrap());
+    let held = |assignee: crate::store::AssigneeFilter| ConversationFilter {
+        assignee: Some(assignee),
+        ..ConversationFilter::default()
+    };
+    use crate::store::AssigneeFilter::{Agent, Nobody};
+    assert_eq!(only(held(Agent("ana".into()))).await, vec![tech.id]);
+    assert_eq!(
+        only(held(Agent("bo".into()))).await,
+        Vec::<ConversationId>::new()
+    );
+    assert_eq!(only(held(Nobody)).await, vec![billing.id]);
 }
 
 async fn reply_log(store: &dyn ConversationStore) {

@@ -236,6 +236,12 @@ impl ConversationStore for MemoryStore {
             .values()
             .filter(|c| filter.status.is_none_or(|s| c.status == s))
             .filter(|c| filter.not_status.is_none_or(|s| c.status != s))
+            .filter(|c| {
+                filter
+                    .assignee
+                    .as_ref()
+                    .is_none_or(|a| a.matches(c.assignee.as_deref()))
+            })
             .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
             .filter_map(|c| {
                 let messages = inner.messages.get(&c.id).unwrap_or(&no_messages);

@@ -98,6 +98,35 @@ pub struct ConversationFilter {
     pub priority: Option<String>,
     /// Some message contains this text (case-insensitive; ASCII case on SQLite).
     pub text: Option<String>,
+    /// Who holds it: this agent, or nobody.
+    pub assignee: Option<AssigneeFilter>,
+}
+
+/// An inbox's "mine" and "unassigned" views.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AssigneeFilter {
+    Nobody,
+    Agent(String),
+}
+
+impl AssigneeFilter {
+    pub fn matches(&self, assignee: Option<&str>) -> bool {
+        match self {
+            Self::Nobody => assignee.is_none(),
+            Self::Agent(agent) => assignee == Some(agent.as_str()),
+        }
+    }
+}
+
+/// How long an inbox row's preview of the newest message is, at most.
+pub const PREVIEW_CHARS: usize = 140;
+
+/// The start of `text` for an inbox row (a whole character boundary).
+pub fn preview(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((end, _)) => format!("{}…", text[..end].trim_end()),
+        None => text.to_string(),
+    }
 }
 
 /// A conversation as an inbox lists it.
@@ -110,6 +139,10 @@ pub struct ListedConversation {
     /// Customer messages since the last answer (assistant or agent): the
     /// inbox's unread count.
     pub unanswered: i64,
+    /// The oldest of those: how long the customer has been waiting.
+    pub waiting_since: Option<OffsetDateTime>,
+    /// The newest message's text, cut to [`PREVIEW_CHARS`].
+    pub preview: Option<String>,
 }
 
 impl ListedConversation {
@@ -121,17 +154,19 @@ impl ListedConversation {
             .rev()
             .find(|m| m.sender == Sender::Customer)
             .and_then(|m| m.meta.classification.as_ref());
-        let unanswered = messages
+        let unanswered: Vec<&Message> = messages
             .iter()
             .rev()
             .take_while(|m| !matches!(m.sender, Sender::Assistant | Sender::Agent))
             .filter(|m| m.sender == Sender::Customer)
-            .count();
+            .collect();
         Self {
             conversation,
             category: classification.map(|c| c.category.clone()),
             priority: classification.map(|c| c.priority.clone()),
-            unanswered: unanswered as i64,
+            unanswered: unanswered.len() as i64,
+            waiting_since: unanswered.last().map(|m| m.created_at),
+            preview: messages.last().map(|m| preview(&m.text)),
         }
     }
 }

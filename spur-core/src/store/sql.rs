@@ -176,7 +176,11 @@ pub(crate) const LISTED_COLUMNS: &str = "\
        WHERE m.conversation_id = c.id AND m.sender = 'customer' ORDER BY m.seq DESC LIMIT 1) AS classification, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'customer' \
        AND m.seq > COALESCE((SELECT MAX(a.seq) FROM messages a \
-         WHERE a.conversation_id = c.id AND a.sender IN ('assistant', 'agent')), 0)) AS unanswered";
+         WHERE a.conversation_id = c.id AND a.sender IN ('assistant', 'agent')), 0)) AS unanswered, \
+     (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'customer' \
+       AND m.seq > COALESCE((SELECT MAX(a.seq) FROM messages a \
+         WHERE a.conversation_id = c.id AND a.sender IN ('assistant', 'agent')), 0)) AS waiting_since, \
+     (SELECT m.text FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_text";
 
 /// `text` as a case-insensitive LIKE pattern matching it anywhere (`!` escapes).
 pub(crate) fn like_pattern(text: &str) -> String {
@@ -197,6 +201,8 @@ pub(crate) struct ListedRow {
     conversation: ConversationRow,
     classification: Option<Json<Classification>>,
     unanswered: i64,
+    waiting_since: Option<OffsetDateTime>,
+    last_text: Option<String>,
 }
 
 impl TryFrom<ListedRow> for super::ListedConversation {
@@ -209,6 +215,8 @@ impl TryFrom<ListedRow> for super::ListedConversation {
             category: classification.as_ref().map(|c| c.category.clone()),
             priority: classification.map(|c| c.priority),
             unanswered: row.unanswered,
+            waiting_since: row.waiting_since,
+            preview: row.last_text.as_deref().map(super::preview),
         })
     }
 }
@@ -243,7 +251,7 @@ macro_rules! sql_store {
             INSERT_CONVERSATION, INSERT_MESSAGE, LISTED_COLUMNS, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
-            conversation_page, page_from_newest, reply_page, Applied, Change, ConversationCursor, ConversationFilter,
+            conversation_page, page_from_newest, reply_page, Applied, AssigneeFilter, Change, ConversationCursor, ConversationFilter,
             ConversationPage, ConversationStore, HistoryPage, ReplyCursor, ReplyFilter, ReplyPage,
             ReplyTotals, StoreError,
         };
@@ -491,6 +499,7 @@ macro_rules! sql_store {
                     "SELECT * FROM (SELECT {CONVERSATION_COLUMNS}, {LISTED_COLUMNS} FROM conversations c \
                        WHERE ($1 IS NULL OR status = $1) \
                          AND ($5 IS NULL OR status <> $5) \
+                         AND ($9 = 0 OR ($9 = 1 AND assignee IS NULL) OR ($9 = 2 AND assignee = $10)) \
                          AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
                          AND ($8 IS NULL OR EXISTS (SELECT 1 FROM messages t \
                            WHERE t.conversation_id = c.id AND LOWER(t.text) LIKE $8 ESCAPE '!'))) listed \
@@ -507,6 +516,15 @@ macro_rules! sql_store {
                     .bind(filter.category.as_deref())
                     .bind(filter.priority.as_deref())
                     .bind(filter.text.as_deref().map(like_pattern))
+                    .bind(match &filter.assignee {
+                        None => 0_i64,
+                        Some(AssigneeFilter::Nobody) => 1,
+                        Some(AssigneeFilter::Agent(_)) => 2,
+                    })
+                    .bind(match &filter.assignee {
+                        Some(AssigneeFilter::Agent(agent)) => Some(agent.as_str()),
+                        _ => None,
+                    })
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;

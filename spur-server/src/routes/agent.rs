@@ -17,7 +17,9 @@ use spur_core::accounts::Role;
 use spur_core::classify::Classification;
 use spur_core::conversation::{Conversation, ConversationId, Sender, Status};
 use spur_core::events::EngineEvent;
-use spur_core::store::{ConversationCursor, ConversationFilter, ListedConversation};
+use spur_core::store::{
+    AssigneeFilter, ConversationCursor, ConversationFilter, ListedConversation,
+};
 use time::OffsetDateTime;
 
 use crate::auth::AgentUser;
@@ -50,6 +52,18 @@ pub struct ConversationSummary {
     /// Customer messages since the last answer (inbox rows only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread: Option<i64>,
+    /// When the oldest of those was written: how long the customer has
+    /// waited for an answer (inbox rows only).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub waiting_since: Option<OffsetDateTime>,
+    /// The newest message, cut short (inbox rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -70,6 +84,8 @@ impl From<&Conversation> for ConversationSummary {
             category: None,
             priority: None,
             unread: None,
+            waiting_since: None,
+            preview: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -82,6 +98,8 @@ impl From<&ListedConversation> for ConversationSummary {
             category: l.category.clone(),
             priority: l.priority.clone(),
             unread: Some(l.unanswered),
+            waiting_since: l.waiting_since,
+            preview: l.preview.clone(),
             ..Self::from(&l.conversation)
         }
     }
@@ -98,8 +116,10 @@ pub struct InboxPage {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InboxQuery {
-    /// `active` (not closed, the default), `closed` or `all`.
-    #[param(pattern = "^(active|closed|all)?$")]
+    /// `active` (not closed, the default), `mine` (held by the caller),
+    /// `unassigned` (not closed, nobody holds it), `waiting` (for a person,
+    /// nobody holds it yet), `bot` (the assistant answers), `closed` or `all`.
+    #[param(pattern = "^(active|mine|unassigned|waiting|bot|closed|all)?$")]
     pub view: Option<String>,
     /// `automated`, `agent` or `closed`.
     #[param(pattern = "^(automated|agent|closed)?$")]
@@ -127,17 +147,30 @@ pub struct InboxQuery {
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn inbox(
     State(state): State<AppState>,
-    _agent: AgentUser,
+    AgentUser(agent): AgentUser,
     Query(query): Query<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
+    let open = |assignee| ConversationFilter {
+        not_status: Some(Status::Closed),
+        assignee,
+        ..ConversationFilter::default()
+    };
     let mut filter = match query
         .view
         .as_deref()
         .filter(|v| !v.is_empty())
         .unwrap_or("active")
     {
-        "active" => ConversationFilter {
-            not_status: Some(Status::Closed),
+        "active" => open(None),
+        "mine" => open(Some(AssigneeFilter::Agent(agent.account.id.to_string()))),
+        "unassigned" => open(Some(AssigneeFilter::Nobody)),
+        "waiting" => ConversationFilter {
+            status: Some(Status::Agent),
+            assignee: Some(AssigneeFilter::Nobody),
+            ..ConversationFilter::default()
+        },
+        "bot" => ConversationFilter {
+            status: Some(Status::Automated),
             ..ConversationFilter::default()
         },
         "closed" => ConversationFilter {
@@ -147,7 +180,7 @@ pub async fn inbox(
         "all" => ConversationFilter::default(),
         _ => {
             return Err(ApiError::invalid_query(
-                "view must be active, closed or all",
+                "view must be active, mine, unassigned, waiting, bot, closed or all",
             ));
         }
     };

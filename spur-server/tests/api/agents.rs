@@ -932,3 +932,99 @@ async fn a_sign_out_elsewhere_ends_the_feed_here() {
     assert_eq!(status, 204, "the token works on the other instance");
     ends_unauthorized(feed).await;
 }
+
+/// The inbox's views: mine, unassigned, waiting, bot, closed, all; rows
+/// carry a preview of the newest message and, for those waiting, since when.
+async fn inbox_views(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let (_, ana) = server.agent(&admin, "ana@shop.example").await;
+    let session = |r: &Value| r["sessionId"].as_str().unwrap().to_string();
+    let bot = session(&server.say("Do you ship to India?", None).await);
+    let waiting = session(&server.say("I want to talk to a human", None).await);
+    let held = session(&server.say("I want to talk to a person please", None).await);
+    let ids = server
+        .get_as(&admin, "/v1/agent/conversations?view=all")
+        .await;
+    assert!(bot != waiting && waiting != held);
+    let rows = |v: &Value| -> Vec<String> {
+        v["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = rows(&ids);
+    assert_eq!(all.len(), 3, "{ids}");
+    // Newest first: held, waiting, bot. Ana claims the newest.
+    let (held_id, waiting_id, bot_id) = (all[0].clone(), all[1].clone(), all[2].clone());
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{held_id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let view = |token: &str, view: &str| {
+        let path = format!("/v1/agent/conversations?view={view}");
+        let token = token.to_string();
+        let server = &server;
+        async move { rows(&server.get_as(&token, &path).await) }
+    };
+    assert_eq!(view(&ana, "mine").await, vec![held_id.clone()]);
+    assert!(
+        view(&admin, "mine").await.is_empty(),
+        "the admin holds none"
+    );
+    let mut unassigned = view(&ana, "unassigned").await;
+    unassigned.sort();
+    let mut expected = vec![waiting_id.clone(), bot_id.clone()];
+    expected.sort();
+    assert_eq!(unassigned, expected);
+    assert_eq!(view(&ana, "waiting").await, vec![waiting_id.clone()]);
+    assert_eq!(view(&ana, "bot").await, vec![bot_id.clone()]);
+    assert!(view(&ana, "closed").await.is_empty());
+
+    // Rows: a preview of the newest message; waiting since the customer's
+    // unanswered message, for those waiting only.
+    let inbox = server
+        .get_as(&ana, "/v1/agent/conversations?view=all")
+        .await;
+    let row = |id: &str| {
+        inbox["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let w = row(&waiting_id);
+    assert!(w["waitingSince"].as_str().is_some(), "{w}");
+    assert!(w["preview"].as_str().unwrap().len() > 10, "{w}");
+    let b = row(&bot_id);
+    assert!(b.get("waitingSince").is_none(), "answered by the bot: {b}");
+    assert!(b["preview"].as_str().unwrap().contains("India"), "{b}");
+
+    let r = server
+        .call(
+            Method::GET,
+            "/v1/agent/conversations?view=everything",
+            Some(&ana),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_views_on_sqlite() {
+    inbox_views(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_views_on_postgres() {
+    inbox_views(postgres_options().await).await;
+}
