@@ -229,32 +229,45 @@ $('reply').addEventListener('input', () => {
 });
 $('reply').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('reply-form').requestSubmit(); } });
 
-const ticketLabel = (t, field) => t[field] ? t[field] + (t[field + 'Overridden'] ? ' ✎' : '') : '–';
-async function loadTickets() {
-  const query = new URLSearchParams({ limit: '100', total: 'true', q: $('ticket-q').value.trim(),
+// Tickets, 50 a page ("Load more" appends the next).
+let ticketCursor = null;
+async function loadTickets(more = false) {
+  const query = new URLSearchParams({ limit: '50', total: 'true', q: $('ticket-q').value.trim(),
     status: $('ticket-status').value, category: $('ticket-category').value, aiStatus: $('ticket-ai').value });
+  if (more && ticketCursor) query.set('cursor', ticketCursor);
   const page = await api('/v1/tickets?' + query);
+  ticketCursor = page.nextCursor || null;
   $('ticket-total').textContent = `${page.total} ticket${page.total === 1 ? '' : 's'}`;
-  $('tickets').replaceChildren(...page.tickets.map((t) => {
-    // An agent's choice of category: kept over the classifier's.
-    const category = el('select', { ariaLabel: 'Category of ' + t.title },
-      taxonomy.categories.map((n) => el('option', { value: n, textContent: n, selected: n === t.category })));
-    if (!t.category) category.prepend(el('option', { value: '', textContent: '–', selected: true }));
-    category.addEventListener('change', () => updateTicket(t.id, { category: category.value }));
+  $('tickets-more').hidden = !ticketCursor;
+  const rows = page.tickets.map((t) => {
+    // An agent's choice of category or priority: kept over the classifier's.
+    const choose = (field, names, label) => {
+      const select = el('select', { ariaLabel: `${label} of ${t.title}` },
+        names.map((n) => el('option', { value: n, textContent: n, selected: n === t[field] })));
+      if (!t[field]) select.prepend(el('option', { value: '', textContent: '–', selected: true }));
+      select.addEventListener('change', () => updateTicket(t.id, { [field]: select.value }));
+      return el('td', {}, [select, t[field + 'Overridden'] ? el('div', { className: 'overridden', textContent: 'set by an agent' }) : '']);
+    };
     const toggle = el('button', { type: 'button', textContent: t.status === 'open' ? 'Close ticket' : 'Reopen' });
     toggle.addEventListener('click', () => updateTicket(t.id, { status: t.status === 'open' ? 'closed' : 'open' }));
+    // The whole description on expand.
+    const description = t.description.length > 160
+      ? el('details', { className: 'meta' }, [el('summary', { textContent: t.description.slice(0, 160) + '…' }), el('p', { textContent: t.description })])
+      : el('div', { className: 'meta', textContent: t.description });
     const row = el('tr', {}, [
       el('td', { textContent: time(t.createdAt) }),
-      el('td', {}, [el('strong', { textContent: t.title }), el('div', { className: 'meta', textContent: t.description.slice(0, 160) })]),
-      el('td', {}, [category, t.categoryOverridden ? el('div', { className: 'overridden', textContent: 'set by an agent' }) : '']),
-      el('td', { textContent: ticketLabel(t, 'priority') }),
+      el('td', {}, [el('strong', { textContent: t.title }), description]),
+      choose('category', taxonomy.categories, 'Category'),
+      choose('priority', taxonomy.priorities, 'Priority'),
       el('td', { className: 'ai', textContent: t.aiStatus + (t.aiConfidence ? ` · ${Math.round(t.aiConfidence * 100)}%` : '') + (t.aiReason ? ` (${t.aiReason})` : '') }),
       el('td', { className: 'status', textContent: t.status }),
       el('td', {}, toggle),
     ]);
     row.dataset.id = t.id;
     return row;
-  }));
+  });
+  if (more) $('tickets').append(...rows);
+  else $('tickets').replaceChildren(...rows);
 }
 async function updateTicket(id, change) {
   try { await api('/v1/tickets/' + id, { method: 'PATCH', body: JSON.stringify(change) }); }
@@ -262,8 +275,9 @@ async function updateTicket(id, change) {
   loadTickets();
 }
 let ticketTyping = null;
-$('ticket-q').addEventListener('input', () => { clearTimeout(ticketTyping); ticketTyping = setTimeout(loadTickets, 250); });
-for (const id of ['ticket-status', 'ticket-category', 'ticket-ai']) $(id).addEventListener('change', loadTickets);
+$('ticket-q').addEventListener('input', () => { clearTimeout(ticketTyping); ticketTyping = setTimeout(() => loadTickets(), 250); });
+for (const id of ['ticket-status', 'ticket-category', 'ticket-ai']) $(id).addEventListener('change', () => loadTickets());
+$('tickets-more').addEventListener('click', () => loadTickets(true));
 $('ticket-filters').addEventListener('submit', (e) => { e.preventDefault(); loadTickets(); });
 $('new-ticket').addEventListener('submit', async (e) => {
   e.preventDefault();
