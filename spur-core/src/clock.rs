@@ -57,6 +57,10 @@ pub trait IdGenerator: Send + Sync {
     fn message_id(&self) -> MessageId;
     /// Must be unguessable: it is the customer's only credential.
     fn session_id(&self) -> SessionId;
+    /// An agent's internal note.
+    fn note_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
 }
 
 /// Time-ordered v7 ids for conversations and messages, random v4 for sessions.

@@ -162,12 +162,19 @@ async function openConversation(id) {
   showConversationTicket(id);
   const log = $('messages');
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.replaceChildren(...c.messages.map((m) => {
+  const messages = c.messages.map((m) => {
     const div = el('div', { className: 'msg', textContent: m.text });
     div.dataset.sender = m.sender;
     div.append(el('span', { className: 'meta', textContent: `${m.sender} · ${time(m.createdAt)}${m.meta && m.meta.usedFallback ? ' · fallback' : ''}` }));
-    return div;
-  }));
+    return [m.createdAt, div];
+  });
+  // Internal notes among the messages, by time; never shown to the customer.
+  const notes = (c.notes || []).map((n) => {
+    const div = el('div', { className: 'msg note', textContent: n.text });
+    div.append(el('span', { className: 'meta', textContent: `internal note · ${n.authorName} · ${time(n.createdAt)}` }));
+    return [n.createdAt, div];
+  });
+  log.replaceChildren(...[...messages, ...notes].sort((a, b) => new Date(a[0]) - new Date(b[0])).map(([, div]) => div));
   if (atBottom) log.scrollTop = log.scrollHeight;
   const mine = c.assignee === auth.account.id;
   $('claim').disabled = c.status === 'closed' || mine;
@@ -175,7 +182,12 @@ async function openConversation(id) {
   $('close').disabled = c.status === 'closed';
 
   $('reply').disabled = $('send').disabled = !mine;
-  $('reply').placeholder = mine ? 'Write to the customer' : 'Claim the conversation to reply';
+  $('note').disabled = $('add-note').disabled = false;
+  // Why the reply box is off, in its own words.
+  $('reply').placeholder = mine ? 'Write to the customer'
+    : c.status === 'closed' ? 'Closed: the customer reopens it by writing again'
+    : c.assignee ? 'Another agent holds this conversation'
+    : 'Claim the conversation to reply';
 }
 
 async function act(action) {
@@ -213,6 +225,16 @@ $('reply-form').addEventListener('submit', async (e) => {
   } catch (err) { alert(err.message); }
   refresh();
   $('reply').focus();
+});
+$('note-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = $('note').value.trim();
+  if (!text || !openId) return;
+  try {
+    await api(`/v1/agent/conversations/${openId}/notes`, { method: 'POST', body: JSON.stringify({ text }) });
+    $('note').value = '';
+  } catch (err) { alert(err.message); }
+  openConversation(openId);
 });
 let typingShown = null;
 function customerTyping(data) {

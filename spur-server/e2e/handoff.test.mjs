@@ -68,10 +68,12 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await waiting.click();
   await agent.locator('#escalation', { hasText: 'customer request' }).waitFor();
   assert.match(await agent.locator('#classification').innerText(), /priority/);
+  assert.equal(await agent.getByLabel('Reply').getAttribute('placeholder'), 'Claim the conversation to reply');
   await agent.getByRole('button', { name: 'Claim' }).click();
   // Claimed: in Mine, no longer waiting.
   await agent.waitForFunction(() => document.title === 'Spur console');
   await agent.getByRole('tab', { name: 'Mine' }).click();
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
   await agent.locator('#inbox button', { hasText: 'yours' }).waitFor();
   assert.equal(await agent.locator('#inbox button').count(), 1);
   await agent.getByRole('tab', { name: 'Active' }).click();
@@ -86,16 +88,24 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await agent.locator('#messages .msg[data-sender=agent]').waitFor();
   await shot(agent, 'agent-console-conversation');
 
+  // An internal note: the agents see it among the messages; the customer never.
+  await agent.getByLabel('Internal note').fill('Regular customer, be generous');
+  await agent.getByRole('button', { name: 'Add note' }).click();
+  await agent.locator('#messages .msg.note', { hasText: 'Regular customer, be generous' }).waitFor();
+  assert.match(await agent.locator('#messages .msg.note .meta').innerText(), /internal note · Ana/);
+
   // The customer sees the person's reply live.
   const fromAgent = customer.locator('.msg[data-sender=agent]');
   await fromAgent.waitFor({ timeout: 5000 });
   assert.equal(await fromAgent.innerText(), 'Hi, this is Ana from support. How can I help?');
   await customer.getByText('You are chatting with a person').waitFor();
   await shot(customer, 'customer-demo-page-with-agent');
+  assert.equal(await customer.getByText('Regular customer').count(), 0, 'notes never reach the customer');
 
   // Closed: it leaves the active view for the closed one.
   await agent.getByRole('button', { name: 'Close' }).click();
   await agent.locator('#conv-status', { hasText: 'closed' }).waitFor();
+  await agent.locator('#reply[placeholder^="Closed: the customer reopens it"]').waitFor();
   await agent.getByRole('tab', { name: 'Closed' }).click();
   await agent.locator('#inbox button', { hasText: 'closed' }).waitFor();
   await agent.getByRole('tab', { name: 'Active' }).click();

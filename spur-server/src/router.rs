@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}", get(agent::conversation))
         .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
+        .route("/v1/agent/conversations/{id}/notes", post(agent::add_note))
         .route(
             "/v1/agent/conversations/{id}/handback",
             post(agent::hand_back),

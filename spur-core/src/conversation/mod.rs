@@ -6,5 +6,7 @@ mod model;
 mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
-pub use model::{Conversation, Gap, Message, MessageMeta, Sender, Source, Status, TextTokens};
+pub use model::{
+    Conversation, Gap, Message, MessageMeta, Note, Sender, Source, Status, TextTokens,
+};
 pub use state::{ConversationState, Event, TransitionError, transition};

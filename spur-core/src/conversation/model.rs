@@ -231,3 +231,18 @@ pub struct TextTokens {
     pub encoding: String,
     pub tokens: u32,
 }
+
+/// An agent's internal note on a conversation: for agents only. Stored
+/// apart from the messages, so no customer view, feed or prompt reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: uuid::Uuid,
+    pub conversation_id: ConversationId,
+    /// The writing agent's account id.
+    pub author: String,
+    /// Their name as it was when written.
+    pub author_name: String,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
-    Conversation, ConversationId, ConversationState, Event, Message, MessageId, MessageMeta,
+    Conversation, ConversationId, ConversationState, Event, Message, MessageId, MessageMeta, Note,
     Sender, SessionId, Status, TransitionError, transition,
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
@@ -386,6 +386,28 @@ impl SupportEngine {
             .into_iter()
             .next()
             .ok_or_else(|| EngineError::Store(StoreError::Corrupt("reply not stored".into())))
+    }
+
+    /// An agent's internal note on a conversation (any agent, any state):
+    /// for agents only, never shown to the customer, never in a prompt.
+    pub async fn add_note(
+        &self,
+        id: ConversationId,
+        agent: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<Note, EngineError> {
+        let text = self.inner.config.limits.check(text)?.to_string();
+        let note = Note {
+            id: self.inner.ids.note_id(),
+            conversation_id: id,
+            author: agent.to_string(),
+            author_name: name.trim().to_string(),
+            text,
+            created_at: self.now(),
+        };
+        self.inner.store.add_note(&note).await?;
+        Ok(note)
     }
 
     /// The owning agent gives the conversation back to the assistant.

@@ -868,3 +868,47 @@ async fn replaced_knowledge_answers_from_the_next_turn() {
     let hello = hello.reply.unwrap().text;
     assert!(hello.contains("Nordlicht"), "{hello}");
 }
+
+/// Internal notes are for agents: never in the customer's history, never in
+/// a prompt; an empty one is refused, an unknown conversation is an error.
+#[tokio::test]
+async fn notes_never_reach_the_customer_or_a_prompt() {
+    let provider = Arc::new(ScriptedProvider::always("Our returns window is 14 days."));
+    let engine = engine_with(provider.clone(), EngineConfig::default());
+    let first = engine
+        .send_message(Inbound::new("return policy?"))
+        .await
+        .unwrap();
+    let id = first.conversation.id;
+    let secret = "VIP customer, refund without asking";
+    let note = engine
+        .add_note(id, "ana-id", " Ana ", secret)
+        .await
+        .unwrap();
+    assert_eq!(
+        (note.author.as_str(), note.author_name.as_str()),
+        ("ana-id", "Ana")
+    );
+    assert_eq!(engine.store().notes(id, 10).await.unwrap(), vec![note]);
+    assert!(matches!(
+        engine.add_note(id, "ana-id", "Ana", "   ").await,
+        Err(EngineError::Validation(_))
+    ));
+    assert!(matches!(
+        engine
+            .add_note(ConversationId(uuid::Uuid::now_v7()), "ana-id", "Ana", "x")
+            .await,
+        Err(EngineError::UnknownConversation)
+    ));
+    engine
+        .send_message(Inbound::new("and for shoes?").in_session(first.conversation.session_id))
+        .await
+        .unwrap();
+    let prompt = provider.requests().pop().unwrap();
+    assert!(prompt.messages.iter().all(|m| !m.content.contains("VIP")));
+    let history = engine
+        .history(first.conversation.session_id, None, 50)
+        .await
+        .unwrap();
+    assert!(history.messages.iter().all(|m| !m.text.contains("VIP")));
+}

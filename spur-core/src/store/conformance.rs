@@ -97,11 +97,58 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     idempotency_keys_never_duplicate(store.as_ref()).await;
     compare_and_swap(store.as_ref()).await;
     metadata_changes_only_when_given(store.as_ref()).await;
+    notes_stay_with_their_conversation(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
+}
+
+async fn notes_stay_with_their_conversation(store: &dyn ConversationStore) {
+    let c = conversation(8);
+    let other = conversation(9);
+    stored(store.apply(create(&c, vec![])).await.unwrap());
+    stored(store.apply(create(&other, vec![])).await.unwrap());
+    let note = |conversation: &Conversation, text: &str, seconds: i64| crate::conversation::Note {
+        id: Uuid::now_v7(),
+        conversation_id: conversation.id,
+        author: "ana-id".into(),
+        author_name: "Ana".into(),
+        text: text.into(),
+        created_at: at(seconds),
+    };
+    for (i, text) in ["first", "second ünïcode", "third"].iter().enumerate() {
+        store
+            .add_note(&note(&c, text, 10 + i as i64))
+            .await
+            .unwrap();
+    }
+    store
+        .add_note(&note(&other, "elsewhere", 11))
+        .await
+        .unwrap();
+    let newest = store.notes(c.id, 2).await.unwrap();
+    let texts: Vec<&str> = newest.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec!["second ünïcode", "third"],
+        "the newest, oldest first"
+    );
+    let expected = crate::conversation::Note {
+        id: newest[1].id,
+        ..note(&c, "third", 12)
+    };
+    assert_eq!(newest[1], expected, "read back as written");
+    assert_eq!(store.notes(other.id, 10).await.unwrap().len(), 1);
+    let nowhere = note(&conversation(10), "lost", 13);
+    assert!(matches!(
+        store.add_note(&nowhere).await,
+        Err(StoreError::NotFound)
+    ));
+    // Notes are never messages.
+    let page = store.history(c.id, None, 10).await.unwrap();
+    assert!(page.messages.is_empty());
 }
 
 async fn metadata_changes_only_when_given(store: &dyn ConversationStore) {

@@ -6,7 +6,7 @@ use super::{
     HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError,
     conversation_page, page_from_newest, reply_page, stamp,
 };
-use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
+use crate::conversation::{Conversation, ConversationId, Message, MessageId, Note, SessionId};
 
 #[derive(Default)]
 struct Inner {
@@ -15,6 +15,7 @@ struct Inner {
     messages: HashMap<ConversationId, Vec<Message>>,
     keys: HashMap<String, (ConversationId, usize)>,
     replies: HashMap<MessageId, (ConversationId, usize)>,
+    notes: HashMap<ConversationId, Vec<Note>>,
 }
 
 /// Everything in process memory: for tests, examples and `Engine(database_url=None)`.
@@ -220,6 +221,32 @@ impl ConversationStore for MemoryStore {
             totals.add(m);
         }
         Ok(totals)
+    }
+
+    async fn add_note(&self, note: &Note) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if !inner.conversations.contains_key(&note.conversation_id) {
+            return Err(StoreError::NotFound);
+        }
+        inner
+            .notes
+            .entry(note.conversation_id)
+            .or_default()
+            .push(note.clone());
+        Ok(())
+    }
+
+    async fn notes(
+        &self,
+        conversation: ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Note>, StoreError> {
+        let inner = self.lock()?;
+        let all = inner
+            .notes
+            .get(&conversation)
+            .map_or(&[][..], Vec::as_slice);
+        Ok(all[all.len().saturating_sub(limit)..].to_vec())
     }
 
     async fn list_conversations(

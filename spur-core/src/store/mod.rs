@@ -15,7 +15,9 @@ pub mod conformance;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId, Status};
+use crate::conversation::{
+    Conversation, ConversationId, Message, MessageId, Note, SessionId, Status,
+};
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -261,6 +263,17 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<ReplyPage, StoreError>;
 
     async fn reply_totals(&self, filter: &ReplyFilter) -> Result<ReplyTotals, StoreError>;
+
+    /// Stores an agent's internal note ([`StoreError::NotFound`] without the
+    /// conversation).
+    async fn add_note(&self, note: &Note) -> Result<(), StoreError>;
+
+    /// A conversation's newest `limit` notes, oldest first.
+    async fn notes(
+        &self,
+        conversation: ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Note>, StoreError>;
 
     /// Conversations by newest activity, after `cursor`.
     async fn list_conversations(

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::classify::Classification;
-use crate::conversation::{Conversation, Message, MessageMeta, Sender, Status};
+use crate::conversation::{Conversation, Message, MessageMeta, Note, Sender, Status};
 
 /// A timestamp as bound into SQL. PostgreSQL stores `timestamptz`; SQLite
 /// stores text, which sorts and compares correctly only when every value
@@ -221,6 +221,29 @@ impl TryFrom<ListedRow> for super::ListedConversation {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct NoteRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    author: String,
+    author_name: String,
+    text: String,
+    created_at: OffsetDateTime,
+}
+
+impl From<NoteRow> for Note {
+    fn from(row: NoteRow) -> Self {
+        Note {
+            id: row.id,
+            conversation_id: row.conversation_id.into(),
+            author: row.author,
+            author_name: row.author_name,
+            text: row.text,
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// What [`super::ReplyFilter`] selects, as SQL over `messages` with the
 /// binds `$1` conversation, `$2` since, `$3` until, `$4` fallbacks only.
 /// `->>` reads JSON in both dialects; the cast makes SQLite's `1` and
@@ -245,9 +268,9 @@ macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         use sqlx::types::Json;
 
-        use $crate::conversation::{Conversation, ConversationId, Message, MessageId, SessionId};
+        use $crate::conversation::{Conversation, ConversationId, Message, MessageId, Note, SessionId};
         use $crate::store::sql::{
-            backend, convert, like_pattern, ConversationRow, ListedRow, MessageRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
+            backend, convert, like_pattern, ConversationRow, ListedRow, MessageRow, NoteRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
             INSERT_CONVERSATION, INSERT_MESSAGE, LISTED_COLUMNS, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
@@ -486,6 +509,44 @@ macro_rules! sql_store {
                     tokens_in: row.tokens_in,
                     tokens_out: row.tokens_out,
                 })
+            }
+
+            async fn add_note(&self, note: &Note) -> Result<(), StoreError> {
+                let stored = sqlx::query(
+                    "INSERT INTO notes (id, conversation_id, author, author_name, text, created_at) \
+                     SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $2)",
+                )
+                .bind(note.id)
+                .bind(note.conversation_id.as_uuid())
+                .bind(&note.author)
+                .bind(&note.author_name)
+                .bind(&note.text)
+                .bind(SqlTime(note.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                if stored.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn notes(
+                &self,
+                conversation: ConversationId,
+                limit: usize,
+            ) -> Result<Vec<Note>, StoreError> {
+                let mut rows = sqlx::query_as::<_, NoteRow>(
+                    "SELECT id, conversation_id, author, author_name, text, created_at FROM notes \
+                     WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(conversation.as_uuid())
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.reverse();
+                Ok(rows.into_iter().map(Note::from).collect())
             }
 
             async fn list_conversations(

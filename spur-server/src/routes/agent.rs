@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spur_core::accounts::Role;
 use spur_core::classify::Classification;
-use spur_core::conversation::{Conversation, ConversationId, Sender, Status};
+use spur_core::conversation::{Conversation, ConversationId, Note, Sender, Status};
 use spur_core::events::EngineEvent;
 use spur_core::store::{
     AssigneeFilter, ConversationCursor, ConversationFilter, ListedConversation,
@@ -243,6 +243,9 @@ pub struct ConversationDetail {
     pub escalation_reason: Option<String>,
     /// The newest messages, oldest first, with their metadata.
     pub messages: Vec<AgentMessage>,
+    /// Agents' internal notes (the newest 100, oldest first): never shown
+    /// to the customer.
+    pub notes: Vec<NoteView>,
     /// Pass as `before` for older messages.
     pub next_before: Option<i64>,
 }
@@ -303,6 +306,14 @@ pub async fn conversation(
         classification,
         escalation_reason,
         messages: page.messages.iter().map(AgentMessage::from).collect(),
+        notes: state
+            .engine
+            .store()
+            .notes(conversation.id, 100)
+            .await?
+            .iter()
+            .map(NoteView::from)
+            .collect(),
         next_before: page.next_before,
     }))
 }
@@ -329,6 +340,57 @@ pub async fn claim(
 pub struct ReplyBody {
     #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub text: String,
+}
+
+/// An agent's internal note, as agents see it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteView {
+    pub id: String,
+    /// The writing agent's account id.
+    pub author: String,
+    pub author_name: String,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Note> for NoteView {
+    fn from(n: &Note) -> Self {
+        Self {
+            id: n.id.to_string(),
+            author: n.author.clone(),
+            author_name: n.author_name.clone(),
+            text: n.text.clone(),
+            created_at: n.created_at,
+        }
+    }
+}
+
+/// Any agent adds an internal note to a conversation (any state): for
+/// agents only, never shown to the customer, never in a prompt.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/notes", tag = "agent", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = ReplyBody,
+    responses((status = 201, body = NoteView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn add_note(
+    State(state): State<AppState>,
+    AgentUser(agent): AgentUser,
+    Path(id): Path<String>,
+    json: Result<Json<ReplyBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<NoteView>), ApiError> {
+    let Json(body) = json?;
+    let note = state
+        .engine
+        .add_note(
+            conversation_id(&id)?,
+            &agent.account.id.to_string(),
+            &agent.account.name,
+            &body.text,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(NoteView::from(&note))))
 }
 
 /// The owning agent writes to the customer.

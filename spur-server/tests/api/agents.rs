@@ -39,6 +39,12 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         ),
         (
             Method::POST,
+            format!("/v1/agent/conversations/{c}/notes"),
+            Some(json!({"text": "a note"})),
+            false,
+        ),
+        (
+            Method::POST,
             format!("/v1/agent/conversations/{c}/handback"),
             None,
             false,
@@ -648,6 +654,45 @@ async fn handoff(options: Options) {
     assert_eq!(answer["agentName"], "Agent", "{answer}");
     assert!(!history.to_string().contains(&ana_id), "{history}");
 
+    // Internal notes: any agent writes one; agents see it on the
+    // conversation; the customer's history, the customer's feed and the
+    // bot never do.
+    let (status, note) = server
+        .post_as(
+            &admin,
+            &format!("/v1/agent/conversations/{id}/notes"),
+            json!({"text": "VIP: refund without asking"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(note["authorName"], "Admin");
+    let (status, empty) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/notes"),
+            json!({"text": "  "}),
+        )
+        .await;
+    assert_eq!(status, 400, "{empty}");
+    let missing = uuid::Uuid::now_v7();
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{missing}/notes"),
+            json!({"text": "lost"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let detail = server
+        .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
+        .await;
+    assert_eq!(detail["notes"][0]["text"], "VIP: refund without asking");
+    assert_eq!(detail["notes"].as_array().unwrap().len(), 1);
+    let history = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    assert!(!history.to_string().contains("VIP"), "{history}");
+
     // Back to the bot, which answers again.
     let (status, back) = server
         .post_as(
@@ -720,7 +765,7 @@ async fn handoff(options: Options) {
         second_page["conversations"][0]["id"]
     );
     assert_eq!(second_page["nextCursor"], Value::Null);
-    for bad in ["view=mine", "status=open", "cursor=garbage", "limit=many"] {
+    for bad in ["view=yours", "status=open", "cursor=garbage", "limit=many"] {
         let response = server
             .call(
                 Method::GET,
