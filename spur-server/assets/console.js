@@ -180,6 +180,12 @@ async function openConversation(id) {
   $('claim').disabled = c.status === 'closed' || mine;
   $('handback').disabled = !mine;
   $('close').disabled = c.status === 'closed';
+  // The owner, or an admin, hands it to a colleague.
+  $('assign').disabled = c.status === 'closed' || !(mine || auth.role === 'admin');
+  colleagues().then((list) => {
+    $('assign').replaceChildren(el('option', { value: '', textContent: 'Hand to…' }),
+      ...list.filter((a) => a.id !== c.assignee).map((a) => el('option', { value: a.id, textContent: a.name })));
+  });
 
   $('reply').disabled = $('send').disabled = !mine;
   $('note').disabled = $('add-note').disabled = false;
@@ -196,6 +202,19 @@ async function act(action) {
   catch (err) { alert(err.message); }
   refresh();
 }
+let colleagueList = null;
+async function colleagues() {
+  colleagueList ??= api('/v1/agent/agents').catch(() => { colleagueList = null; return []; });
+  return colleagueList;
+}
+$('assign').addEventListener('change', async () => {
+  const to = $('assign').value;
+  if (!to || !openId) return;
+  try {
+    await api(`/v1/agent/conversations/${openId}/assign`, { method: 'POST', body: JSON.stringify({ agentId: to }) });
+  } catch (err) { alert(err.message); }
+  refresh();
+});
 $('claim').addEventListener('click', () => act('claim'));
 $('handback').addEventListener('click', () => act('handback'));
 $('close').addEventListener('click', () => act('close'));

@@ -102,6 +102,17 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await shot(customer, 'customer-demo-page-with-agent');
   assert.equal(await customer.getByText('Regular customer').count(), 0, 'notes never reach the customer');
 
+  // Ana hands it to the admin, then the admin gives it back.
+  await agent.getByLabel('Hand to a colleague').selectOption({ label: 'Admin' });
+  await agent.locator('#inbox button', { hasText: 'claimed' }).waitFor();
+  await agent.locator('#reply[disabled][placeholder="Another agent holds this conversation"]').waitFor();
+  const admin = await login(server.base, ADMIN.email, ADMIN.password);
+  const ana = (await api(server.base, '/v1/agent/agents', { token: admin })).body.find((a) => a.name === 'Ana');
+  const back = await api(server.base, `/v1/agent/conversations/${await agent.locator('#inbox button', { hasText: 'claimed' }).getAttribute('data-id')}/assign`,
+    { token: admin, method: 'POST', body: { agentId: ana.id } });
+  assert.equal(back.status, 200);
+  await agent.locator('#inbox button', { hasText: 'yours' }).waitFor();
+
   // Closed: it leaves the active view for the closed one.
   await agent.getByRole('button', { name: 'Close' }).click();
   await agent.locator('#conv-status', { hasText: 'closed' }).waitFor();

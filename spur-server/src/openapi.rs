@@ -24,7 +24,7 @@ use crate::state::AppState;
         knowledge::overview, knowledge::reload, knowledge::try_question, knowledge::gaps,
         knowledge_files::list, knowledge_files::put, knowledge_files::delete,
         knowledge_web::import,
-        agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::add_note, agent::hand_back,
+        agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, agent::add_note, agent::assign, agent::colleagues, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,
         tickets::conversation_ticket, classify::classify,

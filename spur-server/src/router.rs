@@ -71,6 +71,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
         .route("/v1/agent/conversations/{id}/notes", post(agent::add_note))
+        .route("/v1/agent/conversations/{id}/assign", post(agent::assign))
+        .route("/v1/agent/agents", get(agent::colleagues))
         .route(
             "/v1/agent/conversations/{id}/handback",
             post(agent::hand_back),

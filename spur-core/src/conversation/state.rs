@@ -38,6 +38,9 @@ pub enum Event {
     LeaveContact,
     /// An agent takes ownership.
     AgentClaim { agent: String },
+    /// The conversation is handed to `to` (by its owner or an admin: the
+    /// caller checks who may), whoever held it.
+    Reassign { to: String },
     /// The owning agent answers.
     AgentReply { agent: String },
     /// The owning agent gives the conversation back to the assistant.
@@ -80,6 +83,9 @@ pub fn transition(
 
         (Closed, Event::LeaveContact) => Err(TransitionError::Closed),
         (_, Event::LeaveContact) => Ok(state.clone()),
+
+        (Closed, Event::Reassign { .. }) => Err(TransitionError::Closed),
+        (_, Event::Reassign { to }) => Ok(next(Agent, Some(to.clone()))),
 
         (Closed, Event::AgentClaim { .. }) => Err(TransitionError::Closed),
         (_, Event::AgentClaim { agent }) => match &state.assignee {

@@ -335,6 +335,34 @@ impl SupportEngine {
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
     }
 
+    /// Hands the conversation to agent `to`. Only its owner may, or an
+    /// admin (`as_admin`); anyone else gets
+    /// [`TransitionError::ClaimedByOther`] or [`TransitionError::NotClaimed`].
+    /// Who `to` is (an enabled agent) is the caller's to check.
+    pub async fn reassign(
+        &self,
+        id: ConversationId,
+        by: &str,
+        as_admin: bool,
+        to: &str,
+    ) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        if !as_admin {
+            match conversation.assignee.as_deref() {
+                Some(owner) if owner == by => {}
+                Some(owner) => {
+                    return Err(TransitionError::ClaimedByOther {
+                        owner: owner.to_string(),
+                    }
+                    .into());
+                }
+                None => return Err(TransitionError::NotClaimed.into()),
+            }
+        }
+        let event = Event::Reassign { to: to.to_string() };
+        Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
     /// The owning agent answers the customer.
     pub async fn agent_reply(
         &self,

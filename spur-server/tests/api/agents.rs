@@ -45,6 +45,13 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         ),
         (
             Method::POST,
+            format!("/v1/agent/conversations/{c}/assign"),
+            Some(json!({"agentId": uuid::Uuid::now_v7()})),
+            false,
+        ),
+        (Method::GET, "/v1/agent/agents".into(), None, false),
+        (
+            Method::POST,
             format!("/v1/agent/conversations/{c}/handback"),
             None,
             false,
@@ -1072,4 +1079,115 @@ async fn inbox_views_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_views_on_postgres() {
     inbox_views(postgres_options().await).await;
+}
+
+/// Handing a conversation to a colleague: its owner may, or an admin;
+/// another agent may not; only to an enabled account.
+async fn reassigning(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let (ana_id, ana) = server.agent(&admin, "ana@shop.example").await;
+    let (bo_id, bo) = server.agent(&admin, "bo@shop.example").await;
+    let (cy_id, _) = server.agent(&admin, "cy@shop.example").await;
+    server.say("I want to talk to a human", None).await;
+    let inbox = server.get_as(&ana, "/v1/agent/conversations").await;
+    let id = inbox["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let assign = |token: &str, to: &str| {
+        let path = format!("/v1/agent/conversations/{id}/assign");
+        let (token, body) = (token.to_string(), json!({"agentId": to}));
+        let server = &server;
+        async move { server.post_as(&token, &path, body).await }
+    };
+    // Nobody holds it yet: only an admin may hand it over.
+    assert_eq!(assign(&bo, &bo_id).await.0, 409);
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Bo cannot take Ana's conversation this way.
+    let (status, body) = assign(&bo, &bo_id).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_claimed"))
+    );
+    // Ana hands it to Bo; Bo now holds it and may reply.
+    let (status, body) = assign(&ana, &bo_id).await;
+    assert_eq!(
+        (status, body["assignee"].as_str()),
+        (200, Some(bo_id.as_str())),
+        "{body}"
+    );
+    let (status, _) = server
+        .post_as(
+            &bo,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Bo here."}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // An admin gives it back to Ana.
+    let (status, body) = assign(&admin, &ana_id).await;
+    assert_eq!(
+        (status, body["assignee"].as_str()),
+        (200, Some(ana_id.as_str()))
+    );
+    // Only to an enabled account that exists.
+    let (status, body) = assign(&ana, &uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("agent_not_found"))
+    );
+    let disabled = server
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/agents/{cy_id}"),
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(disabled.status(), 200);
+    let (status, _) = assign(&ana, &cy_id).await;
+    assert_eq!(status, 404, "a disabled account takes nothing");
+    let (status, body) = assign(&ana, "not-an-id").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    // Colleagues by name, enabled only, no addresses.
+    let list = server.get_as(&bo, "/v1/agent/agents").await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "admin, ana and bo; cy is disabled: {list}");
+    assert!(!list.to_string().contains('@'), "{list}");
+    // Closed: nobody can hand it over.
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(assign(&admin, &bo_id).await.0, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassigning_on_sqlite() {
+    reassigning(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassigning_on_postgres() {
+    reassigning(postgres_options().await).await;
 }

@@ -13,6 +13,7 @@ fn event() -> impl Strategy<Value = Event> {
         Just(Event::LeaveContact),
         Just(Event::Close),
         agent_name().prop_map(|agent| Event::AgentClaim { agent }),
+        agent_name().prop_map(|to| Event::Reassign { to }),
         agent_name().prop_map(|agent| Event::AgentReply { agent }),
         agent_name().prop_map(|agent| Event::HandBack { agent }),
         agent_name().prop_map(|agent| Event::AgentClose { agent }),
@@ -128,6 +129,10 @@ proptest! {
                     // A claim never steals another agent's conversation.
                     if let Event::AgentClaim { agent } = event {
                         prop_assert!(before.assignee.is_none() || before.assignee.as_ref() == Some(agent));
+                    }
+                    // A reassigned conversation is with that person.
+                    if let Event::Reassign { to } = event {
+                        prop_assert_eq!(&after, &next(Status::Agent, Some(to.as_str())));
                     }
                     if *event == Event::LeaveContact {
                         prop_assert_eq!(&after, &before);
