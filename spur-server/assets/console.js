@@ -134,12 +134,33 @@ async function loadInbox() {
   countWaiting();
 }
 
-// Customers waiting for a person, in the tab's title: seen from another tab.
+// Customers waiting for a person, in the tab's title: seen from another
+// tab; a short tone when a new one starts waiting (if the agent wants it).
+let waitingIds = null;
 async function countWaiting() {
   const waiting = await api('/v1/agent/conversations?view=waiting&limit=100');
   const n = waiting.conversations.length;
   document.title = (n ? `(${n}${waiting.nextCursor ? '+' : ''}) ` : '') + 'Spur console';
+  const ids = new Set(waiting.conversations.map((c) => c.id));
+  const arrived = waitingIds && [...ids].some((id) => !waitingIds.has(id));
+  waitingIds = ids;
+  if (arrived && $('sound').checked) chime();
 }
+function chime() {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    gain.gain.setValueAtTime(0.15, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+    tone.frequency.value = 880;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.4);
+  } catch (_) { /* no audio here */ }
+}
+$('sound').checked = localStorage.getItem('spur.sound') === 'on';
+$('sound').addEventListener('change', () => localStorage.setItem('spur.sound', $('sound').checked ? 'on' : 'off'));
 
 async function openConversation(id) {
   openId = id;

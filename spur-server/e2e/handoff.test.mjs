@@ -25,11 +25,18 @@ after(async () => {
 
 test('a customer reaches a person, who answers live and closes', async () => {
   const agent = await (await browser.newContext()).newPage();
+  // Count the tones the console plays (Chromium headless has no speakers).
+  await agent.addInitScript(() => {
+    window.tones = 0;
+    const start = OscillatorNode.prototype.start;
+    OscillatorNode.prototype.start = function (...args) { window.tones += 1; return start.apply(this, args); };
+  });
   await agent.goto(server.base + '/agent');
   await agent.getByLabel('Email', { exact: true }).fill(AGENT.email);
   await agent.getByLabel('Password', { exact: true }).fill(AGENT.password);
   await agent.getByRole('button', { name: 'Sign in' }).click();
   await agent.locator('body[data-live=true]').waitFor();
+  await agent.getByLabel('Sound for new waiting customers').check();
 
   const customer = await (await browser.newContext()).newPage();
   await customer.goto(server.base + '/');
@@ -54,6 +61,7 @@ test('a customer reaches a person, who answers live and closes', async () => {
   assert.match(await waiting.locator('.preview').innerText(), /support team/);
   assert.ok(await waiting.locator('time.ago').getAttribute('title'), 'the exact time on hover');
   await agent.waitForFunction(() => document.title === '(1) Spur console');
+  await agent.waitForFunction(() => window.tones === 1);
   // The Waiting view holds it; the Bot view holds the other.
   await agent.getByRole('tab', { name: 'Waiting' }).click();
   await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
