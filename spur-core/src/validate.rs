@@ -22,6 +22,8 @@ pub enum ValidationError {
     NulCharacter,
     #[error("the email address is not valid")]
     InvalidEmail,
+    #[error("a shortcut is 1 to 32 of a-z, 0-9 and -")]
+    InvalidShortcut,
 }
 
 impl ValidationError {
@@ -33,6 +35,7 @@ impl ValidationError {
             Self::MalformedIdempotencyKey => "invalid_idempotency_key",
             Self::NulCharacter => "invalid_text",
             Self::InvalidEmail => "invalid_email",
+            Self::InvalidShortcut => "invalid_shortcut",
         }
     }
 }

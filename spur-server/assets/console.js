@@ -276,6 +276,45 @@ $('note-form').addEventListener('submit', async (e) => {
   } catch (err) { alert(err.message); }
   openConversation(openId);
 });
+// Canned replies: "/" at the start of the reply box lists the matching
+// ones; a click or Tab puts the first (or the clicked) one in the box.
+let cannedList = null;
+async function canned() {
+  cannedList ??= api('/v1/agent/canned').catch(() => { cannedList = null; return []; });
+  return cannedList;
+}
+async function showCanned() {
+  const typed = /^\/([a-z0-9-]*)$/.exec($('reply').value);
+  if (!typed) { $('canned').hidden = true; return; }
+  const matches = (await canned()).filter((c) => c.shortcut.startsWith(typed[1]));
+  $('canned').replaceChildren(...matches.map((c) => {
+    const b = el('button', { type: 'button', textContent: `/${c.shortcut} · ${c.text.slice(0, 80)}` });
+    b.addEventListener('click', () => useCanned(c));
+    return el('li', {}, b);
+  }));
+  $('canned').hidden = !matches.length;
+}
+function useCanned(c) {
+  $('reply').value = c.text;
+  $('canned').hidden = true;
+  $('reply').focus();
+}
+$('reply').addEventListener('input', showCanned);
+$('reply').addEventListener('keydown', async (e) => {
+  if (e.key !== 'Tab' || $('canned').hidden) return;
+  e.preventDefault();
+  $('canned').querySelector('button')?.click();
+});
+$('save-canned').addEventListener('click', async () => {
+  const text = $('reply').value.trim();
+  if (!text) { alert('Write the reply first, then save it.'); return; }
+  const shortcut = prompt('Shortcut (a-z, 0-9, -): type /shortcut to insert it');
+  if (!shortcut) return;
+  try {
+    await api('/v1/agent/canned/' + encodeURIComponent(shortcut.replace(/^\//, '')), { method: 'PUT', body: JSON.stringify({ text }) });
+    cannedList = null;
+  } catch (err) { alert(err.message); }
+});
 let typingShown = null;
 function customerTyping(data) {
   if (data.sender !== 'customer' || data.conversationId !== openId) return;

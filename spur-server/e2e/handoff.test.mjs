@@ -91,7 +91,17 @@ test('a customer reaches a person, who answers live and closes', async () => {
   const reply = agent.getByLabel('Reply');
   await reply.pressSequentially('Hi');
   await customer.getByText('A person is typing').waitFor();
+  // Saved once as a canned reply, then inserted with "/" and Tab.
   await reply.fill('Hi, this is Ana from support. How can I help?');
+  agent.once('dialog', (d) => d.accept('hello'));
+  await agent.getByRole('button', { name: 'Save as canned' }).click();
+  await agent.waitForFunction(async () => (await (await fetch('/v1/agent/canned', {
+    headers: { authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('spur.console')).token } })).json()).length === 1);
+  await reply.fill('');
+  await reply.pressSequentially('/he');
+  await agent.getByRole('list', { name: 'Canned replies' }).getByText('/hello').waitFor();
+  await reply.press('Tab');
+  assert.equal(await reply.inputValue(), 'Hi, this is Ana from support. How can I help?');
   await agent.getByRole('button', { name: 'Send reply' }).click();
   await agent.locator('#messages .msg[data-sender=agent]').waitFor();
   await shot(agent, 'agent-console-conversation');

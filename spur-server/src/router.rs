@@ -23,8 +23,8 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::routes::{
-    admin, agent, auth, chat, classify, feed, knowledge, knowledge_files, knowledge_web, ops,
-    tickets, users,
+    admin, agent, auth, canned, chat, classify, feed, knowledge, knowledge_files, knowledge_web,
+    ops, tickets, users,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -73,6 +73,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}/notes", post(agent::add_note))
         .route("/v1/agent/conversations/{id}/assign", post(agent::assign))
         .route("/v1/agent/agents", get(agent::colleagues))
+        .route("/v1/agent/canned", get(canned::list))
+        .route(
+            "/v1/agent/canned/{shortcut}",
+            put(canned::save).delete(canned::delete),
+        )
         .route(
             "/v1/agent/conversations/{id}/handback",
             post(agent::hand_back),

@@ -7,6 +7,6 @@ mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
 pub use model::{
-    Conversation, Gap, Message, MessageMeta, Note, Sender, Source, Status, TextTokens,
+    CannedReply, Conversation, Gap, Message, MessageMeta, Note, Sender, Source, Status, TextTokens,
 };
 pub use state::{ConversationState, Event, TransitionError, transition};

@@ -246,3 +246,26 @@ pub struct Note {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
+
+/// A saved answer agents insert by its shortcut (`/returns`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CannedReply {
+    /// 1 to 32 of a-z, 0-9 and `-`: what follows the `/`.
+    pub shortcut: String,
+    pub text: String,
+    /// The account id of whoever saved it last.
+    pub author: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl CannedReply {
+    /// A shortcut as stored, or `None` when it is not 1 to 32 of a-z, 0-9, `-`.
+    pub fn shortcut(text: &str) -> Option<String> {
+        let s = text.trim().trim_start_matches('/').to_lowercase();
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then_some(s)
+    }
+}

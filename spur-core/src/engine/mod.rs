@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
-    Conversation, ConversationId, ConversationState, Event, Message, MessageId, MessageMeta, Note,
-    Sender, SessionId, Status, TransitionError, transition,
+    CannedReply, Conversation, ConversationId, ConversationState, Event, Message, MessageId,
+    MessageMeta, Note, Sender, SessionId, Status, TransitionError, transition,
 };
 use crate::escalation::{EscalationReason, HandoffDetector};
 use crate::events::{EngineEvent, EventSink};
@@ -333,6 +333,26 @@ impl SupportEngine {
             agent: agent.to_string(),
         };
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
+    /// Saves a canned reply under `shortcut` (replacing one with the same
+    /// shortcut): checked like a message, the shortcut 1 to 32 of a-z, 0-9, `-`.
+    pub async fn save_canned_reply(
+        &self,
+        shortcut: &str,
+        text: &str,
+        author: &str,
+    ) -> Result<CannedReply, EngineError> {
+        let shortcut = CannedReply::shortcut(shortcut)
+            .ok_or(crate::validate::ValidationError::InvalidShortcut)?;
+        let reply = CannedReply {
+            shortcut,
+            text: self.inner.config.limits.check(text)?.to_string(),
+            author: author.to_string(),
+            updated_at: self.now(),
+        };
+        self.inner.store.save_canned_reply(&reply).await?;
+        Ok(reply)
     }
 
     /// Hands the conversation to agent `to`. Only its owner may, or an

@@ -912,3 +912,42 @@ async fn notes_never_reach_the_customer_or_a_prompt() {
         .unwrap();
     assert!(history.messages.iter().all(|m| !m.text.contains("VIP")));
 }
+
+/// Canned replies: a shortcut of a-z, 0-9 and `-` (a leading `/` and case
+/// forgiven), a text checked like a message; saving again replaces.
+#[tokio::test]
+async fn canned_replies_are_checked_and_replaced() {
+    let engine = offline();
+    let saved = engine
+        .save_canned_reply("/Returns", "Within 30 days.", "ana-id")
+        .await
+        .unwrap();
+    assert_eq!(saved.shortcut, "returns");
+    for bad in ["", "/", "two words", "ümlaut", &"x".repeat(33)] {
+        assert!(
+            matches!(
+                engine.save_canned_reply(bad, "text", "ana-id").await,
+                Err(EngineError::Validation(
+                    crate::validate::ValidationError::InvalidShortcut
+                ))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(
+        engine
+            .save_canned_reply("ok", "  ", "ana-id")
+            .await
+            .is_err()
+    );
+    engine
+        .save_canned_reply("returns", "Within 30 days, free.", "bo-id")
+        .await
+        .unwrap();
+    let all = engine.store().canned_replies().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].text.as_str(), all[0].author.as_str()),
+        ("Within 30 days, free.", "bo-id")
+    );
+}

@@ -98,11 +98,46 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     compare_and_swap(store.as_ref()).await;
     metadata_changes_only_when_given(store.as_ref()).await;
     notes_stay_with_their_conversation(store.as_ref()).await;
+    canned_replies_by_shortcut(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
+}
+
+async fn canned_replies_by_shortcut(store: &dyn ConversationStore) {
+    let reply = |shortcut: &str, text: &str| crate::conversation::CannedReply {
+        shortcut: shortcut.into(),
+        text: text.into(),
+        author: "ana-id".into(),
+        updated_at: at(20),
+    };
+    store
+        .save_canned_reply(&reply("returns", "30 days"))
+        .await
+        .unwrap();
+    store
+        .save_canned_reply(&reply("hello", "Hi ünïcode!"))
+        .await
+        .unwrap();
+    store
+        .save_canned_reply(&reply("returns", "Within 30 days, free."))
+        .await
+        .unwrap();
+    let all = store.canned_replies().await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            reply("hello", "Hi ünïcode!"),
+            reply("returns", "Within 30 days, free.")
+        ],
+        "by shortcut, the newest text"
+    );
+    assert!(store.delete_canned_reply("hello").await.unwrap());
+    assert!(!store.delete_canned_reply("hello").await.unwrap());
+    assert_eq!(store.canned_replies().await.unwrap().len(), 1);
+    assert!(store.delete_canned_reply("returns").await.unwrap());
 }
 
 async fn notes_stay_with_their_conversation(store: &dyn ConversationStore) {

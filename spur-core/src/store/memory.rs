@@ -6,7 +6,9 @@ use super::{
     HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError,
     conversation_page, page_from_newest, reply_page, stamp,
 };
-use crate::conversation::{Conversation, ConversationId, Message, MessageId, Note, SessionId};
+use crate::conversation::{
+    CannedReply, Conversation, ConversationId, Message, MessageId, Note, SessionId,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -16,6 +18,7 @@ struct Inner {
     keys: HashMap<String, (ConversationId, usize)>,
     replies: HashMap<MessageId, (ConversationId, usize)>,
     notes: HashMap<ConversationId, Vec<Note>>,
+    canned: std::collections::BTreeMap<String, CannedReply>,
 }
 
 /// Everything in process memory: for tests, examples and `Engine(database_url=None)`.
@@ -247,6 +250,21 @@ impl ConversationStore for MemoryStore {
             .get(&conversation)
             .map_or(&[][..], Vec::as_slice);
         Ok(all[all.len().saturating_sub(limit)..].to_vec())
+    }
+
+    async fn canned_replies(&self) -> Result<Vec<CannedReply>, StoreError> {
+        Ok(self.lock()?.canned.values().cloned().collect())
+    }
+
+    async fn save_canned_reply(&self, reply: &CannedReply) -> Result<(), StoreError> {
+        self.lock()?
+            .canned
+            .insert(reply.shortcut.clone(), reply.clone());
+        Ok(())
+    }
+
+    async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.canned.remove(shortcut).is_some())
     }
 
     async fn list_conversations(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::conversation::{
-    Conversation, ConversationId, Message, MessageId, Note, SessionId, Status,
+    CannedReply, Conversation, ConversationId, Message, MessageId, Note, SessionId, Status,
 };
 
 pub use memory::MemoryStore;
@@ -274,6 +274,15 @@ pub trait ConversationStore: Send + Sync {
         conversation: ConversationId,
         limit: usize,
     ) -> Result<Vec<Note>, StoreError>;
+
+    /// The saved answers, by shortcut.
+    async fn canned_replies(&self) -> Result<Vec<CannedReply>, StoreError>;
+
+    /// Saves an answer, replacing the one with the same shortcut.
+    async fn save_canned_reply(&self, reply: &CannedReply) -> Result<(), StoreError>;
+
+    /// Deletes the answer with this shortcut; `false` if there was none.
+    async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError>;
 
     /// Conversations by newest activity, after `cursor`.
     async fn list_conversations(

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::classify::Classification;
-use crate::conversation::{Conversation, Message, MessageMeta, Note, Sender, Status};
+use crate::conversation::{CannedReply, Conversation, Message, MessageMeta, Note, Sender, Status};
 
 /// A timestamp as bound into SQL. PostgreSQL stores `timestamptz`; SQLite
 /// stores text, which sorts and compares correctly only when every value
@@ -244,6 +244,25 @@ impl From<NoteRow> for Note {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct CannedRow {
+    shortcut: String,
+    text: String,
+    author: String,
+    updated_at: OffsetDateTime,
+}
+
+impl From<CannedRow> for CannedReply {
+    fn from(row: CannedRow) -> Self {
+        CannedReply {
+            shortcut: row.shortcut,
+            text: row.text,
+            author: row.author,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 /// What [`super::ReplyFilter`] selects, as SQL over `messages` with the
 /// binds `$1` conversation, `$2` since, `$3` until, `$4` fallbacks only.
 /// `->>` reads JSON in both dialects; the cast makes SQLite's `1` and
@@ -268,9 +287,9 @@ macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         use sqlx::types::Json;
 
-        use $crate::conversation::{Conversation, ConversationId, Message, MessageId, Note, SessionId};
+        use $crate::conversation::{CannedReply, Conversation, ConversationId, Message, MessageId, Note, SessionId};
         use $crate::store::sql::{
-            backend, convert, like_pattern, ConversationRow, ListedRow, MessageRow, NoteRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
+            backend, convert, like_pattern, CannedRow, ConversationRow, ListedRow, MessageRow, NoteRow, SqlTime, TotalsRow, CONVERSATION_COLUMNS,
             INSERT_CONVERSATION, INSERT_MESSAGE, LISTED_COLUMNS, MESSAGE_COLUMNS, REPLY_WHERE, UPDATE_CONVERSATION,
         };
         use $crate::store::{
@@ -547,6 +566,41 @@ macro_rules! sql_store {
                 .map_err(backend)?;
                 rows.reverse();
                 Ok(rows.into_iter().map(Note::from).collect())
+            }
+
+            async fn canned_replies(&self) -> Result<Vec<CannedReply>, StoreError> {
+                let rows = sqlx::query_as::<_, CannedRow>(
+                    "SELECT shortcut, text, author, updated_at FROM canned_replies ORDER BY shortcut",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(rows.into_iter().map(CannedReply::from).collect())
+            }
+
+            async fn save_canned_reply(&self, reply: &CannedReply) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO canned_replies (shortcut, text, author, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (shortcut) DO UPDATE SET text = excluded.text, author = excluded.author, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&reply.shortcut)
+                .bind(&reply.text)
+                .bind(&reply.author)
+                .bind(SqlTime(reply.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM canned_replies WHERE shortcut = $1")
+                    .bind(shortcut)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn list_conversations(

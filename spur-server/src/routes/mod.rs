@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod agent;
 pub mod auth;
+pub mod canned;
 pub mod chat;
 pub mod classify;
 pub mod feed;

@@ -50,6 +50,14 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
             false,
         ),
         (Method::GET, "/v1/agent/agents".into(), None, false),
+        (Method::GET, "/v1/agent/canned".into(), None, false),
+        (
+            Method::PUT,
+            "/v1/agent/canned/hello".into(),
+            Some(json!({"text": "Hi!"})),
+            false,
+        ),
+        (Method::DELETE, "/v1/agent/canned/hello".into(), None, false),
         (
             Method::POST,
             format!("/v1/agent/conversations/{c}/handback"),
@@ -1190,4 +1198,61 @@ async fn reassigning_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reassigning_on_postgres() {
     reassigning(postgres_options().await).await;
+}
+
+/// Canned replies: any agent saves and lists them; an admin or whoever
+/// saved one last deletes it; shortcuts and texts are checked.
+async fn canned_replies(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let (_, ana) = server.agent(&admin, "ana@shop.example").await;
+    let (_, bo) = server.agent(&admin, "bo@shop.example").await;
+    let put = |token: &str, shortcut: &str, text: &str| {
+        let (token, path) = (token.to_string(), format!("/v1/agent/canned/{shortcut}"));
+        let body = json!({"text": text});
+        let server = &server;
+        async move {
+            server
+                .call(Method::PUT, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let r = put(&ana, "returns", "Returns are free within 30 days.").await;
+    assert_eq!(r.status(), 200);
+    let saved: Value = r.json().await.unwrap();
+    assert_eq!(saved["shortcut"], "returns");
+    assert_eq!(put(&ana, "Bad%20one", "x").await.status(), 400);
+    assert_eq!(
+        error_code(put(&ana, "ok", "   ").await, 400).await,
+        "empty_message"
+    );
+    let list = server.get_as(&bo, "/v1/agent/canned").await;
+    assert_eq!(list[0]["text"], "Returns are free within 30 days.");
+    // Bo may not delete Ana's; Ana and an admin may.
+    let delete = |token: &str, shortcut: &str| {
+        let (token, path) = (token.to_string(), format!("/v1/agent/canned/{shortcut}"));
+        let server = &server;
+        async move {
+            server
+                .call(Method::DELETE, &path, Some(&token), None)
+                .await
+                .status()
+        }
+    };
+    assert_eq!(delete(&bo, "returns").await, 403);
+    assert_eq!(delete(&ana, "returns").await, 204);
+    assert_eq!(delete(&ana, "returns").await, 404);
+    assert_eq!(put(&bo, "hello", "Hi! How can I help?").await.status(), 200);
+    assert_eq!(delete(&admin, "hello").await, 204);
+    assert_eq!(server.get_as(&ana, "/v1/agent/canned").await, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_replies_on_sqlite() {
+    canned_replies(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_replies_on_postgres() {
+    canned_replies(postgres_options().await).await;
 }
