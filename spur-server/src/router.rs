@@ -23,8 +23,8 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::routes::{
-    admin, agent, auth, canned, chat, classify, feed, knowledge, knowledge_files, knowledge_web,
-    ops, tickets, users,
+    admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
+    knowledge_web, notes, ops, tickets, users,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -70,9 +70,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}", get(agent::conversation))
         .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
-        .route("/v1/agent/conversations/{id}/notes", post(agent::add_note))
-        .route("/v1/agent/conversations/{id}/assign", post(agent::assign))
-        .route("/v1/agent/agents", get(agent::colleagues))
+        .route("/v1/agent/conversations/{id}/notes", post(notes::add_note))
+        .route("/v1/agent/conversations/{id}/assign", post(assign::assign))
+        .route("/v1/agent/agents", get(assign::colleagues))
         .route("/v1/agent/canned", get(canned::list))
         .route(
             "/v1/agent/canned/{shortcut}",

@@ -242,17 +242,7 @@ impl SupportEngine {
                 Some(reason.clone()),
             )
             .await?;
-        let notice = messages.into_iter().next();
-        Ok(Turn {
-            message: notice
-                .clone()
-                .unwrap_or_else(|| self.placeholder(&conversation)),
-            escalation: notice.as_ref().map(|_| reason),
-            conversation,
-            reply: None,
-            notice,
-            duplicate: false,
-        })
+        Ok(self.notice_turn(conversation, messages, Some(reason)))
     }
 
     /// The customer leaves an email address for the answer (offered when
@@ -273,17 +263,28 @@ impl SupportEngine {
                 None,
             )
             .await?;
+        Ok(self.notice_turn(conversation, messages, None))
+    }
+
+    /// The turn of an operation that stores at most a notice (and, with a
+    /// notice, hands over for `reason`).
+    fn notice_turn(
+        &self,
+        conversation: Conversation,
+        messages: Vec<Message>,
+        reason: Option<EscalationReason>,
+    ) -> Turn {
         let notice = messages.into_iter().next();
-        Ok(Turn {
+        Turn {
             message: notice
                 .clone()
                 .unwrap_or_else(|| self.placeholder(&conversation)),
+            escalation: notice.as_ref().and(reason),
             conversation,
             reply: None,
             notice,
-            escalation: None,
             duplicate: false,
-        })
+        }
     }
 
     /// Closes a customer's conversation.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spur_core::accounts::Role;
 use spur_core::classify::Classification;
-use spur_core::conversation::{Conversation, ConversationId, Note, Sender, Status};
+use spur_core::conversation::{Conversation, ConversationId, Sender, Status};
 use spur_core::events::EngineEvent;
 use spur_core::store::{
     AssigneeFilter, ConversationCursor, ConversationFilter, ListedConversation,
@@ -245,7 +245,7 @@ pub struct ConversationDetail {
     pub messages: Vec<AgentMessage>,
     /// Agents' internal notes (the newest 100, oldest first): never shown
     /// to the customer.
-    pub notes: Vec<NoteView>,
+    pub notes: Vec<super::notes::NoteView>,
     /// Pass as `before` for older messages.
     pub next_before: Option<i64>,
 }
@@ -261,7 +261,7 @@ pub struct DetailQuery {
     pub limit: Option<usize>,
 }
 
-fn conversation_id(text: &str) -> Result<ConversationId, ApiError> {
+pub(super) fn conversation_id(text: &str) -> Result<ConversationId, ApiError> {
     text.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -312,7 +312,7 @@ pub async fn conversation(
             .notes(conversation.id, 100)
             .await?
             .iter()
-            .map(NoteView::from)
+            .map(super::notes::NoteView::from)
             .collect(),
         next_before: page.next_before,
     }))
@@ -340,57 +340,6 @@ pub async fn claim(
 pub struct ReplyBody {
     #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub text: String,
-}
-
-/// An agent's internal note, as agents see it.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NoteView {
-    pub id: String,
-    /// The writing agent's account id.
-    pub author: String,
-    pub author_name: String,
-    pub text: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<&Note> for NoteView {
-    fn from(n: &Note) -> Self {
-        Self {
-            id: n.id.to_string(),
-            author: n.author.clone(),
-            author_name: n.author_name.clone(),
-            text: n.text.clone(),
-            created_at: n.created_at,
-        }
-    }
-}
-
-/// Any agent adds an internal note to a conversation (any state): for
-/// agents only, never shown to the customer, never in a prompt.
-#[utoipa::path(post, path = "/v1/agent/conversations/{id}/notes", tag = "agent", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path)), request_body = ReplyBody,
-    responses((status = 201, body = NoteView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn add_note(
-    State(state): State<AppState>,
-    AgentUser(agent): AgentUser,
-    Path(id): Path<String>,
-    json: Result<Json<ReplyBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<NoteView>), ApiError> {
-    let Json(body) = json?;
-    let note = state
-        .engine
-        .add_note(
-            conversation_id(&id)?,
-            &agent.account.id.to_string(),
-            &agent.account.name,
-            &body.text,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(NoteView::from(&note))))
 }
 
 /// The owning agent writes to the customer.
@@ -493,92 +442,6 @@ pub async fn labels(State(state): State<AppState>, _agent: AgentUser) -> Json<La
         categories: names(&taxonomy.categories),
         priorities: names(&taxonomy.priorities),
     })
-}
-
-/// A colleague a conversation can be handed to.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Colleague {
-    pub id: String,
-    pub name: String,
-}
-
-/// The enabled agents and admins, by name: whom a conversation can go to.
-#[utoipa::path(get, path = "/v1/agent/agents", tag = "agent", security(("bearer" = [])),
-    responses((status = 200, body = [Colleague]), (status = 401, body = ErrorBody)))]
-pub async fn colleagues(
-    State(state): State<AppState>,
-    _agent: AgentUser,
-) -> Result<Json<Vec<Colleague>>, ApiError> {
-    let mut accounts = state
-        .auth
-        .accounts()
-        .accounts()
-        .await
-        .map_err(crate::auth::AuthError::from)?;
-    accounts.retain(|a| !a.disabled);
-    accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(
-        accounts
-            .into_iter()
-            .map(|a| Colleague {
-                id: a.id.to_string(),
-                name: a.name,
-            })
-            .collect(),
-    ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AssignBody {
-    /// The account to hand the conversation to (see `GET /v1/agent/agents`).
-    #[schema(format = Uuid)]
-    pub agent_id: String,
-}
-
-/// Hands the conversation to a colleague: its owner may, or an admin.
-#[utoipa::path(post, path = "/v1/agent/conversations/{id}/assign", tag = "agent", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path)), request_body = AssignBody,
-    responses((status = 200, body = ConversationSummary), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such conversation, or no such enabled agent"),
-        (status = 409, body = ErrorBody, description = "held by someone else, not claimed, or closed")))]
-pub async fn assign(
-    State(state): State<AppState>,
-    AgentUser(agent): AgentUser,
-    Path(id): Path<String>,
-    json: Result<Json<AssignBody>, JsonRejection>,
-) -> Result<Json<ConversationSummary>, ApiError> {
-    let Json(body) = json?;
-    let id = conversation_id(&id)?;
-    let to = body
-        .agent_id
-        .parse::<uuid::Uuid>()
-        .map(spur_core::accounts::AccountId)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "not an account id"))?;
-    let target = state
-        .auth
-        .accounts()
-        .account(to)
-        .await
-        .map_err(crate::auth::AuthError::from)?
-        .filter(|a| !a.disabled)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "agent_not_found",
-                "no enabled agent has this id",
-            )
-        })?;
-    let conversation = state
-        .engine
-        .reassign(
-            id,
-            &agent.account.id.to_string(),
-            agent.account.role == spur_core::accounts::Role::Admin,
-            &target.id.to_string(),
-        )
-        .await?;
-    Ok(Json(ConversationSummary::from(&conversation)))
 }
 
 /// What an agent's live feed says about one engine event (never a sessionId).

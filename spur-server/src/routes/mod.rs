@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod agent;
+pub mod assign;
 pub mod auth;
 pub mod canned;
 pub mod chat;
@@ -9,6 +10,7 @@ mod fields;
 pub mod knowledge;
 pub mod knowledge_files;
 pub mod knowledge_web;
+pub mod notes;
 pub mod ops;
 pub mod tickets;
 pub mod users;
