@@ -179,6 +179,7 @@ async function openConversation(id) {
     el('div', { className: 'meta', id: 'contact' }, c.contactEmail
       ? ['Answer by email: ', el('a', { href: 'mailto:' + encodeURIComponent(c.contactEmail).replace('%40', '@'), textContent: c.contactEmail })] : []),
     el('div', { className: 'meta', id: 'conv-ticket' }),
+    customerPanel(c.customer),
   );
   showConversationTicket(id);
   const log = $('messages');
@@ -208,13 +209,38 @@ async function openConversation(id) {
       ...list.filter((a) => a.id !== c.assignee).map((a) => el('option', { value: a.id, textContent: a.name })));
   });
 
+  // Admins take a closed conversation up again (to follow up).
+  $('reopen').hidden = !(c.status === 'closed' && auth.role === 'admin');
   $('reply').disabled = $('send').disabled = !mine;
   $('note').disabled = $('add-note').disabled = false;
   // Why the reply box is off, in its own words.
   $('reply').placeholder = mine ? 'Write to the customer'
-    : c.status === 'closed' ? 'Closed: the customer reopens it by writing again'
+    : c.status === 'closed' ? (auth.role === 'admin' ? 'Closed: Reopen to write to the customer' : 'Closed: the customer reopens it by writing again')
     : c.assignee ? 'Another agent holds this conversation'
     : 'Claim the conversation to reply';
+}
+
+// Who is writing: their address, channel, first visit and their other
+// conversations (tied by the address), each a click away.
+let customerOpen = false;
+function customerPanel(who) {
+  const first = el('span', { textContent: ago(who.firstSeen), title: time(who.firstSeen) });
+  const previous = who.previous.map((p) => {
+    const b = el('button', { type: 'button', title: time(p.createdAt),
+      textContent: `${ago(p.updatedAt)} · ${p.status}${p.preview ? ' · ' + p.preview : ''}` });
+    b.dataset.id = p.id;
+    b.addEventListener('click', () => openConversation(p.id));
+    return el('li', {}, b);
+  });
+  const count = who.email ? `${who.previous.length}${who.more ? '+' : ''} other conversation${who.previous.length === 1 && !who.more ? '' : 's'}` : 'no address left';
+  const panel = el('details', { id: 'customer', className: 'meta', open: customerOpen }, [
+    el('summary', {}, [`Customer · ${who.email || 'anonymous'} · ${who.channel} · first seen `, first, ` · ${count}`]),
+    previous.length ? el('ul', { ariaLabel: 'Previous conversations' }, previous)
+      : el('p', { textContent: who.email ? 'No other conversations.' : 'Known by the address they leave; none yet.' }),
+  ]);
+  // Stays open or closed as the conversation refreshes.
+  panel.addEventListener('toggle', () => { customerOpen = panel.open; });
+  return panel;
 }
 
 async function act(action) {
@@ -239,6 +265,7 @@ $('assign').addEventListener('change', async () => {
 $('claim').addEventListener('click', () => act('claim'));
 $('handback').addEventListener('click', () => act('handback'));
 $('close').addEventListener('click', () => act('close'));
+$('reopen').addEventListener('click', () => act('reopen'));
 async function showConversationTicket(id) {
   const { tickets } = await api('/v1/tickets?conversationId=' + id);
   if (openId !== id) return;

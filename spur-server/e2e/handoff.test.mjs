@@ -186,3 +186,51 @@ test('the console works on a phone', async () => {
   await phone.locator('#knowledge-pane').waitFor();
   await shot(phone, 'console-on-a-phone');
 });
+
+test("an admin sees a customer's other conversations and reopens a closed one", async () => {
+  // One customer, two visits, the same address left in both.
+  const email = 'priya@example.com';
+  const visits = [];
+  for (const question of ['Where is my order 1042?', 'Do you ship to Spain?']) {
+    const said = await api(server.base, '/v1/chat/message', { method: 'POST', body: { message: question } });
+    assert.equal(said.status, 200);
+    const left = await api(server.base, '/v1/chat/email', { method: 'POST', body: { sessionId: said.body.sessionId, email } });
+    assert.equal(left.status, 200);
+    visits.push(said.body.sessionId);
+  }
+  // The first visit was closed.
+  const admin = await login(server.base, ADMIN.email, ADMIN.password);
+  const all = await api(server.base, '/v1/agent/conversations?view=all', { token: admin });
+  const [newest, oldest] = all.body.conversations.filter((c) => c.contactEmail === email);
+  assert.equal((await api(server.base, `/v1/agent/conversations/${oldest.id}/close`, { token: admin, method: 'POST' })).status, 200);
+
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.base + '/agent');
+  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('body[data-live=true]').waitFor();
+  await page.locator(`#inbox button[data-id="${newest.id}"]`).click();
+  const panel = page.locator('#customer');
+  await panel.locator('summary', { hasText: `Customer · ${email} · web · first seen` }).click();
+  assert.match(await panel.locator('summary').innerText(), /1 other conversation$/);
+  const previous = panel.getByRole('list', { name: 'Previous conversations' }).getByRole('button');
+  assert.equal(await previous.count(), 1);
+  assert.match(await previous.innerText(), /closed/);
+  await shot(page, 'agent-console-customer-panel');
+
+  // The earlier, closed visit: an admin reopens it and writes.
+  await previous.click();
+  await page.locator('#conv-status', { hasText: 'closed' }).waitFor();
+  await page.locator('#messages .msg', { hasText: 'Where is my order 1042?' }).waitFor();
+  await page.locator('#reply[disabled][placeholder="Closed: Reopen to write to the customer"]').waitFor();
+  await page.getByRole('button', { name: 'Reopen' }).click();
+  await page.locator('#conv-status', { hasText: 'agent' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Reopen' }).isVisible(), false);
+  await page.getByLabel('Reply').fill('Your order 1042 left our warehouse today.');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  await page.locator('#messages .msg[data-sender=agent]').waitFor();
+  // The customer's chat has it (and would show it live).
+  const seen = (await api(server.base, `/v1/chat/history/${visits[0]}`)).body.messages.map((m) => m.text);
+  assert.ok(seen.includes('Your order 1042 left our warehouse today.'), JSON.stringify(seen));
+});

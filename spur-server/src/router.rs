@@ -24,7 +24,7 @@ use tracing::Level;
 use crate::error::ApiError;
 use crate::routes::{
     admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
-    knowledge_web, notes, ops, tickets, users,
+    knowledge_web, notes, ops, reopen, tickets, users,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
         .route("/v1/agent/conversations/{id}/notes", post(notes::add_note))
         .route("/v1/agent/conversations/{id}/assign", post(assign::assign))
+        .route("/v1/agent/conversations/{id}/reopen", post(reopen::reopen))
         .route("/v1/agent/agents", get(assign::colleagues))
         .route("/v1/agent/canned", get(canned::list))
         .route(

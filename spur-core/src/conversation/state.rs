@@ -49,6 +49,9 @@ pub enum Event {
     Close,
     /// An agent closes it: only one that is unclaimed or theirs.
     AgentClose { agent: String },
+    /// A closed conversation is taken up again by `agent` (an admin: the
+    /// caller checks who may), who then holds it.
+    Reopen { agent: String },
 }
 
 /// Why an event is not allowed in the current state.
@@ -64,6 +67,8 @@ pub enum TransitionError {
     NotWithAgent,
     #[error("the agent must claim the conversation first")]
     NotClaimed,
+    #[error("the conversation is not closed")]
+    NotClosed,
 }
 
 /// Applies `event` to `state`. Pure: no clock, no I/O, never panics.
@@ -75,6 +80,8 @@ pub fn transition(
     let next = |status, assignee| ConversationState { status, assignee };
     match (state.status, event) {
         (Closed, Event::CustomerMessage) => Ok(next(Automated, None)),
+        (Closed, Event::Reopen { agent }) => Ok(next(Agent, Some(agent.clone()))),
+        (_, Event::Reopen { .. }) => Err(TransitionError::NotClosed),
         (_, Event::CustomerMessage) => Ok(state.clone()),
 
         (Closed, Event::Escalate) => Err(TransitionError::Closed),

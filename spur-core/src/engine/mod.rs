@@ -336,6 +336,22 @@ impl SupportEngine {
         Ok(self.act(conversation, event, |_, _| None, None).await?.0)
     }
 
+    /// Takes up a closed conversation again: `agent` holds it and can write
+    /// to the customer. Who may (admins, in the server) is the caller's
+    /// rule; an open conversation gets
+    /// [`crate::conversation::TransitionError::NotClosed`].
+    pub async fn reopen(
+        &self,
+        id: ConversationId,
+        agent: &str,
+    ) -> Result<Conversation, EngineError> {
+        let conversation = self.conversation_by_id(id).await?;
+        let event = Event::Reopen {
+            agent: agent.to_string(),
+        };
+        Ok(self.act(conversation, event, |_, _| None, None).await?.0)
+    }
+
     /// Saves a canned reply under `shortcut` (replacing one with the same
     /// shortcut): checked like a message, the shortcut 1 to 32 of a-z, 0-9, `-`.
     pub async fn save_canned_reply(

@@ -382,6 +382,19 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
     assert_eq!(reopened.conversation.id, id);
     assert_eq!(reopened.conversation.status, Status::Automated);
     assert!(reopened.reply.is_some());
+    // Or someone takes a closed conversation up again, and holds it.
+    assert!(matches!(
+        engine.reopen(id, "ana").await,
+        Err(EngineError::Transition(TransitionError::NotClosed))
+    ));
+    engine.close_conversation(id).await.unwrap();
+    let taken = engine.reopen(id, "ana").await.unwrap();
+    assert_eq!(taken.status, Status::Agent);
+    assert_eq!(taken.assignee.as_deref(), Some("ana"));
+    engine
+        .agent_reply(id, "ana", "Following up on your order")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

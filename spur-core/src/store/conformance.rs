@@ -102,6 +102,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     replies_are_found(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
+    a_customers_conversations_by_address(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
 }
@@ -613,6 +614,43 @@ async fn inbox_rows_and_filters(store: &dyn ConversationStore) {
         Vec::<ConversationId>::new()
     );
     assert_eq!(only(held(Nobody)).await, vec![billing.id]);
+}
+
+/// The customer panel's "previous conversations": every conversation with
+/// the same contact address, in any ASCII case, given at the start or later.
+async fn a_customers_conversations_by_address(store: &dyn ConversationStore) {
+    let address = format!("Priya.{}@Example.com", Uuid::new_v4().simple());
+    let mut first = conversation(4_000_000);
+    first.metadata = serde_json::json!({"contact": {"email": address.to_lowercase()}});
+    stored(store.apply(create(&first, vec![])).await.unwrap());
+    // Left later, in the chat, in another case.
+    let second = conversation(4_000_010);
+    let (second_stored, _) = stored(store.apply(create(&second, vec![])).await.unwrap());
+    let mut left = append(&second_stored, vec![]);
+    left.metadata = Some(second_stored.metadata_with_email(&address));
+    stored(store.apply(left).await.unwrap());
+    // Someone else, and someone who left nothing.
+    let mut other = conversation(4_000_020);
+    other.metadata = serde_json::json!({"contact": {"email": format!("x{address}")}});
+    stored(store.apply(create(&other, vec![])).await.unwrap());
+    stored(
+        store
+            .apply(create(&conversation(4_000_030), vec![]))
+            .await
+            .unwrap(),
+    );
+
+    let filter = ConversationFilter {
+        contact_email: Some(address.to_uppercase()),
+        ..ConversationFilter::default()
+    };
+    let page = store.list_conversations(&filter, None, 10).await.unwrap();
+    let ids: Vec<ConversationId> = page
+        .conversations
+        .iter()
+        .map(|l| l.conversation.id)
+        .collect();
+    assert_eq!(ids, vec![second.id, first.id], "newest first, nobody else");
 }
 
 async fn reply_log(store: &dyn ConversationStore) {

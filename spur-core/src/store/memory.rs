@@ -288,6 +288,12 @@ impl ConversationStore for MemoryStore {
                     .is_none_or(|a| a.matches(c.assignee.as_deref()))
             })
             .filter(|c| cursor.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
+            .filter(|c| {
+                filter.contact_email.as_ref().is_none_or(|want| {
+                    c.contact_email()
+                        .is_some_and(|got| got.eq_ignore_ascii_case(want))
+                })
+            })
             .filter_map(|c| {
                 let messages = inner.messages.get(&c.id).unwrap_or(&no_messages);
                 if let Some(needle) = &needle

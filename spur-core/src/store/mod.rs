@@ -102,6 +102,9 @@ pub struct ConversationFilter {
     pub text: Option<String>,
     /// Who holds it: this agent, or nobody.
     pub assignee: Option<AssigneeFilter>,
+    /// The customer left or was given this address
+    /// ([`Conversation::contact_email`]); ASCII case is ignored.
+    pub contact_email: Option<String>,
 }
 
 /// An inbox's "mine" and "unassigned" views.

@@ -616,6 +616,7 @@ macro_rules! sql_store {
                          AND ($5 IS NULL OR status <> $5) \
                          AND ($9 = 0 OR ($9 = 1 AND assignee IS NULL) OR ($9 = 2 AND assignee = $10)) \
                          AND ($2 IS NULL OR updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+                         AND ($11 IS NULL OR LOWER(c.metadata->'contact'->>'email') = LOWER($11)) \
                          AND ($8 IS NULL OR EXISTS (SELECT 1 FROM messages t \
                            WHERE t.conversation_id = c.id AND LOWER(t.text) LIKE $8 ESCAPE '!'))) listed \
                      WHERE ($6 IS NULL OR classification->>'category' = $6) \
@@ -640,6 +641,7 @@ macro_rules! sql_store {
                         Some(AssigneeFilter::Agent(agent)) => Some(agent.as_str()),
                         _ => None,
                     })
+                    .bind(filter.contact_email.as_deref())
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;

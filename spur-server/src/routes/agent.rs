@@ -246,6 +246,8 @@ pub struct ConversationDetail {
     /// Agents' internal notes (the newest 100, oldest first): never shown
     /// to the customer.
     pub notes: Vec<super::notes::NoteView>,
+    /// Who is writing, and their other conversations.
+    pub customer: super::customer::CustomerView,
     /// Pass as `before` for older messages.
     pub next_before: Option<i64>,
 }
@@ -314,6 +316,7 @@ pub async fn conversation(
             .iter()
             .map(super::notes::NoteView::from)
             .collect(),
+        customer: super::customer::customer(&state, &conversation).await?,
         next_before: page.next_before,
     }))
 }

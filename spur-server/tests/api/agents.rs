@@ -49,6 +49,12 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
             Some(json!({"agentId": uuid::Uuid::now_v7()})),
             false,
         ),
+        (
+            Method::POST,
+            format!("/v1/agent/conversations/{c}/reopen"),
+            None,
+            true,
+        ),
         (Method::GET, "/v1/agent/agents".into(), None, false),
         (Method::GET, "/v1/agent/canned".into(), None, false),
         (
@@ -1255,4 +1261,131 @@ async fn canned_replies_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canned_replies_on_postgres() {
     canned_replies(postgres_options().await).await;
+}
+
+/// The customer panel lists the same customer's other conversations (tied
+/// by the address they left) and never another customer's; an admin
+/// reopens a closed conversation and holds it, an agent may not, an open
+/// one cannot be.
+async fn customer_panel_and_reopening(options: Options) {
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let (_, ana) = server.agent(&admin, "ana@shop.example").await;
+    let address = format!("priya.{}@example.com", uuid::Uuid::new_v4().simple());
+    let someone_else = format!("x{address}");
+    for (text, email) in [
+        ("Where is my order?", Some(address.as_str())),
+        ("Do you ship to Spain?", Some(address.as_str())),
+        ("Hello", Some(someone_else.as_str())),
+        ("Hi there", None),
+    ] {
+        let said = server.say(text, None).await;
+        if let Some(email) = email {
+            let r = server
+                .post(
+                    "/v1/chat/email",
+                    json!({"sessionId": said["sessionId"], "email": email.to_uppercase()}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+    }
+    let inbox = server
+        .get_as(&ana, "/v1/agent/conversations?view=all&limit=100")
+        .await;
+    let rows = inbox["conversations"].as_array().unwrap();
+    let of = |email: Option<&str>| -> Vec<Value> {
+        rows.iter()
+            .filter(|r| r["contactEmail"].as_str() == email)
+            .cloned()
+            .collect()
+    };
+    let (priyas, anonymous) = (of(Some(&address)), of(None));
+    assert_eq!(priyas.len(), 2, "{inbox}");
+    // Newest first: the second question.
+    let (newest, oldest) = (&priyas[0], &priyas[1]);
+    let detail = |id: &Value| {
+        let path = format!("/v1/agent/conversations/{}", id.as_str().unwrap());
+        let (server, ana) = (&server, &ana);
+        async move { server.get_as(ana, &path).await }
+    };
+    let panel = detail(&newest["id"]).await["customer"].clone();
+    assert_eq!(panel["email"], address.as_str());
+    assert_eq!(panel["channel"], "web");
+    assert_eq!(panel["firstSeen"], oldest["createdAt"], "{panel}");
+    let previous: Vec<&Value> = panel["previous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(previous, vec![&oldest["id"]], "{panel}");
+    assert_eq!(panel["more"], false);
+    assert!(!panel.to_string().contains("sessionId"), "{panel}");
+    let panel = detail(&oldest["id"]).await["customer"].clone();
+    assert_eq!(panel["previous"][0]["id"], newest["id"]);
+    assert_eq!(panel["previous"].as_array().unwrap().len(), 1);
+    // Without an address, nobody else's conversations.
+    let panel = detail(&anonymous[0]["id"]).await["customer"].clone();
+    assert_eq!(panel["email"], Value::Null);
+    assert_eq!(panel["previous"], json!([]));
+    assert_eq!(panel["firstSeen"], anonymous[0]["createdAt"]);
+
+    // Reopening.
+    let id = oldest["id"].as_str().unwrap();
+    let reopen = |token: &str, id: &str| {
+        let path = format!("/v1/agent/conversations/{id}/reopen");
+        let token = token.to_string();
+        let server = &server;
+        async move { server.post_as(&token, &path, json!({})).await }
+    };
+    let (status, body) = reopen(&admin, id).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("invalid_state")),
+        "an open conversation is not reopened"
+    );
+    let (status, _) = server
+        .post_as(
+            &admin,
+            &format!("/v1/agent/conversations/{id}/close"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = reopen(&ana, id).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let admin_id = server.get_as(&admin, "/v1/auth/me").await["id"].clone();
+    let (status, body) = reopen(&admin, id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "agent");
+    assert_eq!(body["assignee"], admin_id);
+    let (status, _) = server
+        .post_as(
+            &admin,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Your order left our warehouse today."}),
+        )
+        .await;
+    assert_eq!(status, 200, "the admin holds it and writes");
+    let (status, _) = reopen(&admin, &uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(status, 404);
+    let (status, body) = reopen(&admin, "not-an-id").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_id"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_panel_and_reopening_on_sqlite() {
+    customer_panel_and_reopening(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_panel_and_reopening_on_postgres() {
+    customer_panel_and_reopening(postgres_options().await).await;
 }

@@ -17,6 +17,7 @@ fn event() -> impl Strategy<Value = Event> {
         agent_name().prop_map(|agent| Event::AgentReply { agent }),
         agent_name().prop_map(|agent| Event::HandBack { agent }),
         agent_name().prop_map(|agent| Event::AgentClose { agent }),
+        agent_name().prop_map(|agent| Event::Reopen { agent }),
     ]
 }
 
@@ -101,6 +102,19 @@ fn illegal_transitions_are_typed() {
         transition(&bot, &Event::HandBack { agent: "bo".into() }),
         Err(TransitionError::NotWithAgent)
     );
+    for open in [bot, queued, held] {
+        assert_eq!(
+            transition(&open, &Event::Reopen { agent: "bo".into() }),
+            Err(TransitionError::NotClosed)
+        );
+    }
+}
+
+#[test]
+fn a_reopened_conversation_is_held_by_whoever_reopened_it() {
+    let closed = next(Status::Closed, None);
+    let reopened = transition(&closed, &Event::Reopen { agent: "bo".into() });
+    assert_eq!(reopened, Ok(next(Status::Agent, Some("bo"))));
 }
 
 proptest! {
@@ -116,10 +130,20 @@ proptest! {
                     if after.assignee.is_some() {
                         prop_assert_eq!(after.status, Status::Agent);
                     }
-                    // The only way out of closed is the customer writing.
+                    // The ways out of closed: the customer writes (back to
+                    // the bot), or someone reopens it (and holds it).
                     if before.status == Status::Closed {
-                        prop_assert_eq!(event, &Event::CustomerMessage);
-                        prop_assert_eq!(&after, &ConversationState::new());
+                        match event {
+                            Event::Reopen { agent } => prop_assert_eq!(&after, &next(Status::Agent, Some(agent.as_str()))),
+                            _ => {
+                                prop_assert_eq!(event, &Event::CustomerMessage);
+                                prop_assert_eq!(&after, &ConversationState::new());
+                            }
+                        }
+                    }
+                    // Only a closed conversation reopens.
+                    if matches!(event, Event::Reopen { .. }) {
+                        prop_assert_eq!(before.status, Status::Closed);
                     }
                     // An agent only ever replies to a conversation they own.
                     if let Event::AgentReply { agent } = event {
@@ -153,6 +177,10 @@ proptest! {
                         event,
                         Event::AgentClaim { .. } | Event::AgentReply { .. } | Event::HandBack { .. } | Event::AgentClose { .. }
                     );
+                    if matches!(event, Event::Reopen { .. }) {
+                        prop_assert!(before.status != Status::Closed);
+                        continue;
+                    }
                     prop_assert!(before.status == Status::Closed || agent_event);
                 }
             }
