@@ -26,15 +26,33 @@ function freePort() {
   });
 }
 
-/** A fresh server on a free port with its own SQLite file and the admin seeded. */
+// SPUR_E2E_DATABASE=postgres runs the same pages on a fresh PostgreSQL
+// database per server (on SPUR_TEST_POSTGRES_URL's server), dropped after.
+const PG = process.env.SPUR_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+function psql(sql) {
+  const run = spawnSync('psql', [PG, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`psql: ${run.stderr || run.error}`);
+}
+function database(dir) {
+  if (process.env.SPUR_E2E_DATABASE !== 'postgres') return { url: `sqlite://${join(dir, 'spur.db')}`, drop() {} };
+  const name = `spur_e2e_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  psql(`CREATE DATABASE ${name}`);
+  const url = new URL(PG);
+  url.pathname = '/' + name;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE ${name} WITH (FORCE)`) };
+}
+
+/** A fresh server on a free port with its own database (a SQLite file by
+ * default) and the admin seeded. */
 export async function startServer(extraEnv = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'spur-e2e-'));
+  const db = database(dir);
   const port = await freePort();
   const env = {
     ...process.env,
     HOST: '127.0.0.1',
     PORT: String(port),
-    DATABASE_URL: `sqlite://${join(dir, 'spur.db')}`,
+    DATABASE_URL: db.url,
     JWT_SECRET: 'an-e2e-secret-of-at-least-32-characters',
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
@@ -57,6 +75,7 @@ export async function startServer(extraEnv = {}) {
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
+      db.drop();
     },
   };
 }
