@@ -17,7 +17,7 @@ pip install -q "maturin>=1.7,<2" pytest pytest-asyncio mypy fastapi httpx
 cargo build -q --workspace --all-targets
 rm -rf target/wheels
 PROFILE=()
-[ "${SPUR_PY_RELEASE:-0}" = 1 ] && PROFILE=(--release)
+[ "${SPUR_PY_RELEASE:-0}" = 1 ] && PROFILE=(--profile release-py)
 (cd spur-py && maturin build "${PROFILE[@]}" --quiet -o ../target/wheels)
 pip install -q target/wheels/spur-*.whl
 export SPUR_FAKE_LLM="$PWD/target/debug/spur-fake-llm"

@@ -3,6 +3,8 @@
 
 mod build;
 mod texts;
+#[cfg(all(feature = "tokenizer", any(test, feature = "tokenizer-compact")))]
+mod token_tables;
 pub mod tokens;
 mod trim;
 

@@ -82,7 +82,8 @@ mod exact {
     /// Exact counts with bpe-openai.
     #[derive(Clone, Copy)]
     pub struct BpeTokenCounter {
-        tokenizer: &'static bpe_openai::Tokenizer,
+        /// Lazy: with `tokenizer-compact` the first call builds the tables.
+        tokenizer: fn() -> &'static bpe_openai::Tokenizer,
         encoding: Encoding,
     }
 
@@ -95,10 +96,16 @@ mod exact {
     }
 
     impl BpeTokenCounter {
+        /// The counter of `encoding`. With `tokenizer-compact` its tables are
+        /// built on the first call (under a second; see `token_tables`).
         pub fn new(encoding: Encoding) -> Self {
+            #[cfg(feature = "tokenizer-compact")]
+            use crate::prompt::token_tables::{cl100k_base, o200k_base};
+            #[cfg(not(feature = "tokenizer-compact"))]
+            use bpe_openai::{cl100k_base, o200k_base};
             let tokenizer = match encoding {
-                Encoding::Cl100k => bpe_openai::cl100k_base(),
-                Encoding::O200k => bpe_openai::o200k_base(),
+                Encoding::Cl100k => cl100k_base,
+                Encoding::O200k => o200k_base,
             };
             Self {
                 tokenizer,
@@ -113,7 +120,7 @@ mod exact {
 
     impl TokenCounter for BpeTokenCounter {
         fn count(&self, text: &str) -> usize {
-            self.tokenizer.count(text)
+            (self.tokenizer)().count(text)
         }
 
         fn encoding_name(&self) -> Option<&'static str> {
@@ -124,8 +131,8 @@ mod exact {
         }
 
         fn count_within(&self, text: &str, limit: usize) -> Option<usize> {
-            let normalized = self.tokenizer.normalize(text);
-            self.tokenizer.count_till_limit(&normalized, limit)
+            let tokenizer = (self.tokenizer)();
+            tokenizer.count_till_limit(&tokenizer.normalize(text), limit)
         }
     }
 }
@@ -145,7 +152,16 @@ pub fn for_model(model: &str) -> Arc<dyn TokenCounter> {
             Encoding::O200k => &O200K,
             Encoding::Cl100k => &CL100K,
         };
-        Arc::clone(slot.get_or_init(|| Arc::new(BpeTokenCounter::new(encoding))))
+        Arc::clone(slot.get_or_init(|| {
+            // Built tables take under a second: build them beside the caller
+            // (usually an engine being set up) so the first turn finds them
+            // ready. The thread only fills a static; nothing waits for it.
+            #[cfg(feature = "tokenizer-compact")]
+            let _ = std::thread::Builder::new()
+                .name("spur-token-tables".into())
+                .spawn(move || BpeTokenCounter::new(encoding).count(""));
+            Arc::new(BpeTokenCounter::new(encoding))
+        }))
     }
     #[cfg(not(feature = "tokenizer"))]
     {
