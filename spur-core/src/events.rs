@@ -81,13 +81,32 @@ pub type EventStream = futures::stream::BoxStream<'static, Result<EngineEvent, M
 pub trait EventBus: EventSink {
     /// Every event published from now on.
     fn subscribe(&self) -> EventStream;
+
+    /// One conversation's events from now on. Buses that keep a subscriber
+    /// registry per conversation (as [`BroadcastEvents`] does) make an
+    /// event cost work for the feeds that want it only; this default
+    /// filters everything.
+    fn subscribe_conversation(&self, conversation: ConversationId) -> EventStream {
+        use futures::StreamExt;
+        self.subscribe()
+            .filter(move |item| {
+                futures::future::ready(
+                    item.as_ref()
+                        .map_or(true, |e| e.conversation() == conversation),
+                )
+            })
+            .boxed()
+    }
 }
 
-/// In-process fan-out over a tokio broadcast channel.
+/// In-process fan-out: a tokio broadcast channel for subscribers to
+/// everything (the agents' feed), and one per conversation that has
+/// subscribers (customers' feeds; see [`ConversationChannels`]).
 #[cfg(feature = "runtime")]
 #[derive(Clone, Debug)]
 pub struct BroadcastEvents {
     sender: tokio::sync::broadcast::Sender<EngineEvent>,
+    conversations: std::sync::Arc<ConversationChannels>,
 }
 
 #[cfg(feature = "runtime")]
@@ -95,7 +114,13 @@ impl BroadcastEvents {
     pub fn new(capacity: usize) -> Self {
         Self {
             sender: tokio::sync::broadcast::channel(capacity.max(1)).0,
+            conversations: std::sync::Arc::default(),
         }
+    }
+
+    /// Conversations with at least one subscriber right now.
+    pub fn conversations_watched(&self) -> usize {
+        self.conversations.len()
     }
 
     /// The raw receiver (tests that want `recv` directly).
@@ -107,6 +132,7 @@ impl BroadcastEvents {
 #[cfg(feature = "runtime")]
 impl EventSink for BroadcastEvents {
     fn publish(&self, event: EngineEvent) {
+        self.conversations.publish(&event);
         // No subscriber is not an error.
         let _ = self.sender.send(event);
     }
@@ -116,14 +142,174 @@ impl EventSink for BroadcastEvents {
 impl EventBus for BroadcastEvents {
     fn subscribe(&self) -> EventStream {
         use futures::StreamExt;
-        use tokio::sync::broadcast::error::RecvError;
         futures::stream::unfold(self.receiver(), |mut rx| async move {
-            match rx.recv().await {
-                Ok(event) => Some((Ok(event), rx)),
-                Err(RecvError::Lagged(n)) => Some((Err(Missed(n)), rx)),
-                Err(RecvError::Closed) => None,
-            }
+            let item = next(&mut rx).await?;
+            Some((item, rx))
         })
         .boxed()
+    }
+
+    fn subscribe_conversation(&self, conversation: ConversationId) -> EventStream {
+        use futures::StreamExt;
+        let subscription = Subscription {
+            rx: Some(self.conversations.receiver(conversation)),
+            channels: std::sync::Arc::clone(&self.conversations),
+            conversation,
+        };
+        futures::stream::unfold(subscription, |mut sub| async move {
+            let item = next(sub.rx.as_mut()?).await?;
+            Some((item, sub))
+        })
+        .boxed()
+    }
+}
+
+/// The next event, a gap, or `None` when the bus is gone.
+#[cfg(feature = "runtime")]
+async fn next(
+    rx: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
+) -> Option<Result<EngineEvent, Missed>> {
+    use tokio::sync::broadcast::error::RecvError;
+    match rx.recv().await {
+        Ok(event) => Some(Ok(event)),
+        Err(RecvError::Lagged(n)) => Some(Err(Missed(n))),
+        Err(RecvError::Closed) => None,
+    }
+}
+
+/// A broadcast channel per conversation with subscribers, made by the first
+/// and dropped with the last: publishing looks up one conversation, so an
+/// event costs work for the feeds that want it, not for every open feed.
+#[cfg(feature = "runtime")]
+#[derive(Debug, Default)]
+pub struct ConversationChannels {
+    channels: std::sync::Mutex<
+        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<EngineEvent>>,
+    >,
+}
+
+/// Events a conversation's subscriber may fall behind by before it is told
+/// to re-read the store (a streamed reply's deltas come fastest).
+#[cfg(feature = "runtime")]
+const CONVERSATION_CAPACITY: usize = 64;
+
+#[cfg(feature = "runtime")]
+impl ConversationChannels {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<EngineEvent>>,
+    > {
+        // The map stays consistent whatever a panicking holder did.
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn publish(&self, event: &EngineEvent) {
+        if let Some(sender) = self.lock().get(&event.conversation()) {
+            let _ = sender.send(event.clone());
+        }
+    }
+
+    fn receiver(
+        &self,
+        conversation: ConversationId,
+    ) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+        self.lock()
+            .entry(conversation)
+            .or_insert_with(|| tokio::sync::broadcast::channel(CONVERSATION_CAPACITY).0)
+            .subscribe()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// A conversation's receiver; its channel goes with the last one.
+#[cfg(feature = "runtime")]
+struct Subscription {
+    rx: Option<tokio::sync::broadcast::Receiver<EngineEvent>>,
+    channels: std::sync::Arc<ConversationChannels>,
+    conversation: ConversationId,
+}
+
+#[cfg(feature = "runtime")]
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut channels = self.channels.lock();
+        // With this receiver gone under the lock, none left means nobody
+        // else holds or is taking the channel.
+        drop(self.rx.take());
+        if channels
+            .get(&self.conversation)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            channels.remove(&self.conversation);
+        }
+    }
+}
+
+#[cfg(all(test, feature = "runtime"))]
+mod tests {
+    use futures::{FutureExt, StreamExt};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn typing(conversation: ConversationId) -> EngineEvent {
+        EngineEvent::Typing {
+            conversation,
+            session: SessionId(Uuid::new_v4()),
+            sender: Sender::Agent,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conversations_subscribers_get_its_events_and_no_others() {
+        let bus = BroadcastEvents::new(16);
+        let (a, b) = (
+            ConversationId(Uuid::now_v7()),
+            ConversationId(Uuid::now_v7()),
+        );
+        let (mut on_a, mut also_on_a) =
+            (bus.subscribe_conversation(a), bus.subscribe_conversation(a));
+        let mut on_b = bus.subscribe_conversation(b);
+        let mut everything = bus.subscribe();
+        assert_eq!(bus.conversations_watched(), 2);
+
+        bus.publish(typing(a));
+        for feed in [&mut on_a, &mut also_on_a, &mut everything] {
+            assert_eq!(feed.next().await.unwrap().unwrap().conversation(), a);
+        }
+        assert!(
+            on_b.next().now_or_never().is_none(),
+            "b's feed is never woken"
+        );
+
+        // A channel lives as long as its last subscriber.
+        drop(on_a);
+        assert_eq!(bus.conversations_watched(), 2);
+        drop(also_on_a);
+        assert_eq!(bus.conversations_watched(), 1);
+        drop(on_b);
+        assert_eq!(bus.conversations_watched(), 0);
+        bus.publish(typing(b));
+        assert_eq!(bus.conversations_watched(), 0, "publishing creates none");
+        assert_eq!(everything.next().await.unwrap().unwrap().conversation(), b);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_told() {
+        let bus = BroadcastEvents::new(16);
+        let a = ConversationId(Uuid::now_v7());
+        let mut on_a = bus.subscribe_conversation(a);
+        for _ in 0..=CONVERSATION_CAPACITY {
+            bus.publish(typing(a));
+        }
+        assert_eq!(on_a.next().await.unwrap(), Err(Missed(1)));
+        assert!(on_a.next().await.unwrap().is_ok());
     }
 }

@@ -117,6 +117,13 @@ impl EventBus for RedisEvents {
     fn subscribe(&self) -> EventStream {
         self.local.subscribe()
     }
+
+    fn subscribe_conversation(
+        &self,
+        conversation: spur_core::conversation::ConversationId,
+    ) -> EventStream {
+        self.local.subscribe_conversation(conversation)
+    }
 }
 
 /// Appends queued events to the stream until shutdown, then what is still

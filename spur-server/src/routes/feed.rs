@@ -53,8 +53,11 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session = parse_session_id(&session)?;
     let held = state.open_feed(peer, &headers)?;
-    // Subscribe before reading anything, so nothing falls between the two.
-    let live = state.events.subscribe();
+    // This conversation's events only (the bus's registry wakes no other
+    // feed), subscribed before reading the state and the backlog to send
+    // first, so nothing falls between the two.
+    let id = state.engine.conversation(session).await?.id;
+    let live = state.events.subscribe_conversation(id);
     let conversation = state.engine.conversation(session).await?;
     let after = headers
         .get("last-event-id")
