@@ -1,8 +1,10 @@
 //! What the engine tells subscribers (the server's SSE feeds and inboxes).
+//! Events name conversations by id, never by the customer's session id (a
+//! secret): they cross buses shared by instances and reach agents' feeds.
 
 use serde::{Deserialize, Serialize};
 
-use crate::conversation::{ConversationId, Message, MessageId, Sender, SessionId, Status};
+use crate::conversation::{ConversationId, Message, MessageId, Sender, Status};
 use crate::escalation::EscalationReason;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -10,12 +12,10 @@ use crate::escalation::EscalationReason;
 pub enum EngineEvent {
     MessageStored {
         conversation: ConversationId,
-        session: SessionId,
         message: Box<Message>,
     },
     StatusChanged {
         conversation: ConversationId,
-        session: SessionId,
         from: Status,
         to: Status,
         assignee: Option<String>,
@@ -23,19 +23,16 @@ pub enum EngineEvent {
     /// A piece of a reply being streamed (the message is stored when done).
     ReplyDelta {
         conversation: ConversationId,
-        session: SessionId,
         reply: MessageId,
         text: String,
     },
     Escalated {
         conversation: ConversationId,
-        session: SessionId,
         reason: EscalationReason,
     },
     /// Someone is writing (customer or agent); never stored.
     Typing {
         conversation: ConversationId,
-        session: SessionId,
         sender: Sender,
     },
 }
@@ -262,7 +259,6 @@ mod tests {
     fn typing(conversation: ConversationId) -> EngineEvent {
         EngineEvent::Typing {
             conversation,
-            session: SessionId(Uuid::new_v4()),
             sender: Sender::Agent,
         }
     }

@@ -508,7 +508,6 @@ impl SupportEngine {
     fn typing(&self, conversation: &Conversation, sender: Sender) {
         self.inner.events.publish(EngineEvent::Typing {
             conversation: conversation.id,
-            session: conversation.session_id,
             sender,
         });
     }
@@ -677,11 +676,10 @@ impl SupportEngine {
         escalation: Option<&EscalationReason>,
     ) {
         let events = &self.inner.events;
-        let (id, session) = (conversation.id, conversation.session_id);
+        let id = conversation.id;
         for message in messages {
             events.publish(EngineEvent::MessageStored {
                 conversation: id,
-                session,
                 message: Box::new(message.clone()),
             });
         }
@@ -690,7 +688,6 @@ impl SupportEngine {
         if changed || escalation.is_some() {
             events.publish(EngineEvent::StatusChanged {
                 conversation: id,
-                session,
                 from: before.map_or(Status::Automated, |b| b.status),
                 to: conversation.status,
                 assignee: conversation.assignee.clone(),
@@ -699,7 +696,6 @@ impl SupportEngine {
         if let Some(reason) = escalation {
             events.publish(EngineEvent::Escalated {
                 conversation: id,
-                session,
                 reason: reason.clone(),
             });
         }

@@ -469,7 +469,6 @@ impl SupportEngine {
             }
             inner.events.publish(EngineEvent::ReplyDelta {
                 conversation: conversation.id,
-                session: conversation.session_id,
                 reply: reply_id,
                 text: piece.clone(),
             });

@@ -118,6 +118,38 @@ async fn an_agent_on_one_instance_reaches_a_customer_on_another() {
 
     // Each instance counts how late the other's events arrive.
     assert!(a.metric("spur_event_bus_lag_seconds_count").await >= 1.0);
+
+    // What crossed the bus names the conversation, never the customer's
+    // session id (their secret).
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let streams: Vec<String> = redis::cmd("KEYS")
+        .arg("spur-test-events-*")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut crossed = String::new();
+    for stream in streams {
+        let entries: redis::Value = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        crossed.push_str(&format!("{entries:?}"));
+    }
+    assert!(
+        crossed.contains(&waiting.conversation),
+        "the events are there"
+    );
+    assert!(
+        !crossed.contains(&waiting.session),
+        "no session id on the bus"
+    );
 }
 
 /// An unreachable Redis stops the start: an operator who asked for a
