@@ -233,4 +233,13 @@ test("an admin sees a customer's other conversations and reopens a closed one", 
   // The customer's chat has it (and would show it live).
   const seen = (await api(server.base, `/v1/chat/history/${visits[0]}`)).body.messages.map((m) => m.text);
   assert.ok(seen.includes('Your order 1042 left our warehouse today.'), JSON.stringify(seen));
+
+  // Every inbox view, as an admin sees it.
+  for (const name of ['Active', 'Mine', 'Waiting', 'Unassigned', 'Bot', 'Closed', 'All']) {
+    // Emptied first: the rows that come back are the view's (or "Nothing here.").
+    await page.evaluate(() => document.getElementById('inbox').replaceChildren());
+    await page.getByRole('tab', { name, exact: true }).click();
+    await page.locator('#inbox > li').first().waitFor();
+    await shot(page, `agent-console-view-${name.toLowerCase()}`);
+  }
 });
