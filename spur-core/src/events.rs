@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conversation::{ConversationId, Message, MessageId, Sender, Status};
+use crate::conversation::{ConversationId, Message, MessageId, Note, Sender, Status};
 use crate::escalation::EscalationReason;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,12 @@ pub enum EngineEvent {
         conversation: ConversationId,
         sender: Sender,
     },
+    /// An agent wrote an internal note: for agents' feeds only, never a
+    /// customer's.
+    NoteAdded {
+        conversation: ConversationId,
+        note: Box<Note>,
+    },
 }
 
 impl EngineEvent {
@@ -44,7 +50,8 @@ impl EngineEvent {
             | Self::StatusChanged { conversation, .. }
             | Self::ReplyDelta { conversation, .. }
             | Self::Escalated { conversation, .. }
-            | Self::Typing { conversation, .. } => *conversation,
+            | Self::Typing { conversation, .. }
+            | Self::NoteAdded { conversation, .. } => *conversation,
         }
     }
 }

@@ -234,6 +234,12 @@ test("an admin sees a customer's other conversations and reopens a closed one", 
   const seen = (await api(server.base, `/v1/chat/history/${visits[0]}`)).body.messages.map((m) => m.text);
   assert.ok(seen.includes('Your order 1042 left our warehouse today.'), JSON.stringify(seen));
 
+  // A colleague's note appears live, without a reload.
+  const noted = await api(server.base, `/v1/agent/conversations/${oldest.id}/notes`,
+    { token: await login(server.base, ADMIN.email, ADMIN.password), method: 'POST', body: { text: 'Called the courier: Tuesday' } });
+  assert.equal(noted.status, 201);
+  await page.locator('#messages .msg.note', { hasText: 'Called the courier: Tuesday' }).waitFor({ timeout: 5000 });
+
   // Every inbox view, as an admin sees it.
   for (const name of ['Active', 'Mine', 'Waiting', 'Unassigned', 'Bot', 'Closed', 'All']) {
     // Emptied first: the rows that come back are the view's (or "Nothing here.").

@@ -472,6 +472,10 @@ impl SupportEngine {
             created_at: self.now(),
         };
         self.inner.store.add_note(&note).await?;
+        self.inner.events.publish(EngineEvent::NoteAdded {
+            conversation: id,
+            note: Box::new(note.clone()),
+        });
         Ok(note)
     }
 

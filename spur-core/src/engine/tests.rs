@@ -347,6 +347,7 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
             EngineEvent::Escalated { .. } => "escalated",
             EngineEvent::ReplyDelta { .. } => "delta",
             EngineEvent::Typing { .. } => "typing",
+            EngineEvent::NoteAdded { .. } => "note",
         });
     }
     assert_eq!(kinds, vec!["message", "message", "status", "escalated"]);

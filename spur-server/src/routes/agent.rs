@@ -484,6 +484,10 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
             "typing",
             json!({"conversationId": conversation, "sender": sender}),
         ),
+        EngineEvent::NoteAdded { conversation, note } => (
+            "note",
+            json!({"conversationId": conversation, "note": super::notes::NoteView::from(note.as_ref())}),
+        ),
         // Agents see replies when they are stored, not token by token.
         EngineEvent::ReplyDelta { .. } => return None,
     };
@@ -491,14 +495,15 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
 }
 
 /// Everything that happens in every conversation, live: `message`,
-/// `status` (claims, hand-backs, closes), `escalated`, `typing`. A `resync` event
+/// `status` (claims, hand-backs, closes), `escalated`, `typing`, `note`
+/// (an agent's internal note). A `resync` event
 /// means events were missed: reload the inbox. The feed ends with
 /// `unauthorized` within a second of the sign-in ending (logout, disabled
 /// account, expiry, on any instance), or with `reconnect` when this
 /// instance stops.
 #[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream",
-        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}; last: unauthorized {} or reconnect {}"),
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, note {conversationId, note}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}; last: unauthorized {} or reconnect {}"),
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,

@@ -164,6 +164,8 @@ impl Feed {
                 self.send(Event::default().event("escalated").data(data.to_string()))
                     .await
             }
+            // Internal notes are for agents only.
+            EngineEvent::NoteAdded { .. } => Ok(()),
         }
     }
 

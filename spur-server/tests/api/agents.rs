@@ -676,8 +676,13 @@ async fn handoff(options: Options) {
     assert!(!history.to_string().contains(&ana_id), "{history}");
 
     // Internal notes: any agent writes one; agents see it on the
-    // conversation; the customer's history, the customer's feed and the
-    // bot never do.
+    // conversation and live in their feed; the customer's history, the
+    // customer's feed and the bot never do.
+    let watching = server.get(&format!("/v1/chat/events/{session}")).await;
+    let watching = tokio::spawn(sse_events(watching, |e| {
+        e.event == "status" && e.json()["status"] == "automated"
+    }));
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, note) = server
         .post_as(
             &admin,
@@ -723,6 +728,16 @@ async fn handoff(options: Options) {
         )
         .await;
     assert_eq!((status, back["status"].as_str()), (200, Some("automated")));
+    let watched = tokio::time::timeout(Duration::from_secs(10), watching)
+        .await
+        .expect("the customer's feed hears the hand-back")
+        .unwrap();
+    assert!(
+        watched
+            .iter()
+            .all(|e| e.event != "note" && !e.data.contains("VIP")),
+        "{watched:?}"
+    );
     let answered = server
         .say("What is your return policy?", Some(&session))
         .await;
@@ -832,6 +847,12 @@ async fn handoff(options: Options) {
     assert!(events.iter().any(|e| {
         e.event == "typing" && e.json() == json!({"conversationId": id, "sender": "customer"})
     }));
+    let noted = events
+        .iter()
+        .find(|e| e.event == "note")
+        .expect("the note is announced live");
+    assert_eq!(noted.json()["conversationId"], id.as_str());
+    assert_eq!(noted.json()["note"]["text"], "VIP: refund without asking");
 
     // A customer writing after close reopens the same conversation.
     let again = server.say("Do you ship to Europe?", Some(&session)).await;
