@@ -11,7 +11,8 @@
 //! subtract);
 //! memory idle and at peak. Options: `--seconds N` per level (default 5),
 //! `--only sqlite|postgres`, `--pg-query sslmode=disable` (appended to the
-//! PostgreSQL URL).
+//! PostgreSQL URL), `--feeds N`: instead of throughput, the server's memory
+//! per idle customer feed (N conversations, then N live feeds held open).
 
 // A bench tool: a histogram with constant valid bounds cannot fail.
 #![allow(clippy::expect_used)]
@@ -40,6 +41,8 @@ struct Args {
     only: Option<String>,
     /// Appended to the PostgreSQL URL (e.g. `sslmode=disable`).
     pg_query: Option<String>,
+    /// Measure memory per idle feed with this many feeds instead.
+    feeds: Option<usize>,
 }
 
 fn args() -> Args {
@@ -47,6 +50,7 @@ fn args() -> Args {
         seconds: 5,
         only: None,
         pg_query: None,
+        feeds: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -54,6 +58,7 @@ fn args() -> Args {
             "--seconds" => out.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--only" => out.only = it.next(),
             "--pg-query" => out.pg_query = it.next(),
+            "--feeds" => out.feeds = it.next().and_then(|s| s.parse().ok()),
             _ => {}
         }
     }
@@ -108,6 +113,13 @@ async fn main() -> Result<(), Failure> {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         println!("memory idle: {}", memory(&child));
+        if let Some(n) = args.feeds {
+            let measured = idle_feeds(&base, &child, n).await;
+            let _ = child.kill();
+            let _ = child.wait();
+            measured?;
+            continue;
+        }
         for concurrency in [1usize, 10, 50, 100] {
             let run = closed_loop(&client, &base, concurrency, args.seconds).await;
             println!(
@@ -132,6 +144,58 @@ async fn main() -> Result<(), Failure> {
         let _ = child.wait();
     }
     Ok(())
+}
+
+/// Opens `n` customer feeds on `n` conversations, one connection each as
+/// browsers hold them, and reports the server's resident memory per feed.
+async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> {
+    let client = reqwest::Client::new();
+    let mut sessions = Vec::with_capacity(n);
+    for _ in 0..n {
+        let said: Value = client
+            .post(format!("{base}/v1/chat/message"))
+            .json(&json!({"message": "hello"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let session = said["sessionId"].as_str().ok_or("no sessionId")?;
+        sessions.push(session.to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(child).ok_or("no /proc status")?;
+    let mut feeds = Vec::with_capacity(n);
+    for session in &sessions {
+        let mut feed = client
+            .get(format!("{base}/v1/chat/events/{session}"))
+            .send()
+            .await?
+            .error_for_status()?;
+        // The first event (the status) says the feed is live.
+        feed.chunk().await?.ok_or("the feed ended")?;
+        feeds.push(feed);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = rss_kib(child).ok_or("no /proc status")?;
+    println!(
+        "{n} idle customer feeds: RSS {:.1} -> {:.1} MiB, {:.1} KiB per feed",
+        before as f64 / 1024.0,
+        open as f64 / 1024.0,
+        open.saturating_sub(before) as f64 / n as f64
+    );
+    drop(feeds);
+    Ok(())
+}
+
+fn rss_kib(child: &Child) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn ms(micros: u64) -> f64 {
