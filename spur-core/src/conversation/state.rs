@@ -33,8 +33,9 @@ pub enum Event {
     CustomerMessage,
     /// Hand the conversation to a person (customer asked, or the policy decided).
     Escalate,
-    /// The customer leaves a way to reach them (an email address): the
-    /// state stays; a closed conversation takes none.
+    /// The customer leaves a way to reach them (an email address) for a
+    /// person's answer: queued for one if the bot had it; a closed
+    /// conversation takes none.
     LeaveContact,
     /// An agent takes ownership.
     AgentClaim { agent: String },
@@ -89,7 +90,10 @@ pub fn transition(
         (_, Event::Escalate) => Ok(next(Agent, state.assignee.clone())),
 
         (Closed, Event::LeaveContact) => Err(TransitionError::Closed),
-        (_, Event::LeaveContact) => Ok(state.clone()),
+        // Whoever leaves an address is promised a person's answer: a
+        // conversation with the bot is queued for one.
+        (Automated, Event::LeaveContact) => Ok(next(Agent, None)),
+        (Agent, Event::LeaveContact) => Ok(state.clone()),
 
         (Closed, Event::Reassign { .. }) => Err(TransitionError::Closed),
         (_, Event::Reassign { to }) => Ok(next(Agent, Some(to.clone()))),

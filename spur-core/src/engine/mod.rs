@@ -249,8 +249,9 @@ impl SupportEngine {
     /// nobody may be there to answer in the chat). Stored on the
     /// conversation (`metadata.contact.email`, see
     /// [`Conversation::contact_email`]) and confirmed in the chat with when
-    /// to expect the answer; leaving another address replaces it. A closed
-    /// conversation takes none.
+    /// to expect the answer; leaving another address replaces it. The
+    /// confirmation promises a person's answer, so a conversation the bot
+    /// had is queued for a person. A closed conversation takes none.
     pub async fn leave_email(&self, session: SessionId, email: &str) -> Result<Turn, EngineError> {
         let email = crate::validate::check_email(email)?;
         let conversation = self.conversation(session).await?;
@@ -260,7 +261,8 @@ impl SupportEngine {
                 Event::LeaveContact,
                 |c| Some(c.metadata_with_email(&email)),
                 |engine, _| Some(engine.email_left(&email)),
-                None,
+                // Announced as a handoff when the bot had it.
+                Some(EscalationReason::CustomerRequest),
             )
             .await?;
         Ok(self.notice_turn(conversation, messages, None))

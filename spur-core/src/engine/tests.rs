@@ -712,6 +712,27 @@ async fn nobody_there_the_customer_leaves_an_email() {
         notice.text
     );
 
+    // An address left while the bot has the conversation is for a person
+    // too (the confirmation promises one): it is queued for them.
+    let with_bot = engine
+        .send_message(Inbound::new("How long do I have to send items back?"))
+        .await
+        .unwrap();
+    assert_eq!(with_bot.conversation.status, Status::Automated);
+    let left = engine
+        .leave_email(with_bot.conversation.session_id, "dee@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            left.conversation.status,
+            left.conversation.assignee.as_deref()
+        ),
+        (Status::Agent, None),
+        "waiting for a person"
+    );
+    assert!(left.notice.expect("a confirmation").meta.email_left);
+
     // A closed conversation takes no address.
     engine.close(session).await.unwrap();
     let closed = engine.leave_email(session, "ana@example.com").await;
