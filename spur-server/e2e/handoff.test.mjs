@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 const AGENT = { email: 'ana@shop.example', password: 'agent-password-1', name: 'Ana' };
 let server;
@@ -204,11 +204,7 @@ test("an admin sees a customer's other conversations and reopens a closed one", 
   const [newest, oldest] = all.body.conversations.filter((c) => c.contactEmail === email);
   assert.equal((await api(server.base, `/v1/agent/conversations/${oldest.id}/close`, { token: admin, method: 'POST' })).status, 200);
 
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.base + '/agent');
-  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signedIn(browser, server.base, '/agent', ADMIN);
   await page.locator('body[data-live=true]').waitFor();
   await page.locator(`#inbox button[data-id="${newest.id}"]`).click();
   const panel = page.locator('#customer');

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, startServer } from './support.mjs';
+import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 let server;
 let browser;
@@ -27,11 +27,7 @@ test('an agent files, classifies, overrides and closes tickets', async () => {
     body: { message: 'Please let me talk to a human', sessionId: first.body.sessionId } });
   assert.equal(handoff.status, 200);
 
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.base + '/agent');
-  await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-  await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signedIn(browser, server.base, '/agent', ADMIN);
   await page.locator('body[data-live=true]').waitFor();
 
   // From the conversation: one click, summarised and classified.
