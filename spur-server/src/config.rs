@@ -124,6 +124,9 @@ pub struct Options {
     /// Open live feeds per client address (0: no cap).
     #[arg(long, env = "FEEDS_PER_IP", global = true)]
     pub feeds_per_ip: Option<usize>,
+    /// Open live feeds per customer session on this instance (0: no cap).
+    #[arg(long, env = "FEEDS_PER_SESSION", global = true)]
+    pub feeds_per_session: Option<usize>,
     /// Show customers "Source: <section title>" under answers (default false).
     #[arg(long, env = "SHOW_SOURCES", global = true)]
     pub show_sources: Option<bool>,
@@ -379,6 +382,7 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     pub connections_per_ip: usize,
     pub feeds_per_ip: usize,
+    pub feeds_per_session: usize,
     /// Operator facts set here; each overrides the knowledge's own.
     pub shop: ShopOverrides,
     /// Watch the knowledge directory for changes.
@@ -737,6 +741,7 @@ impl Settings {
                 .or(file.connections_per_ip)
                 .unwrap_or(256),
             feeds_per_ip: o.feeds_per_ip.or(file.feeds_per_ip).unwrap_or(20),
+            feeds_per_session: o.feeds_per_session.or(file.feeds_per_session).unwrap_or(5),
             metrics_token: o
                 .metrics_token
                 .or(file.metrics_token)
@@ -823,6 +828,7 @@ impl std::fmt::Debug for Settings {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("connections_per_ip", &self.connections_per_ip)
             .field("feeds_per_ip", &self.feeds_per_ip)
+            .field("feeds_per_session", &self.feeds_per_session)
             .field("metrics_token", &self.metrics_token)
             .field("metrics_addr", &self.metrics_addr)
             .field("limits", &self.limits)

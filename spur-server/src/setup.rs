@@ -318,6 +318,8 @@ pub async fn state_with_clock(
             connections_per_ip: settings.connections_per_ip,
             feeds_per_ip: settings.feeds_per_ip,
             open_feeds: crate::open_counts::OpenCounts::default(),
+            feeds_per_session: settings.feeds_per_session,
+            session_feeds: crate::open_counts::OpenCounts::default(),
             metrics_token: settings.metrics_token.clone(),
             metrics_on_api: settings.metrics_addr.is_none(),
             show_sources: settings.show_sources,

@@ -99,6 +99,10 @@ pub struct HttpSettings {
     pub feeds_per_ip: usize,
     /// Who holds the open feeds.
     pub open_feeds: crate::open_counts::OpenCounts,
+    /// Open customer feeds per session (0: no cap): a leaked or scripted
+    /// session cannot hold an address's whole allowance.
+    pub feeds_per_session: usize,
+    pub session_feeds: crate::open_counts::OpenCounts<spur_core::conversation::SessionId>,
     /// `/metrics` wants this bearer token when set.
     pub metrics_token: Option<secrecy::SecretString>,
     /// `false` when `/metrics` has an address of its own (`METRICS_ADDR`).
@@ -122,6 +126,8 @@ impl Default for HttpSettings {
             connections_per_ip: 256,
             feeds_per_ip: 20,
             open_feeds: crate::open_counts::OpenCounts::default(),
+            feeds_per_session: 5,
+            session_feeds: crate::open_counts::OpenCounts::default(),
             metrics_token: None,
             metrics_on_api: true,
             show_sources: false,

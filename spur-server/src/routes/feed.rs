@@ -43,7 +43,8 @@ const REPLAY_PAGE: usize = 200;
     params(("session" = uuid::Uuid, Path), FeedQuery, ("Last-Event-ID" = Option<i64>, Header, description = "resume after this message seq")),
     responses((status = 200, content_type = "text/event-stream",
         description = "status {status, withAgent} first, then message {id, seq, sender, text, createdAt, usedFallback} with id = seq, delta {replyId, text}, escalated {reason}, typing {sender: agent}"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many live feeds open from this address or for this session (too_many_feeds)")))]
 pub async fn events(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -53,6 +54,18 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session = parse_session_id(&session)?;
     let held = state.open_feed(peer, &headers)?;
+    let held_by_session = state
+        .http
+        .session_feeds
+        .take(session, state.http.feeds_per_session)
+        .ok_or_else(|| {
+            crate::metrics::rate_limited("feeds_per_session");
+            ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_feeds",
+                "too many live feeds open for this conversation; close one first",
+            )
+        })?;
     // This conversation's events only (the bus's registry wakes no other
     // feed), subscribed before reading the state and the backlog to send
     // first, so nothing falls between the two.
@@ -75,7 +88,7 @@ pub async fn events(
             conversation,
             last_seq: after,
             tx,
-            _held: held,
+            _held: (held, held_by_session),
         }
         .run(live),
     );
@@ -88,8 +101,11 @@ struct Feed {
     /// The newest message seq the client has.
     last_seq: i64,
     tx: mpsc::Sender<Event>,
-    /// Counts against the client's open feeds while this runs.
-    _held: crate::open_counts::Held,
+    /// Counts against the client's and the session's open feeds while this runs.
+    _held: (
+        crate::open_counts::Held,
+        crate::open_counts::Held<spur_core::conversation::SessionId>,
+    ),
 }
 
 /// The client went away.

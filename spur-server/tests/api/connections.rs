@@ -177,3 +177,47 @@ async fn one_address_holds_a_bounded_number_of_feeds() {
     assert!(reopened, "a closed feed frees its place");
     drop(second);
 }
+
+/// One customer session holds a bounded number of feeds (tabs, reconnects),
+/// however many addresses it comes from; another session is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_holds_a_bounded_number_of_feeds() {
+    let server = Server::start(Options {
+        feeds_per_ip: Some(0),
+        feeds_per_session: Some(2),
+        ..sqlite_options()
+    })
+    .await;
+    let session = |said: serde_json::Value| said["sessionId"].as_str().unwrap().to_string();
+    let (mine, theirs) = (
+        session(server.say("Hello there", None).await),
+        session(server.say("Hi", None).await),
+    );
+    let feed = |session: &str| {
+        let path = format!("/v1/chat/events/{session}");
+        let server = &server;
+        async move { server.get(&path).await }
+    };
+    let first = feed(&mine).await;
+    let second = feed(&mine).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(error_code(feed(&mine).await, 429).await, "too_many_feeds");
+    assert_eq!(
+        feed(&theirs).await.status(),
+        200,
+        "another session is not capped"
+    );
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..100 {
+        if feed(&mine).await.status() == 200 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "a closed feed frees its place");
+}
