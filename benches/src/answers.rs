@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use spur_core::knowledge::{KnowledgeBase, StaticEmbedder};
+use spur_core::knowledge::{KnowledgeBase, local_model};
 use spur_core::llm::LlmProvider;
 use spur_core::{EngineConfig, Inbound, SupportEngine};
 
@@ -155,8 +155,7 @@ pub async fn evaluate(
 ) -> Result<Report, String> {
     let mut kb = KnowledgeBase::from_dir(knowledge).map_err(|e| e.to_string())?;
     if let Some(dir) = embedding_model {
-        let model = StaticEmbedder::from_dir(dir).map_err(|e| e.to_string())?;
-        kb = kb.with_embedder(Arc::new(model));
+        kb = kb.with_embedder(local_model(dir).map_err(|e| e.to_string())?);
     }
     for problem in kb.problems() {
         eprintln!("warning: {problem}");

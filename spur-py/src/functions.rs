@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList};
 use spur_core::KnowledgeBase;
 use spur_core::classify::{Label, LocalClassifier, Taxonomy};
 use spur_core::knowledge::web::{WebFetcher, WebLimits};
-use spur_core::knowledge::{StaticEmbedder, TextEmbedder};
+use spur_core::knowledge::{TextEmbedder, local_model};
 use spur_core::prompt::{PromptBuilder, PromptConfig, TokenCounter, tokens};
 
 use crate::engine::{EmbeddingChoice, block_on, embedded};
@@ -201,12 +201,11 @@ pub fn load_knowledge(
     Ok(Knowledge::new(Arc::new(kb)))
 }
 
-/// A static embedding model directory, loaded (a `ConfigError` naming it
-/// when it cannot be).
+/// A local embedding model directory, loaded (a `ConfigError` naming it
+/// when it cannot be). The wheel reads static (model2vec) models; a
+/// transformer model needs spur-core's `transformer` feature, not built in.
 pub fn embedding_model(dir: &str) -> PyResult<Arc<dyn TextEmbedder>> {
-    let model =
-        StaticEmbedder::from_dir(dir).map_err(|e| config_error(format!("embedding_model: {e}")))?;
-    Ok(Arc::new(model))
+    local_model(dir).map_err(|e| config_error(format!("embedding_model: {e}")))
 }
 
 /// Imports a web page, or a sitemap's pages, into the knowledge directory

@@ -117,6 +117,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
             excerpt: String::new(),
             notes: Vec::new(),
             similarity: None,
+            focus: None,
         });
     }
     let dict = item.cast::<PyDict>().map_err(|_| {
@@ -136,6 +137,7 @@ fn passage(index: usize, item: &Bound<'_, PyAny>) -> PyResult<CorePassage> {
         excerpt: String::new(),
         notes: Vec::new(),
         similarity: None,
+        focus: None,
     })
 }
 

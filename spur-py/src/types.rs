@@ -169,6 +169,8 @@ pub struct Passage {
     pub notes: Vec<String>,
     /// Cosine similarity to the query, with an embedding model.
     pub similarity: Option<f32>,
+    /// Cosine similarity of its closest sentence to the query.
+    pub focus: Option<f32>,
 }
 
 impl From<CorePassage> for Passage {
@@ -182,6 +184,7 @@ impl From<CorePassage> for Passage {
             excerpt: p.excerpt,
             notes: p.notes,
             similarity: p.similarity,
+            focus: p.focus,
         }
     }
 }

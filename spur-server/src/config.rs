@@ -141,8 +141,10 @@ pub struct Options {
     /// addresses (an intranet wiki); default false: public addresses only.
     #[arg(long, env = "KNOWLEDGE_FETCH_PRIVATE", global = true)]
     pub knowledge_fetch_private: Option<bool>,
-    /// A static embedding model directory (model2vec format) for dense
-    /// retrieval fused with the lexical ranking; off when unset.
+    /// A local embedding model directory for dense retrieval fused with the
+    /// lexical ranking: a static model (model2vec format) or a BERT-family
+    /// sentence model (all-MiniLM-L6-v2: config.json, tokenizer.json,
+    /// model.safetensors); off when unset.
     #[arg(long, env = "EMBEDDING_MODEL", global = true)]
     pub embedding_model: Option<PathBuf>,
     /// An embedding model on the OpenAI-compatible server

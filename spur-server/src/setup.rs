@@ -11,7 +11,7 @@ use spur_core::accounts::AccountStore;
 use spur_core::classify::LlmClassifier;
 use spur_core::events::{BroadcastEvents, EventBus, EventSink};
 use spur_core::knowledge::web::{WebFetcher, WebLimits};
-use spur_core::knowledge::{OpenAiEmbedder, StaticEmbedder, TextEmbedder, VectorCache};
+use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache, local_model};
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
@@ -142,9 +142,9 @@ pub fn knowledge_source(
 ) -> Result<KnowledgeSource, ConfigError> {
     let embedder = match (&settings.embedding_model, &settings.openai_embedding_model) {
         (Some(dir), _) => {
-            let model = StaticEmbedder::from_dir(dir).map_err(|e| bad("EMBEDDING_MODEL", e))?;
+            let model = local_model(dir).map_err(|e| bad("EMBEDDING_MODEL", e))?;
             tracing::info!(model = %dir.display(), dims = model.dims(), "dense retrieval on");
-            Some(Arc::new(model) as Arc<dyn TextEmbedder>)
+            Some(model)
         }
         (None, Some((model, dims))) => {
             let llm = settings.llm.as_ref().ok_or_else(|| {

@@ -85,11 +85,15 @@ impl EngineBuilder {
             .knowledge
             .unwrap_or_else(|| Arc::new(KnowledgeBase::demo()));
         let provider = self.provider.unwrap_or_else(|| {
+            let calibration = knowledge.embedder().map(|e| e.calibration());
             Arc::new(
-                OfflineResponder::new(OfflineConfig {
-                    texts: config.prompt.texts.clone(),
-                    ..OfflineConfig::default()
-                })
+                OfflineResponder::new(
+                    OfflineConfig {
+                        texts: config.prompt.texts.clone(),
+                        ..OfflineConfig::default()
+                    }
+                    .calibrated(calibration.unwrap_or_default()),
+                )
                 .with_shop(knowledge.facts().display_name()),
             )
         });

@@ -75,6 +75,12 @@ pub struct Passage {
     /// an embedding model is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
+    /// -1.0 to 1.0: cosine similarity of the question and the passage's
+    /// closest sentence (read under its heading), when an embedding model
+    /// is configured: a whole section's vector blurs what each sentence
+    /// says, so this is the measure of "this passage says what was asked".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus: Option<f32>,
 }
 
 /// Articles, store policies, the operator's facts and the index over them.
@@ -366,6 +372,9 @@ impl KnowledgeBase {
                     Some(&closeness),
                 )?;
                 passage.similarity = Some(hit.similarity);
+                let article = self.articles.get(hit.index)?;
+                let sentences = excerpt::sentences(&article.body);
+                passage.focus = Some(dense.focus(&question, &article.title, &sentences));
                 Some(passage)
             })
             .collect()
@@ -401,6 +410,7 @@ impl KnowledgeBase {
             excerpt: excerpt::excerpt_of(analysed, &article.body, &sentences, closeness),
             notes: analysed.notes.clone(),
             similarity: None,
+            focus: None,
         })
     }
 }

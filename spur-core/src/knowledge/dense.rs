@@ -19,9 +19,37 @@ pub trait TextEmbedder: Send + Sync {
     /// Length of every vector `embed` returns.
     fn dims(&self) -> usize;
     fn embed(&self, text: &str) -> Vec<f32>;
+    /// Where this model's cosines mean "the passage says what was asked".
+    fn calibration(&self) -> Calibration {
+        Calibration::default()
+    }
     /// The asynchronous side of a model reached over the network.
     fn remote(&self) -> Option<&dyn RemoteEmbedder> {
         None
+    }
+}
+
+/// The similarities at which the offline responder trusts a passage
+/// (`OfflineConfig::calibrated`), measured per model with `spur-eval
+/// answers` on the dev shops (README): they are not comparable across
+/// models.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Calibration {
+    /// A passage this similar to the question, with some coverage of its
+    /// words, answers.
+    pub min_similarity: f32,
+    /// A best passage with a sentence this similar answers on its own; off
+    /// for models too coarse for it (a static model's sentence vectors).
+    pub min_focus: Option<f32>,
+}
+
+impl Default for Calibration {
+    /// The static model distilled from all-MiniLM-L6-v2, and remote models.
+    fn default() -> Self {
+        Self {
+            min_similarity: 0.6,
+            min_focus: None,
+        }
     }
 }
 
@@ -122,6 +150,41 @@ impl fmt::Debug for StaticEmbedder {
     }
 }
 
+/// The local model in `dir`, by what its `config.json` says it is: a
+/// BERT-family transformer (`"model_type": "bert"`, with the `transformer`
+/// feature) or a static model in model2vec format.
+#[cfg(feature = "embeddings")]
+pub fn local_model(
+    dir: impl AsRef<std::path::Path>,
+) -> Result<Arc<dyn TextEmbedder>, EmbeddingError> {
+    let dir = dir.as_ref();
+    let config = dir.join("config.json");
+    let load = |message: String| EmbeddingError::Load {
+        path: config.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(&config).map_err(|e| load(e.to_string()))?;
+    let kind: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| load(e.to_string()))?;
+    match kind.get("model_type").and_then(|t| t.as_str()) {
+        Some("bert") => transformer(dir),
+        _ => Ok(Arc::new(StaticEmbedder::from_dir(dir)?)),
+    }
+}
+
+#[cfg(feature = "transformer")]
+fn transformer(dir: &std::path::Path) -> Result<Arc<dyn TextEmbedder>, EmbeddingError> {
+    Ok(Arc::new(super::TransformerEmbedder::from_dir(dir)?))
+}
+
+#[cfg(all(feature = "embeddings", not(feature = "transformer")))]
+fn transformer(dir: &std::path::Path) -> Result<Arc<dyn TextEmbedder>, EmbeddingError> {
+    Err(EmbeddingError::Load {
+        path: dir.display().to_string(),
+        message: "a transformer model needs spur-core's `transformer` feature".into(),
+    })
+}
+
 /// The sections' vectors, row-major, each normalised.
 #[derive(Clone)]
 pub(crate) struct DenseIndex {
@@ -179,6 +242,16 @@ impl DenseIndex {
     /// Cosine similarity of `query` (as from [`Self::embed`]) to `text`.
     pub(crate) fn similarity(&self, query: &[f32], text: &str) -> f32 {
         dot(query, &self.embed(text))
+    }
+
+    /// Cosine similarity of `query` to the closest of a passage's
+    /// `sentences`, each embedded under its heading ("Returns: Unworn items
+    /// come back within 30 days."), or to the heading alone.
+    pub(crate) fn focus(&self, query: &[f32], title: &str, sentences: &[&str]) -> f32 {
+        sentences
+            .iter()
+            .map(|sentence| self.similarity(query, &format!("{title}: {sentence}")))
+            .fold(self.similarity(query, title), f32::max)
     }
 
     /// Bytes held by the vectors (for the memory figures).

@@ -16,6 +16,8 @@ mod places;
 mod remote;
 mod search;
 mod synonyms;
+#[cfg(feature = "transformer")]
+mod transformer;
 pub mod vector_cache;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod vector_cache_sql;
@@ -23,10 +25,12 @@ pub(crate) mod vector_cache_sql;
 pub mod web;
 
 pub use base::{Article, FACTS_ARTICLE_ID, KnowledgeBase, Passage};
+pub use dense::{Calibration, EmbeddingError, RemoteEmbedder, TextEmbedder};
 #[cfg(feature = "embeddings")]
-pub use dense::StaticEmbedder;
-pub use dense::{EmbeddingError, RemoteEmbedder, TextEmbedder};
+pub use dense::{StaticEmbedder, local_model};
 pub use load::{KnowledgeError, check_file, is_knowledge_file, save_file};
 #[cfg(feature = "openai")]
 pub use remote::OpenAiEmbedder;
+#[cfg(feature = "transformer")]
+pub use transformer::TransformerEmbedder;
 pub use vector_cache::{VectorCache, VectorCacheError, VectorSpace};

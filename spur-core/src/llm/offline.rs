@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError};
 use crate::facts::ShopFacts;
+use crate::knowledge::Calibration;
 use crate::prompt::PromptTexts;
 use crate::smalltalk::{self, SmallTalk};
 
@@ -21,6 +22,11 @@ pub struct OfflineConfig {
     /// The coverage a similar passage still needs: similarity alone is not
     /// enough ("can I get it tomorrow?" is close to any delivery text).
     pub min_similar_confidence: f32,
+    /// With an embedding model: a best passage whose closest sentence is at
+    /// least this similar to the question (`Passage::focus`) answers even
+    /// when the question's words are not the knowledge's. Off unless the
+    /// model is calibrated for it.
+    pub min_focus: Option<f32>,
     pub texts: PromptTexts,
 }
 
@@ -31,8 +37,19 @@ impl Default for OfflineConfig {
             min_untitled_confidence: 0.8,
             min_similarity: 0.6,
             min_similar_confidence: 0.4,
+            min_focus: None,
             texts: PromptTexts::default(),
         }
+    }
+}
+
+impl OfflineConfig {
+    /// The similarity thresholds of the embedding model in use: each model
+    /// has its own scale of cosines.
+    pub fn calibrated(mut self, calibration: Calibration) -> Self {
+        self.min_similarity = calibration.min_similarity;
+        self.min_focus = calibration.min_focus;
+        self
     }
 }
 
@@ -90,7 +107,11 @@ impl OfflineResponder {
                 && (p.title_coverage > 0.0 || p.confidence >= config.min_untitled_confidence);
             let similar = p.similarity.is_some_and(|s| s >= config.min_similarity)
                 && p.confidence >= config.min_similar_confidence;
-            lexical || similar
+            let focused = p
+                .focus
+                .zip(config.min_focus)
+                .is_some_and(|(f, min)| f >= min);
+            lexical || similar || focused
         });
         let (text, handoff) = match (small_talk, best) {
             (Some(reply), _) => (reply, false),
@@ -232,6 +253,7 @@ mod tests {
             excerpt: String::new(),
             notes: Vec::new(),
             similarity,
+            focus: None,
         };
         let responder = OfflineResponder::default();
         let ask = |p: Passage| {
@@ -256,6 +278,60 @@ mod tests {
                 assert!(reply.text.contains("30 days"), "{}", reply.text);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_sentence_saying_what_was_asked_answers_only_for_a_calibrated_model() {
+        let passage = |focus: Option<f32>| Passage {
+            article_id: "policies/collection".into(),
+            title: "Collection".into(),
+            text: "Collect your order from our Leeds warehouse on weekdays.".into(),
+            score: 1.0,
+            confidence: 0.2,
+            title_coverage: 0.0,
+            excerpt: String::new(),
+            notes: Vec::new(),
+            similarity: Some(0.3),
+            focus,
+        };
+        let ask = |p: Passage| {
+            let mut request = CompletionRequest::new(vec![PromptMessage::new(
+                Role::User,
+                "can I pick it up myself?",
+            )]);
+            request.passages = vec![p];
+            request
+        };
+        let calibrated = OfflineResponder::new(OfflineConfig::default().calibrated(Calibration {
+            min_similarity: 0.7,
+            min_focus: Some(0.66),
+        }));
+        let uncalibrated = OfflineResponder::default();
+        for (responder, focus, answers) in [
+            (&calibrated, Some(0.7), true),
+            (&calibrated, Some(0.6), false),
+            (&calibrated, None, false),
+            // A model without a focus threshold (a static one): never.
+            (&uncalibrated, Some(0.95), false),
+        ] {
+            let reply = responder.complete(&ask(passage(focus))).await.unwrap();
+            assert_eq!(!reply.handoff, answers, "{focus:?}");
+        }
+        // The calibration replaces the similarity threshold too.
+        let close = Passage {
+            confidence: 0.45,
+            similarity: Some(0.65),
+            focus: None,
+            ..passage(None)
+        };
+        assert!(
+            !uncalibrated
+                .complete(&ask(close.clone()))
+                .await
+                .unwrap()
+                .handoff
+        );
+        assert!(calibrated.complete(&ask(close)).await.unwrap().handoff);
     }
 
     #[tokio::test]

@@ -106,6 +106,8 @@ pub struct RankedPassage {
     pub score: f32,
     /// Cosine similarity to the question (-1..1), with an embedding model.
     pub similarity: Option<f32>,
+    /// Cosine similarity of its closest sentence to the question (-1..1).
+    pub focus: Option<f32>,
     /// The sentences that answer.
     pub excerpt: String,
 }
@@ -163,6 +165,7 @@ pub async fn try_question(
                 confidence: p.confidence,
                 score: p.score,
                 similarity: p.similarity,
+                focus: p.focus,
                 excerpt: p.excerpt,
             })
             .collect(),
