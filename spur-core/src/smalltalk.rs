@@ -180,6 +180,13 @@ const PHRASES: &[(SmallTalk, &[&str])] = &[
             "olá",
             "greetings",
             "kia ora",
+            // South African English and Afrikaans.
+            "howzit",
+            "heita",
+            "goeie more",
+            "goeiemore",
+            "goeie middag",
+            "sawubona",
             "ciao",
             "hej",
             "hei",
@@ -292,6 +299,7 @@ mod tests {
             ("gracias", SmallTalk::Thanks),
             ("vielen Dank!", SmallTalk::Thanks),
             ("thanks a million", SmallTalk::Thanks),
+            ("Howzit!", SmallTalk::Greeting),
         ] {
             assert_eq!(detect(text), Some(kind), "{text}");
         }

