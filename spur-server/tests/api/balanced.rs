@@ -1,0 +1,212 @@
+//! Three real server processes behind a real HAProxy (`deploy/haproxy.cfg`),
+//! on one PostgreSQL database and one Redis, as an operator runs them. One
+//! instance is killed outright and another stopped gracefully while
+//! customers keep writing: every message is answered, and every message
+//! is stored exactly once.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::support::{Process, free_port, own_redis, postgres_options, wait_ready};
+
+const CUSTOMERS: usize = 6;
+/// What each customer asks, one a round (the demo knowledge answers all).
+const QUESTIONS: [&str; 9] = [
+    "Do you ship to India?",
+    "how long does delivery take?",
+    "what's your return policy",
+    "how do refunds work?",
+    "When is support open?",
+    "how can I track my package",
+    "I want to cancel my order",
+    "my item arrived broken",
+    "I forgot my password",
+];
+const ROUNDS: usize = QUESTIONS.len();
+
+fn question(round: usize) -> String {
+    QUESTIONS[round].to_string()
+}
+
+/// One `spur-server` process of the cluster.
+fn instance(port: u16, database_url: &str, redis_url: &str, stream: &str) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_spur-server"))
+        .env_clear()
+        .envs([
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port.to_string()),
+            ("DATABASE_URL", database_url),
+            ("REDIS_URL", redis_url),
+            ("EVENT_BUS", "redis"),
+            ("EVENT_BUS_STREAM", stream),
+            ("JWT_SECRET", "balanced-test-secret-0123456789abcdef"),
+            ("TRUSTED_PROXIES", "127.0.0.1/32"),
+            // Every test customer writes from 127.0.0.1.
+            ("RATE_LIMIT_PER_IP", "0"),
+            ("RATE_LIMIT_PER_IP_DAY", "0"),
+            ("RATE_LIMIT_PER_SESSION", "0"),
+            ("SHUTDOWN_GRACE_SECS", "10"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    Process(child)
+}
+
+/// HAProxy with the repository's configuration, in the foreground.
+fn balancer(port: u16, instances: &[u16]) -> Process {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
+    let child = Command::new("haproxy")
+        // `-n`: a connection limit the test runner's open-files limit allows.
+        .args(["-db", "-n", "1000", "-f", config])
+        .env("SPUR_LB_BIND", format!("127.0.0.1:{port}"))
+        .env("SPUR_A", format!("127.0.0.1:{}", instances[0]))
+        .env("SPUR_B", format!("127.0.0.1:{}", instances[1]))
+        .env("SPUR_C", format!("127.0.0.1:{}", instances[2]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy must be installed (.ci/run installs it)");
+    Process(child)
+}
+
+/// Sends one message through the balancer as a client would: on a failed
+/// or refused request it tries again with the same idempotency key.
+async fn send(client: &reqwest::Client, lb: &str, session: Option<&str>, text: &str) -> Value {
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut last = String::new();
+    for _ in 0..20 {
+        let sent = client
+            .post(format!("{lb}/v1/chat/message"))
+            .json(&json!({"message": text, "sessionId": session, "idempotencyKey": key}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status() == 200 => return response.json().await.unwrap(),
+            Ok(response) => {
+                last = format!(
+                    "{} {}",
+                    response.status(),
+                    response.text().await.unwrap_or_default()
+                )
+            }
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{text:?} was never accepted: {last}");
+}
+
+/// `POST /v1/chat/message` answered 200 by the instance on `port`.
+async fn chat_messages_served(client: &reqwest::Client, port: u16) -> f64 {
+    let text = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("spur_http_requests_total{"))
+        .filter(|l| l.contains(r#"route="/v1/chat/message""#) && l.contains(r#"status="200""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
+    let database_url = postgres_options().await.database_url.unwrap();
+    let redis_port = free_port();
+    let _redis = own_redis(redis_port).await;
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let stream = format!("spur-balanced-{}", uuid::Uuid::new_v4().simple());
+    let ports = [free_port(), free_port(), free_port()];
+    let mut instances = Vec::new();
+    // One after another: the first applies the migrations.
+    for port in ports {
+        instances.push(Some(instance(port, &database_url, &redis_url, &stream)));
+        wait_ready(&format!("http://127.0.0.1:{port}")).await;
+    }
+    let lb_port = free_port();
+    let _haproxy = balancer(lb_port, &ports);
+    let lb = format!("http://127.0.0.1:{lb_port}");
+    wait_ready(&lb).await;
+
+    let client = reqwest::Client::new();
+    let mut sessions: Vec<Option<String>> = vec![None; CUSTOMERS];
+    for round in 0..ROUNDS {
+        if round == 3 {
+            // The balancer spread the customers over all three.
+            for port in ports {
+                assert!(chat_messages_served(&client, port).await > 0.0, "{port}");
+            }
+            // A crash: no drain, connections cut.
+            if let Some(mut killed) = instances[1].take() {
+                killed.0.kill().unwrap();
+                killed.0.wait().unwrap();
+            }
+        }
+        if round == 6 {
+            // A rolling restart: SIGTERM; it drains and exits by itself.
+            if let Some(stopped) = instances[2].as_ref() {
+                let pid = stopped.0.id().to_string();
+                Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            }
+        }
+        let turns = futures::future::join_all(sessions.iter().map(|session| {
+            let (client, lb) = (&client, &lb);
+            async move { send(client, lb, session.as_deref(), &question(round)).await }
+        }))
+        .await;
+        for (c, turn) in turns.iter().enumerate() {
+            assert!(
+                turn["reply"].as_str().is_some_and(|r| !r.is_empty()),
+                "customer {c} round {round}: {turn}"
+            );
+            let session = turn["sessionId"].as_str().unwrap().to_string();
+            if let Some(known) = &sessions[c] {
+                assert_eq!(known, &session, "customer {c} kept their conversation");
+            }
+            sessions[c] = Some(session);
+        }
+    }
+
+    // The stopped instance drained and exited on its own.
+    if let Some(mut stopped) = instances[2].take() {
+        let exited = tokio::task::spawn_blocking(move || stopped.0.wait().map(|s| s.success()));
+        let exited = tokio::time::timeout(Duration::from_secs(20), exited).await;
+        assert!(matches!(exited, Ok(Ok(Ok(true)))), "{exited:?}");
+    }
+
+    // Every message once, in order, each answered: read back through the
+    // one instance left.
+    for (c, session) in sessions.iter().enumerate() {
+        let session = session.as_deref().unwrap();
+        let history: Value = client
+            .get(format!("{lb}/v1/chat/history/{session}?limit=200"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = history["messages"].as_array().unwrap();
+        let said: Vec<&str> = messages
+            .iter()
+            .filter(|m| m["sender"] == "customer")
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..ROUNDS).map(question).collect();
+        assert_eq!(said, expected, "customer {c}: {history}");
+        let answers = messages
+            .iter()
+            .filter(|m| m["sender"] == "assistant")
+            .count();
+        assert_eq!(answers, ROUNDS, "customer {c}: {history}");
+    }
+}
