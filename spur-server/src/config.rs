@@ -203,12 +203,17 @@ pub struct Options {
     #[arg(long, env = "USE_QUEUE", global = true)]
     pub use_queue: Option<bool>,
     /// Where engine events cross instances: `local` (one process, the
-    /// default) or `redis` (a Redis stream on `REDIS_URL`).
+    /// default), `redis` (a Redis stream on `REDIS_URL`) or `nats` (a NATS
+    /// JetStream stream on `NATS_URL`).
     #[arg(long, env = "EVENT_BUS", global = true)]
     pub event_bus: Option<String>,
-    /// The Redis stream of `EVENT_BUS=redis` (default `spur:events`).
+    /// The stream of `EVENT_BUS` (default `spur:events` on Redis,
+    /// `spur-events` on NATS).
     #[arg(long, env = "EVENT_BUS_STREAM", global = true)]
     pub event_bus_stream: Option<String>,
+    /// The NATS server of `EVENT_BUS=nats` (`nats://host:4222`).
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
     /// `postgres` (the store's database, the default there) or `redis` (`REDIS_URL`).
     #[arg(long, env = "QUEUE_BACKEND", global = true)]
     pub queue_backend: Option<String>,
@@ -408,14 +413,34 @@ pub struct Settings {
 }
 
 /// Where engine events (messages, status changes, typing) reach the live
-/// feeds: this process only, or every instance through Redis.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// feeds: this process only, or every instance through Redis or NATS.
+/// `Debug` shows the NATS URL without credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum EventBusSettings {
     Local,
     /// A Redis stream (XADD/XREAD) on `REDIS_URL`.
     Redis {
         stream: String,
     },
+    /// A NATS JetStream stream.
+    Nats {
+        url: String,
+        stream: String,
+    },
+}
+
+impl std::fmt::Debug for EventBusSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local => f.write_str("Local"),
+            Self::Redis { stream } => f.debug_struct("Redis").field("stream", stream).finish(),
+            Self::Nats { url, stream } => f
+                .debug_struct("Nats")
+                .field("url", &redact(url))
+                .field("stream", stream)
+                .finish(),
+        }
+    }
 }
 
 /// Where classification jobs wait.
@@ -659,24 +684,40 @@ impl Settings {
         } else {
             None
         };
+        let stream = o
+            .event_bus_stream
+            .or(file.event_bus_stream)
+            .filter(|s| !s.trim().is_empty());
+        let nats_url = o.nats_url.or(file.nats_url).filter(|u| !u.is_empty());
         let event_bus = match o.event_bus.or(file.event_bus).as_deref() {
             None | Some("") | Some("local") => EventBusSettings::Local,
             Some("redis") if redis_url.is_some() => EventBusSettings::Redis {
-                stream: o
-                    .event_bus_stream
-                    .or(file.event_bus_stream)
-                    .filter(|s| !s.trim().is_empty())
-                    .unwrap_or_else(|| "spur:events".into()),
+                stream: stream.unwrap_or_else(|| "spur:events".into()),
             },
             Some("redis") => return Err(bad("EVENT_BUS", "redis needs REDIS_URL")),
             Some("nats") => {
-                return Err(bad(
-                    "EVENT_BUS",
-                    "nats is not built yet; use redis (REDIS_URL) or local",
-                ));
+                let url = nats_url.ok_or_else(|| bad("EVENT_BUS", "nats needs NATS_URL"))?;
+                if !(url.starts_with("nats://") || url.starts_with("tls://")) {
+                    return Err(bad("NATS_URL", "must start with nats:// or tls://"));
+                }
+                let stream = stream.unwrap_or_else(|| "spur-events".into());
+                // JetStream stream names: no dots, wildcards, spaces or slashes.
+                if !stream
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(bad(
+                        "EVENT_BUS_STREAM",
+                        "a NATS stream name is letters, digits, '-' and '_'",
+                    ));
+                }
+                EventBusSettings::Nats { url, stream }
             }
             Some(other) => {
-                return Err(bad("EVENT_BUS", format!("{other:?} is not local or redis")));
+                return Err(bad(
+                    "EVENT_BUS",
+                    format!("{other:?} is not local, redis or nats"),
+                ));
             }
         };
         Ok(Self {

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, EventBusSettings, QueueBackend, Settings};
-use crate::event_bus::RedisEvents;
+use crate::event_bus::SharedEvents;
 use crate::knowledge_source::KnowledgeSource;
 use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
@@ -225,7 +225,7 @@ pub async fn state_with_clock(
     let tasks = TaskTracker::new();
     let events: Arc<dyn EventBus> = match (&settings.event_bus, &settings.redis_url) {
         (EventBusSettings::Redis { stream }, Some(url)) => Arc::new(
-            RedisEvents::start(
+            SharedEvents::redis(
                 url,
                 stream,
                 settings.redis_timeout,
@@ -235,6 +235,18 @@ pub async fn state_with_clock(
             )
             .await
             .map_err(|e| bad("EVENT_BUS", e))?,
+        ),
+        (EventBusSettings::Nats { url, stream }, _) => Arc::new(
+            SharedEvents::nats(
+                url,
+                stream,
+                settings.redis_timeout,
+                &shutdown,
+                &tasks,
+                clock.clone(),
+            )
+            .await
+            .map_err(|e| bad("NATS_URL", e))?,
         ),
         _ => Arc::new(BroadcastEvents::new(1024)),
     };
