@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::support::{Process, free_port, own_redis, postgres_options, wait_ready};
+use super::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Process, free_port, own_redis, postgres_options, sse_events,
+    wait_ready,
+};
 
 const CUSTOMERS: usize = 6;
 /// What each customer asks, one a round (the demo knowledge answers all).
@@ -32,7 +35,16 @@ fn question(round: usize) -> String {
 
 /// One `spur-server` process of the cluster.
 fn instance(port: u16, database_url: &str, redis_url: &str, stream: &str) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_spur-server"))
+    let child = server_command(port, database_url, redis_url, stream)
+        .spawn()
+        .expect("the server binary starts");
+    Process(child)
+}
+
+/// The server binary with the cluster's settings.
+fn server_command(port: u16, database_url: &str, redis_url: &str, stream: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spur-server"));
+    command
         .env_clear()
         .envs([
             ("HOST", "127.0.0.1"),
@@ -48,12 +60,12 @@ fn instance(port: u16, database_url: &str, redis_url: &str, stream: &str) -> Pro
             ("RATE_LIMIT_PER_IP_DAY", "0"),
             ("RATE_LIMIT_PER_SESSION", "0"),
             ("SHUTDOWN_GRACE_SECS", "10"),
+            ("ADMIN_EMAIL", ADMIN_EMAIL),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts");
-    Process(child)
+        .stderr(Stdio::null());
+    command
 }
 
 /// HAProxy with the repository's configuration, in the foreground.
@@ -118,25 +130,61 @@ async fn chat_messages_served(client: &reqwest::Client, port: u16) -> f64 {
         .sum()
 }
 
+/// Three instances on one PostgreSQL database and a Redis of the test's
+/// own, after `spur-server seed` (migrations, the admin), behind HAProxy.
+struct Cluster {
+    instances: Vec<Option<Process>>,
+    ports: [u16; 3],
+    lb: String,
+    _haproxy: Process,
+    _redis: Process,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let database_url = postgres_options().await.database_url.unwrap();
+        let redis_port = free_port();
+        let redis = own_redis(redis_port).await;
+        let redis_url = format!("redis://127.0.0.1:{redis_port}");
+        let stream = format!("spur-balanced-{}", uuid::Uuid::new_v4().simple());
+        let ports = [free_port(), free_port(), free_port()];
+        // The migrations and the admin account, as an operator starts.
+        let seeded = server_command(ports[0], &database_url, &redis_url, &stream)
+            .arg("seed")
+            .status()
+            .unwrap();
+        assert!(seeded.success());
+        let mut instances = Vec::new();
+        for port in ports {
+            instances.push(Some(instance(port, &database_url, &redis_url, &stream)));
+            wait_ready(&format!("http://127.0.0.1:{port}")).await;
+        }
+        let lb_port = free_port();
+        let haproxy = balancer(lb_port, &ports);
+        let lb = format!("http://127.0.0.1:{lb_port}");
+        wait_ready(&lb).await;
+        Self {
+            instances,
+            ports,
+            lb,
+            _haproxy: haproxy,
+            _redis: redis,
+        }
+    }
+
+    /// SIGKILL: no drain, connections cut.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut killed) = self.instances[i].take() {
+            killed.0.kill().unwrap();
+            killed.0.wait().unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
-    let database_url = postgres_options().await.database_url.unwrap();
-    let redis_port = free_port();
-    let _redis = own_redis(redis_port).await;
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
-    let stream = format!("spur-balanced-{}", uuid::Uuid::new_v4().simple());
-    let ports = [free_port(), free_port(), free_port()];
-    let mut instances = Vec::new();
-    // One after another: the first applies the migrations.
-    for port in ports {
-        instances.push(Some(instance(port, &database_url, &redis_url, &stream)));
-        wait_ready(&format!("http://127.0.0.1:{port}")).await;
-    }
-    let lb_port = free_port();
-    let _haproxy = balancer(lb_port, &ports);
-    let lb = format!("http://127.0.0.1:{lb_port}");
-    wait_ready(&lb).await;
-
+    let mut cluster = Cluster::start().await;
+    let (lb, ports) = (cluster.lb.clone(), cluster.ports);
     let client = reqwest::Client::new();
     let mut sessions: Vec<Option<String>> = vec![None; CUSTOMERS];
     for round in 0..ROUNDS {
@@ -145,15 +193,11 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
             for port in ports {
                 assert!(chat_messages_served(&client, port).await > 0.0, "{port}");
             }
-            // A crash: no drain, connections cut.
-            if let Some(mut killed) = instances[1].take() {
-                killed.0.kill().unwrap();
-                killed.0.wait().unwrap();
-            }
+            cluster.kill(1);
         }
         if round == 6 {
             // A rolling restart: SIGTERM; it drains and exits by itself.
-            if let Some(stopped) = instances[2].as_ref() {
+            if let Some(stopped) = cluster.instances[2].as_ref() {
                 let pid = stopped.0.id().to_string();
                 Command::new("kill").args(["-TERM", &pid]).status().unwrap();
             }
@@ -177,7 +221,7 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
     }
 
     // The stopped instance drained and exited on its own.
-    if let Some(mut stopped) = instances[2].take() {
+    if let Some(mut stopped) = cluster.instances[2].take() {
         let exited = tokio::task::spawn_blocking(move || stopped.0.wait().map(|s| s.success()));
         let exited = tokio::time::timeout(Duration::from_secs(20), exited).await;
         assert!(matches!(exited, Ok(Ok(Ok(true)))), "{exited:?}");
@@ -209,4 +253,105 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
             .count();
         assert_eq!(answers, ROUNDS, "customer {c}: {history}");
     }
+}
+
+/// A customer's live feed on an instance that dies reconnects through the
+/// balancer with its last event id and gets, from another instance, what
+/// the agent wrote meanwhile and after: no gap, no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_resumes_on_another_instance_without_gap_or_duplicate() {
+    let mut cluster = Cluster::start().await;
+    let lb = cluster.lb.clone();
+    let client = reqwest::Client::new();
+    let first = send(&client, &lb, None, "I want to talk to a human please").await;
+    assert_eq!(first["status"], "agent", "{first}");
+    let session = first["sessionId"].as_str().unwrap().to_string();
+    let login: Value = client
+        .post(format!("{lb}/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+    let inbox: Value = client
+        .get(format!("{lb}/v1/agent/conversations?status=agent"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conversation = inbox["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let act = |action: &'static str, body: Value| {
+        let (client, lb, token, conversation) = (&client, &lb, &token, &conversation);
+        async move {
+            client
+                .post(format!(
+                    "{lb}/v1/agent/conversations/{conversation}/{action}"
+                ))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(act("claim", json!({})).await, 200);
+
+    // The feed is open on instance B itself (so the test knows which one dies).
+    let b = format!("http://127.0.0.1:{}", cluster.ports[1]);
+    let feed = client
+        .get(format!("{b}/v1/chat/events/{session}"))
+        .send()
+        .await
+        .unwrap();
+    let feed = tokio::spawn(sse_events(feed, |e| {
+        e.event == "message" && e.json()["text"] == "one"
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(act("reply", json!({"text": "one"})).await, 200);
+    let seen = tokio::time::timeout(Duration::from_secs(10), feed)
+        .await
+        .expect("the reply reaches the feed on B")
+        .unwrap();
+    let last_id = seen
+        .iter()
+        .rev()
+        .find_map(|e| e.id.clone())
+        .expect("messages carry their seq as the event id");
+
+    cluster.kill(1);
+    // Written while the customer has no feed.
+    assert_eq!(act("reply", json!({"text": "two"})).await, 200);
+
+    let resumed = client
+        .get(format!("{lb}/v1/chat/events/{session}"))
+        .header("Last-Event-ID", &last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let resumed = tokio::spawn(sse_events(resumed, |e| {
+        e.event == "message" && e.json()["text"] == "three"
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(act("reply", json!({"text": "three"})).await, 200);
+    let seen = tokio::time::timeout(Duration::from_secs(10), resumed)
+        .await
+        .expect("the resumed feed hears the next reply")
+        .unwrap();
+    let texts: Vec<String> = seen
+        .iter()
+        .filter(|e| e.event == "message")
+        .map(|e| e.json()["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts, ["two", "three"], "no gap, no duplicate");
 }
