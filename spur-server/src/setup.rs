@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
 use crate::config::{ConfigError, EventBusSettings, QueueBackend, Settings};
-use crate::event_bus::SharedEvents;
+use crate::event_bus::{self, SharedEvents};
 use crate::knowledge_source::KnowledgeSource;
 use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::{self, MeteredEvents};
@@ -223,30 +223,22 @@ pub async fn state_with_clock(
 ) -> Result<AppState, ConfigError> {
     // Every background task of this server, waited for on shutdown.
     let tasks = TaskTracker::new();
+    let run = || event_bus::Run {
+        timeout: settings.redis_timeout,
+        shutdown: &shutdown,
+        tasks: &tasks,
+        clock: clock.clone(),
+    };
     let events: Arc<dyn EventBus> = match (&settings.event_bus, &settings.redis_url) {
         (EventBusSettings::Redis { stream }, Some(url)) => Arc::new(
-            SharedEvents::redis(
-                url,
-                stream,
-                settings.redis_timeout,
-                &shutdown,
-                &tasks,
-                clock.clone(),
-            )
-            .await
-            .map_err(|e| bad("EVENT_BUS", e))?,
+            SharedEvents::redis(url, stream, run())
+                .await
+                .map_err(|e| bad("EVENT_BUS", e))?,
         ),
         (EventBusSettings::Nats { url, stream }, _) => Arc::new(
-            SharedEvents::nats(
-                url,
-                stream,
-                settings.redis_timeout,
-                &shutdown,
-                &tasks,
-                clock.clone(),
-            )
-            .await
-            .map_err(|e| bad("NATS_URL", e))?,
+            SharedEvents::nats(url, stream, run())
+                .await
+                .map_err(|e| bad("NATS_URL", e))?,
         ),
         _ => Arc::new(BroadcastEvents::new(1024)),
     };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::dense::{DenseIndex, EmbeddingError, TextEmbedder};
+use super::dense::{self, DenseIndex, EmbeddingError, TextEmbedder};
 use super::load::{self, KnowledgeError};
 use super::search::Index;
 use super::{excerpt, fusion};
@@ -189,15 +189,19 @@ impl KnowledgeBase {
             .collect()
     }
 
-    /// Every text search embeds: the sections, and the sentences excerpts
-    /// are chosen from.
+    /// Every text search embeds: the sections, the sentences excerpts are
+    /// chosen from, and the headings with each sentence under them (a
+    /// passage's focus).
     pub fn embedding_texts(&self) -> Vec<String> {
         let mut texts = self.section_texts();
         for article in &self.articles {
+            texts.push(article.title.clone());
+            let sentences = excerpt::sentences(&article.body);
+            texts.extend(sentences.iter().map(|s| s.to_string()));
             texts.extend(
-                excerpt::sentences(&article.body)
-                    .into_iter()
-                    .map(str::to_string),
+                sentences
+                    .iter()
+                    .map(|s| dense::focus_text(&article.title, s)),
             );
         }
         texts
@@ -360,7 +364,6 @@ impl KnowledgeBase {
         let lexical = self.index.rank(&analysed, fusion::CANDIDATES.max(k));
         let question = dense.embed(query);
         let similarities = dense.similarities(&question);
-        let closeness = |sentence: &str| dense.similarity(&question, sentence);
         fusion::fuse(&lexical, &similarities, k)
             .into_iter()
             .filter_map(|hit| {
@@ -369,24 +372,23 @@ impl KnowledgeBase {
                     hit.index,
                     hit.score,
                     hit.coverage,
-                    Some(&closeness),
+                    Some((dense, &question)),
                 )?;
                 passage.similarity = Some(hit.similarity);
-                let article = self.articles.get(hit.index)?;
-                let sentences = excerpt::sentences(&article.body);
-                passage.focus = Some(dense.focus(&question, &article.title, &sentences));
                 Some(passage)
             })
             .collect()
     }
 
+    /// The passage of article `i`; with a model (and the question's
+    /// vector), its excerpt weighs closeness and its focus is measured.
     fn passage(
         &self,
         analysed: &super::search::Query,
         i: usize,
         score: f32,
         confidence: f32,
-        closeness: Option<&dyn Fn(&str) -> f32>,
+        dense: Option<(&DenseIndex, &[f32])>,
     ) -> Option<Passage> {
         let article = self.articles.get(i)?;
         let title_coverage = self.index.title_coverage(analysed, &article.title);
@@ -400,6 +402,11 @@ impl KnowledgeBase {
         } else {
             sentences.best_coverage(analysed).min(confidence)
         };
+        let closeness = dense
+            .map(|(dense, question)| move |sentence: &str| dense.similarity(question, sentence));
+        let closeness = closeness.as_ref().map(|c| c as &dyn Fn(&str) -> f32);
+        let focus =
+            dense.map(|(dense, question)| dense.focus(question, &article.title, sentences.all()));
         Some(Passage {
             article_id: article.id.clone(),
             title: article.title.clone(),
@@ -410,7 +417,7 @@ impl KnowledgeBase {
             excerpt: excerpt::excerpt_of(analysed, &article.body, &sentences, closeness),
             notes: analysed.notes.clone(),
             similarity: None,
-            focus: None,
+            focus,
         })
     }
 }
@@ -729,6 +736,52 @@ We take cards.
         });
         assert_eq!(kb.embedder().map(|e| e.name()), Some("topics"));
         assert_eq!(kb.vector_bytes(), 4 * 3 * 4);
+    }
+
+    /// [`Topics`], remembering every text it was asked to embed.
+    #[derive(Default)]
+    struct Recording(std::sync::Mutex<Vec<String>>);
+
+    impl TextEmbedder for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+        fn dims(&self) -> usize {
+            3
+        }
+        fn embed(&self, text: &str) -> Vec<f32> {
+            self.0.lock().unwrap().push(text.to_string());
+            Topics.embed(text)
+        }
+    }
+
+    #[test]
+    fn a_search_embeds_only_the_question_and_texts_embedded_at_load() {
+        // A slow or remote model embeds `embedding_texts` ahead; anything
+        // else a search asks for would be a forward pass (or a zero vector)
+        // in the middle of a turn.
+        let markdown = "## Returns
+Items can be returned within 30 days. Refunds take 5 days. Sale items are final.
+## Shipping
+We ship parcels to Canada. Delivery takes a week.
+";
+        let model = Arc::new(Recording::default());
+        let kb = KnowledgeBase::from_markdown("policies", markdown).with_embedder(model.clone());
+        let ahead: std::collections::HashSet<String> = kb.embedding_texts().into_iter().collect();
+        model.0.lock().unwrap().clear();
+        let question = "how long do refunds for a return take";
+        let found = kb.search(question, 2);
+        assert!(found[0].focus.is_some(), "{found:?}");
+        let asked = model.0.lock().unwrap().clone();
+        assert!(
+            asked.iter().any(|t| t.starts_with("Returns: ")),
+            "{asked:?}"
+        );
+        let unprepared: Vec<&String> = asked
+            .iter()
+            .filter(|t| *t != question && !ahead.contains(*t))
+            .collect();
+        assert!(unprepared.is_empty(), "{unprepared:?}");
     }
 
     #[test]

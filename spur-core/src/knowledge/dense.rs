@@ -253,7 +253,7 @@ impl DenseIndex {
     pub(crate) fn focus(&self, query: &[f32], title: &str, sentences: &[&str]) -> f32 {
         sentences
             .iter()
-            .map(|sentence| self.similarity(query, &format!("{title}: {sentence}")))
+            .map(|sentence| self.similarity(query, &focus_text(title, sentence)))
             .fold(self.similarity(query, title), f32::max)
     }
 
@@ -261,6 +261,12 @@ impl DenseIndex {
     pub fn vector_bytes(&self) -> usize {
         self.vectors.len() * std::mem::size_of::<f32>()
     }
+}
+
+/// What a sentence is embedded as for [`DenseIndex::focus`]: under its
+/// heading, so "Within 30 days." is about returns.
+pub(crate) fn focus_text(title: &str, sentence: &str) -> String {
+    format!("{title}: {sentence}")
 }
 
 /// Normalised and exactly `dims` long, whatever the embedder returned.

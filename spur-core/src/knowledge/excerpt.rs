@@ -67,6 +67,11 @@ impl<'a> Sentences<'a> {
         Self { all, terms }
     }
 
+    /// The sentences, in their order.
+    pub(crate) fn all(&self) -> &[&'a str] {
+        &self.all
+    }
+
     /// How much of the question the sentence that covers most of it covers.
     pub(crate) fn best_coverage(&self, query: &Query) -> f32 {
         self.terms

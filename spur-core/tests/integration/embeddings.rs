@@ -139,20 +139,21 @@ async fn vectors_outlive_the_process(cache: Arc<dyn VectorCache>) {
     assert!(best.similarity.unwrap() > 0.5, "{best:?}");
     assert_eq!(sent(&fake), [texts, 1]);
 
-    // One sentence edited: only its section and the sentence are sent.
+    // One sentence edited: only its section, the sentence and the sentence
+    // under its heading are sent.
     let edited = SHOP.replace("Keep the tags on.", "Keep the labels on.");
     KnowledgeBase::from_markdown("policies", &edited)
         .with_remote_embedder(cached(&base, 8, &cache, &clock))
         .await
         .unwrap();
-    assert_eq!(sent(&fake), [texts, 1, 2]);
+    assert_eq!(sent(&fake), [texts, 1, 3]);
 
     // Another vector length is another model's space.
     KnowledgeBase::from_markdown("policies", SHOP)
         .with_remote_embedder(cached(&base, 16, &cache, &clock))
         .await
         .unwrap();
-    assert_eq!(sent(&fake), [texts, 1, 2, texts]);
+    assert_eq!(sent(&fake), [texts, 1, 3, texts]);
 
     // A month and a day later, saving drops what no load asked for since:
     // the texts of the shipping section as it was are embedded again.
@@ -162,14 +163,14 @@ async fn vectors_outlive_the_process(cache: Arc<dyn VectorCache>) {
         .with_remote_embedder(cached(&base, 8, &cache, &clock))
         .await
         .unwrap();
-    assert_eq!(sent(&fake), [texts, 1, 2, texts, 2]);
+    assert_eq!(sent(&fake), [texts, 1, 3, texts, 3]);
     KnowledgeBase::from_markdown("policies", SHOP)
         .with_remote_embedder(cached(&base, 8, &cache, &clock))
         .await
         .unwrap();
     assert_eq!(
         sent(&fake),
-        [texts, 1, 2, texts, 2, 2],
+        [texts, 1, 3, texts, 3, 3],
         "month-old vectors dropped"
     );
 }

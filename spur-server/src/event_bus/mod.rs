@@ -12,9 +12,13 @@ mod redis;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use spur_core::clock::Clock;
 use spur_core::events::{BroadcastEvents, EngineEvent, EventBus, EventSink, EventStream};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use nats::NatsError;
 
@@ -31,6 +35,18 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// A pause after a failed read or append before trying again.
 const RETRY: Duration = Duration::from_millis(500);
+
+/// What a shared bus runs with, whichever engine carries it.
+pub struct Run<'a> {
+    /// For connecting and for each request to the engine.
+    pub timeout: Duration,
+    /// Ends the appender (after a last [`DRAIN`]) and the reader.
+    pub shutdown: &'a CancellationToken,
+    /// Where the appender and the reader run.
+    pub tasks: &'a TaskTracker,
+    /// Reads the bus lag.
+    pub clock: Arc<dyn Clock>,
+}
 
 /// The in-process bus, extended across instances by a shared log: local
 /// feeds get each event at once, the appender task the same event through

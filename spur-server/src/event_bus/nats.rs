@@ -13,9 +13,8 @@ use futures::StreamExt;
 use spur_core::clock::Clock;
 use spur_core::events::{BroadcastEvents, EngineEvent};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::{Append, RETAIN, RETRY, SharedEvents};
+use super::{Append, RETAIN, RETRY, Run, SharedEvents};
 
 /// Events older than this are dropped from the stream (the store has them).
 const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -36,17 +35,10 @@ impl SharedEvents {
     /// Connects to `url`, creates the stream `name` when missing (subject
     /// `<name>.events`), and starts the appender and the reader on `tasks`
     /// until `shutdown`. Fails at start when NATS or JetStream is not there.
-    pub async fn nats(
-        url: &str,
-        name: &str,
-        timeout: Duration,
-        shutdown: &CancellationToken,
-        tasks: &TaskTracker,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, NatsError> {
+    pub async fn nats(url: &str, name: &str, run: Run<'_>) -> Result<Self, NatsError> {
         let client = async_nats::ConnectOptions::new()
-            .connection_timeout(timeout.max(Duration::from_millis(200)))
-            .request_timeout(Some(timeout.max(Duration::from_secs(1))))
+            .connection_timeout(run.timeout.max(Duration::from_millis(200)))
+            .request_timeout(Some(run.timeout.max(Duration::from_secs(1))))
             .connect(url)
             .await
             .map_err(|e| NatsError::Connect(e.to_string()))?;
@@ -84,14 +76,15 @@ impl SharedEvents {
             subject,
             origin: origin.clone(),
         };
-        tasks.spawn(super::drain_queue(queue, shutdown.clone(), log));
+        run.tasks
+            .spawn(super::drain_queue(queue, run.shutdown.clone(), log));
         let reader = Reader {
             consumer,
             origin,
             local: events.local.clone(),
-            clock,
+            clock: run.clock,
         };
-        tasks.spawn(reader.run(shutdown.clone()));
+        run.tasks.spawn(reader.run(run.shutdown.clone()));
         Ok(events)
     }
 }

@@ -10,9 +10,8 @@ use redis::streams::{StreamMaxlen, StreamReadOptions, StreamReadReply};
 use spur_core::clock::Clock;
 use spur_core::events::{BroadcastEvents, EngineEvent};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::{Append, RETAIN, RETRY, SharedEvents};
+use super::{Append, RETAIN, RETRY, Run, SharedEvents};
 
 /// How long one XREAD waits for new entries.
 const BLOCK: Duration = Duration::from_secs(5);
@@ -23,26 +22,19 @@ const BATCH: usize = 256;
 impl SharedEvents {
     /// Connects (failing at start when Redis is unreachable) and starts
     /// the appender and the reader on `tasks` until `shutdown`.
-    pub async fn redis(
-        url: &str,
-        stream: &str,
-        timeout: Duration,
-        shutdown: &CancellationToken,
-        tasks: &TaskTracker,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, redis::RedisError> {
+    pub async fn redis(url: &str, stream: &str, run: Run<'_>) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let writer = client
             .get_connection_manager_with_config(
                 ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout.max(Duration::from_millis(200))))
-                    .set_response_timeout(Some(timeout)),
+                    .set_connection_timeout(Some(run.timeout.max(Duration::from_millis(200))))
+                    .set_response_timeout(Some(run.timeout)),
             )
             .await?;
         // A blocking read holds its connection: it gets one of its own.
         let reader_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_millis(200))))
-            .set_response_timeout(Some(BLOCK + timeout));
+            .set_connection_timeout(Some(run.timeout.max(Duration::from_millis(200))))
+            .set_response_timeout(Some(BLOCK + run.timeout));
         let reader = client
             .get_multiplexed_async_connection_with_config(&reader_config)
             .await?;
@@ -56,16 +48,17 @@ impl SharedEvents {
             stream: Arc::clone(&stream),
             origin: origin.clone(),
         };
-        tasks.spawn(super::drain_queue(queue, shutdown.clone(), log));
+        run.tasks
+            .spawn(super::drain_queue(queue, run.shutdown.clone(), log));
         let reading = Reader {
             client,
             config: reader_config,
             stream,
             origin,
             local: events.local.clone(),
-            clock,
+            clock: run.clock,
         };
-        tasks.spawn(reading.run(reader, shutdown.clone()));
+        run.tasks.spawn(reading.run(reader, run.shutdown.clone()));
         Ok(events)
     }
 }
