@@ -162,7 +162,7 @@ impl EventBus for BroadcastEvents {
         };
         futures::stream::unfold(subscription, |mut sub| async move {
             let item = next(sub.rx.as_mut()?).await?;
-            Some((item, sub))
+            Some((item.map(|event| EngineEvent::clone(&event)), sub))
         })
         .boxed()
     }
@@ -170,9 +170,7 @@ impl EventBus for BroadcastEvents {
 
 /// The next event, a gap, or `None` when the bus is gone.
 #[cfg(feature = "runtime")]
-async fn next(
-    rx: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
-) -> Option<Result<EngineEvent, Missed>> {
+async fn next<T: Clone>(rx: &mut tokio::sync::broadcast::Receiver<T>) -> Option<Result<T, Missed>> {
     use tokio::sync::broadcast::error::RecvError;
     match rx.recv().await {
         Ok(event) => Some(Ok(event)),
@@ -188,14 +186,22 @@ async fn next(
 #[derive(Debug, Default)]
 pub struct ConversationChannels {
     channels: std::sync::Mutex<
-        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<EngineEvent>>,
+        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<SharedEvent>>,
     >,
 }
 
 /// Events a conversation's subscriber may fall behind by before it is told
-/// to re-read the store (a streamed reply's deltas come fastest).
+/// to re-read the store (a streamed reply's deltas come fastest; the feed
+/// hands each on to its connection's own queue at once). The channel's
+/// slots are allocated with it and held while any feed of the conversation
+/// is open: 32 shared events are about 1 KB.
 #[cfg(feature = "runtime")]
-const CONVERSATION_CAPACITY: usize = 64;
+const CONVERSATION_CAPACITY: usize = 32;
+
+/// One allocation however many feeds of the conversation receive it, and a
+/// pointer per slot rather than an event.
+#[cfg(feature = "runtime")]
+type SharedEvent = std::sync::Arc<EngineEvent>;
 
 #[cfg(feature = "runtime")]
 impl ConversationChannels {
@@ -203,7 +209,7 @@ impl ConversationChannels {
         &self,
     ) -> std::sync::MutexGuard<
         '_,
-        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<EngineEvent>>,
+        std::collections::HashMap<ConversationId, tokio::sync::broadcast::Sender<SharedEvent>>,
     > {
         // The map stays consistent whatever a panicking holder did.
         self.channels
@@ -213,14 +219,14 @@ impl ConversationChannels {
 
     fn publish(&self, event: &EngineEvent) {
         if let Some(sender) = self.lock().get(&event.conversation()) {
-            let _ = sender.send(event.clone());
+            let _ = sender.send(std::sync::Arc::new(event.clone()));
         }
     }
 
     fn receiver(
         &self,
         conversation: ConversationId,
-    ) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+    ) -> tokio::sync::broadcast::Receiver<SharedEvent> {
         self.lock()
             .entry(conversation)
             .or_insert_with(|| tokio::sync::broadcast::channel(CONVERSATION_CAPACITY).0)
@@ -235,7 +241,7 @@ impl ConversationChannels {
 /// A conversation's receiver; its channel goes with the last one.
 #[cfg(feature = "runtime")]
 struct Subscription {
-    rx: Option<tokio::sync::broadcast::Receiver<EngineEvent>>,
+    rx: Option<tokio::sync::broadcast::Receiver<SharedEvent>>,
     channels: std::sync::Arc<ConversationChannels>,
     conversation: ConversationId,
 }

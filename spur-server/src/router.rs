@@ -157,8 +157,18 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/demo.js", get(|| script(include_str!("../assets/demo.js"))))
         .route("/healthz", get(ops::healthz))
         .merge(timed)
-        .merge(streaming)
         .merge(openapi::routes(state.engine.classifier().taxonomy()))
+        // Pages and JSON compressed on the fly; what is already compressed
+        // passes as it is. Live feeds are outside: a compression body is
+        // kilobytes held by every open feed, for nothing (SSE is never
+        // compressed).
+        .layer(CompressionLayer::new().compress_when(
+            SizeAbove::new(512)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        ))
+        .merge(streaming)
         .fallback(chat::not_found)
         .layer(middleware::from_fn(crate::nul::refuse_nul))
         // Bodies trickled byte by byte do not hold a connection open.
@@ -167,14 +177,6 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(crate::cors::layer(&http.cors_origins))
-        // Pages and JSON compressed on the fly; live feeds (SSE) and what
-        // is already compressed pass as they are.
-        .layer(CompressionLayer::new().compress_when(
-            SizeAbove::new(512)
-                .and(NotForContentType::GRPC)
-                .and(NotForContentType::IMAGES)
-                .and(NotForContentType::SSE),
-        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
@@ -243,7 +245,14 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let (parts, _) = response.into_parts();
     let mut replaced = ApiError::from_status(status).into_response();
     for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        // The replacement is plain JSON, whatever encoded the original.
+        if ![
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+        ]
+        .contains(name)
+        {
             replaced.headers_mut().insert(name.clone(), value.clone());
         }
     }

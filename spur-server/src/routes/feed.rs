@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
-use spur_core::conversation::{Conversation, Message, Sender};
+use spur_core::conversation::{ConversationId, Message, Sender};
 use spur_core::events::{EngineEvent, EventStream};
 use spur_core::validate::parse_session_id;
 use tokio::sync::mpsc;
@@ -81,23 +81,32 @@ pub async fn events(
         .unwrap_or(0)
         .max(0);
     let (tx, rx) = mpsc::channel(64);
-    let tasks = state.tasks.clone();
-    tasks.spawn(
+    let status = status_event(
+        conversation.status.as_str(),
+        conversation.assignee.as_deref(),
+    );
+    state.tasks.spawn(
         Feed {
-            state,
-            conversation,
+            engine: state.engine.clone(),
+            show_sources: state.http.show_sources,
+            shutdown: state.shutdown.clone(),
+            conversation: conversation.id,
             last_seq: after,
             tx,
             _held: (held, held_by_session),
         }
-        .run(live),
+        .run(status, live),
     );
     Ok(Sse::new(ReceiverStream::new(rx).map(Ok)).keep_alive(KeepAlive::default()))
 }
 
+/// What an open feed holds while it waits: kept small, since an idle feed
+/// costs this for as long as the customer's page is open.
 struct Feed {
-    state: AppState,
-    conversation: Conversation,
+    engine: spur_core::engine::SupportEngine,
+    show_sources: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+    conversation: ConversationId,
     /// The newest message seq the client has.
     last_seq: i64,
     tx: mpsc::Sender<Event>,
@@ -112,15 +121,11 @@ struct Feed {
 struct Gone;
 
 impl Feed {
-    async fn run(mut self, mut live: EventStream) {
-        let status = status_event(
-            self.conversation.status.as_str(),
-            self.conversation.assignee.as_deref(),
-        );
-        if self.send(status).await.is_err() || self.replay().await.is_err() {
+    async fn run(mut self, status: Event, mut live: EventStream) {
+        if self.send(status).await.is_err() || Box::pin(self.replay()).await.is_err() {
             return;
         }
-        let shutdown = self.state.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -130,13 +135,15 @@ impl Feed {
                 _ = self.tx.closed() => return,
                 received = live.next() => received,
             };
+            // Boxed: the waiting future stays small; the work of an event
+            // is allocated while it is done.
             let step = match received {
-                Some(Ok(event)) if event.conversation() == self.conversation.id => {
-                    self.forward(event).await
+                Some(Ok(event)) if event.conversation() == self.conversation => {
+                    Box::pin(self.forward(event)).await
                 }
                 Some(Ok(_)) => Ok(()),
                 // Missed events: the store has every message.
-                Some(Err(_missed)) => self.replay().await,
+                Some(Err(_missed)) => Box::pin(self.replay()).await,
                 None => return,
             };
             if step.is_err() {
@@ -189,10 +196,9 @@ impl Feed {
     async fn replay(&mut self) -> Result<(), Gone> {
         loop {
             let page = match self
-                .state
                 .engine
                 .store()
-                .messages_after(self.conversation.id, self.last_seq, REPLAY_PAGE)
+                .messages_after(self.conversation, self.last_seq, REPLAY_PAGE)
                 .await
             {
                 Ok(page) => page,
@@ -213,7 +219,7 @@ impl Feed {
     }
 
     async fn message(&mut self, message: &Message) -> Result<(), Gone> {
-        let view = MessageView::new(message, self.state.http.show_sources);
+        let view = MessageView::new(message, self.show_sources);
         let data = serde_json::to_string(&view).unwrap_or_default();
         let event = Event::default()
             .event("message")
