@@ -1,6 +1,7 @@
 //! Shared inputs for the benches: realistic transcripts and knowledge bases.
 
 pub mod answers;
+pub mod server;
 pub mod tickets;
 
 /// Reads a JSONL file (blank lines skipped); errors name the file and line.

@@ -17,7 +17,7 @@
 // A bench tool: a histogram with constant valid bounds cannot fail.
 #![allow(clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+use spur_benches::server::{Failure, first_answer, free_port, rss_kib, say};
 
 const QUESTIONS: &[&str] = &[
     "Do you ship to India?",
@@ -68,10 +68,7 @@ fn args() -> Args {
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let args = args();
-    let binary = std::env::current_dir()?.join("target/release/spur-server");
-    if !binary.exists() {
-        return Err("build it first: cargo build --release -p spur-server".into());
-    }
+    let binary = spur_benches::server::binary()?;
     let (llm, _fake) = spur_core::testing::fake_openai::start().await?;
     println!("fake LLM at {llm} (answers at once)\n");
     let client = reqwest::Client::builder()
@@ -100,7 +97,16 @@ async fn main() -> Result<(), Failure> {
         let port = free_port()?;
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        let mut child = start_server(&binary, port, &url, &llm)?;
+        let mut child = spur_benches::server::start(
+            &binary,
+            port,
+            &url,
+            &[
+                ("OPENAI_BASE_URL", &llm),
+                ("OPENAI_API_KEY", "sk-load"),
+                ("OPENAI_MODEL", "fast"),
+            ],
+        )?;
         let first = first_answer(&client, &base).await;
         let cold = started.elapsed();
         if let Err(error) = first {
@@ -152,15 +158,7 @@ async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> 
     let client = reqwest::Client::new();
     let mut sessions = Vec::with_capacity(n);
     for _ in 0..n {
-        let said: Value = client
-            .post(format!("{base}/v1/chat/message"))
-            .json(&json!({"message": "hello"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let session = said["sessionId"].as_str().ok_or("no sessionId")?;
-        sessions.push(session.to_string());
+        sessions.push(say(&client, base, "hello").await?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(child).ok_or("no /proc status")?;
@@ -187,70 +185,8 @@ async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> 
     Ok(())
 }
 
-fn rss_kib(child: &Child) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
-}
-
-fn free_port() -> Result<u16, Failure> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn start_server(
-    binary: &std::path::Path,
-    port: u16,
-    database: &str,
-    llm: &str,
-) -> Result<Child, Failure> {
-    Ok(Command::new(binary)
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", database)
-        .env("OPENAI_BASE_URL", llm)
-        .env("OPENAI_API_KEY", "sk-load")
-        .env("OPENAI_MODEL", "fast")
-        .env("RATE_LIMIT_PER_IP", "0")
-        .env("RATE_LIMIT_PER_SESSION", "0")
-        .env("RATE_LIMIT_PER_IP_DAY", "0")
-        // Every request comes from this one address: no per-address caps.
-        .env("CONNECTIONS_PER_IP", "0")
-        .env("FEEDS_PER_IP", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?)
-}
-
-async fn first_answer(client: &reqwest::Client, base: &str) -> Result<(), Failure> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent = client
-            .post(format!("{base}/v1/chat/message"))
-            .json(&json!({"message": QUESTIONS[0]}))
-            .send()
-            .await;
-        if let Ok(r) = sent
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err("no answer within 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// Resident and peak memory of the server process.
