@@ -6,7 +6,7 @@
 //! continent, EU).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use keshvar::{Continent, Country, CountryIterator, SubdivisionType};
 
@@ -34,7 +34,7 @@ enum Kind {
 }
 
 struct Entry {
-    country: Country,
+    country: Arc<Country>,
     kind: Kind,
 }
 
@@ -71,7 +71,7 @@ const WORDLIKE: &[&str] = &[
 ];
 
 /// Adds `name` for `country` unless a name of an earlier kind holds it.
-fn add(places: &mut HashMap<String, Vec<Entry>>, name: &str, country: &Country, kind: Kind) {
+fn add(places: &mut HashMap<String, Vec<Entry>>, name: &str, country: &Arc<Country>, kind: Kind) {
     // Short names are too often ordinary words ("Of", "Bar").
     if kind != Kind::Country && name.chars().count() < 4 {
         return;
@@ -85,34 +85,39 @@ fn add(places: &mut HashMap<String, Vec<Entry>>, name: &str, country: &Country, 
         .any(|e| e.country.alpha2() == country.alpha2() && e.kind == kind)
     {
         entry.push(Entry {
-            country: country.clone(),
+            country: Arc::clone(country),
             kind,
         });
     }
 }
 
+/// Every country, once: a `Country` carries its subdivisions and
+/// translations, so a copy per name it is known by came to 85 MB.
+static COUNTRIES: LazyLock<Vec<Arc<Country>>> =
+    LazyLock::new(|| CountryIterator::new().map(Arc::new).collect());
+
 /// Lower-cased name -> the countries it may be (more than one: ambiguous).
 static PLACES: LazyLock<HashMap<String, Vec<Entry>>> = LazyLock::new(|| {
-    let mut by_name: HashMap<String, Country> = HashMap::new();
+    let mut by_name: HashMap<String, Arc<Country>> = HashMap::new();
     let mut places: HashMap<String, Vec<Entry>> = HashMap::new();
-    for country in CountryIterator::new() {
+    for country in COUNTRIES.iter() {
         let mut names: Vec<&str> = vec![country.iso_short_name()];
         names.extend(country.unofficial_name_list().iter().copied());
         for name in names {
             by_name
                 .entry(name.to_lowercase())
-                .or_insert_with(|| country.clone());
-            add(&mut places, name, &country, Kind::Country);
+                .or_insert_with(|| Arc::clone(country));
+            add(&mut places, name, country, Kind::Country);
         }
     }
-    for country in CountryIterator::new() {
+    for country in COUNTRIES.iter() {
         for region in country.subdivisions().values() {
             if !is_named_region(region.subdivision_type()) {
                 continue;
             }
-            add(&mut places, region.name(), &country, Kind::Region);
+            add(&mut places, region.name(), country, Kind::Region);
             for name in region.unofficial_name_list() {
-                add(&mut places, name, &country, Kind::Region);
+                add(&mut places, name, country, Kind::Region);
             }
         }
     }
@@ -292,11 +297,10 @@ const ABBREVIATIONS: &[(&str, &str)] = &[
 ];
 
 /// The country an abbreviation in capitals stands for.
-fn abbreviation(word: &str) -> Option<Country> {
+fn abbreviation(word: &str) -> Option<&'static Arc<Country>> {
     let (_, code) = ABBREVIATIONS.iter().find(|(a, _)| *a == word)?;
-    keshvar::Alpha2::try_from(*code)
-        .ok()
-        .map(|c| c.to_country())
+    let code = keshvar::Alpha2::try_from(*code).ok()?;
+    COUNTRIES.iter().find(|c| c.alpha2() == code)
 }
 
 /// Places named in `text`: longest names first, each word used once.
