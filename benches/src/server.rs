@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -49,6 +51,22 @@ pub fn start(
         .spawn()?)
 }
 
+/// `spur-server seed`: migrations, and the admin account when `env` has
+/// `ADMIN_EMAIL` and `ADMIN_PASSWORD`.
+pub fn seed(binary: &std::path::Path, database: &str, env: &[(&str, &str)]) -> Result<(), Failure> {
+    let status = Command::new(binary)
+        .arg("seed")
+        .env_clear()
+        .env("DATABASE_URL", database)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("spur-server seed: {status}").into());
+    }
+    Ok(())
+}
+
 /// Waits up to 30 s for the server at `base` to answer a customer.
 pub async fn first_answer(client: &reqwest::Client, base: &str) -> Result<(), Failure> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -77,6 +95,62 @@ pub async fn say(client: &reqwest::Client, base: &str, message: &str) -> Result<
         .as_str()
         .ok_or("no sessionId")?
         .to_string())
+}
+
+/// Requests in flight while setting a bench up (conversations, feeds).
+const SETUP_CONCURRENCY: usize = 32;
+
+/// `n` new customers who said hello: their sessions.
+pub async fn conversations(
+    client: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> Result<Vec<String>, Failure> {
+    let sessions = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..SETUP_CONCURRENCY {
+        let (client, base, sessions) = (client.clone(), base.to_string(), sessions.clone());
+        let share = n / SETUP_CONCURRENCY + usize::from(worker < n % SETUP_CONCURRENCY);
+        workers.spawn(async move {
+            for _ in 0..share {
+                let session = say(&client, &base, "hello").await?;
+                sessions.lock().await.push(session);
+            }
+            Ok::<(), Failure>(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    Ok(std::mem::take(&mut *sessions.lock().await))
+}
+
+/// One live feed per session, one connection each as browsers hold them,
+/// each past its first event; `clients` take turns (one per source
+/// address, so that more feeds than one address has ports can open).
+pub async fn open_feeds(
+    clients: &[reqwest::Client],
+    base: &str,
+    sessions: &[String],
+) -> Result<Vec<reqwest::Response>, Failure> {
+    let mut feeds = Vec::with_capacity(sessions.len());
+    for (round, chunk) in sessions.chunks(SETUP_CONCURRENCY).enumerate() {
+        let client = &clients[round % clients.len().max(1)];
+        let mut opening = tokio::task::JoinSet::new();
+        for session in chunk {
+            let (client, url) = (client.clone(), format!("{base}/v1/chat/events/{session}"));
+            opening.spawn(async move {
+                let mut feed = client.get(url).send().await?.error_for_status()?;
+                // The first event (the status) says the feed is live.
+                feed.chunk().await?.ok_or("the feed ended")?;
+                Ok::<_, Failure>(feed)
+            });
+        }
+        while let Some(opened) = opening.join_next().await {
+            feeds.push(opened??);
+        }
+    }
+    Ok(feeds)
 }
 
 /// The process's resident memory, KiB.

@@ -15,17 +15,16 @@
 // A bench tool: a histogram with constant valid bounds cannot fail.
 #![allow(clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use spur_benches::server::{Failure, Running, first_answer, free_port, rss_kib, say, start};
+use spur_benches::server::{
+    Failure, Running, conversations, first_answer, free_port, open_feeds, rss_kib, say, seed, start,
+};
 
 const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench-password-0123456789";
-/// Requests in flight while setting up (conversations, feeds).
-const SETUP_CONCURRENCY: usize = 32;
 
 struct Args {
     feeds: Vec<usize>,
@@ -72,7 +71,7 @@ async fn main() -> Result<(), Failure> {
     .filter(|(name, ..)| args.bus.as_deref().is_none_or(|b| b == *name))
     .collect();
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(SETUP_CONCURRENCY)
+        .pool_max_idle_per_host(32)
         .timeout(Duration::from_secs(60))
         .build()?;
     for (bus, url_var, url) in buses {
@@ -88,7 +87,7 @@ async fn main() -> Result<(), Failure> {
                 ("ADMIN_PASSWORD", ADMIN_PASSWORD),
                 ("FEEDS_PER_SESSION", "0"),
             ];
-            // A first (it migrates the database), then B.
+            seed(&binary, &database, &env)?;
             let (port_a, port_b) = (free_port()?, free_port()?);
             let a = Running(start(&binary, port_a, &database, &env)?);
             let base_a = format!("http://127.0.0.1:{port_a}");
@@ -123,9 +122,9 @@ impl Run {
     ) -> Result<(), Failure> {
         let token = self.login().await?;
         let waiting = self.waiting_customers(&token, samples).await?;
-        let idle = self.conversations(n).await?;
+        let idle = conversations(&self.client, &self.a, n).await?;
         let before = rss_kib(&a.0).ok_or("no /proc status")?;
-        let feeds = self.open_feeds(&idle).await?;
+        let feeds = open_feeds(std::slice::from_ref(&self.client), &self.a, &idle).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let open = rss_kib(&a.0).ok_or("no /proc status")?;
 
@@ -198,50 +197,6 @@ impl Run {
             out.push((session, conversation));
         }
         Ok(out)
-    }
-
-    /// `n` customers who said hello on A: their sessions.
-    async fn conversations(&self, n: usize) -> Result<Vec<String>, Failure> {
-        let sessions = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(n)));
-        let mut workers = tokio::task::JoinSet::new();
-        for worker in 0..SETUP_CONCURRENCY {
-            let (client, base, sessions) = (self.client.clone(), self.a.clone(), sessions.clone());
-            let share = n / SETUP_CONCURRENCY + usize::from(worker < n % SETUP_CONCURRENCY);
-            workers.spawn(async move {
-                for _ in 0..share {
-                    let session = say(&client, &base, "hello").await?;
-                    sessions.lock().await.push(session);
-                }
-                Ok::<(), Failure>(())
-            });
-        }
-        while let Some(done) = workers.join_next().await {
-            done??;
-        }
-        Ok(std::mem::take(&mut *sessions.lock().await))
-    }
-
-    /// One open feed on A per session, each past its first event.
-    async fn open_feeds(&self, sessions: &[String]) -> Result<Vec<reqwest::Response>, Failure> {
-        let mut feeds = Vec::with_capacity(sessions.len());
-        for chunk in sessions.chunks(SETUP_CONCURRENCY) {
-            let mut opening = tokio::task::JoinSet::new();
-            for session in chunk {
-                let (client, url) = (
-                    self.client.clone(),
-                    format!("{}/v1/chat/events/{session}", self.a),
-                );
-                opening.spawn(async move {
-                    let mut feed = client.get(url).send().await?.error_for_status()?;
-                    feed.chunk().await?.ok_or("the feed ended")?;
-                    Ok::<_, Failure>(feed)
-                });
-            }
-            while let Some(opened) = opening.join_next().await {
-                feeds.push(opened??);
-            }
-        }
-        Ok(feeds)
     }
 
     /// Opens the customer's feed on A, replies on B, and returns the time

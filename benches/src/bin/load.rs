@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use spur_benches::server::{Failure, first_answer, free_port, rss_kib, say};
+use spur_benches::server::{Failure, conversations, first_answer, free_port, open_feeds, rss_kib};
 
 const QUESTIONS: &[&str] = &[
     "Do you ship to India?",
@@ -68,6 +68,21 @@ fn args() -> Args {
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let args = args();
+    // One descriptor per feed here and in the server (which inherits it).
+    if let Some(n) = args.feeds {
+        let wanted = u64::try_from(n * 2 + 1024).unwrap_or(u64::MAX);
+        // Past the hard limit only as root; otherwise as far as it allows.
+        if rlimit::Resource::NOFILE.set(wanted, wanted).is_err() {
+            rlimit::increase_nofile_limit(wanted)?;
+        }
+        let (allowed, _) = rlimit::Resource::NOFILE.get()?;
+        if allowed < wanted {
+            println!(
+                "open files limited to {allowed} (raising the hard limit needs CAP_SYS_RESOURCE): feeds past about {} fail",
+                allowed.saturating_sub(1024)
+            );
+        }
+    }
     let binary = spur_benches::server::binary()?;
     let (llm, _fake) = spur_core::testing::fake_openai::start().await?;
     println!("fake LLM at {llm} (answers at once)\n");
@@ -154,25 +169,22 @@ async fn main() -> Result<(), Failure> {
 
 /// Opens `n` customer feeds on `n` conversations, one connection each as
 /// browsers hold them, and reports the server's resident memory per feed.
+/// Past 20,000 the feeds come from several loopback addresses (127.0.0.2,
+/// ...): one address has about 28,000 ports towards one server port.
 async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> {
     let client = reqwest::Client::new();
-    let mut sessions = Vec::with_capacity(n);
-    for _ in 0..n {
-        sessions.push(say(&client, base, "hello").await?);
-    }
+    let sessions = conversations(&client, base, n).await?;
+    let clients = (0..n.div_ceil(FEEDS_PER_ADDRESS).max(1))
+        .map(|i| {
+            let address = std::net::Ipv4Addr::new(127, 0, 0, u8::try_from(2 + i).unwrap_or(254));
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::V4(address))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(child).ok_or("no /proc status")?;
-    let mut feeds = Vec::with_capacity(n);
-    for session in &sessions {
-        let mut feed = client
-            .get(format!("{base}/v1/chat/events/{session}"))
-            .send()
-            .await?
-            .error_for_status()?;
-        // The first event (the status) says the feed is live.
-        feed.chunk().await?.ok_or("the feed ended")?;
-        feeds.push(feed);
-    }
+    let feeds = open_feeds(&clients, base, &sessions).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open = rss_kib(child).ok_or("no /proc status")?;
     println!(
@@ -184,6 +196,9 @@ async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> 
     drop(feeds);
     Ok(())
 }
+
+/// Feeds opened from one source address.
+const FEEDS_PER_ADDRESS: usize = 20_000;
 
 fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
