@@ -322,7 +322,7 @@ pub(crate) fn find(text: &str) -> Vec<Place> {
             found.push(Place {
                 name: words[i].to_string(),
                 country: country.iso_short_name(),
-                names: names_of(&country),
+                names: names_of(country),
                 is_city: false,
             });
             i += 1;
