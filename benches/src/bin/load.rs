@@ -12,7 +12,9 @@
 //! memory idle and at peak. Options: `--seconds N` per level (default 5),
 //! `--only sqlite|postgres`, `--pg-query sslmode=disable` (appended to the
 //! PostgreSQL URL), `--feeds N`: instead of throughput, the server's memory
-//! per idle customer feed (N conversations, then N live feeds held open).
+//! per idle customer feed (N conversations, then N live feeds held open);
+//! `--balanced`: messages/s through HAProxy to one instance and to three
+//! (PostgreSQL, the Redis event bus).
 
 // A bench tool: a histogram with constant valid bounds cannot fail.
 #![allow(clippy::expect_used)]
@@ -26,7 +28,9 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use spur_benches::server::{Failure, conversations, first_answer, free_port, open_feeds, rss_kib};
+use spur_benches::server::{
+    Failure, Running, conversations, first_answer, free_port, open_feeds, rss_kib, start,
+};
 
 const QUESTIONS: &[&str] = &[
     "Do you ship to India?",
@@ -43,6 +47,8 @@ struct Args {
     pg_query: Option<String>,
     /// Measure memory per idle feed with this many feeds instead.
     feeds: Option<usize>,
+    /// Compare 1 and 3 instances behind HAProxy instead.
+    balanced: bool,
 }
 
 fn args() -> Args {
@@ -51,6 +57,7 @@ fn args() -> Args {
         only: None,
         pg_query: None,
         feeds: None,
+        balanced: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +66,7 @@ fn args() -> Args {
             "--only" => out.only = it.next(),
             "--pg-query" => out.pg_query = it.next(),
             "--feeds" => out.feeds = it.next().and_then(|s| s.parse().ok()),
+            "--balanced" => out.balanced = true,
             _ => {}
         }
     }
@@ -95,6 +103,9 @@ async fn main() -> Result<(), Failure> {
         ms(fake_direct.value_at_quantile(0.5)),
         ms(fake_direct.value_at_quantile(0.99))
     );
+    if args.balanced {
+        return balanced(&binary, &client, &llm, args.seconds).await;
+    }
     let mut backends = Vec::new();
     if args.only.as_deref() != Some("postgres") {
         let path = std::env::temp_dir().join(format!("spur-load-{}.db", uuid::Uuid::new_v4()));
@@ -194,6 +205,69 @@ async fn idle_feeds(base: &str, child: &Child, n: usize) -> Result<(), Failure> 
         open.saturating_sub(before) as f64 / n as f64
     );
     drop(feeds);
+    Ok(())
+}
+
+/// Messages/s through HAProxy (`deploy/haproxy.cfg`) to one instance and
+/// to three, on one PostgreSQL database with the Redis event bus.
+async fn balanced(
+    binary: &std::path::Path,
+    client: &reqwest::Client,
+    llm: &str,
+    seconds: u64,
+) -> Result<(), Failure> {
+    let database = spur_core::testing::postgres::fresh_database().await?;
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let stream = format!("spur-load-{}", uuid::Uuid::new_v4().simple());
+    let env = [
+        ("OPENAI_BASE_URL", llm),
+        ("OPENAI_API_KEY", "sk-load"),
+        ("OPENAI_MODEL", "fast"),
+        ("EVENT_BUS", "redis"),
+        ("REDIS_URL", redis.as_str()),
+        ("EVENT_BUS_STREAM", stream.as_str()),
+        ("JWT_SECRET", "load-bench-secret-0123456789abcdef"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+    ];
+    spur_benches::server::seed(binary, &database, &env)?;
+    for count in [1usize, 3] {
+        let mut servers = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..count {
+            let port = free_port()?;
+            servers.push(Running(start(binary, port, &database, &env)?));
+            first_answer(client, &format!("http://127.0.0.1:{port}")).await?;
+            ports.push(port);
+        }
+        let lb_port = free_port()?;
+        let address = |i: usize| format!("127.0.0.1:{}", ports[i % ports.len()]);
+        let _lb = Running(
+            std::process::Command::new("haproxy")
+                .args(["-db", "-n", "4000", "-f", "deploy/haproxy.cfg"])
+                .env("SPUR_LB_BIND", format!("127.0.0.1:{lb_port}"))
+                .env("SPUR_A", address(0))
+                .env("SPUR_B", address(1))
+                .env("SPUR_C", address(2))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("haproxy: {e}"))?,
+        );
+        let lb = format!("http://127.0.0.1:{lb_port}");
+        first_answer(client, &lb).await?;
+        // The balancer's health checks mark every instance up first.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for concurrency in [10usize, 50] {
+            let run = closed_loop(client, &lb, concurrency, seconds).await;
+            println!(
+                "{count} instance(s) behind HAProxy, c={concurrency:<3} {:>7.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+                run.rate,
+                ms(run.latency.value_at_quantile(0.5)),
+                ms(run.latency.value_at_quantile(0.99)),
+                run.errors
+            );
+        }
+    }
     Ok(())
 }
 
