@@ -1,8 +1,9 @@
 //! Three real server processes behind a real HAProxy (`deploy/haproxy.cfg`),
 //! on one PostgreSQL database and one Redis, as an operator runs them. One
 //! instance is killed outright and another stopped gracefully while
-//! customers keep writing: every message is answered, and every message
-//! is stored exactly once.
+//! customers keep writing, and all three are restarted in turn: every
+//! message is answered and stored exactly once, and a live feed moved from
+//! instance to instance sees every message once, in order.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -136,6 +137,8 @@ struct Cluster {
     instances: Vec<Option<Process>>,
     ports: [u16; 3],
     lb: String,
+    /// What an instance is started with: database, Redis, event stream.
+    settings: (String, String, String),
     _haproxy: Process,
     _redis: Process,
 }
@@ -167,9 +170,32 @@ impl Cluster {
             instances,
             ports,
             lb,
+            settings: (database_url, redis_url, stream),
             _haproxy: haproxy,
             _redis: redis,
         }
+    }
+
+    /// A rolling restart's step: SIGTERM, the instance drains and exits by
+    /// itself (within the grace period), then a new process on its port,
+    /// back in the balancer once its health checks pass.
+    async fn restart(&mut self, i: usize) {
+        if let Some(mut stopped) = self.instances[i].take() {
+            let pid = stopped.0.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            let exited = tokio::task::spawn_blocking(move || stopped.0.wait().map(|s| s.success()));
+            let exited = tokio::time::timeout(Duration::from_secs(20), exited).await;
+            assert!(
+                matches!(exited, Ok(Ok(Ok(true)))),
+                "instance {i}: {exited:?}"
+            );
+        }
+        let (database_url, redis_url, stream) = &self.settings;
+        let port = self.ports[i];
+        self.instances[i] = Some(instance(port, database_url, redis_url, stream));
+        wait_ready(&format!("http://127.0.0.1:{port}")).await;
+        // HAProxy checks every 500 ms and needs two good answers.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
 
     /// SIGKILL: no drain, connections cut.
@@ -187,37 +213,22 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
     let (lb, ports) = (cluster.lb.clone(), cluster.ports);
     let client = reqwest::Client::new();
     let mut sessions: Vec<Option<String>> = vec![None; CUSTOMERS];
-    for round in 0..ROUNDS {
-        if round == 3 {
+    for r in 0..ROUNDS {
+        if r == 3 {
             // The balancer spread the customers over all three.
             for port in ports {
                 assert!(chat_messages_served(&client, port).await > 0.0, "{port}");
             }
             cluster.kill(1);
         }
-        if round == 6 {
+        if r == 6 {
             // A rolling restart: SIGTERM; it drains and exits by itself.
             if let Some(stopped) = cluster.instances[2].as_ref() {
                 let pid = stopped.0.id().to_string();
                 Command::new("kill").args(["-TERM", &pid]).status().unwrap();
             }
         }
-        let turns = futures::future::join_all(sessions.iter().map(|session| {
-            let (client, lb) = (&client, &lb);
-            async move { send(client, lb, session.as_deref(), &question(round)).await }
-        }))
-        .await;
-        for (c, turn) in turns.iter().enumerate() {
-            assert!(
-                turn["reply"].as_str().is_some_and(|r| !r.is_empty()),
-                "customer {c} round {round}: {turn}"
-            );
-            let session = turn["sessionId"].as_str().unwrap().to_string();
-            if let Some(known) = &sessions[c] {
-                assert_eq!(known, &session, "customer {c} kept their conversation");
-            }
-            sessions[c] = Some(session);
-        }
+        round(&client, &lb, &mut sessions, r).await;
     }
 
     // The stopped instance drained and exited on its own.
@@ -229,30 +240,7 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_dies() {
 
     // Every message once, in order, each answered: read back through the
     // one instance left.
-    for (c, session) in sessions.iter().enumerate() {
-        let session = session.as_deref().unwrap();
-        let history: Value = client
-            .get(format!("{lb}/v1/chat/history/{session}?limit=200"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let messages = history["messages"].as_array().unwrap();
-        let said: Vec<&str> = messages
-            .iter()
-            .filter(|m| m["sender"] == "customer")
-            .map(|m| m["text"].as_str().unwrap())
-            .collect();
-        let expected: Vec<String> = (0..ROUNDS).map(question).collect();
-        assert_eq!(said, expected, "customer {c}: {history}");
-        let answers = messages
-            .iter()
-            .filter(|m| m["sender"] == "assistant")
-            .count();
-        assert_eq!(answers, ROUNDS, "customer {c}: {history}");
-    }
+    each_said_once_and_answered(&client, &lb, &sessions).await;
 }
 
 /// A customer's live feed on an instance that dies reconnects through the
@@ -354,4 +342,140 @@ async fn a_feed_resumes_on_another_instance_without_gap_or_duplicate() {
         .map(|e| e.json()["text"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(texts, ["two", "three"], "no gap, no duplicate");
+}
+
+/// Every customer's messages stored once each, in order, each answered.
+async fn each_said_once_and_answered(
+    client: &reqwest::Client,
+    lb: &str,
+    sessions: &[Option<String>],
+) {
+    for (c, session) in sessions.iter().enumerate() {
+        let session = session.as_deref().unwrap();
+        let history: Value = client
+            .get(format!("{lb}/v1/chat/history/{session}?limit=200"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = history["messages"].as_array().unwrap();
+        let said: Vec<&str> = messages
+            .iter()
+            .filter(|m| m["sender"] == "customer")
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..ROUNDS).map(question).collect();
+        assert_eq!(said, expected, "customer {c}: {history}");
+        let answers = messages
+            .iter()
+            .filter(|m| m["sender"] == "assistant")
+            .count();
+        assert_eq!(answers, ROUNDS, "customer {c}: {history}");
+    }
+}
+
+/// One round: every customer asks the round's question through the
+/// balancer (retrying with its idempotency key) and gets an answer in
+/// the conversation it had.
+async fn round(client: &reqwest::Client, lb: &str, sessions: &mut [Option<String>], round: usize) {
+    let turns = futures::future::join_all(sessions.iter().map(|session| async move {
+        send(client, lb, session.as_deref(), &question(round)).await
+    }))
+    .await;
+    for (c, turn) in turns.iter().enumerate() {
+        assert!(
+            turn["reply"].as_str().is_some_and(|r| !r.is_empty()),
+            "customer {c} round {round}: {turn}"
+        );
+        let session = turn["sessionId"].as_str().unwrap().to_string();
+        if let Some(known) = &sessions[c] {
+            assert_eq!(known, &session, "customer {c} kept their conversation");
+        }
+        sessions[c] = Some(session);
+    }
+}
+
+/// A customer's live feed through the balancer, reconnecting with its
+/// `Last-Event-ID` whenever the instance behind it goes away (as the
+/// widget does), until `expected` messages have arrived: their seqs in
+/// the order seen, and how many connections it took.
+async fn follow(
+    client: reqwest::Client,
+    lb: String,
+    session: String,
+    expected: usize,
+) -> (Vec<i64>, usize) {
+    let (mut seqs, mut connections) = (Vec::new(), 0);
+    let mut last: Option<String> = None;
+    while seqs.len() < expected {
+        let mut request = client.get(format!("{lb}/v1/chat/events/{session}"));
+        if let Some(id) = &last {
+            request = request.header("last-event-id", id);
+        }
+        match request.send().await {
+            Ok(response) if response.status() == 200 => {
+                connections += 1;
+                let mut seen = seqs.len();
+                let events = sse_events(response, |e| {
+                    seen += usize::from(e.event == "message");
+                    seen >= expected
+                })
+                .await;
+                for event in events.iter().filter(|e| e.event == "message") {
+                    let id = event.id.clone().expect("messages carry their seq");
+                    seqs.push(id.parse::<i64>().unwrap());
+                    last = Some(id);
+                }
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (seqs, connections)
+}
+
+/// All three instances restarted one after another while customers write
+/// and one customer's feed stays open through the balancer: every message
+/// stored once and answered, and the feed, moved from instance to instance,
+/// saw every message once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_all_three_loses_nothing() {
+    let mut cluster = Cluster::start().await;
+    let lb = cluster.lb.clone();
+    let client = reqwest::Client::new();
+    let mut sessions: Vec<Option<String>> = vec![None; CUSTOMERS];
+    round(&client, &lb, &mut sessions, 0).await;
+    // Customer 0's messages and answers, one of each a round.
+    let feed = tokio::spawn(follow(
+        client.clone(),
+        lb.clone(),
+        sessions[0].clone().unwrap(),
+        2 * ROUNDS,
+    ));
+    for r in 1..ROUNDS {
+        if r % 3 == 1 {
+            // Instances 0, 1 and 2 in turn, the round's messages in flight.
+            let restarted = r / 3;
+            let (client, lb) = (&client, &lb);
+            tokio::join!(
+                cluster.restart(restarted),
+                round(client, lb, &mut sessions, r)
+            );
+        } else {
+            round(&client, &lb, &mut sessions, r).await;
+        }
+    }
+    each_said_once_and_answered(&client, &lb, &sessions).await;
+    let (seqs, connections) = tokio::time::timeout(Duration::from_secs(30), feed)
+        .await
+        .expect("the feed saw every message")
+        .unwrap();
+    let expected: Vec<i64> = (1..=i64::try_from(2 * ROUNDS).unwrap()).collect();
+    assert_eq!(seqs, expected, "no gap, no duplicate");
+    assert!(
+        connections >= 2,
+        "the feed moved at least once: {connections}"
+    );
 }
