@@ -218,31 +218,55 @@ test('older messages load on scroll up, keeping the view in place', async () => 
   assert.ok(Math.abs((await where(ids[10])) - top) < 2, 'what the reader was looking at stays in place');
 });
 
-test('a send whose answer is lost is retried with the same key: stored once', async () => {
+test('a send whose answer is lost is tried again by itself with the same key: stored once, nothing to click', async () => {
   const customer = await (await browser.newContext()).newPage();
   await customer.goto(hostOrigin + '/');
   await widget(customer).getByRole('button', { name: 'Open chat' }).click();
   // The server gets the first attempt and answers; the browser never sees it.
-  let cut = true;
+  let attempts = 0;
   await customer.route('**/v1/chat/stream', async (route) => {
-    if (!cut) return route.continue();
-    cut = false;
+    attempts += 1;
+    if (attempts > 1) return route.continue();
     await route.fetch();
     await route.abort('connectionreset');
   });
   const box = widget(customer).getByLabel('Message');
   await box.fill('What is your return policy?');
   await box.press('Enter');
-  const retry = widget(customer).getByRole('button', { name: 'Retry' });
-  await retry.waitFor();
-  await widget(customer).getByRole('alert').waitFor();
-  await retry.click();
   await widget(customer).locator('.msg[data-sender=assistant]', { hasText: '14 days' }).waitFor();
+  assert.equal(attempts, 2);
+  assert.equal(await widget(customer).getByRole('alert').count(), 0, 'no error was shown');
   const session = await customer.evaluate((key) => localStorage.getItem(key), `spur.session:${server.base}`);
   const history = await api(server.base, `/v1/chat/history/${session}`);
   const mine = history.body.messages.filter((m) => m.sender === 'customer');
   assert.equal(mine.length, 1, 'the retry did not store the message again');
   assert.equal(await widget(customer).locator('.msg[data-sender=customer]').count(), 1);
+});
+
+test('a balancer answering 503 past the automatic retries: the customer is asked, and Retry sends the same key', async () => {
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(hostOrigin + '/');
+  await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+  // Four 503s as HAProxy sends them (HTML) while no instance answers: the
+  // first send and its three retries.
+  const keys = [];
+  await customer.route('**/v1/chat/stream', async (route) => {
+    keys.push(JSON.parse(route.request().postData()).idempotencyKey);
+    if (keys.length > 4) return route.continue();
+    await route.fulfill({ status: 503, contentType: 'text/html', body: '<html><body><h1>503 Service Unavailable</h1></body></html>' });
+  });
+  const box = widget(customer).getByLabel('Message');
+  await box.fill('What is your return policy?');
+  await box.press('Enter');
+  const retry = widget(customer).getByRole('button', { name: 'Retry' });
+  await retry.waitFor();
+  assert.equal(keys.length, 4, 'tried four times before asking');
+  await retry.click();
+  await widget(customer).locator('.msg[data-sender=assistant]', { hasText: '14 days' }).waitFor();
+  assert.equal(new Set(keys).size, 1, `one key for every attempt: ${keys}`);
+  const session = await customer.evaluate((key) => localStorage.getItem(key), `spur.session:${server.base}`);
+  const history = await api(server.base, `/v1/chat/history/${session}`);
+  assert.equal(history.body.messages.filter((m) => m.sender === 'customer').length, 1);
 });
 
 test('on a phone the chat takes the whole screen', async () => {

@@ -367,7 +367,14 @@ export async function mountWidget(target, options = {}) {
     log.scrollTop = log.scrollHeight;
   }
 
-  async function deliver(message, key, pending) {
+  // A dropped connection or a balancer's 502/503/504 while an instance
+  // restarts is tried again by itself, with the same key (never stored
+  // twice), after a jittered pause; only then is the customer asked.
+  const AUTO_RETRIES = 3;
+  const transient = (err) => err.code === 'network' || [502, 503, 504].includes(err.status);
+  const pause = (attempt) => new Promise((ok) => setTimeout(ok, 300 * 2 ** attempt * (0.5 + Math.random())));
+
+  async function deliver(message, key, pending, attempt = 0) {
     sendButton.disabled = true;
     try { await connect(); } catch (err) {
       sendButton.disabled = false;
@@ -393,6 +400,10 @@ export async function mountWidget(target, options = {}) {
     } catch (err) {
       streaming?.remove();
       if (err.status === 400) { pending.remove(); failure(err, null); return; }
+      if (transient(err) && attempt < AUTO_RETRIES) {
+        await pause(attempt);
+        return deliver(message, key, pending, attempt + 1);
+      }
       pending.dataset.failed = '';
       failure(err, () => deliver(message, key, pending)); // same key: never stored twice
     } finally {
