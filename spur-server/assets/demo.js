@@ -47,6 +47,18 @@ async function start() {
   if (res.status === 404) { localStorage.removeItem('spur.session'); session = null; return; }
   listen();
 }
+// A dropped connection or a balancer's 502/503/504 while an instance
+// restarts: sent again with the same key (stored once), after a jittered
+// pause, three times before the customer is told.
+async function post(body) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch('/v1/chat/message', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (![502, 503, 504].includes(res.status) || attempt === 3) return res;
+    } catch (err) { if (attempt === 3) throw err; }
+    await new Promise((ok) => setTimeout(ok, 300 * 2 ** attempt * (0.5 + Math.random())));
+  }
+}
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   const message = text.value.trim();
@@ -56,10 +68,9 @@ form.addEventListener('submit', async (e) => {
   bubble('customer', message).dataset.pending = '';
   const button = form.querySelector('button'); button.disabled = true;
   try {
-    const res = await fetch('/v1/chat/message', { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ message, sessionId: session ?? undefined, idempotencyKey: crypto.randomUUID() }) });
-    const data = await res.json();
-    if (!res.ok) { bubble('system', data.error.message); return; }
+    const res = await post({ message, sessionId: session ?? undefined, idempotencyKey: crypto.randomUUID() });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) { bubble('system', data?.error?.message ?? 'The chat is busy, please try again.'); return; }
     session = data.sessionId; localStorage.setItem('spur.session', session);
     listen();
   } catch (err) { bubble('system', 'Network error, please try again.'); }

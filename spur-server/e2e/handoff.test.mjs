@@ -143,6 +143,27 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await shot(agent, 'agent-console-inbox');
 });
 
+test('the demo page sends again by itself while the balancer answers 503: stored once, no error shown', async () => {
+  const customer = await (await browser.newContext()).newPage();
+  await customer.goto(server.base + '/');
+  const keys = [];
+  await customer.route('**/v1/chat/message', async (route) => {
+    keys.push(JSON.parse(route.request().postData()).idempotencyKey);
+    if (keys.length > 2) return route.continue();
+    await route.fulfill({ status: 503, contentType: 'text/html', body: '<html><body><h1>503 Service Unavailable</h1></body></html>' });
+  });
+  const box = customer.getByLabel('Message');
+  await box.fill('Do you ship to India?');
+  await box.press('Enter');
+  await customer.locator('.msg[data-sender=assistant]', { hasText: 'India' }).waitFor();
+  assert.equal(keys.length, 3);
+  assert.equal(new Set(keys).size, 1, 'one key for every attempt');
+  assert.equal(await customer.locator('.msg[data-sender=system]').count(), 0);
+  const session = await customer.evaluate(() => localStorage.getItem('spur.session'));
+  const history = await api(server.base, `/v1/chat/history/${session}`);
+  assert.equal(history.body.messages.filter((m) => m.sender === 'customer').length, 1);
+});
+
 test('admins see the assistant log and manage agents', async () => {
   const page = await (await browser.newContext()).newPage();
   await page.goto(server.base + '/admin');
