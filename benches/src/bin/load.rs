@@ -154,13 +154,7 @@ async fn main() -> Result<(), Failure> {
         }
         for concurrency in [1usize, 10, 50, 100] {
             let run = closed_loop(&client, &base, concurrency, args.seconds).await;
-            println!(
-                "c={concurrency:<3} {:>7.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-                run.rate,
-                ms(run.latency.value_at_quantile(0.5)),
-                ms(run.latency.value_at_quantile(0.99)),
-                run.errors
-            );
+            println!("c={concurrency:<3} {}", run.summary());
         }
         for rate in [200u64, 1_000] {
             let run = open_loop(&client, &base, rate, args.seconds).await;
@@ -260,11 +254,8 @@ async fn balanced(
         for concurrency in [10usize, 50] {
             let run = closed_loop(client, &lb, concurrency, seconds).await;
             println!(
-                "{count} instance(s) behind HAProxy, c={concurrency:<3} {:>7.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-                run.rate,
-                ms(run.latency.value_at_quantile(0.5)),
-                ms(run.latency.value_at_quantile(0.99)),
-                run.errors
+                "{count} instance(s) behind HAProxy, c={concurrency:<3} {}",
+                run.summary()
             );
         }
     }
@@ -297,6 +288,19 @@ struct Run {
     rate: f64,
     latency: Histogram<u64>,
     errors: u64,
+}
+
+impl Run {
+    /// Rate, p50, p99 and errors, as each closed-loop line prints them.
+    fn summary(&self) -> String {
+        format!(
+            "{:>7.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+            self.rate,
+            ms(self.latency.value_at_quantile(0.5)),
+            ms(self.latency.value_at_quantile(0.99)),
+            self.errors
+        )
+    }
 }
 
 fn histogram() -> Histogram<u64> {
