@@ -22,6 +22,7 @@ pub mod redis_link;
 mod router;
 mod routes;
 pub mod setup;
+pub mod shared_feeds;
 pub mod state;
 pub mod ticket_events;
 mod views;

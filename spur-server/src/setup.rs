@@ -304,6 +304,19 @@ pub async fn state_with_clock(
             &tasks,
         );
     }
+    // The feed caps across instances, when there is a Redis and a cap.
+    let shared_feeds = match &redis {
+        Some(link) if settings.feeds_per_ip > 0 || settings.feeds_per_session > 0 => {
+            Some(crate::shared_feeds::SharedFeeds::start(
+                link.clone(),
+                "spur:feeds",
+                crate::shared_feeds::HEARTBEAT_TTL,
+                &shutdown,
+                &tasks,
+            ))
+        }
+        _ => None,
+    };
     Ok(AppState {
         tickets,
         engine,
@@ -324,6 +337,7 @@ pub async fn state_with_clock(
             open_feeds: crate::open_counts::OpenCounts::default(),
             feeds_per_session: settings.feeds_per_session,
             session_feeds: crate::open_counts::OpenCounts::default(),
+            shared_feeds,
             metrics_token: settings.metrics_token.clone(),
             metrics_on_api: settings.metrics_addr.is_none(),
             show_sources: settings.show_sources,

@@ -57,27 +57,93 @@ pub struct Tickets {
     pub summarizer: Option<Arc<dyn spur_core::llm::LlmProvider>>,
 }
 
+/// A live feed's place under a cap: this instance's count and, with Redis,
+/// the deployment's; both given back when the feed ends.
+#[derive(Debug)]
+pub struct FeedSlot<K: Eq + std::hash::Hash = std::net::IpAddr> {
+    _local: crate::open_counts::Held<K>,
+    _shared: Option<crate::shared_feeds::SharedHeld>,
+}
+
 impl AppState {
     /// A place for one more live feed from this client (429 when it holds
-    /// `FEEDS_PER_IP` already); freed when the feed ends.
-    pub fn open_feed(
+    /// `FEEDS_PER_IP` already, on any instance); freed when the feed ends.
+    pub async fn open_feed(
         &self,
         peer: std::net::SocketAddr,
         headers: &axum::http::HeaderMap,
-    ) -> Result<crate::open_counts::Held, crate::error::ApiError> {
+    ) -> Result<FeedSlot, crate::error::ApiError> {
         let ip = crate::client_ip::client_ip(peer.ip(), headers, &self.http.trusted_proxies);
-        self.http
-            .open_feeds
-            .take(ip, self.http.feeds_per_ip)
-            .ok_or_else(|| {
-                crate::metrics::rate_limited("feeds_per_ip");
-                crate::error::ApiError::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_feeds",
-                    "too many live feeds open from this address; close one first",
-                )
-            })
+        let full = || {
+            too_many_feeds(
+                "feeds_per_ip",
+                "too many live feeds open from this address; close one first",
+            )
+        };
+        let cap = self.http.feeds_per_ip;
+        let local = self.http.open_feeds.take(ip, cap).ok_or_else(full)?;
+        let shared = self.shared_feed(&format!("ip:{ip}"), cap).await;
+        Ok(FeedSlot {
+            _local: local,
+            _shared: shared.ok_or_else(full)?,
+        })
     }
+
+    /// A place for one more live feed of this customer session (429 past
+    /// `FEEDS_PER_SESSION`, on any instance).
+    pub async fn open_session_feed(
+        &self,
+        session: spur_core::conversation::SessionId,
+    ) -> Result<FeedSlot<spur_core::conversation::SessionId>, crate::error::ApiError> {
+        let full = || {
+            too_many_feeds(
+                "feeds_per_session",
+                "too many live feeds open for this conversation; close one first",
+            )
+        };
+        let cap = self.http.feeds_per_session;
+        let local = self
+            .http
+            .session_feeds
+            .take(session, cap)
+            .ok_or_else(full)?;
+        let shared = self.shared_feed(&format!("session:{session}"), cap).await;
+        Ok(FeedSlot {
+            _local: local,
+            _shared: shared.ok_or_else(full)?,
+        })
+    }
+
+    /// The deployment-wide place: `None` when full; `Some(None)` when
+    /// nothing is shared (no Redis, no cap) or Redis did not answer (this
+    /// instance's count has decided).
+    async fn shared_feed(
+        &self,
+        holder: &str,
+        cap: usize,
+    ) -> Option<Option<crate::shared_feeds::SharedHeld>> {
+        let shared = self.http.shared_feeds.as_ref().filter(|_| cap > 0);
+        let Some(shared) = shared else {
+            return Some(None);
+        };
+        match shared.take(holder, cap).await {
+            Ok(Some(held)) => Some(Some(held)),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "feed caps: Redis did not answer; this instance's count decides");
+                Some(None)
+            }
+        }
+    }
+}
+
+fn too_many_feeds(rule: &'static str, message: &'static str) -> crate::error::ApiError {
+    crate::metrics::rate_limited(rule);
+    crate::error::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "too_many_feeds",
+        message,
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +169,8 @@ pub struct HttpSettings {
     /// session cannot hold an address's whole allowance.
     pub feeds_per_session: usize,
     pub session_feeds: crate::open_counts::OpenCounts<spur_core::conversation::SessionId>,
+    /// The caps across instances (with `REDIS_URL` and a cap set).
+    pub shared_feeds: Option<Arc<crate::shared_feeds::SharedFeeds>>,
     /// `/metrics` wants this bearer token when set.
     pub metrics_token: Option<secrecy::SecretString>,
     /// `false` when `/metrics` has an address of its own (`METRICS_ADDR`).
@@ -128,6 +196,7 @@ impl Default for HttpSettings {
             open_feeds: crate::open_counts::OpenCounts::default(),
             feeds_per_session: 5,
             session_feeds: crate::open_counts::OpenCounts::default(),
+            shared_feeds: None,
             metrics_token: None,
             metrics_on_api: true,
             show_sources: false,

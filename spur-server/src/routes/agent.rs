@@ -511,7 +511,7 @@ pub async fn events(
     headers: axum::http::HeaderMap,
     AgentUser(agent): AgentUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let held = state.open_feed(peer, &headers)?;
+    let held = state.open_feed(peer, &headers).await?;
     let (shutdown, auth) = (state.shutdown.clone(), state.auth.clone());
     let conversations = state.events.subscribe().filter_map(|item| {
         futures::future::ready(match item {

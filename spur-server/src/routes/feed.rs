@@ -53,19 +53,8 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session = parse_session_id(&session)?;
-    let held = state.open_feed(peer, &headers)?;
-    let held_by_session = state
-        .http
-        .session_feeds
-        .take(session, state.http.feeds_per_session)
-        .ok_or_else(|| {
-            crate::metrics::rate_limited("feeds_per_session");
-            ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_feeds",
-                "too many live feeds open for this conversation; close one first",
-            )
-        })?;
+    let held = state.open_feed(peer, &headers).await?;
+    let held_by_session = state.open_session_feed(session).await?;
     // This conversation's events only (the bus's registry wakes no other
     // feed), subscribed before reading the state and the backlog to send
     // first, so nothing falls between the two.
@@ -112,8 +101,8 @@ struct Feed {
     tx: mpsc::Sender<Event>,
     /// Counts against the client's and the session's open feeds while this runs.
     _held: (
-        crate::open_counts::Held,
-        crate::open_counts::Held<spur_core::conversation::SessionId>,
+        crate::state::FeedSlot,
+        crate::state::FeedSlot<spur_core::conversation::SessionId>,
     ),
 }
 

@@ -8,7 +8,7 @@ use spur_server::config::Options;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::support::{Server, error_code, sqlite_options};
+use super::support::{Server, error_code, postgres_options, redis_url, sqlite_options};
 
 /// Whether the server closed the connection within `within` (a hang
 /// guard: the server's own limits here are a few hundred milliseconds).
@@ -220,4 +220,131 @@ async fn one_session_holds_a_bounded_number_of_feeds() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reopened, "a closed feed frees its place");
+}
+
+/// With Redis the feed caps hold for the deployment, not per instance: an
+/// address's feed on one instance counts on the other, a closed feed frees
+/// its place everywhere, and an instance that stops leaves nothing counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_caps_hold_across_instances_through_redis() {
+    let database = postgres_options().await.database_url;
+    let options = |per_ip: usize, per_session: usize| Options {
+        database_url: database.clone(),
+        redis_url: Some(redis_url()),
+        feeds_per_ip: Some(per_ip),
+        feeds_per_session: Some(per_session),
+        trusted_proxies: Some(vec!["127.0.0.1".into()]),
+        ..sqlite_options()
+    };
+    let a = Server::start(options(2, 0)).await;
+    let b = Server::start(options(2, 0)).await;
+    // Addresses of this run's own: earlier runs' counts are not in the way.
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let ip = format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2]);
+    let other = format!("10.{}.{}.{}", bytes[3], bytes[4], bytes[5]);
+    let third = format!("10.{}.{}.{}", bytes[6], bytes[7], bytes[8]);
+    let session = a.say("Hello there", None).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let feed = |server: &Server, from: &str| {
+        let request = server
+            .client
+            .get(server.url(&format!("/v1/chat/events/{session}")))
+            .header("x-forwarded-for", from);
+        async move { request.send().await.unwrap() }
+    };
+    let first = feed(&a, &ip).await;
+    let second = feed(&b, &ip).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    // A holds one of the address's feeds: only the shared count is full.
+    assert_eq!(error_code(feed(&a, &ip).await, 429).await, "too_many_feeds");
+    assert_eq!(error_code(feed(&b, &ip).await, 429).await, "too_many_feeds");
+    assert_eq!(
+        feed(&b, &other).await.status(),
+        200,
+        "another address is not capped"
+    );
+
+    drop(first);
+    let reopened = eventually(|| async { feed(&b, &ip).await.status() == 200 }).await;
+    assert!(reopened, "a closed feed frees its place on every instance");
+
+    // A stops: what it held is given back, and B serves the address again.
+    let held_on_a = [feed(&a, &third).await, feed(&a, &third).await];
+    assert!(held_on_a.iter().all(|r| r.status() == 200));
+    assert_eq!(
+        error_code(feed(&b, &third).await, 429).await,
+        "too_many_feeds"
+    );
+    a.shutdown.cancel();
+    drop(held_on_a);
+    let freed = eventually(|| async { feed(&b, &third).await.status() == 200 }).await;
+    assert!(freed, "a stopped instance leaves nothing counted");
+    drop(second);
+
+    // The per-session cap is shared the same way.
+    let c = Server::start(options(0, 1)).await;
+    let d = Server::start(options(0, 1)).await;
+    let session = c.say("Hi", None).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/chat/events/{session}");
+    let on_c = c.get(&path).await;
+    assert_eq!(on_c.status(), 200);
+    assert_eq!(error_code(d.get(&path).await, 429).await, "too_many_feeds");
+}
+
+/// Whether `check` comes true within five seconds.
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A killed instance never gives its feeds back: they stop counting when
+/// its heartbeat runs out, and another instance takes the places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instances_feeds_stop_counting_when_its_heartbeat_runs_out() {
+    use spur_server::redis_link::RedisLink;
+    use spur_server::shared_feeds::SharedFeeds;
+    let link = RedisLink::connect(&redis_url(), Duration::from_millis(500))
+        .await
+        .unwrap();
+    let prefix = format!("spur-test:feeds:{}", uuid::Uuid::new_v4().simple());
+    let ttl = Duration::from_millis(600);
+    let tasks = tokio_util::task::TaskTracker::new();
+    let (killed, alive) = (
+        tokio_util::sync::CancellationToken::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let dying = SharedFeeds::start(link.clone(), &prefix, ttl, &killed, &tasks);
+    let survivor = SharedFeeds::start(link, &prefix, ttl, &alive, &tasks);
+    let held = dying.take("ip:10.0.0.1", 1).await.unwrap();
+    assert!(held.is_some());
+    assert!(
+        survivor.take("ip:10.0.0.1", 1).await.unwrap().is_none(),
+        "full"
+    );
+    // Killed: no heartbeat from now on, and its feed is never given back.
+    std::mem::forget(held);
+    killed.cancel();
+    tokio::time::sleep(ttl * 2).await;
+    assert!(
+        survivor.take("ip:10.0.0.1", 1).await.unwrap().is_some(),
+        "the dead instance's feed no longer counts"
+    );
+    alive.cancel();
 }
