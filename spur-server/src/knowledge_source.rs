@@ -25,6 +25,10 @@ pub struct KnowledgeSource {
     pub embedder: Option<Arc<dyn TextEmbedder>>,
     /// Imports web pages into the directory (`KNOWLEDGE_FETCH_PRIVATE`).
     pub web: spur_core::knowledge::web::WebFetcher,
+    /// One reload at a time: a load that read the directory before a file
+    /// was deleted must not be applied after the reload that followed the
+    /// deletion (the watcher's and an admin's reloads overlap).
+    pub reloading: tokio::sync::Mutex<()>,
 }
 
 /// The knowledge as files and settings say, before any embedding.
@@ -84,6 +88,7 @@ impl KnowledgeSource {
     /// Loads again and answers from the result from the next turn on. On
     /// an error the engine keeps the knowledge it has.
     pub async fn reload(&self, engine: &SupportEngine) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let loaded = self.load().await?;
         let sections = loaded.len();
         engine.replace_knowledge(loaded);

@@ -178,6 +178,7 @@ pub fn knowledge_source(
         shop: settings.shop.clone(),
         embedder,
         web,
+        reloading: tokio::sync::Mutex::new(()),
     })
 }
 

@@ -2,6 +2,8 @@
 //! "try a question", the knowledge-gaps report; and the shop's own facts in
 //! what customers are told.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use spur_server::config::Options;
@@ -719,4 +721,30 @@ async fn an_embedding_model_on_the_llm_server_ranks_by_meaning() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(fake.embedded.lock().unwrap().len(), 2);
+}
+
+/// Reloads run one at a time, each reading the directory after the one
+/// before was applied: a load that read a file since deleted (the
+/// watcher's, after an upload) is never applied after the reload that
+/// followed the deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_reloads_run_one_at_a_time() {
+    let dir = shop_dir();
+    let server = shop_server(&dir).await;
+    let sections = |server: &Server| server.state.engine.knowledge().len();
+    let before = sections(&server);
+    let in_progress = server.state.knowledge.reloading.lock().await;
+    std::fs::write(
+        dir.join("gifts.md"),
+        "## Gift wrapping\nWe gift wrap for 3 euros.\n",
+    )
+    .unwrap();
+    let state = server.state.clone();
+    let reload = tokio::spawn(async move { state.knowledge.reload(&state.engine).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!reload.is_finished(), "it waits for the reload in progress");
+    assert_eq!(sections(&server), before);
+    drop(in_progress);
+    reload.await.unwrap().unwrap();
+    assert_eq!(sections(&server), before + 1);
 }
