@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Process, free_port, own_redis, postgres_options, sse_events,
-    wait_ready,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Process, free_port, json_of, own_redis, postgres_options,
+    sse_events, wait_ready,
 };
 
 const CUSTOMERS: usize = 6;
@@ -254,25 +254,19 @@ async fn a_feed_resumes_on_another_instance_without_gap_or_duplicate() {
     let first = send(&client, &lb, None, "I want to talk to a human please").await;
     assert_eq!(first["status"], "agent", "{first}");
     let session = first["sessionId"].as_str().unwrap().to_string();
-    let login: Value = client
-        .post(format!("{lb}/v1/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login: Value = json_of(
+        client
+            .post(format!("{lb}/v1/auth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+    )
+    .await;
     let token = login["token"].as_str().unwrap().to_string();
-    let inbox: Value = client
-        .get(format!("{lb}/v1/agent/conversations?status=agent"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inbox = json_of(
+        client
+            .get(format!("{lb}/v1/agent/conversations?status=agent"))
+            .bearer_auth(&token),
+    )
+    .await;
     let conversation = inbox["conversations"][0]["id"]
         .as_str()
         .unwrap()
@@ -352,14 +346,8 @@ async fn each_said_once_and_answered(
 ) {
     for (c, session) in sessions.iter().enumerate() {
         let session = session.as_deref().unwrap();
-        let history: Value = client
-            .get(format!("{lb}/v1/chat/history/{session}?limit=200"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let history: Value =
+            json_of(client.get(format!("{lb}/v1/chat/history/{session}?limit=200"))).await;
         let messages = history["messages"].as_array().unwrap();
         let said: Vec<&str> = messages
             .iter()

@@ -10,7 +10,7 @@ use spur_core::conversation::Sender;
 use spur_core::store::{ConversationStore, SqliteStore};
 use spur_core::testing::fake_openai;
 
-use super::support::{Process, free_port, sse_events, wait_ready};
+use super::support::{Process, free_port, json_of, sse_events, wait_ready};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_streamed_replies_stores_all_of_them() {
@@ -44,15 +44,12 @@ async fn sigterm_during_streamed_replies_stores_all_of_them() {
     wait_ready(&base).await;
 
     // A customer's live feed, to be told to reconnect.
-    let first: serde_json::Value = client
-        .post(format!("{base}/v1/chat/message"))
-        .json(&json!({"message": "hello"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: serde_json::Value = json_of(
+        client
+            .post(format!("{base}/v1/chat/message"))
+            .json(&json!({"message": "hello"})),
+    )
+    .await;
     let session = first["sessionId"].as_str().unwrap().to_string();
     let feed = client
         .get(format!("{base}/v1/chat/events/{session}"))

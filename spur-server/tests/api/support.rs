@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, Response};
+use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use spur_server::AppState;
 use spur_server::config::{Options, Settings};
@@ -289,6 +289,11 @@ impl Server {
     pub async fn metric(&self, series: &str) -> f64 {
         metric(&self.get("/metrics").await.text().await.unwrap(), series)
     }
+}
+
+/// Sends `request` and reads its JSON body, whatever the status.
+pub async fn json_of(request: RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// A server process that never outlives its test.
