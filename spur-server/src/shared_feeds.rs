@@ -24,6 +24,10 @@ pub const HEARTBEAT_TTL: Duration = Duration::from_secs(30);
 /// other change stops counting, erring towards letting customers in).
 const HOLDER_TTL_MS: u64 = 24 * 3600 * 1000;
 
+/// How long a stopping instance waits for its open feeds to end and give
+/// their counts back; what is left then ends with its heartbeat.
+const GIVE_BACK_WAIT: Duration = Duration::from_secs(5);
+
 /// Counts the live instances' feeds of the holder (dropping dead ones'),
 /// and takes one more for this instance unless `cap` are open.
 /// KEYS[1] the holder; ARGV: this instance's field, cap, the heartbeat key
@@ -61,8 +65,9 @@ pub struct SharedFeeds {
     /// This process's field in every holder's hash.
     instance: String,
     take: Script,
-    /// Holders whose feeds ended, given back by a background task.
-    ended: mpsc::UnboundedSender<String>,
+    /// Holders whose feeds ended, given back by a background task; `None`
+    /// once shutting down, so the queue ends with the last open feed.
+    ended: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
 impl std::fmt::Debug for SharedFeeds {
@@ -77,12 +82,14 @@ impl std::fmt::Debug for SharedFeeds {
 #[derive(Debug)]
 pub struct SharedHeld {
     key: String,
-    ended: mpsc::UnboundedSender<String>,
+    ended: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl Drop for SharedHeld {
     fn drop(&mut self) {
-        let _ = self.ended.send(std::mem::take(&mut self.key));
+        if let Some(ended) = &self.ended {
+            let _ = ended.send(std::mem::take(&mut self.key));
+        }
     }
 }
 
@@ -103,7 +110,7 @@ impl SharedFeeds {
             prefix: prefix.to_string(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             take: Script::new(TAKE),
-            ended,
+            ended: std::sync::Mutex::new(Some(ended)),
         });
         let (beating, stop) = (Arc::clone(&shared), shutdown.clone());
         tasks.spawn(async move {
@@ -120,16 +127,23 @@ impl SharedFeeds {
         let (giving, stop) = (Arc::clone(&shared), shutdown.clone());
         tasks.spawn(async move {
             let give = Script::new(GIVE);
+            let mut stopping: Option<tokio::time::Instant> = None;
             loop {
-                let key = tokio::select! {
-                    key = queue.recv() => key,
-                    // Feeds end with the shutdown; what they give back
-                    // is in the queue by the time it drains.
-                    _ = stop.cancelled() => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        queue.close();
-                        queue.recv().await
-                    }
+                let key = match stopping {
+                    None => tokio::select! {
+                        key = queue.recv() => key,
+                        _ = stop.cancelled() => {
+                            // Feeds end with the shutdown: once the last
+                            // one has given its count back, the queue ends.
+                            giving.stop_taking();
+                            stopping = Some(tokio::time::Instant::now() + GIVE_BACK_WAIT);
+                            continue;
+                        }
+                    },
+                    Some(until) => match tokio::time::timeout_at(until, queue.recv()).await {
+                        Ok(key) => key,
+                        Err(_) => return,
+                    },
                 };
                 let Some(key) = key else { return };
                 if let Err(error) = giving.give(&give, &key).await {
@@ -159,8 +173,25 @@ impl SharedFeeds {
             .await?;
         Ok((taken == 1).then(|| SharedHeld {
             key,
-            ended: self.ended.clone(),
+            ended: self.sender(),
         }))
+    }
+
+    /// Where a feed gives its count back; `None` once stopping (its count
+    /// then ends with this instance's heartbeat).
+    fn sender(&self) -> Option<mpsc::UnboundedSender<String>> {
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the last sender but the open feeds' own.
+    fn stop_taking(&self) {
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 
     async fn beat(&self, ttl: Duration) -> Result<(), LinkError> {
