@@ -177,7 +177,27 @@ impl SupportEngine {
     }
 
     /// Handles one customer message and waits for the whole reply.
+    ///
+    /// The turn runs on the engine's own tracked task: a caller that goes
+    /// away (a client disconnecting mid-request) does not cancel it, so the
+    /// message and its reply are stored for the customer to see on
+    /// reconnect, and a shutdown waits for it ([`Self::drain`]).
     pub async fn send_message(&self, inbound: Inbound) -> Result<Turn, EngineError> {
+        let engine = self.clone();
+        let turn = self
+            .inner
+            .tasks
+            .spawn(async move { engine.turn(inbound).await });
+        match turn.await {
+            Ok(done) => done,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(EngineError::Store(StoreError::Backend(
+                "the runtime stopped before the turn finished".into(),
+            ))),
+        }
+    }
+
+    async fn turn(&self, inbound: Inbound) -> Result<Turn, EngineError> {
         match self.accept(inbound).await? {
             Intake::Done(turn) => Ok(turn),
             Intake::Reply {

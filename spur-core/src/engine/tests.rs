@@ -580,6 +580,40 @@ async fn drain_waits_for_streamed_replies_to_be_stored() {
     assert_eq!(sessions.len(), 5);
 }
 
+/// A caller that goes away mid-turn (a client disconnecting) cancels
+/// nothing: the message and its reply are stored, and `drain` waits for them.
+#[tokio::test]
+async fn a_caller_that_goes_away_mid_turn_leaves_the_reply_stored() {
+    let provider = Arc::new(ScriptedProvider::new([Script::Delay(
+        Duration::from_millis(200),
+        Box::new(Script::Reply("stored anyway".into())),
+    )]));
+    let engine = engine_with(provider, EngineConfig::default());
+    let gone = tokio::time::timeout(
+        Duration::from_millis(20),
+        engine.send_message(Inbound::new("hi")),
+    )
+    .await;
+    assert!(gone.is_err(), "the caller gave up before the reply");
+    assert_eq!(engine.replies_in_flight(), 1);
+    assert!(engine.drain(Duration::from_secs(5)).await);
+    let page = engine
+        .store()
+        .list_conversations(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let [listed] = page.conversations.as_slice() else {
+        panic!("one conversation: {:?}", page.conversations.len());
+    };
+    let history = engine
+        .store()
+        .history(listed.conversation.id, None, 10)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hi", "stored anyway"]);
+}
+
 fn shop_engine(facts: crate::facts::ShopFacts, at: OffsetDateTime) -> SupportEngine {
     let kb = KnowledgeBase::from_markdown(
         "policies",
