@@ -107,7 +107,7 @@ macro_rules! sql_accounts {
                 .bind(password_hash)
                 .bind(account.disabled)
                 .bind($crate::store::sql::SqlTime(account.created_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(account_backend)?;
                 Ok(())
@@ -156,7 +156,7 @@ macro_rules! sql_accounts {
                 disabled: bool,
                 now: time::OffsetDateTime,
             ) -> Result<Account, AccountError> {
-                let mut tx = self.pool.begin().await.map_err(account_backend)?;
+                let mut tx = self.writer.begin().await.map_err(account_backend)?;
                 let sql = format!(
                     "UPDATE accounts SET disabled = $1 WHERE id = $2 RETURNING {ACCOUNT_COLUMNS}"
                 );
@@ -190,7 +190,7 @@ macro_rules! sql_accounts {
                 let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
                     .bind(password_hash)
                     .bind(id.0)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(account_backend)?;
                 if done.rows_affected() == 0 {
@@ -209,7 +209,7 @@ macro_rules! sql_accounts {
                 .bind($crate::store::sql::SqlTime(session.created_at))
                 .bind($crate::store::sql::SqlTime(session.expires_at))
                 .bind(session.revoked_at.map($crate::store::sql::SqlTime))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(account_backend)?;
                 Ok(())
@@ -238,7 +238,7 @@ macro_rules! sql_accounts {
                 )
                 .bind($crate::store::sql::SqlTime(now))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(account_backend)?;
                 Ok(())

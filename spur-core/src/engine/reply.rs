@@ -16,6 +16,7 @@ use crate::events::EngineEvent;
 use crate::grounding;
 use crate::llm::{CompletionRequest, ProviderError, Usage};
 use crate::prompt::PromptInput;
+use crate::prompt::eligible;
 use crate::store::{Applied, Change, StoreError};
 
 /// Everything needed to call the provider for one reply.
@@ -51,22 +52,13 @@ pub(super) struct Generated {
     consecutive_fallbacks: u32,
 }
 
+/// Pages of history read at most for one prompt.
+const HISTORY_PAGES: usize = 4;
+
 impl SupportEngine {
     pub(super) async fn prepare(&self, conversation: &Conversation, message: &Message) -> Prepared {
-        let inner = &self.inner;
-        let config = &inner.config;
-        // Fetch a little more than the limit: notices and fallbacks are skipped.
-        let want = config
-            .prompt
-            .max_history_messages
-            .saturating_mul(2)
-            .saturating_add(8);
-        let history = match inner
-            .store
-            .history(conversation.id, Some(message.seq), want)
-            .await
-        {
-            Ok(page) => page.messages,
+        let history = match self.prompt_history(conversation, message).await {
+            Ok(history) => history,
             Err(error) => {
                 // The message is stored; answer without history rather than not at all.
                 tracing::warn!(%error, "could not load history; answering without it");
@@ -82,6 +74,38 @@ impl SupportEngine {
         // A remote embedding model is asked here, off the synchronous search.
         self.shop().knowledge.prepare_query(&message.text).await;
         self.prepared(&message.text, &history, prior_fallbacks).1
+    }
+
+    /// The messages before `message` that the prompt may show: pages back
+    /// from the newest until one more than the history limit are eligible
+    /// (the extra tells the trim whether the oldest reply's question is
+    /// there), at most [`HISTORY_PAGES`] pages. Notices and fallbacks are
+    /// skipped, so the first page holds a few more than the limit; most
+    /// turns read only that one.
+    async fn prompt_history(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+    ) -> Result<Vec<Message>, StoreError> {
+        let keep = self.inner.config.prompt.max_history_messages;
+        let mut history: Vec<Message> = Vec::new();
+        let mut before = Some(message.seq);
+        for page in 0..HISTORY_PAGES {
+            let Some(seq) = before else { break };
+            let want = if page == 0 { keep + 4 } else { keep * 2 + 8 };
+            let older = self
+                .inner
+                .store
+                .history(conversation.id, Some(seq), want)
+                .await?;
+            before = older.next_before;
+            history.splice(0..0, older.messages);
+            let eligible = history.iter().filter(|m| eligible(m)).count();
+            if eligible > keep {
+                break;
+            }
+        }
+        Ok(history)
     }
 
     /// Retrieval and the prompt for `question` after `history`, on the

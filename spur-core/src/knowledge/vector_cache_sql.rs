@@ -58,7 +58,7 @@ macro_rules! sql_vector_cache {
                         touch.push(")");
                         // Only the pruning age depends on it: the vectors
                         // are good either way.
-                        if let Err(error) = touch.build().execute(&self.pool).await {
+                        if let Err(error) = touch.build().execute(&self.writer).await {
                             tracing::warn!(%error, "could not mark cached vectors used");
                         }
                     }
@@ -78,7 +78,7 @@ macro_rules! sql_vector_cache {
             ) -> Result<(), $crate::knowledge::VectorCacheError> {
                 use $crate::knowledge::vector_cache_sql::{CHUNK, backend};
                 let dims = i64::try_from(space.dims).unwrap_or(i64::MAX);
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.writer.begin().await.map_err(backend)?;
                 for chunk in vectors.chunks(CHUNK) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO embedding_vectors (model, dims, key, vector, used_at) ",

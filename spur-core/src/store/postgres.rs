@@ -31,6 +31,8 @@ async fn unreachable(error: sqlx::Error, options: &PgConnectOptions) -> Error {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL runs concurrent writers itself.
+    writer: PgPool,
 }
 
 impl PostgresStore {
@@ -56,7 +58,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(migrate_error)?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {

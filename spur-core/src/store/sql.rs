@@ -335,7 +335,7 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl ConversationStore for $store {
             async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.writer.begin().await.map_err(backend)?;
                 if let Some(new) = &change.create {
                     sqlx::query(INSERT_CONVERSATION)
                         .bind(new.id.as_uuid())
@@ -541,7 +541,7 @@ macro_rules! sql_store {
                 .bind(&note.author_name)
                 .bind(&note.text)
                 .bind(SqlTime(note.created_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?;
                 if stored.rows_affected() == 0 {
@@ -588,7 +588,7 @@ macro_rules! sql_store {
                 .bind(&reply.text)
                 .bind(&reply.author)
                 .bind(SqlTime(reply.updated_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?;
                 Ok(())
@@ -597,7 +597,7 @@ macro_rules! sql_store {
             async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM canned_replies WHERE shortcut = $1")
                     .bind(shortcut)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(backend)?;
                 Ok(done.rows_affected() > 0)

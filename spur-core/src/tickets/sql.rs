@@ -153,7 +153,7 @@ macro_rules! sql_tickets {
                     .bind(&user.name)
                     .bind(&user.email)
                     .bind(SqlTime(user.created_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| if is_unique(&e) { TicketError::EmailTaken } else { ticket_backend(e) })?;
                 Ok(())
@@ -193,7 +193,7 @@ macro_rules! sql_tickets {
             async fn delete_user(&self, id: UserId) -> Result<(), TicketError> {
                 // Explicit rather than relying on ON DELETE SET NULL alone:
                 // SQLite enforces it only with foreign keys switched on.
-                let mut tx = self.pool.begin().await.map_err(ticket_backend)?;
+                let mut tx = self.writer.begin().await.map_err(ticket_backend)?;
                 sqlx::query("UPDATE tickets SET created_by = NULL WHERE created_by = $1")
                     .bind(id.0)
                     .execute(&mut *tx)
@@ -234,7 +234,7 @@ macro_rules! sql_tickets {
                 .bind(ticket.conversation_id.map(|c| c.as_uuid()))
                 .bind(SqlTime(ticket.created_at))
                 .bind(SqlTime(ticket.updated_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await;
                 match result {
                     Ok(_) => Ok(()),
@@ -329,7 +329,7 @@ macro_rules! sql_tickets {
                     .bind(patch.priority.as_deref())
                     .bind(patch.by.map(|a| a.0))
                     .bind(SqlTime(now))
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(ticket_backend)?
                     .ok_or(TicketError::NotFound)
@@ -359,7 +359,7 @@ macro_rules! sql_tickets {
                     .bind(c.source.as_str())
                     .bind(result.reason.as_deref())
                     .bind(SqlTime(now))
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(ticket_backend)?
                     .map(Ticket::try_from)
@@ -384,7 +384,7 @@ macro_rules! sql_tickets {
                     .bind(SqlTime(stale_before))
                     .bind(SqlTime(now))
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.writer)
                     .await
                     .map_err(ticket_backend)?;
                 Ok(rows.into_iter().map(|(id,)| TicketId(id)).collect())
