@@ -614,6 +614,63 @@ async fn a_caller_that_goes_away_mid_turn_leaves_the_reply_stored() {
     assert_eq!(texts, ["hi", "stored anyway"]);
 }
 
+/// The prompt's history pages back past notices (never shown to a model)
+/// until it has the newest messages the limit allows.
+#[tokio::test]
+async fn history_behind_many_notices_still_reaches_the_prompt() {
+    let provider = Arc::new(ScriptedProvider::always("an answer"));
+    let mut config = EngineConfig::default();
+    config.prompt.max_history_messages = 2;
+    let engine = engine_with(provider.clone(), config);
+    let first = engine
+        .send_message(Inbound::new("the first question"))
+        .await
+        .unwrap();
+    // More notices than the first page holds, stored after that answer.
+    let conversation = engine
+        .conversation_by_id(first.conversation.id)
+        .await
+        .unwrap();
+    let notices = (0..10)
+        .map(|i| {
+            engine.message(
+                Sender::System,
+                format!("notice {i}"),
+                None,
+                MessageMeta::default(),
+            )
+        })
+        .collect();
+    engine
+        .store()
+        .apply(Change {
+            conversation_id: conversation.id,
+            create: None,
+            expected_version: conversation.version,
+            status: conversation.status,
+            assignee: None,
+            updated_at: engine.now(),
+            metadata: None,
+            messages: notices,
+        })
+        .await
+        .unwrap();
+    let mut next = Inbound::new("the second question");
+    next.session = Some(first.conversation.session_id);
+    engine.send_message(next).await.unwrap();
+    let prompt = provider.requests().pop().unwrap();
+    let shown: Vec<&str> = prompt
+        .messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(
+        shown,
+        ["the first question", "an answer", "the second question"]
+    );
+}
+
 fn shop_engine(facts: crate::facts::ShopFacts, at: OffsetDateTime) -> SupportEngine {
     let kb = KnowledgeBase::from_markdown(
         "policies",
