@@ -41,8 +41,12 @@ impl PostgresStore {
     /// and the reason ("connection refused at 127.0.0.1:5433").
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let options = PgConnectOptions::from_str(url).map_err(db_error)?;
+        // No ping before each use (a round trip per checkout, several per
+        // message): a connection that broke fails its query, which the
+        // caller sees as a store error, and the pool replaces it.
         let pool = PgPoolOptions::new()
             .max_connections(32)
+            .test_before_acquire(false)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options.clone())
             .await;
