@@ -19,6 +19,7 @@ use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::open_counts::OpenCounts;
@@ -41,6 +42,7 @@ pub async fn serve(
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     let open = OpenCounts::default();
     loop {
         let (stream, peer) = tokio::select! {
@@ -81,14 +83,19 @@ pub async fn serve(
         builder.http2().timer(TokioTimer::new());
         let header_read = limits.header_read;
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let stopping = shutdown.clone();
+        connections.spawn(async move {
             // The protocol is detected from the first bytes, before hyper's
-            // header timer runs: a socket that sends nothing is cut here.
+            // header timer runs: a socket that sends nothing is cut here, and
+            // at shutdown (it has no request to finish).
             let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(header_read, stream.peek(&mut first)).await,
-                Ok(Ok(1..))
-            ) {
+            let spoke = tokio::select! {
+                peeked = tokio::time::timeout(header_read, stream.peek(&mut first)) => {
+                    matches!(peeked, Ok(Ok(1..)))
+                }
+                _ = stopping.cancelled() => false,
+            };
+            if !spoke {
                 return;
             }
             let connection = builder
@@ -102,5 +109,8 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    // Sockets still before their first byte are not hyper's yet.
+    connections.close();
+    connections.wait().await;
     Ok(())
 }

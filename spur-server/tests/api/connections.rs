@@ -102,6 +102,25 @@ async fn slow_and_idle_connections_are_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_closes_sockets_that_said_nothing() {
+    let server = Server::start(Options {
+        header_read_timeout_ms: Some(60_000),
+        ..sqlite_options()
+    })
+    .await;
+    let mut silent = TcpStream::connect(host(&server)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.shutdown.cancel();
+    assert!(closed_by_server(&mut silent, Duration::from_secs(5)).await);
+    let done = tokio::time::timeout(Duration::from_secs(5), server.done).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "the server returns once its sockets are closed: {done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_a_bounded_number_of_connections() {
     let server = Server::start(Options {
         connections_per_ip: Some(3),
