@@ -65,6 +65,14 @@ pub struct FeedSlot<K: Eq + std::hash::Hash = std::net::IpAddr> {
     _shared: Option<crate::shared_feeds::SharedHeld>,
 }
 
+/// A feed cap and the error that says it is reached.
+#[derive(Clone, Copy)]
+struct Cap {
+    limit: usize,
+    code: &'static str,
+    message: &'static str,
+}
+
 impl AppState {
     /// A place for one more live feed from this client (429 when it holds
     /// `FEEDS_PER_IP` already, on any instance); freed when the feed ends.
@@ -74,19 +82,13 @@ impl AppState {
         headers: &axum::http::HeaderMap,
     ) -> Result<FeedSlot, crate::error::ApiError> {
         let ip = crate::client_ip::client_ip(peer.ip(), headers, &self.http.trusted_proxies);
-        let full = || {
-            too_many_feeds(
-                "feeds_per_ip",
-                "too many live feeds open from this address; close one first",
-            )
+        let under = Cap {
+            limit: self.http.feeds_per_ip,
+            code: "feeds_per_ip",
+            message: "too many live feeds open from this address; close one first",
         };
-        let cap = self.http.feeds_per_ip;
-        let local = self.http.open_feeds.take(ip, cap).ok_or_else(full)?;
-        let shared = self.shared_feed(&format!("ip:{ip}"), cap).await;
-        Ok(FeedSlot {
-            _local: local,
-            _shared: shared.ok_or_else(full)?,
-        })
+        self.take_feed(&self.http.open_feeds, ip, format!("ip:{ip}"), under)
+            .await
     }
 
     /// A place for one more live feed of this customer session (429 past
@@ -95,19 +97,27 @@ impl AppState {
         &self,
         session: spur_core::conversation::SessionId,
     ) -> Result<FeedSlot<spur_core::conversation::SessionId>, crate::error::ApiError> {
-        let full = || {
-            too_many_feeds(
-                "feeds_per_session",
-                "too many live feeds open for this conversation; close one first",
-            )
+        let under = Cap {
+            limit: self.http.feeds_per_session,
+            code: "feeds_per_session",
+            message: "too many live feeds open for this conversation; close one first",
         };
-        let cap = self.http.feeds_per_session;
-        let local = self
-            .http
-            .session_feeds
-            .take(session, cap)
-            .ok_or_else(full)?;
-        let shared = self.shared_feed(&format!("session:{session}"), cap).await;
+        let holder = format!("session:{session}");
+        self.take_feed(&self.http.session_feeds, session, holder, under)
+            .await
+    }
+
+    /// This instance's place for `key`, then the deployment's for `holder`.
+    async fn take_feed<K: Eq + std::hash::Hash + Clone>(
+        &self,
+        counts: &crate::open_counts::OpenCounts<K>,
+        key: K,
+        holder: String,
+        cap: Cap,
+    ) -> Result<FeedSlot<K>, crate::error::ApiError> {
+        let full = || too_many_feeds(cap.code, cap.message);
+        let local = counts.take(key, cap.limit).ok_or_else(full)?;
+        let shared = self.shared_feed(&holder, cap.limit).await;
         Ok(FeedSlot {
             _local: local,
             _shared: shared.ok_or_else(full)?,
