@@ -33,6 +33,15 @@ pub struct ConnectionLimits {
     pub trusted: Vec<IpNet>,
 }
 
+/// Replies stream as small SSE writes; Nagle's algorithm would hold each
+/// behind the client's delayed ACK (36-41 ms per first delta measured with
+/// `spur-stream`; 0.1 ms without it).
+fn no_delay(stream: &tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY not set");
+    }
+}
+
 /// Serves `app` until `shutdown`, then stops accepting and returns once
 /// every open connection has finished its requests.
 pub async fn serve(
@@ -57,6 +66,7 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        no_delay(&stream);
         let capped = limits.per_ip > 0 && !limits.trusted.iter().any(|n| n.contains(&peer.ip()));
         let slot = match open.take(peer.ip(), if capped { limits.per_ip } else { 0 }) {
             Some(slot) => slot,
@@ -113,4 +123,20 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_send_small_writes_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(!accepted.nodelay().unwrap(), "the kernel's default");
+        no_delay(&accepted);
+        assert!(accepted.nodelay().unwrap());
+    }
 }
