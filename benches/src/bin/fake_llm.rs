@@ -9,6 +9,5 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(0);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("http://{}/v1", listener.local_addr()?);
-    let app = spur_core::testing::fake_openai::router(Default::default());
-    axum::serve(listener, app).await
+    spur_core::testing::fake_openai::serve(listener, Default::default()).await
 }

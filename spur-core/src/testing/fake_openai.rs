@@ -3,7 +3,8 @@
 //! `slow` answers after 3 s, `rate-limited` is 429, `broken` is 500, `flaky`
 //! is 503 on its own first call then fine (whatever else was asked before), `malformed` sends broken JSON, `drop-mid-stream`
 //! cuts a stream, `slow-stream` streams 15 words 100 ms apart (the whole
-//! answer is [`SLOW_STREAM_TEXT`]); `tickets` answers ticket classification and summary
+//! answer is [`SLOW_STREAM_TEXT`]), `timed-stream` streams a whole
+//! sentence first and notes when that chunk left ([`Fake::first_chunks`]); `tickets` answers ticket classification and summary
 //! prompts with valid JSON (`slow-tickets` after 3 s); any other model
 //! answers at once (streamed when asked). While `failing` is set, every
 //! request is a 503 (a provider that is down, then recovers).
@@ -11,7 +12,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
@@ -35,6 +36,10 @@ pub struct Fake {
     pub failing: Arc<std::sync::atomic::AtomicBool>,
     /// Texts sent to `/v1/embeddings`, per request.
     pub embedded: Arc<std::sync::Mutex<Vec<usize>>>,
+    /// `timed-stream`: when each request's first chunk was handed to the
+    /// connection, by the request's last message text (a bench in the same
+    /// process compares it with when the delta reached its client).
+    pub first_chunks: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
 }
 
 /// What the `tickets` model says: a classification or a summary, by prompt.
@@ -78,6 +83,12 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
         .unwrap_or(0);
     let stream = body["stream"].as_bool().unwrap_or(false);
     let tickets = ticket_answer(&body);
+    let last_text = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string();
     if let Ok(mut last) = fake.last_body.lock() {
         *last = Some(body);
     }
@@ -141,7 +152,13 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
         }
         _ if stream => {
             use futures::StreamExt;
-            let pieces = ["We ship ", "to the USA, ", "India and Europe."];
+            // `timed-stream` completes a sentence in its first chunk, so the
+            // grounding guard (sentence by sentence) can release it at once.
+            let pieces: &[&str] = if model == "timed-stream" {
+                &["We ship to the USA, India and Europe. ", "Anything else?"]
+            } else {
+                &["We ship ", "to the USA, ", "India and Europe."]
+            };
             let usage = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
                 "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 9, "total_tokens": 51}});
             let events: Vec<String> = pieces
@@ -149,10 +166,19 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
                 .map(|p| chunk(p))
                 .chain([format!("data: {usage}\n\n"), "data: [DONE]\n\n".to_string()])
                 .collect();
+            let timed = (model == "timed-stream").then_some((fake.first_chunks.clone(), last_text));
             // Real chunked streaming, one event at a time.
-            let body = futures::stream::iter(events).then(|e| async move {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                Ok::<_, Infallible>(e)
+            let body = futures::stream::iter(events).enumerate().then(move |(i, e)| {
+                let timed = timed.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    if let (0, Some((first_chunks, text))) = (i, timed)
+                        && let Ok(mut first) = first_chunks.lock()
+                    {
+                        first.insert(text, Instant::now());
+                    }
+                    Ok::<_, Infallible>(e)
+                }
             });
             ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
         }
@@ -219,14 +245,24 @@ pub fn router(fake: Fake) -> axum::Router {
         .with_state(fake)
 }
 
+/// Serves the fake on `listener` until the process ends. Chunks leave at
+/// once (TCP_NODELAY), as from a real provider's edge: with Nagle's
+/// algorithm a streamed chunk waits for the reader's delayed ACK.
+pub async fn serve(listener: tokio::net::TcpListener, fake: Fake) -> std::io::Result<()> {
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(fake)).await
+}
+
 /// Starts the fake on a free loopback port; returns its `/v1` base URL.
 pub async fn start() -> std::io::Result<(String, Fake)> {
     let fake = Fake::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = router(fake.clone());
+    let serving = serve(listener, fake.clone());
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
+        if let Err(error) = serving.await {
             tracing::error!(%error, "fake OpenAI server stopped");
         }
     });
