@@ -7,6 +7,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use super::StoreError as Error;
 use super::sql::{backend as db_error, migrate_error};
 
+mod one_statement;
+
 /// How long connecting may take before the address is reported.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -314,6 +314,31 @@ macro_rules! sql_store {
                     .transpose()
             }
 
+            /// The stored message holding `key` and its conversation, if any.
+            async fn duplicate_of(&self, key: &str) -> Result<Option<Applied>, StoreError> {
+                let Some(original) = self.message_by_idempotency_key(key).await? else {
+                    return Ok(None);
+                };
+                let owner = self
+                    .conversation(original.conversation_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(Some(Applied::Duplicate {
+                    conversation: owner,
+                    message: original,
+                }))
+            }
+
+            /// Why a conversation's update matched no row: another writer
+            /// moved its version on, or it does not exist.
+            async fn not_updated(&self, id: ConversationId) -> StoreError {
+                match self.conversation(id).await {
+                    Ok(Some(_)) => StoreError::Conflict,
+                    Ok(None) => StoreError::NotFound,
+                    Err(error) => error,
+                }
+            }
+
             async fn fetch_message(
                 &self,
                 condition: &'static str,
@@ -335,6 +360,10 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl ConversationStore for $store {
             async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
+                let change = match self.apply_in_one_statement(change).await {
+                    Ok(applied) => return applied,
+                    Err(change) => change,
+                };
                 let mut tx = self.writer.begin().await.map_err(backend)?;
                 if let Some(new) = &change.create {
                     sqlx::query(INSERT_CONVERSATION)
@@ -363,10 +392,7 @@ macro_rules! sql_store {
                     .map_err(backend)?;
                 let Some(row) = updated else {
                     drop(tx);
-                    return match self.conversation(change.conversation_id).await? {
-                        Some(_) => Err(StoreError::Conflict),
-                        None => Err(StoreError::NotFound),
-                    };
+                    return Err(self.not_updated(change.conversation_id).await);
                 };
                 let conversation = Conversation::try_from(row)?;
                 let first_seq = conversation.last_seq - change.messages.len() as i64;
@@ -391,18 +417,10 @@ macro_rules! sql_store {
                         // The key is already stored: undo everything, report the original.
                         tx.rollback().await.map_err(backend)?;
                         let key = message.idempotency_key.clone().unwrap_or_default();
-                        let original = self
-                            .message_by_idempotency_key(&key)
+                        return self
+                            .duplicate_of(&key)
                             .await?
-                            .ok_or_else(|| StoreError::Corrupt("duplicate key vanished".into()))?;
-                        let owner = self
-                            .conversation(original.conversation_id)
-                            .await?
-                            .ok_or(StoreError::NotFound)?;
-                        return Ok(Applied::Duplicate {
-                            conversation: owner,
-                            message: original,
-                        });
+                            .ok_or_else(|| StoreError::Corrupt("duplicate key vanished".into()));
                     }
                 }
                 tx.commit().await.map_err(backend)?;

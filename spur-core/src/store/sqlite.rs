@@ -89,6 +89,15 @@ impl SqliteStore {
     pub fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    /// SQLite has no data-modifying CTEs: every change takes the
+    /// transaction in `sql_store!` (in process, so no network round trips).
+    async fn apply_in_one_statement(
+        &self,
+        change: super::Change,
+    ) -> Result<Result<super::Applied, Error>, super::Change> {
+        Err(change)
+    }
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
