@@ -106,10 +106,21 @@ function refresh() {
   if (openId) openConversation(openId);
 }
 
+// Lists reload on every filter change and live event, so loads overlap;
+// only the newest may render (an older answer arriving later is stale).
+const loads = {};
+function newestOf(list) {
+  const n = (loads[list] || 0) + 1;
+  loads[list] = n;
+  return () => loads[list] === n;
+}
+
 async function loadInbox() {
   const query = new URLSearchParams({ view, limit: '100', q: $('q').value.trim(), category: $('category').value,
     priority: $('priority').value, status: $('status').value });
+  const newest = newestOf('inbox');
   const page = await api('/v1/agent/conversations?' + query);
+  if (!newest()) return;
   const list = $('inbox');
   list.replaceChildren(...page.conversations.map((c) => {
     const mine = c.assignee === auth.account.id;
@@ -138,7 +149,9 @@ async function loadInbox() {
 // tab; a short tone when a new one starts waiting (if the agent wants it).
 let waitingIds = null;
 async function countWaiting() {
+  const newest = newestOf('waiting');
   const waiting = await api('/v1/agent/conversations?view=waiting&limit=100');
+  if (!newest()) return;
   const n = waiting.conversations.length;
   document.title = (n ? `(${n}${waiting.nextCursor ? '+' : ''}) ` : '') + 'Spur console';
   const ids = new Set(waiting.conversations.map((c) => c.id));
@@ -363,7 +376,9 @@ async function loadTickets(more = false) {
   const query = new URLSearchParams({ limit: '50', total: 'true', q: $('ticket-q').value.trim(),
     status: $('ticket-status').value, category: $('ticket-category').value, aiStatus: $('ticket-ai').value });
   if (more && ticketCursor) query.set('cursor', ticketCursor);
+  const newest = newestOf('tickets');
   const page = await api('/v1/tickets?' + query);
+  if (!newest()) return;
   ticketCursor = page.nextCursor || null;
   $('ticket-total').textContent = `${page.total} ticket${page.total === 1 ? '' : 's'}`;
   $('tickets-more').hidden = !ticketCursor;
@@ -418,7 +433,9 @@ $('new-ticket').addEventListener('submit', async (e) => {
 });
 
 async function loadLogs() {
+  const newest = newestOf('logs');
   const page = await api('/v1/admin/logs?limit=100' + ($('fallbacks-only').checked ? '&fallbacks=true' : ''));
+  if (!newest()) return;
   const t = page.totals;
   $('totals').textContent = `${t.replies} replies · ${t.fallbacks} fallbacks · ${t.tokensIn} tokens in / ${t.tokensOut} out` +
     (t.costUsd == null ? '' : ` · $${t.costUsd.toFixed(4)}`);

@@ -67,6 +67,8 @@ test('a customer reaches a person, who answers live and closes', async () => {
   await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
   assert.equal(await agent.locator('#inbox button').count(), 1);
   await agent.getByRole('tab', { name: 'Active' }).click();
+  // The Active view holds both again before the search narrows it.
+  await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor();
   // Search narrows the inbox to the conversation that mentions it.
   await agent.getByLabel('Search messages').fill('talk to a human');
   await agent.locator('#inbox button', { has: agent.locator('.badge.automated') }).waitFor({ state: 'detached' });
@@ -188,6 +190,30 @@ test('admins see the assistant log and manage agents', async () => {
   await page.getByRole('button', { name: 'Add account' }).click();
   await page.locator('#agents tr', { hasText: 'bo@shop.example' }).waitFor();
   await shot(page, 'admin-agents');
+});
+
+test('an older inbox answer arriving late never replaces a newer one', async () => {
+  for (const message of ['Is the zebra-striped teapot back in stock?', 'Do you gift wrap orders?']) {
+    assert.equal((await api(server.base, '/v1/chat/message', { method: 'POST', body: { message } })).status, 200);
+  }
+  // An admin: an earlier test disables the agent's account.
+  const agent = await signedIn(browser, server.base, '/agent', ADMIN);
+  await agent.locator('body[data-live=true]').waitFor();
+  // Every unfiltered Active list is slow to come; the searched one is not.
+  const unfiltered = (url) => url.pathname === '/v1/agent/conversations'
+    && url.searchParams.get('view') === 'active' && url.searchParams.get('q') === '';
+  await agent.route(unfiltered, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
+  const late = agent.waitForResponse((response) => unfiltered(new URL(response.url())));
+  await agent.getByRole('tab', { name: 'Active' }).click();
+  await agent.getByLabel('Search messages').fill('zebra-striped');
+  await agent.locator('#inbox button', { hasText: 'Do you gift wrap' }).waitFor({ state: 'detached' });
+  await late;
+  await agent.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await agent.locator('#inbox button').count(), 1, 'the search result stays');
+  await agent.unroute(unfiltered);
 });
 
 test('the console works on a phone', async () => {
