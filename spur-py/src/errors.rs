@@ -50,12 +50,13 @@ pub fn engine_error(error: EngineError) -> PyErr {
     let message = error.to_string();
     match error {
         EngineError::Validation(_) => ValidationError::new_err(message),
-        EngineError::UnknownSession | EngineError::UnknownConversation => {
-            NotFoundError::new_err(message)
-        }
+        EngineError::UnknownSession
+        | EngineError::UnknownConversation
+        | EngineError::UnknownCannedReply => NotFoundError::new_err(message),
         EngineError::IdempotencyMismatch | EngineError::Transition(_) | EngineError::Busy => {
             ConflictError::new_err(message)
         }
+        EngineError::NotYourCannedReply => pyo3::exceptions::PyPermissionError::new_err(message),
         EngineError::Store(_) => StoreError_::new_err(message),
     }
 }

@@ -192,6 +192,12 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "invalid_state", error.to_string())
             }
             EngineError::Busy => Self::new(StatusCode::CONFLICT, "busy", error.to_string()),
+            EngineError::UnknownCannedReply => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", "no such shortcut")
+            }
+            EngineError::NotYourCannedReply => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+            }
             EngineError::Store(_) => {
                 tracing::error!(%error, "storage failure");
                 Self::new(

@@ -19,6 +19,10 @@ pub enum EngineError {
     Store(StoreError),
     #[error("the conversation kept changing concurrently; try again")]
     Busy,
+    #[error("no canned reply has this shortcut")]
+    UnknownCannedReply,
+    #[error("only an admin or whoever saved it last can delete it")]
+    NotYourCannedReply,
 }
 
 impl From<StoreError> for EngineError {

@@ -394,6 +394,37 @@ impl SupportEngine {
         Ok(reply)
     }
 
+    /// Deletes the canned reply under `shortcut`: an admin (`as_admin`) any,
+    /// anyone else only one they saved last.
+    pub async fn delete_canned_reply(
+        &self,
+        shortcut: &str,
+        by: &str,
+        as_admin: bool,
+    ) -> Result<(), EngineError> {
+        let author = (!as_admin).then_some(by);
+        if self
+            .inner
+            .store
+            .delete_canned_reply(shortcut, author)
+            .await?
+        {
+            return Ok(());
+        }
+        let there = self
+            .inner
+            .store
+            .canned_replies()
+            .await?
+            .iter()
+            .any(|c| c.shortcut == shortcut);
+        Err(if there {
+            EngineError::NotYourCannedReply
+        } else {
+            EngineError::UnknownCannedReply
+        })
+    }
+
     /// Hands the conversation to agent `to`. Only its owner may, or an
     /// admin (`as_admin`); anyone else gets
     /// [`TransitionError::ClaimedByOther`] or [`TransitionError::NotClaimed`].

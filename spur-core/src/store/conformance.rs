@@ -135,10 +135,22 @@ async fn canned_replies_by_shortcut(store: &dyn ConversationStore) {
         ],
         "by shortcut, the newest text"
     );
-    assert!(store.delete_canned_reply("hello").await.unwrap());
-    assert!(!store.delete_canned_reply("hello").await.unwrap());
+    assert!(
+        !store
+            .delete_canned_reply("hello", Some("bo-id"))
+            .await
+            .unwrap(),
+        "not who saved it"
+    );
+    assert!(
+        store
+            .delete_canned_reply("hello", Some("ana-id"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_canned_reply("hello", None).await.unwrap());
     assert_eq!(store.canned_replies().await.unwrap().len(), 1);
-    assert!(store.delete_canned_reply("returns").await.unwrap());
+    assert!(store.delete_canned_reply("returns", None).await.unwrap());
 }
 
 async fn notes_stay_with_their_conversation(store: &dyn ConversationStore) {

@@ -263,8 +263,17 @@ impl ConversationStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError> {
-        Ok(self.lock()?.canned.remove(shortcut).is_some())
+    async fn delete_canned_reply(
+        &self,
+        shortcut: &str,
+        author: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let theirs = inner
+            .canned
+            .get(shortcut)
+            .is_some_and(|c| author.is_none_or(|a| c.author == a));
+        Ok(theirs && inner.canned.remove(shortcut).is_some())
     }
 
     async fn list_conversations(

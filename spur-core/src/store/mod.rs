@@ -284,8 +284,14 @@ pub trait ConversationStore: Send + Sync {
     /// Saves an answer, replacing the one with the same shortcut.
     async fn save_canned_reply(&self, reply: &CannedReply) -> Result<(), StoreError>;
 
-    /// Deletes the answer with this shortcut; `false` if there was none.
-    async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError>;
+    /// Deletes the answer with this shortcut, if `author` saved it last
+    /// (`None`: whoever did); `false` if nothing was deleted. One
+    /// statement, so a reply saved meanwhile by someone else is kept.
+    async fn delete_canned_reply(
+        &self,
+        shortcut: &str,
+        author: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// Conversations by newest activity, after `cursor`.
     async fn list_conversations(

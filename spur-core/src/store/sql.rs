@@ -612,9 +612,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn delete_canned_reply(&self, shortcut: &str) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM canned_replies WHERE shortcut = $1")
+            async fn delete_canned_reply(&self, shortcut: &str, author: Option<&str>) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM canned_replies WHERE shortcut = $1 AND author = COALESCE($2, author)")
                     .bind(shortcut)
+                    .bind(author)
                     .execute(&self.writer)
                     .await
                     .map_err(backend)?;

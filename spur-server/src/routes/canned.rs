@@ -84,20 +84,10 @@ pub async fn delete(
     AgentUser(agent): AgentUser,
     Path(shortcut): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = state.engine.store();
-    let found = store
-        .canned_replies()
-        .await?
-        .into_iter()
-        .find(|c| c.shortcut == shortcut)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such shortcut"))?;
-    if agent.account.role != Role::Admin && found.author != agent.account.id.to_string() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an admin or whoever saved it can delete it",
-        ));
-    }
-    store.delete_canned_reply(&shortcut).await?;
+    let admin = agent.account.role == Role::Admin;
+    state
+        .engine
+        .delete_canned_reply(&shortcut, &agent.account.id.to_string(), admin)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
