@@ -156,6 +156,11 @@ pub struct Options {
     /// models shorten theirs to it, others must be given their own).
     #[arg(long, env = "EMBEDDING_DIMS", global = true)]
     pub embedding_dims: Option<usize>,
+    /// Every sentence Spur says or tells the model: `[texts]` in the TOML
+    /// file (keys of `spur_core::prompt::PromptTexts`; unset keys keep
+    /// their defaults). Too many sentences for flags or variables.
+    #[arg(skip)]
+    pub texts: Option<spur_core::prompt::PromptTexts>,
     /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
     #[arg(long, env = "SHOP_NAME", global = true)]
     pub shop_name: Option<String>,
@@ -392,6 +397,8 @@ pub struct Settings {
     pub feeds_per_session: usize,
     /// Operator facts set here; each overrides the knowledge's own.
     pub shop: ShopOverrides,
+    /// What Spur says, as the operator worded it.
+    pub texts: spur_core::prompt::PromptTexts,
     /// Watch the knowledge directory for changes.
     pub knowledge_watch: bool,
     /// Web imports may reach private addresses.
@@ -750,6 +757,7 @@ impl Settings {
                 o.shop_holidays.or(file.shop_holidays),
                 o.shop_contact.or(file.shop_contact),
             )?,
+            texts: o.texts.or(file.texts).unwrap_or_default(),
             llm,
             llm_timeout: Duration::from_millis(llm_timeout_ms),
             history_limit,
@@ -1146,6 +1154,29 @@ mod tests {
         let error = load(&["--config", &file]).unwrap_err();
         assert_eq!(error.setting, "--config");
         assert!(error.message.contains("prot"), "{error}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn the_files_texts_table_rewords_what_spur_says() {
+        let path = std::env::temp_dir().join(format!("spur-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &path,
+            "[texts]\nhandoff_reply = \"Someone from the Tea Co. team writes back soon.\"\n",
+        )
+        .unwrap();
+        let file = path.to_string_lossy().to_string();
+        let s = load(&["--config", &file]).unwrap();
+        let defaults = spur_core::prompt::PromptTexts::default();
+        assert_eq!(
+            s.texts.handoff_reply,
+            "Someone from the Tea Co. team writes back soon."
+        );
+        assert_eq!(s.texts.persona, defaults.persona, "unset keys keep theirs");
+        assert_eq!(load(&[]).unwrap().texts, defaults);
+        std::fs::write(&path, "[texts]\nhandof_reply = \"typo\"\n").unwrap();
+        let error = load(&["--config", &file]).unwrap_err();
+        assert!(error.message.contains("handof_reply"), "{error}");
         let _ = std::fs::remove_file(path);
     }
 

@@ -196,6 +196,7 @@ pub async fn engine(
         ..EngineConfig::default()
     };
     config.prompt.max_history_messages = settings.history_limit;
+    config.prompt.texts = settings.texts.clone();
     config.limits.max_chars = settings.message_max_chars;
     let mut builder = SupportEngine::builder()
         .store(store)

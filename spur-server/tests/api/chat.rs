@@ -370,3 +370,39 @@ async fn the_chat_config_says_who_answers_and_when() {
     assert!(demo["hours"].as_str().unwrap().contains("IST"), "{demo}");
     assert_eq!(demo["suggestions"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_texts_are_what_customers_read() {
+    let handoff = "Our tea people will write back here.";
+    let texts = spur_core::prompt::PromptTexts {
+        handoff_reply: handoff.into(),
+        handoff_after_hours_reply: handoff.into(),
+        handoff_unknown_hours_reply: handoff.into(),
+        with_agent_reply: "Still with our tea people.".into(),
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        texts: Some(texts),
+        ..sqlite_options()
+    })
+    .await;
+    let asked = server.say("I want to talk to a human please", None).await;
+    assert_eq!(asked["status"], "agent", "{asked}");
+    assert!(
+        asked["reply"].as_str().unwrap().starts_with(handoff),
+        "{asked}"
+    );
+    let session = asked["sessionId"].as_str().unwrap();
+    // The seed apps' route shows one reply per message, this one while a
+    // person holds the conversation.
+    let again: Value = server
+        .post(
+            "/chat/message",
+            json!({"message": "still there?", "sessionId": session}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["reply"], "Still with our tea people.", "{again}");
+}
