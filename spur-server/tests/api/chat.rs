@@ -168,15 +168,12 @@ async fn seed_frontends_work_unchanged() {
         .post("/v1/chat/escalate", json!({"sessionId": session}))
         .await;
     assert_eq!(escalated.status(), 200);
-    let r: Value = server
-        .post(
+    let r = server
+        .post_json(
             "/chat/message",
             json!({"message": "still there?", "sessionId": session}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r["status"], "agent", "{r}");
     assert!(
         r["reply"]
@@ -395,14 +392,11 @@ async fn the_operators_texts_are_what_customers_read() {
     let session = asked["sessionId"].as_str().unwrap();
     // The seed apps' route shows one reply per message, this one while a
     // person holds the conversation.
-    let again: Value = server
-        .post(
+    let again = server
+        .post_json(
             "/chat/message",
             json!({"message": "still there?", "sessionId": session}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(again["reply"], "Still with our tea people.", "{again}");
 }

@@ -107,6 +107,11 @@ impl Server {
         self.get(path).await.json().await.unwrap()
     }
 
+    /// `POST` for a JSON body, whatever the status.
+    pub async fn post_json(&self, path: &str, body: Value) -> Value {
+        self.post(path, body).await.json().await.unwrap()
+    }
+
     /// `POST /v1/chat/message`, expecting 200.
     pub async fn say(&self, message: &str, session: Option<&str>) -> Value {
         let response = self
