@@ -26,40 +26,23 @@ use spur_benches::server::{
 const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench-password-0123456789";
 
+/// `--feeds 1000,10000 --samples 200 --bus redis|nats`.
+#[derive(clap::Parser)]
 struct Args {
+    /// Idle customer feeds open on A, one size after another.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     feeds: Vec<usize>,
+    /// Replies timed per size.
+    #[arg(long, default_value_t = 200)]
     samples: usize,
+    /// Only this bus (default: redis, then nats).
+    #[arg(long)]
     bus: Option<String>,
-}
-
-fn args() -> Args {
-    let mut out = Args {
-        feeds: vec![1_000, 10_000],
-        samples: 200,
-        bus: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--feeds" => {
-                out.feeds = it
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|n| n.trim().parse().ok())
-                    .collect();
-            }
-            "--samples" => out.samples = it.next().and_then(|s| s.parse().ok()).unwrap_or(200),
-            "--bus" => out.bus = it.next(),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
-    let args = args();
+    let args = <Args as clap::Parser>::parse();
     let binary = spur_benches::server::binary()?;
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());

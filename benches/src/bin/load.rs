@@ -40,42 +40,29 @@ const QUESTIONS: &[&str] = &[
     "How do refunds work?",
 ];
 
+/// The options in this file's header.
+#[derive(clap::Parser)]
 struct Args {
+    /// Seconds per concurrency level and rate.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// One backend only: sqlite or postgres.
+    #[arg(long)]
     only: Option<String>,
     /// Appended to the PostgreSQL URL (e.g. `sslmode=disable`).
+    #[arg(long)]
     pg_query: Option<String>,
     /// Measure memory per idle feed with this many feeds instead.
+    #[arg(long)]
     feeds: Option<usize>,
     /// Compare 1 and 3 instances behind HAProxy instead.
+    #[arg(long)]
     balanced: bool,
-}
-
-fn args() -> Args {
-    let mut out = Args {
-        seconds: 5,
-        only: None,
-        pg_query: None,
-        feeds: None,
-        balanced: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seconds" => out.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
-            "--only" => out.only = it.next(),
-            "--pg-query" => out.pg_query = it.next(),
-            "--feeds" => out.feeds = it.next().and_then(|s| s.parse().ok()),
-            "--balanced" => out.balanced = true,
-            _ => {}
-        }
-    }
-    out
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
-    let args = args();
+    let args = <Args as clap::Parser>::parse();
     // One descriptor per feed here and in the server (which inherits it).
     if let Some(n) = args.feeds {
         let wanted = u64::try_from(n * 2 + 1024).unwrap_or(u64::MAX);

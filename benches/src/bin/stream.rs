@@ -33,33 +33,23 @@ const QUESTIONS: &[&str] = &[
     "How do refunds work?",
 ];
 
+/// `--seconds 10 --rate 200 --only sqlite|postgres`.
+#[derive(clap::Parser)]
 struct Args {
+    /// How long the open loop runs, per backend.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Streams started per second.
+    #[arg(long, default_value_t = 200)]
     rate: u64,
+    /// One backend only.
+    #[arg(long)]
     only: Option<String>,
-}
-
-fn args() -> Args {
-    let mut out = Args {
-        seconds: 10,
-        rate: 200,
-        only: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seconds" => out.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(10),
-            "--rate" => out.rate = it.next().and_then(|s| s.parse().ok()).unwrap_or(200),
-            "--only" => out.only = it.next(),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
-    let args = args();
+    let args = <Args as clap::Parser>::parse();
     let binary = spur_benches::server::binary()?;
     let (llm, fake) = spur_core::testing::fake_openai::start().await?;
     let client = reqwest::Client::builder()
