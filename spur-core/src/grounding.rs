@@ -174,7 +174,9 @@ fn names(sentence: &str) -> Vec<String> {
         .collect()
 }
 
-fn sentences(text: &str) -> Vec<&str> {
+/// `text` cut after each sentence end and each line break: the pieces
+/// join back into `text`, paragraph breaks included.
+fn segments(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let bytes = text.as_bytes();
@@ -183,13 +185,11 @@ fn sentences(text: &str) -> Vec<&str> {
             || (matches!(b, b'.' | b'!' | b'?')
                 && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()));
         if end {
-            if !text[start..=i].trim().is_empty() {
-                out.push(&text[start..=i]);
-            }
+            out.push(&text[start..=i]);
             start = i + 1;
         }
     }
-    if !text[start..].trim().is_empty() {
+    if start < text.len() {
         out.push(&text[start..]);
     }
     out
@@ -255,10 +255,12 @@ impl SentenceGate {
     }
 }
 
+/// `text` without its unsupported sentences; line breaks kept, so a
+/// streamed reply shows its paragraphs as the stored one has them.
 fn release(text: &str, sources: &Sources) -> String {
-    sentences(text)
+    segments(text)
         .into_iter()
-        .filter(|s| unsupported(s, sources).is_empty())
+        .filter(|s| s.trim().is_empty() || unsupported(s, sources).is_empty())
         .collect()
 }
 
@@ -288,7 +290,7 @@ pub fn cited<'a>(reply: &str, passages: impl IntoIterator<Item = (usize, &'a str
 pub fn check(reply: &str, sources: &Sources) -> Checked {
     let mut kept = Vec::new();
     let mut missing = Vec::new();
-    for sentence in sentences(reply) {
+    for sentence in segments(reply) {
         let claims = unsupported(sentence, sources);
         if claims.is_empty() {
             kept.push(sentence);
@@ -369,6 +371,28 @@ mod tests {
         );
         let checked = check(reply, &sources);
         assert_eq!(checked.text.as_deref(), Some(shown.as_str()));
+    }
+
+    /// The stream shows what is stored, paragraph breaks included (they
+    /// were dropped once, and the engine then re-sent the whole reply).
+    #[test]
+    fn a_streamed_reply_keeps_its_paragraphs() {
+        let sources = demo();
+        for reply in [
+            "Returns are accepted within 14 days.\n\nAsk us anytime!",
+            "Returns are accepted within 14 days.\n\nRefunds take 30 days.\n\nAsk us anytime!",
+            "Hello!\nReturns are accepted within 14 days of delivery.",
+        ] {
+            let mut gate = SentenceGate::default();
+            let mut shown = String::new();
+            for piece in reply.split_inclusive(' ') {
+                shown.push_str(&gate.push(piece, &sources));
+            }
+            shown.push_str(&gate.finish(&sources));
+            assert!(shown.contains('\n'), "{shown:?}");
+            let stored = check(reply, &sources).text.unwrap();
+            assert_eq!(shown.trim(), stored, "{reply:?}");
+        }
     }
 
     #[test]
