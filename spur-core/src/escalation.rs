@@ -20,6 +20,8 @@ pub enum EscalationReason {
     NoAnswer,
     /// A high-priority complaint.
     UrgentComplaint,
+    /// The model called the `handoff_to_human` tool, with this reason.
+    AssistantHandoff { reason: String },
 }
 
 impl EscalationReason {
@@ -31,6 +33,7 @@ impl EscalationReason {
             Self::LowConfidence { .. } => "low_confidence",
             Self::NoAnswer => "no_answer",
             Self::UrgentComplaint => "urgent_complaint",
+            Self::AssistantHandoff { .. } => "assistant_handoff",
         }
     }
 
@@ -47,6 +50,7 @@ impl EscalationReason {
             ),
             Self::NoAnswer => "The assistant had no answer in the knowledge base.".into(),
             Self::UrgentComplaint => "An urgent complaint.".into(),
+            Self::AssistantHandoff { reason } => format!("The assistant handed over: {reason}"),
         }
     }
 }

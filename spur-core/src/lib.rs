@@ -21,6 +21,8 @@ pub mod store;
 #[cfg(all(feature = "test-util", feature = "runtime"))]
 pub mod testing;
 pub mod tickets;
+#[cfg(feature = "runtime")]
+pub mod tools;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -196,6 +196,7 @@ pub fn build_prompt<'py>(
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         };
         d.set_item("role", role)?;
         d.set_item("content", m.content)?;

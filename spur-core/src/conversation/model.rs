@@ -182,6 +182,9 @@ pub struct MessageMeta {
     /// For assistant replies: what the grounding guard found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grounding: Option<crate::grounding::Grounding>,
+    /// For assistant replies: the tools called on the way, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolRecord>,
     /// For customer messages: how the local classifier read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
@@ -205,6 +208,22 @@ pub struct MessageMeta {
     /// that trimming a long history adds integers instead of re-tokenizing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_tokens: Option<TextTokens>,
+}
+
+/// One tool call made while producing a reply, as the agents and the
+/// admin log see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    pub tool: String,
+    /// The arguments as the model sent them (parsed when they parse), the
+    /// tool's secret fields replaced by `"[redacted]"`.
+    pub arguments: serde_json::Value,
+    /// `ok`, or why not: `invalid_arguments`, `unknown_tool`, `not_allowed`,
+    /// `timeout`, `too_large`, `failed`.
+    pub outcome: String,
+    /// The start of the result, or the error.
+    pub summary: String,
+    pub latency_ms: u64,
 }
 
 /// A question the assistant could not answer.

@@ -9,6 +9,7 @@ use crate::knowledge::KnowledgeBase;
 use crate::llm::{LlmProvider, OfflineConfig, OfflineResponder};
 use crate::prompt::{TokenCounter, tokens};
 use crate::store::{ConversationStore, MemoryStore};
+use crate::tools::{HandoffToHuman, SearchKnowledge, Tool, ToolRegistry};
 
 /// Assembles a [`SupportEngine`]. Everything has a default: an in-memory
 /// store, the offline knowledge-base responder, the demo knowledge base,
@@ -23,6 +24,7 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     ids: Option<Arc<dyn IdGenerator>>,
     events: Option<Arc<dyn EventSink>>,
+    tools: ToolRegistry,
     config: EngineConfig,
 }
 
@@ -74,6 +76,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The tools the model may call (more can be added to the engine later,
+    /// [`SupportEngine::register_tool`]). The built-in tools switched on in
+    /// the config's `tools` join them, unless one of these has their name.
+    pub fn tools(mut self, tools: ToolRegistry) -> Self {
+        self.tools = tools;
+        self
+    }
+
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
         self
@@ -100,6 +110,25 @@ impl EngineBuilder {
         let tokens = self
             .tokens
             .unwrap_or_else(|| tokens::for_model(provider.model()));
+        let mut tools = self.tools;
+        let builtins: [(bool, Arc<dyn Tool>); 2] = [
+            (
+                config.tools.search_knowledge,
+                Arc::new(SearchKnowledge::new(config.retrieval_k)),
+            ),
+            (
+                config.tools.handoff_to_human,
+                Arc::new(HandoffToHuman::default()),
+            ),
+        ];
+        for (_, tool) in builtins.into_iter().filter(|(on, _)| *on) {
+            if !tools.contains(&tool.spec().name)
+                && let Err(error) = tools.register(tool)
+            {
+                // Their definitions are fixed and tested: not reachable.
+                tracing::error!(%error, "a built-in tool could not be registered");
+            }
+        }
 
         SupportEngine {
             inner: Arc::new(Inner {
@@ -119,6 +148,7 @@ impl EngineBuilder {
                 config,
                 locks: super::locks::ConversationLocks::default(),
                 tasks: tokio_util::task::TaskTracker::new(),
+                tools: std::sync::RwLock::new(Arc::new(tools)),
             }),
         }
     }

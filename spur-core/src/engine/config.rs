@@ -26,6 +26,8 @@ pub struct EngineConfig {
     /// Check every reply's facts against the knowledge before it is stored
     /// (`crate::grounding`).
     pub grounding: bool,
+    /// How tools run, and which built-in tools are offered.
+    pub tools: crate::tools::ToolsConfig,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +42,7 @@ impl Default for EngineConfig {
             retrieval_k: 3,
             default_channel: "web".into(),
             grounding: true,
+            tools: crate::tools::ToolsConfig::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::llm::LlmProvider;
 use crate::prompt::{PromptBuilder, TokenCounter};
 use crate::smalltalk::{self, SmallTalk};
 use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
+use crate::tools::{Tool, ToolError, ToolRegistry};
 
 pub use build::EngineBuilder;
 pub use config::EngineConfig;
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) locks: locks::ConversationLocks,
     /// Replies generated off the caller's task (streaming): waited for on shutdown.
     pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Swapped whole when a tool is added: a turn keeps the set it started with.
+    pub(crate) tools: std::sync::RwLock<Arc<ToolRegistry>>,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -136,6 +139,24 @@ impl SupportEngine {
         *self.inner.shop.write().unwrap_or_else(|e| e.into_inner()) = shop;
     }
 
+    /// Adds a tool the model may call from the next turn on.
+    pub fn register_tool(&self, tool: Arc<dyn Tool>) -> Result<(), ToolError> {
+        let mut tools = self.inner.tools.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = ToolRegistry::clone(&tools);
+        next.register(tool)?;
+        *tools = Arc::new(next);
+        Ok(())
+    }
+
+    /// The tools offered now.
+    pub fn tools(&self) -> Arc<ToolRegistry> {
+        self.inner
+            .tools
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) fn shop(&self) -> Arc<Shop> {
         self.inner
             .shop
@@ -198,13 +219,14 @@ impl SupportEngine {
     }
 
     async fn turn(&self, inbound: Inbound) -> Result<Turn, EngineError> {
+        let customer = inbound.verified_customer.clone();
         match self.accept(inbound).await? {
             Intake::Done(turn) => Ok(turn),
             Intake::Reply {
                 conversation,
                 message,
             } => {
-                let prepared = self.prepare(&conversation, &message).await;
+                let prepared = self.prepare(&conversation, &message, customer).await;
                 let generated = self.complete(prepared).await;
                 self.finish(conversation, message, generated).await
             }
@@ -1059,3 +1081,5 @@ async fn backoff(attempt: usize) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tool_tests;

@@ -10,14 +10,19 @@ use std::sync::Arc;
 
 use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, Shop, StreamEvent, SupportEngine, Turn};
 use crate::conversation::{
-    Conversation, Event, Gap, Message, MessageId, MessageMeta, Sender, Source, Status, transition,
+    Conversation, ConversationId, Event, Gap, Message, MessageId, MessageMeta, Sender, Source,
+    Status, ToolRecord, transition,
 };
+use crate::escalation::EscalationReason;
 use crate::events::EngineEvent;
 use crate::grounding;
-use crate::llm::{CompletionRequest, ProviderError, Usage};
-use crate::prompt::PromptInput;
+use crate::llm::{
+    CompletionRequest, ProviderError, ToolCall, ToolCallAssembly, ToolDefinition, Usage,
+};
 use crate::prompt::eligible;
+use crate::prompt::{PromptInput, PromptMessage};
 use crate::store::{Applied, Change, StoreError};
+use crate::tools::{HANDOFF_TO_HUMAN, ToolContext, ToolRegistry, ToolsConfig};
 
 /// Everything needed to call the provider for one reply.
 pub(super) struct Prepared {
@@ -30,6 +35,13 @@ pub(super) struct Prepared {
     best_confidence: Option<f32>,
     /// Fallback replies in a row just before this turn.
     prior_fallbacks: u32,
+    /// The tools of this turn, what they see, and what they offer.
+    tools: Arc<ToolRegistry>,
+    tool_context: ToolContext,
+    offered: Vec<ToolDefinition>,
+    /// The calls made so far, and what their results let the reply state.
+    records: Vec<ToolRecord>,
+    evidence: Vec<String>,
 }
 
 /// What [`SupportEngine::preview`] found.
@@ -50,13 +62,20 @@ pub(super) struct Generated {
     handoff: bool,
     best_confidence: Option<f32>,
     consecutive_fallbacks: u32,
+    /// The model handed the conversation over (`handoff_to_human`), saying why.
+    handed_over: Option<String>,
 }
 
 /// Pages of history read at most for one prompt.
 const HISTORY_PAGES: usize = 4;
 
 impl SupportEngine {
-    pub(super) async fn prepare(&self, conversation: &Conversation, message: &Message) -> Prepared {
+    pub(super) async fn prepare(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+        customer: Option<String>,
+    ) -> Prepared {
         let history = match self.prompt_history(conversation, message).await {
             Ok(history) => history,
             Err(error) => {
@@ -73,7 +92,14 @@ impl SupportEngine {
             .count() as u32;
         // A remote embedding model is asked here, off the synchronous search.
         self.shop().knowledge.prepare_query(&message.text).await;
-        self.prepared(&message.text, &history, prior_fallbacks).1
+        self.prepared(
+            &message.text,
+            &history,
+            prior_fallbacks,
+            conversation.id,
+            customer,
+        )
+        .1
     }
 
     /// The messages before `message` that the prompt may show: pages back
@@ -115,6 +141,8 @@ impl SupportEngine {
         question: &str,
         history: &[Message],
         prior_fallbacks: u32,
+        conversation: ConversationId,
+        customer: Option<String>,
     ) -> (Vec<crate::knowledge::Passage>, Prepared) {
         let inner = &self.inner;
         let config = &inner.config;
@@ -135,6 +163,13 @@ impl SupportEngine {
         request.temperature = config.temperature;
         request.passages = prompt.passages;
         request.shop = Some(shop.knowledge.facts().display_name().to_string());
+        let tools = self.tools();
+        let tool_context = ToolContext {
+            conversation,
+            customer,
+            knowledge: shop.knowledge.clone(),
+        };
+        let offered = tools.offered(&tool_context);
         let prepared = Prepared {
             shop,
             reply_id: inner.ids.message_id(),
@@ -142,6 +177,11 @@ impl SupportEngine {
             prompt_tokens: prompt.input_tokens,
             best_confidence: passages.first().map(|p| p.confidence),
             prior_fallbacks,
+            tools,
+            tool_context,
+            offered,
+            records: Vec::new(),
+            evidence: Vec::new(),
         };
         (passages, prepared)
     }
@@ -162,6 +202,7 @@ impl SupportEngine {
                 .iter()
                 .map(|p| p.article_id.clone())
                 .collect(),
+            tools: prepared.records.clone(),
             ..MessageMeta::default()
         };
         let (text, handoff) = match outcome {
@@ -212,6 +253,7 @@ impl SupportEngine {
             meta,
             handoff,
             best_confidence: prepared.best_confidence,
+            handed_over: handed_over(&prepared.records),
         }
     }
 
@@ -261,7 +303,8 @@ impl SupportEngine {
     }
 
     /// What a reply to `prepared` may state: the passages (and their place
-    /// notes), the policies, the operator's facts, the customer's message.
+    /// notes), the policies, the operator's facts, the customer's message,
+    /// what tools returned in this turn.
     fn sources(&self, prepared: &Prepared) -> grounding::Sources {
         let knowledge = &prepared.shop.knowledge;
         let passages = &prepared.request.passages;
@@ -273,6 +316,7 @@ impl SupportEngine {
             facts.display_name(),
         ];
         texts.extend(knowledge.policies().iter().map(|p| p.body.as_str()));
+        texts.extend(prepared.evidence.iter().map(String::as_str));
         texts.extend(passages.iter().map(|p| p.text.as_str()));
         texts.extend(
             passages
@@ -289,7 +333,9 @@ impl SupportEngine {
         let inner = &self.inner;
         let question = inner.config.limits.check(question)?;
         self.shop().knowledge.prepare_query(question).await;
-        let (passages, prepared) = self.prepared(question, &[], 0);
+        // Tools that act for a customer are not offered: there is none.
+        let (passages, prepared) =
+            self.prepared(question, &[], 0, inner.ids.conversation_id(), None);
         let generated = self.complete(prepared).await;
         Ok(Preview {
             passages,
@@ -300,19 +346,57 @@ impl SupportEngine {
         })
     }
 
-    /// One-shot completion under the timeout.
-    pub(super) async fn complete(&self, prepared: Prepared) -> Generated {
+    /// One-shot completion, tool rounds included, under the timeout.
+    pub(super) async fn complete(&self, mut prepared: Prepared) -> Generated {
         let inner = &self.inner;
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
-        let outcome =
-            match tokio::time::timeout(timeout, inner.provider.complete(&prepared.request)).await {
-                Ok(Ok(c)) if c.text.trim().is_empty() => Err(ProviderError::Empty),
-                Ok(Ok(c)) => Ok((c.text, c.usage, c.handoff, c.model)),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(ProviderError::Timeout(timeout)),
-            };
+        let outcome = match tokio::time::timeout(timeout, self.complete_rounds(&mut prepared)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ProviderError::Timeout(timeout)),
+        };
         self.generated(&prepared, outcome, started)
+    }
+
+    /// Asks the model; while it calls tools (at most `max_rounds` rounds),
+    /// runs them and asks again with their results. The last ask offers
+    /// no tools, so the model answers with what it has.
+    async fn complete_rounds(
+        &self,
+        prepared: &mut Prepared,
+    ) -> Result<(String, Option<Usage>, bool, String), ProviderError> {
+        let inner = &self.inner;
+        let mut usage = None;
+        for round in 0.. {
+            prepared.request.tools = prepared.tools_for(round, &inner.config.tools);
+            let c = inner.provider.complete(&prepared.request).await?;
+            usage = added(usage, c.usage);
+            if c.tool_calls.is_empty() || prepared.request.tools.is_empty() {
+                if c.text.trim().is_empty() {
+                    return Err(ProviderError::Empty);
+                }
+                return Ok((c.text, usage, c.handoff, c.model));
+            }
+            self.run_tools(prepared, c.text, c.tool_calls).await;
+        }
+        Err(ProviderError::Empty)
+    }
+
+    /// Runs one round's calls and adds the call and its results to the
+    /// prompt; results become evidence, every call a record.
+    async fn run_tools(&self, prepared: &mut Prepared, said: String, calls: Vec<ToolCall>) {
+        let outcomes = prepared
+            .tools
+            .run(&calls, &prepared.tool_context, &self.inner.config.tools)
+            .await;
+        let messages = &mut prepared.request.messages;
+        messages.push(PromptMessage::tool_calls(said, calls));
+        for outcome in outcomes {
+            messages.push(PromptMessage::tool_result(outcome.call_id, outcome.content));
+            prepared.evidence.extend(outcome.evidence);
+            prepared.records.push(outcome.record);
+        }
     }
 
     /// Stores the reply (and a handoff notice if the turn escalates). If a
@@ -325,11 +409,14 @@ impl SupportEngine {
         generated: Generated,
     ) -> Result<Turn, EngineError> {
         let inner = &self.inner;
-        let escalation = inner.config.escalation.after_reply(
-            generated.consecutive_fallbacks,
-            generated.best_confidence,
-            generated.handoff,
-        );
+        let escalation = match generated.handed_over {
+            Some(reason) => Some(EscalationReason::AssistantHandoff { reason }),
+            None => inner.config.escalation.after_reply(
+                generated.consecutive_fallbacks,
+                generated.best_confidence,
+                generated.handoff,
+            ),
+        };
         let mut reply = self.message(
             Sender::Assistant,
             generated.text,
@@ -409,6 +496,7 @@ impl SupportEngine {
         inbound: Inbound,
     ) -> Result<mpsc::Receiver<StreamEvent>, EngineError> {
         let (tx, rx) = mpsc::channel(64);
+        let customer = inbound.verified_customer.clone();
         let (conversation, message) = match self.accept(inbound).await? {
             Intake::Done(turn) => {
                 let _ = tx
@@ -434,7 +522,7 @@ impl SupportEngine {
         let engine = self.clone();
         // Tracked, so a shutdown waits for the reply to be stored.
         self.inner.tasks.spawn(async move {
-            let prepared = engine.prepare(&conversation, &message).await;
+            let prepared = engine.prepare(&conversation, &message, customer).await;
             let (generated, mut unsent, shown) =
                 engine.stream_reply(&conversation, prepared, &tx).await;
             // Stored first: a slow reader never holds up the reply it is reading.
@@ -474,7 +562,7 @@ impl SupportEngine {
     async fn stream_reply(
         &self,
         conversation: &Conversation,
-        prepared: Prepared,
+        mut prepared: Prepared,
         tx: &mpsc::Sender<StreamEvent>,
     ) -> (Generated, String, String) {
         let inner = &self.inner;
@@ -485,7 +573,7 @@ impl SupportEngine {
         let mut unsent = String::new();
         let mut shown = String::new();
         // Sentence by sentence through the guard, so nothing unsupported is shown.
-        let gate_sources = inner.config.grounding.then(|| self.sources(&prepared));
+        let mut gate_sources = inner.config.grounding.then(|| self.sources(&prepared));
         let mut gate = grounding::SentenceGate::default();
         let show = |piece: String, unsent: &mut String, shown: &mut String| {
             if piece.is_empty() {
@@ -512,23 +600,46 @@ impl SupportEngine {
             }
         };
         let run = async {
-            let mut stream = inner.provider.stream(&prepared.request).await?;
             let mut text = String::new();
             let mut usage = None;
             let mut handoff = false;
-            while let Some(delta) = stream.next().await {
-                let delta = delta?;
-                usage = delta.usage.or(usage);
-                handoff |= delta.handoff;
-                if delta.text.is_empty() {
-                    continue;
+            for round in 0.. {
+                prepared.request.tools = prepared.tools_for(round, &inner.config.tools);
+                let mut stream = inner.provider.stream(&prepared.request).await?;
+                let mut calls = ToolCallAssembly::default();
+                let mut said = String::new();
+                let mut round_usage = None;
+                while let Some(delta) = stream.next().await {
+                    let delta = delta?;
+                    round_usage = delta.usage.or(round_usage);
+                    handoff |= delta.handoff;
+                    delta.tool_calls.into_iter().for_each(|c| calls.push(c));
+                    if delta.text.is_empty() {
+                        continue;
+                    }
+                    // Words said before a tool round end a paragraph.
+                    let piece = if said.is_empty() && !text.is_empty() && !text.ends_with('\n') {
+                        format!("\n\n{}", delta.text)
+                    } else {
+                        delta.text
+                    };
+                    said.push_str(&piece);
+                    text.push_str(&piece);
+                    let piece = match &gate_sources {
+                        Some(sources) => gate.push(&piece, sources),
+                        None => piece,
+                    };
+                    show(piece, &mut unsent, &mut shown);
                 }
-                text.push_str(&delta.text);
-                let piece = match &gate_sources {
-                    Some(sources) => gate.push(&delta.text, sources),
-                    None => delta.text,
-                };
-                show(piece, &mut unsent, &mut shown);
+                usage = added(usage, round_usage);
+                if calls.is_empty() || prepared.request.tools.is_empty() {
+                    break;
+                }
+                self.run_tools(&mut prepared, said, calls.finish()).await;
+                // What the tools returned may be stated from now on.
+                if gate_sources.is_some() {
+                    gate_sources = Some(self.sources(&prepared));
+                }
             }
             if let Some(sources) = &gate_sources {
                 show(gate.finish(sources), &mut unsent, &mut shown);
@@ -544,4 +655,39 @@ impl SupportEngine {
         };
         (self.generated(&prepared, outcome, started), unsent, shown)
     }
+}
+
+impl Prepared {
+    /// The tools offered in `round` (0-based): none in the round after the last.
+    fn tools_for(&self, round: u32, config: &ToolsConfig) -> Vec<ToolDefinition> {
+        if round < config.max_rounds {
+            self.offered.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Tokens billed over several calls.
+fn added(total: Option<Usage>, more: Option<Usage>) -> Option<Usage> {
+    match (total, more) {
+        (Some(a), Some(b)) => Some(Usage {
+            input_tokens: a.input_tokens + b.input_tokens,
+            output_tokens: a.output_tokens + b.output_tokens,
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The reason the model gave when it handed the conversation over, if it did.
+fn handed_over(records: &[ToolRecord]) -> Option<String> {
+    records
+        .iter()
+        .find(|r| r.tool == HANDOFF_TO_HUMAN && r.outcome == "ok")
+        .map(|r| {
+            r.arguments["reason"]
+                .as_str()
+                .unwrap_or("the assistant asked for a person")
+                .to_string()
+        })
 }

@@ -15,6 +15,12 @@ pub struct Inbound {
     pub channel: Option<String>,
     /// Attached to a new conversation (customer name, page, locale...).
     pub metadata: Option<serde_json::Value>,
+    /// The customer's id in the shop's systems, as the host verified it
+    /// (a signed identity, never what the customer typed). Tools that act
+    /// for a customer are offered only with it, and read it from their
+    /// context, never from the model's arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_customer: Option<String>,
 }
 
 impl Inbound {
@@ -32,6 +38,12 @@ impl Inbound {
 
     pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// See [`Self::verified_customer`].
+    pub fn as_verified_customer(mut self, customer: impl Into<String>) -> Self {
+        self.verified_customer = Some(customer.into());
         self
     }
 }

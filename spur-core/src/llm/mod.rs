@@ -6,6 +6,7 @@ mod offline;
 mod openai;
 #[cfg(all(any(test, feature = "test-util"), feature = "runtime"))]
 mod scripted;
+mod tools;
 
 use std::pin::Pin;
 
@@ -26,6 +27,7 @@ pub use scripted::{Script, ScriptedProvider};
 /// API keys are held as this: never logged, never serialised.
 #[cfg(feature = "openai")]
 pub use secrecy::SecretString;
+pub use tools::{ToolCall, ToolCallAssembly, ToolCallChunk, ToolDefinition};
 
 /// One request to a provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,9 @@ pub struct CompletionRequest {
     /// The shop's name for this turn (the knowledge in use may have been
     /// replaced since the provider was built); LLMs see it in the prompt.
     pub shop: Option<String>,
+    /// Tools the model may call; none offered means none may be called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDefinition>,
 }
 
 impl CompletionRequest {
@@ -52,6 +57,7 @@ impl CompletionRequest {
             json: false,
             passages: Vec::new(),
             shop: None,
+            tools: Vec::new(),
         }
     }
 
@@ -81,6 +87,9 @@ pub struct Completion {
     /// The provider could not answer and asks for a person (the offline
     /// responder when no article is confident enough).
     pub handoff: bool,
+    /// Tools the model asks to call before it answers (`text` may be empty then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// One piece of a streamed answer.
@@ -90,6 +99,9 @@ pub struct Delta {
     /// Usually only on the last delta.
     pub usage: Option<Usage>,
     pub handoff: bool,
+    /// Pieces of tool calls (see [`ToolCallAssembly`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallChunk>,
 }
 
 #[cfg(not(target_family = "wasm"))]
@@ -115,6 +127,17 @@ pub trait LlmProvider: Send + Sync {
             text: completion.text,
             usage: completion.usage,
             handoff: completion.handoff,
+            tool_calls: completion
+                .tool_calls
+                .into_iter()
+                .zip(0..)
+                .map(|(call, index)| ToolCallChunk {
+                    index,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                })
+                .collect(),
         };
         Ok(Box::pin(futures::stream::iter([Ok(delta)])))
     }

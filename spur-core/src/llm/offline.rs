@@ -143,6 +143,8 @@ impl OfflineResponder {
             model: "knowledge-base".into(),
             usage: None,
             handoff,
+            // The offline responder answers from passages and calls no tools.
+            tool_calls: Vec::new(),
         }
     }
 }

@@ -8,14 +8,20 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::ReqwestService;
 use async_openai::middleware::retry::OpenAIRetryLayer;
-use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, CreateChatCompletionRequest, CreateChatCompletionResponse,
+};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, Usage};
+use super::{
+    Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, ToolCall,
+    ToolCallChunk, Usage,
+};
+use crate::prompt::PromptMessage;
 
 /// How to reach an OpenAI-compatible server.
 #[derive(Clone, Serialize, Deserialize)]
@@ -143,9 +149,20 @@ impl OpenAiProvider {
     ) -> Result<CreateChatCompletionRequest, ProviderError> {
         let mut body = json!({
             "model": self.config.model,
-            "messages": request.messages,
+            "messages": request.messages.iter().map(wire_message).collect::<Vec<_>>(),
             "max_completion_tokens": request.max_output_tokens,
         });
+        if !request.tools.is_empty() {
+            body["tools"] = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters,
+                    }})
+                })
+                .collect();
+        }
         if let Some(t) = request.temperature.or(self.config.temperature) {
             body["temperature"] = json!(t);
         }
@@ -158,6 +175,25 @@ impl OpenAiProvider {
         }
         serde_json::from_value(body).map_err(|e| ProviderError::Config(e.to_string()))
     }
+}
+
+/// A prompt message in the chat API's shape: an assistant's tool calls as
+/// `function` calls, a tool's result under its `tool_call_id`.
+fn wire_message(message: &PromptMessage) -> serde_json::Value {
+    let mut wire = json!({"role": message.role, "content": message.content});
+    if !message.tool_calls.is_empty() {
+        wire["tool_calls"] = message
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+            })
+            .collect();
+    }
+    if let Some(id) = &message.tool_call_id {
+        wire["tool_call_id"] = json!(id);
+    }
+    wire
 }
 
 fn usage(u: Option<async_openai::types::chat::CompletionUsage>) -> Option<Usage> {
@@ -185,18 +221,36 @@ impl LlmProvider for OpenAiProvider {
             .create(body)
             .await
             .map_err(|e| map_error(e, self.config.timeout))?;
-        let text = response
+        let message = response
             .choices
             .into_iter()
             .next()
-            .and_then(|c| c.message.content)
-            .filter(|t| !t.trim().is_empty())
+            .map(|c| c.message)
             .ok_or(ProviderError::Empty)?;
+        let tool_calls: Vec<ToolCall> = message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|call| match call {
+                ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                    id: f.id,
+                    name: f.function.name,
+                    arguments: f.function.arguments,
+                }),
+                // Only function tools are offered.
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        let text = message.content.unwrap_or_default();
+        if text.trim().is_empty() && tool_calls.is_empty() {
+            return Err(ProviderError::Empty);
+        }
         Ok(Completion {
             text,
             model: response.model,
             usage: usage(response.usage),
             handoff: false,
+            tool_calls,
         })
     }
 
@@ -211,15 +265,25 @@ impl LlmProvider for OpenAiProvider {
         let timeout = self.config.timeout;
         Ok(Box::pin(stream.map(move |chunk| {
             let chunk = chunk.map_err(|e| map_error(e, timeout))?;
-            let text = chunk
-                .choices
-                .into_iter()
-                .filter_map(|c| c.delta.content)
-                .collect::<String>();
+            let mut text = String::new();
+            let mut tool_calls = Vec::new();
+            for choice in chunk.choices {
+                text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+                tool_calls.extend(choice.delta.tool_calls.into_iter().flatten().map(|c| {
+                    let function = c.function.unwrap_or_default();
+                    ToolCallChunk {
+                        index: c.index,
+                        id: c.id,
+                        name: function.name,
+                        arguments: function.arguments.unwrap_or_default(),
+                    }
+                }));
+            }
             Ok(Delta {
                 text,
                 usage: usage(chunk.usage),
                 handoff: false,
+                tool_calls,
             })
         })))
     }

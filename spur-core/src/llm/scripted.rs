@@ -4,7 +4,10 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError};
+use super::{
+    Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, ToolCall,
+    ToolCallChunk,
+};
 
 /// One scripted turn.
 #[derive(Clone, Debug)]
@@ -17,6 +20,26 @@ pub enum Script {
     Fail(ProviderError),
     /// Waits, then plays the inner turn (for timeout tests).
     Delay(Duration, Box<Script>),
+    /// Says `text` (may be empty) and calls tools; streamed, each call
+    /// comes in pieces (name, then its arguments in two halves).
+    Calls {
+        text: String,
+        calls: Vec<ToolCall>,
+    },
+}
+
+impl Script {
+    /// One call of `name` with `arguments` (JSON text, sent as is).
+    pub fn call(name: &str, arguments: &str) -> Self {
+        Self::Calls {
+            text: String::new(),
+            calls: vec![ToolCall {
+                id: format!("call_{name}"),
+                name: name.into(),
+                arguments: arguments.into(),
+            }],
+        }
+    }
 }
 
 /// Plays scripted turns in order, then repeats the default. Records every
@@ -85,7 +108,34 @@ fn completion(text: String) -> Completion {
             output_tokens: 5,
         }),
         handoff: false,
+        tool_calls: Vec::new(),
     }
+}
+
+/// `calls` as a stream sends them: the first piece names the call, the
+/// arguments follow in two halves (split on a character boundary).
+fn call_pieces(calls: Vec<ToolCall>) -> Vec<ToolCallChunk> {
+    let mut pieces = Vec::new();
+    for (index, call) in (0..).zip(calls) {
+        let half = (0..=call.arguments.len() / 2)
+            .rev()
+            .find(|&i| call.arguments.is_char_boundary(i))
+            .unwrap_or(0);
+        pieces.push(ToolCallChunk {
+            index,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: String::new(),
+        });
+        for part in [&call.arguments[..half], &call.arguments[half..]] {
+            pieces.push(ToolCallChunk {
+                index,
+                arguments: part.to_string(),
+                ..ToolCallChunk::default()
+            });
+        }
+    }
+    pieces
 }
 
 #[async_trait::async_trait]
@@ -104,16 +154,25 @@ impl LlmProvider for ScriptedProvider {
             Script::Chunks(chunks) => Ok(completion(chunks.concat())),
             Script::ChunksThenFail(_, error) | Script::Fail(error) => Err(error),
             Script::Delay(..) => Err(ProviderError::Empty),
+            Script::Calls { text, calls } => Ok(Completion {
+                tool_calls: calls,
+                ..completion(text)
+            }),
         }
     }
 
     async fn stream(&self, request: &CompletionRequest) -> Result<DeltaStream, ProviderError> {
+        let mut calls = Vec::new();
         let (chunks, error) = match settle(self.next(request)).await {
             Script::Reply(text) => (vec![text], None),
             Script::Chunks(chunks) => (chunks, None),
             Script::ChunksThenFail(chunks, error) => (chunks, Some(error)),
             Script::Fail(error) => return Err(error),
             Script::Delay(..) => return Err(ProviderError::Empty),
+            Script::Calls { text, calls: c } => {
+                calls = call_pieces(c);
+                (vec![text], None)
+            }
         };
         let mut items: Vec<Result<Delta, ProviderError>> = chunks
             .into_iter()
@@ -124,6 +183,12 @@ impl LlmProvider for ScriptedProvider {
                 })
             })
             .collect();
+        items.extend(calls.into_iter().map(|piece| {
+            Ok(Delta {
+                tool_calls: vec![piece],
+                ..Delta::default()
+            })
+        }));
         items.extend(error.map(Err));
         Ok(Box::pin(futures::stream::iter(items)))
     }

@@ -22,6 +22,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool's result, answering the assistant's call `tool_call_id`.
+    Tool,
 }
 
 /// One message of a prompt.
@@ -29,6 +31,12 @@ pub enum Role {
 pub struct PromptMessage {
     pub role: Role,
     pub content: String,
+    /// An assistant message's calls of tools (its content may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::llm::ToolCall>,
+    /// A tool message's call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl PromptMessage {
@@ -36,6 +44,24 @@ impl PromptMessage {
         Self {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// The assistant asking for `calls` (after saying `content`, if anything).
+    pub fn tool_calls(content: impl Into<String>, calls: Vec<crate::llm::ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::new(Role::Assistant, content)
+        }
+    }
+
+    /// A tool's result for the call `id`.
+    pub fn tool_result(id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(id.into()),
+            ..Self::new(Role::Tool, content)
         }
     }
 }

@@ -5,7 +5,10 @@
 //! cuts a stream, `slow-stream` streams 15 words 100 ms apart (the whole
 //! answer is [`SLOW_STREAM_TEXT`]), `timed-stream` streams a whole
 //! sentence first and notes when that chunk left ([`Fake::first_chunks`]); `tickets` answers ticket classification and summary
-//! prompts with valid JSON (`slow-tickets` after 3 s); any other model
+//! prompts with valid JSON (`slow-tickets` after 3 s); `tool-caller` calls
+//! the first tool offered (every required argument "1042") and, once the
+//! last message is a tool's result, answers "The tool said: <result>"
+//! (whole or streamed, as OpenAI documents both); any other model
 //! answers at once (streamed when asked). While `failing` is set, every
 //! request is a 503 (a provider that is down, then recovers).
 
@@ -60,6 +63,77 @@ fn completion(text: &str) -> Value {
     })
 }
 
+/// `tool-caller`'s call: the first offered tool, required arguments "1042".
+fn tool_call(body: &Value) -> Option<(String, String)> {
+    let asked_already = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool");
+    let tool = &body["tools"][0]["function"];
+    if asked_already || !tool.is_object() {
+        return None;
+    }
+    let arguments: serde_json::Map<String, Value> = tool["parameters"]["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|name| Some((name.as_str()?.to_string(), json!("1042"))))
+        .collect();
+    Some((
+        tool["name"].as_str().unwrap_or_default().to_string(),
+        Value::Object(arguments).to_string(),
+    ))
+}
+
+/// `tool-caller`, whole: a call, or what the tool said.
+fn tool_caller(body: &Value, last_text: &str, stream: bool) -> Response {
+    let Some((name, arguments)) = tool_call(body) else {
+        let said = format!("The tool said: {last_text}");
+        if stream {
+            let events = [chunk(&said), "data: [DONE]\n\n".to_string()];
+            let body = futures::stream::iter(events.map(Ok::<_, Infallible>));
+            return (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(body),
+            )
+                .into_response();
+        }
+        return Json(completion(&said)).into_response();
+    };
+    if !stream {
+        return Json(json!({
+            "id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": "fake-model",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": name, "arguments": arguments}}]}}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62}
+        }))
+        .into_response();
+    }
+    // The call's id and name first, then the arguments in two pieces.
+    let half = arguments.len() / 2;
+    let piece = |call: Value| {
+        let v = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
+            "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]});
+        format!("data: {v}\n\n")
+    };
+    let events = [
+        piece(
+            json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}),
+        ),
+        piece(json!({"index": 0, "function": {"arguments": &arguments[..half]}})),
+        piece(json!({"index": 0, "function": {"arguments": &arguments[half..]}})),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    let body = futures::stream::iter(events.map(Ok::<_, Infallible>));
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
 fn chunk(text: &str) -> String {
     let v = json!({
         "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
@@ -89,6 +163,7 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    let tool_reply = (model == "tool-caller").then(|| tool_caller(&body, &last_text, stream));
     if let Ok(mut last) = fake.last_body.lock() {
         *last = Some(body);
     }
@@ -98,6 +173,9 @@ async fn chat(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
             Json(json!({"error": {"message": "down", "type": "server_error", "param": null, "code": null}})),
         )
             .into_response();
+    }
+    if let Some(reply) = tool_reply {
+        return reply;
     }
     match model.as_str() {
         "tickets" => Json(completion(tickets)).into_response(),

@@ -187,3 +187,76 @@ async fn streaming_through_the_engine_and_a_broken_stream() {
 async fn engine_broken(base: &str) -> SupportEngine {
     engine(base, "drop-mid-stream").await
 }
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Order {
+    order_number: String,
+}
+
+/// A tool call over real HTTP, in the chat API's documented shapes: the
+/// call (whole, or streamed in pieces), the result sent back under the
+/// call's id, the model's answer from it.
+#[tokio::test]
+async fn tool_calls_over_http_whole_and_streamed() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let mut tools = spur_core::tools::ToolRegistry::new();
+    let lookup = spur_core::tools::tool_fn(
+        "lookup_order",
+        "Where an order is.",
+        |order: Order, _context| async move {
+            Ok(serde_json::json!({"order": order.order_number, "status": "shipped"}))
+        },
+    );
+    tools.register(Arc::new(lookup)).unwrap();
+    let engine = SupportEngine::builder()
+        .provider(Arc::new(provider(&base, "tool-caller")))
+        .tools(tools)
+        .build();
+    let turn = engine
+        .send_message(Inbound::new("where is order 1042?"))
+        .await
+        .unwrap();
+    let reply = turn.reply.unwrap();
+    assert_eq!(
+        reply.text,
+        r#"The tool said: {"order":"1042","status":"shipped"}"#
+    );
+    assert_eq!(reply.meta.tools[0].outcome, "ok");
+    assert_eq!(reply.meta.tokens_in, Some(50 + 42), "both calls billed");
+    let body = fake.last_body.lock().unwrap().clone().unwrap();
+    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!(body["tools"][0]["function"]["name"], "lookup_order");
+    let messages = body["messages"].as_array().unwrap();
+    let asked = &messages[messages.len() - 2];
+    assert_eq!(asked["role"], "assistant");
+    assert_eq!(asked["tool_calls"][0]["type"], "function");
+    assert_eq!(asked["tool_calls"][0]["id"], "call_1");
+    assert_eq!(
+        asked["tool_calls"][0]["function"]["arguments"],
+        r#"{"order_number":"1042"}"#
+    );
+    let answered = &messages[messages.len() - 1];
+    assert_eq!(answered["role"], "tool");
+    assert_eq!(answered["tool_call_id"], "call_1");
+
+    let mut rx = engine
+        .send_message_stream(Inbound::new("and where is order 1042 now?"))
+        .await
+        .unwrap();
+    let mut streamed = String::new();
+    let mut done = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            StreamEvent::Delta { text } => streamed.push_str(&text),
+            StreamEvent::Done(turn) => done = Some(turn),
+            StreamEvent::Started { .. } => {}
+        }
+    }
+    let reply = done.unwrap().reply.unwrap();
+    assert_eq!(
+        reply.text,
+        r#"The tool said: {"order":"1042","status":"shipped"}"#
+    );
+    assert_eq!(streamed, reply.text);
+    assert_eq!(reply.meta.tools[0].arguments["order_number"], "1042");
+}

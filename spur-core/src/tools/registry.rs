@@ -1,0 +1,333 @@
+//! The tools an engine offers, and the running of one round of calls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+use super::json::{as_lines, redacted, summary};
+use super::{Tool, ToolContext, ToolError, ToolsConfig};
+use crate::conversation::ToolRecord;
+use crate::llm::{ToolCall, ToolDefinition};
+
+/// Characters of a result or error kept in a [`ToolRecord`].
+const SUMMARY_CHARS: usize = 200;
+/// Validation errors told to the model per call.
+const ERRORS_TOLD: usize = 3;
+
+struct Entry {
+    tool: Arc<dyn Tool>,
+    validator: jsonschema::Validator,
+}
+
+/// Tools by name, each with its compiled argument schema.
+#[derive(Default)]
+pub struct ToolRegistry {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| &e.tool.spec().name))
+            .finish()
+    }
+}
+
+impl Clone for ToolRegistry {
+    fn clone(&self) -> Self {
+        let mut copy = Self::default();
+        for entry in &self.entries {
+            copy.by_name
+                .insert(entry.tool.spec().name.clone(), copy.entries.len());
+            copy.entries.push(Entry {
+                tool: entry.tool.clone(),
+                validator: entry.validator.clone(),
+            });
+        }
+        copy
+    }
+}
+
+/// One call's outcome: what the model is told, what is recorded, and
+/// (for a result) the evidence it adds for the grounding guard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutcome {
+    pub call_id: String,
+    /// The result as JSON text, or `{"error": code, "message": ...}`.
+    pub content: String,
+    pub record: ToolRecord,
+    pub evidence: Option<String>,
+}
+
+impl ToolOutcome {
+    pub fn is_ok(&self) -> bool {
+        self.record.outcome == "ok"
+    }
+}
+
+impl ToolRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `tool`. Refused: a name outside 1-64 of `A-Za-z0-9_-`, a name
+    /// already taken, parameters that are not an object schema or do not compile.
+    pub fn register(&mut self, tool: Arc<dyn Tool>) -> Result<(), ToolError> {
+        let spec = tool.spec();
+        let name_ok = (1..=64).contains(&spec.name.len())
+            && spec
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(ToolError::Definition(format!(
+                "{:?}: a name is 1-64 of A-Za-z0-9_-",
+                spec.name
+            )));
+        }
+        if self.by_name.contains_key(&spec.name) {
+            return Err(ToolError::Definition(format!(
+                "{:?} is registered already",
+                spec.name
+            )));
+        }
+        if spec.parameters.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(ToolError::Definition(format!(
+                "{:?}: the parameters must be an object schema",
+                spec.name
+            )));
+        }
+        let validator = jsonschema::validator_for(&spec.parameters)
+            .map_err(|e| ToolError::Definition(format!("{:?}: {e}", spec.name)))?;
+        self.by_name.insert(spec.name.clone(), self.entries.len());
+        self.entries.push(Entry { tool, validator });
+        Ok(())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn get(&self, name: &str) -> Option<&Entry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// The definitions offered in a turn: tools that need a verified
+    /// customer only when there is one.
+    pub fn offered(&self, context: &ToolContext) -> Vec<ToolDefinition> {
+        self.entries
+            .iter()
+            .map(|e| e.tool.spec())
+            .filter(|spec| !spec.requires_customer || context.customer.is_some())
+            .map(|spec| ToolDefinition {
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                parameters: spec.parameters.clone(),
+            })
+            .collect()
+    }
+
+    /// Runs one round's calls together; outcomes in the calls' order.
+    pub async fn run(
+        &self,
+        calls: &[ToolCall],
+        context: &ToolContext,
+        config: &ToolsConfig,
+    ) -> Vec<ToolOutcome> {
+        futures::future::join_all(calls.iter().map(|call| self.run_one(call, context, config)))
+            .await
+    }
+
+    async fn run_one(
+        &self,
+        call: &ToolCall,
+        context: &ToolContext,
+        config: &ToolsConfig,
+    ) -> ToolOutcome {
+        let started = Instant::now();
+        let raw = if call.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            call.arguments.as_str()
+        };
+        let parsed = serde_json::from_str::<Value>(raw);
+        let entry = self.get(&call.name);
+        let shown = match (&parsed, entry) {
+            (Ok(args), Some(e)) => redacted(args, &e.tool.spec().secret_fields),
+            (Ok(_), None) => Value::String("[unknown tool]".into()),
+            // Not JSON: kept as text, short (it may hold anything).
+            (Err(_), _) => Value::String(summary(raw, SUMMARY_CHARS)),
+        };
+        let result = match (entry, parsed) {
+            (None, _) => Err(ToolError::Unknown(call.name.clone())),
+            (Some(e), _) if e.tool.spec().requires_customer && context.customer.is_none() => {
+                Err(ToolError::NotAllowed)
+            }
+            (Some(_), Err(e)) => Err(ToolError::InvalidArguments(format!("not JSON: {e}"))),
+            (Some(e), Ok(args)) => Self::checked_call(e, args, context, config).await,
+        };
+        let result = result.and_then(|value| {
+            let text = value.to_string();
+            if text.len() > config.max_result_bytes {
+                Err(ToolError::TooLarge {
+                    size: text.len(),
+                    limit: config.max_result_bytes,
+                })
+            } else {
+                Ok((text, value))
+            }
+        });
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (content, outcome, evidence, said) = match result {
+            Ok((text, value)) => {
+                let said = summary(&text, SUMMARY_CHARS);
+                (text, "ok".to_string(), Some(as_lines(&value)), said)
+            }
+            Err(error) => {
+                tracing::info!(tool = %call.name, code = error.code(), %error, "a tool call failed");
+                let message = error.to_string();
+                (
+                    json!({"error": error.code(), "message": message}).to_string(),
+                    error.code().to_string(),
+                    None,
+                    summary(&message, SUMMARY_CHARS),
+                )
+            }
+        };
+        ToolOutcome {
+            call_id: call.id.clone(),
+            record: ToolRecord {
+                tool: call.name.clone(),
+                arguments: shown,
+                outcome,
+                summary: said,
+                latency_ms,
+            },
+            content,
+            evidence,
+        }
+    }
+
+    /// Validated, then called under its timeout; a panic is the tool's failure.
+    async fn checked_call(
+        entry: &Entry,
+        args: Value,
+        context: &ToolContext,
+        config: &ToolsConfig,
+    ) -> Result<Value, ToolError> {
+        let errors: Vec<String> = entry
+            .validator
+            .iter_errors(&args)
+            .take(ERRORS_TOLD)
+            .map(|e| match e.instance_path().as_str() {
+                "" => e.to_string(),
+                path => format!("{path}: {e}"),
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ToolError::InvalidArguments(errors.join("; ")));
+        }
+        let spec = entry.tool.spec();
+        let timeout = spec.timeout.unwrap_or(config.timeout);
+        let call = std::panic::AssertUnwindSafe(entry.tool.call(args, context)).catch_unwind();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ToolError::Failed("the tool crashed".into())),
+            Err(_) => Err(ToolError::Timeout(timeout)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::conversation::ConversationId;
+    use crate::knowledge::KnowledgeBase;
+    use crate::tools::ToolSpec;
+
+    struct Echo(ToolSpec);
+
+    #[async_trait::async_trait]
+    impl Tool for Echo {
+        fn spec(&self) -> &ToolSpec {
+            &self.0
+        }
+        async fn call(&self, arguments: Value, _: &ToolContext) -> Result<Value, ToolError> {
+            Ok(arguments)
+        }
+    }
+
+    fn echo(name: &str, parameters: Value) -> Arc<dyn Tool> {
+        Arc::new(Echo(ToolSpec::new(name, "Echoes.", parameters)))
+    }
+
+    fn context() -> ToolContext {
+        ToolContext {
+            conversation: ConversationId(uuid::Uuid::nil()),
+            customer: None,
+            knowledge: Arc::new(KnowledgeBase::demo()),
+        }
+    }
+
+    #[test]
+    fn bad_definitions_are_refused_at_registration() {
+        let object = json!({"type": "object"});
+        let mut tools = ToolRegistry::new();
+        tools.register(echo("echo", object.clone())).unwrap();
+        for (name, parameters) in [
+            ("echo", object.clone()),
+            ("", object.clone()),
+            ("has space", object.clone()),
+            (&"x".repeat(65), object.clone()),
+            ("string_args", json!({"type": "string"})),
+            (
+                "bad_schema",
+                json!({"type": "object", "properties": {"a": {"type": 5}}}),
+            ),
+        ] {
+            let refused = tools.register(echo(name, parameters));
+            assert!(
+                matches!(refused, Err(ToolError::Definition(_))),
+                "{name}: {refused:?}"
+            );
+        }
+        assert_eq!(tools.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn records_hide_secret_fields_but_the_tool_gets_them() {
+        let mut tools = ToolRegistry::new();
+        let spec = ToolSpec::new("pay", "Pays.", json!({"type": "object"})).secret("card");
+        tools.register(Arc::new(Echo(spec))).unwrap();
+        let call = ToolCall {
+            id: "1".into(),
+            name: "pay".into(),
+            arguments: r#"{"card": "4242424242424242", "amount": 5}"#.into(),
+        };
+        let outcome = &tools
+            .run(&[call], &context(), &ToolsConfig::default())
+            .await[0];
+        assert_eq!(
+            outcome.record.arguments,
+            json!({"card": "[redacted]", "amount": 5})
+        );
+        assert!(
+            outcome.content.contains("4242424242424242"),
+            "the tool saw it"
+        );
+    }
+}
