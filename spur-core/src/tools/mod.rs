@@ -10,6 +10,8 @@
 mod builtin;
 mod error;
 mod function;
+#[cfg(feature = "web")]
+mod http;
 mod json;
 mod registry;
 
@@ -25,6 +27,8 @@ use crate::knowledge::KnowledgeBase;
 pub use builtin::{HANDOFF_TO_HUMAN, HandoffToHuman, SEARCH_KNOWLEDGE, SearchKnowledge};
 pub use error::ToolError;
 pub use function::{FnTool, tool_fn};
+#[cfg(feature = "web")]
+pub use http::{HttpTool, HttpToolConfig};
 pub use registry::{ToolOutcome, ToolRegistry};
 /// For `#[derive(JsonSchema)]` on a tool's argument type.
 pub use schemars;

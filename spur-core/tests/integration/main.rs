@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod embeddings;
+mod http_tools;
 mod openai;
 mod stores;
 mod web;

@@ -4,7 +4,7 @@
 //! an honest user agent), bounded (pages, bytes, time, redirects) and, by
 //! default, public addresses only.
 
-mod guard;
+pub(crate) mod guard;
 mod name;
 mod sitemap;
 
@@ -372,14 +372,17 @@ impl WebFetcher {
     }
 }
 
-enum Capped {
+pub(crate) enum Capped {
     TooLarge,
     Failed(reqwest::Error),
 }
 
 /// The body, or `TooLarge` as soon as it passes `max` bytes (never read
 /// whole first).
-async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Capped> {
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, Capped> {
     if response.content_length().is_some_and(|n| n > max as u64) {
         return Err(Capped::TooLarge);
     }

@@ -1,0 +1,359 @@
+//! Tools that call the shop's own HTTP APIs, from configuration: an order
+//! lookup is a URL template, an argument schema and the fields to return.
+//!
+//! Outbound calls are bounded the way knowledge imports are: https to
+//! public addresses only (checked when the name resolves, so a DNS answer
+//! cannot point a tool at the server's own network), no redirects, a
+//! timeout, a size cap on the answer. A host listed in `allow_hosts` may
+//! be called over plain http and on a private address (a shop API on the
+//! same network, tests).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::{Tool, ToolContext, ToolError, ToolSpec};
+use crate::knowledge::web::guard::{PublicResolver, literal_is_private};
+use crate::knowledge::web::{Capped, read_capped};
+
+/// The placeholder bound to the verified customer, never to the model.
+const CUSTOMER: &str = "customer";
+
+/// One HTTP tool as an operator writes it (`[[tools.http]]` in the
+/// server's TOML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpToolConfig {
+    pub name: String,
+    pub description: String,
+    /// `GET` (arguments not in the path go in the query) or `POST` (in a
+    /// JSON body).
+    #[serde(default = "get")]
+    pub method: String,
+    /// e.g. `https://orders.example/api/orders/{order_number}`: a
+    /// placeholder is a whole path segment, filled with a required
+    /// argument (percent-encoded) or `{customer}` (the verified customer).
+    pub url: String,
+    /// Header values; `${NAME}` is the environment variable `NAME`, read
+    /// at start (secrets stay out of the file).
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+    /// JSON Schema of the arguments (an object schema).
+    pub parameters: Value,
+    /// Fields of the answer given to the model (`a.b` for nested ones);
+    /// empty gives the whole answer.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Bytes of the answer read at most.
+    #[serde(default = "max_response_bytes")]
+    pub max_response_bytes: usize,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Argument fields never written to records.
+    #[serde(default)]
+    pub secret_fields: Vec<String>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn max_response_bytes() -> usize {
+    256 * 1024
+}
+
+/// An HTTP tool ready to call.
+pub struct HttpTool {
+    spec: ToolSpec,
+    method: reqwest::Method,
+    /// The URL with its placeholder segments, filled per call.
+    url: Url,
+    placeholders: Vec<String>,
+    headers: HeaderMap,
+    fields: Vec<String>,
+    max_response_bytes: usize,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers hold secrets: never printed.
+        f.debug_struct("HttpTool")
+            .field("name", &self.spec.name)
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .finish()
+    }
+}
+
+fn definition(name: &str, why: impl std::fmt::Display) -> ToolError {
+    ToolError::Definition(format!("{name}: {why}"))
+}
+
+impl HttpTool {
+    /// Checks `config` and reads its secrets from the environment through
+    /// `env` (injected, so tests need not set process variables).
+    pub fn new(
+        config: HttpToolConfig,
+        allow_hosts: &[String],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ToolError> {
+        let name = config.name.as_str();
+        let method = match config.method.to_ascii_uppercase().as_str() {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            other => return Err(definition(name, format!("method {other} (GET or POST)"))),
+        };
+        let url = Url::parse(&config.url).map_err(|e| definition(name, format!("url: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| definition(name, "the url has no host"))?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let allowed = allow_hosts.iter().any(|h| h == host || *h == authority);
+        if !allowed && url.scheme() != "https" {
+            return Err(definition(
+                name,
+                "only https urls, unless the host is in allow_hosts",
+            ));
+        }
+        if !allowed && literal_is_private(&url) {
+            return Err(definition(
+                name,
+                "a private or loopback address, not in allow_hosts",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(definition(
+                name,
+                "no query or fragment in the url (arguments fill them)",
+            ));
+        }
+        let required: Vec<&str> = config.parameters["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut placeholders = Vec::new();
+        for segment in url.path_segments().into_iter().flatten() {
+            let decoded = segment.replace("%7B", "{").replace("%7D", "}");
+            if let Some(placeholder) = decoded.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                if placeholder != CUSTOMER && !required.contains(&placeholder) {
+                    return Err(definition(
+                        name,
+                        format!("{{{placeholder}}} is not a required argument"),
+                    ));
+                }
+                placeholders.push(placeholder.to_string());
+            } else if decoded.contains('{') || decoded.contains('}') {
+                return Err(definition(
+                    name,
+                    "a placeholder must be a whole path segment",
+                ));
+            }
+        }
+        let mut headers = HeaderMap::new();
+        for (key, template) in &config.headers {
+            let value = with_env(template, &env).map_err(|e| definition(name, e))?;
+            let key = HeaderName::try_from(key.as_str())
+                .map_err(|e| definition(name, format!("header {key}: {e}")))?;
+            let mut value = HeaderValue::try_from(value)
+                .map_err(|e| definition(name, format!("header {key}: {e}")))?;
+            value.set_sensitive(true);
+            headers.insert(key, value);
+        }
+        let timeout = Duration::from_millis(config.timeout_ms.unwrap_or(5_000));
+        let mut client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if !allowed {
+            client = client.dns_resolver(Arc::new(PublicResolver));
+        }
+        let client = client
+            .build()
+            .map_err(|e| definition(name, format!("http client: {e}")))?;
+        let mut spec = ToolSpec::new(name, config.description, config.parameters);
+        spec.timeout = Some(timeout);
+        spec.secret_fields = config.secret_fields;
+        spec.requires_customer = placeholders.iter().any(|p| p == CUSTOMER);
+        Ok(Self {
+            spec,
+            method,
+            url,
+            placeholders,
+            headers,
+            fields: config.fields,
+            max_response_bytes: config.max_response_bytes,
+            client,
+        })
+    }
+
+    /// The URL for `arguments`, and the arguments left for the query or body.
+    fn url_for(
+        &self,
+        mut arguments: Map<String, Value>,
+        context: &ToolContext,
+    ) -> Result<(Url, Map<String, Value>), ToolError> {
+        let mut placeholders = self.placeholders.iter();
+        let mut path = String::new();
+        for segment in self.url.path_segments().into_iter().flatten() {
+            path.push('/');
+            if !(segment.starts_with("%7B") && segment.ends_with("%7D")) {
+                path.push_str(segment);
+                continue;
+            }
+            let Some(placeholder) = placeholders.next() else {
+                return Err(ToolError::Failed("the url template is broken".into()));
+            };
+            let value = if placeholder == CUSTOMER {
+                context.customer.clone().ok_or(ToolError::NotAllowed)?
+            } else {
+                match arguments.remove(placeholder) {
+                    Some(Value::String(s)) => s,
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => {
+                        return Err(ToolError::InvalidArguments(format!(
+                            "{placeholder} must be a string or a number"
+                        )));
+                    }
+                }
+            };
+            // "." and ".." would climb the path once the URL is normalised.
+            if value.trim_matches('.').is_empty() {
+                return Err(ToolError::InvalidArguments(format!(
+                    "{placeholder} may not be empty or dots"
+                )));
+            }
+            path.extend(utf8_percent_encode(&value, SEGMENT));
+        }
+        let mut url = self.url.clone();
+        url.set_path(&path);
+        Ok((url, arguments))
+    }
+}
+
+/// Everything but unreserved characters is encoded in a filled segment:
+/// an argument cannot add a segment, a query or a fragment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `template` with each `${NAME}` replaced by the variable's value.
+fn with_env(template: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("an unclosed ${{ in {template:?}"))?;
+        let name = &after[..end];
+        let value =
+            env(name).ok_or_else(|| format!("the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Why a call got no answer, in words for the model (never the address).
+fn send_failure(error: &reqwest::Error) -> &'static str {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.to_string().contains("no public address") {
+            return "the service's address is not public";
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        "the service call timed out"
+    } else if error.is_connect() {
+        "the service call could not connect"
+    } else {
+        "the service call failed"
+    }
+}
+
+/// The listed fields of `answer` (`a.b` reaches into objects), under their
+/// own names; missing ones are left out.
+fn picked(answer: Value, fields: &[String]) -> Value {
+    if fields.is_empty() {
+        return answer;
+    }
+    let mut out = Map::new();
+    for field in fields {
+        let found = field
+            .split('.')
+            .try_fold(&answer, |value, key| value.get(key));
+        if let Some(value) = found {
+            out.insert(field.clone(), value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+#[async_trait::async_trait]
+impl Tool for HttpTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, arguments: Value, context: &ToolContext) -> Result<Value, ToolError> {
+        let Value::Object(arguments) = arguments else {
+            return Err(ToolError::InvalidArguments("an object is expected".into()));
+        };
+        let (mut url, rest) = self.url_for(arguments, context)?;
+        let request = if self.method == reqwest::Method::GET {
+            if !rest.is_empty() {
+                let mut query = url.query_pairs_mut();
+                for (key, value) in &rest {
+                    match value {
+                        Value::String(s) => query.append_pair(key, s),
+                        other => query.append_pair(key, &other.to_string()),
+                    };
+                }
+            }
+            self.client.get(url)
+        } else {
+            self.client.post(url).json(&rest)
+        };
+        let request = request.headers(self.headers.clone());
+        let response = request.send().await.map_err(|e| {
+            tracing::warn!(tool = %self.spec.name, error = %e, "an HTTP tool call failed");
+            ToolError::Failed(send_failure(&e).into())
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ToolError::Failed(format!(
+                "the service answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let body = read_capped(response, self.max_response_bytes)
+            .await
+            .map_err(|e| match e {
+                Capped::TooLarge => ToolError::Failed(format!(
+                    "the service's answer was over {} bytes",
+                    self.max_response_bytes
+                )),
+                Capped::Failed(_) => ToolError::Failed("the service's answer broke off".into()),
+            })?;
+        let answer: Value = serde_json::from_slice(&body)
+            .map_err(|_| ToolError::Failed("the service did not answer JSON".into()))?;
+        Ok(picked(answer, &self.fields))
+    }
+}
