@@ -12,6 +12,42 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use spur_core::facts::{ShopFacts, WeeklyHours};
 
+/// `[tools]` in the TOML file.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsFile {
+    /// Rounds of tool calls per reply (default 4).
+    pub max_rounds: Option<u32>,
+    /// Per call, unless a tool sets its own (default 5000).
+    pub timeout_ms: Option<u64>,
+    /// A larger result is not given to the model (default 16384).
+    pub max_result_bytes: Option<usize>,
+    /// Offer `search_knowledge(query)`.
+    pub search_knowledge: bool,
+    /// Offer `handoff_to_human(reason)`.
+    pub handoff_to_human: bool,
+    /// Hosts (`name` or `name:port`) HTTP tools may call over plain http
+    /// and on private addresses; every other call is https to a public address.
+    pub allow_hosts: Vec<String>,
+    pub http: Vec<spur_core::tools::HttpToolConfig>,
+}
+
+impl ToolsFile {
+    /// The engine's view: limits and built-ins.
+    pub fn engine(&self) -> spur_core::tools::ToolsConfig {
+        let defaults = spur_core::tools::ToolsConfig::default();
+        spur_core::tools::ToolsConfig {
+            max_rounds: self.max_rounds.unwrap_or(defaults.max_rounds),
+            timeout: self
+                .timeout_ms
+                .map_or(defaults.timeout, Duration::from_millis),
+            max_result_bytes: self.max_result_bytes.unwrap_or(defaults.max_result_bytes),
+            search_knowledge: self.search_knowledge,
+            handoff_to_human: self.handoff_to_human,
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "spur-server", version, about = "The Spur support-chat server")]
 pub struct Cli {
@@ -161,6 +197,11 @@ pub struct Options {
     /// their defaults). Too many sentences for flags or variables.
     #[arg(skip)]
     pub texts: Option<spur_core::prompt::PromptTexts>,
+    /// Tools the model may call: `[tools]` in the TOML file (built-in
+    /// tools, limits, `allow_hosts`) and `[[tools.http]]` (the shop's HTTP
+    /// APIs). File only, like `[texts]`.
+    #[arg(skip)]
+    pub tools: Option<ToolsFile>,
     /// The shop's name (greetings, persona). Overrides the knowledge's shop.yaml.
     #[arg(long, env = "SHOP_NAME", global = true)]
     pub shop_name: Option<String>,
@@ -399,6 +440,8 @@ pub struct Settings {
     pub shop: ShopOverrides,
     /// What Spur says, as the operator worded it.
     pub texts: spur_core::prompt::PromptTexts,
+    /// The tools offered to the model.
+    pub tools: ToolsFile,
     /// Watch the knowledge directory for changes.
     pub knowledge_watch: bool,
     /// Web imports may reach private addresses.
@@ -758,6 +801,7 @@ impl Settings {
                 o.shop_contact.or(file.shop_contact),
             )?,
             texts: o.texts.or(file.texts).unwrap_or_default(),
+            tools: o.tools.or(file.tools).unwrap_or_default(),
             llm,
             llm_timeout: Duration::from_millis(llm_timeout_ms),
             history_limit,
@@ -1154,6 +1198,49 @@ mod tests {
         let error = load(&["--config", &file]).unwrap_err();
         assert_eq!(error.setting, "--config");
         assert!(error.message.contains("prot"), "{error}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn the_files_tools_table_configures_tools() {
+        let path = std::env::temp_dir().join(format!("spur-{}.toml", uuid::Uuid::new_v4()));
+        let toml = r#"
+[tools]
+max_rounds = 2
+handoff_to_human = true
+allow_hosts = ["127.0.0.1:8099"]
+
+[[tools.http]]
+name = "lookup_order"
+description = "Where an order is."
+url = "http://127.0.0.1:8099/orders/{order_number}"
+headers = { Authorization = "Bearer ${ORDERS_KEY}" }
+fields = ["status", "eta"]
+parameters = { type = "object", properties = { order_number = { type = "string" } }, required = ["order_number"] }
+"#;
+        std::fs::write(&path, toml).unwrap();
+        let file = path.to_string_lossy().to_string();
+        let s = load(&["--config", &file]).unwrap();
+        let engine = s.tools.engine();
+        assert_eq!(engine.max_rounds, 2);
+        assert!(engine.handoff_to_human && !engine.search_knowledge);
+        assert_eq!(
+            engine.timeout,
+            spur_core::tools::ToolsConfig::default().timeout
+        );
+        assert_eq!(s.tools.http.len(), 1);
+        assert_eq!(s.tools.http[0].method, "GET");
+        assert_eq!(s.tools.http[0].fields, ["status", "eta"]);
+        assert_eq!(load(&[]).unwrap().tools, ToolsFile::default());
+        std::fs::write(
+            &path,
+            "[tools]
+max_round = 2
+",
+        )
+        .unwrap();
+        let error = load(&["--config", &file]).unwrap_err();
+        assert!(error.message.contains("max_round"), "{error}");
         let _ = std::fs::remove_file(path);
     }
 

@@ -100,6 +100,18 @@ impl EventSink for MeteredEvents {
                 metrics::histogram!("spur_llm_latency_seconds", "provider" => provider)
                     .record(ms as f64 / 1000.0);
             }
+            for call in &meta.tools {
+                // A name the model made up is no label: labels stay bounded.
+                let tool = if call.outcome == "unknown_tool" {
+                    "unknown".to_string()
+                } else {
+                    call.tool.clone()
+                };
+                metrics::counter!("spur_tool_calls_total", "tool" => tool.clone(), "outcome" => call.outcome.clone())
+                    .increment(1);
+                metrics::histogram!("spur_tool_latency_seconds", "tool" => tool)
+                    .record(call.latency_ms as f64 / 1000.0);
+            }
         }
         self.inner.publish(event);
     }

@@ -15,12 +15,13 @@ use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache, local_mode
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
+use spur_core::tools::{HttpTool, ToolRegistry};
 use spur_core::{EngineConfig, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, TokenKeys};
-use crate::config::{ConfigError, EventBusSettings, QueueBackend, Settings};
+use crate::config::{ConfigError, EventBusSettings, QueueBackend, Settings, ToolsFile};
 use crate::event_bus::{self, SharedEvents};
 use crate::knowledge_source::KnowledgeSource;
 use crate::limit::{KeyedLimit, Limiter, LocalLimiter, RedisLimiter};
@@ -198,15 +199,32 @@ pub async fn engine(
     config.prompt.max_history_messages = settings.history_limit;
     config.prompt.texts = settings.texts.clone();
     config.limits.max_chars = settings.message_max_chars;
+    config.tools = settings.tools.engine();
     let mut builder = SupportEngine::builder()
         .store(store)
         .knowledge(knowledge)
         .events(Arc::new(MeteredEvents::new(events)))
+        .tools(http_tools(&settings.tools)?)
         .config(config);
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
     }
     Ok(builder.build())
+}
+
+/// The `[[tools.http]]` of the file, their secrets read from the environment.
+fn http_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
+    let mut registry = ToolRegistry::new();
+    for config in &tools.http {
+        let tool = HttpTool::new(config.clone(), &tools.allow_hosts, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|e| bad("tools.http", e))?;
+        registry
+            .register(Arc::new(tool))
+            .map_err(|e| bad("tools.http", e))?;
+    }
+    Ok(registry)
 }
 
 /// Everything the router needs.

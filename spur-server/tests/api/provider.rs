@@ -151,3 +151,51 @@ async fn a_stream_dropped_mid_way_ends_in_a_stored_fallback() {
     assert_eq!(page.messages.len(), 2);
     assert!(page.messages[1].meta.used_fallback);
 }
+
+/// A tool from the file, the shop's order service on loopback, and a model
+/// that calls it: the customer's answer comes from the order system, and
+/// the call is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_http_tool_answers_from_the_shops_service() {
+    use axum::extract::Path;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let orders = axum::Router::new().route(
+        "/orders/{number}",
+        axum::routing::get(|Path(number): Path<String>| async move {
+            axum::Json(json!({"number": number, "status": "shipped", "cost_price": 3.1}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, orders).await });
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let tools = spur_server::config::ToolsFile {
+        allow_hosts: vec![host.clone()],
+        http: vec![spur_core::tools::HttpToolConfig {
+            name: "lookup_order".into(),
+            description: "Where an order is.".into(),
+            method: "GET".into(),
+            url: format!("http://{host}/orders/{{order_number}}"),
+            headers: Default::default(),
+            parameters: json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
+            fields: vec!["number".into(), "status".into()],
+            max_response_bytes: 10_000,
+            timeout_ms: None,
+            secret_fields: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let counted = "spur_tool_calls_total{tool=\"lookup_order\",outcome=\"ok\"}";
+    let before = server.metric(counted).await;
+    let r = server.say("Where is my order 1042?", None).await;
+    assert_eq!(
+        r["reply"], r#"The tool said: {"number":"1042","status":"shipped"}"#,
+        "{r}"
+    );
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(server.metric(counted).await - before, 1.0);
+}
