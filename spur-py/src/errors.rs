@@ -56,7 +56,9 @@ pub fn engine_error(error: EngineError) -> PyErr {
         EngineError::IdempotencyMismatch | EngineError::Transition(_) | EngineError::Busy => {
             ConflictError::new_err(message)
         }
-        EngineError::NotYourCannedReply => pyo3::exceptions::PyPermissionError::new_err(message),
+        EngineError::NotYourCannedReply | EngineError::OtherCustomer => {
+            pyo3::exceptions::PyPermissionError::new_err(message)
+        }
         EngineError::Store(_) => StoreError_::new_err(message),
     }
 }

@@ -124,6 +124,10 @@ pub struct Options {
     /// process (tokens end with the process and differ between instances).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true, value_parser = secret)]
     pub jwt_secret: Option<SecretString>,
+    /// Shared with the shop's backend, which signs customer ids with it
+    /// (`customerHash`); at least 32 characters. Unset: no customer is verified.
+    #[arg(long, env = "IDENTITY_SECRET", hide_env_values = true, global = true, value_parser = secret)]
+    pub identity_secret: Option<SecretString>,
     /// How long an agent's or admin's token lasts.
     #[arg(long, env = "TOKEN_TTL_SECS", global = true)]
     pub token_ttl_secs: Option<u64>,
@@ -419,6 +423,7 @@ pub struct Settings {
     /// USD per million (input, output) tokens, when known.
     pub prices: Option<(f64, f64)>,
     pub jwt_secret: Option<SecretString>,
+    pub identity_secret: Option<SecretString>,
     pub token_ttl: Duration,
     pub login_rate_limit: u32,
     pub admin_email: Option<String>,
@@ -617,6 +622,12 @@ impl Settings {
         {
             return Err(bad("JWT_SECRET", "must be at least 32 characters"));
         }
+        let identity_secret = o.identity_secret.or(file.identity_secret);
+        if let Some(secret) = &identity_secret
+            && secret.expose_secret().len() < 32
+        {
+            return Err(bad("IDENTITY_SECRET", "must be at least 32 characters"));
+        }
         let price = |setting: &'static str, value: Option<f64>| match value {
             Some(v) if !(v.is_finite() && v >= 0.0) => {
                 Err(bad(setting, "must be a price of 0 or more"))
@@ -807,6 +818,7 @@ impl Settings {
             history_limit,
             max_output_tokens,
             jwt_secret,
+            identity_secret,
             token_ttl: Duration::from_secs(token_ttl_secs),
             prices,
             login_rate_limit: o.login_rate_limit.or(file.login_rate_limit).unwrap_or(10),
@@ -910,6 +922,7 @@ impl std::fmt::Debug for Settings {
             .field("max_output_tokens", &self.max_output_tokens)
             .field("prices", &self.prices)
             .field("jwt_secret", &self.jwt_secret)
+            .field("identity_secret", &self.identity_secret)
             .field("token_ttl", &self.token_ttl)
             .field("login_rate_limit", &self.login_rate_limit)
             .field("admin_email", &self.admin_email)

@@ -198,6 +198,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotYourCannedReply => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
             }
+            EngineError::OtherCustomer => {
+                Self::new(StatusCode::FORBIDDEN, "other_customer", error.to_string())
+            }
             EngineError::Store(_) => {
                 tracing::error!(%error, "storage failure");
                 Self::new(

@@ -10,6 +10,7 @@ mod cursor;
 pub mod error;
 pub mod event_bus;
 mod headers;
+pub mod identity;
 pub mod knowledge_source;
 pub mod limit;
 mod listen;

@@ -362,6 +362,7 @@ pub async fn state_with_clock(
             metrics_on_api: settings.metrics_addr.is_none(),
             show_sources: settings.show_sources,
             widget_suggestions: settings.widget_suggestions.clone(),
+            identity_secret: settings.identity_secret.clone(),
         }),
         metrics: metrics::handle(),
         prices: settings.prices,

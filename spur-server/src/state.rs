@@ -189,6 +189,8 @@ pub struct HttpSettings {
     pub show_sources: bool,
     /// Questions the widget offers before a conversation starts.
     pub widget_suggestions: Vec<String>,
+    /// Verifies customers' `customerHash` (see `crate::identity`).
+    pub identity_secret: Option<secrecy::SecretString>,
 }
 
 impl Default for HttpSettings {
@@ -211,6 +213,7 @@ impl Default for HttpSettings {
             metrics_on_api: true,
             show_sources: false,
             widget_suggestions: Vec::new(),
+            identity_secret: None,
         }
     }
 }

@@ -31,6 +31,15 @@ pub struct SendBody {
         example = "0b5e1a4c-7d2f-4e8a-9c3b-6f1d2e3a4b5c"
     )]
     pub idempotency_key: Option<String>,
+    /// The customer's id in the shop's systems, vouched for by
+    /// `customerHash` (needs `IDENTITY_SECRET`): tools then act for this
+    /// customer. A conversation stays with the customer it started for.
+    #[schema(min_length = 1, max_length = 200, example = "cus_7")]
+    pub customer_id: Option<String>,
+    /// Hex HMAC-SHA256 of `customerId` under `IDENTITY_SECRET`, computed
+    /// by the shop's backend (never in the page's code).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub customer_hash: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -23,6 +23,8 @@ pub enum EngineError {
     UnknownCannedReply,
     #[error("only an admin or whoever saved it last can delete it")]
     NotYourCannedReply,
+    #[error("this conversation belongs to another customer")]
+    OtherCustomer,
 }
 
 impl From<StoreError> for EngineError {

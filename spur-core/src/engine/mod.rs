@@ -863,10 +863,7 @@ impl SupportEngine {
                 .unwrap_or_else(|| self.inner.config.default_channel.clone()),
             status: Status::Automated,
             assignee: None,
-            metadata: inbound
-                .metadata
-                .clone()
-                .unwrap_or(serde_json::Value::Object(Default::default())),
+            metadata: bound_metadata(inbound),
             last_seq: 0,
             version: 0,
             created_at: now,
@@ -886,6 +883,9 @@ impl SupportEngine {
             Some(session) => Some(self.conversation(session).await?),
             None => None,
         };
+        if let Some(conversation) = &current {
+            check_bound(conversation, &inbound)?;
+        }
         // Concurrent messages in one conversation queue here, in arrival order.
         let _turn = match &mut current {
             Some(c) => {
@@ -1066,6 +1066,36 @@ impl SupportEngine {
 /// How a key is stored: `c:<conversation>:<key>` inside a conversation,
 /// `n:<key>` for the message that opened one. The prefixes keep the two
 /// spaces apart, so no key sent without a session reaches a scoped one.
+/// Where a conversation keeps the customer it was started for.
+const VERIFIED_CUSTOMER: &str = "verified_customer";
+
+/// A new conversation's metadata: the host's, and the verified customer
+/// it is bound to (only the engine writes that key).
+fn bound_metadata(inbound: &Inbound) -> serde_json::Value {
+    let mut metadata = inbound
+        .metadata
+        .clone()
+        .unwrap_or(serde_json::Value::Object(Default::default()));
+    if let Some(map) = metadata.as_object_mut() {
+        map.remove(VERIFIED_CUSTOMER);
+        if let Some(customer) = &inbound.verified_customer {
+            map.insert(VERIFIED_CUSTOMER.into(), customer.clone().into());
+        }
+    }
+    metadata
+}
+
+/// A message verified as another customer than the one the conversation
+/// was started for is refused: one conversation never mixes two
+/// customers' data.
+fn check_bound(conversation: &Conversation, inbound: &Inbound) -> Result<(), EngineError> {
+    let bound = conversation.metadata[VERIFIED_CUSTOMER].as_str();
+    match (bound, inbound.verified_customer.as_deref()) {
+        (Some(bound), Some(now)) if bound != now => Err(EngineError::OtherCustomer),
+        _ => Ok(()),
+    }
+}
+
 fn scoped_key(conversation: Option<ConversationId>, key: &str) -> String {
     match conversation {
         Some(id) => format!("c:{id}:{key}"),

@@ -503,3 +503,43 @@ async fn a_tool_registered_later_is_offered_from_the_next_turn() {
     engine.send_message(Inbound::new("hi")).await.unwrap();
     assert_eq!(provider.requests()[0].tools.len(), 1);
 }
+
+#[tokio::test]
+async fn a_conversation_stays_with_the_customer_it_was_started_for() {
+    let engine = engine(Arc::new(ScriptedProvider::always("Hello!")), Vec::new());
+    let first = engine
+        .send_message(Inbound::new("hi").as_verified_customer("cus_7"))
+        .await
+        .unwrap();
+    let session = first.conversation.session_id;
+    assert_eq!(first.conversation.metadata["verified_customer"], "cus_7");
+    let other = engine
+        .send_message(
+            Inbound::new("show me the orders")
+                .in_session(session)
+                .as_verified_customer("cus_8"),
+        )
+        .await;
+    assert!(
+        matches!(other, Err(EngineError::OtherCustomer)),
+        "{other:?}"
+    );
+    for again in [
+        Inbound::new("me again").as_verified_customer("cus_7"),
+        Inbound::new("me, unverified"),
+    ] {
+        engine
+            .send_message(again.in_session(session))
+            .await
+            .unwrap();
+    }
+    // A host's metadata cannot claim a customer.
+    let claimed = engine
+        .send_message(Inbound {
+            metadata: Some(json!({"verified_customer": "cus_7", "page": "/help"})),
+            ..Inbound::new("hi")
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.conversation.metadata, json!({"page": "/help"}));
+}

@@ -69,11 +69,17 @@ async fn intake(
     let session = session(body.session_id.as_deref())?;
     // Cheap checks first, so refused input costs no limiter round trip.
     state.engine.config().limits.check(&body.message)?;
+    let verified_customer = crate::identity::verified(
+        state.http.identity_secret.as_ref(),
+        body.customer_id.as_deref(),
+        body.customer_hash.as_deref(),
+    )?;
     let limit_headers = admit(state, peer, headers, session).await?;
     let inbound = Inbound {
         text: body.message,
         session,
         idempotency_key: body.idempotency_key,
+        verified_customer,
         ..Inbound::default()
     };
     Ok((inbound, limit_headers))
@@ -86,6 +92,8 @@ async fn intake(
         (status = 400, body = ErrorBody, description = "empty or too long message, malformed session id"),
         (status = 404, body = ErrorBody, description = "unknown session"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "invalid_identity: customerHash does not verify customerId"),
+        (status = 403, body = ErrorBody, description = "other_customer: the conversation belongs to another verified customer"),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch: the key was used with other words"),
         (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After"),
         (status = 503, body = ErrorBody),
@@ -104,6 +112,8 @@ pub async fn message(
 /// `POST /chat/message`: exactly what the seed apps' frontends send and expect.
 #[utoipa::path(post, path = "/chat/message", tag = "seed", request_body = SendBody,
     responses((status = 200, body = SeedReply), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "invalid_identity"),
+        (status = 403, body = ErrorBody, description = "other_customer"),
         (status = 404, body = ErrorBody, description = "unknown session"),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch"),
         (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After")))]
@@ -146,7 +156,8 @@ fn sse_event(name: &str, id: u64, data: serde_json::Value) -> Event {
 #[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = SendBody,
     responses((status = 200, content_type = "text/event-stream",
         description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status, sources} or error {code, message}; ids count from 0; sources (section titles) only when SHOW_SOURCES is on"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_identity"),
+        (status = 403, body = ErrorBody, description = "other_customer"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch"), (status = 429, body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,

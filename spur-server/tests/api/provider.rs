@@ -199,3 +199,106 @@ async fn a_configured_http_tool_answers_from_the_shops_service() {
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
     assert_eq!(server.metric(counted).await - before, 1.0);
 }
+
+/// A customer the shop vouches for (`customerHash`): tools act for that
+/// customer only; a missing or forged hash is refused, not downgraded; a
+/// conversation stays with the customer it started for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_act_only_for_the_customer_the_shop_verified() {
+    use axum::extract::Path;
+    let secret = "identity-secret-identity-secret-identity";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let orders = axum::Router::new().route(
+        "/customers/{customer}/orders",
+        axum::routing::get(|Path(customer): Path<String>| async move {
+            axum::Json(json!({"customer": customer, "orders": 2}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, orders).await });
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let tools = spur_server::config::ToolsFile {
+        allow_hosts: vec![host.clone()],
+        http: vec![spur_core::tools::HttpToolConfig {
+            name: "my_orders".into(),
+            description: "The customer's orders.".into(),
+            method: "GET".into(),
+            url: format!("http://{host}/customers/{{customer}}/orders"),
+            headers: Default::default(),
+            parameters: json!({"type": "object", "properties": {}}),
+            fields: Vec::new(),
+            max_response_bytes: 10_000,
+            timeout_ms: None,
+            secret_fields: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        tools: Some(tools.clone()),
+        identity_secret: Some(secret.to_string().into()),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let say = |body: Value| {
+        let server = &server;
+        async move {
+            let response = server.post("/v1/chat/message", body).await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let hash = spur_server::identity::hash;
+    let (status, anonymous) = say(json!({"message": "how many orders do I have?"})).await;
+    assert_eq!(status, 200);
+    assert!(
+        !anonymous["reply"].to_string().contains("orders\":"),
+        "{anonymous}"
+    );
+    for (body, expected) in [
+        (json!({"customerId": "cus_7"}), 401),
+        (
+            json!({"customerId": "cus_7", "customerHash": hash(secret, "cus_8")}),
+            401,
+        ),
+        (
+            json!({"customerId": "cus_7", "customerHash": hash("another-secret-another-secret-xx", "cus_7")}),
+            401,
+        ),
+        (json!({"customerHash": hash(secret, "cus_7")}), 400),
+    ] {
+        let mut body = body;
+        body["message"] = json!("how many orders do I have?");
+        let (status, error) = say(body).await;
+        assert_eq!(status, expected, "{error}");
+        assert_eq!(error["error"]["code"], "invalid_identity", "{error}");
+    }
+    let (status, mine) = say(json!({"message": "how many orders do I have?",
+        "customerId": "cus_7", "customerHash": hash(secret, "cus_7")}))
+    .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(
+        mine["reply"],
+        r#"The tool said: {"customer":"cus_7","orders":2}"#
+    );
+    let session = mine["sessionId"].as_str().unwrap();
+    let (status, other) = say(json!({"message": "and mine?", "sessionId": session,
+        "customerId": "cus_8", "customerHash": hash(secret, "cus_8")}))
+    .await;
+    assert_eq!(status, 403, "{other}");
+    assert_eq!(other["error"]["code"], "other_customer");
+
+    // Without IDENTITY_SECRET no identity is taken on trust.
+    let unverifying = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let response = unverifying
+        .post(
+            "/v1/chat/message",
+            json!({"message": "hi", "customerId": "cus_7",
+            "customerHash": hash(secret, "cus_7")}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 400);
+}
