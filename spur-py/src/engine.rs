@@ -24,7 +24,7 @@ use crate::types::{Message, Reply};
 
 /// A positive, finite number of seconds (a `ConfigError` naming `what`
 /// otherwise).
-fn seconds(what: &str, value: f64) -> PyResult<Duration> {
+pub(crate) fn seconds(what: &str, value: f64) -> PyResult<Duration> {
     if value.is_finite() && value > 0.0 {
         Ok(Duration::from_secs_f64(value))
     } else {
@@ -326,11 +326,19 @@ fn required_session(id: &str) -> PyResult<SessionId> {
     parse_session_id(id).map_err(|e| engine_error(e.into()))
 }
 
-fn inbound(text: String, session_id: Option<&str>, key: Option<String>) -> PyResult<Inbound> {
+/// `customer`: the id of a customer the host has verified (its own sign-in);
+/// tools that act for a customer are offered only with it.
+fn inbound(
+    text: String,
+    session_id: Option<&str>,
+    key: Option<String>,
+    customer: Option<String>,
+) -> PyResult<Inbound> {
     Ok(Inbound {
         text,
         session: session(session_id)?,
         idempotency_key: key,
+        verified_customer: customer,
         ..Inbound::default()
     })
 }
@@ -384,15 +392,16 @@ impl Engine {
     }
 
     /// Handles one customer message and returns the whole reply.
-    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None, *, customer = None))]
     fn send_message(
         &self,
         py: Python<'_>,
         text: String,
         session_id: Option<&str>,
         idempotency_key: Option<String>,
+        customer: Option<String>,
     ) -> PyResult<Reply> {
-        let inbound = inbound(text, session_id, idempotency_key)?;
+        let inbound = inbound(text, session_id, idempotency_key, customer)?;
         let turn = block_on(py, self.engine.send_message(inbound)).map_err(engine_error)?;
         Ok(Reply::from(&turn))
     }
@@ -435,6 +444,48 @@ impl Engine {
         let session = required_session(session_id)?;
         let c = block_on(py, self.engine.close(session)).map_err(engine_error)?;
         Ok(c.status.as_str().to_string())
+    }
+
+    /// Registers a Python function (sync or async) as a tool the model may
+    /// call: `@engine.tool` or `@engine.tool(name=..., description=...,
+    /// timeout=seconds)`. Its arguments' schema comes from the type hints,
+    /// its description from the docstring; a parameter named `customer`
+    /// receives the verified customer (`send_message(..., customer=...)`)
+    /// and the tool is offered only when there is one. An exception is
+    /// told to the model as the tool's error.
+    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None))]
+    fn tool<'py>(
+        slf: Bound<'py, Self>,
+        func: Option<Bound<'py, PyAny>>,
+        name: Option<String>,
+        description: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn _register_tool(
+        &self,
+        name: String,
+        description: String,
+        parameters: String,
+        call: Py<PyAny>,
+        requires_customer: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        crate::tools::register(
+            &self.engine,
+            crate::tools::Described {
+                name,
+                description,
+                parameters,
+                call,
+                requires_customer,
+                timeout,
+            },
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -484,15 +535,16 @@ impl AsyncEngine {
         })
     }
 
-    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None, *, customer = None))]
     fn send_message<'py>(
         &self,
         py: Python<'py>,
         text: String,
         session_id: Option<&str>,
         idempotency_key: Option<String>,
+        customer: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let inbound = inbound(text, session_id, idempotency_key)?;
+        let inbound = inbound(text, session_id, idempotency_key, customer)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             let turn = engine.send_message(inbound).await.map_err(engine_error)?;
@@ -556,22 +608,65 @@ impl AsyncEngine {
 
     /// `async for delta in engine.stream(text)`: the reply as it is
     /// generated; afterwards `.reply` holds the stored outcome.
-    #[pyo3(signature = (text, session_id = None, idempotency_key = None))]
+    #[pyo3(signature = (text, session_id = None, idempotency_key = None, *, customer = None))]
     fn stream(
         &self,
         text: String,
         session_id: Option<&str>,
         idempotency_key: Option<String>,
+        customer: Option<String>,
     ) -> PyResult<ReplyStream> {
         Ok(ReplyStream {
             state: Arc::new(tokio::sync::Mutex::new(StreamState {
                 engine: self.engine.clone(),
-                pending: Some(inbound(text, session_id, idempotency_key)?),
+                pending: Some(inbound(text, session_id, idempotency_key, customer)?),
                 rx: None,
                 yielded: false,
             })),
             reply: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Registers a Python function (sync or async) as a tool the model may
+    /// call: `@engine.tool` or `@engine.tool(name=..., description=...,
+    /// timeout=seconds)`. Its arguments' schema comes from the type hints,
+    /// its description from the docstring; a parameter named `customer`
+    /// receives the verified customer (`send_message(..., customer=...)`)
+    /// and the tool is offered only when there is one. An exception is
+    /// told to the model as the tool's error.
+    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None))]
+    fn tool<'py>(
+        slf: Bound<'py, Self>,
+        func: Option<Bound<'py, PyAny>>,
+        name: Option<String>,
+        description: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn _register_tool(
+        &self,
+        name: String,
+        description: String,
+        parameters: String,
+        call: Py<PyAny>,
+        requires_customer: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        crate::tools::register(
+            &self.engine,
+            crate::tools::Described {
+                name,
+                description,
+                parameters,
+                call,
+                requires_customer,
+                timeout,
+            },
+        )
     }
 
     fn __repr__(&self) -> String {

@@ -7,6 +7,7 @@ mod errors;
 mod functions;
 mod prompt;
 mod repr;
+mod tools;
 mod types;
 
 use pyo3::prelude::*;

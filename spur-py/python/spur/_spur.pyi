@@ -2,7 +2,20 @@
 
 import datetime
 import os
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    TypedDict,
+    TypeVar,
+    Union,
+    overload,
+)
 
 __version__: str
 
@@ -134,6 +147,8 @@ class OpenAIEmbeddings:
     @property
     def max_retries(self) -> int: ...
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 class Engine:
     def __init__(
         self,
@@ -149,8 +164,21 @@ class Engine:
         message_max_chars: Optional[int] = None,
     ) -> None: ...
     def send_message(
-        self, text: str, session_id: Optional[str] = None, idempotency_key: Optional[str] = None
-    ) -> Reply: ...
+        self,
+        text: str,
+        session_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        *,
+        customer: Optional[str] = None,
+    ) -> Reply:
+        """`customer`: the id of a customer your backend verified; tools taking
+        a `customer` parameter are offered only with it."""
+    @overload
+    def tool(self, func: _F) -> _F: ...
+    @overload
+    def tool(
+        self, *, name: Optional[str] = None, description: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Callable[[_F], _F]: ...
     def history(self, session_id: str, before: Optional[int] = None, limit: int = 50) -> List[Message]: ...
     def escalate(self, session_id: str) -> str: ...
     def leave_email(self, session_id: str, email: str) -> str:
@@ -178,14 +206,30 @@ class AsyncEngine:
         message_max_chars: Optional[int] = None,
     ) -> None: ...
     async def send_message(
-        self, text: str, session_id: Optional[str] = None, idempotency_key: Optional[str] = None
+        self,
+        text: str,
+        session_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        *,
+        customer: Optional[str] = None,
     ) -> Reply: ...
+    @overload
+    def tool(self, func: _F) -> _F: ...
+    @overload
+    def tool(
+        self, *, name: Optional[str] = None, description: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Callable[[_F], _F]: ...
     async def history(self, session_id: str, before: Optional[int] = None, limit: int = 50) -> List[Message]: ...
     async def escalate(self, session_id: str) -> str: ...
     async def leave_email(self, session_id: str, email: str) -> str: ...
     async def close(self, session_id: str) -> str: ...
     def stream(
-        self, text: str, session_id: Optional[str] = None, idempotency_key: Optional[str] = None
+        self,
+        text: str,
+        session_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        *,
+        customer: Optional[str] = None,
     ) -> ReplyStream: ...
 
 _M = TypeVar("_M", bound=Mapping[str, object])

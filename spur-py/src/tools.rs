@@ -1,0 +1,84 @@
+//! Python functions as tools (`@engine.tool`): `spur._tools` reads the
+//! schema from the type hints and docstring and wraps the function; this
+//! side calls the wrapper on a blocking thread, holding the GIL only while
+//! Python runs.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use serde_json::Value;
+use spur_core::SupportEngine;
+use spur_core::tools::{Tool, ToolContext, ToolError, ToolSpec};
+
+use crate::errors::config_error;
+
+struct PyTool {
+    spec: ToolSpec,
+    /// `call(arguments_json, customer) -> result_json`.
+    call: Arc<Py<PyAny>>,
+}
+
+#[async_trait::async_trait]
+impl Tool for PyTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, arguments: Value, context: &ToolContext) -> Result<Value, ToolError> {
+        let call = self.call.clone();
+        let customer = context.customer.clone();
+        let arguments = arguments.to_string();
+        let answer = tokio::task::spawn_blocking(move || {
+            Python::attach(|py| {
+                call.call1(py, (arguments, customer))
+                    .and_then(|out| out.extract::<String>(py))
+                    // The exception's type and message, for the model.
+                    .map_err(|e| ToolError::Failed(e.to_string()))
+            })
+        })
+        .await
+        .map_err(|_| ToolError::Failed("the tool crashed".into()))??;
+        serde_json::from_str(&answer)
+            .map_err(|e| ToolError::Failed(format!("the tool's result is not JSON: {e}")))
+    }
+}
+
+/// What `_register_tool` receives from `spur._tools.describe`.
+pub(crate) struct Described {
+    pub name: String,
+    pub description: String,
+    pub parameters: String,
+    pub call: Py<PyAny>,
+    pub requires_customer: bool,
+    pub timeout: Option<f64>,
+}
+
+pub(crate) fn register(engine: &SupportEngine, tool: Described) -> PyResult<()> {
+    let parameters: Value = serde_json::from_str(&tool.parameters)
+        .map_err(|e| config_error(format!("tool parameters: {e}")))?;
+    let mut spec = ToolSpec::new(tool.name, tool.description, parameters);
+    spec.requires_customer = tool.requires_customer;
+    if let Some(seconds) = tool.timeout {
+        spec.timeout = Some(crate::engine::seconds("timeout", seconds)?);
+    }
+    engine
+        .register_tool(Arc::new(PyTool {
+            spec,
+            call: Arc::new(tool.call),
+        }))
+        .map_err(|e| config_error(e.to_string()))
+}
+
+/// `engine.tool`: the decorator, in `spur._tools`.
+pub(crate) fn decorator<'py>(
+    py: Python<'py>,
+    engine: Bound<'py, PyAny>,
+    func: Option<Bound<'py, PyAny>>,
+    name: Option<String>,
+    description: Option<String>,
+    timeout: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import("spur._tools")?
+        .getattr("register")?
+        .call1((engine, func, name, description, timeout))
+}
