@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use spur_core::testing::fake_openai;
-use spur_server::config::Options;
+use spur_server::config::{Options, Settings};
 
 use super::support::{Server, sqlite_options};
 
@@ -301,4 +301,50 @@ async fn tools_act_only_for_the_customer_the_shop_verified() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 400);
+}
+
+/// The README's tools example stays a working configuration: its order
+/// service (the example's files, served over HTTP) answers the tool, and
+/// the fields it lists are all the model sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_example_works_as_written() {
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tools");
+    let dir = DIR;
+    let options = Options {
+        config: Some(format!("{dir}/spur.toml").into()),
+        ..Options::default()
+    };
+    let mut tools = Settings::load(options).unwrap().tools;
+    // The example's service listens on 8099; this one on a free port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let files = axum::Router::new().route(
+        "/orders/{number}",
+        axum::routing::get(
+            |axum::extract::Path(number): axum::extract::Path<String>| async move {
+                std::fs::read(format!("{DIR}/orders/{number}"))
+                    .map_err(|_| axum::http::StatusCode::NOT_FOUND)
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    tools.allow_hosts = vec![host.clone()];
+    tools.http[0].url = tools.http[0].url.replace("127.0.0.1:8099", &host);
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let server = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let r = server.say("Where is my order 1042?", None).await;
+    let said: Value = serde_json::from_str(
+        r["reply"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("The tool said: "),
+    )
+    .unwrap();
+    assert_eq!(said["status"], "shipped", "{r}");
+    assert_eq!(said["tracking_number"], "JD014600003828");
+    assert!(said.get("internal_notes").is_none(), "{said}");
 }
