@@ -127,8 +127,67 @@ fn classification(c: &mut Criterion) {
     group.finish();
 }
 
+/// The engine's own work for tools, without a tool's or a model's time:
+/// one round of one call (arguments parsed and checked against a schema,
+/// dispatch, the result serialised, recorded and turned into evidence
+/// lines) with 100 tools registered, and the definitions of 100 tools
+/// offered in a turn's request.
+fn tool_round(c: &mut Criterion) {
+    use spur_core::conversation::ConversationId;
+    use spur_core::llm::ToolCall;
+    use spur_core::tools::{ToolContext, ToolRegistry, ToolsConfig, tool_fn};
+    use std::sync::Arc;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Order {
+        /// The order number.
+        order_number: String,
+        /// Whose order.
+        email: Option<String>,
+    }
+    let mut tools = ToolRegistry::new();
+    for i in 0..100 {
+        let tool = tool_fn(
+            format!("tool_{i}"),
+            "Looks an order up by its number and returns its status.",
+            |order: Order, _context| async move {
+                Ok(
+                    serde_json::json!({"order": order.order_number, "status": "shipped", "carrier": "DHL", "eta": "Thursday"}),
+                )
+            },
+        );
+        tools.register(Arc::new(tool)).unwrap();
+    }
+    let context = ToolContext {
+        conversation: ConversationId(uuid::Uuid::nil()),
+        customer: None,
+        knowledge: Arc::new(KnowledgeBase::demo()),
+    };
+    let config = ToolsConfig::default();
+    let call = [ToolCall {
+        id: "call_1".into(),
+        name: "tool_42".into(),
+        arguments: r#"{"order_number": "1042", "email": "ana@example.com"}"#.into(),
+    }];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("tool_round");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("one_call_100_registered", |b| {
+        b.iter(|| runtime.block_on(tools.run(black_box(&call), &context, &config)))
+    });
+    group.bench_function("offer_100_tools", |b| {
+        b.iter(|| tools.offered(black_box(&context)))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    tool_round,
     prompt_build_and_trim,
     prompt_trim_to_budget,
     token_counting,
