@@ -201,7 +201,24 @@ pub struct LogEntry {
     pub error_code: Option<String>,
     /// Knowledge articles given to the provider.
     pub passages: Vec<String>,
+    /// The tools called on the way to this reply, in order.
+    pub tools: Vec<LogToolCall>,
     pub text: String,
+}
+
+/// One tool call behind a reply.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogToolCall {
+    pub tool: String,
+    /// As the model sent them (an object; text when they were not JSON);
+    /// the tool's secret fields read `[redacted]`.
+    pub arguments: serde_json::Value,
+    /// `ok`, `invalid_arguments`, `unknown_tool`, `not_allowed`, `timeout`, `too_large` or `failed`.
+    pub outcome: String,
+    /// The start of the result, or the error.
+    pub summary: String,
+    pub latency_ms: u64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -289,6 +306,18 @@ pub async fn logs(
                 used_fallback: m.meta.used_fallback,
                 error_code: m.meta.error_code,
                 passages: m.meta.passages,
+                tools: m
+                    .meta
+                    .tools
+                    .into_iter()
+                    .map(|t| LogToolCall {
+                        tool: t.tool,
+                        arguments: t.arguments,
+                        outcome: t.outcome,
+                        summary: t.summary,
+                        latency_ms: t.latency_ms,
+                    })
+                    .collect(),
                 text: m.text,
             })
             .collect(),

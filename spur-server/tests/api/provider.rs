@@ -347,4 +347,15 @@ async fn the_tools_example_works_as_written() {
     assert_eq!(said["status"], "shipped", "{r}");
     assert_eq!(said["tracking_number"], "JD014600003828");
     assert!(said.get("internal_notes").is_none(), "{said}");
+    // The admins' log shows the call.
+    let admin = server.admin_token().await;
+    let log = server.get_as(&admin, "/v1/admin/logs").await;
+    let call = &log["entries"][0]["tools"][0];
+    assert_eq!(call["tool"], "lookup_order", "{log}");
+    assert_eq!(call["arguments"], json!({"order_number": "1042"}));
+    assert_eq!(call["outcome"], "ok");
+    assert!(
+        call["summary"].as_str().unwrap().contains("shipped"),
+        "{call}"
+    );
 }
