@@ -4,6 +4,8 @@
 //! the large chat widgets' "identity verification". A message carrying a
 //! valid pair acts as that customer (tools that act for a customer are
 //! offered); a pair that does not verify is refused, never downgraded.
+//! Every refusal is 401: whatever is wrong (no secret here, a bad id, a
+//! wrong hash), the credential is not accepted.
 
 use axum::http::StatusCode;
 use hmac::{Hmac, Mac};
@@ -27,26 +29,18 @@ pub fn verified(
 ) -> Result<Option<String>, ApiError> {
     let (id, hash) = match (id, hash) {
         (None, None) => return Ok(None),
-        (None, Some(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_identity",
-                "customerHash without customerId",
-            ));
-        }
+        (None, Some(_)) => return Err(refused("customerHash without customerId")),
         (Some(id), hash) => (id, hash),
     };
     let Some(secret) = secret else {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "identity_not_configured",
             "this server verifies no customer identities (IDENTITY_SECRET is not set)",
         ));
     };
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_identity",
+        return Err(refused(
             "customerId is 1 to 200 characters, none of them control characters",
         ));
     }
@@ -100,14 +94,14 @@ mod tests {
             (Some("cus_7"), Some(other_key.as_str()), 401),
             (Some("cus_7"), Some("zz"), 401),
             (Some("cus_7"), Some(&good[..62]), 401),
-            (None, Some(good.as_str()), 400),
-            (Some(""), Some(good.as_str()), 400),
-            (Some("cus\n7"), Some(good.as_str()), 400),
+            (None, Some(good.as_str()), 401),
+            (Some(""), Some(good.as_str()), 401),
+            (Some("cus\n7"), Some(good.as_str()), 401),
         ] {
             let error = verified(Some(&s), id, hash).unwrap_err();
             assert_eq!(error.status().as_u16(), status, "{id:?} {hash:?}");
         }
         let unconfigured = verified(None, Some("cus_7"), Some(&good)).unwrap_err();
-        assert_eq!(unconfigured.status().as_u16(), 400);
+        assert_eq!(unconfigured.status().as_u16(), 401);
     }
 }

@@ -37,14 +37,18 @@ fn lookup_order(result: Value, calls: Arc<AtomicUsize>) -> Arc<dyn Tool> {
 }
 
 fn engine(provider: Arc<ScriptedProvider>, tools: Vec<Arc<dyn Tool>>) -> SupportEngine {
-    engine_config(provider, tools, EngineConfig::default())
+    engine_config(provider, tools, ToolsConfig::default())
 }
 
 fn engine_config(
     provider: Arc<ScriptedProvider>,
     tools: Vec<Arc<dyn Tool>>,
-    config: EngineConfig,
+    config: ToolsConfig,
 ) -> SupportEngine {
+    let config = EngineConfig {
+        tools: config,
+        ..EngineConfig::default()
+    };
     let mut registry = ToolRegistry::new();
     for tool in tools {
         registry.register(tool).unwrap();
@@ -315,12 +319,9 @@ async fn a_model_that_keeps_calling_is_offered_no_tools_after_the_cap() {
             Script::call("lookup_order", r#"{"order_number": "1"}"#)
         })));
     let calls = Arc::new(AtomicUsize::new(0));
-    let config = EngineConfig {
-        tools: ToolsConfig {
-            max_rounds: 2,
-            ..ToolsConfig::default()
-        },
-        ..EngineConfig::default()
+    let config = ToolsConfig {
+        max_rounds: 2,
+        ..ToolsConfig::default()
     };
     let engine = engine_config(
         provider.clone(),
@@ -399,16 +400,8 @@ async fn streamed_tool_calls_are_assembled_and_every_word_streams() {
         .send_message_stream(Inbound::new("where is my order 1042?"))
         .await
         .unwrap();
-    let mut streamed = String::new();
-    let mut done = None;
-    while let Some(event) = rx.recv().await {
-        match event {
-            StreamEvent::Delta { text } => streamed.push_str(&text),
-            StreamEvent::Done(turn) => done = Some(turn),
-            StreamEvent::Started { .. } => {}
-        }
-    }
-    let reply = done.unwrap().reply.unwrap();
+    let (streamed, turn) = crate::testing::streamed(&mut rx).await;
+    let reply = turn.reply.unwrap();
     assert_eq!(reply.text, "Let me check.\n\nOrder 1042 has shipped.");
     assert_eq!(streamed, reply.text);
     assert_eq!(outcomes(&reply), ["ok"]);
@@ -427,12 +420,9 @@ async fn the_model_can_hand_the_conversation_to_a_person() {
         ),
         Script::Reply("A colleague will take over from here.".into()),
     ]));
-    let config = EngineConfig {
-        tools: ToolsConfig {
-            handoff_to_human: true,
-            ..ToolsConfig::default()
-        },
-        ..EngineConfig::default()
+    let config = ToolsConfig {
+        handoff_to_human: true,
+        ..ToolsConfig::default()
     };
     let engine = engine_config(provider.clone(), Vec::new(), config);
     let turn = engine
@@ -459,12 +449,9 @@ async fn search_knowledge_finds_passages_for_the_model() {
         ),
         Script::Reply("Yes.".into()),
     ]));
-    let config = EngineConfig {
-        tools: ToolsConfig {
-            search_knowledge: true,
-            ..ToolsConfig::default()
-        },
-        ..EngineConfig::default()
+    let config = ToolsConfig {
+        search_knowledge: true,
+        ..ToolsConfig::default()
     };
     let engine = engine_config(provider.clone(), Vec::new(), config);
     engine.send_message(Inbound::new("hello")).await.unwrap();

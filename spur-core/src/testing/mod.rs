@@ -11,3 +11,24 @@ mod tiny_model;
 pub use tiny_model::write_tiny_model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+/// Reads a streamed turn to its end: every delta joined, and the outcome.
+///
+/// # Panics
+/// When the stream ends without `Done` (a test's failure).
+pub async fn streamed(
+    rx: &mut tokio::sync::mpsc::Receiver<crate::StreamEvent>,
+) -> (String, Box<crate::Turn>) {
+    let mut text = String::new();
+    let mut done = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            crate::StreamEvent::Delta { text: piece } => text.push_str(&piece),
+            crate::StreamEvent::Done(turn) => done = Some(turn),
+            crate::StreamEvent::Started { .. } => {}
+        }
+    }
+    #[allow(clippy::expect_used)]
+    let turn = done.expect("the stream ended without done");
+    (text, turn)
+}

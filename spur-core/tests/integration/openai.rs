@@ -153,16 +153,7 @@ async fn streaming_through_the_engine_and_a_broken_stream() {
         .send_message_stream(Inbound::new("where do you ship?"))
         .await
         .unwrap();
-    let mut streamed = String::new();
-    let mut done = None;
-    while let Some(event) = rx.recv().await {
-        match event {
-            StreamEvent::Delta { text } => streamed.push_str(&text),
-            StreamEvent::Done(turn) => done = Some(turn),
-            StreamEvent::Started { .. } => {}
-        }
-    }
-    let turn = done.unwrap();
+    let (streamed, turn) = spur_core::testing::streamed(&mut rx).await;
     let reply = turn.reply.unwrap();
     assert_eq!(reply.text, "We ship to the USA, India and Europe.");
     // Released a sentence at a time through the grounding guard.
@@ -243,16 +234,8 @@ async fn tool_calls_over_http_whole_and_streamed() {
         .send_message_stream(Inbound::new("and where is order 1042 now?"))
         .await
         .unwrap();
-    let mut streamed = String::new();
-    let mut done = None;
-    while let Some(event) = rx.recv().await {
-        match event {
-            StreamEvent::Delta { text } => streamed.push_str(&text),
-            StreamEvent::Done(turn) => done = Some(turn),
-            StreamEvent::Started { .. } => {}
-        }
-    }
-    let reply = done.unwrap().reply.unwrap();
+    let (streamed, turn) = spur_core::testing::streamed(&mut rx).await;
+    let reply = turn.reply.unwrap();
     assert_eq!(
         reply.text,
         r#"The tool said: {"order":"1042","status":"shipped"}"#

@@ -264,7 +264,7 @@ async fn tools_act_only_for_the_customer_the_shop_verified() {
             json!({"customerId": "cus_7", "customerHash": hash("another-secret-another-secret-xx", "cus_7")}),
             401,
         ),
-        (json!({"customerHash": hash(secret, "cus_7")}), 400),
+        (json!({"customerHash": hash(secret, "cus_7")}), 401),
     ] {
         let mut body = body;
         body["message"] = json!("how many orders do I have?");
@@ -300,7 +300,7 @@ async fn tools_act_only_for_the_customer_the_shop_verified() {
             "customerHash": hash(secret, "cus_7")}),
         )
         .await;
-    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.status().as_u16(), 401);
 }
 
 /// The README's tools example stays a working configuration: its order
