@@ -148,7 +148,24 @@ impl SupportEngine {
         let config = &inner.config;
         let shop = self.shop();
         let passages = shop.knowledge.search(question, config.retrieval_k);
-        let prompt = shop.prompts.build(
+        let tools = self.tools();
+        let tool_context = ToolContext {
+            conversation,
+            customer,
+            knowledge: shop.knowledge.clone(),
+        };
+        let offered = tools.offered(&tool_context);
+        // The definitions travel with every ask: their tokens come out of
+        // the budget the passages and history share.
+        let tool_tokens = if offered.is_empty() {
+            0
+        } else {
+            inner
+                .tokens
+                .count(&serde_json::to_string(&offered).unwrap_or_default())
+        };
+        let limits = shop.prompts.config();
+        let prompt = shop.prompts.build_within(
             inner.tokens.as_ref(),
             PromptInput {
                 policies: shop.knowledge.policies(),
@@ -157,24 +174,19 @@ impl SupportEngine {
                 history,
                 message: question,
             },
+            limits.max_history_messages,
+            limits.max_input_tokens.saturating_sub(tool_tokens),
         );
         let mut request = CompletionRequest::new(prompt.messages);
         request.max_output_tokens = config.max_output_tokens;
         request.temperature = config.temperature;
         request.passages = prompt.passages;
         request.shop = Some(shop.knowledge.facts().display_name().to_string());
-        let tools = self.tools();
-        let tool_context = ToolContext {
-            conversation,
-            customer,
-            knowledge: shop.knowledge.clone(),
-        };
-        let offered = tools.offered(&tool_context);
         let prepared = Prepared {
             shop,
             reply_id: inner.ids.message_id(),
             request,
-            prompt_tokens: prompt.input_tokens,
+            prompt_tokens: prompt.input_tokens + tool_tokens,
             best_confidence: passages.first().map(|p| p.confidence),
             prior_fallbacks,
             tools,

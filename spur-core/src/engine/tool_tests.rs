@@ -530,3 +530,38 @@ async fn a_conversation_stays_with_the_customer_it_was_started_for() {
         .unwrap();
     assert_eq!(claimed.conversation.metadata, json!({"page": "/help"}));
 }
+
+/// Tool definitions go with every ask, so their tokens come out of the
+/// prompt's budget: with a long one offered, fewer passages fit.
+#[tokio::test]
+async fn tool_definitions_count_against_the_prompt_budget() {
+    let mut config = EngineConfig::default();
+    config.prompt.max_input_tokens = 1_200;
+    config.retrieval_k = 6;
+    let long = tool_fn(
+        "catalogue",
+        "Searches the catalogue. ".repeat(200),
+        |_: serde_json::Map<String, Value>, _context| async { Ok(json!({})) },
+    );
+    let mut passages = Vec::new();
+    for tools in [Vec::new(), vec![Arc::new(long) as Arc<dyn Tool>]] {
+        let provider = Arc::new(ScriptedProvider::always("Hello!"));
+        let mut registry = ToolRegistry::new();
+        for tool in tools {
+            registry.register(tool).unwrap();
+        }
+        let engine = SupportEngine::builder()
+            .provider(provider.clone())
+            .tools(registry)
+            .config(config.clone())
+            .build();
+        engine
+            .send_message(Inbound::new(
+                "what is your return policy and how long does shipping take and which payment methods do you take?",
+            ))
+            .await
+            .unwrap();
+        passages.push(provider.requests()[0].passages.len());
+    }
+    assert!(passages[1] < passages[0], "{passages:?}");
+}
