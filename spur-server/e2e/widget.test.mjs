@@ -1,6 +1,7 @@
 // The widget as a web developer embeds it: one script tag on a page served
 // from another origin, against the real server (CORS configured).
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -423,5 +424,56 @@ test('nobody there: the customer leaves an email address, told when to expect th
   } finally {
     await context.close();
     await shop.stop();
+  }
+});
+
+test('a signed-in customer: the page vouches with data-customer-id and -hash, the server verifies every message', async () => {
+  const secret = 'identity-secret-identity-secret-identity';
+  const verifying = await startServer({
+    SPUR_WIDGET_DIR: DIST, IDENTITY_SECRET: secret,
+    RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0',
+  });
+  // What the shop's backend renders into its page for customer cus_7.
+  const hash = createHmac('sha256', secret).update('cus_7').digest('hex');
+  const forged = createHmac('sha256', 'not-the-secret').update('cus_7').digest('hex');
+  const site = createServer((req, res) => {
+    const signed = req.url.startsWith('/forged') ? forged : hash;
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>A shop</title></head><body>
+<script type="module" src="${verifying.base}/widget/spur-widget.js" data-server="${verifying.base}"
+  data-customer-id="cus_7" data-customer-hash="${signed}"></script></body></html>`);
+  });
+  await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
+  const origin = `http://127.0.0.1:${site.address().port}`;
+  const context = await browser.newContext();
+  try {
+    const customer = await context.newPage();
+    const sent = [];
+    customer.on('request', (r) => { if (r.method() === 'POST' && r.url().includes('/v1/chat/')) sent.push(r.postDataJSON()); });
+    await customer.goto(origin + '/');
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    await widget(customer).getByLabel('Message').fill('Do you ship to India?');
+    await widget(customer).getByLabel('Message').press('Enter');
+    await customer.waitForFunction(() => {
+      const r = document.querySelector('.spur-widget').shadowRoot.querySelector('.msg[data-sender=assistant]');
+      return r && /India/.test(r.textContent);
+    });
+    assert.ok(sent.length >= 1);
+    assert.equal(sent[0].customerId, 'cus_7');
+    assert.equal(sent[0].customerHash, hash);
+
+    // A page whose hash does not verify gets no answer as cus_7.
+    const other = await (await browser.newContext()).newPage();
+    await other.goto(origin + '/forged');
+    await widget(other).getByRole('button', { name: 'Open chat' }).click();
+    await widget(other).getByLabel('Message').fill('Do you ship to India?');
+    await widget(other).getByLabel('Message').press('Enter');
+    await widget(other).locator('.error').waitFor();
+    assert.equal(await widget(other).locator('.msg[data-sender=assistant]').count(), 0);
+    await other.context().close();
+  } finally {
+    await context.close();
+    site.close();
+    await verifying.stop();
   }
 });

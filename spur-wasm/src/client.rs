@@ -56,6 +56,8 @@ struct Inner {
     /// The newest message seq delivered to `onEvent` (duplicates are dropped).
     last_seq: Cell<f64>,
     feed: RefCell<Option<Feed>>,
+    /// The customer the shop's page vouches for: (customerId, customerHash).
+    customer: RefCell<Option<(String, String)>>,
 }
 
 #[wasm_bindgen]
@@ -102,7 +104,13 @@ impl Inner {
 
     fn body(&self, text: &str, key: Option<String>) -> JsValue {
         let session = self.session.borrow().clone();
+        let customer = self.customer.borrow().clone();
+        let (id, hash) = customer.map_or((JsValue::UNDEFINED, JsValue::UNDEFINED), |(id, hash)| {
+            (id.into(), hash.into())
+        });
         object(&[
+            ("customerId", id),
+            ("customerHash", hash),
             ("message", text.into()),
             (
                 "sessionId",
@@ -144,8 +152,17 @@ impl SpurClient {
                 session: RefCell::new(session),
                 last_seq: Cell::new(0.0),
                 feed: RefCell::new(None),
+                customer: RefCell::new(None),
             }),
         }
+    }
+
+    /// The signed-in customer, as the shop's backend vouched for them
+    /// (`customerHash`: HMAC-SHA256 of the id under the server's
+    /// `IDENTITY_SECRET`, computed server-side); sent with every message.
+    #[wasm_bindgen(js_name = setCustomer)]
+    pub fn set_customer(&self, id: String, hash: String) {
+        *self.inner.customer.borrow_mut() = Some((id, hash));
     }
 
     /// The conversation's secret handle, once there is one.

@@ -19,6 +19,11 @@ export interface WidgetOptions {
   position?: 'left' | 'right';
   /** The server's MESSAGE_MAX_CHARS, if not 5,000. */
   maxChars?: number;
+  /** A signed-in customer's id in the shop's systems (`data-customer-id`). */
+  customerId?: string;
+  /** hex HMAC-SHA256 of `customerId` under the server's IDENTITY_SECRET,
+   * computed by the shop's backend, never in the page (`data-customer-hash`). */
+  customerHash?: string;
 }
 
 export interface Widget {

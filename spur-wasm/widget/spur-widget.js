@@ -2,6 +2,8 @@
 // root, over SpurClient (wasm). One tag puts it on a page:
 //   <script type="module" src="https://support.example.com/widget/spur-widget.js"
 //           data-server="https://support.example.com"></script>
+// (a signed-in customer: data-customer-id and data-customer-hash, the hash
+// computed by the shop's backend; see the server's IDENTITY_SECRET)
 // or call mountWidget(target, options) yourself.
 import init, { SpurClient } from './spur_wasm.js';
 
@@ -122,7 +124,10 @@ export async function mountWidget(target, options = {}) {
   let client = null;
   async function connect() {
     await ready();
-    client ??= new SpurClient(server, options.maxChars);
+    if (!client) {
+      client = new SpurClient(server, options.maxChars);
+      if (options.customerId) client.setCustomer(options.customerId, options.customerHash || '');
+    }
     return client;
   }
   const host = el('div', { className: 'spur-widget' });
@@ -471,6 +476,7 @@ if (tag && 'server' in tag.dataset) {
   const d = tag.dataset;
   mountWidget(document.body, {
     server: d.server || new URL(import.meta.url).origin,
+    customerId: d.customerId, customerHash: d.customerHash,
     title: d.title, greeting: d.greeting, avatar: d.avatar, color: d.color, font: d.font, position: d.position,
     suggestions: d.suggestions ? d.suggestions.split('|').map((q) => q.trim()).filter(Boolean) : undefined,
   });
