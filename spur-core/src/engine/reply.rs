@@ -345,9 +345,12 @@ impl SupportEngine {
         let inner = &self.inner;
         let question = inner.config.limits.check(question)?;
         self.shop().knowledge.prepare_query(question).await;
-        // Tools that act for a customer are not offered: there is none.
-        let (passages, prepared) =
+        let (passages, mut prepared) =
             self.prepared(question, &[], 0, inner.ids.conversation_id(), None);
+        // A preview calls no tools: a call may change things in the shop's
+        // systems, and nothing of a preview is kept. (Their tokens still
+        // come out of the budget, so the passages are a real turn's.)
+        prepared.offered.clear();
         let generated = self.complete(prepared).await;
         Ok(Preview {
             passages,

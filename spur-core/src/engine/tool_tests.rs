@@ -565,3 +565,21 @@ async fn tool_definitions_count_against_the_prompt_budget() {
     }
     assert!(passages[1] < passages[0], "{passages:?}");
 }
+
+/// The admins' "try a question" calls no tool: a call may change things,
+/// and nothing of a preview is kept.
+#[tokio::test]
+async fn a_preview_calls_no_tools() {
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::call("lookup_order", r#"{"order_number": "1042"}"#),
+        Script::Reply("Order 1042 has shipped.".into()),
+    ]));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = engine(
+        provider.clone(),
+        vec![lookup_order(json!({"status": "shipped"}), calls.clone())],
+    );
+    engine.preview("where is order 1042?").await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(provider.requests().iter().all(|r| r.tools.is_empty()));
+}

@@ -28,7 +28,8 @@ def schema_of(annotation: Any) -> dict[str, Any]:
         return {"type": _SCALARS[annotation]}
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset):
-        items = args[0] if args and args[-1] is not Ellipsis or len(args) == 2 else None
+        # `list[X]`, `tuple[X, ...]`: items of X (a mixed tuple reads as its first type).
+        items = args[0] if args else None
         return {"type": "array", **({"items": schema_of(items)} if items is not None else {})}
     if annotation is dict or origin is dict:
         return {"type": "object"}
