@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{Tool, ToolContext, ToolError, ToolSpec};
-use crate::knowledge::web::guard::{PublicResolver, literal_is_private};
+use crate::knowledge::web::guard::{NotPublic, PublicResolver, literal_is_private};
 use crate::knowledge::web::{Capped, read_capped};
 
 /// The placeholder bound to the verified customer, never to the model.
@@ -60,6 +60,30 @@ pub struct HttpToolConfig {
     pub secret_fields: Vec<String>,
 }
 
+impl HttpToolConfig {
+    /// A GET tool with the defaults a TOML entry gets (no headers, the
+    /// whole answer, 256 KB, the tools' timeout).
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        url: impl Into<String>,
+        parameters: Value,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            method: get(),
+            url: url.into(),
+            headers: HashMap::new(),
+            parameters,
+            fields: Vec::new(),
+            max_response_bytes: max_response_bytes(),
+            timeout_ms: None,
+            secret_fields: Vec::new(),
+        }
+    }
+}
+
 fn get() -> String {
     "GET".into()
 }
@@ -68,13 +92,23 @@ fn max_response_bytes() -> usize {
     256 * 1024
 }
 
+/// One segment of a URL template's path, parsed once.
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Static(String),
+    /// Filled with this (required) argument.
+    Argument(String),
+    /// Filled with the verified customer.
+    Customer,
+}
+
 /// An HTTP tool ready to call.
 pub struct HttpTool {
     spec: ToolSpec,
     method: reqwest::Method,
-    /// The URL with its placeholder segments, filled per call.
+    /// The URL as configured; its path is rebuilt from `segments` per call.
     url: Url,
-    placeholders: Vec<String>,
+    segments: Vec<Segment>,
     headers: HeaderMap,
     fields: Vec<String>,
     max_response_bytes: usize,
@@ -143,22 +177,28 @@ impl HttpTool {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let mut placeholders = Vec::new();
+        let mut segments = Vec::new();
         for segment in url.path_segments().into_iter().flatten() {
             let decoded = segment.replace("%7B", "{").replace("%7D", "}");
             if let Some(placeholder) = decoded.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                if placeholder != CUSTOMER && !required.contains(&placeholder) {
+                if placeholder == CUSTOMER {
+                    segments.push(Segment::Customer);
+                } else if required.contains(&placeholder) {
+                    segments.push(Segment::Argument(placeholder.to_string()));
+                } else {
                     return Err(definition(
                         name,
                         format!("{{{placeholder}}} is not a required argument"),
                     ));
                 }
-                placeholders.push(placeholder.to_string());
             } else if decoded.contains('{') || decoded.contains('}') {
                 return Err(definition(
                     name,
                     "a placeholder must be a whole path segment",
                 ));
+            } else {
+                // Kept as written (already encoded): it goes back unchanged.
+                segments.push(Segment::Static(segment.to_string()));
             }
         }
         let mut headers = HeaderMap::new();
@@ -185,12 +225,12 @@ impl HttpTool {
         let mut spec = ToolSpec::new(name, config.description, config.parameters);
         spec.timeout = Some(timeout);
         spec.secret_fields = config.secret_fields;
-        spec.requires_customer = placeholders.iter().any(|p| p == CUSTOMER);
+        spec.requires_customer = segments.contains(&Segment::Customer);
         Ok(Self {
             spec,
             method,
             url,
-            placeholders,
+            segments,
             headers,
             fields: config.fields,
             max_response_bytes: config.max_response_bytes,
@@ -204,29 +244,27 @@ impl HttpTool {
         mut arguments: Map<String, Value>,
         context: &ToolContext,
     ) -> Result<(Url, Map<String, Value>), ToolError> {
-        let mut placeholders = self.placeholders.iter();
         let mut path = String::new();
-        for segment in self.url.path_segments().into_iter().flatten() {
+        for segment in &self.segments {
             path.push('/');
-            if !(segment.starts_with("%7B") && segment.ends_with("%7D")) {
-                path.push_str(segment);
-                continue;
-            }
-            let Some(placeholder) = placeholders.next() else {
-                return Err(ToolError::Failed("the url template is broken".into()));
-            };
-            let value = if placeholder == CUSTOMER {
-                context.customer.clone().ok_or(ToolError::NotAllowed)?
-            } else {
-                match arguments.remove(placeholder) {
-                    Some(Value::String(s)) => s,
-                    Some(Value::Number(n)) => n.to_string(),
+            let (placeholder, value) = match segment {
+                Segment::Static(text) => {
+                    path.push_str(text);
+                    continue;
+                }
+                Segment::Customer => (
+                    CUSTOMER,
+                    context.customer.clone().ok_or(ToolError::NotAllowed)?,
+                ),
+                Segment::Argument(name) => match arguments.remove(name) {
+                    Some(Value::String(s)) => (name.as_str(), s),
+                    Some(Value::Number(n)) => (name.as_str(), n.to_string()),
                     _ => {
                         return Err(ToolError::InvalidArguments(format!(
-                            "{placeholder} must be a string or a number"
+                            "{name} must be a string or a number"
                         )));
                     }
-                }
+                },
             };
             // "." and ".." would climb the path once the URL is normalised.
             if value.trim_matches('.').is_empty() {
@@ -274,7 +312,7 @@ fn with_env(template: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Str
 fn send_failure(error: &reqwest::Error) -> &'static str {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        if cause.to_string().contains("no public address") {
+        if cause.is::<NotPublic>() {
             return "the service's address is not public";
         }
         source = cause.source();

@@ -88,24 +88,22 @@ async fn order_service() -> (String, Seen) {
 
 fn config(name: &str, url: String) -> HttpToolConfig {
     HttpToolConfig {
-        name: name.into(),
-        description: "Looks up an order.".into(),
-        method: "GET".into(),
-        url,
         headers: [(
             "Authorization".to_string(),
             "Bearer ${ORDERS_KEY}".to_string(),
         )]
         .into(),
-        parameters: json!({
-            "type": "object",
-            "properties": {"order_number": {"type": "string"}},
-            "required": ["order_number"],
-        }),
-        fields: Vec::new(),
-        max_response_bytes: 256 * 1024,
         timeout_ms: Some(1_000),
-        secret_fields: Vec::new(),
+        ..HttpToolConfig::new(
+            name,
+            "Looks up an order.",
+            url,
+            json!({
+                "type": "object",
+                "properties": {"order_number": {"type": "string"}},
+                "required": ["order_number"],
+            }),
+        )
     }
 }
 

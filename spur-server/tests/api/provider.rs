@@ -171,16 +171,13 @@ async fn a_configured_http_tool_answers_from_the_shops_service() {
     let tools = spur_server::config::ToolsFile {
         allow_hosts: vec![host.clone()],
         http: vec![spur_core::tools::HttpToolConfig {
-            name: "lookup_order".into(),
-            description: "Where an order is.".into(),
-            method: "GET".into(),
-            url: format!("http://{host}/orders/{{order_number}}"),
-            headers: Default::default(),
-            parameters: json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
             fields: vec!["number".into(), "status".into()],
-            max_response_bytes: 10_000,
-            timeout_ms: None,
-            secret_fields: Vec::new(),
+            ..spur_core::tools::HttpToolConfig::new(
+                "lookup_order",
+                "Where an order is.",
+                format!("http://{host}/orders/{{order_number}}"),
+                json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
+            )
         }],
         ..Default::default()
     };
@@ -219,18 +216,12 @@ async fn tools_act_only_for_the_customer_the_shop_verified() {
     let (base, _fake) = fake_openai::start().await.unwrap();
     let tools = spur_server::config::ToolsFile {
         allow_hosts: vec![host.clone()],
-        http: vec![spur_core::tools::HttpToolConfig {
-            name: "my_orders".into(),
-            description: "The customer's orders.".into(),
-            method: "GET".into(),
-            url: format!("http://{host}/customers/{{customer}}/orders"),
-            headers: Default::default(),
-            parameters: json!({"type": "object", "properties": {}}),
-            fields: Vec::new(),
-            max_response_bytes: 10_000,
-            timeout_ms: None,
-            secret_fields: Vec::new(),
-        }],
+        http: vec![spur_core::tools::HttpToolConfig::new(
+            "my_orders",
+            "The customer's orders.",
+            format!("http://{host}/customers/{{customer}}/orders"),
+            json!({"type": "object", "properties": {}}),
+        )],
         ..Default::default()
     };
     let server = Server::start(Options {

@@ -61,6 +61,15 @@ pub(crate) fn literal_is_private(url: &reqwest::Url) -> bool {
 /// fails to resolve.
 pub(crate) struct PublicResolver;
 
+/// A name that resolved only to private, loopback or reserved addresses;
+/// typed so callers can tell it from a network failure without reading
+/// the message.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} has no public address")]
+pub(crate) struct NotPublic {
+    pub host: String,
+}
+
 impl Resolve for PublicResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
@@ -69,7 +78,7 @@ impl Resolve for PublicResolver {
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
-                return Err(format!("{host} has no public address").into());
+                return Err(NotPublic { host }.into());
             }
             let addrs: Addrs = Box::new(public.into_iter());
             Ok(addrs)
