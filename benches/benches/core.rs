@@ -179,8 +179,17 @@ fn tool_round(c: &mut Criterion) {
     group.bench_function("one_call_100_registered", |b| {
         b.iter(|| runtime.block_on(tools.run(black_box(&call), &context, &config)))
     });
+    // A turn's work for its offer: the definitions and their tokens
+    // (counted once per registry; the first count is measured apart).
+    let counter = tokens::for_model("gpt-4o-mini");
     group.bench_function("offer_100_tools", |b| {
-        b.iter(|| tools.offered(black_box(&context)))
+        b.iter(|| {
+            let offer = tools.offered(black_box(&context)).clone();
+            offer.tokens(counter.as_ref())
+        })
+    });
+    group.bench_function("count_100_definitions_first_turn", |b| {
+        b.iter(|| counter.count(black_box(&tools.offered(&context).json)))
     });
     group.finish();
 }

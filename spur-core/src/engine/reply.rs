@@ -22,7 +22,7 @@ use crate::llm::{
 use crate::prompt::eligible;
 use crate::prompt::{PromptInput, PromptMessage};
 use crate::store::{Applied, Change, StoreError};
-use crate::tools::{HANDOFF_TO_HUMAN, ToolContext, ToolRegistry, ToolsConfig};
+use crate::tools::{HANDOFF_TO_HUMAN, Offer, ToolContext, ToolRegistry, ToolsConfig};
 
 /// Everything needed to call the provider for one reply.
 pub(super) struct Prepared {
@@ -38,7 +38,7 @@ pub(super) struct Prepared {
     /// The tools of this turn, what they see, and what they offer.
     tools: Arc<ToolRegistry>,
     tool_context: ToolContext,
-    offered: Vec<ToolDefinition>,
+    offered: Offer,
     /// The calls made so far, and what their results let the reply state.
     records: Vec<ToolRecord>,
     evidence: Vec<String>,
@@ -154,16 +154,10 @@ impl SupportEngine {
             customer,
             knowledge: shop.knowledge.clone(),
         };
-        let offered = tools.offered(&tool_context);
+        let offered = tools.offered(&tool_context).clone();
         // The definitions travel with every ask: their tokens come out of
         // the budget the passages and history share.
-        let tool_tokens = if offered.is_empty() {
-            0
-        } else {
-            inner
-                .tokens
-                .count(&serde_json::to_string(&offered).unwrap_or_default())
-        };
+        let tool_tokens = offered.tokens(inner.tokens.as_ref());
         let limits = shop.prompts.config();
         let prompt = shop.prompts.build_within(
             inner.tokens.as_ref(),
@@ -350,7 +344,7 @@ impl SupportEngine {
         // A preview calls no tools: a call may change things in the shop's
         // systems, and nothing of a preview is kept. (Their tokens still
         // come out of the budget, so the passages are a real turn's.)
-        prepared.offered.clear();
+        prepared.offered.definitions = Arc::default();
         let generated = self.complete(prepared).await;
         Ok(Preview {
             passages,
@@ -674,11 +668,11 @@ impl SupportEngine {
 
 impl Prepared {
     /// The tools offered in `round` (0-based): none in the round after the last.
-    fn tools_for(&self, round: u32, config: &ToolsConfig) -> Vec<ToolDefinition> {
+    fn tools_for(&self, round: u32, config: &ToolsConfig) -> Arc<[ToolDefinition]> {
         if round < config.max_rounds {
-            self.offered.clone()
+            self.offered.definitions.clone()
         } else {
-            Vec::new()
+            Arc::default()
         }
     }
 }

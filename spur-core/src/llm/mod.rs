@@ -9,6 +9,7 @@ mod scripted;
 mod tools;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,9 @@ pub struct CompletionRequest {
     /// replaced since the provider was built); LLMs see it in the prompt.
     pub shop: Option<String>,
     /// Tools the model may call; none offered means none may be called.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<ToolDefinition>,
+    /// Shared: the same definitions go with every ask of every turn.
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub tools: Arc<[ToolDefinition]>,
 }
 
 impl CompletionRequest {
@@ -57,7 +59,7 @@ impl CompletionRequest {
             json: false,
             passages: Vec::new(),
             shop: None,
-            tools: Vec::new(),
+            tools: Arc::default(),
         }
     }
 

@@ -29,7 +29,7 @@ pub use error::ToolError;
 pub use function::{FnTool, tool_fn};
 #[cfg(feature = "web")]
 pub use http::{HttpTool, HttpToolConfig};
-pub use registry::{ToolOutcome, ToolRegistry};
+pub use registry::{Offer, ToolOutcome, ToolRegistry};
 /// For `#[derive(JsonSchema)]` on a tool's argument type.
 pub use schemars;
 

@@ -1,7 +1,7 @@
 //! The tools an engine offers, and the running of one round of calls.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures::FutureExt;
@@ -27,6 +27,54 @@ struct Entry {
 pub struct ToolRegistry {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
+    /// What is offered without and with a verified customer, built when a
+    /// tool is added so a turn copies nothing.
+    offers: [Offer; 2],
+}
+
+/// The definitions offered in a turn, and their JSON (what their share of
+/// the prompt budget is counted on).
+#[derive(Clone, Debug, Default)]
+pub struct Offer {
+    pub definitions: Arc<[ToolDefinition]>,
+    pub json: Arc<str>,
+    /// Tokens of `json`, counted on first use: a registry serves one
+    /// engine, so one tokenizer (a copy counts afresh).
+    tokens: Arc<OnceLock<usize>>,
+}
+
+impl Offer {
+    fn of<'a>(specs: impl Iterator<Item = &'a super::ToolSpec>) -> Self {
+        let definitions: Arc<[ToolDefinition]> = specs
+            .map(|spec| ToolDefinition {
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                parameters: spec.parameters.clone(),
+            })
+            .collect();
+        let json = if definitions.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&definitions).unwrap_or_default()
+        };
+        Self {
+            definitions,
+            json: json.into(),
+            tokens: Arc::default(),
+        }
+    }
+
+    /// Tokens these definitions take from the prompt budget.
+    pub fn tokens(&self, counter: &dyn crate::prompt::TokenCounter) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        *self.tokens.get_or_init(|| counter.count(&self.json))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.definitions.is_empty()
+    }
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -48,6 +96,7 @@ impl Clone for ToolRegistry {
                 validator: entry.validator.clone(),
             });
         }
+        copy.rebuild_offers();
         copy
     }
 }
@@ -105,7 +154,16 @@ impl ToolRegistry {
             .map_err(|e| ToolError::Definition(format!("{:?}: {e}", spec.name)))?;
         self.by_name.insert(spec.name.clone(), self.entries.len());
         self.entries.push(Entry { tool, validator });
+        self.rebuild_offers();
         Ok(())
+    }
+
+    fn rebuild_offers(&mut self) {
+        let specs = || self.entries.iter().map(|e| e.tool.spec());
+        self.offers = [
+            Offer::of(specs().filter(|spec| !spec.requires_customer)),
+            Offer::of(specs()),
+        ];
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -126,17 +184,8 @@ impl ToolRegistry {
 
     /// The definitions offered in a turn: tools that need a verified
     /// customer only when there is one.
-    pub fn offered(&self, context: &ToolContext) -> Vec<ToolDefinition> {
-        self.entries
-            .iter()
-            .map(|e| e.tool.spec())
-            .filter(|spec| !spec.requires_customer || context.customer.is_some())
-            .map(|spec| ToolDefinition {
-                name: spec.name.clone(),
-                description: spec.description.clone(),
-                parameters: spec.parameters.clone(),
-            })
-            .collect()
+    pub fn offered(&self, context: &ToolContext) -> &Offer {
+        &self.offers[usize::from(context.customer.is_some())]
     }
 
     /// Runs one round's calls together; outcomes in the calls' order.
