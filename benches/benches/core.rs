@@ -159,11 +159,11 @@ fn tool_round(c: &mut Criterion) {
         );
         tools.register(Arc::new(tool)).unwrap();
     }
-    let context = ToolContext {
-        conversation: ConversationId(uuid::Uuid::nil()),
-        customer: None,
-        knowledge: Arc::new(KnowledgeBase::demo()),
-    };
+    let context = ToolContext::new(
+        ConversationId(uuid::Uuid::nil()),
+        None,
+        Arc::new(KnowledgeBase::demo()),
+    );
     let config = ToolsConfig::default();
     let call = [ToolCall {
         id: "call_1".into(),

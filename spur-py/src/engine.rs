@@ -452,17 +452,20 @@ impl Engine {
     /// its description from the docstring; a parameter named `customer`
     /// receives the verified customer (`send_message(..., customer=...)`)
     /// and the tool is offered only when there is one. An exception is
-    /// told to the model as the tool's error.
-    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None))]
+    /// told to the model as the tool's error. `writes=True`: the tool
+    /// changes something, so each call waits for the customer's yes in the
+    /// chat; a parameter named `idempotency_key` receives the action's key.
+    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None, writes = false))]
     fn tool<'py>(
         slf: Bound<'py, Self>,
         func: Option<Bound<'py, PyAny>>,
         name: Option<String>,
         description: Option<String>,
         timeout: Option<f64>,
+        writes: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout)
+        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout, writes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -474,6 +477,7 @@ impl Engine {
         call: Py<PyAny>,
         requires_customer: bool,
         timeout: Option<f64>,
+        writes: bool,
     ) -> PyResult<()> {
         crate::tools::register(
             &self.engine,
@@ -484,6 +488,7 @@ impl Engine {
                 call,
                 requires_customer,
                 timeout,
+                writes,
             },
         )
     }
@@ -633,17 +638,20 @@ impl AsyncEngine {
     /// its description from the docstring; a parameter named `customer`
     /// receives the verified customer (`send_message(..., customer=...)`)
     /// and the tool is offered only when there is one. An exception is
-    /// told to the model as the tool's error.
-    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None))]
+    /// told to the model as the tool's error. `writes=True`: the tool
+    /// changes something, so each call waits for the customer's yes in the
+    /// chat; a parameter named `idempotency_key` receives the action's key.
+    #[pyo3(signature = (func = None, *, name = None, description = None, timeout = None, writes = false))]
     fn tool<'py>(
         slf: Bound<'py, Self>,
         func: Option<Bound<'py, PyAny>>,
         name: Option<String>,
         description: Option<String>,
         timeout: Option<f64>,
+        writes: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout)
+        crate::tools::decorator(py, slf.into_any(), func, name, description, timeout, writes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -655,6 +663,7 @@ impl AsyncEngine {
         call: Py<PyAny>,
         requires_customer: bool,
         timeout: Option<f64>,
+        writes: bool,
     ) -> PyResult<()> {
         crate::tools::register(
             &self.engine,
@@ -665,6 +674,7 @@ impl AsyncEngine {
                 call,
                 requires_customer,
                 timeout,
+                writes,
             },
         )
     }

@@ -14,7 +14,7 @@ use crate::errors::config_error;
 
 struct PyTool {
     spec: ToolSpec,
-    /// `call(arguments_json, customer) -> result_json`.
+    /// `call(arguments_json, customer, idempotency_key) -> result_json`.
     call: Arc<Py<PyAny>>,
 }
 
@@ -27,10 +27,11 @@ impl Tool for PyTool {
     async fn call(&self, arguments: Value, context: &ToolContext) -> Result<Value, ToolError> {
         let call = self.call.clone();
         let customer = context.customer.clone();
+        let key = context.idempotency_key.clone();
         let arguments = arguments.to_string();
         let answer = tokio::task::spawn_blocking(move || {
             Python::attach(|py| {
-                call.call1(py, (arguments, customer))
+                call.call1(py, (arguments, customer, key))
                     .and_then(|out| out.extract::<String>(py))
                     // The exception's type and message, for the model.
                     .map_err(|e| ToolError::Failed(e.to_string()))
@@ -51,6 +52,7 @@ pub(crate) struct Described {
     pub call: Py<PyAny>,
     pub requires_customer: bool,
     pub timeout: Option<f64>,
+    pub writes: bool,
 }
 
 pub(crate) fn register(engine: &SupportEngine, tool: Described) -> PyResult<()> {
@@ -58,6 +60,7 @@ pub(crate) fn register(engine: &SupportEngine, tool: Described) -> PyResult<()> 
         .map_err(|e| config_error(format!("tool parameters: {e}")))?;
     let mut spec = ToolSpec::new(tool.name, tool.description, parameters);
     spec.requires_customer = tool.requires_customer;
+    spec.writes = tool.writes;
     if let Some(seconds) = tool.timeout {
         spec.timeout = Some(crate::engine::seconds("timeout", seconds)?);
     }
@@ -77,8 +80,14 @@ pub(crate) fn decorator<'py>(
     name: Option<String>,
     description: Option<String>,
     timeout: Option<f64>,
+    writes: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    py.import("spur._tools")?
-        .getattr("register")?
-        .call1((engine, func, name, description, timeout))
+    py.import("spur._tools")?.getattr("register")?.call1((
+        engine,
+        func,
+        name,
+        description,
+        timeout,
+        writes,
+    ))
 }

@@ -20,6 +20,9 @@ pub struct Reply {
     pub status: String,
     pub message_id: String,
     pub used_fallback: bool,
+    /// The reply asks the customer to confirm a change (a tool registered
+    /// with `writes=True`): their next message "yes" runs it.
+    pub confirm: bool,
 }
 
 impl From<&Turn> for Reply {
@@ -30,6 +33,7 @@ impl From<&Turn> for Reply {
             status: turn.conversation.status.as_str().to_string(),
             message_id: turn.message.id.to_string(),
             used_fallback: turn.used_fallback(),
+            confirm: turn.asks_to_confirm(),
         }
     }
 }
@@ -38,11 +42,12 @@ impl From<&Turn> for Reply {
 impl Reply {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Reply(reply={}, session_id={}, status={}, used_fallback={})",
+            "Reply(reply={}, session_id={}, status={}, used_fallback={}, confirm={})",
             repr::py(py, &self.reply)?,
             repr::py(py, &self.session_id)?,
             repr::py(py, &self.status)?,
-            repr::py(py, &self.used_fallback)?
+            repr::py(py, &self.used_fallback)?,
+            repr::py(py, &self.confirm)?
         ))
     }
 }

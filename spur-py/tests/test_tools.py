@@ -65,6 +65,28 @@ def test_a_tool_for_the_customer_gets_the_verified_one(fake_llm: str) -> None:
     assert mine.reply == 'The tool said: {"customer":"cus_7","orders":2}'
 
 
+def test_a_change_waits_for_the_customers_yes_and_runs_once(fake_llm: str) -> None:
+    engine = spur.Engine(llm=llm(fake_llm))
+    keys: list[Optional[str]] = []
+
+    @engine.tool(writes=True)
+    def cancel_order(order_number: str, customer: str, idempotency_key: Optional[str] = None) -> dict[str, str]:
+        """Cancels an order that has not shipped."""
+        keys.append(idempotency_key)
+        return {"order": order_number, "status": "cancelled", "for": customer}
+
+    asked = engine.send_message("Please cancel order 1042", customer="cus_7")
+    assert asked.confirm is True
+    assert asked.reply is not None and "Please confirm: cancel order (order number: 1042)" in asked.reply
+    assert keys == [], "nothing done before the yes"
+    done = engine.send_message("yes", asked.session_id, customer="cus_7")
+    assert done.confirm is False
+    assert done.reply == 'The tool said: {"for":"cus_7","order":"1042","status":"cancelled"}'
+    again = engine.send_message("yes", asked.session_id, customer="cus_7")
+    assert again.reply is not None
+    assert len(keys) == 1 and keys[0] is not None and len(keys[0]) >= 32, keys
+
+
 async def test_an_async_tool_on_the_async_engine(fake_llm: str) -> None:
     engine = spur.AsyncEngine(llm=llm(fake_llm))
 

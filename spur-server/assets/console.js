@@ -201,6 +201,8 @@ async function openConversation(id) {
     const div = el('div', { className: 'msg', textContent: m.text });
     div.dataset.sender = m.sender;
     div.append(el('span', { className: 'meta', textContent: `${m.sender} · ${time(m.createdAt)}${m.meta && m.meta.usedFallback ? ' · fallback' : ''}` }));
+    const tools = toolCalls(m.meta);
+    if (tools) div.append(tools);
     return [m.createdAt, div];
   });
   // Internal notes among the messages, by time; never shown to the customer.
@@ -615,3 +617,15 @@ showSignedIn();
 
 // Relative times stay true while the page is open.
 setInterval(() => { for (const t of document.querySelectorAll('time.ago')) t.textContent = ago(t.dateTime); }, 30000);
+
+// The tools the bot called for a reply (arguments as recorded, secret
+// fields redacted), and a change waiting for the customer's yes.
+function toolCalls(meta) {
+  const args = (a) => (a && typeof a === 'object' && !Array.isArray(a)
+    ? Object.entries(a).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ')
+    : JSON.stringify(a));
+  const lines = ((meta && meta.tools) || []).map((t) => `${t.tool}(${args(t.arguments)}) → ${t.outcome.replaceAll('_', ' ')}`
+    + ` · ${t.latency_ms} ms${t.summary ? ' · ' + t.summary : ''}`);
+  if (meta && meta.confirm) lines.push(`waiting for the customer's yes: ${meta.confirm.tool}(${args(meta.confirm.arguments)})`);
+  return lines.length ? el('ul', { className: 'tools' }, lines.map((line) => el('li', { textContent: line }))) : null;
+}

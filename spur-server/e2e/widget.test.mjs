@@ -2,12 +2,15 @@
 // from another origin, against the real server (CORS configured).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
+import { ADMIN, BIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../spur-wasm/dist');
 let server;
@@ -477,3 +480,106 @@ test('a signed-in customer: the page vouches with data-customer-id and -hash, th
     await verifying.stop();
   }
 });
+
+test('a change the model asks for waits for the Confirm button; Cancel sends nothing', async () => {
+  // The shop's order service: counts the cancellations it is sent.
+  const cancellations = [];
+  const orders = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      cancellations.push({ key: req.headers['idempotency-key'], body: JSON.parse(body || '{}') });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ order: '1042', status: 'cancelled' }));
+    });
+  });
+  await new Promise((ok) => orders.listen(0, '127.0.0.1', ok));
+  const ordersHost = `127.0.0.1:${orders.address().port}`;
+  const llm = await fakeLlm();
+  const dir = mkdtempSync(join(tmpdir(), 'spur-e2e-tools-'));
+  const config = join(dir, 'spur.toml');
+  writeFileSync(config, `[tools]
+allow_hosts = ["${ordersHost}"]
+
+[[tools.http]]
+name = "cancel_order"
+description = "Cancels an order that has not shipped."
+method = "POST"
+url = "http://${ordersHost}/cancellations"
+writes = true
+parameters = { type = "object", properties = { order_number = { type = "string" } }, required = ["order_number"] }
+`);
+  const site = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>A shop</title></head><body>
+<script type="module" src="${shop?.base}/widget/spur-widget.js" data-server="${shop?.base}"></script></body></html>`);
+  });
+  await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
+  const siteOrigin = `http://127.0.0.1:${site.address().port}`;
+  let shop;
+  shop = await startServer({
+    SPUR_WIDGET_DIR: DIST, SPUR_CONFIG: config, CORS_ORIGINS: siteOrigin,
+    OPENAI_BASE_URL: llm.base, OPENAI_API_KEY: 'sk-e2e', OPENAI_MODEL: 'tool-caller',
+    RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0',
+  });
+  const context = await browser.newContext();
+  try {
+    const customer = await context.newPage();
+    await customer.goto(siteOrigin + '/');
+    const w = widget(customer);
+    await w.getByRole('button', { name: 'Open chat' }).click();
+    const ask = async () => {
+      await w.getByLabel('Message').fill('Please cancel my order 1042');
+      await w.getByLabel('Message').press('Enter');
+      await w.getByRole('button', { name: 'Confirm' }).waitFor();
+    };
+    await ask();
+    const question = w.locator('.msg[data-sender=assistant]').last();
+    assert.match(await question.textContent(), /Please confirm: cancel order \(order number: 1042\)/);
+    assert.equal(cancellations.length, 0, 'nothing sent before the customer confirms');
+    await shot(customer, 'widget-confirm-action');
+
+    await w.getByRole('button', { name: 'Confirm' }).click();
+    await w.locator('.msg[data-sender=assistant]', { hasText: 'cancelled' }).waitFor();
+    assert.equal(await w.locator('.msg[data-sender=customer]').last().textContent().then((t) => t.startsWith('Yes')), true);
+    assert.equal(await w.getByRole('button', { name: 'Confirm' }).count(), 0, 'the question is answered');
+    assert.equal(cancellations.length, 1);
+    assert.equal(cancellations[0].body.order_number, '1042');
+    assert.ok(cancellations[0].key && cancellations[0].key.length >= 32, 'an idempotency key');
+
+    // Asked again, declined: nothing is sent.
+    await ask();
+    await w.getByRole('button', { name: 'Cancel' }).click();
+    await w.locator('.msg[data-sender=assistant]', { hasText: 'declined' }).waitFor();
+    assert.equal(cancellations.length, 1, 'Cancel sends nothing');
+
+    // The agents see each call under the bot's replies.
+    const agent = await signedIn(browser, shop.base, '/agent', ADMIN);
+    await agent.getByRole('tab', { name: 'Bot' }).click();
+    await agent.locator('#inbox button').first().click();
+    const calls = agent.locator('#messages .tools li');
+    await calls.first().waitFor();
+    const said = await calls.allTextContents();
+    assert.ok(said.some((l) => /^cancel_order\(order_number: 1042\) → awaiting confirmation/.test(l)), said.join('\n'));
+    assert.ok(said.some((l) => /^cancel_order\(order_number: 1042\) → ok · \d+ ms · .*cancelled/.test(l)), said.join('\n'));
+    assert.ok(said.some((l) => /→ declined/.test(l)), said.join('\n'));
+    await shot(agent, 'console-tool-calls');
+  } finally {
+    await context.close();
+    await shop.stop();
+    llm.stop();
+    orders.close();
+    site.close();
+  }
+});
+
+/** The fake OpenAI-compatible server (`spur-fake-llm`) as a process. */
+async function fakeLlm() {
+  const bin = resolve(dirname(BIN), 'spur-fake-llm');
+  const child = spawn(bin, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const base = await new Promise((ok, fail) => {
+    child.stdout.once('data', (d) => ok(String(d).trim()));
+    child.once('exit', (code) => fail(new Error(`spur-fake-llm exited (${code})`)));
+  });
+  return { base, stop: () => child.kill() };
+}

@@ -92,6 +92,10 @@ pub struct SendReply {
     pub status: Status,
     pub message_id: String,
     pub used_fallback: bool,
+    /// The reply asks the customer to confirm a change: answer "yes" to
+    /// go ahead, anything else to leave it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
 }
 
 impl From<&Turn> for SendReply {
@@ -102,6 +106,7 @@ impl From<&Turn> for SendReply {
             status: turn.conversation.status,
             message_id: turn.message.id.to_string(),
             used_fallback: turn.used_fallback(),
+            confirm: turn.asks_to_confirm(),
         }
     }
 }
@@ -147,6 +152,11 @@ pub struct MessageView {
     /// For an agent's message: their name, as the customer sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
+    /// The reply asks the customer to confirm a change (cancel an order...):
+    /// a client shows Confirm / Cancel, sending "yes" / "no". Only the
+    /// newest message's question is still open.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
 }
 
 impl MessageView {
@@ -176,6 +186,7 @@ impl From<&Message> for MessageView {
             ask_email: m.meta.ask_email,
             email_left: m.meta.email_left,
             agent_name: m.meta.agent_name.clone(),
+            confirm: m.meta.confirm.is_some(),
         }
     }
 }
@@ -237,7 +248,17 @@ impl From<&Message> for AgentMessage {
             text: m.text.clone(),
             created_at: m.created_at,
             reply_to: m.reply_to,
-            meta: m.meta.clone(),
+            meta: for_agents(&m.meta),
         }
     }
+}
+
+/// A message's metadata as agents see it: a held action's arguments only
+/// as the tool lets them be shown (its secret fields redacted).
+fn for_agents(meta: &MessageMeta) -> MessageMeta {
+    let mut meta = meta.clone();
+    if let Some(action) = &mut meta.confirm {
+        action.arguments = action.shown.clone();
+    }
+    meta
 }

@@ -19,13 +19,14 @@ use crate::http::{api_error, call, get, object, send};
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** `POST /v1/chat/message`'s answer. `reply` is null while a person holds the conversation. */
-export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; }
-/** The end of a streamed reply. */
-export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
+export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; confirm?: boolean; }
+/** The end of a streamed reply. `confirm`: it asks to confirm a change (offer Confirm / Cancel, sending "yes" / "no"). */
+export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; confirm: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
 export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[];
   /** A handoff notice when nobody may be there: offer `leaveEmail`. */ askEmail?: boolean;
   /** The notice confirming the address left. */ emailLeft?: boolean;
-  /** An agent's message: the name the customer sees. */ agentName?: string; }
+  /** An agent's message: the name the customer sees. */ agentName?: string;
+  /** The reply asks to confirm a change: show Confirm / Cancel, sending "yes" / "no". */ confirm?: boolean; }
 export interface HistoryPage { sessionId: string; status: "automated" | "agent" | "closed"; messages: ChatMessage[]; nextCursor: number | null; }
 /** `GET /v1/chat/config`: who answers, whether people are there now, suggested first questions. */
 export interface ChatConfig { shop: string; availability: "open" | "closed" | "unknown"; back: string | null; hours: string | null; suggestions: string[]; }

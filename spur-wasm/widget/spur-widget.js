@@ -235,9 +235,28 @@ export async function mountWidget(target, options = {}) {
     else if (m.askEmail && !opts?.prepend) offerEmail(node); // older pages: the newest offer keeps it
   }
 
+  // A reply asking to confirm a change (cancel an order...): Confirm and
+  // Cancel send "Yes" and "No", the answers the engine acts on. Only the
+  // newest message's question is open, so a later message removes them.
+  let choice = null;
+  function dropChoice() { choice?.remove(); choice = null; }
+  function offerChoice(node) {
+    dropChoice();
+    const answer = (label, reply) => {
+      const b = el('button', { type: 'button', textContent: label });
+      b.addEventListener('click', () => { dropChoice(); text.value = reply; form.requestSubmit(); });
+      return b;
+    };
+    choice = el('div', { className: 'suggestions confirm' }, [answer('Confirm', 'Yes'), answer('Cancel', 'No')]);
+    node.insertBefore(choice, node.lastChild);
+  }
+
   function stored(m, opts) {
     if (shown.has(m.id)) return;
     shown.add(m.id);
+    // Our own message echoed by the feed (it may come after the reply) is
+    // not a later message; one in a loaded page is.
+    if (!opts?.prepend && (m.sender !== 'customer' || opts)) dropChoice();
     if (!opts) {
       // Our own message, drawn when sent; a reply that streamed in.
       const pending = m.sender === 'customer'
@@ -246,6 +265,7 @@ export async function mountWidget(target, options = {}) {
       if (pending) {
         delete pending.dataset.pending; delete pending.dataset.streaming;
         setText(pending, m.text); pending.dataset.id = m.id; cite(pending, m.sources);
+        if (m.confirm) offerChoice(pending);
         return;
       }
     }
@@ -255,6 +275,7 @@ export async function mountWidget(target, options = {}) {
     if (m.agentName) node.lastChild.textContent = `${m.agentName} · ${clock(m.createdAt)}`;
     cite(node, m.sources);
     contact(m, node, opts);
+    if (m.confirm && !opts?.prepend) offerChoice(node);
     if (!opts && panel.hidden && m.sender !== 'customer') notify(1);
   }
 
@@ -399,7 +420,10 @@ export async function mountWidget(target, options = {}) {
         delete streaming.dataset.streaming;
         // The feed may have drawn the stored reply already.
         if (shown.has(done.replyId)) streaming.remove();
-        else { shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); cite(streaming, done.sources); }
+        else {
+          shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); cite(streaming, done.sources);
+          if (done.confirm) offerChoice(streaming);
+        }
       }
       listen(0);
     } catch (err) {
@@ -420,6 +444,7 @@ export async function mountWidget(target, options = {}) {
     e.preventDefault();
     const message = text.value.trim();
     if (!message || sendButton.disabled) return;
+    dropChoice();
     text.value = ''; text.style.height = '';
     typingSent = 0;
     const pending = bubble('customer', message);

@@ -7,7 +7,7 @@ mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
 pub use model::{
-    CannedReply, Conversation, Gap, Message, MessageMeta, Note, Sender, Source, Status, TextTokens,
-    ToolRecord,
+    CannedReply, Conversation, Gap, Message, MessageMeta, Note, PendingAction, Sender, Source,
+    Status, TextTokens, ToolRecord,
 };
 pub use state::{ConversationState, Event, TransitionError, transition};

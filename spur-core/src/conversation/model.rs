@@ -185,6 +185,9 @@ pub struct MessageMeta {
     /// For assistant replies: the tools called on the way, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolRecord>,
+    /// A call awaiting the customer's confirmation (this reply asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<PendingAction>,
     /// For customer messages: how the local classifier read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
@@ -219,11 +222,27 @@ pub struct ToolRecord {
     /// tool's secret fields replaced by `"[redacted]"`.
     pub arguments: serde_json::Value,
     /// `ok`, or why not: `invalid_arguments`, `unknown_tool`, `not_allowed`,
-    /// `timeout`, `too_large`, `failed`.
+    /// `timeout`, `too_large`, `failed`; for a `writes` tool also
+    /// `awaiting_confirmation` (held), `declined`, `not_run` (a second
+    /// change asked in the same turn).
     pub outcome: String,
     /// The start of the result, or the error.
     pub summary: String,
     pub latency_ms: u64,
+}
+
+/// A call to a tool that changes things (`writes`), held until the
+/// customer confirms it: the reply carrying it asks them, and their next
+/// message says yes (the call runs, with `id` as its idempotency key) or
+/// anything else (it does not).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingAction {
+    pub id: String,
+    pub tool: String,
+    /// The arguments the call will run with.
+    pub arguments: serde_json::Value,
+    /// The same, the tool's secret fields redacted: what people are shown.
+    pub shown: serde_json::Value,
 }
 
 /// A question the assistant could not answer.

@@ -1110,6 +1110,8 @@ async fn backoff(attempt: usize) {
 }
 
 #[cfg(test)]
+mod confirm_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tool_tests;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use super::{EngineError, Inbound, Intake, MAX_ATTEMPTS, Shop, StreamEvent, SupportEngine, Turn};
 use crate::conversation::{
-    Conversation, ConversationId, Event, Gap, Message, MessageId, MessageMeta, Sender, Source,
-    Status, ToolRecord, transition,
+    Conversation, ConversationId, Event, Gap, Message, MessageId, MessageMeta, PendingAction,
+    Sender, Source, Status, ToolRecord, transition,
 };
 use crate::escalation::EscalationReason;
 use crate::events::EngineEvent;
@@ -22,7 +22,9 @@ use crate::llm::{
 use crate::prompt::eligible;
 use crate::prompt::{PromptInput, PromptMessage};
 use crate::store::{Applied, Change, StoreError};
-use crate::tools::{HANDOFF_TO_HUMAN, Offer, ToolContext, ToolRegistry, ToolsConfig};
+use crate::tools::{
+    Decision, HANDOFF_TO_HUMAN, Offer, ToolContext, ToolRegistry, ToolsConfig, decision, describe,
+};
 
 /// Everything needed to call the provider for one reply.
 pub(super) struct Prepared {
@@ -42,6 +44,10 @@ pub(super) struct Prepared {
     /// The calls made so far, and what their results let the reply state.
     records: Vec<ToolRecord>,
     evidence: Vec<String>,
+    /// A call that changes something, held for the customer's yes, and the
+    /// question asking for it: the turn ends there.
+    pending: Option<PendingAction>,
+    question: Option<String>,
 }
 
 /// What [`SupportEngine::preview`] found.
@@ -92,14 +98,54 @@ impl SupportEngine {
             .count() as u32;
         // A remote embedding model is asked here, off the synchronous search.
         self.shop().knowledge.prepare_query(&message.text).await;
-        self.prepared(
-            &message.text,
-            &history,
-            prior_fallbacks,
-            conversation.id,
-            customer,
-        )
-        .1
+        let mut prepared = self
+            .prepared(
+                &message.text,
+                &history,
+                prior_fallbacks,
+                conversation.id,
+                customer,
+            )
+            .1;
+        self.answer_held_action(&history, message, &mut prepared)
+            .await;
+        prepared
+    }
+
+    /// If the reply just before `message` asked to confirm an action, a
+    /// plain yes runs it and a plain no declines it; either way the model
+    /// sees the call and its result and answers from them. Anything else
+    /// leaves the action unrun. A second yes finds the result reply, not
+    /// the question, so an action runs once per confirmation.
+    async fn answer_held_action(
+        &self,
+        history: &[Message],
+        message: &Message,
+        prepared: &mut Prepared,
+    ) {
+        let Some(action) = history
+            .last()
+            .filter(|m| m.sender == Sender::Assistant)
+            .and_then(|m| m.meta.confirm.as_ref())
+        else {
+            return;
+        };
+        let outcome = match decision(&message.text) {
+            Some(Decision::Confirm) => {
+                prepared
+                    .tools
+                    .run_confirmed(action, &prepared.tool_context, &self.inner.config.tools)
+                    .await
+            }
+            Some(Decision::Decline) => ToolRegistry::declined(action),
+            None => return,
+        };
+        let call = ToolCall {
+            id: action.id.clone(),
+            name: action.tool.clone(),
+            arguments: action.arguments.to_string(),
+        };
+        self.add_outcomes(prepared, String::new(), vec![call], vec![outcome]);
     }
 
     /// The messages before `message` that the prompt may show: pages back
@@ -149,11 +195,7 @@ impl SupportEngine {
         let shop = self.shop();
         let passages = shop.knowledge.search(question, config.retrieval_k);
         let tools = self.tools();
-        let tool_context = ToolContext {
-            conversation,
-            customer,
-            knowledge: shop.knowledge.clone(),
-        };
+        let tool_context = ToolContext::new(conversation, customer, shop.knowledge.clone());
         let offered = tools.offered(&tool_context).clone();
         // The definitions travel with every ask: their tokens come out of
         // the budget the passages and history share.
@@ -188,6 +230,8 @@ impl SupportEngine {
             offered,
             records: Vec::new(),
             evidence: Vec::new(),
+            pending: None,
+            question: None,
         };
         (passages, prepared)
     }
@@ -209,6 +253,7 @@ impl SupportEngine {
                 .map(|p| p.article_id.clone())
                 .collect(),
             tools: prepared.records.clone(),
+            confirm: prepared.pending.clone(),
             ..MessageMeta::default()
         };
         let (text, handoff) = match outcome {
@@ -219,7 +264,19 @@ impl SupportEngine {
                 meta.tokens_out = Some(
                     usage.map_or_else(|| inner.tokens.count(&text) as u32, |u| u.output_tokens),
                 );
-                if handoff || !inner.config.grounding {
+                if let Some(question) = &prepared.question {
+                    // The model's words before the held call are checked
+                    // (dropped if nothing holds); the question is the engine's.
+                    let said = if text.trim().is_empty() || !inner.config.grounding {
+                        text
+                    } else {
+                        match self.grounded(prepared, text, &mut meta) {
+                            (said, false) => said,
+                            (_, true) => String::new(),
+                        }
+                    };
+                    (with_question(&said, question), false)
+                } else if handoff || !inner.config.grounding {
                     (text, handoff)
                 } else {
                     self.grounded(prepared, text, &mut meta)
@@ -387,18 +444,53 @@ impl SupportEngine {
                 }
                 return Ok((c.text, usage, c.handoff, c.model));
             }
-            self.run_tools(prepared, c.text, c.tool_calls).await;
+            if self.run_tools(prepared, c.text.clone(), c.tool_calls).await {
+                return Ok((c.text, usage, false, c.model));
+            }
         }
         Err(ProviderError::Empty)
     }
 
     /// Runs one round's calls and adds the call and its results to the
-    /// prompt; results become evidence, every call a record.
-    async fn run_tools(&self, prepared: &mut Prepared, said: String, calls: Vec<ToolCall>) {
-        let outcomes = prepared
+    /// prompt; results become evidence, every call a record. A call that
+    /// changes something is held instead: the first one becomes the turn's
+    /// pending action and the question asking the customer for it is
+    /// set (the turn ends there; `true`).
+    async fn run_tools(&self, prepared: &mut Prepared, said: String, calls: Vec<ToolCall>) -> bool {
+        let mut outcomes = prepared
             .tools
             .run(&calls, &prepared.tool_context, &self.inner.config.tools)
             .await;
+        for outcome in &mut outcomes {
+            let Some(mut action) = outcome.pending.take() else {
+                continue;
+            };
+            if prepared.pending.is_some() {
+                outcome.record.outcome = "not_run".into();
+                outcome.record.summary = "One change is confirmed at a time.".into();
+                continue;
+            }
+            // The model's call ids repeat across conversations; the key
+            // the shop's system sees must not.
+            action.id = self.inner.ids.message_id().to_string();
+            prepared.pending = Some(action);
+        }
+        self.add_outcomes(prepared, said, calls, outcomes);
+        let Some(action) = &prepared.pending else {
+            return false;
+        };
+        let texts = &self.inner.config.prompt.texts;
+        prepared.question = Some(texts.confirm_action.replace("{action}", &describe(action)));
+        true
+    }
+
+    fn add_outcomes(
+        &self,
+        prepared: &mut Prepared,
+        said: String,
+        calls: Vec<ToolCall>,
+        outcomes: Vec<crate::tools::ToolOutcome>,
+    ) {
         let messages = &mut prepared.request.messages;
         messages.push(PromptMessage::tool_calls(said, calls));
         for outcome in outcomes {
@@ -644,7 +736,9 @@ impl SupportEngine {
                 if calls.is_empty() || prepared.request.tools.is_empty() {
                     break;
                 }
-                self.run_tools(&mut prepared, said, calls.finish()).await;
+                if self.run_tools(&mut prepared, said, calls.finish()).await {
+                    break;
+                }
                 // What the tools returned may be stated from now on.
                 if gate_sources.is_some() {
                     gate_sources = Some(self.sources(&prepared));
@@ -653,7 +747,15 @@ impl SupportEngine {
             if let Some(sources) = &gate_sources {
                 show(gate.finish(sources), &mut unsent, &mut shown);
             }
-            if text.trim().is_empty() {
+            if let Some(question) = &prepared.question {
+                // The engine's own words, after what the guard let out.
+                let shown_so_far = shown.clone();
+                show(
+                    with_question(&shown_so_far, question)[shown_so_far.trim_end().len()..].into(),
+                    &mut unsent,
+                    &mut shown,
+                );
+            } else if text.trim().is_empty() {
                 return Err(ProviderError::Empty);
             }
             Ok((text, usage, handoff, inner.provider.model().to_string()))
@@ -674,6 +776,17 @@ impl Prepared {
         } else {
             Arc::default()
         }
+    }
+}
+
+/// The model's words before a held call, then the question asking the
+/// customer to confirm it, as its own paragraph.
+fn with_question(said: &str, question: &str) -> String {
+    let said = said.trim_end();
+    if said.is_empty() {
+        question.to_string()
+    } else {
+        format!("{said}\n\n{question}")
     }
 }
 

@@ -15,9 +15,9 @@ use crate::prompt::Role;
 use crate::tools::{ToolContext, ToolError, ToolSpec, ToolsConfig, schemars::JsonSchema, tool_fn};
 
 #[derive(Deserialize, JsonSchema)]
-struct Order {
+pub(super) struct Order {
     /// As printed on the receipt.
-    order_number: String,
+    pub(super) order_number: String,
 }
 
 /// `lookup_order` answering `result` for any order, counting its calls.
@@ -36,7 +36,7 @@ fn lookup_order(result: Value, calls: Arc<AtomicUsize>) -> Arc<dyn Tool> {
     ))
 }
 
-fn engine(provider: Arc<ScriptedProvider>, tools: Vec<Arc<dyn Tool>>) -> SupportEngine {
+pub(super) fn engine(provider: Arc<ScriptedProvider>, tools: Vec<Arc<dyn Tool>>) -> SupportEngine {
     engine_config(provider, tools, ToolsConfig::default())
 }
 
@@ -60,7 +60,7 @@ fn engine_config(
         .build()
 }
 
-fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+pub(super) fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
     ToolCall {
         id: id.into(),
         name: name.into(),
@@ -68,7 +68,7 @@ fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
     }
 }
 
-fn outcomes(reply: &Message) -> Vec<&str> {
+pub(super) fn outcomes(reply: &Message) -> Vec<&str> {
     reply
         .meta
         .tools

@@ -71,6 +71,14 @@ impl Turn {
         self.reply.as_ref().is_some_and(|r| r.meta.used_fallback)
     }
 
+    /// The reply holds a change for the customer's yes (a client shows
+    /// Confirm / Cancel, sending "yes" / "no").
+    pub fn asks_to_confirm(&self) -> bool {
+        self.reply
+            .as_ref()
+            .is_some_and(|r| r.meta.confirm.is_some())
+    }
+
     /// What to show the customer in one string: the reply, then the notice.
     pub fn reply_text(&self) -> Option<String> {
         let parts: Vec<&str> = [&self.reply, &self.notice]

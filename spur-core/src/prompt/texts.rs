@@ -56,6 +56,10 @@ pub struct PromptTexts {
     pub goodbye_reply: String,
     /// The answer to "are you a bot?".
     pub bot_reply: String,
+    /// Asks the customer to confirm a tool call that changes something
+    /// (`{action}`: the tool and its arguments, in words). The widget shows
+    /// Confirm / Cancel under it; other clients answer "yes" or "no".
+    pub confirm_action: String,
     /// Put before an article when the offline responder quotes it
     /// (`{title}` is the article's title); empty for none.
     pub offline_answer_intro: String,
@@ -124,6 +128,9 @@ impl Default for PromptTexts {
             goodbye_reply: "Thanks for writing to {shop}. Have a good day!".into(),
             bot_reply: "I'm the virtual assistant of {shop}: a program that answers from the \
                         shop's own information. Ask to talk to a person at any time."
+                .into(),
+            confirm_action: "Please confirm: {action}. Reply \"yes\" to go ahead, \
+                             or \"no\" to cancel."
                 .into(),
             offline_answer_intro: String::new(),
         }

@@ -58,6 +58,11 @@ pub struct HttpToolConfig {
     /// Argument fields never written to records.
     #[serde(default)]
     pub secret_fields: Vec<String>,
+    /// Changes something in the shop (cancels, updates): the customer
+    /// confirms each call in the chat first, and the request carries an
+    /// `Idempotency-Key` header, the same on every try of that action.
+    #[serde(default)]
+    pub writes: bool,
 }
 
 impl HttpToolConfig {
@@ -80,6 +85,7 @@ impl HttpToolConfig {
             max_response_bytes: max_response_bytes(),
             timeout_ms: None,
             secret_fields: Vec::new(),
+            writes: false,
         }
     }
 }
@@ -226,6 +232,7 @@ impl HttpTool {
         spec.timeout = Some(timeout);
         spec.secret_fields = config.secret_fields;
         spec.requires_customer = segments.contains(&Segment::Customer);
+        spec.writes = config.writes;
         Ok(Self {
             spec,
             method,
@@ -369,7 +376,10 @@ impl Tool for HttpTool {
         } else {
             self.client.post(url).json(&rest)
         };
-        let request = request.headers(self.headers.clone());
+        let mut request = request.headers(self.headers.clone());
+        if let Some(key) = &context.idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
         let response = request.send().await.map_err(|e| {
             tracing::warn!(tool = %self.spec.name, error = %e, "an HTTP tool call failed");
             ToolError::Failed(send_failure(&e).into())

@@ -8,6 +8,7 @@
 //! back to the model as that call's result, never to the customer.
 
 mod builtin;
+mod confirm;
 mod error;
 mod function;
 #[cfg(feature = "web")]
@@ -25,6 +26,7 @@ use crate::conversation::ConversationId;
 use crate::knowledge::KnowledgeBase;
 
 pub use builtin::{HANDOFF_TO_HUMAN, HandoffToHuman, SEARCH_KNOWLEDGE, SearchKnowledge};
+pub use confirm::{Decision, decision, describe};
 pub use error::ToolError;
 pub use function::{FnTool, tool_fn};
 #[cfg(feature = "web")]
@@ -49,6 +51,10 @@ pub struct ToolSpec {
     pub timeout: Option<Duration>,
     /// Argument fields never written to records or logs (at any depth).
     pub secret_fields: Vec<String>,
+    /// Changes something (cancels an order, changes an address): a call
+    /// is held until the customer confirms it in the chat, and runs with
+    /// an idempotency key ([`ToolContext::idempotency_key`]).
+    pub writes: bool,
 }
 
 impl ToolSpec {
@@ -60,7 +66,13 @@ impl ToolSpec {
             requires_customer: false,
             timeout: None,
             secret_fields: Vec::new(),
+            writes: false,
         }
+    }
+
+    pub fn writes(mut self) -> Self {
+        self.writes = true;
+        self
     }
 
     pub fn requires_customer(mut self) -> Self {
@@ -88,6 +100,24 @@ pub struct ToolContext {
     pub customer: Option<String>,
     /// The knowledge this turn answers from.
     pub knowledge: Arc<KnowledgeBase>,
+    /// For a confirmed call of a `writes` tool: the same key every time
+    /// this action is tried, so the shop's system can act once.
+    pub idempotency_key: Option<String>,
+}
+
+impl ToolContext {
+    pub fn new(
+        conversation: ConversationId,
+        customer: Option<String>,
+        knowledge: Arc<KnowledgeBase>,
+    ) -> Self {
+        Self {
+            conversation,
+            customer,
+            knowledge,
+            idempotency_key: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ToolContext {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::json::{as_lines, redacted, summary};
 use super::{Tool, ToolContext, ToolError, ToolsConfig};
-use crate::conversation::ToolRecord;
+use crate::conversation::{PendingAction, ToolRecord};
 use crate::llm::{ToolCall, ToolDefinition};
 
 /// Characters of a result or error kept in a [`ToolRecord`].
@@ -110,6 +110,9 @@ pub struct ToolOutcome {
     pub content: String,
     pub record: ToolRecord,
     pub evidence: Option<String>,
+    /// A valid call of a `writes` tool, not run: it waits for the
+    /// customer's yes (its `id` is the call's; the engine gives it its own).
+    pub pending: Option<PendingAction>,
 }
 
 impl ToolOutcome {
@@ -195,8 +198,51 @@ impl ToolRegistry {
         context: &ToolContext,
         config: &ToolsConfig,
     ) -> Vec<ToolOutcome> {
-        futures::future::join_all(calls.iter().map(|call| self.run_one(call, context, config)))
-            .await
+        futures::future::join_all(
+            calls
+                .iter()
+                .map(|call| self.run_one(call, context, config, false)),
+        )
+        .await
+    }
+
+    /// Runs an action the customer confirmed, with its id as the
+    /// idempotency key. The tool's checks apply again (the customer must
+    /// still be verified; the tool may be gone).
+    pub async fn run_confirmed(
+        &self,
+        action: &PendingAction,
+        context: &ToolContext,
+        config: &ToolsConfig,
+    ) -> ToolOutcome {
+        let call = ToolCall {
+            id: action.id.clone(),
+            name: action.tool.clone(),
+            arguments: action.arguments.to_string(),
+        };
+        let context = ToolContext {
+            idempotency_key: Some(action.id.clone()),
+            ..context.clone()
+        };
+        self.run_one(&call, &context, config, true).await
+    }
+
+    /// What the model is told, and recorded, when the customer said no.
+    pub fn declined(action: &PendingAction) -> ToolOutcome {
+        let message = "The customer declined: nothing was done.";
+        ToolOutcome {
+            call_id: action.id.clone(),
+            content: json!({"error": "declined", "message": message}).to_string(),
+            record: ToolRecord {
+                tool: action.tool.clone(),
+                arguments: action.shown.clone(),
+                outcome: "declined".into(),
+                summary: message.into(),
+                latency_ms: 0,
+            },
+            evidence: None,
+            pending: None,
+        }
     }
 
     async fn run_one(
@@ -204,6 +250,7 @@ impl ToolRegistry {
         call: &ToolCall,
         context: &ToolContext,
         config: &ToolsConfig,
+        confirmed: bool,
     ) -> ToolOutcome {
         let started = Instant::now();
         let raw = if call.arguments.trim().is_empty() {
@@ -225,6 +272,12 @@ impl ToolRegistry {
                 Err(ToolError::NotAllowed)
             }
             (Some(_), Err(e)) => Err(ToolError::InvalidArguments(format!("not JSON: {e}"))),
+            (Some(e), Ok(args)) if e.tool.spec().writes && !confirmed => {
+                return match Self::validated(e, &args) {
+                    Ok(()) => Self::held(call, args, shown),
+                    Err(error) => Self::failed(call, shown, error, started),
+                };
+            }
             (Some(e), Ok(args)) => Self::checked_call(e, args, context, config).await,
         };
         let result = result.and_then(|value| {
@@ -238,34 +291,80 @@ impl ToolRegistry {
                 Ok((text, value))
             }
         });
-        let latency_ms = started.elapsed().as_millis() as u64;
-        let (content, outcome, evidence, said) = match result {
-            Ok((text, value)) => {
-                let said = summary(&text, SUMMARY_CHARS);
-                (text, "ok".to_string(), Some(as_lines(&value)), said)
-            }
-            Err(error) => {
-                tracing::info!(tool = %call.name, code = error.code(), %error, "a tool call failed");
-                let message = error.to_string();
-                (
-                    json!({"error": error.code(), "message": message}).to_string(),
-                    error.code().to_string(),
-                    None,
-                    summary(&message, SUMMARY_CHARS),
-                )
-            }
-        };
+        match result {
+            Ok((text, value)) => ToolOutcome {
+                call_id: call.id.clone(),
+                record: ToolRecord {
+                    tool: call.name.clone(),
+                    arguments: shown,
+                    outcome: "ok".into(),
+                    summary: summary(&text, SUMMARY_CHARS),
+                    latency_ms: started.elapsed().as_millis() as u64,
+                },
+                content: text,
+                evidence: Some(as_lines(&value)),
+                pending: None,
+            },
+            Err(error) => Self::failed(call, shown, error, started),
+        }
+    }
+
+    fn failed(call: &ToolCall, shown: Value, error: ToolError, started: Instant) -> ToolOutcome {
+        tracing::info!(tool = %call.name, code = error.code(), %error, "a tool call failed");
+        let message = error.to_string();
         ToolOutcome {
             call_id: call.id.clone(),
+            content: json!({"error": error.code(), "message": message}).to_string(),
             record: ToolRecord {
                 tool: call.name.clone(),
                 arguments: shown,
-                outcome,
-                summary: said,
-                latency_ms,
+                outcome: error.code().to_string(),
+                summary: summary(&message, SUMMARY_CHARS),
+                latency_ms: started.elapsed().as_millis() as u64,
             },
-            content,
-            evidence,
+            evidence: None,
+            pending: None,
+        }
+    }
+
+    /// A valid call of a `writes` tool, held for the customer's yes.
+    fn held(call: &ToolCall, arguments: Value, shown: Value) -> ToolOutcome {
+        let message = "Held until the customer confirms it.";
+        ToolOutcome {
+            call_id: call.id.clone(),
+            content: json!({"status": "awaiting_confirmation", "message": message}).to_string(),
+            record: ToolRecord {
+                tool: call.name.clone(),
+                arguments: shown.clone(),
+                outcome: "awaiting_confirmation".into(),
+                summary: message.into(),
+                latency_ms: 0,
+            },
+            evidence: None,
+            pending: Some(PendingAction {
+                id: call.id.clone(),
+                tool: call.name.clone(),
+                arguments,
+                shown,
+            }),
+        }
+    }
+
+    /// The arguments against the tool's schema; the first few errors.
+    fn validated(entry: &Entry, args: &Value) -> Result<(), ToolError> {
+        let errors: Vec<String> = entry
+            .validator
+            .iter_errors(args)
+            .take(ERRORS_TOLD)
+            .map(|e| match e.instance_path().as_str() {
+                "" => e.to_string(),
+                path => format!("{path}: {e}"),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolError::InvalidArguments(errors.join("; ")))
         }
     }
 
@@ -276,18 +375,7 @@ impl ToolRegistry {
         context: &ToolContext,
         config: &ToolsConfig,
     ) -> Result<Value, ToolError> {
-        let errors: Vec<String> = entry
-            .validator
-            .iter_errors(&args)
-            .take(ERRORS_TOLD)
-            .map(|e| match e.instance_path().as_str() {
-                "" => e.to_string(),
-                path => format!("{path}: {e}"),
-            })
-            .collect();
-        if !errors.is_empty() {
-            return Err(ToolError::InvalidArguments(errors.join("; ")));
-        }
+        Self::validated(entry, &args)?;
         let spec = entry.tool.spec();
         let timeout = spec.timeout.unwrap_or(config.timeout);
         let call = std::panic::AssertUnwindSafe(entry.tool.call(args, context)).catch_unwind();
@@ -325,11 +413,11 @@ mod tests {
     }
 
     fn context() -> ToolContext {
-        ToolContext {
-            conversation: ConversationId(uuid::Uuid::nil()),
-            customer: None,
-            knowledge: Arc::new(KnowledgeBase::demo()),
-        }
+        ToolContext::new(
+            ConversationId(uuid::Uuid::nil()),
+            None,
+            Arc::new(KnowledgeBase::demo()),
+        )
     }
 
     #[test]

@@ -53,9 +53,15 @@ async fn order_service() -> (String, Seen) {
         )
         .route(
             "/api/returns",
-            post(|axum::Json(body): axum::Json<Value>| async move {
-                axum::Json(json!({"received": body}))
-            }),
+            post(
+                |headers: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    axum::Json(json!({"received": body, "idempotency_key": key}))
+                },
+            ),
         )
         .route(
             "/slow",
@@ -116,11 +122,11 @@ fn tool(config: HttpToolConfig, allow: &str) -> HttpTool {
 }
 
 fn context(customer: Option<&str>) -> ToolContext {
-    ToolContext {
-        conversation: ConversationId(uuid::Uuid::nil()),
-        customer: customer.map(Into::into),
-        knowledge: Arc::new(KnowledgeBase::demo()),
-    }
+    ToolContext::new(
+        ConversationId(uuid::Uuid::nil()),
+        customer.map(Into::into),
+        Arc::new(KnowledgeBase::demo()),
+    )
 }
 
 #[tokio::test]
@@ -312,7 +318,9 @@ async fn the_customer_placeholder_is_the_verified_customer_and_post_sends_json()
 
     let mut returns = config("start_return", format!("http://{host}/api/returns"));
     returns.method = "POST".into();
+    returns.writes = true;
     let returns = tool(returns, &host);
+    assert!(returns.spec().writes, "confirmed by the customer first");
     let answered = returns
         .call(
             json!({"order_number": "1042", "reason": "too small"}),
@@ -324,4 +332,15 @@ async fn the_customer_placeholder_is_the_verified_customer_and_post_sends_json()
         answered["received"],
         json!({"order_number": "1042", "reason": "too small"})
     );
+    assert_eq!(answered["idempotency_key"], Value::Null);
+    // A confirmed action's key goes with the request, the same on a retry.
+    let confirmed = ToolContext {
+        idempotency_key: Some("act-7f3a".into()),
+        ..context(None)
+    };
+    let answered = returns
+        .call(json!({"order_number": "1042"}), &confirmed)
+        .await
+        .unwrap();
+    assert_eq!(answered["idempotency_key"], "act-7f3a");
 }

@@ -52,6 +52,9 @@ class Reply:
     def message_id(self) -> str: ...
     @property
     def used_fallback(self) -> bool: ...
+    @property
+    def confirm(self) -> bool:
+        """The reply asks to confirm a change (a ``writes=True`` tool); "yes" runs it."""
 
 class Message:
     @property
@@ -177,7 +180,12 @@ class Engine:
     def tool(self, func: _F) -> _F: ...
     @overload
     def tool(
-        self, *, name: Optional[str] = None, description: Optional[str] = None, timeout: Optional[float] = None
+        self,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        timeout: Optional[float] = None,
+        writes: bool = False,
     ) -> Callable[[_F], _F]: ...
     def history(self, session_id: str, before: Optional[int] = None, limit: int = 50) -> List[Message]: ...
     def escalate(self, session_id: str) -> str: ...
@@ -217,7 +225,12 @@ class AsyncEngine:
     def tool(self, func: _F) -> _F: ...
     @overload
     def tool(
-        self, *, name: Optional[str] = None, description: Optional[str] = None, timeout: Optional[float] = None
+        self,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        timeout: Optional[float] = None,
+        writes: bool = False,
     ) -> Callable[[_F], _F]: ...
     async def history(self, session_id: str, before: Optional[int] = None, limit: int = 50) -> List[Message]: ...
     async def escalate(self, session_id: str) -> str: ...

@@ -18,6 +18,9 @@ _UNIONS = tuple(u for u in (typing.Union, getattr(types, "UnionType", None)) if 
 #: A parameter of this name receives the verified customer's id (never the
 #: model's words), and makes the tool one that acts for a customer.
 CUSTOMER = "customer"
+#: A parameter of this name receives a confirmed action's idempotency key
+#: (the same on every try of it; ``None`` for other calls).
+IDEMPOTENCY_KEY = "idempotency_key"
 
 
 def schema_of(annotation: Any) -> dict[str, Any]:
@@ -70,7 +73,7 @@ def describe(func: Callable[..., Any], name: str | None, description: str | None
     properties: dict[str, Any] = {}
     required: list[str] = []
     for parameter in inspect.signature(func).parameters.values():
-        if parameter.name == CUSTOMER:
+        if parameter.name in (CUSTOMER, IDEMPOTENCY_KEY):
             continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise TypeError(f"the tool {func.__name__} takes *args or **kwargs: name its arguments")
@@ -83,11 +86,14 @@ def describe(func: Callable[..., Any], name: str | None, description: str | None
             required.append(parameter.name)
     parameters = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
     takes_customer = CUSTOMER in inspect.signature(func).parameters
+    takes_key = IDEMPOTENCY_KEY in inspect.signature(func).parameters
 
-    def call(arguments: str, customer: str | None) -> str:
+    def call(arguments: str, customer: str | None, idempotency_key: str | None) -> str:
         kwargs = json.loads(arguments)
         if takes_customer:
             kwargs[CUSTOMER] = customer
+        if takes_key:
+            kwargs[IDEMPOTENCY_KEY] = idempotency_key
         result = func(**kwargs)
         if inspect.isawaitable(result):
             # The engine calls tools on a worker thread: a coroutine runs on a loop of its own there.
@@ -101,11 +107,22 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
-def register(engine: Any, func: Callable[..., Any] | None, name: str | None, description: str | None, timeout: float | None):
-    """`@engine.tool` and `@engine.tool(name=..., description=..., timeout=...)`."""
+def register(
+    engine: Any,
+    func: Callable[..., Any] | None,
+    name: str | None,
+    description: str | None,
+    timeout: float | None,
+    writes: bool,
+):
+    """`@engine.tool` and `@engine.tool(name=..., description=..., timeout=..., writes=...)`.
+
+    ``writes=True``: the tool changes something; each call waits for the
+    customer's yes in the chat and may take an ``idempotency_key`` argument.
+    """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        engine._register_tool(*describe(f, name, description), timeout)
+        engine._register_tool(*describe(f, name, description), timeout, writes)
         return f
 
     return decorate if func is None else decorate(func)

@@ -155,7 +155,7 @@ fn sse_event(name: &str, id: u64, data: serde_json::Value) -> Event {
 /// `start` (session and message ids), `delta`s, then `done` or `error`.
 #[utoipa::path(post, path = "/v1/chat/stream", tag = "chat", request_body = SendBody,
     responses((status = 200, content_type = "text/event-stream",
-        description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, status, sources} or error {code, message}; ids count from 0; sources (section titles) only when SHOW_SOURCES is on"),
+        description = "events start {sessionId, messageId, status}, delta {text}, done {replyId, reply, usedFallback, confirm, status, sources} or error {code, message}; ids count from 0; sources (section titles) only when SHOW_SOURCES is on"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_identity"),
         (status = 403, body = ErrorBody, description = "other_customer"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch"), (status = 429, body = ErrorBody)))]
@@ -221,6 +221,7 @@ fn stream_event(event: StreamEvent, id: u64, show_sources: bool) -> Event {
                 "replyId": turn.reply.as_ref().map(|r| r.id),
                 "reply": turn.reply_text(),
                 "usedFallback": turn.used_fallback(),
+                "confirm": turn.asks_to_confirm(),
                 "status": turn.conversation.status,
                 "sources": turn.reply.as_ref().filter(|_| show_sources).map_or_else(Vec::new, |r| {
                     r.meta.sources.iter().map(|s| s.title.clone()).collect::<Vec<_>>()

@@ -2,6 +2,7 @@
 //! is stored, the fallback arrives in time, the failure shows in metadata and
 //! metrics, and the fallback never reaches a later prompt.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -349,4 +350,83 @@ async fn the_tools_example_works_as_written() {
         call["summary"].as_str().unwrap().contains("shipped"),
         "{call}"
     );
+}
+
+/// A tool that changes something (`writes = true` in the file): the model's
+/// call is held and the customer asked; their "yes" sends it once, with an
+/// idempotency key; a second "yes" sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_change_waits_for_the_customers_yes_and_is_sent_once() {
+    use axum::http::HeaderMap;
+    let sent: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let noted = sent.clone();
+    let orders =
+        axum::Router::new().route(
+            "/cancellations",
+            axum::routing::post(
+                move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    noted.lock().unwrap().push(key);
+                    async move {
+                        axum::Json(json!({"order": body["order_number"], "status": "cancelled"}))
+                    }
+                },
+            ),
+        );
+    tokio::spawn(async move { axum::serve(listener, orders).await });
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let tools = spur_server::config::ToolsFile {
+        allow_hosts: vec![host.clone()],
+        http: vec![spur_core::tools::HttpToolConfig {
+            method: "POST".into(),
+            writes: true,
+            ..spur_core::tools::HttpToolConfig::new(
+                "cancel_order",
+                "Cancels an order that has not shipped.",
+                format!("http://{host}/cancellations"),
+                json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
+            )
+        }],
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let asked = server.say("Please cancel order 1042", None).await;
+    let session = asked["sessionId"].as_str().unwrap().to_string();
+    assert!(
+        asked["reply"]
+            .as_str()
+            .unwrap()
+            .contains("Please confirm: cancel order (order number: 1042)"),
+        "{asked}"
+    );
+    assert!(
+        sent.lock().unwrap().is_empty(),
+        "nothing sent before the yes"
+    );
+    let history = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    assert_eq!(history["messages"][1]["confirm"], true, "{history}");
+    let done = server.say("yes", Some(&session)).await;
+    assert_eq!(
+        done["reply"], r#"The tool said: {"order":"1042","status":"cancelled"}"#,
+        "{done}"
+    );
+    server.say("yes", Some(&session)).await;
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "sent once");
+    assert!(sent[0].as_ref().is_some_and(|k| k.len() >= 32), "{sent:?}");
+    let history = server
+        .get_json(&format!("/v1/chat/history/{session}"))
+        .await;
+    assert!(history["messages"][3].get("confirm").is_none(), "{history}");
 }
