@@ -17,6 +17,8 @@ step() {
 step cargo fmt --all -- --check
 # --workspace covers every member, spur-py and spur-wasm (natively) included.
 step cargo clippy --workspace --all-targets -- -D warnings
+# The MCP client's tests run a real MCP server (the official Python SDK).
+step bash scripts/mcp-venv.sh
 # One process per test (nextest): process-wide state such as the metrics
 # recorder is each test's own, so exact counts can be asserted.
 step cargo nextest run --workspace --no-fail-fast

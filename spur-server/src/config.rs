@@ -30,6 +30,9 @@ pub struct ToolsFile {
     /// and on private addresses; every other call is https to a public address.
     pub allow_hosts: Vec<String>,
     pub http: Vec<spur_core::tools::HttpToolConfig>,
+    /// MCP servers whose tools join (`{name}__{tool}`); `allow_hosts`
+    /// applies to their URLs too.
+    pub mcp: Vec<spur_core::tools::McpServerConfig>,
 }
 
 impl ToolsFile {

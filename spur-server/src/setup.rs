@@ -15,7 +15,7 @@ use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache, local_mode
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
-use spur_core::tools::{HttpTool, ToolRegistry};
+use spur_core::tools::{HttpTool, McpConnection, ToolRegistry};
 use spur_core::{EngineConfig, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -204,7 +204,7 @@ pub async fn engine(
         .store(store)
         .knowledge(knowledge)
         .events(Arc::new(MeteredEvents::new(events)))
-        .tools(http_tools(&settings.tools)?)
+        .tools(configured_tools(&settings.tools).await?)
         .config(config);
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
@@ -212,17 +212,36 @@ pub async fn engine(
     Ok(builder.build())
 }
 
-/// The `[[tools.http]]` of the file, their secrets read from the environment.
-fn http_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
+/// The `[[tools.http]]` of the file, their secrets read from the
+/// environment, and the tools of its `[[tools.mcp]]` servers. A server
+/// that cannot be reached at start is logged and left out: the assistant
+/// answers without its tools rather than not at all.
+async fn configured_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
     let mut registry = ToolRegistry::new();
     for config in &tools.http {
-        let tool = HttpTool::new(config.clone(), &tools.allow_hosts, |name| {
-            std::env::var(name).ok()
-        })
-        .map_err(|e| bad("tools.http", e))?;
+        let tool = HttpTool::new(config.clone(), &tools.allow_hosts, env)
+            .map_err(|e| bad("tools.http", e))?;
         registry
             .register(Arc::new(tool))
             .map_err(|e| bad("tools.http", e))?;
+    }
+    for config in &tools.mcp {
+        let connection = match McpConnection::connect(config, &tools.allow_hosts, env).await {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::error!(server = %config.name, %error, "an MCP server is unreachable; its tools are not offered");
+                continue;
+            }
+        };
+        for tool in connection.tools() {
+            // A name or schema the registry refuses is that tool's problem,
+            // not the server's: the others still join.
+            if let Err(error) = registry.register(tool.clone()) {
+                tracing::warn!(server = %config.name, %error, "an MCP tool was refused");
+            }
+        }
+        tracing::info!(server = %config.name, tools = connection.tools().len(), "MCP server connected");
     }
     Ok(registry)
 }

@@ -3,6 +3,7 @@
 //! static embedding model and small PDFs.
 
 pub mod fake_openai;
+pub mod mcp;
 mod pdf;
 pub use pdf::pdf_with_pages;
 #[cfg(feature = "embeddings")]

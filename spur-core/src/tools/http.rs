@@ -151,26 +151,7 @@ impl HttpTool {
             other => return Err(definition(name, format!("method {other} (GET or POST)"))),
         };
         let url = Url::parse(&config.url).map_err(|e| definition(name, format!("url: {e}")))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| definition(name, "the url has no host"))?;
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        };
-        let allowed = allow_hosts.iter().any(|h| h == host || *h == authority);
-        if !allowed && url.scheme() != "https" {
-            return Err(definition(
-                name,
-                "only https urls, unless the host is in allow_hosts",
-            ));
-        }
-        if !allowed && literal_is_private(&url) {
-            return Err(definition(
-                name,
-                "a private or loopback address, not in allow_hosts",
-            ));
-        }
+        let allowed = outbound(&url, allow_hosts).map_err(|e| definition(name, e))?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(definition(
                 name,
@@ -295,8 +276,31 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// Whether `url`'s host is one of `allow_hosts` (plain http and private
+/// addresses allowed), or why it may not be called: anything else must be
+/// https to an address that is not private or loopback (names are checked
+/// again when they resolve, by [`PublicResolver`]).
+pub(super) fn outbound(url: &Url, allow_hosts: &[String]) -> Result<bool, &'static str> {
+    let host = url.host_str().ok_or("the url has no host")?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let allowed = allow_hosts.iter().any(|h| h == host || *h == authority);
+    if !allowed && url.scheme() != "https" {
+        return Err("only https urls, unless the host is in allow_hosts");
+    }
+    if !allowed && literal_is_private(url) {
+        return Err("a private or loopback address, not in allow_hosts");
+    }
+    Ok(allowed)
+}
+
 /// `template` with each `${NAME}` replaced by the variable's value.
-fn with_env(template: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(super) fn with_env(
+    template: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("${") {

@@ -14,6 +14,8 @@ mod function;
 #[cfg(feature = "web")]
 mod http;
 mod json;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod registry;
 
 use std::sync::Arc;
@@ -31,6 +33,8 @@ pub use error::ToolError;
 pub use function::{FnTool, tool_fn};
 #[cfg(feature = "web")]
 pub use http::{HttpTool, HttpToolConfig};
+#[cfg(feature = "mcp")]
+pub use mcp::{McpConnection, McpServerConfig};
 pub use registry::{Offer, ToolOutcome, ToolRegistry};
 /// For `#[derive(JsonSchema)]` on a tool's argument type.
 pub use schemars;

@@ -4,6 +4,7 @@
 
 mod embeddings;
 mod http_tools;
+mod mcp;
 mod openai;
 mod stores;
 mod web;

@@ -430,3 +430,40 @@ async fn a_configured_change_waits_for_the_customers_yes_and_is_sent_once() {
         .await;
     assert!(history["messages"][3].get("confirm").is_none(), "{history}");
 }
+
+/// An MCP server from the file (`[[tools.mcp]]`, started over stdio): its
+/// allowed tool answers the customer; one that is down at start leaves the
+/// assistant answering without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_servers_tool_answers_from_the_file() {
+    use spur_core::testing::mcp;
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let server_config = |name: &str, program: String| spur_core::tools::McpServerConfig {
+        name: name.into(),
+        command: vec![program, mcp::orders_server(), "stdio".into()],
+        env: Default::default(),
+        url: None,
+        allow: vec!["lookup_order".into()],
+        read_only: Vec::new(),
+        timeout_ms: Some(20_000),
+    };
+    let tools = spur_server::config::ToolsFile {
+        mcp: vec![
+            server_config("missing", "/nonexistent/python".into()),
+            server_config("orders", mcp::python()),
+        ],
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let r = server.say("Where is my order 1042?", None).await;
+    assert_eq!(
+        r["reply"], r#"The tool said: {"carrier":"DHL","order":"1042","status":"shipped"}"#,
+        "{r}"
+    );
+    let counted = "spur_tool_calls_total{tool=\"orders__lookup_order\",outcome=\"ok\"}";
+    assert_eq!(server.metric(counted).await, 1.0);
+}
