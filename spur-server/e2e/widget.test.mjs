@@ -439,12 +439,18 @@ test('a signed-in customer: the page vouches with data-customer-id and -hash, th
   // What the shop's backend renders into its page for customer cus_7.
   const hash = createHmac('sha256', secret).update('cus_7').digest('hex');
   const forged = createHmac('sha256', 'not-the-secret').update('cus_7').digest('hex');
+  // Or a JWT (HS256 under the same secret, sub and exp), for /token.
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'cus_7', exp: Math.floor(Date.now() / 1000) + 600 })}`;
+  const jwt = `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
   const site = createServer((req, res) => {
     const signed = req.url.startsWith('/forged') ? forged : hash;
+    const vouch = req.url.startsWith('/token') ? `data-customer-token="${jwt}"`
+      : `data-customer-id="cus_7" data-customer-hash="${signed}"`;
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(`<!doctype html><html><head><meta charset="utf-8"><title>A shop</title></head><body>
 <script type="module" src="${verifying.base}/widget/spur-widget.js" data-server="${verifying.base}"
-  data-customer-id="cus_7" data-customer-hash="${signed}"></script></body></html>`);
+  ${vouch}></script></body></html>`);
   });
   await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
   const origin = `http://127.0.0.1:${site.address().port}`;
@@ -474,6 +480,19 @@ test('a signed-in customer: the page vouches with data-customer-id and -hash, th
     await widget(other).locator('.error').waitFor();
     assert.equal(await widget(other).locator('.msg[data-sender=assistant]').count(), 0);
     await other.context().close();
+
+    // A page vouching with a signed token is answered as cus_7 too.
+    const byToken = await (await browser.newContext()).newPage();
+    const tokenSent = [];
+    byToken.on('request', (r) => { if (r.method() === 'POST' && r.url().includes('/v1/chat/')) tokenSent.push(r.postDataJSON()); });
+    await byToken.goto(origin + '/token');
+    await widget(byToken).getByRole('button', { name: 'Open chat' }).click();
+    await widget(byToken).getByLabel('Message').fill('Do you ship to India?');
+    await widget(byToken).getByLabel('Message').press('Enter');
+    await widget(byToken).locator('.msg[data-sender=assistant]', { hasText: 'India' }).waitFor();
+    assert.equal(tokenSent[0].customerToken, jwt);
+    assert.equal(tokenSent[0].customerId, undefined);
+    await byToken.context().close();
   } finally {
     await context.close();
     site.close();

@@ -40,6 +40,10 @@ pub struct SendBody {
     /// by the shop's backend (never in the page's code).
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub customer_hash: Option<String>,
+    /// Instead of `customerId` and `customerHash`: a JWT (HS256 under
+    /// `IDENTITY_SECRET`) whose `sub` is the customer's id; `exp` required.
+    #[schema(max_length = 4096)]
+    pub customer_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

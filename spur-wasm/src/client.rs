@@ -16,6 +16,13 @@ use web_sys::{EventSource, MessageEvent, ReadableStreamDefaultReader, TextDecode
 
 use crate::http::{api_error, call, get, object, send};
 
+/// How the page vouches for its signed-in customer.
+#[derive(Clone)]
+enum Customer {
+    Pair { id: String, hash: String },
+    Token(String),
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** `POST /v1/chat/message`'s answer. `reply` is null while a person holds the conversation. */
@@ -57,8 +64,8 @@ struct Inner {
     /// The newest message seq delivered to `onEvent` (duplicates are dropped).
     last_seq: Cell<f64>,
     feed: RefCell<Option<Feed>>,
-    /// The customer the shop's page vouches for: (customerId, customerHash).
-    customer: RefCell<Option<(String, String)>>,
+    /// The customer the shop's page vouches for.
+    customer: RefCell<Option<Customer>>,
 }
 
 #[wasm_bindgen]
@@ -106,12 +113,15 @@ impl Inner {
     fn body(&self, text: &str, key: Option<String>) -> JsValue {
         let session = self.session.borrow().clone();
         let customer = self.customer.borrow().clone();
-        let (id, hash) = customer.map_or((JsValue::UNDEFINED, JsValue::UNDEFINED), |(id, hash)| {
-            (id.into(), hash.into())
-        });
+        let (id, hash, token) = match customer {
+            Some(Customer::Pair { id, hash }) => (id.into(), hash.into(), JsValue::UNDEFINED),
+            Some(Customer::Token(token)) => (JsValue::UNDEFINED, JsValue::UNDEFINED, token.into()),
+            None => (JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED),
+        };
         object(&[
             ("customerId", id),
             ("customerHash", hash),
+            ("customerToken", token),
             ("message", text.into()),
             (
                 "sessionId",
@@ -163,7 +173,15 @@ impl SpurClient {
     /// `IDENTITY_SECRET`, computed server-side); sent with every message.
     #[wasm_bindgen(js_name = setCustomer)]
     pub fn set_customer(&self, id: String, hash: String) {
-        *self.inner.customer.borrow_mut() = Some((id, hash));
+        *self.inner.customer.borrow_mut() = Some(Customer::Pair { id, hash });
+    }
+
+    /// The signed-in customer as a token the shop's backend signed (a JWT,
+    /// HS256 under `IDENTITY_SECRET`, `sub` the id, `exp` required); sent
+    /// with every message. Replace it before it expires.
+    #[wasm_bindgen(js_name = setCustomerToken)]
+    pub fn set_customer_token(&self, token: String) {
+        *self.inner.customer.borrow_mut() = Some(Customer::Token(token));
     }
 
     /// The conversation's secret handle, once there is one.

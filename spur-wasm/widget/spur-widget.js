@@ -3,7 +3,8 @@
 //   <script type="module" src="https://support.example.com/widget/spur-widget.js"
 //           data-server="https://support.example.com"></script>
 // (a signed-in customer: data-customer-id and data-customer-hash, the hash
-// computed by the shop's backend; see the server's IDENTITY_SECRET)
+// computed by the shop's backend, or data-customer-token, a JWT it signed;
+// see the server's IDENTITY_SECRET)
 // or call mountWidget(target, options) yourself.
 import init, { SpurClient } from './spur_wasm.js';
 
@@ -126,7 +127,8 @@ export async function mountWidget(target, options = {}) {
     await ready();
     if (!client) {
       client = new SpurClient(server, options.maxChars);
-      if (options.customerId) client.setCustomer(options.customerId, options.customerHash || '');
+      if (options.customerToken) client.setCustomerToken(options.customerToken);
+      else if (options.customerId) client.setCustomer(options.customerId, options.customerHash || '');
     }
     return client;
   }
@@ -501,7 +503,7 @@ if (tag && 'server' in tag.dataset) {
   const d = tag.dataset;
   mountWidget(document.body, {
     server: d.server || new URL(import.meta.url).origin,
-    customerId: d.customerId, customerHash: d.customerHash,
+    customerId: d.customerId, customerHash: d.customerHash, customerToken: d.customerToken,
     title: d.title, greeting: d.greeting, avatar: d.avatar, color: d.color, font: d.font, position: d.position,
     suggestions: d.suggestions ? d.suggestions.split('|').map((q) => q.trim()).filter(Boolean) : undefined,
   });

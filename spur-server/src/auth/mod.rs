@@ -113,7 +113,8 @@ impl Auth {
         self
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// The server's clock (sign-ins, customer tokens).
+    pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 

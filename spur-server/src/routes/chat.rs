@@ -71,8 +71,12 @@ async fn intake(
     state.engine.config().limits.check(&body.message)?;
     let verified_customer = crate::identity::verified(
         state.http.identity_secret.as_ref(),
-        body.customer_id.as_deref(),
-        body.customer_hash.as_deref(),
+        crate::identity::Credentials {
+            id: body.customer_id.as_deref(),
+            hash: body.customer_hash.as_deref(),
+            token: body.customer_token.as_deref(),
+        },
+        state.auth.now(),
     )?;
     let limit_headers = admit(state, peer, headers, session).await?;
     let inbound = Inbound {
@@ -92,7 +96,7 @@ async fn intake(
         (status = 400, body = ErrorBody, description = "empty or too long message, malformed session id"),
         (status = 404, body = ErrorBody, description = "unknown session"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 401, body = ErrorBody, description = "invalid_identity: customerHash does not verify customerId"),
+        (status = 401, body = ErrorBody, description = "invalid_identity: customerHash does not verify customerId, or customerToken does not verify or has expired"),
         (status = 403, body = ErrorBody, description = "other_customer: the conversation belongs to another verified customer"),
         (status = 409, body = ErrorBody, description = "idempotency_mismatch: the key was used with other words"),
         (status = 429, body = ErrorBody, description = "rate limited; see RateLimit-* and Retry-After"),

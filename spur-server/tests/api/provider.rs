@@ -278,6 +278,26 @@ async fn tools_act_only_for_the_customer_the_shop_verified() {
     .await;
     assert_eq!(status, 403, "{other}");
     assert_eq!(other["error"]["code"], "other_customer");
+    // The shop's signed token instead of the pair: the same customer.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = |id: &str, exp: i64| spur_server::identity::token(secret, id, exp).unwrap();
+    let (status, by_token) = say(json!({"message": "how many orders do I have?",
+        "sessionId": session, "customerToken": token("cus_7", now + 300)}))
+    .await;
+    assert_eq!(status, 200, "{by_token}");
+    assert_eq!(
+        by_token["reply"],
+        r#"The tool said: {"customer":"cus_7","orders":2}"#
+    );
+    for bad in [
+        token("cus_7", now - 1),
+        spur_server::identity::token("another-secret-another-secret-xx", "cus_7", now + 300)
+            .unwrap(),
+    ] {
+        let (status, error) = say(json!({"message": "hi", "customerToken": bad})).await;
+        assert_eq!(status, 401, "{error}");
+        assert_eq!(error["error"]["code"], "invalid_identity");
+    }
 
     // Without IDENTITY_SECRET no identity is taken on trust.
     let unverifying = Server::start(Options {
