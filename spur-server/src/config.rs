@@ -26,6 +26,10 @@ pub struct ToolsFile {
     pub search_knowledge: bool,
     /// Offer `handoff_to_human(reason)`.
     pub handoff_to_human: bool,
+    /// Offer `create_ticket(title, description)`: the model files a ticket
+    /// for this conversation (one per conversation), classified and
+    /// announced like the agents' tickets.
+    pub create_ticket: bool,
     /// Hosts (`name` or `name:port`) HTTP tools may call over plain http
     /// and on private addresses; every other call is https to a public address.
     pub allow_hosts: Vec<String>,

@@ -15,7 +15,7 @@ use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache, local_mode
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
-use spur_core::tools::{HttpTool, McpConnection, ToolRegistry};
+use spur_core::tools::{CreateTicket, HttpTool, McpConnection, ToolRegistry};
 use spur_core::{EngineConfig, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -332,6 +332,12 @@ pub async fn state_with_clock(
     tickets
         .relay
         .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
+    if settings.tools.create_ticket {
+        // The desk comes after the engine: the tool joins now.
+        engine
+            .register_tool(Arc::new(CreateTicket::new(Arc::new(tickets.clone()))))
+            .map_err(|e| bad("tools.create_ticket", e))?;
+    }
     if settings.knowledge_watch {
         knowledge.watch(engine.clone(), shutdown.clone(), &tasks)?;
     }

@@ -583,3 +583,63 @@ async fn a_preview_calls_no_tools() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(provider.requests().iter().all(|r| r.tools.is_empty()));
 }
+
+/// `create_ticket`: the model files a ticket tied to this conversation
+/// through the desk; a second one for the same conversation is the
+/// model's error, not a second ticket.
+#[tokio::test]
+async fn the_model_files_one_ticket_for_the_conversation() {
+    use crate::classify::LocalClassifier;
+    use crate::tickets::{TicketClassifier, TicketDesk, TicketStore};
+    use crate::tools::{CREATE_TICKET, CreateTicket};
+    let path = std::env::temp_dir().join(format!("spur-ticket-tool-{}.db", uuid::Uuid::new_v4()));
+    let store = Arc::new(
+        crate::store::SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    );
+    let desk = TicketDesk::new(
+        store.clone(),
+        TicketClassifier::Local(Arc::new(LocalClassifier::default())),
+        Duration::from_secs(1),
+    );
+    let arguments = r#"{"title": "Refund for a double charge", "description": "Order 1042 was charged twice; the customer wants a refund."}"#;
+    let provider = Arc::new(ScriptedProvider::new([
+        Script::call(CREATE_TICKET, arguments),
+        Script::Reply("I've passed this to our team.".into()),
+        Script::call(CREATE_TICKET, arguments),
+        Script::Reply("Our team already has it.".into()),
+    ]));
+    let mut registry = ToolRegistry::new();
+    registry
+        .register(Arc::new(CreateTicket::new(Arc::new(desk))))
+        .unwrap();
+    let engine = SupportEngine::builder()
+        .store(store.clone())
+        .provider(provider)
+        .tools(registry)
+        .build();
+    let turn = engine
+        .send_message(Inbound::new("I was charged twice for order 1042"))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(turn.reply.as_ref().unwrap()), ["ok"]);
+    let ticket = store
+        .ticket_for_conversation(turn.conversation.id)
+        .await
+        .unwrap()
+        .expect("filed for this conversation");
+    assert_eq!(ticket.title, "Refund for a double charge");
+    assert!(ticket.category.is_some(), "classified as it was filed");
+    let again = engine
+        .send_message(Inbound::new("please hurry").in_session(turn.conversation.session_id))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(again.reply.as_ref().unwrap()), ["failed"]);
+    assert!(
+        again.reply.unwrap().meta.tools[0]
+            .summary
+            .contains("has a ticket already")
+    );
+    let _ = std::fs::remove_file(path);
+}

@@ -17,6 +17,7 @@ mod json;
 #[cfg(feature = "mcp")]
 mod mcp;
 mod registry;
+mod ticket;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub use mcp::{McpConnection, McpServerConfig};
 pub use registry::{Offer, ToolOutcome, ToolRegistry};
 /// For `#[derive(JsonSchema)]` on a tool's argument type.
 pub use schemars;
+pub use ticket::{CREATE_TICKET, CreateTicket, TicketFiler};
 
 /// What the model is told about a tool, and how the engine treats it.
 #[derive(Clone, Debug, PartialEq)]

@@ -140,6 +140,15 @@ impl Tickets {
     /// queuing a job (`USE_QUEUE=true`). Neither can fail the call once the
     /// ticket is stored: a queue that refuses the job means classifying here.
     async fn file(&self, new: NewTicket) -> Result<Ticket, ApiError> {
+        Ok(spur_core::tools::TicketFiler::file(self, new).await?)
+    }
+}
+
+/// The same filing for the `create_ticket` tool (the model's tickets are
+/// queued and announced like the agents').
+#[async_trait::async_trait]
+impl spur_core::tools::TicketFiler for Tickets {
+    async fn file(&self, new: NewTicket) -> Result<Ticket, spur_core::tickets::TicketError> {
         let ticket = match &self.queue {
             None => self.desk.file_and_classify(new).await?,
             Some(queue) => {

@@ -487,3 +487,43 @@ async fn an_mcp_servers_tool_answers_from_the_file() {
     let counted = "spur_tool_calls_total{tool=\"orders__lookup_order\",outcome=\"ok\"}";
     assert_eq!(server.metric(counted).await, 1.0);
 }
+
+/// `create_ticket = true`: the model files a ticket for the conversation,
+/// and the agents find it classified in the desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_files_a_ticket_the_agents_see() {
+    let (base, _fake) = fake_openai::start().await.unwrap();
+    let tools = spur_server::config::ToolsFile {
+        create_ticket: true,
+        ..Default::default()
+    };
+    let server = Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(&base, "tool-caller")
+    })
+    .await;
+    let r = server.say("I was charged twice, please refund", None).await;
+    assert!(
+        r["reply"].as_str().unwrap().contains("\"status\":\"open\""),
+        "{r}"
+    );
+    let admin = server.admin_token().await;
+    let tickets: Value = server
+        .call(reqwest::Method::GET, "/v1/tickets", Some(&admin), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let filed = tickets["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| !t["conversationId"].is_null())
+        .unwrap_or_else(|| panic!("{tickets}"));
+    assert!(
+        r["reply"]
+            .as_str()
+            .unwrap()
+            .contains(filed["id"].as_str().unwrap())
+    );
+}
