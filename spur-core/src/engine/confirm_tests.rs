@@ -12,7 +12,7 @@ use crate::tools::{ToolContext, ToolSpec, tool_fn};
 
 /// `cancel_order`, a `writes` tool for the verified customer, noting the
 /// idempotency key of every call it gets.
-fn cancel_order(keys: Arc<Mutex<Vec<Option<String>>>>) -> Arc<dyn Tool> {
+fn cancel_order(keys: Keys) -> Arc<dyn Tool> {
     Arc::new(
         tool_fn(
             "cancel_order",
@@ -42,18 +42,27 @@ fn from(session: SessionId, text: &str) -> Inbound {
         .as_verified_customer("cus_7")
 }
 
-#[tokio::test]
-async fn a_change_runs_only_after_the_customer_says_yes_and_then_once() {
+type Keys = Arc<Mutex<Vec<Option<String>>>>;
+
+/// An engine whose model asks to cancel order 1042 and then says `then`,
+/// after the customer (cus_7) asked it to.
+async fn asked_to_cancel(then: &str) -> (Arc<ScriptedProvider>, Keys, SupportEngine, Turn) {
     let provider = Arc::new(ScriptedProvider::new([
         asks_to_cancel(),
-        Script::Reply("Done: order 1042 is cancelled.".into()),
+        Script::Reply(then.into()),
     ]));
-    let keys = Arc::new(Mutex::new(Vec::new()));
+    let keys: Keys = Arc::default();
     let engine = engine(provider.clone(), vec![cancel_order(keys.clone())]);
     let asked = engine
         .send_message(Inbound::new("cancel my order 1042").as_verified_customer("cus_7"))
         .await
         .unwrap();
+    (provider, keys, engine, asked)
+}
+
+#[tokio::test]
+async fn a_change_runs_only_after_the_customer_says_yes_and_then_once() {
+    let (provider, keys, engine, asked) = asked_to_cancel("Done: order 1042 is cancelled.").await;
     let question = asked.reply.unwrap();
     assert!(keys.lock().unwrap().is_empty(), "not run before the yes");
     assert_eq!(outcomes(&question), ["awaiting_confirmation"]);
@@ -98,16 +107,8 @@ async fn a_no_or_anything_else_leaves_the_change_undone() {
         ("No, don't", Some("declined")),
         ("yes but to my new address", None),
     ] {
-        let provider = Arc::new(ScriptedProvider::new([
-            asks_to_cancel(),
-            Script::Reply("Alright, nothing was changed.".into()),
-        ]));
-        let keys = Arc::new(Mutex::new(Vec::new()));
-        let engine = engine(provider.clone(), vec![cancel_order(keys.clone())]);
-        let asked = engine
-            .send_message(Inbound::new("cancel my order 1042").as_verified_customer("cus_7"))
-            .await
-            .unwrap();
+        let (provider, keys, engine, asked) =
+            asked_to_cancel("Alright, nothing was changed.").await;
         let turn = engine
             .send_message(from(asked.conversation.session_id, answer))
             .await
@@ -140,16 +141,7 @@ async fn a_no_or_anything_else_leaves_the_change_undone() {
 
 #[tokio::test]
 async fn a_yes_without_the_verified_customer_does_not_act() {
-    let provider = Arc::new(ScriptedProvider::new([
-        asks_to_cancel(),
-        Script::Reply("I can't do that here.".into()),
-    ]));
-    let keys = Arc::new(Mutex::new(Vec::new()));
-    let engine = engine(provider, vec![cancel_order(keys.clone())]);
-    let asked = engine
-        .send_message(Inbound::new("cancel my order 1042").as_verified_customer("cus_7"))
-        .await
-        .unwrap();
+    let (_, keys, engine, asked) = asked_to_cancel("I can't do that here.").await;
     let turn = engine
         .send_message(Inbound::new("yes").in_session(asked.conversation.session_id))
         .await

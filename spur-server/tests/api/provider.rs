@@ -177,16 +177,12 @@ async fn a_configured_http_tool_answers_from_the_shops_service() {
                 "lookup_order",
                 "Where an order is.",
                 format!("http://{host}/orders/{{order_number}}"),
-                json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
+                order_number_schema(),
             )
         }],
         ..Default::default()
     };
-    let server = Server::start(Options {
-        tools: Some(tools),
-        ..with_llm(&base, "tool-caller")
-    })
-    .await;
+    let server = tool_server(&base, tools).await;
     let counted = "spur_tool_calls_total{tool=\"lookup_order\",outcome=\"ok\"}";
     let before = server.metric(counted).await;
     let r = server.say("Where is my order 1042?", None).await;
@@ -343,11 +339,7 @@ async fn the_tools_example_works_as_written() {
     tools.allow_hosts = vec![host.clone()];
     tools.http[0].url = tools.http[0].url.replace("127.0.0.1:8099", &host);
     let (base, _fake) = fake_openai::start().await.unwrap();
-    let server = Server::start(Options {
-        tools: Some(tools),
-        ..with_llm(&base, "tool-caller")
-    })
-    .await;
+    let server = tool_server(&base, tools).await;
     let r = server.say("Where is my order 1042?", None).await;
     let said: Value = serde_json::from_str(
         r["reply"]
@@ -409,16 +401,12 @@ async fn a_configured_change_waits_for_the_customers_yes_and_is_sent_once() {
                 "cancel_order",
                 "Cancels an order that has not shipped.",
                 format!("http://{host}/cancellations"),
-                json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}),
+                order_number_schema(),
             )
         }],
         ..Default::default()
     };
-    let server = Server::start(Options {
-        tools: Some(tools),
-        ..with_llm(&base, "tool-caller")
-    })
-    .await;
+    let server = tool_server(&base, tools).await;
     let asked = server.say("Please cancel order 1042", None).await;
     let session = asked["sessionId"].as_str().unwrap().to_string();
     assert!(
@@ -474,11 +462,7 @@ async fn an_mcp_servers_tool_answers_from_the_file() {
         ],
         ..Default::default()
     };
-    let server = Server::start(Options {
-        tools: Some(tools),
-        ..with_llm(&base, "tool-caller")
-    })
-    .await;
+    let server = tool_server(&base, tools).await;
     let r = server.say("Where is my order 1042?", None).await;
     assert_eq!(
         r["reply"], r#"The tool said: {"carrier":"DHL","order":"1042","status":"shipped"}"#,
@@ -497,11 +481,7 @@ async fn the_model_files_a_ticket_the_agents_see() {
         create_ticket: true,
         ..Default::default()
     };
-    let server = Server::start(Options {
-        tools: Some(tools),
-        ..with_llm(&base, "tool-caller")
-    })
-    .await;
+    let server = tool_server(&base, tools).await;
     let r = server.say("I was charged twice, please refund", None).await;
     assert!(
         r["reply"].as_str().unwrap().contains("\"status\":\"open\""),
@@ -526,4 +506,18 @@ async fn the_model_files_a_ticket_the_agents_see() {
             .unwrap()
             .contains(filed["id"].as_str().unwrap())
     );
+}
+
+/// A server on the fake LLM's `tool-caller` model with `tools`.
+async fn tool_server(base: &str, tools: spur_server::config::ToolsFile) -> Server {
+    Server::start(Options {
+        tools: Some(tools),
+        ..with_llm(base, "tool-caller")
+    })
+    .await
+}
+
+/// Arguments of one required `order_number` string.
+fn order_number_schema() -> Value {
+    json!({"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]})
 }
