@@ -468,31 +468,6 @@ impl Engine {
         crate::tools::decorator(py, slf.into_any(), func, name, description, timeout, writes)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn _register_tool(
-        &self,
-        name: String,
-        description: String,
-        parameters: String,
-        call: Py<PyAny>,
-        requires_customer: bool,
-        timeout: Option<f64>,
-        writes: bool,
-    ) -> PyResult<()> {
-        crate::tools::register(
-            &self.engine,
-            crate::tools::Described {
-                name,
-                description,
-                parameters,
-                call,
-                requires_customer,
-                timeout,
-                writes,
-            },
-        )
-    }
-
     fn __repr__(&self) -> String {
         format!("Engine({:?})", self.engine)
     }
@@ -503,6 +478,16 @@ impl Engine {
 #[pyclass(frozen, module = "spur")]
 pub struct AsyncEngine {
     engine: SupportEngine,
+}
+
+/// The core engine of an `Engine` or an `AsyncEngine` (what a tool is
+/// registered on).
+pub(crate) fn core_engine(engine: &Bound<'_, PyAny>) -> PyResult<SupportEngine> {
+    if let Ok(engine) = engine.cast::<Engine>() {
+        return Ok(engine.get().engine.clone());
+    }
+    let engine = engine.cast::<AsyncEngine>()?;
+    Ok(engine.get().engine.clone())
 }
 
 #[pymethods]
@@ -652,31 +637,6 @@ impl AsyncEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         crate::tools::decorator(py, slf.into_any(), func, name, description, timeout, writes)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn _register_tool(
-        &self,
-        name: String,
-        description: String,
-        parameters: String,
-        call: Py<PyAny>,
-        requires_customer: bool,
-        timeout: Option<f64>,
-        writes: bool,
-    ) -> PyResult<()> {
-        crate::tools::register(
-            &self.engine,
-            crate::tools::Described {
-                name,
-                description,
-                parameters,
-                call,
-                requires_customer,
-                timeout,
-                writes,
-            },
-        )
     }
 
     fn __repr__(&self) -> String {

@@ -32,6 +32,7 @@ fn _spur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::import_url, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::trim_history, m)?)?;
     m.add_function(wrap_pyfunction!(prompt::build_prompt, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::_register_tool, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use serde_json::Value;
-use spur_core::SupportEngine;
 use spur_core::tools::{Tool, ToolContext, ToolError, ToolSpec};
 
 use crate::errors::config_error;
@@ -44,30 +43,33 @@ impl Tool for PyTool {
     }
 }
 
-/// What `_register_tool` receives from `spur._tools.describe`.
-pub(crate) struct Described {
-    pub name: String,
-    pub description: String,
-    pub parameters: String,
-    pub call: Py<PyAny>,
-    pub requires_customer: bool,
-    pub timeout: Option<f64>,
-    pub writes: bool,
-}
-
-pub(crate) fn register(engine: &SupportEngine, tool: Described) -> PyResult<()> {
-    let parameters: Value = serde_json::from_str(&tool.parameters)
+/// `spur._spur._register_tool`: what `spur._tools.register` calls with
+/// `describe`'s output, for either engine class.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn _register_tool(
+    engine: &Bound<'_, PyAny>,
+    name: String,
+    description: String,
+    parameters: String,
+    call: Py<PyAny>,
+    requires_customer: bool,
+    timeout: Option<f64>,
+    writes: bool,
+) -> PyResult<()> {
+    let engine = crate::engine::core_engine(engine)?;
+    let parameters: Value = serde_json::from_str(&parameters)
         .map_err(|e| config_error(format!("tool parameters: {e}")))?;
-    let mut spec = ToolSpec::new(tool.name, tool.description, parameters);
-    spec.requires_customer = tool.requires_customer;
-    spec.writes = tool.writes;
-    if let Some(seconds) = tool.timeout {
+    let mut spec = ToolSpec::new(name, description, parameters);
+    spec.requires_customer = requires_customer;
+    spec.writes = writes;
+    if let Some(seconds) = timeout {
         spec.timeout = Some(crate::engine::seconds("timeout", seconds)?);
     }
     engine
         .register_tool(Arc::new(PyTool {
             spec,
-            call: Arc::new(tool.call),
+            call: Arc::new(call),
         }))
         .map_err(|e| config_error(e.to_string()))
 }

@@ -204,7 +204,7 @@ pub async fn engine(
         .store(store)
         .knowledge(knowledge)
         .events(Arc::new(MeteredEvents::new(events)))
-        .tools(configured_tools(&settings.tools).await?)
+        .tools(http_tools(&settings.tools)?)
         .config(config);
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
@@ -212,21 +212,28 @@ pub async fn engine(
     Ok(builder.build())
 }
 
-/// The `[[tools.http]]` of the file, their secrets read from the
-/// environment, and the tools of its `[[tools.mcp]]` servers. A server
-/// that cannot be reached at start is logged and left out: the assistant
-/// answers without its tools rather than not at all.
-async fn configured_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok();
+/// The `[[tools.http]]` of the file, their secrets read from the environment.
+fn http_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
     let mut registry = ToolRegistry::new();
     for config in &tools.http {
-        let tool = HttpTool::new(config.clone(), &tools.allow_hosts, env)
-            .map_err(|e| bad("tools.http", e))?;
+        let tool = HttpTool::new(config.clone(), &tools.allow_hosts, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|e| bad("tools.http", e))?;
         registry
             .register(Arc::new(tool))
             .map_err(|e| bad("tools.http", e))?;
     }
+    Ok(registry)
+}
+
+/// The tools of the file's `[[tools.mcp]]` servers join the serving
+/// engine (not the worker's or the seed's: they start no servers). A
+/// server that cannot be reached is logged and left out: the assistant
+/// answers without its tools rather than not at all.
+async fn add_mcp_tools(tools: &ToolsFile, engine: &SupportEngine) {
     for config in &tools.mcp {
+        let env = |name: &str| std::env::var(name).ok();
         let connection = match McpConnection::connect(config, &tools.allow_hosts, env).await {
             Ok(connection) => connection,
             Err(error) => {
@@ -237,13 +244,12 @@ async fn configured_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError
         for tool in connection.tools() {
             // A name or schema the registry refuses is that tool's problem,
             // not the server's: the others still join.
-            if let Err(error) = registry.register(tool.clone()) {
+            if let Err(error) = engine.register_tool(tool.clone()) {
                 tracing::warn!(server = %config.name, %error, "an MCP tool was refused");
             }
         }
         tracing::info!(server = %config.name, tools = connection.tools().len(), "MCP server connected");
     }
-    Ok(registry)
 }
 
 /// Everything the router needs.
@@ -332,6 +338,7 @@ pub async fn state_with_clock(
     tickets
         .relay
         .spawn_listener(tickets.desk.clone(), shutdown.clone(), &tasks);
+    add_mcp_tools(&settings.tools, &engine).await;
     if settings.tools.create_ticket {
         // The desk comes after the engine: the tool joins now.
         engine

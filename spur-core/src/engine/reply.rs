@@ -20,7 +20,7 @@ use crate::llm::{
     CompletionRequest, ProviderError, ToolCall, ToolCallAssembly, ToolDefinition, Usage,
 };
 use crate::prompt::eligible;
-use crate::prompt::{PromptInput, PromptMessage};
+use crate::prompt::{PromptInput, PromptMessage, PromptTexts};
 use crate::store::{Applied, Change, StoreError};
 use crate::tools::{
     Decision, HANDOFF_TO_HUMAN, Offer, ToolContext, ToolRegistry, ToolsConfig, decision, describe,
@@ -44,10 +44,9 @@ pub(super) struct Prepared {
     /// The calls made so far, and what their results let the reply state.
     records: Vec<ToolRecord>,
     evidence: Vec<String>,
-    /// A call that changes something, held for the customer's yes, and the
-    /// question asking for it: the turn ends there.
+    /// A call that changes something, held for the customer's yes: the
+    /// turn ends asking for it.
     pending: Option<PendingAction>,
-    question: Option<String>,
 }
 
 /// What [`SupportEngine::preview`] found.
@@ -231,7 +230,6 @@ impl SupportEngine {
             records: Vec::new(),
             evidence: Vec::new(),
             pending: None,
-            question: None,
         };
         (passages, prepared)
     }
@@ -264,7 +262,7 @@ impl SupportEngine {
                 meta.tokens_out = Some(
                     usage.map_or_else(|| inner.tokens.count(&text) as u32, |u| u.output_tokens),
                 );
-                if let Some(question) = &prepared.question {
+                if let Some(question) = prepared.question(&inner.config.prompt.texts) {
                     // The model's words before the held call are checked
                     // (dropped if nothing holds); the question is the engine's.
                     let said = if text.trim().is_empty() || !inner.config.grounding {
@@ -275,7 +273,8 @@ impl SupportEngine {
                             (_, true) => String::new(),
                         }
                     };
-                    (with_question(&said, question), false)
+                    let after = question_after(&said, &question);
+                    (format!("{}{after}", said.trim_end()), false)
                 } else if handoff || !inner.config.grounding {
                     (text, handoff)
                 } else {
@@ -454,8 +453,7 @@ impl SupportEngine {
     /// Runs one round's calls and adds the call and its results to the
     /// prompt; results become evidence, every call a record. A call that
     /// changes something is held instead: the first one becomes the turn's
-    /// pending action and the question asking the customer for it is
-    /// set (the turn ends there; `true`).
+    /// pending action (the turn ends asking for it; `true`).
     async fn run_tools(&self, prepared: &mut Prepared, said: String, calls: Vec<ToolCall>) -> bool {
         let mut outcomes = prepared
             .tools
@@ -476,12 +474,7 @@ impl SupportEngine {
             prepared.pending = Some(action);
         }
         self.add_outcomes(prepared, said, calls, outcomes);
-        let Some(action) = &prepared.pending else {
-            return false;
-        };
-        let texts = &self.inner.config.prompt.texts;
-        prepared.question = Some(texts.confirm_action.replace("{action}", &describe(action)));
-        true
+        prepared.pending.is_some()
     }
 
     fn add_outcomes(
@@ -747,14 +740,10 @@ impl SupportEngine {
             if let Some(sources) = &gate_sources {
                 show(gate.finish(sources), &mut unsent, &mut shown);
             }
-            if let Some(question) = &prepared.question {
+            if let Some(question) = prepared.question(&inner.config.prompt.texts) {
                 // The engine's own words, after what the guard let out.
-                let shown_so_far = shown.clone();
-                show(
-                    with_question(&shown_so_far, question)[shown_so_far.trim_end().len()..].into(),
-                    &mut unsent,
-                    &mut shown,
-                );
+                let after = question_after(&shown, &question);
+                show(after, &mut unsent, &mut shown);
             } else if text.trim().is_empty() {
                 return Err(ProviderError::Empty);
             }
@@ -777,16 +766,21 @@ impl Prepared {
             Arc::default()
         }
     }
+
+    /// The question asking the customer to confirm the held action.
+    fn question(&self, texts: &PromptTexts) -> Option<String> {
+        let action = self.pending.as_ref()?;
+        Some(texts.confirm_action.replace("{action}", &describe(action)))
+    }
 }
 
-/// The model's words before a held call, then the question asking the
-/// customer to confirm it, as its own paragraph.
-fn with_question(said: &str, question: &str) -> String {
-    let said = said.trim_end();
-    if said.is_empty() {
+/// The question as it follows what was said before it: its own paragraph,
+/// or the whole text when nothing was.
+fn question_after(said: &str, question: &str) -> String {
+    if said.trim().is_empty() {
         question.to_string()
     } else {
-        format!("{said}\n\n{question}")
+        format!("\n\n{question}")
     }
 }
 

@@ -49,6 +49,14 @@ fn engine_config(
         tools: config,
         ..EngineConfig::default()
     };
+    engine_with(provider, tools, config)
+}
+
+fn engine_with(
+    provider: Arc<ScriptedProvider>,
+    tools: Vec<Arc<dyn Tool>>,
+    config: EngineConfig,
+) -> SupportEngine {
     let mut registry = ToolRegistry::new();
     for tool in tools {
         registry.register(tool).unwrap();
@@ -546,15 +554,7 @@ async fn tool_definitions_count_against_the_prompt_budget() {
     let mut passages = Vec::new();
     for tools in [Vec::new(), vec![Arc::new(long) as Arc<dyn Tool>]] {
         let provider = Arc::new(ScriptedProvider::always("Hello!"));
-        let mut registry = ToolRegistry::new();
-        for tool in tools {
-            registry.register(tool).unwrap();
-        }
-        let engine = SupportEngine::builder()
-            .provider(provider.clone())
-            .tools(registry)
-            .config(config.clone())
-            .build();
+        let engine = engine_with(provider.clone(), tools, config.clone());
         engine
             .send_message(Inbound::new(
                 "what is your return policy and how long does shipping take and which payment methods do you take?",

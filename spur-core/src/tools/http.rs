@@ -199,15 +199,7 @@ impl HttpTool {
             headers.insert(key, value);
         }
         let timeout = Duration::from_millis(config.timeout_ms.unwrap_or(5_000));
-        let mut client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if !allowed {
-            client = client.dns_resolver(Arc::new(PublicResolver));
-        }
-        let client = client
-            .build()
+        let client = outbound_client(allowed, timeout, Some(timeout))
             .map_err(|e| definition(name, format!("http client: {e}")))?;
         let mut spec = ToolSpec::new(name, config.description, config.parameters);
         spec.timeout = Some(timeout);
@@ -294,6 +286,27 @@ pub(super) fn outbound(url: &Url, allow_hosts: &[String]) -> Result<bool, &'stat
         return Err("a private or loopback address, not in allow_hosts");
     }
     Ok(allowed)
+}
+
+/// A client under the outbound rules: no redirects (a redirect could
+/// leave the checked host), and names resolved to public addresses only
+/// unless the host is `allowed`. `total` bounds a whole call (none for a
+/// stream that stays open).
+pub(super) fn outbound_client(
+    allowed: bool,
+    connect: Duration,
+    total: Option<Duration>,
+) -> reqwest::Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(total) = total {
+        client = client.timeout(total);
+    }
+    if !allowed {
+        client = client.dns_resolver(Arc::new(PublicResolver));
+    }
+    client.build()
 }
 
 /// `template` with each `${NAME}` replaced by the variable's value.

@@ -24,10 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::{outbound, with_env};
+use super::http::{outbound, outbound_client, with_env};
 use super::json::summary;
 use super::{Tool, ToolContext, ToolError, ToolSpec};
-use crate::knowledge::web::guard::PublicResolver;
 
 /// One MCP server as an operator writes it (`[[tools.mcp]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,13 +194,8 @@ fn http_transport(
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
     let parsed = Url::parse(url).map_err(|e| format!("url: {e}"))?;
     let allowed = outbound(&parsed, allow_hosts)?;
-    let mut client = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none());
-    if !allowed {
-        client = client.dns_resolver(Arc::new(PublicResolver));
-    }
-    let client = client.build().map_err(|e| format!("http client: {e}"))?;
+    let client =
+        outbound_client(allowed, timeout, None).map_err(|e| format!("http client: {e}"))?;
     Ok(StreamableHttpClientTransport::with_client(
         client,
         StreamableHttpClientTransportConfig::with_uri(url),

@@ -247,6 +247,16 @@ class AsyncEngine:
 
 _M = TypeVar("_M", bound=Mapping[str, object])
 
+def _register_tool(
+    engine: Union[Engine, AsyncEngine],
+    name: str,
+    description: str,
+    parameters: str,
+    call: Callable[[str, Optional[str], Optional[str]], str],
+    requires_customer: bool,
+    timeout: Optional[float],
+    writes: bool,
+) -> None: ...
 def count_tokens(text: str, model: str = "gpt-4o-mini") -> int: ...
 def classify(
     text: str, categories: Optional[Union[List[str], Dict[str, List[str]]]] = None

@@ -122,7 +122,9 @@ def register(
     """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        engine._register_tool(*describe(f, name, description), timeout, writes)
+        from spur._spur import _register_tool
+
+        _register_tool(engine, *describe(f, name, description), timeout, writes)
         return f
 
     return decorate if func is None else decorate(func)
