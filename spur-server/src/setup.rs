@@ -15,7 +15,7 @@ use spur_core::knowledge::{OpenAiEmbedder, TextEmbedder, VectorCache, local_mode
 use spur_core::llm::{LlmProvider, OpenAiConfig, OpenAiProvider};
 use spur_core::store::{ConversationStore, PostgresStore, SqliteStore};
 use spur_core::tickets::{TicketClassifier, TicketDesk, TicketStore};
-use spur_core::tools::{CreateTicket, HttpTool, McpConnection, ToolRegistry};
+use spur_core::tools::{CreateTicket, HttpTool, ToolRegistry};
 use spur_core::{EngineConfig, SupportEngine};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -228,27 +228,21 @@ fn http_tools(tools: &ToolsFile) -> Result<ToolRegistry, ConfigError> {
 }
 
 /// The tools of the file's `[[tools.mcp]]` servers join the serving
-/// engine (not the worker's or the seed's: they start no servers). A
-/// server that cannot be reached is logged and left out: the assistant
-/// answers without its tools rather than not at all.
+/// engine (not the worker's or the seed's: they start no servers), and
+/// follow their servers' changes. A server that cannot be reached is logged
+/// and left out: the assistant answers without its tools rather than not
+/// at all.
 async fn add_mcp_tools(tools: &ToolsFile, engine: &SupportEngine) {
     for config in &tools.mcp {
         let env = |name: &str| std::env::var(name).ok();
-        let connection = match McpConnection::connect(config, &tools.allow_hosts, env).await {
-            Ok(connection) => connection,
+        match engine.connect_mcp(config, &tools.allow_hosts, env).await {
+            Ok(offered) => {
+                tracing::info!(server = %config.name, tools = offered, "MCP server connected");
+            }
             Err(error) => {
                 tracing::error!(server = %config.name, %error, "an MCP server is unreachable; its tools are not offered");
-                continue;
-            }
-        };
-        for tool in connection.tools() {
-            // A name or schema the registry refuses is that tool's problem,
-            // not the server's: the others still join.
-            if let Err(error) = engine.register_tool(tool.clone()) {
-                tracing::warn!(server = %config.name, %error, "an MCP tool was refused");
             }
         }
-        tracing::info!(server = %config.name, tools = connection.tools().len(), "MCP server connected");
     }
 }
 

@@ -149,6 +149,8 @@ impl EngineBuilder {
                 locks: super::locks::ConversationLocks::default(),
                 tasks: tokio_util::task::TaskTracker::new(),
                 tools: std::sync::RwLock::new(Arc::new(tools)),
+                #[cfg(feature = "mcp")]
+                mcp_servers: super::mcp::McpServers::default(),
             }),
         }
     }

@@ -9,6 +9,8 @@ mod build;
 mod config;
 mod error;
 mod locks;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod reply;
 mod turn;
 
@@ -66,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: tokio_util::task::TaskTracker,
     /// Swapped whole when a tool is added: a turn keeps the set it started with.
     pub(crate) tools: std::sync::RwLock<Arc<ToolRegistry>>,
+    #[cfg(feature = "mcp")]
+    pub(crate) mcp_servers: mcp::McpServers,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.

@@ -1,7 +1,11 @@
 //! Tools from Model Context Protocol servers, through the official SDK
 //! (rmcp): a server started as a child process (stdio) or reached over
 //! streamable HTTP; its tools join the registry as `{name}__{tool}`,
-//! filtered by an allowlist.
+//! filtered by an allowlist. A connection follows the server's changes to
+//! its tool list (`notifications/tools/list_changed`; the session is opened
+//! with the initialize handshake, 2025-11-25 at newest, where that
+//! notification comes unscoped): [`McpConnection::changed`] says when to
+//! list again.
 //!
 //! Trust is the operator's to give, not the server's to claim: a tool is
 //! treated as one that changes things (the customer confirms each call)
@@ -15,13 +19,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ContentBlock};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::{CallToolRequestParams, ContentBlock, Tool as Listed};
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 use url::Url;
 
 use super::http::{outbound, outbound_client, with_env};
@@ -61,15 +66,30 @@ pub struct McpServerConfig {
 /// without the host holding anything; the last drop ends it and stops a
 /// child process.
 pub struct McpConnection {
-    name: String,
-    service: Arc<RunningService<RoleClient, ()>>,
+    config: McpServerConfig,
+    service: Arc<Session>,
     tools: Vec<Arc<dyn Tool>>,
+    /// Rung by the server's list-changed notification.
+    changes: Arc<Notify>,
+}
+
+type Session = RunningService<RoleClient, ListChanges>;
+
+/// The client side of the session: it only notes that the tool list changed.
+#[derive(Clone, Default)]
+struct ListChanges(Arc<Notify>);
+
+impl ClientHandler for ListChanges {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        // One stored permit: changes arriving together are listed once.
+        self.0.notify_one();
+    }
 }
 
 impl std::fmt::Debug for McpConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpConnection")
-            .field("name", &self.name)
+            .field("name", &self.config.name)
             .field("tools", &self.tools.len())
             .finish()
     }
@@ -88,13 +108,15 @@ impl McpConnection {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ToolError> {
         let name = config.name.as_str();
-        let timeout = Duration::from_millis(config.timeout_ms.unwrap_or(10_000));
+        let timeout = timeout_of(config);
+        let changes = ListChanges::default();
         let connecting = async {
+            let client = changes.clone();
             let service = match (&config.url, config.command.split_first()) {
                 (Some(url), None) => {
                     let transport =
                         http_transport(url, allow_hosts, timeout).map_err(|e| failed(name, e))?;
-                    ().serve(transport).await.map_err(|e| failed(name, e))?
+                    client.serve(transport).await.map_err(|e| failed(name, e))?
                 }
                 (None, Some((program, args))) => {
                     let mut command = tokio::process::Command::new(program);
@@ -109,7 +131,7 @@ impl McpConnection {
                     }
                     let transport = TokioChildProcess::new(command)
                         .map_err(|e| failed(name, format!("{program}: {e}")))?;
-                    ().serve(transport).await.map_err(|e| failed(name, e))?
+                    client.serve(transport).await.map_err(|e| failed(name, e))?
                 }
                 _ => return Err(failed(name, "set either command or url")),
             };
@@ -123,49 +145,43 @@ impl McpConnection {
             .await
             .map_err(|_| failed(name, format!("no answer in {timeout:?}")))??;
         let service = Arc::new(service);
-        let tools = listed
-            .into_iter()
-            .filter(|tool| config.allow.is_empty() || config.allow.iter().any(|a| a == &tool.name))
-            .filter_map(|tool| {
-                let local = format!("{name}__{}", tool.name);
-                let name_ok = local.len() <= 64
-                    && local
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                if !name_ok {
-                    tracing::warn!(server = name, tool = %tool.name, "an MCP tool's name cannot be offered; skipped");
-                    return None;
-                }
-                let mut parameters = Map::clone(&tool.input_schema);
-                parameters
-                    .entry("type")
-                    .or_insert_with(|| Value::String("object".into()));
-                let read_only = tool
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.read_only_hint)
-                    == Some(true)
-                    || config.read_only.iter().any(|r| r == &tool.name);
-                let mut spec = ToolSpec::new(
-                    local,
-                    tool.description.as_deref().unwrap_or(&tool.name).to_string(),
-                    Value::Object(parameters),
-                );
-                spec.timeout = Some(timeout);
-                spec.writes = !read_only;
-                let tool: Arc<dyn Tool> = Arc::new(McpTool {
-                    spec,
-                    remote: tool.name.to_string(),
-                    service: service.clone(),
-                });
-                Some(tool)
-            })
-            .collect();
         Ok(Self {
-            name: config.name.clone(),
+            tools: offered(config, listed, &service),
+            config: config.clone(),
             service,
-            tools,
+            changes: changes.0,
         })
+    }
+
+    /// Waits until the server says its tool list changed: `true`, then
+    /// [`Self::refresh`]; `false` when the session ended (the server quit
+    /// or closed the connection), after which its tools cannot answer.
+    /// Cancel-safe: a change seen is not lost if the wait is dropped.
+    pub async fn changed(&mut self) -> bool {
+        // rmcp signals a closed transport only to a poll (no callback, and
+        // its session token is not cancelled on EOF): once a second.
+        let closed = async {
+            while !self.service.is_transport_closed() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            () = self.changes.notified() => true,
+            () = closed => false,
+        }
+    }
+
+    /// Lists the server's tools again; [`Self::tools`] are the allowed
+    /// ones of the new list.
+    pub async fn refresh(&mut self) -> Result<(), ToolError> {
+        let name = self.config.name.as_str();
+        let timeout = timeout_of(&self.config);
+        let listed = tokio::time::timeout(timeout, self.service.list_all_tools())
+            .await
+            .map_err(|_| failed(name, format!("no answer in {timeout:?}")))?
+            .map_err(|e| failed(name, e))?;
+        self.tools = offered(&self.config, listed, &self.service);
+        Ok(())
     }
 
     /// The allowed tools, to register.
@@ -174,7 +190,7 @@ impl McpConnection {
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.config.name
     }
 
     /// Ends the session now, whoever still holds its tools (their calls
@@ -182,6 +198,54 @@ impl McpConnection {
     pub fn close(self) {
         self.service.cancellation_token().cancel();
     }
+}
+
+fn timeout_of(config: &McpServerConfig) -> Duration {
+    Duration::from_millis(config.timeout_ms.unwrap_or(10_000))
+}
+
+/// The listed tools the operator allows, as the registry's tools.
+fn offered(
+    config: &McpServerConfig,
+    listed: Vec<Listed>,
+    service: &Arc<Session>,
+) -> Vec<Arc<dyn Tool>> {
+    let name = config.name.as_str();
+    let timeout = timeout_of(config);
+    listed
+        .into_iter()
+        .filter(|tool| config.allow.is_empty() || config.allow.iter().any(|a| a == &tool.name))
+        .filter_map(|tool| {
+            let local = format!("{name}__{}", tool.name);
+            let name_ok = local.len() <= 64
+                && local
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !name_ok {
+                tracing::warn!(server = name, tool = %tool.name, "an MCP tool's name cannot be offered; skipped");
+                return None;
+            }
+            let mut parameters = Map::clone(&tool.input_schema);
+            parameters
+                .entry("type")
+                .or_insert_with(|| Value::String("object".into()));
+            let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
+                || config.read_only.iter().any(|r| r == &tool.name);
+            let mut spec = ToolSpec::new(
+                local,
+                tool.description.as_deref().unwrap_or(&tool.name).to_string(),
+                Value::Object(parameters),
+            );
+            spec.timeout = Some(timeout);
+            spec.writes = !read_only;
+            let tool: Arc<dyn Tool> = Arc::new(McpTool {
+                spec,
+                remote: tool.name.to_string(),
+                service: service.clone(),
+            });
+            Some(tool)
+        })
+        .collect()
 }
 
 /// The streamable HTTP transport under the outbound rules: https to public
@@ -207,7 +271,7 @@ struct McpTool {
     spec: ToolSpec,
     /// Its name on the server.
     remote: String,
-    service: Arc<RunningService<RoleClient, ()>>,
+    service: Arc<Session>,
 }
 
 #[async_trait::async_trait]

@@ -161,6 +161,15 @@ impl ToolRegistry {
         Ok(())
     }
 
+    /// Keeps the tools `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&super::ToolSpec) -> bool) {
+        self.entries.retain(|entry| keep(entry.tool.spec()));
+        self.by_name = (self.entries.iter().enumerate())
+            .map(|(i, entry)| (entry.tool.spec().name.clone(), i))
+            .collect();
+        self.rebuild_offers();
+    }
+
     fn rebuild_offers(&mut self) {
         let specs = || self.entries.iter().map(|e| e.tool.spec());
         self.offers = [
@@ -179,6 +188,11 @@ impl ToolRegistry {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The tool registered as `name`.
+    pub fn tool(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.get(name).map(|entry| &entry.tool)
     }
 
     fn get(&self, name: &str) -> Option<&Entry> {

@@ -198,3 +198,91 @@ async fn a_streamable_http_server_on_an_allowed_host() {
     connection.close();
     child.kill().await.unwrap();
 }
+
+/// Waits up to 20 s for `done`.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not seen in 20 s: {what}");
+}
+
+/// A server that changes its tool list: the engine offers the new list
+/// from the next turn on; a server that quits has its tools withdrawn.
+#[tokio::test]
+async fn the_engine_follows_a_servers_tool_list() {
+    let config = McpServerConfig {
+        allow: [
+            "lookup_order",
+            "toggle_returns",
+            "return_order",
+            "quit_server",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..stdio_config()
+    };
+    let engine = SupportEngine::builder().build();
+    let offered = engine.connect_mcp(&config, &[], env).await.unwrap();
+    assert_eq!(offered, 3, "{:?}", engine.tools());
+    assert!(!engine.tools().contains("orders__return_order"));
+
+    let toggle = engine
+        .tools()
+        .tool("orders__toggle_returns")
+        .unwrap()
+        .clone();
+    let said = toggle.call(json!({}), &context()).await.unwrap();
+    assert!(said.to_string().contains("added"), "{said}");
+    until("return_order offered", || {
+        engine.tools().contains("orders__return_order")
+    })
+    .await;
+    let added = engine.tools().tool("orders__return_order").unwrap().clone();
+    assert!(added.spec().writes, "unmarked: confirmed first");
+    let started = added
+        .call(json!({"order_number": "1042"}), &context())
+        .await
+        .unwrap();
+    assert_eq!(started["return"], "started");
+    assert!(
+        engine.tools().contains("orders__lookup_order"),
+        "the others stay"
+    );
+
+    let said = toggle.call(json!({}), &context()).await.unwrap();
+    assert!(said.to_string().contains("removed"), "{said}");
+    until("return_order withdrawn", || {
+        !engine.tools().contains("orders__return_order")
+    })
+    .await;
+
+    let quit = engine.tools().tool("orders__quit_server").unwrap().clone();
+    assert!(quit.call(json!({}), &context()).await.is_err());
+    until("a dead server's tools withdrawn", || {
+        !engine.tools().contains("orders__lookup_order")
+    })
+    .await;
+}
+
+/// Dropping the engine ends its servers' sessions: a child process stops.
+#[tokio::test]
+async fn a_dropped_engine_stops_its_servers() {
+    let engine = SupportEngine::builder().build();
+    engine.connect_mcp(&stdio_config(), &[], env).await.unwrap();
+    let environment = engine.tools().tool("orders__environment").unwrap().clone();
+    let pid = environment.call(json!({}), &context()).await.unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    drop(environment);
+    let running = move || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    assert!(running());
+    drop(engine);
+    until("the server's process ended", || !running()).await;
+}
