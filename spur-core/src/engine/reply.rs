@@ -16,9 +16,7 @@ use crate::conversation::{
 use crate::escalation::EscalationReason;
 use crate::events::EngineEvent;
 use crate::grounding;
-use crate::llm::{
-    CompletionRequest, ProviderError, ToolCall, ToolCallAssembly, ToolDefinition, Usage,
-};
+use crate::llm::{CompletionRequest, ProviderError, ToolCall, ToolCallAssembly, ToolChoice, Usage};
 use crate::prompt::eligible;
 use crate::prompt::{PromptInput, PromptMessage, PromptTexts};
 use crate::store::{Applied, Change, StoreError};
@@ -434,10 +432,10 @@ impl SupportEngine {
         let inner = &self.inner;
         let mut usage = None;
         for round in 0.. {
-            prepared.request.tools = prepared.tools_for(round, &inner.config.tools);
+            let last = prepared.offer_tools(round, &inner.config.tools);
             let c = inner.provider.complete(&prepared.request).await?;
             usage = added(usage, c.usage);
-            if c.tool_calls.is_empty() || prepared.request.tools.is_empty() {
+            if c.tool_calls.is_empty() || last {
                 if c.text.trim().is_empty() {
                     return Err(ProviderError::Empty);
                 }
@@ -698,7 +696,7 @@ impl SupportEngine {
             let mut usage = None;
             let mut handoff = false;
             for round in 0.. {
-                prepared.request.tools = prepared.tools_for(round, &inner.config.tools);
+                let last = prepared.offer_tools(round, &inner.config.tools);
                 let mut stream = inner.provider.stream(&prepared.request).await?;
                 let mut calls = ToolCallAssembly::default();
                 let mut said = String::new();
@@ -726,7 +724,7 @@ impl SupportEngine {
                     show(piece, &mut unsent, &mut shown);
                 }
                 usage = added(usage, round_usage);
-                if calls.is_empty() || prepared.request.tools.is_empty() {
+                if calls.is_empty() || last {
                     break;
                 }
                 if self.run_tools(&mut prepared, said, calls.finish()).await {
@@ -758,13 +756,17 @@ impl SupportEngine {
 }
 
 impl Prepared {
-    /// The tools offered in `round` (0-based): none in the round after the last.
-    fn tools_for(&self, round: u32, config: &ToolsConfig) -> Arc<[ToolDefinition]> {
-        if round < config.max_rounds {
-            self.offered.definitions.clone()
+    /// Offers the tools for `round` (0-based); in the round after the
+    /// last they may not be called. `true` when no call will be run.
+    fn offer_tools(&mut self, round: u32, config: &ToolsConfig) -> bool {
+        self.request.tools = self.offered.definitions.clone();
+        let last = round >= config.max_rounds || self.request.tools.is_empty();
+        self.request.tool_choice = if last && !self.request.tools.is_empty() {
+            ToolChoice::None
         } else {
-            Arc::default()
-        }
+            ToolChoice::Auto
+        };
+        last
     }
 
     /// The question asking the customer to confirm the held action.

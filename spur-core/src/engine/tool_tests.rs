@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::escalation::EscalationReason;
 use crate::grounding::Verdict;
-use crate::llm::{Script, ScriptedProvider, ToolCall};
+use crate::llm::{Script, ScriptedProvider, ToolCall, ToolChoice};
 use crate::prompt::Role;
 use crate::tools::{ToolContext, ToolError, ToolSpec, ToolsConfig, schemars::JsonSchema, tool_fn};
 
@@ -321,7 +321,7 @@ async fn a_slow_tool_times_out_and_a_huge_result_is_not_passed_on() {
 }
 
 #[tokio::test]
-async fn a_model_that_keeps_calling_is_offered_no_tools_after_the_cap() {
+async fn a_model_that_keeps_calling_may_not_call_after_the_cap() {
     let provider =
         Arc::new(ScriptedProvider::new((0..10).map(|_| {
             Script::call("lookup_order", r#"{"order_number": "1"}"#)
@@ -342,9 +342,16 @@ async fn a_model_that_keeps_calling_is_offered_no_tools_after_the_cap() {
         .unwrap()
         .reply
         .unwrap();
-    let offered: Vec<usize> = provider.requests().iter().map(|r| r.tools.len()).collect();
-    assert_eq!(offered, [1, 1, 0]);
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let offered: Vec<(usize, ToolChoice)> = (provider.requests().iter())
+        .map(|r| (r.tools.len(), r.tool_choice))
+        .collect();
+    use ToolChoice::{Auto, None};
+    assert_eq!(offered, [(1, Auto), (1, Auto), (1, None)]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the call after the cap is not run"
+    );
     // It still only called tools, with nothing to say: the polite fallback.
     assert!(reply.meta.used_fallback);
     assert_eq!(reply.meta.error_code.as_deref(), Some("llm_empty_answer"));

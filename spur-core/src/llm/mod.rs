@@ -28,7 +28,7 @@ pub use scripted::{Script, ScriptedProvider};
 /// API keys are held as this: never logged, never serialised.
 #[cfg(feature = "openai")]
 pub use secrecy::SecretString;
-pub use tools::{ToolCall, ToolCallAssembly, ToolCallChunk, ToolDefinition};
+pub use tools::{ToolCall, ToolCallAssembly, ToolCallChunk, ToolChoice, ToolDefinition};
 
 /// One request to a provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,12 @@ pub struct CompletionRequest {
     /// Shared: the same definitions go with every ask of every turn.
     #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub tools: Arc<[ToolDefinition]>,
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub tool_choice: ToolChoice,
+}
+
+fn is_auto(choice: &ToolChoice) -> bool {
+    *choice == ToolChoice::Auto
 }
 
 impl CompletionRequest {
@@ -60,6 +66,7 @@ impl CompletionRequest {
             passages: Vec::new(),
             shop: None,
             tools: Arc::default(),
+            tool_choice: ToolChoice::Auto,
         }
     }
 

@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     Completion, CompletionRequest, Delta, DeltaStream, LlmProvider, ProviderError, ToolCall,
-    ToolCallChunk, Usage,
+    ToolCallChunk, ToolChoice, Usage,
 };
 use crate::prompt::PromptMessage;
 
@@ -162,6 +162,11 @@ impl OpenAiProvider {
                     }})
                 })
                 .collect();
+            // "auto" is the API's default with tools; left unsaid, since
+            // some compatible servers refuse it unless started for it.
+            if request.tool_choice == ToolChoice::None {
+                body["tool_choice"] = json!("none");
+            }
         }
         if let Some(t) = request.temperature.or(self.config.temperature) {
             body["temperature"] = json!(t);

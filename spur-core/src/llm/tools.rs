@@ -12,6 +12,18 @@ pub struct ToolDefinition {
     pub parameters: serde_json::Value,
 }
 
+/// Whether the model may call the offered tools. `None` is the round after
+/// the last: the definitions stay (the history has calls of them, which
+/// some servers refuse without them, and the prompt's cached prefix stays
+/// the same) but the model must answer in words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoice {
+    #[default]
+    Auto,
+    None,
+}
+
 /// One call the model asked for. `arguments` is the model's JSON text as
 /// sent: it may not parse, and is checked before anything runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,14 +63,15 @@ fn completion(text: &str) -> Value {
     })
 }
 
-/// `tool-caller`'s call: the first offered tool, required arguments "1042".
+/// `tool-caller`'s call: the first offered tool, required arguments "1042";
+/// none when it may not (`tool_choice: "none"`).
 fn tool_call(body: &Value) -> Option<(String, String)> {
     let asked_already = body["messages"]
         .as_array()
         .and_then(|m| m.last())
         .is_some_and(|m| m["role"] == "tool");
     let tool = &body["tools"][0]["function"];
-    if asked_already || !tool.is_object() {
+    if asked_already || !tool.is_object() || body["tool_choice"] == "none" {
         return None;
     }
     let arguments: serde_json::Map<String, Value> = tool["parameters"]["required"]

@@ -216,6 +216,7 @@ async fn tool_calls_over_http_whole_and_streamed() {
     assert_eq!(reply.meta.tokens_in, Some(50 + 42), "both calls billed");
     let body = fake.last_body.lock().unwrap().clone().unwrap();
     assert_eq!(body["tools"][0]["type"], "function");
+    assert!(body.get("tool_choice").is_none(), "auto is left unsaid");
     assert_eq!(body["tools"][0]["function"]["name"], "lookup_order");
     let messages = body["messages"].as_array().unwrap();
     let asked = &messages[messages.len() - 2];
@@ -242,4 +243,43 @@ async fn tool_calls_over_http_whole_and_streamed() {
     );
     assert_eq!(streamed, reply.text);
     assert_eq!(reply.meta.tools[0].arguments["order_number"], "1042");
+}
+
+/// The round after the last keeps the definitions (the history calls
+/// them) and says `tool_choice: "none"`: the model answers in words.
+#[tokio::test]
+async fn after_the_last_round_the_tools_stay_but_may_not_be_called() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let mut tools = spur_core::tools::ToolRegistry::new();
+    let lookup = spur_core::tools::tool_fn(
+        "lookup_order",
+        "Where an order is.",
+        |order: Order, _context| async move {
+            Ok(serde_json::json!({"order": order.order_number, "status": "shipped"}))
+        },
+    );
+    tools.register(Arc::new(lookup)).unwrap();
+    let config = EngineConfig {
+        tools: spur_core::tools::ToolsConfig {
+            max_rounds: 0,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine = SupportEngine::builder()
+        .provider(Arc::new(provider(&base, "tool-caller")))
+        .config(config)
+        .tools(tools)
+        .build();
+    let reply = engine
+        .send_message(Inbound::new("where is order 1042?"))
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert!(reply.meta.tools.is_empty(), "{:?}", reply.meta.tools);
+    assert!(reply.text.starts_with("The tool said:"), "{}", reply.text);
+    let body = fake.last_body.lock().unwrap().clone().unwrap();
+    assert_eq!(body["tool_choice"], "none");
+    assert_eq!(body["tools"][0]["function"]["name"], "lookup_order");
 }
