@@ -97,6 +97,9 @@ enum Intake {
     Reply {
         conversation: Conversation,
         message: Message,
+        /// The first page of the prompt's history, when the store read it
+        /// with the message.
+        history: Option<HistoryPage>,
     },
 }
 
@@ -229,8 +232,11 @@ impl SupportEngine {
             Intake::Reply {
                 conversation,
                 message,
+                history,
             } => {
-                let prepared = self.prepare(&conversation, &message, customer).await;
+                let prepared = self
+                    .prepare(&conversation, &message, history, customer)
+                    .await;
                 let generated = self.complete(prepared).await;
                 self.finish(conversation, message, generated).await
             }
@@ -829,11 +835,13 @@ impl SupportEngine {
                 updated_at: self.now(),
                 metadata,
                 messages: new,
+                history: 0,
             };
             match self.inner.store.apply(change).await {
                 Ok(Applied::Stored {
                     conversation,
                     messages,
+                    ..
                 }) => {
                     let escalated = escalation
                         .as_ref()
@@ -948,6 +956,12 @@ impl SupportEngine {
                 messages.push(self.already_waiting(message.id));
             }
             let before = create.is_none().then(|| base.state());
+            // A reply will be written: its history comes with the message.
+            let history = if state.status == Status::Automated {
+                self.first_history_page()
+            } else {
+                0
+            };
             let change = Change {
                 conversation_id: base.id,
                 create,
@@ -957,11 +971,13 @@ impl SupportEngine {
                 updated_at: message.created_at,
                 metadata: None,
                 messages,
+                history,
             };
             match inner.store.apply(change).await {
                 Ok(Applied::Stored {
                     conversation,
                     messages,
+                    history,
                 }) => {
                     self.announce(
                         before.as_ref(),
@@ -979,6 +995,7 @@ impl SupportEngine {
                         return Ok(Intake::Reply {
                             conversation,
                             message,
+                            history,
                         });
                     }
                     return Ok(Intake::Done(Turn {
@@ -1022,6 +1039,7 @@ impl SupportEngine {
             return Ok(Intake::Reply {
                 conversation,
                 message: earlier,
+                history: None,
             });
         }
         let (reply, notice) = match answer {

@@ -19,7 +19,7 @@ use crate::grounding;
 use crate::llm::{CompletionRequest, ProviderError, ToolCall, ToolCallAssembly, ToolChoice, Usage};
 use crate::prompt::eligible;
 use crate::prompt::{PromptInput, PromptMessage, PromptTexts};
-use crate::store::{Applied, Change, StoreError};
+use crate::store::{Applied, Change, HistoryPage, StoreError};
 use crate::tools::{
     Decision, HANDOFF_TO_HUMAN, Offer, ToolContext, ToolRegistry, ToolsConfig, decision, describe,
 };
@@ -73,13 +73,22 @@ pub(super) struct Generated {
 const HISTORY_PAGES: usize = 4;
 
 impl SupportEngine {
+    /// Messages in the prompt history's first page: the kept ones and a
+    /// few more, for the notices and fallbacks that are skipped.
+    pub(super) fn first_history_page(&self) -> usize {
+        self.inner.config.prompt.max_history_messages + 4
+    }
+
+    /// `first_page`: the history's first page when it was read with the
+    /// message ([`Self::first_history_page`] messages before it).
     pub(super) async fn prepare(
         &self,
         conversation: &Conversation,
         message: &Message,
+        first_page: Option<HistoryPage>,
         customer: Option<String>,
     ) -> Prepared {
-        let history = match self.prompt_history(conversation, message).await {
+        let history = match self.prompt_history(conversation, message, first_page).await {
             Ok(history) => history,
             Err(error) => {
                 // The message is stored; answer without history rather than not at all.
@@ -155,18 +164,26 @@ impl SupportEngine {
         &self,
         conversation: &Conversation,
         message: &Message,
+        mut first_page: Option<HistoryPage>,
     ) -> Result<Vec<Message>, StoreError> {
         let keep = self.inner.config.prompt.max_history_messages;
         let mut history: Vec<Message> = Vec::new();
         let mut before = Some(message.seq);
         for page in 0..HISTORY_PAGES {
             let Some(seq) = before else { break };
-            let want = if page == 0 { keep + 4 } else { keep * 2 + 8 };
-            let older = self
-                .inner
-                .store
-                .history(conversation.id, Some(seq), want)
-                .await?;
+            let older = match first_page.take() {
+                Some(read) => read,
+                None => {
+                    let want = if page == 0 {
+                        self.first_history_page()
+                    } else {
+                        keep * 2 + 8
+                    };
+                    (self.inner.store)
+                        .history(conversation.id, Some(seq), want)
+                        .await?
+                }
+            };
             before = older.next_before;
             history.splice(0..0, older.messages);
             let eligible = history.iter().filter(|m| eligible(m)).count();
@@ -548,11 +565,13 @@ impl SupportEngine {
                 updated_at: reply.created_at,
                 metadata: None,
                 messages,
+                history: 0,
             };
             match inner.store.apply(change).await {
                 Ok(Applied::Stored {
                     conversation,
                     messages,
+                    ..
                 }) => {
                     self.announce(Some(&before), &conversation, &messages, escalation.as_ref());
                     let mut stored = messages.into_iter();
@@ -589,7 +608,7 @@ impl SupportEngine {
     ) -> Result<mpsc::Receiver<StreamEvent>, EngineError> {
         let (tx, rx) = mpsc::channel(64);
         let customer = inbound.verified_customer.clone();
-        let (conversation, message) = match self.accept(inbound).await? {
+        let (conversation, message, history) = match self.accept(inbound).await? {
             Intake::Done(turn) => {
                 let _ = tx
                     .send(StreamEvent::Started {
@@ -603,7 +622,8 @@ impl SupportEngine {
             Intake::Reply {
                 conversation,
                 message,
-            } => (conversation, message),
+                history,
+            } => (conversation, message, history),
         };
         let _ = tx
             .send(StreamEvent::Started {
@@ -614,7 +634,9 @@ impl SupportEngine {
         let engine = self.clone();
         // Tracked, so a shutdown waits for the reply to be stored.
         self.inner.tasks.spawn(async move {
-            let prepared = engine.prepare(&conversation, &message, customer).await;
+            let prepared = engine
+                .prepare(&conversation, &message, history, customer)
+                .await;
             let (generated, mut unsent, shown) =
                 engine.stream_reply(&conversation, prepared, &tx).await;
             // Stored first: a slow reader never holds up the reply it is reading.

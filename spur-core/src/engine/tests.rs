@@ -652,6 +652,7 @@ async fn history_behind_many_notices_still_reaches_the_prompt() {
             updated_at: engine.now(),
             metadata: None,
             messages: notices,
+            history: 0,
         })
         .await
         .unwrap();

@@ -64,6 +64,7 @@ fn create(c: &Conversation, messages: Vec<Message>) -> Change {
         updated_at: c.updated_at,
         metadata: None,
         messages,
+        history: 0,
     }
 }
 
@@ -77,6 +78,7 @@ fn append(c: &Conversation, messages: Vec<Message>) -> Change {
         updated_at: c.updated_at + Duration::seconds(1),
         metadata: None,
         messages,
+        history: 0,
     }
 }
 
@@ -85,6 +87,7 @@ fn stored(applied: Applied) -> (Conversation, Vec<Message>) {
         Applied::Stored {
             conversation,
             messages,
+            ..
         } => (conversation, messages),
         other => panic!("expected Stored, got {other:?}"),
     }
@@ -94,6 +97,7 @@ fn stored(applied: Applied) -> (Conversation, Vec<Message>) {
 pub async fn run_all(store: Arc<dyn ConversationStore>) {
     create_and_read_back(store.as_ref()).await;
     sequences_and_history_pages(store.as_ref()).await;
+    reads_history_with_changes(store.as_ref()).await;
     idempotency_keys_never_duplicate(store.as_ref()).await;
     compare_and_swap(store.as_ref()).await;
     metadata_changes_only_when_given(store.as_ref()).await;
@@ -105,6 +109,64 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     a_customers_conversations_by_address(store.as_ref()).await;
     reply_log(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
+}
+
+/// A change that asks for history gets the page
+/// [`ConversationStore::history`] gives before its first message, or none
+/// (the caller reads it); `true` when every change got it.
+pub async fn reads_history_with_changes(store: &dyn ConversationStore) -> bool {
+    let c = conversation(30);
+    let asked = |change: Change, n: usize| Change {
+        history: n,
+        ..change
+    };
+    let first: Vec<Message> = (0..3)
+        .map(|i| message(Sender::Customer, &format!("m{i}"), None))
+        .collect();
+    let Applied::Stored {
+        history,
+        conversation: c,
+        ..
+    } = store.apply(asked(create(&c, first), 5)).await.unwrap()
+    else {
+        panic!("stored")
+    };
+    let mut every = match history {
+        Some(page) => {
+            assert!(
+                page.messages.is_empty() && page.next_before.is_none(),
+                "{page:?}"
+            );
+            true
+        }
+        None => false,
+    };
+    let mut c = c;
+    for (n, more) in [(2, 2), (10, 1), (4, 0)] {
+        let new: Vec<Message> = (0..more)
+            .map(|i| message(Sender::Assistant, &format!("r{i}"), None))
+            .collect();
+        let before = c.last_seq + 1;
+        let Applied::Stored {
+            conversation,
+            history,
+            ..
+        } = store.apply(asked(append(&c, new), n)).await.unwrap()
+        else {
+            panic!("stored")
+        };
+        c = conversation;
+        let expected = store.history(c.id, Some(before), n).await.unwrap();
+        match history {
+            Some(page) => assert_eq!(page, expected, "{n} before seq {before}"),
+            None => every = false,
+        }
+    }
+    let Applied::Stored { history, .. } = store.apply(append(&c, Vec::new())).await.unwrap() else {
+        panic!("stored")
+    };
+    assert_eq!(history, None, "none asked, none read");
+    every
 }
 
 async fn canned_replies_by_shortcut(store: &dyn ConversationStore) {

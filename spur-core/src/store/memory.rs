@@ -90,6 +90,11 @@ impl ConversationStore for MemoryStore {
         inner.sessions.insert(conversation.session_id, id);
         inner.conversations.insert(id, conversation.clone());
         let offset = inner.messages.get(&id).map_or(0, Vec::len);
+        let history = (change.history > 0).then(|| {
+            let stored = inner.messages.get(&id).map_or(&[][..], Vec::as_slice);
+            let newest_first = stored.iter().rev().take(change.history + 1).cloned();
+            page_from_newest(newest_first.collect(), change.history)
+        });
         for (i, message) in messages.iter().enumerate() {
             if let Some(key) = &message.idempotency_key {
                 inner.keys.insert(key.clone(), (id, offset + i));
@@ -106,6 +111,7 @@ impl ConversationStore for MemoryStore {
         Ok(Applied::Stored {
             conversation,
             messages,
+            history,
         })
     }
 

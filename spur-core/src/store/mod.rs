@@ -55,6 +55,10 @@ pub struct Change {
     pub metadata: Option<serde_json::Value>,
     /// Appended in order; the store assigns their `seq`.
     pub messages: Vec<Message>,
+    /// Up to this many of the messages stored before this change's, read
+    /// with it where a store can do so without another round trip
+    /// ([`Applied::Stored`]'s `history`); 0 reads none.
+    pub history: usize,
 }
 
 /// What [`ConversationStore::apply`] did. One per store call: not worth boxing.
@@ -64,6 +68,11 @@ pub enum Applied {
     Stored {
         conversation: Conversation,
         messages: Vec<Message>,
+        /// The page [`Change::history`] asked for, as
+        /// [`ConversationStore::history`] before the first new message
+        /// would give it; `None` when the store did not read it (the
+        /// caller reads it).
+        history: Option<HistoryPage>,
     },
     /// A message's idempotency key was already stored: nothing was written,
     /// and this is the earlier message.

@@ -123,6 +123,51 @@ pub(crate) struct MessageRow {
     created_at: OffsetDateTime,
 }
 
+/// A message's columns as `m_*`, all null in a row that carries none
+/// (a left join's miss): beside another row's columns.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OptionalMessageRow {
+    m_id: Option<Uuid>,
+    m_conversation_id: Option<Uuid>,
+    m_seq: Option<i64>,
+    m_sender: Option<String>,
+    m_text: Option<String>,
+    m_idempotency_key: Option<String>,
+    m_reply_to: Option<Uuid>,
+    m_meta: Option<Json<MessageMeta>>,
+    m_created_at: Option<OffsetDateTime>,
+}
+
+/// [`MESSAGE_COLUMNS`] of `alias` as [`OptionalMessageRow`] reads them.
+pub(crate) fn optional_message_columns(alias: &str) -> String {
+    MESSAGE_COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column} AS m_{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl TryFrom<OptionalMessageRow> for Option<Message> {
+    type Error = StoreError;
+
+    fn try_from(row: OptionalMessageRow) -> Result<Self, StoreError> {
+        let Some(id) = row.m_id else { return Ok(None) };
+        let missing = || StoreError::Corrupt(format!("message {id}: a column is null"));
+        let row = MessageRow {
+            id,
+            conversation_id: row.m_conversation_id.ok_or_else(missing)?,
+            seq: row.m_seq.ok_or_else(missing)?,
+            sender: row.m_sender.ok_or_else(missing)?,
+            text: row.m_text.ok_or_else(missing)?,
+            idempotency_key: row.m_idempotency_key,
+            reply_to: row.m_reply_to,
+            meta: row.m_meta.ok_or_else(missing)?,
+            created_at: row.m_created_at.ok_or_else(missing)?,
+        };
+        Message::try_from(row).map(Some)
+    }
+}
+
 impl TryFrom<MessageRow> for Message {
     type Error = StoreError;
 
@@ -424,9 +469,14 @@ macro_rules! sql_store {
                     }
                 }
                 tx.commit().await.map_err(backend)?;
+                // A new conversation has no history; an existing one's is
+                // read by the caller (another statement either way).
+                let history = (change.history > 0 && change.create.is_some())
+                    .then(|| page_from_newest(Vec::new(), change.history));
                 Ok(Applied::Stored {
                     conversation,
                     messages,
+                    history,
                 })
             }
 

@@ -21,6 +21,7 @@ fn temp_sqlite() -> (String, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
     conformance::run_all(Arc::new(MemoryStore::new())).await;
+    assert!(conformance::reads_history_with_changes(&MemoryStore::new()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,6 +48,10 @@ async fn postgres_store_conforms() {
     let store = PostgresStore::connect(&url).await.unwrap();
     spur_core::accounts::conformance::run_all(&store).await;
     conformance::run_all(Arc::new(store.clone())).await;
+    assert!(
+        conformance::reads_history_with_changes(&store).await,
+        "the history is read in the change's statement"
+    );
     tickets_conform(store).await;
 }
 

@@ -6,14 +6,27 @@ use std::sync::LazyLock;
 use super::PostgresStore;
 use crate::conversation::{Conversation, Message};
 use crate::store::sql::{
-    CONVERSATION_COLUMNS, ConversationRow, SqlTime, UPDATE_CONVERSATION, backend as db_error,
+    ConversationRow, OptionalMessageRow, SqlTime, UPDATE_CONVERSATION, backend as db_error,
+    optional_message_columns,
 };
-use crate::store::{Applied, Change, StoreError as Error};
+use crate::store::{Applied, Change, StoreError as Error, page_from_newest};
+
+/// The conversation as updated, and (when asked for) one of the messages
+/// stored before the change's, newest first: one row per earlier message.
+#[derive(sqlx::FromRow)]
+struct AppliedRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    #[sqlx(flatten)]
+    earlier: OptionalMessageRow,
+}
 
 impl PostgresStore {
     /// A change to an existing conversation in one statement, so one round
     /// trip (the transaction in `sql_store!` takes four for one message:
-    /// BEGIN, UPDATE, INSERT, COMMIT). A message whose idempotency key is
+    /// BEGIN, UPDATE, INSERT, COMMIT), with the history page asked for
+    /// read in it too (the statement's snapshot has none of its own
+    /// inserts, so what it reads is what came before them). A message whose idempotency key is
     /// stored already fails the whole statement, which then changed nothing.
     /// `Err(change)`: a new conversation, left to the transaction.
     pub(super) async fn apply_in_one_statement(
@@ -35,27 +48,31 @@ impl PostgresStore {
                 .push(message)
                 .map_err(|e| Error::Backend(Box::new(e)))?;
         }
-        let updated =
-            sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(APPLY_TO_EXISTING.as_str()))
-                .bind(change.status.as_str())
-                .bind(&change.assignee)
-                .bind(SqlTime(change.updated_at))
-                .bind(count as i64)
-                .bind(change.conversation_id.as_uuid())
-                .bind(change.expected_version)
-                .bind(change.metadata.as_ref().map(sqlx::types::Json))
-                .bind(columns.id)
-                .bind(columns.sender)
-                .bind(columns.text)
-                .bind(columns.key)
-                .bind(columns.reply_to)
-                .bind(columns.meta)
-                .bind(columns.created_at)
-                .fetch_optional(&self.writer)
-                .await;
-        let row = match updated {
-            Ok(Some(row)) => row,
-            Ok(None) => return Err(self.not_updated(change.conversation_id).await),
+        // One more than the page, to know whether there are older ones.
+        let read = i64::try_from(change.history).map_or(i64::MAX, |n| n.saturating_add(1));
+        let rows = sqlx::query_as::<_, AppliedRow>(sqlx::AssertSqlSafe(APPLY_TO_EXISTING.as_str()))
+            .bind(change.status.as_str())
+            .bind(&change.assignee)
+            .bind(SqlTime(change.updated_at))
+            .bind(count as i64)
+            .bind(change.conversation_id.as_uuid())
+            .bind(change.expected_version)
+            .bind(change.metadata.as_ref().map(sqlx::types::Json))
+            .bind(columns.id)
+            .bind(columns.sender)
+            .bind(columns.text)
+            .bind(columns.key)
+            .bind(columns.reply_to)
+            .bind(columns.meta)
+            .bind(columns.created_at)
+            .bind(if change.history > 0 { read } else { 0 })
+            .fetch_all(&self.writer)
+            .await;
+        let rows = match rows {
+            Ok(rows) if rows.is_empty() => {
+                return Err(self.not_updated(change.conversation_id).await);
+            }
+            Ok(rows) => rows,
             Err(error) if is_stored_key(&error) => {
                 for key in messages.iter().filter_map(|m| m.idempotency_key.as_deref()) {
                     if let Some(duplicate) = self.duplicate_of(key).await? {
@@ -66,7 +83,20 @@ impl PostgresStore {
             }
             Err(error) => return Err(db_error(error)),
         };
-        let conversation = Conversation::try_from(row)?;
+        let mut rows = rows.into_iter();
+        let (conversation, first) = match rows.next() {
+            Some(AppliedRow {
+                conversation,
+                earlier,
+            }) => (Conversation::try_from(conversation)?, earlier),
+            None => return Err(Error::Corrupt("no row".into())),
+        };
+        let mut earlier = Vec::with_capacity(rows.len() + 1);
+        earlier.extend(Option::<Message>::try_from(first)?);
+        for row in rows {
+            earlier.extend(Option::<Message>::try_from(row.earlier)?);
+        }
+        let history = (change.history > 0).then(|| page_from_newest(earlier, change.history));
         let first_seq = conversation.last_seq - count as i64;
         for (i, message) in messages.iter_mut().enumerate() {
             message.seq = first_seq + i as i64 + 1;
@@ -75,13 +105,16 @@ impl PostgresStore {
         Ok(Applied::Stored {
             conversation,
             messages,
+            history,
         })
     }
 }
 
 /// `UPDATE_CONVERSATION` ($1-$7), then its messages from arrays ($8-$14),
-/// numbered after the conversation's new `last_seq`.
+/// numbered after the conversation's new `last_seq`; the updated row joined
+/// to the newest $15 messages stored before (none: one row of nulls).
 static APPLY_TO_EXISTING: LazyLock<String> = LazyLock::new(|| {
+    let earlier = optional_message_columns("h");
     format!(
         "WITH updated AS ({UPDATE_CONVERSATION}), \
          inserted AS (INSERT INTO messages \
@@ -89,7 +122,9 @@ static APPLY_TO_EXISTING: LazyLock<String> = LazyLock::new(|| {
            SELECT m.id, u.id, u.last_seq - $4 + m.ord, m.sender, m.text, m.key, m.reply_to, m.meta::jsonb, m.created_at \
            FROM updated u, unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::text[], $14::timestamptz[]) \
              WITH ORDINALITY AS m(id, sender, text, key, reply_to, meta, created_at, ord)) \
-         SELECT {CONVERSATION_COLUMNS} FROM updated"
+         SELECT u.*, {earlier} FROM updated u \
+         LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = u.id ORDER BY seq DESC LIMIT $15) h ON true \
+         ORDER BY h.seq DESC"
     )
 });
 
