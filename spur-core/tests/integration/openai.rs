@@ -184,12 +184,8 @@ struct Order {
     order_number: String,
 }
 
-/// A tool call over real HTTP, in the chat API's documented shapes: the
-/// call (whole, or streamed in pieces), the result sent back under the
-/// call's id, the model's answer from it.
-#[tokio::test]
-async fn tool_calls_over_http_whole_and_streamed() {
-    let (base, fake) = fake_openai::start().await.unwrap();
+/// `lookup_order(order_number)`: every order is shipped.
+fn lookup_order() -> spur_core::tools::ToolRegistry {
     let mut tools = spur_core::tools::ToolRegistry::new();
     let lookup = spur_core::tools::tool_fn(
         "lookup_order",
@@ -199,6 +195,16 @@ async fn tool_calls_over_http_whole_and_streamed() {
         },
     );
     tools.register(Arc::new(lookup)).unwrap();
+    tools
+}
+
+/// A tool call over real HTTP, in the chat API's documented shapes: the
+/// call (whole, or streamed in pieces), the result sent back under the
+/// call's id, the model's answer from it.
+#[tokio::test]
+async fn tool_calls_over_http_whole_and_streamed() {
+    let (base, fake) = fake_openai::start().await.unwrap();
+    let tools = lookup_order();
     let engine = SupportEngine::builder()
         .provider(Arc::new(provider(&base, "tool-caller")))
         .tools(tools)
@@ -250,15 +256,7 @@ async fn tool_calls_over_http_whole_and_streamed() {
 #[tokio::test]
 async fn after_the_last_round_the_tools_stay_but_may_not_be_called() {
     let (base, fake) = fake_openai::start().await.unwrap();
-    let mut tools = spur_core::tools::ToolRegistry::new();
-    let lookup = spur_core::tools::tool_fn(
-        "lookup_order",
-        "Where an order is.",
-        |order: Order, _context| async move {
-            Ok(serde_json::json!({"order": order.order_number, "status": "shipped"}))
-        },
-    );
-    tools.register(Arc::new(lookup)).unwrap();
+    let tools = lookup_order();
     let config = EngineConfig {
         tools: spur_core::tools::ToolsConfig {
             max_rounds: 0,
