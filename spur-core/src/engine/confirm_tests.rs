@@ -88,9 +88,7 @@ async fn a_change_runs_only_after_the_customer_says_yes_and_then_once() {
     assert!(reply.meta.confirm.is_none());
     assert_eq!(*keys.lock().unwrap(), [Some(action.id.clone())]);
     // The model saw the call and what it returned after the customer's yes.
-    let requests = provider.requests();
-    let last = requests.last().unwrap();
-    let result = last.messages.last().unwrap();
+    let result = provider.last_message().unwrap();
     assert_eq!(result.role, Role::Tool);
     assert!(result.content.contains("cancelled"), "{}", result.content);
 
@@ -115,14 +113,7 @@ async fn a_no_or_anything_else_leaves_the_change_undone() {
             .unwrap();
         assert!(keys.lock().unwrap().is_empty(), "{answer:?} did not act");
         let reply = turn.reply.unwrap();
-        let last = provider
-            .requests()
-            .last()
-            .unwrap()
-            .messages
-            .last()
-            .unwrap()
-            .clone();
+        let last = provider.last_message().unwrap();
         match told {
             // The model is told the customer declined, and says so.
             Some(code) => {

@@ -79,6 +79,12 @@ impl ScriptedProvider {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// The newest message of the newest request: what the model was told last.
+    pub fn last_message(&self) -> Option<crate::prompt::PromptMessage> {
+        let requests = self.requests.lock().ok()?;
+        requests.last()?.messages.last().cloned()
+    }
+
     fn next(&self, request: &CompletionRequest) -> Script {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push(request.clone());

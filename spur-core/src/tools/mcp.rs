@@ -31,6 +31,7 @@ use url::Url;
 
 use super::http::{outbound, outbound_client, with_env};
 use super::json::summary;
+use super::registry::offerable_name;
 use super::{Tool, ToolContext, ToolError, ToolSpec};
 
 /// One MCP server as an operator writes it (`[[tools.mcp]]`).
@@ -217,11 +218,7 @@ fn offered(
         .filter(|tool| config.allow.is_empty() || config.allow.iter().any(|a| a == &tool.name))
         .filter_map(|tool| {
             let local = format!("{name}__{}", tool.name);
-            let name_ok = local.len() <= 64
-                && local
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !name_ok {
+            if !offerable_name(&local) {
                 tracing::warn!(server = name, tool = %tool.name, "an MCP tool's name cannot be offered; skipped");
                 return None;
             }

@@ -121,6 +121,14 @@ impl ToolOutcome {
     }
 }
 
+/// What the chat API takes as a function's name: 1-64 of `A-Za-z0-9_-`.
+pub fn offerable_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl ToolRegistry {
     pub fn new() -> Self {
         Self::default()
@@ -130,12 +138,7 @@ impl ToolRegistry {
     /// already taken, parameters that are not an object schema or do not compile.
     pub fn register(&mut self, tool: Arc<dyn Tool>) -> Result<(), ToolError> {
         let spec = tool.spec();
-        let name_ok = (1..=64).contains(&spec.name.len())
-            && spec
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !name_ok {
+        if !offerable_name(&spec.name) {
             return Err(ToolError::Definition(format!(
                 "{:?}: a name is 1-64 of A-Za-z0-9_-",
                 spec.name

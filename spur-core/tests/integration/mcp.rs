@@ -144,15 +144,7 @@ async fn an_mcp_tool_that_changes_things_runs_after_the_customers_yes() {
         .unwrap();
     let reply = done.reply.unwrap();
     assert_eq!(reply.meta.tools[0].outcome, "ok");
-    let result = provider
-        .requests()
-        .last()
-        .unwrap()
-        .messages
-        .last()
-        .unwrap()
-        .content
-        .clone();
+    let result = provider.last_message().unwrap().content;
     let result: Value = serde_json::from_str(&result).unwrap();
     assert_eq!(result["status"], "cancelled");
     assert_eq!(result["cancelled_so_far"], 1, "run once, on the server");

@@ -49,7 +49,10 @@ impl PostgresStore {
                 .map_err(|e| Error::Backend(Box::new(e)))?;
         }
         // One more than the page, to know whether there are older ones.
-        let read = i64::try_from(change.history).map_or(i64::MAX, |n| n.saturating_add(1));
+        let read = match change.history {
+            0 => 0,
+            n => i64::try_from(n).map_or(i64::MAX, |n| n.saturating_add(1)),
+        };
         let rows = sqlx::query_as::<_, AppliedRow>(sqlx::AssertSqlSafe(APPLY_TO_EXISTING.as_str()))
             .bind(change.status.as_str())
             .bind(&change.assignee)
@@ -65,7 +68,7 @@ impl PostgresStore {
             .bind(columns.reply_to)
             .bind(columns.meta)
             .bind(columns.created_at)
-            .bind(if change.history > 0 { read } else { 0 })
+            .bind(read)
             .fetch_all(&self.writer)
             .await;
         let rows = match rows {
@@ -83,19 +86,15 @@ impl PostgresStore {
             }
             Err(error) => return Err(db_error(error)),
         };
-        let mut rows = rows.into_iter();
-        let (conversation, first) = match rows.next() {
-            Some(AppliedRow {
-                conversation,
-                earlier,
-            }) => (Conversation::try_from(conversation)?, earlier),
-            None => return Err(Error::Corrupt("no row".into())),
-        };
-        let mut earlier = Vec::with_capacity(rows.len() + 1);
-        earlier.extend(Option::<Message>::try_from(first)?);
+        // Every row carries the same conversation; the first is kept.
+        let mut updated = None;
+        let mut earlier = Vec::with_capacity(rows.len());
         for row in rows {
+            updated.get_or_insert(row.conversation);
             earlier.extend(Option::<Message>::try_from(row.earlier)?);
         }
+        let conversation =
+            Conversation::try_from(updated.ok_or_else(|| Error::Corrupt("no row".into()))?)?;
         let history = (change.history > 0).then(|| page_from_newest(earlier, change.history));
         let first_seq = conversation.last_seq - count as i64;
         for (i, message) in messages.iter_mut().enumerate() {
