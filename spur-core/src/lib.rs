@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+pub mod channels;
 pub mod classify;
 pub mod clock;
 pub mod conversation;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::channels::{InboundEvent, MessageKind};
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
 use crate::conversation::{
@@ -225,10 +226,62 @@ impl SupportEngine {
         }
     }
 
+    /// Handles one message from another channel ([`crate::channels`]): the
+    /// conversation bound to its thread (a new one for a thread's first
+    /// message), stored once however often the channel delivers it (the
+    /// channel's message id is the idempotency key), answered like any
+    /// message, the reply queued in the outbox for the channel.
+    pub async fn receive(&self, event: InboundEvent) -> Result<Turn, EngineError> {
+        let address = event.thread.address();
+        let readable = event.readable_text().map(str::to_string);
+        let mut retried = false;
+        loop {
+            let bound = self.inner.store.conversation_by_thread(&address).await?;
+            let inbound = Inbound {
+                text: readable
+                    .clone()
+                    .unwrap_or_else(|| format!("[{}]", event.kind.as_str())),
+                session: bound.as_ref().map(|c| c.session_id),
+                idempotency_key: Some(event.idempotency_key()),
+                channel: Some(event.thread.channel.clone()),
+                metadata: event
+                    .sender_name
+                    .as_ref()
+                    .map(|name| serde_json::json!({ "name": name })),
+                verified_customer: None,
+                thread: Some(event.thread.clone()),
+                unreadable: readable.is_none().then_some(event.kind),
+            };
+            match self.send_message(inbound).await {
+                // Another delivery opened the thread's conversation meanwhile
+                // (its binding is unique): this message joins it.
+                Err(EngineError::Store(_)) if bound.is_none() && !retried => retried = true,
+                done => return done,
+            }
+        }
+    }
+
     async fn turn(&self, inbound: Inbound) -> Result<Turn, EngineError> {
         let customer = inbound.verified_customer.clone();
+        let unreadable = inbound.unreadable;
         match self.accept(inbound).await? {
             Intake::Done(turn) => Ok(turn),
+            Intake::Reply {
+                conversation,
+                message,
+                ..
+            } if unreadable.is_some() => {
+                let kind = unreadable.map_or("message", MessageKind::as_str);
+                let generated = self.fixed_reply(
+                    self.inner
+                        .config
+                        .prompt
+                        .texts
+                        .unsupported_kind_reply
+                        .replace("{kind}", kind),
+                );
+                self.finish(conversation, message, generated).await
+            }
             Intake::Reply {
                 conversation,
                 message,
@@ -836,6 +889,7 @@ impl SupportEngine {
                 metadata,
                 messages: new,
                 history: 0,
+                deliver: delivery_address(&conversation),
             };
             match self.inner.store.apply(change).await {
                 Ok(Applied::Stored {
@@ -972,6 +1026,7 @@ impl SupportEngine {
                 metadata: None,
                 messages,
                 history,
+                deliver: delivery_address(&base),
             };
             match inner.store.apply(change).await {
                 Ok(Applied::Stored {
@@ -1085,11 +1140,18 @@ impl SupportEngine {
     }
 }
 
-/// How a key is stored: `c:<conversation>:<key>` inside a conversation,
-/// `n:<key>` for the message that opened one. The prefixes keep the two
-/// spaces apart, so no key sent without a session reaches a scoped one.
 /// Where a conversation keeps the customer it was started for.
 const VERIFIED_CUSTOMER: &str = "verified_customer";
+/// Where a conversation keeps the external thread it lives on
+/// ([`ExternalThread::address`]).
+const CHANNEL_THREAD: &str = "channel_thread";
+
+/// The external thread a conversation's replies are delivered to, if any.
+pub(crate) fn delivery_address(conversation: &Conversation) -> Option<String> {
+    conversation.metadata[CHANNEL_THREAD]
+        .as_str()
+        .map(str::to_string)
+}
 
 /// A new conversation's metadata: the host's, and the verified customer
 /// it is bound to (only the engine writes that key).
@@ -1100,12 +1162,20 @@ fn bound_metadata(inbound: &Inbound) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Object(Default::default()));
     if let Some(map) = metadata.as_object_mut() {
         map.remove(VERIFIED_CUSTOMER);
+        map.remove(CHANNEL_THREAD);
         if let Some(customer) = &inbound.verified_customer {
             map.insert(VERIFIED_CUSTOMER.into(), customer.clone().into());
+        }
+        if let Some(thread) = &inbound.thread {
+            map.insert(CHANNEL_THREAD.into(), thread.address().into());
         }
     }
     metadata
 }
+
+/// How a key is stored: `c:<conversation>:<key>` inside a conversation,
+/// `n:<key>` for the message that opened one. The prefixes keep the two
+/// spaces apart, so no key sent without a session reaches a scoped one.
 
 /// A message verified as another customer than the one the conversation
 /// was started for is refused: one conversation never mixes two

@@ -79,6 +79,20 @@ impl SupportEngine {
         self.inner.config.prompt.max_history_messages + 4
     }
 
+    /// A reply in the engine's own words (no provider, nothing retrieved):
+    /// full confidence, so the low-confidence rule does not hand it over.
+    pub(super) fn fixed_reply(&self, text: String) -> Generated {
+        Generated {
+            reply_id: self.inner.ids.message_id(),
+            text,
+            meta: MessageMeta::default(),
+            handoff: false,
+            best_confidence: Some(1.0),
+            consecutive_fallbacks: 0,
+            handed_over: None,
+        }
+    }
+
     /// `first_page`: the history's first page when it was read with the
     /// message ([`Self::first_history_page`] messages before it).
     pub(super) async fn prepare(
@@ -566,6 +580,7 @@ impl SupportEngine {
                 metadata: None,
                 messages,
                 history: 0,
+                deliver: super::delivery_address(&conversation),
             };
             match inner.store.apply(change).await {
                 Ok(Applied::Stored {

@@ -653,6 +653,7 @@ async fn history_behind_many_notices_still_reaches_the_prompt() {
             metadata: None,
             messages: notices,
             history: 0,
+            deliver: None,
         })
         .await
         .unwrap();

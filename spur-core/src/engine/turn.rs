@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::channels::{ExternalThread, MessageKind};
 use crate::conversation::{Conversation, Message, SessionId};
 use crate::escalation::EscalationReason;
 
@@ -21,6 +22,15 @@ pub struct Inbound {
     /// context, never from the model's arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_customer: Option<String>,
+    /// The other channel's thread it came from: a new conversation is
+    /// bound to it and its replies go out through the outbox. Set by
+    /// [`crate::SupportEngine::receive`], never from a client's input.
+    #[serde(skip)]
+    pub thread: Option<ExternalThread>,
+    /// What came instead of text the assistant can read (a photo without a
+    /// caption, a voice note): answered with `unsupported_kind_reply`.
+    #[serde(skip)]
+    pub unreadable: Option<MessageKind>,
 }
 
 impl Inbound {

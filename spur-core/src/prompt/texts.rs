@@ -26,6 +26,10 @@ pub struct PromptTexts {
     pub handoff_unknown_hours_reply: String,
     /// Sent when the customer asks for a person while already waiting for one.
     pub already_waiting_reply: String,
+    /// Sent for a message from another channel with nothing the assistant
+    /// can read (a photo without a caption, a voice note, a sticker):
+    /// `{kind}` is what it was.
+    pub unsupported_kind_reply: String,
     /// What a client that shows one reply per message (the seed apps'
     /// frontends) shows when a person holds the conversation: nothing
     /// automatic is said then, and the person answers on the live feed.
@@ -100,6 +104,10 @@ impl Default for PromptTexts {
             already_waiting_reply: "You're already in line for a person from our team; \
                                     they'll reply right here. Anything you add now is \
                                     saved for them."
+                .into(),
+            unsupported_kind_reply: "Sorry, I can only read text here, so I couldn't \
+                                     open that {kind}. Could you type your question \
+                                     in a message?"
                 .into(),
             with_agent_reply: "A person from our team has your conversation and will \
                                reply right here."

@@ -65,6 +65,7 @@ fn create(c: &Conversation, messages: Vec<Message>) -> Change {
         metadata: None,
         messages,
         history: 0,
+        deliver: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn append(c: &Conversation, messages: Vec<Message>) -> Change {
         metadata: None,
         messages,
         history: 0,
+        deliver: None,
     }
 }
 

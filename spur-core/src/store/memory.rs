@@ -1,10 +1,15 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use time::OffsetDateTime;
+
+use super::memory_outbox::MemoryOutbox;
+use crate::channels::{Delivery, OutboxItem, OutboxStore, StatusUpdate};
+
 use super::{
     Applied, Change, ConversationCursor, ConversationFilter, ConversationPage, ConversationStore,
     HistoryPage, ListedConversation, ReplyCursor, ReplyFilter, ReplyPage, ReplyTotals, StoreError,
-    conversation_page, page_from_newest, reply_page, stamp,
+    conversation_page, outbound, page_from_newest, reply_page, stamp,
 };
 use crate::conversation::{
     CannedReply, Conversation, ConversationId, Message, MessageId, Note, SessionId,
@@ -19,6 +24,7 @@ struct Inner {
     replies: HashMap<MessageId, (ConversationId, usize)>,
     notes: HashMap<ConversationId, Vec<Note>>,
     canned: std::collections::BTreeMap<String, CannedReply>,
+    outbox: MemoryOutbox,
 }
 
 /// Everything in process memory: for tests, examples and `Engine(database_url=None)`.
@@ -83,8 +89,17 @@ impl ConversationStore for MemoryStore {
         if conversation.version != change.expected_version {
             return Err(StoreError::Conflict);
         }
+        if let (Some(address), Some(_)) = (&change.deliver, &change.create) {
+            inner.outbox.check_free(address)?;
+        }
         let mut messages = change.messages.clone();
         stamp(&mut conversation, &change, &mut messages);
+        if let Some(address) = &change.deliver {
+            if change.create.is_some() {
+                inner.outbox.bind(address, conversation.id);
+            }
+            inner.outbox.queue(address, outbound(&messages))?;
+        }
 
         let id = conversation.id;
         inner.sessions.insert(conversation.session_id, id);
@@ -137,6 +152,18 @@ impl ConversationStore for MemoryStore {
             .keys
             .get(key)
             .and_then(|(c, i)| inner.messages.get(c).and_then(|m| m.get(*i)))
+            .cloned())
+    }
+
+    async fn conversation_by_thread(
+        &self,
+        address: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .outbox
+            .bound(address)
+            .and_then(|id| inner.conversations.get(&id))
             .cloned())
     }
 
@@ -329,5 +356,55 @@ impl ConversationStore for MemoryStore {
         all.sort_by_key(|l| std::cmp::Reverse((l.conversation.updated_at, l.conversation.id)));
         all.truncate(limit.saturating_add(1));
         Ok(conversation_page(all, limit))
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxStore for MemoryStore {
+    async fn claim_outbound(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(self.lock()?.outbox.claim(now, lease_until))
+    }
+
+    async fn outbound_sent(
+        &self,
+        message: MessageId,
+        provider_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()?.outbox.sent(message, provider_id, now)
+    }
+
+    async fn outbound_retry(
+        &self,
+        message: MessageId,
+        error: &str,
+        due: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()?.outbox.retry(message, error, due)
+    }
+
+    async fn outbound_failed(
+        &self,
+        message: MessageId,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()?.outbox.failed(message, error, now)
+    }
+
+    async fn record_status(
+        &self,
+        update: &StatusUpdate,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lock()?.outbox.status(update, now))
+    }
+
+    async fn deliveries(&self, conversation: ConversationId) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self.lock()?.outbox.deliveries(conversation))
     }
 }

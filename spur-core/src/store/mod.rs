@@ -2,6 +2,9 @@
 //! and messages. Implementations: in-memory, SQLite and PostgreSQL (sqlx).
 
 mod memory;
+mod memory_outbox;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod outbox_sql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -59,6 +62,19 @@ pub struct Change {
     /// with it where a store can do so without another round trip
     /// ([`Applied::Stored`]'s `history`); 0 reads none.
     pub history: usize,
+    /// The conversation lives on another channel's thread (this
+    /// [`crate::channels::ExternalThread::address`]): a new conversation is
+    /// bound to it, and every message not from the customer is queued in
+    /// the outbox, in the same transaction.
+    pub deliver: Option<String>,
+}
+
+/// Of a delivering change's messages as stored, those the outbox takes:
+/// everything the customer did not write.
+pub(crate) fn outbound(stored: &[Message]) -> impl Iterator<Item = &Message> {
+    stored
+        .iter()
+        .filter(|m| m.sender != crate::conversation::Sender::Customer)
 }
 
 /// What [`ConversationStore::apply`] did. One per store call: not worth boxing.
@@ -241,6 +257,13 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Option<Conversation>, StoreError>;
 
     async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError>;
+
+    /// The conversation bound to an external thread
+    /// ([`crate::channels::ExternalThread::address`]), if any.
+    async fn conversation_by_thread(
+        &self,
+        address: &str,
+    ) -> Result<Option<Conversation>, StoreError>;
 
     /// The first stored reply to `message`.
     async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError>;

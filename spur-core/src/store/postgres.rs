@@ -79,3 +79,4 @@ super::sql::sql_store!(PostgresStore, sqlx::Postgres);
 crate::accounts::sql::sql_accounts!(PostgresStore);
 crate::tickets::sql::sql_tickets!(PostgresStore);
 crate::knowledge::vector_cache_sql::sql_vector_cache!(PostgresStore, sqlx::Postgres);
+crate::store::outbox_sql::sql_outbox!(PostgresStore, "FOR UPDATE SKIP LOCKED");

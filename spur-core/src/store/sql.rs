@@ -423,6 +423,15 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
+                    if let Some(address) = &change.deliver {
+                        // Unique: a second conversation for the thread fails here.
+                        sqlx::query("INSERT INTO channel_threads (address, conversation_id) VALUES ($1, $2)")
+                            .bind(address)
+                            .bind(new.id.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
                 }
                 let updated = sqlx::query_as::<_, ConversationRow>(UPDATE_CONVERSATION)
                     .bind(change.status.as_str())
@@ -468,6 +477,19 @@ macro_rules! sql_store {
                             .ok_or_else(|| StoreError::Corrupt("duplicate key vanished".into()));
                     }
                 }
+                if let Some(address) = &change.deliver {
+                    for message in $crate::store::outbound(&messages) {
+                        sqlx::query($crate::store::outbox_sql::QUEUE)
+                            .bind(message.id.as_uuid())
+                            .bind(conversation.id.as_uuid())
+                            .bind(message.seq)
+                            .bind(address)
+                            .bind(SqlTime(message.created_at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                }
                 tx.commit().await.map_err(backend)?;
                 // A new conversation has no history; an existing one's is
                 // read by the caller (another statement either way).
@@ -493,6 +515,28 @@ macro_rules! sql_store {
 
             async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
                 self.fetch_message("idempotency_key = $1", key.to_string()).await
+            }
+
+            async fn conversation_by_thread(
+                &self,
+                address: &str,
+            ) -> Result<Option<Conversation>, StoreError> {
+                let columns = CONVERSATION_COLUMNS
+                    .split(", ")
+                    .map(|column| format!("c.{column}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT {columns} FROM channel_threads t \
+                     JOIN conversations c ON c.id = t.conversation_id WHERE t.address = $1"
+                );
+                sqlx::query_as::<_, ConversationRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(address)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .map(Conversation::try_from)
+                    .transpose()
             }
 
             async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError> {

@@ -111,3 +111,4 @@ super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
 crate::accounts::sql::sql_accounts!(SqliteStore);
 crate::tickets::sql::sql_tickets!(SqliteStore);
 crate::knowledge::vector_cache_sql::sql_vector_cache!(SqliteStore, sqlx::Sqlite);
+crate::store::outbox_sql::sql_outbox!(SqliteStore, "");

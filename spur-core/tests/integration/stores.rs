@@ -21,6 +21,7 @@ fn temp_sqlite() -> (String, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
     conformance::run_all(Arc::new(MemoryStore::new())).await;
+    spur_core::channels::conformance::run_all(&MemoryStore::new()).await;
     assert!(conformance::reads_history_with_changes(&MemoryStore::new()).await);
 }
 
@@ -30,6 +31,7 @@ async fn sqlite_store_conforms() {
     let store = SqliteStore::connect(&url).await.unwrap();
     spur_core::accounts::conformance::run_all(&store).await;
     conformance::run_all(Arc::new(store.clone())).await;
+    spur_core::channels::conformance::run_all(&store).await;
     tickets_conform(store).await;
     let _ = std::fs::remove_file(path);
 }
@@ -52,6 +54,7 @@ async fn postgres_store_conforms() {
         conformance::reads_history_with_changes(&store).await,
         "the history is read in the change's statement"
     );
+    spur_core::channels::conformance::run_all(&store).await;
     tickets_conform(store).await;
 }
 

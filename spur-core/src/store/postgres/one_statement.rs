@@ -28,12 +28,13 @@ impl PostgresStore {
     /// read in it too (the statement's snapshot has none of its own
     /// inserts, so what it reads is what came before them). A message whose idempotency key is
     /// stored already fails the whole statement, which then changed nothing.
-    /// `Err(change)`: a new conversation, left to the transaction.
+    /// `Err(change)`: a new conversation, or one whose replies go to the
+    /// outbox, left to the transaction.
     pub(super) async fn apply_in_one_statement(
         &self,
         change: Change,
     ) -> Result<Result<Applied, Error>, Change> {
-        if change.create.is_some() {
+        if change.create.is_some() || change.deliver.is_some() {
             return Err(change);
         }
         Ok(self.apply_to_existing(change).await)
