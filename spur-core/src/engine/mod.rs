@@ -1202,6 +1202,8 @@ async fn backoff(attempt: usize) {
 }
 
 #[cfg(test)]
+mod channel_tests;
+#[cfg(test)]
 mod confirm_tests;
 #[cfg(test)]
 mod tests;

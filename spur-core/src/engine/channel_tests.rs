@@ -1,0 +1,230 @@
+//! Messages from other channels: one conversation per thread, stored once
+//! however often delivered, every reply through the outbox.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::channels::delivery::{Deliverer, DeliveryPolicy};
+use crate::channels::{
+    ChannelSender, DeliveryState, ExternalThread, InboundEvent, MessageKind, OutboxItem,
+    OutboxStore, SendError,
+};
+use crate::clock::ManualClock;
+use crate::store::MemoryStore;
+
+fn engine(store: Arc<MemoryStore>) -> SupportEngine {
+    SupportEngine::builder().store(store).build()
+}
+
+fn text(thread: &ExternalThread, id: &str, text: &str) -> InboundEvent {
+    InboundEvent {
+        thread: thread.clone(),
+        external_id: id.into(),
+        sender_name: Some("Kerry".into()),
+        kind: MessageKind::Text,
+        text: Some(text.into()),
+    }
+}
+
+fn customer(n: u32) -> ExternalThread {
+    ExternalThread::new("whatsapp", "106540352242922", format!("1631555{n:04}"))
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_stored_and_answered_once() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(store.clone());
+    let event = text(&customer(1), "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ=", "Do you ship to India?");
+    let first = engine.receive(event.clone()).await.unwrap();
+    assert!(!first.duplicate);
+    assert_eq!(first.conversation.channel, "whatsapp");
+    assert_eq!(first.conversation.metadata["name"], "Kerry");
+    for _ in 0..3 {
+        let again = engine.receive(event.clone()).await.unwrap();
+        assert!(again.duplicate, "a redelivery is answered from storage");
+        assert_eq!(again.conversation.id, first.conversation.id);
+    }
+    let page = engine
+        .history(first.conversation.session_id, None, 20)
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 2, "one message, one reply");
+    let queued = store.deliveries(first.conversation.id).await.unwrap();
+    assert_eq!(queued.len(), 1, "one reply queued: {queued:?}");
+    assert_eq!(Some(queued[0].message_id), first.reply.map(|r| r.id));
+
+    // The next message joins the thread's conversation; another customer gets their own.
+    let next = engine
+        .receive(text(&customer(1), "wamid.2", "and to Germany?"))
+        .await
+        .unwrap();
+    assert_eq!(next.conversation.id, first.conversation.id);
+    let other = engine
+        .receive(text(&customer(2), "wamid.2", "hello"))
+        .await
+        .unwrap();
+    assert_ne!(other.conversation.id, first.conversation.id);
+    assert!(!other.duplicate, "ids are scoped to their thread");
+}
+
+#[tokio::test]
+async fn concurrent_first_messages_of_a_thread_share_one_conversation() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(store.clone());
+    let thread = customer(3);
+    let turns = futures::future::join_all((0..4).map(|i| {
+        engine.receive(text(&thread, &format!("wamid.c{i}"), "hello there"))
+    }))
+    .await;
+    let ids: std::collections::HashSet<_> = turns
+        .into_iter()
+        .map(|t| t.unwrap().conversation.id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+}
+
+#[tokio::test]
+async fn what_the_assistant_cannot_read_is_answered_in_words() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(store.clone());
+    let voice = InboundEvent {
+        kind: MessageKind::Audio,
+        text: None,
+        ..text(&customer(4), "wamid.voice", "")
+    };
+    let turn = engine.receive(voice).await.unwrap();
+    let reply = turn.reply.expect("a reply");
+    assert!(reply.text.contains("audio"), "{}", reply.text);
+    assert!(reply.text.contains("type"), "{}", reply.text);
+    assert_eq!(turn.message.text, "[audio]");
+    assert_eq!(turn.conversation.status, Status::Automated, "not handed over");
+    // A photo with a caption is answered by its caption.
+    let photo = InboundEvent {
+        kind: MessageKind::Image,
+        ..text(&customer(4), "wamid.photo", "Do you ship to India?")
+    };
+    let turn = engine.receive(photo).await.unwrap();
+    assert!(turn.reply.unwrap().text.contains("India"));
+}
+
+#[tokio::test]
+async fn agents_and_notices_go_out_through_the_outbox_but_web_chats_never_do() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(store.clone());
+    let turn = engine
+        .receive(text(&customer(5), "wamid.p", "I want to talk to a human"))
+        .await
+        .unwrap();
+    assert!(turn.notice.is_some(), "handed over");
+    engine
+        .claim(turn.conversation.id, "ana")
+        .await
+        .unwrap();
+    engine
+        .agent_reply(turn.conversation.id, "ana", "Hi, Ana here")
+        .await
+        .unwrap();
+    let queued = store.deliveries(turn.conversation.id).await.unwrap();
+    assert_eq!(queued.len(), 2, "the notice and the agent's reply: {queued:?}");
+
+    // A web client cannot bind its conversation to someone's thread.
+    let sneaky = Inbound {
+        metadata: Some(serde_json::json!({ "channel_thread": customer(6).address() })),
+        ..Inbound::new("Do you ship to India?")
+    };
+    let web = engine.send_message(sneaky).await.unwrap();
+    assert!(web.conversation.metadata.get("channel_thread").is_none());
+    assert!(store.deliveries(web.conversation.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .conversation_by_thread(&customer(6).address())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A channel that fails the first `fail` sends, then takes everything.
+struct Flaky {
+    fail: Mutex<usize>,
+    sent: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ChannelSender for Flaky {
+    fn channel(&self) -> &str {
+        "whatsapp"
+    }
+
+    async fn send(&self, item: &OutboxItem) -> Result<String, SendError> {
+        {
+            let mut fail = self.fail.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(SendError::Retry("HTTP 500".into()));
+            }
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(item.text.clone());
+        Ok(format!("wamid.out{}", sent.len()))
+    }
+}
+
+#[tokio::test]
+async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let engine = SupportEngine::builder()
+        .store(store.clone())
+        .clock(clock.clone())
+        .build();
+    let turn = engine
+        .receive(text(&customer(7), "wamid.d", "I want to talk to a human"))
+        .await
+        .unwrap();
+    engine.claim(turn.conversation.id, "ana").await.unwrap();
+    engine
+        .agent_reply(turn.conversation.id, "ana", "Ana here")
+        .await
+        .unwrap();
+    let sender = Arc::new(Flaky {
+        fail: Mutex::new(1),
+        sent: Mutex::new(Vec::new()),
+    });
+    let policy = DeliveryPolicy {
+        max_attempts: 3,
+        ..DeliveryPolicy::default()
+    };
+    let deliverer = Deliverer::new(store.clone(), vec![sender.clone()], clock.clone(), policy);
+    let pass = deliverer.deliver_due().await.unwrap();
+    assert_eq!((pass.sent, pass.retried), (0, 1), "the notice failed once");
+    assert!(sender.sent.lock().unwrap().is_empty(), "the agent's reply waits for it");
+    clock.advance(std::time::Duration::from_secs(2));
+    deliverer.deliver_due().await.unwrap();
+    deliverer.deliver_due().await.unwrap();
+    let sent = sender.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1], "Ana here", "in the order they were written");
+    let states: Vec<_> = store
+        .deliveries(turn.conversation.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.state, d.attempts))
+        .collect();
+    assert_eq!(states, vec![(DeliveryState::Sent, 2), (DeliveryState::Sent, 1)]);
+
+    // A channel nobody configured: retried, then failed after max_attempts.
+    let lost = ExternalThread::new("telegram", "1", "2");
+    let turn = engine
+        .receive(text(&lost, "t.1", "I want to talk to a human"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        deliverer.deliver_due().await.unwrap();
+        clock.advance(std::time::Duration::from_secs(600));
+    }
+    let delivery = &store.deliveries(turn.conversation.id).await.unwrap()[0];
+    assert_eq!(delivery.state, DeliveryState::Failed);
+    assert!(delivery.error.as_deref().unwrap().contains("telegram"));
+}
