@@ -34,7 +34,11 @@ fn customer(n: u32) -> ExternalThread {
 async fn a_redelivered_message_is_stored_and_answered_once() {
     let store = Arc::new(MemoryStore::new());
     let engine = engine(store.clone());
-    let event = text(&customer(1), "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ=", "Do you ship to India?");
+    let event = text(
+        &customer(1),
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ=",
+        "Do you ship to India?",
+    );
     let first = engine.receive(event.clone()).await.unwrap();
     assert!(!first.duplicate);
     assert_eq!(first.conversation.channel, "whatsapp");
@@ -72,9 +76,9 @@ async fn concurrent_first_messages_of_a_thread_share_one_conversation() {
     let store = Arc::new(MemoryStore::new());
     let engine = engine(store.clone());
     let thread = customer(3);
-    let turns = futures::future::join_all((0..4).map(|i| {
-        engine.receive(text(&thread, &format!("wamid.c{i}"), "hello there"))
-    }))
+    let turns = futures::future::join_all(
+        (0..4).map(|i| engine.receive(text(&thread, &format!("wamid.c{i}"), "hello there"))),
+    )
     .await;
     let ids: std::collections::HashSet<_> = turns
         .into_iter()
@@ -97,7 +101,11 @@ async fn what_the_assistant_cannot_read_is_answered_in_words() {
     assert!(reply.text.contains("audio"), "{}", reply.text);
     assert!(reply.text.contains("type"), "{}", reply.text);
     assert_eq!(turn.message.text, "[audio]");
-    assert_eq!(turn.conversation.status, Status::Automated, "not handed over");
+    assert_eq!(
+        turn.conversation.status,
+        Status::Automated,
+        "not handed over"
+    );
     // A photo with a caption is answered by its caption.
     let photo = InboundEvent {
         kind: MessageKind::Image,
@@ -116,16 +124,17 @@ async fn agents_and_notices_go_out_through_the_outbox_but_web_chats_never_do() {
         .await
         .unwrap();
     assert!(turn.notice.is_some(), "handed over");
-    engine
-        .claim(turn.conversation.id, "ana")
-        .await
-        .unwrap();
+    engine.claim(turn.conversation.id, "ana").await.unwrap();
     engine
         .agent_reply(turn.conversation.id, "ana", "Hi, Ana here")
         .await
         .unwrap();
     let queued = store.deliveries(turn.conversation.id).await.unwrap();
-    assert_eq!(queued.len(), 2, "the notice and the agent's reply: {queued:?}");
+    assert_eq!(
+        queued.len(),
+        2,
+        "the notice and the agent's reply: {queued:?}"
+    );
 
     // A web client cannot bind its conversation to someone's thread.
     let sneaky = Inbound {
@@ -134,7 +143,13 @@ async fn agents_and_notices_go_out_through_the_outbox_but_web_chats_never_do() {
     };
     let web = engine.send_message(sneaky).await.unwrap();
     assert!(web.conversation.metadata.get("channel_thread").is_none());
-    assert!(store.deliveries(web.conversation.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .deliveries(web.conversation.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .conversation_by_thread(&customer(6).address())
@@ -198,7 +213,10 @@ async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
     let deliverer = Deliverer::new(store.clone(), vec![sender.clone()], clock.clone(), policy);
     let pass = deliverer.deliver_due().await.unwrap();
     assert_eq!((pass.sent, pass.retried), (0, 1), "the notice failed once");
-    assert!(sender.sent.lock().unwrap().is_empty(), "the agent's reply waits for it");
+    assert!(
+        sender.sent.lock().unwrap().is_empty(),
+        "the agent's reply waits for it"
+    );
     clock.advance(std::time::Duration::from_secs(2));
     deliverer.deliver_due().await.unwrap();
     deliverer.deliver_due().await.unwrap();
@@ -212,7 +230,10 @@ async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
         .into_iter()
         .map(|d| (d.state, d.attempts))
         .collect();
-    assert_eq!(states, vec![(DeliveryState::Sent, 2), (DeliveryState::Sent, 1)]);
+    assert_eq!(
+        states,
+        vec![(DeliveryState::Sent, 2), (DeliveryState::Sent, 1)]
+    );
 
     // A channel nobody configured: retried, then failed after max_attempts.
     let lost = ExternalThread::new("telegram", "1", "2");
@@ -227,4 +248,45 @@ async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
     let delivery = &store.deliveries(turn.conversation.id).await.unwrap()[0];
     assert_eq!(delivery.state, DeliveryState::Failed);
     assert!(delivery.error.as_deref().unwrap().contains("telegram"));
+}
+
+#[tokio::test]
+async fn a_webhook_hears_back_once_the_message_is_stored() {
+    let store = Arc::new(MemoryStore::new());
+    // A model that takes its time: the acknowledgement does not wait for it.
+    let provider = Arc::new(crate::llm::ScriptedProvider::new(vec![
+        crate::llm::Script::Delay(
+            std::time::Duration::from_secs(1),
+            Box::new(crate::llm::Script::Reply("We ship to India.".into())),
+        ),
+    ]));
+    let engine = SupportEngine::builder()
+        .store(store.clone())
+        .provider(provider)
+        .config(EngineConfig {
+            grounding: false,
+            ..EngineConfig::default()
+        })
+        .build();
+    let event = text(&customer(8), "wamid.s", "Do you ship to India?");
+    let message = engine.receive_stored(event.clone()).await.unwrap();
+    assert_eq!(message.text, "Do you ship to India?");
+    let conversation = store
+        .conversation_by_thread(&customer(8).address())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conversation.last_seq, 1, "stored, the reply still coming");
+    assert!(engine.drain(std::time::Duration::from_secs(5)).await);
+    let page = engine
+        .history(conversation.session_id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 2);
+    assert_eq!(store.deliveries(conversation.id).await.unwrap().len(), 1);
+    // A redelivery acknowledges the same message and adds nothing.
+    let again = engine.receive_stored(event).await.unwrap();
+    assert_eq!(again.id, message.id);
+    assert!(engine.drain(std::time::Duration::from_secs(5)).await);
+    assert_eq!(store.deliveries(conversation.id).await.unwrap().len(), 1);
 }

@@ -216,14 +216,8 @@ impl SupportEngine {
         let turn = self
             .inner
             .tasks
-            .spawn(async move { engine.turn(inbound).await });
-        match turn.await {
-            Ok(done) => done,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => Err(EngineError::Store(StoreError::Backend(
-                "the runtime stopped before the turn finished".into(),
-            ))),
-        }
+            .spawn(async move { engine.turn(inbound, None).await });
+        joined(turn.await)
     }
 
     /// Handles one message from another channel ([`crate::channels`]): the
@@ -232,6 +226,36 @@ impl SupportEngine {
     /// channel's message id is the idempotency key), answered like any
     /// message, the reply queued in the outbox for the channel.
     pub async fn receive(&self, event: InboundEvent) -> Result<Turn, EngineError> {
+        let engine = self.clone();
+        let turn = self
+            .inner
+            .tasks
+            .spawn(async move { engine.receive_on_task(event, None).await });
+        joined(turn.await)
+    }
+
+    /// [`Self::receive`] that returns once the message is stored: the reply
+    /// follows on the engine's tracked task (a shutdown waits for it). A
+    /// webhook answers the channel fast, and what it acknowledged is kept.
+    pub async fn receive_stored(&self, event: InboundEvent) -> Result<Message, EngineError> {
+        let engine = self.clone();
+        let (stored, mut on_stored) = tokio::sync::oneshot::channel();
+        let mut turn = self
+            .inner
+            .tasks
+            .spawn(async move { engine.receive_on_task(event, Some(stored)).await });
+        tokio::select! {
+            biased;
+            Ok(message) = &mut on_stored => Ok(message),
+            done = &mut turn => joined(done).map(|turn| turn.message),
+        }
+    }
+
+    async fn receive_on_task(
+        &self,
+        event: InboundEvent,
+        mut stored: Option<tokio::sync::oneshot::Sender<Message>>,
+    ) -> Result<Turn, EngineError> {
         let address = event.thread.address();
         let readable = event.readable_text().map(str::to_string);
         let mut retried = false;
@@ -252,19 +276,33 @@ impl SupportEngine {
                 thread: Some(event.thread.clone()),
                 unreadable: readable.is_none().then_some(event.kind),
             };
-            match self.send_message(inbound).await {
+            match self.turn(inbound, stored.take()).await {
                 // Another delivery opened the thread's conversation meanwhile
-                // (its binding is unique): this message joins it.
+                // (its binding is unique): this message joins it. (The
+                // message was not stored, so `stored` was not used.)
                 Err(EngineError::Store(_)) if bound.is_none() && !retried => retried = true,
                 done => return done,
             }
         }
     }
 
-    async fn turn(&self, inbound: Inbound) -> Result<Turn, EngineError> {
+    /// One message's turn; `stored` hears of the message once it is stored.
+    async fn turn(
+        &self,
+        inbound: Inbound,
+        stored: Option<tokio::sync::oneshot::Sender<Message>>,
+    ) -> Result<Turn, EngineError> {
         let customer = inbound.verified_customer.clone();
         let unreadable = inbound.unreadable;
-        match self.accept(inbound).await? {
+        let intake = self.accept(inbound).await?;
+        if let Some(stored) = stored {
+            let message = match &intake {
+                Intake::Done(turn) => turn.message.clone(),
+                Intake::Reply { message, .. } => message.clone(),
+            };
+            let _ = stored.send(message);
+        }
+        match intake {
             Intake::Done(turn) => Ok(turn),
             Intake::Reply {
                 conversation,
@@ -1192,6 +1230,20 @@ fn scoped_key(conversation: Option<ConversationId>, key: &str) -> String {
     match conversation {
         Some(id) => format!("c:{id}:{key}"),
         None => format!("n:{key}"),
+    }
+}
+
+/// A turn's outcome from its task: a panic goes on up, a runtime that
+/// stopped first is a store error (nothing is known to be stored).
+fn joined(
+    done: Result<Result<Turn, EngineError>, tokio::task::JoinError>,
+) -> Result<Turn, EngineError> {
+    match done {
+        Ok(done) => done,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(EngineError::Store(StoreError::Backend(
+            "the runtime stopped before the turn finished".into(),
+        ))),
     }
 }
 
