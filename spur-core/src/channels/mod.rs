@@ -14,6 +14,8 @@ pub mod conformance;
 #[cfg(feature = "runtime")]
 pub mod delivery;
 mod outbox;
+#[cfg(feature = "whatsapp")]
+pub mod whatsapp;
 
 use serde::{Deserialize, Serialize};
 

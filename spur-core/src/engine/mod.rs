@@ -1211,10 +1211,6 @@ fn bound_metadata(inbound: &Inbound) -> serde_json::Value {
     metadata
 }
 
-/// How a key is stored: `c:<conversation>:<key>` inside a conversation,
-/// `n:<key>` for the message that opened one. The prefixes keep the two
-/// spaces apart, so no key sent without a session reaches a scoped one.
-
 /// A message verified as another customer than the one the conversation
 /// was started for is refused: one conversation never mixes two
 /// customers' data.
@@ -1226,6 +1222,9 @@ fn check_bound(conversation: &Conversation, inbound: &Inbound) -> Result<(), Eng
     }
 }
 
+/// How a key is stored: `c:<conversation>:<key>` inside a conversation,
+/// `n:<key>` for the message that opened one. The prefixes keep the two
+/// spaces apart, so no key sent without a session reaches a scoped one.
 fn scoped_key(conversation: Option<ConversationId>, key: &str) -> String {
     match conversation {
         Some(id) => format!("c:{id}:{key}"),
