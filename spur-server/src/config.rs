@@ -12,6 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use spur_core::facts::{ShopFacts, WeeklyHours};
 
+mod channels;
+pub use channels::{ChannelsFile, WhatsAppNumber, WhatsAppSettings};
+
 /// `[tools]` in the TOML file.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -289,6 +292,25 @@ pub struct Options {
     /// `POST /v1/classify` calls per agent per minute (0 = off).
     #[arg(long, env = "CLASSIFY_RATE_LIMIT", global = true)]
     pub classify_rate_limit: Option<u32>,
+    /// WhatsApp: the token Meta's webhook subscription handshake presents.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub whatsapp_verify_token: Option<SecretString>,
+    /// WhatsApp: the Meta app's secret, which signs every webhook POST.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true, global = true, value_parser = secret)]
+    pub whatsapp_app_secret: Option<SecretString>,
+    /// WhatsApp: the number's access token (more numbers: `[[channels.whatsapp]]`).
+    #[arg(long, env = "WHATSAPP_ACCESS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub whatsapp_access_token: Option<SecretString>,
+    /// WhatsApp: the number's phone-number id (digits, from Meta's app dashboard).
+    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", global = true)]
+    pub whatsapp_phone_number_id: Option<String>,
+    /// Meta's Graph API base (default `https://graph.facebook.com/v23.0`).
+    #[arg(long, env = "META_GRAPH_URL", global = true)]
+    pub meta_graph_url: Option<String>,
+    /// `[[channels.whatsapp]]` in the TOML file: more numbers, each
+    /// `phone_number_id` and `access_token_env`. File only.
+    #[arg(skip)]
+    pub channels: Option<ChannelsFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -472,6 +494,8 @@ pub struct Settings {
     pub queue: Option<QueueSettings>,
     pub classify_rate_limit: u32,
     pub event_bus: EventBusSettings,
+    /// WhatsApp, when configured.
+    pub whatsapp: Option<WhatsAppSettings>,
 }
 
 /// Where engine events (messages, status changes, typing) reach the live
@@ -788,7 +812,19 @@ impl Settings {
                 ));
             }
         };
+        let whatsapp = channels::whatsapp(
+            channels::WhatsAppInput {
+                verify_token: o.whatsapp_verify_token.or(file.whatsapp_verify_token),
+                app_secret: o.whatsapp_app_secret.or(file.whatsapp_app_secret),
+                access_token: o.whatsapp_access_token.or(file.whatsapp_access_token),
+                phone_number_id: o.whatsapp_phone_number_id.or(file.whatsapp_phone_number_id),
+                graph_url: o.meta_graph_url.or(file.meta_graph_url),
+            },
+            &o.channels.or(file.channels).unwrap_or_default(),
+            |name| std::env::var(name).ok(),
+        )?;
         Ok(Self {
+            whatsapp,
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -952,6 +988,7 @@ impl std::fmt::Debug for Settings {
             .field("queue", &self.queue)
             .field("classify_rate_limit", &self.classify_rate_limit)
             .field("event_bus", &self.event_bus)
+            .field("whatsapp", &self.whatsapp)
             .finish()
     }
 }

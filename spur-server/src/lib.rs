@@ -3,6 +3,7 @@
 //! embedders build an [`AppState`] themselves.
 
 pub mod auth;
+pub mod channels;
 mod client_ip;
 pub mod config;
 mod cors;

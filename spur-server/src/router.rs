@@ -24,7 +24,7 @@ use tracing::Level;
 use crate::error::ApiError;
 use crate::routes::{
     admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
-    knowledge_web, notes, ops, reopen, tickets, users,
+    knowledge_web, notes, ops, reopen, tickets, users, whatsapp,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -89,7 +89,11 @@ pub fn app(state: AppState) -> Router {
             "/v1/conversations/{id}/ticket",
             post(tickets::conversation_ticket),
         )
-        .route("/v1/classify", post(classify::classify));
+        .route("/v1/classify", post(classify::classify))
+        .route(
+            "/webhooks/whatsapp",
+            get(whatsapp::verify).post(whatsapp::receive),
+        );
     // The tickets API, versioned and at the seed ticket backend's paths.
     let tickets_routes: [(&str, MethodRouter<AppState>); 4] = [
         (

@@ -47,12 +47,21 @@ pub struct Stores {
     pub tickets: Arc<dyn TicketStore>,
     /// A remote embedding model's vectors, kept across restarts.
     pub vectors: Arc<dyn VectorCache>,
+    /// Replies bound for other channels.
+    pub outbox: Arc<dyn spur_core::channels::OutboxStore>,
     /// The PostgreSQL pool, for the job queue that lives beside the store.
     pub postgres: Option<sqlx::PgPool>,
 }
 
 impl Stores {
-    fn of<S: ConversationStore + AccountStore + TicketStore + VectorCache + 'static>(
+    fn of<
+        S: ConversationStore
+            + AccountStore
+            + TicketStore
+            + VectorCache
+            + spur_core::channels::OutboxStore
+            + 'static,
+    >(
         store: S,
         postgres: Option<sqlx::PgPool>,
     ) -> Self {
@@ -61,7 +70,8 @@ impl Stores {
             conversations: store.clone(),
             accounts: store.clone(),
             tickets: store.clone(),
-            vectors: store,
+            vectors: store.clone(),
+            outbox: store,
             postgres,
         }
     }
@@ -298,7 +308,7 @@ pub async fn state_with_clock(
         ),
         None => None,
     };
-    let auth = auth(settings, &stores).with_clock(clock);
+    let auth = auth(settings, &stores).with_clock(clock.clone());
     let auth = match &redis {
         Some(link) => auth.with_shared_limits(link),
         None => auth,
@@ -363,7 +373,16 @@ pub async fn state_with_clock(
         }
         _ => None,
     };
+    let channels = crate::channels::start(
+        settings,
+        stores.outbox.clone(),
+        events.clone(),
+        clock.clone(),
+        &shutdown,
+        &tasks,
+    )?;
     Ok(AppState {
+        channels,
         tickets,
         engine,
         knowledge,

@@ -40,6 +40,8 @@ pub struct AppState {
     /// Every background task (feeds, workers, sweeps), waited for on shutdown.
     pub tasks: tokio_util::task::TaskTracker,
     pub tickets: Tickets,
+    /// WhatsApp and the outbox, when a channel is configured.
+    pub channels: Option<Arc<crate::channels::Channels>>,
 }
 
 /// Users, tickets and their classification.

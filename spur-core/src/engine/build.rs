@@ -151,6 +151,7 @@ impl EngineBuilder {
                 tools: std::sync::RwLock::new(Arc::new(tools)),
                 #[cfg(feature = "mcp")]
                 mcp_servers: super::mcp::McpServers::default(),
+                replying: Arc::default(),
             }),
         }
     }

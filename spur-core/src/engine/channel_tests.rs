@@ -290,3 +290,55 @@ async fn a_webhook_hears_back_once_the_message_is_stored() {
     assert!(engine.drain(std::time::Duration::from_secs(5)).await);
     assert_eq!(store.deliveries(conversation.id).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_retry_while_the_reply_is_under_way_waits_for_it_instead_of_answering_again() {
+    // A web client retrying with its key, or a channel delivering twice at once.
+    let provider = Arc::new(crate::llm::ScriptedProvider::new(vec![
+        crate::llm::Script::Reply("Hi.".into()),
+        crate::llm::Script::Delay(
+            std::time::Duration::from_millis(300),
+            Box::new(crate::llm::Script::Reply("First answer.".into())),
+        ),
+        crate::llm::Script::Reply("Second answer.".into()),
+    ]));
+    let engine = SupportEngine::builder()
+        .provider(provider.clone())
+        .config(EngineConfig {
+            grounding: false,
+            ..EngineConfig::default()
+        })
+        .build();
+    let opened = engine.send_message(Inbound::new("hello")).await.unwrap();
+    let session = opened.conversation.session_id;
+    let ask = || {
+        engine.send_message(
+            Inbound::new("Do you ship to India?")
+                .in_session(session)
+                .with_idempotency_key("retry-key-0123456789-0123456789-0123"),
+        )
+    };
+    let (first, second) = tokio::join!(ask(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        ask().await
+    });
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.message.id, second.message.id);
+    assert_eq!(
+        first.reply.as_ref().map(|r| r.id),
+        second.reply.as_ref().map(|r| r.id),
+        "the retry reports the one reply"
+    );
+    let page = engine.history(session, None, 20).await.unwrap();
+    let replies: Vec<&str> = page
+        .messages
+        .iter()
+        .filter(|m| m.sender == Sender::Assistant)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(
+        replies.len(),
+        2,
+        "the greeting's and one for the question: {replies:?}"
+    );
+}

@@ -12,6 +12,7 @@ mod locks;
 #[cfg(feature = "mcp")]
 mod mcp;
 mod reply;
+mod replying;
 mod turn;
 
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) tools: std::sync::RwLock<Arc<ToolRegistry>>,
     #[cfg(feature = "mcp")]
     pub(crate) mcp_servers: mcp::McpServers,
+    /// The messages this process is answering.
+    pub(crate) replying: Arc<replying::Replying>,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -101,6 +104,8 @@ enum Intake {
         /// The first page of the prompt's history, when the store read it
         /// with the message.
         history: Option<HistoryPage>,
+        /// Held until the reply is stored: a retry of `message` waits.
+        replying: replying::ReplyingGuard,
     },
 }
 
@@ -307,6 +312,7 @@ impl SupportEngine {
             Intake::Reply {
                 conversation,
                 message,
+                replying: _replying,
                 ..
             } if unreadable.is_some() => {
                 let kind = unreadable.map_or("message", MessageKind::as_str);
@@ -324,6 +330,7 @@ impl SupportEngine {
                 conversation,
                 message,
                 history,
+                replying: _replying,
             } => {
                 let prepared = self
                     .prepare(&conversation, &message, history, customer)
@@ -991,7 +998,9 @@ impl SupportEngine {
             check_bound(conversation, &inbound)?;
         }
         // Concurrent messages in one conversation queue here, in arrival order.
-        let _turn = match &mut current {
+        // Released before a replay waits for a reply under way (that
+        // reply's turn takes this lock to store it).
+        let mut held = match &mut current {
             Some(c) => {
                 let turn = inner.locks.lock(c.id).await;
                 if turn.waited {
@@ -1004,6 +1013,7 @@ impl SupportEngine {
         if let Some(key) = &inbound.idempotency_key
             && let Some(earlier) = self.earlier_turn(current.as_ref(), key).await?
         {
+            held.take();
             return self.replay(earlier, &text).await;
         }
         let classification = inner.classifier.classify_text(&text);
@@ -1085,11 +1095,21 @@ impl SupportEngine {
                         )));
                     };
                     if conversation.status == Status::Automated {
-                        return Ok(Intake::Reply {
-                            conversation,
-                            message,
-                            history,
-                        });
+                        let limit = self.reply_wait_limit();
+                        return match inner.replying.start_or_wait(message.id, limit).await {
+                            Some(replying) => Ok(Intake::Reply {
+                                conversation,
+                                message,
+                                history,
+                                replying,
+                            }),
+                            // A retry of it got there first and answers it.
+                            None => {
+                                held.take();
+                                let text = message.text.clone();
+                                self.replay(message, &text).await
+                            }
+                        };
                     }
                     return Ok(Intake::Done(Turn {
                         conversation,
@@ -1103,6 +1123,7 @@ impl SupportEngine {
                 Ok(Applied::Duplicate {
                     message: earlier, ..
                 }) => {
+                    held.take();
                     return self.replay(earlier, &message.text).await;
                 }
                 Err(StoreError::Conflict) => {
@@ -1119,20 +1140,36 @@ impl SupportEngine {
 
     /// A retried message: answer from storage. If the first attempt died
     /// before replying and nothing happened since, reply now.
+    /// How long a retry waits for the reply another turn is generating.
+    fn reply_wait_limit(&self) -> std::time::Duration {
+        self.inner.config.llm_timeout * 2 + std::time::Duration::from_secs(5)
+    }
+
     async fn replay(&self, earlier: Message, text: &str) -> Result<Intake, EngineError> {
         if earlier.text != text {
             return Err(EngineError::IdempotencyMismatch);
+        }
+        // The right to answer is taken before reading whether it was
+        // answered: a turn of this process answering it finishes first.
+        let limit = self.reply_wait_limit();
+        let mut replying = None;
+        for _ in 0..3 {
+            replying = self.inner.replying.start_or_wait(earlier.id, limit).await;
+            if replying.is_some() {
+                break;
+            }
         }
         let conversation = self.conversation_by_id(earlier.conversation_id).await?;
         let answer = self.inner.store.reply_to(earlier.id).await?;
         let unanswered = answer.is_none()
             && conversation.status == Status::Automated
             && conversation.last_seq == earlier.seq;
-        if unanswered {
+        if unanswered && let Some(replying) = replying {
             return Ok(Intake::Reply {
                 conversation,
                 message: earlier,
                 history: None,
+                replying,
             });
         }
         let (reply, notice) = match answer {

@@ -623,7 +623,7 @@ impl SupportEngine {
     ) -> Result<mpsc::Receiver<StreamEvent>, EngineError> {
         let (tx, rx) = mpsc::channel(64);
         let customer = inbound.verified_customer.clone();
-        let (conversation, message, history) = match self.accept(inbound).await? {
+        let (conversation, message, history, replying) = match self.accept(inbound).await? {
             Intake::Done(turn) => {
                 let _ = tx
                     .send(StreamEvent::Started {
@@ -638,7 +638,8 @@ impl SupportEngine {
                 conversation,
                 message,
                 history,
-            } => (conversation, message, history),
+                replying,
+            } => (conversation, message, history, replying),
         };
         let _ = tx
             .send(StreamEvent::Started {
@@ -655,7 +656,10 @@ impl SupportEngine {
             let (generated, mut unsent, shown) =
                 engine.stream_reply(&conversation, prepared, &tx).await;
             // Stored first: a slow reader never holds up the reply it is reading.
-            let turn = match engine.finish(conversation, message, generated).await {
+            let finished = engine.finish(conversation, message, generated).await;
+            // Stored (or failed): a retry of the message may look now.
+            drop(replying);
+            let turn = match finished {
                 Ok(turn) => turn,
                 Err(error) => {
                     tracing::error!(%error, "could not store a streamed reply");

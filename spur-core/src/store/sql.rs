@@ -139,6 +139,7 @@ pub(crate) struct OptionalMessageRow {
 }
 
 /// [`MESSAGE_COLUMNS`] of `alias` as [`OptionalMessageRow`] reads them.
+#[cfg(feature = "postgres")]
 pub(crate) fn optional_message_columns(alias: &str) -> String {
     MESSAGE_COLUMNS
         .split(", ")

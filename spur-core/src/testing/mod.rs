@@ -2,6 +2,8 @@
 //! server, fresh PostgreSQL databases on the real server, a tiny
 //! static embedding model and small PDFs.
 
+#[cfg(feature = "whatsapp")]
+pub mod fake_graph;
 pub mod fake_openai;
 pub mod mcp;
 mod pdf;

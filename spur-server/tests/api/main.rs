@@ -19,3 +19,4 @@ mod queue;
 mod shutdown;
 mod support;
 mod tickets;
+mod whatsapp;

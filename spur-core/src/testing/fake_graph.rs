@@ -1,0 +1,135 @@
+//! A local stand-in for Meta's Graph API (WhatsApp Cloud API's send
+//! endpoint), answering in its documented shapes: `POST
+//! /{phone-number-id}/messages` with a bearer token returns
+//! `{"messaging_product":"whatsapp","contacts":[..],"messages":[{"id":"wamid.."}]}`,
+//! or the Graph error body `{"error":{"message","type","code","fbtrace_id"}}`.
+//! Failures are queued by the test ([`FakeGraph::fail_next`]).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One message the fake took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    pub phone_number_id: String,
+    pub to: String,
+    pub text: String,
+    /// The id it answered with.
+    pub id: String,
+    /// Our message id, echoed back in status webhooks.
+    pub callback_data: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sent: Vec<Sent>,
+    failures: VecDeque<(StatusCode, i64, String)>,
+    requests: usize,
+}
+
+/// The fake's state, shared with the test.
+#[derive(Clone)]
+pub struct FakeGraph {
+    pub url: String,
+    token: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeGraph {
+    /// Serves on a free loopback port; requests must carry `token`.
+    pub async fn start(token: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/v23.0", listener.local_addr()?);
+        let fake = Self {
+            url,
+            token: token.to_string(),
+            inner: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/v23.0/{phone}/messages", post(send))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(fake)
+    }
+
+    /// The next send fails with this HTTP status and Graph error code.
+    pub fn fail_next(&self, status: u16, code: i64, message: &str) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        self.lock()
+            .failures
+            .push_back((status, code, message.to_string()));
+    }
+
+    /// What was sent, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.lock().sent.clone()
+    }
+
+    /// Every request, failed ones too.
+    pub fn requests(&self) -> usize {
+        self.lock().requests
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({"error": {
+        "message": message, "type": "OAuthException", "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": message},
+        "fbtrace_id": "AbCdEf"
+    }});
+    (status, Json(body)).into_response()
+}
+
+async fn send(
+    State(fake): State<FakeGraph>,
+    Path(phone): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut inner = fake.lock();
+    inner.requests += 1;
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", fake.token));
+    if !authorized {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    if body["messaging_product"] != "whatsapp" || body["type"] != "text" {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    }
+    if let Some((status, code, message)) = inner.failures.pop_front() {
+        return graph_error(status, code, &message);
+    }
+    let to = body["to"].as_str().unwrap_or_default().to_string();
+    let id = format!("wamid.out-{}", inner.sent.len() + 1);
+    inner.sent.push(Sent {
+        phone_number_id: phone,
+        to: to.clone(),
+        text: body["text"]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        id: id.clone(),
+        callback_data: body["biz_opaque_callback_data"]
+            .as_str()
+            .map(str::to_string),
+    });
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}],
+        "messages": [{"id": id}]
+    }))
+    .into_response()
+}

@@ -1,0 +1,105 @@
+//! Other channels in the server: the outbox's deliverer (woken by every
+//! reply the engine stores, on any instance when the event bus is shared,
+//! and polling for retries falling due) and the webhooks' secrets.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use secrecy::SecretString;
+use spur_core::channels::delivery::{Deliverer, DeliveryPolicy};
+use spur_core::channels::whatsapp::WhatsAppSender;
+use spur_core::channels::{ChannelSender, OutboxStore};
+use spur_core::clock::Clock;
+use spur_core::conversation::Sender;
+use spur_core::events::{EngineEvent, EventBus};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ConfigError, Settings};
+
+/// How long one send to a channel's API may take.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The webhook's side of WhatsApp.
+pub struct WhatsAppHook {
+    pub verify_token: SecretString,
+    pub app_secret: SecretString,
+}
+
+pub struct Channels {
+    pub whatsapp: Option<WhatsAppHook>,
+    /// Status webhooks move messages on here.
+    pub outbox: Arc<dyn OutboxStore>,
+    pub deliverer: Arc<Deliverer>,
+    /// The time status updates are recorded at.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Starts the deliverer when a channel is configured.
+pub fn start(
+    settings: &Settings,
+    outbox: Arc<dyn OutboxStore>,
+    events: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<Option<Arc<Channels>>, ConfigError> {
+    let Some(whatsapp) = &settings.whatsapp else {
+        return Ok(None);
+    };
+    let sender = WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), SEND_TIMEOUT)
+        .map_err(|e| ConfigError {
+            setting: "META_GRAPH_URL",
+            message: e.to_string(),
+        })?;
+    let senders: Vec<Arc<dyn ChannelSender>> = vec![Arc::new(sender)];
+    let deliverer = Arc::new(Deliverer::new(
+        outbox.clone(),
+        senders,
+        clock.clone(),
+        DeliveryPolicy::default(),
+    ));
+    let running = deliverer.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move { running.run(stop).await });
+    let waker = deliverer.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move { wake_on_replies(events, &waker, stop).await });
+    Ok(Some(Arc::new(Channels {
+        whatsapp: Some(WhatsAppHook {
+            verify_token: whatsapp.verify_token.clone(),
+            app_secret: whatsapp.app_secret.clone(),
+        }),
+        outbox,
+        deliverer,
+        clock,
+    })))
+}
+
+/// Wakes the deliverer whenever something not from a customer is stored
+/// (a reply, an agent's message, a notice): most of it is web chat, where
+/// the look finds nothing, one indexed query.
+async fn wake_on_replies(
+    events: Arc<dyn EventBus>,
+    deliverer: &Deliverer,
+    stop: CancellationToken,
+) {
+    let mut stream = events.subscribe();
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = stream.next() => event,
+        };
+        match event {
+            Some(Ok(EngineEvent::MessageStored { message, .. }))
+                if message.sender != Sender::Customer =>
+            {
+                deliverer.wake();
+            }
+            // Events were dropped: one of them may have been a reply.
+            Some(Err(_)) => deliverer.wake(),
+            Some(Ok(_)) => {}
+            None => return,
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Channels other than the web chat: WhatsApp numbers from the environment
+//! (one) or the TOML file's `[[channels.whatsapp]]` (several), their
+//! access tokens read from environment variables named there.
+
+use secrecy::{ExposeSecret, SecretString};
+use spur_core::channels::whatsapp::{DEFAULT_GRAPH_URL, WhatsAppAccount};
+
+use super::{ConfigError, bad};
+
+/// `[channels]` in the TOML file.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsFile {
+    pub whatsapp: Vec<WhatsAppNumber>,
+}
+
+/// One WhatsApp number of `[[channels.whatsapp]]`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppNumber {
+    pub phone_number_id: String,
+    /// The environment variable holding its access token (secrets stay
+    /// out of files).
+    pub access_token_env: String,
+}
+
+/// WhatsApp, when configured: the webhook's secrets and the numbers replies
+/// go out from.
+pub struct WhatsAppSettings {
+    /// Meta's subscription handshake must present it.
+    pub verify_token: SecretString,
+    /// Every webhook POST is signed with it.
+    pub app_secret: SecretString,
+    pub graph_url: String,
+    pub accounts: Vec<WhatsAppAccount>,
+}
+
+impl std::fmt::Debug for WhatsAppSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppSettings")
+            .field("graph_url", &self.graph_url)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the environment (or flags) said about WhatsApp.
+pub struct WhatsAppInput {
+    pub verify_token: Option<SecretString>,
+    pub app_secret: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    pub phone_number_id: Option<String>,
+    pub graph_url: Option<String>,
+}
+
+/// WhatsApp's settings, or `None` when nothing about it is set; part of a
+/// configuration is an error naming what is missing.
+pub fn whatsapp(
+    input: WhatsAppInput,
+    file: &ChannelsFile,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<WhatsAppSettings>, ConfigError> {
+    let set = |s: &Option<SecretString>| s.as_ref().is_some_and(|s| !s.expose_secret().is_empty());
+    let mut accounts = Vec::new();
+    match (&input.phone_number_id, &input.access_token) {
+        (Some(id), Some(token)) if !id.is_empty() && set(&Some(token.clone())) => {
+            accounts.push(account(
+                id,
+                token.expose_secret(),
+                "WHATSAPP_PHONE_NUMBER_ID",
+            )?);
+        }
+        (None, None) => {}
+        (Some(_), _) => {
+            return Err(bad(
+                "WHATSAPP_ACCESS_TOKEN",
+                "is needed with WHATSAPP_PHONE_NUMBER_ID",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "WHATSAPP_PHONE_NUMBER_ID",
+                "is needed with WHATSAPP_ACCESS_TOKEN",
+            ));
+        }
+    }
+    for number in &file.whatsapp {
+        let token = env(&number.access_token_env)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                bad(
+                    "channels.whatsapp",
+                    format!(
+                        "{} is not set (access_token_env of {})",
+                        number.access_token_env, number.phone_number_id
+                    ),
+                )
+            })?;
+        accounts.push(account(
+            &number.phone_number_id,
+            &token,
+            "channels.whatsapp",
+        )?);
+    }
+    if accounts.is_empty() && !set(&input.verify_token) && !set(&input.app_secret) {
+        return Ok(None);
+    }
+    let verify_token = input
+        .verify_token
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| {
+            bad(
+                "WHATSAPP_VERIFY_TOKEN",
+                "is needed to receive WhatsApp messages",
+            )
+        })?;
+    let app_secret = input
+        .app_secret
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| {
+            bad(
+                "WHATSAPP_APP_SECRET",
+                "is needed to check WhatsApp's signatures",
+            )
+        })?;
+    if accounts.is_empty() {
+        return Err(bad(
+            "WHATSAPP_PHONE_NUMBER_ID",
+            "no WhatsApp number to answer from",
+        ));
+    }
+    let mut ids: Vec<&str> = accounts
+        .iter()
+        .map(|a| a.phone_number_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(bad(
+            "channels.whatsapp",
+            "a phone_number_id is listed twice",
+        ));
+    }
+    let graph_url = input
+        .graph_url
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_GRAPH_URL.into());
+    if !(graph_url.starts_with("https://") || graph_url.starts_with("http://")) {
+        return Err(bad("META_GRAPH_URL", "must be an http(s) URL"));
+    }
+    Ok(Some(WhatsAppSettings {
+        verify_token,
+        app_secret,
+        graph_url,
+        accounts,
+    }))
+}
+
+fn account(id: &str, token: &str, setting: &'static str) -> Result<WhatsAppAccount, ConfigError> {
+    // The id goes into the Graph URL's path.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(
+            setting,
+            format!("{id:?} is not a phone-number id (digits)"),
+        ));
+    }
+    Ok(WhatsAppAccount {
+        phone_number_id: id.to_string(),
+        access_token: token.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> WhatsAppInput {
+        WhatsAppInput {
+            verify_token: Some("v".to_string().into()),
+            app_secret: Some("s".to_string().into()),
+            access_token: Some("t".to_string().into()),
+            phone_number_id: Some("1065".into()),
+            graph_url: None,
+        }
+    }
+
+    #[test]
+    fn one_number_from_the_environment_and_more_from_the_file() {
+        let file = ChannelsFile {
+            whatsapp: vec![WhatsAppNumber {
+                phone_number_id: "2000".into(),
+                access_token_env: "SECOND_TOKEN".into(),
+            }],
+        };
+        let env = |name: &str| (name == "SECOND_TOKEN").then(|| "t2".to_string());
+        let settings = whatsapp(input(), &file, env).unwrap().unwrap();
+        let ids: Vec<_> = settings
+            .accounts
+            .iter()
+            .map(|a| a.phone_number_id.as_str())
+            .collect();
+        assert_eq!(ids, ["1065", "2000"]);
+        assert_eq!(settings.accounts[1].access_token, "t2");
+        assert_eq!(settings.graph_url, DEFAULT_GRAPH_URL);
+        assert!(
+            !format!("{settings:?}").contains("t2"),
+            "tokens stay out of logs"
+        );
+    }
+
+    #[test]
+    fn nothing_set_is_off_and_half_set_names_what_is_missing() {
+        let none = WhatsAppInput {
+            verify_token: None,
+            app_secret: None,
+            access_token: None,
+            phone_number_id: None,
+            graph_url: None,
+        };
+        assert!(
+            whatsapp(none, &ChannelsFile::default(), |_| None)
+                .unwrap()
+                .is_none()
+        );
+        let missing = |input: WhatsAppInput| {
+            whatsapp(input, &ChannelsFile::default(), |_| None)
+                .unwrap_err()
+                .setting
+        };
+        assert_eq!(
+            missing(WhatsAppInput {
+                app_secret: None,
+                ..input()
+            }),
+            "WHATSAPP_APP_SECRET"
+        );
+        assert_eq!(
+            missing(WhatsAppInput {
+                verify_token: None,
+                ..input()
+            }),
+            "WHATSAPP_VERIFY_TOKEN"
+        );
+        assert_eq!(
+            missing(WhatsAppInput {
+                access_token: None,
+                ..input()
+            }),
+            "WHATSAPP_ACCESS_TOKEN"
+        );
+        assert_eq!(
+            missing(WhatsAppInput {
+                phone_number_id: Some("../x".into()),
+                ..input()
+            }),
+            "WHATSAPP_PHONE_NUMBER_ID"
+        );
+        let unset = ChannelsFile {
+            whatsapp: vec![WhatsAppNumber {
+                phone_number_id: "2000".into(),
+                access_token_env: "NOT_SET".into(),
+            }],
+        };
+        assert_eq!(
+            whatsapp(input(), &unset, |_| None).unwrap_err().setting,
+            "channels.whatsapp"
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! WhatsApp through the server: Meta's handshake, signed deliveries (and
+//! forged ones), redeliveries, replies out through the outbox to a stand-in
+//! Graph API, retries, the 24-hour window, status updates.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use spur_core::channels::{DeliveryState, ExternalThread};
+use spur_core::conversation::Conversation;
+use spur_core::testing::fake_graph::FakeGraph;
+use spur_server::config::Options;
+
+use crate::support::{Server, postgres_options, sqlite_options};
+
+const APP_SECRET: &str = "meta-app-secret-for-tests";
+const VERIFY_TOKEN: &str = "verify-me";
+const ACCESS_TOKEN: &str = "EAAG-access-token";
+const NUMBER: &str = "106540352242922";
+
+async fn whatsapp_server(options: Options) -> (Server, FakeGraph) {
+    let graph = FakeGraph::start(ACCESS_TOKEN).await.unwrap();
+    let server = Server::start(Options {
+        whatsapp_verify_token: Some(VERIFY_TOKEN.to_string().into()),
+        whatsapp_app_secret: Some(APP_SECRET.to_string().into()),
+        whatsapp_access_token: Some(ACCESS_TOKEN.to_string().into()),
+        whatsapp_phone_number_id: Some(NUMBER.into()),
+        meta_graph_url: Some(graph.url.clone()),
+        ..options
+    })
+    .await;
+    (server, graph)
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A delivery in Meta's shape: `messages` and `statuses` of one number.
+fn delivery(messages: Value, statuses: Value) -> Vec<u8> {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+            "contacts": [{"profile": {"name": "Sheena"}, "wa_id": "16505551234"}],
+            "messages": messages,
+            "statuses": statuses
+        }
+    }]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn text_message(from: &str, id: &str, text: &str) -> Value {
+    json!([{"from": from, "id": id, "timestamp": "1749416383", "type": "text", "text": {"body": text}}])
+}
+
+async fn post_signed(server: &Server, body: &[u8], signature: Option<&str>) -> u16 {
+    let mut request = server
+        .client
+        .post(server.url("/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn deliver(server: &Server, body: &[u8]) {
+    let status = post_signed(server, body, Some(&signature(APP_SECRET, body))).await;
+    assert_eq!(status, 200);
+}
+
+async fn thread_conversation(server: &Server, customer: &str) -> Option<Conversation> {
+    let address = ExternalThread::new("whatsapp", NUMBER, customer).address();
+    server
+        .state
+        .engine
+        .store()
+        .conversation_by_thread(&address)
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 20 s) until the stand-in Graph API has taken `count` messages.
+async fn sent(graph: &FakeGraph, count: usize) -> Vec<spur_core::testing::fake_graph::Sent> {
+    for _ in 0..200 {
+        let sent = graph.sent();
+        if sent.len() >= count {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{count} messages were not sent: {:?}", graph.sent());
+}
+
+async fn deliveries(
+    server: &Server,
+    conversation: &Conversation,
+) -> Vec<(DeliveryState, i64, Option<String>)> {
+    let channels = server.state.channels.as_ref().unwrap();
+    channels
+        .outbox
+        .deliveries(conversation.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.state, d.attempts, d.error))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_echoes_the_challenge_only_for_the_verify_token() {
+    let (server, _graph) = whatsapp_server(sqlite_options()).await;
+    let handshake = |token: &str| {
+        server.url(&format!(
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+        ))
+    };
+    let response = server
+        .client
+        .get(handshake(VERIFY_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "1158201444");
+    let forged = server.client.get(handshake("guess")).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(server.get("/webhooks/whatsapp").await.status(), 403);
+
+    // A server without WhatsApp has no such route to speak of.
+    let plain = Server::start(sqlite_options()).await;
+    assert_eq!(plain.get("/webhooks/whatsapp").await.status(), 404);
+    let body = delivery(text_message("16505551234", "wamid.x", "hi"), json!([]));
+    assert_eq!(
+        post_signed(&plain, &body, Some(&signature(APP_SECRET, &body))).await,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_or_forged_deliveries_are_refused_and_store_nothing() {
+    let (server, graph) = whatsapp_server(sqlite_options()).await;
+    let body = delivery(
+        text_message("16505551234", "wamid.forged", "Do you ship to India?"),
+        json!([]),
+    );
+    let other = delivery(text_message("16505551234", "wamid.other", "hi"), json!([]));
+    for signature in [
+        None,
+        Some(signature("another-apps-secret", &body)),
+        Some(signature(APP_SECRET, &other)),
+        Some("sha256=".to_string()),
+        Some(signature(APP_SECRET, &body).replace("sha256=", "sha1=")),
+    ] {
+        assert_eq!(post_signed(&server, &body, signature.as_deref()).await, 401);
+    }
+    assert!(thread_conversation(&server, "16505551234").await.is_none());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(graph.requests(), 0, "nothing was answered");
+}
+
+async fn answered_once(options: Options) {
+    let (server, graph) = whatsapp_server(options).await;
+    let body = delivery(
+        text_message(
+            "16505551234",
+            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQ=",
+            "Do you ship to India?",
+        ),
+        json!([]),
+    );
+    // Meta delivers again when unsure: three times here, two at once.
+    let (a, b) = tokio::join!(deliver(&server, &body), deliver(&server, &body));
+    let ((), ()) = (a, b);
+    deliver(&server, &body).await;
+    let sent = sent(&graph, 1).await;
+    assert_eq!(sent[0].to, "16505551234");
+    assert_eq!(sent[0].phone_number_id, NUMBER);
+    assert!(sent[0].text.contains("India"), "{}", sent[0].text);
+    let conversation = thread_conversation(&server, "16505551234").await.unwrap();
+    assert_eq!(conversation.channel, "whatsapp");
+    assert_eq!(conversation.metadata["name"], "Sheena");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        graph.sent().len(),
+        1,
+        "one reply, however often delivered: {:?} {:?}",
+        graph.sent(),
+        server
+            .state
+            .engine
+            .history(conversation.session_id, None, 10)
+            .await
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.sender, m.text.clone(), m.idempotency_key.clone()))
+            .collect::<Vec<_>>()
+    );
+    let history = server
+        .state
+        .engine
+        .history(conversation.session_id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.messages.len(), 2);
+    assert_eq!(
+        sent[0].callback_data,
+        Some(history.messages[1].id.to_string())
+    );
+    assert_eq!(
+        deliveries(&server, &conversation).await,
+        vec![(DeliveryState::Sent, 1, None)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_answered_once_however_often_delivered_on_sqlite() {
+    answered_once(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_answered_once_however_often_delivered_on_postgres() {
+    answered_once(postgres_options().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_send_is_retried_and_statuses_move_it_on_in_order() {
+    let (server, graph) = whatsapp_server(sqlite_options()).await;
+    graph.fail_next(500, 1, "An unknown error occurred");
+    deliver(
+        &server,
+        &delivery(
+            text_message("16505550001", "wamid.r1", "Do you ship to India?"),
+            json!([]),
+        ),
+    )
+    .await;
+    let sent = sent(&graph, 1).await;
+    assert_eq!(graph.requests(), 2, "one failure, one retry");
+    let conversation = thread_conversation(&server, "16505550001").await.unwrap();
+    assert_eq!(
+        deliveries(&server, &conversation).await,
+        vec![(
+            DeliveryState::Sent,
+            2,
+            Some("1: An unknown error occurred".into())
+        )]
+    );
+    // Statuses arrive out of order: read, then a late delivered.
+    let status = |state: &str| json!([{"id": sent[0].id, "status": state, "timestamp": "1749416390", "recipient_id": "16505550001"}]);
+    deliver(&server, &delivery(json!([]), status("read"))).await;
+    deliver(&server, &delivery(json!([]), status("delivered"))).await;
+    assert_eq!(
+        deliveries(&server, &conversation).await[0].0,
+        DeliveryState::Read
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_window_a_reply_fails_without_retries_and_says_why() {
+    let (server, graph) = whatsapp_server(sqlite_options()).await;
+    graph.fail_next(400, 131047, "Re-engagement message");
+    deliver(
+        &server,
+        &delivery(
+            text_message("16505550002", "wamid.w1", "Do you ship to India?"),
+            json!([]),
+        ),
+    )
+    .await;
+    let conversation = thread_conversation(&server, "16505550002").await.unwrap();
+    let mut states = Vec::new();
+    for _ in 0..100 {
+        states = deliveries(&server, &conversation).await;
+        if states.first().is_some_and(|s| s.0 == DeliveryState::Failed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (state, attempts, error) = states[0].clone();
+    assert_eq!((state, attempts), (DeliveryState::Failed, 1));
+    assert!(error.unwrap().contains("131047"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(graph.requests(), 1, "not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
+    let (server, graph) = whatsapp_server(sqlite_options()).await;
+    deliver(
+        &server,
+        &delivery(
+            text_message(
+                "16505550003",
+                "wamid.h1",
+                "I want to talk to a human please",
+            ),
+            json!([]),
+        ),
+    )
+    .await;
+    let notice = sent(&graph, 1).await;
+    assert!(
+        notice[0].text.contains("support team") || notice[0].text.contains("person"),
+        "{}",
+        notice[0].text
+    );
+    let conversation = thread_conversation(&server, "16505550003").await.unwrap();
+    let admin = server.admin_token().await;
+    let (_, ana) = server.agent(&admin, "ana@shop.example").await;
+    let id = conversation.id;
+    let (status, _) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .post_as(
+            &ana,
+            &format!("/v1/agent/conversations/{id}/reply"),
+            json!({"text": "Hi Sheena, Ana here. How can I help?"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = sent(&graph, 2).await;
+    assert!(sent[1].text.contains("Ana here"), "{:?}", sent);
+    assert_eq!(sent[1].to, "16505550003");
+}
