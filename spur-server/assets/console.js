@@ -185,6 +185,7 @@ async function openConversation(id) {
   $('conv-head').replaceChildren(
     el('strong', { textContent: 'Conversation ' + c.id.slice(-8) + ' ' }),
     el('span', { className: 'badge ' + c.status, id: 'conv-status', textContent: c.status }),
+    c.channel !== 'web' ? el('span', { className: 'badge channel', id: 'conv-channel', textContent: c.channel }) : '',
     el('div', { className: 'meta', id: 'classification', textContent: cls
       ? `${cls.category} · ${cls.priority} priority · ${Math.round(cls.confidence * 100)}% confidence` : 'not classified' }),
     el('div', { className: 'meta', id: 'escalation', textContent: c.escalationReason ? 'Handed over: ' + c.escalationReason.replaceAll('_', ' ') : '' }),
@@ -197,10 +198,20 @@ async function openConversation(id) {
   showConversationTicket(id);
   const log = $('messages');
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  // On WhatsApp and the like: where each message to the customer is.
+  const delivery = new Map((c.deliveries || []).map((d) => [d.messageId, d]));
+  const ticks = { queued: '· queued', sending: '· sending', sent: '· ✓ sent', delivered: '· ✓✓ delivered', read: '· ✓✓ read' };
   const messages = c.messages.map((m) => {
     const div = el('div', { className: 'msg', textContent: m.text });
     div.dataset.sender = m.sender;
     div.append(el('span', { className: 'meta', textContent: `${m.sender} · ${time(m.createdAt)}${m.meta && m.meta.usedFallback ? ' · fallback' : ''}` }));
+    const d = delivery.get(m.id);
+    if (d) {
+      const failed = d.state === 'failed';
+      const span = el('span', { className: 'meta delivery' + (failed ? ' failed' : ''), textContent: failed ? ` · not delivered: ${d.error || 'unknown error'}` : ` ${ticks[d.state] || d.state}` });
+      span.dataset.state = d.state;
+      div.append(span);
+    }
     const tools = toolCalls(m.meta);
     if (tools) div.append(tools);
     return [m.createdAt, div];

@@ -73,6 +73,15 @@ impl Pass {
     }
 }
 
+/// How a channel's last send went, for readiness probes: `None` before the
+/// first send; a failure that concerns one customer (the reply window)
+/// says nothing about the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelHealth {
+    Ok,
+    Failing,
+}
+
 /// The outbox's sender: one per process is enough (several, in several
 /// processes, share the work through the leases).
 pub struct Deliverer {
@@ -81,6 +90,7 @@ pub struct Deliverer {
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
     wake: Notify,
+    health: std::sync::Mutex<HashMap<String, ChannelHealth>>,
 }
 
 impl Deliverer {
@@ -100,6 +110,31 @@ impl Deliverer {
             clock,
             policy,
             wake: Notify::new(),
+            health: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Each configured channel and how its last send went (`None`: none yet).
+    pub fn health(&self) -> Vec<(String, Option<ChannelHealth>)> {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let mut channels: Vec<_> = self
+            .senders
+            .keys()
+            .map(|channel| (channel.clone(), health.get(channel).copied()))
+            .collect();
+        channels.sort_by(|a, b| a.0.cmp(&b.0));
+        channels
+    }
+
+    fn note(&self, channel: &str, outcome: &Result<String, SendError>) {
+        let health = match outcome {
+            Ok(_) => ChannelHealth::Ok,
+            Err(SendError::OutsideWindow(_)) => return,
+            Err(_) => ChannelHealth::Failing,
+        };
+        if self.senders.contains_key(channel) {
+            let mut map = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            map.insert(channel.to_string(), health);
         }
     }
 
@@ -175,6 +210,7 @@ impl Deliverer {
         pass: &mut Pass,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
+        self.note(&item.thread.channel, &outcome);
         match outcome {
             Ok(provider_id) => {
                 self.store

@@ -6,6 +6,7 @@ mod model;
 mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
+pub(crate) use model::CHANNEL_THREAD;
 pub use model::{
     CannedReply, Conversation, Gap, Message, MessageMeta, Note, PendingAction, Sender, Source,
     Status, TextTokens, ToolRecord,

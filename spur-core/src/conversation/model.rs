@@ -88,7 +88,19 @@ pub struct Conversation {
     pub updated_at: OffsetDateTime,
 }
 
+/// Where a conversation keeps the external thread it lives on
+/// ([`crate::channels::ExternalThread::address`]); only the engine writes it.
+pub(crate) const CHANNEL_THREAD: &str = "channel_thread";
+
 impl Conversation {
+    /// The other channel's thread this conversation lives on (a WhatsApp
+    /// number and the customer's id there), if any.
+    pub fn channel_thread(&self) -> Option<crate::channels::ExternalThread> {
+        self.metadata[CHANNEL_THREAD]
+            .as_str()
+            .and_then(crate::channels::ExternalThread::parse)
+    }
+
     pub fn state(&self) -> super::ConversationState {
         super::ConversationState {
             status: self.status,

@@ -118,12 +118,22 @@ async fn what_the_assistant_cannot_read_is_answered_in_words() {
 #[tokio::test]
 async fn agents_and_notices_go_out_through_the_outbox_but_web_chats_never_do() {
     let store = Arc::new(MemoryStore::new());
-    let engine = engine(store.clone());
+    // A Sunday: the demo shop's people are out, so a web chat would be
+    // offered the email form.
+    let sunday = time::macros::datetime!(2026-12-06 12:00 UTC);
+    let engine = SupportEngine::builder()
+        .store(store.clone())
+        .clock(Arc::new(crate::clock::FixedClock(sunday)))
+        .build();
     let turn = engine
         .receive(text(&customer(5), "wamid.p", "I want to talk to a human"))
         .await
         .unwrap();
-    assert!(turn.notice.is_some(), "handed over");
+    let notice = turn.notice.clone().expect("handed over");
+    assert!(
+        !notice.meta.ask_email,
+        "the person answers on WhatsApp: no email form offered"
+    );
     engine.claim(turn.conversation.id, "ana").await.unwrap();
     engine
         .agent_reply(turn.conversation.id, "ana", "Hi, Ana here")
@@ -211,8 +221,11 @@ async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
         ..DeliveryPolicy::default()
     };
     let deliverer = Deliverer::new(store.clone(), vec![sender.clone()], clock.clone(), policy);
+    use crate::channels::delivery::ChannelHealth;
+    assert_eq!(deliverer.health(), vec![("whatsapp".to_string(), None)]);
     let pass = deliverer.deliver_due().await.unwrap();
     assert_eq!((pass.sent, pass.retried), (0, 1), "the notice failed once");
+    assert_eq!(deliverer.health()[0].1, Some(ChannelHealth::Failing));
     assert!(
         sender.sent.lock().unwrap().is_empty(),
         "the agent's reply waits for it"
@@ -222,6 +235,7 @@ async fn the_deliverer_retries_in_order_and_gives_up_in_the_end() {
     deliverer.deliver_due().await.unwrap();
     let sent = sender.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(deliverer.health()[0].1, Some(ChannelHealth::Ok));
     assert_eq!(sent[1], "Ana here", "in the order they were written");
     let states: Vec<_> = store
         .deliveries(turn.conversation.id)

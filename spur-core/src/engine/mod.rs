@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use crate::channels::{InboundEvent, MessageKind};
 use crate::classify::LocalClassifier;
 use crate::clock::{Clock, IdGenerator};
+use crate::conversation::CHANNEL_THREAD;
 use crate::conversation::{
     CannedReply, Conversation, ConversationId, ConversationState, Event, Message, MessageId,
     MessageMeta, Note, Sender, SessionId, Status, TransitionError, transition,
@@ -761,8 +762,11 @@ impl SupportEngine {
         let facts = current.knowledge.facts();
         let shop = facts.display_name();
         let availability = facts.availability(self.now());
+        // On another channel the person's answer reaches the customer
+        // there, whenever it comes: no address to ask for.
         let ask_email = availability != Availability::Open
             && conversation.contact_email().is_none()
+            && conversation.channel_thread().is_none()
             && !texts.email_offer.trim().is_empty();
         let mut text = match availability {
             Availability::Open => texts.render(&texts.handoff_reply, shop),
@@ -1217,9 +1221,6 @@ impl SupportEngine {
 
 /// Where a conversation keeps the customer it was started for.
 const VERIFIED_CUSTOMER: &str = "verified_customer";
-/// Where a conversation keeps the external thread it lives on
-/// ([`ExternalThread::address`]).
-const CHANNEL_THREAD: &str = "channel_thread";
 
 /// The external thread a conversation's replies are delivered to, if any.
 pub(crate) fn delivery_address(conversation: &Conversation) -> Option<String> {

@@ -250,6 +250,11 @@ pub struct ConversationDetail {
     pub customer: super::customer::CustomerView,
     /// Pass as `before` for older messages.
     pub next_before: Option<i64>,
+    /// On another channel (WhatsApp...): where each message bound for the
+    /// customer is (queued, sending, sent, delivered, read, or failed with
+    /// the provider's error), by `messageId`; empty for web chats.
+    #[schema(value_type = Vec<Object>)]
+    pub deliveries: Vec<spur_core::channels::Delivery>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -318,6 +323,10 @@ pub async fn conversation(
             .collect(),
         customer: super::customer::customer(&state, &conversation).await?,
         next_before: page.next_before,
+        deliveries: match (&state.channels, conversation.channel_thread()) {
+            (Some(channels), Some(_)) => channels.outbox.deliveries(conversation.id).await?,
+            _ => Vec::new(),
+        },
     }))
 }
 

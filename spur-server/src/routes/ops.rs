@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use spur_core::channels::delivery::ChannelHealth;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorBody};
@@ -35,6 +36,18 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
                     status = "degraded";
                 }
                 dependencies["redis"] = json!(if up.is_ok() { "ok" } else { "unreachable" });
+            }
+            // A channel's trouble (a bad token, its API down) is reported,
+            // never a reason to take this instance out: the web chat and
+            // the other channels still work, and the outbox keeps the replies.
+            if let Some(channels) = &state.channels {
+                for (channel, health) in channels.deliverer.health() {
+                    dependencies[channel] = json!(match health {
+                        None => "idle",
+                        Some(ChannelHealth::Ok) => "ok",
+                        Some(ChannelHealth::Failing) => "failing",
+                    });
+                }
             }
             Ok(Json(
                 json!({"status": status, "dependencies": dependencies}),

@@ -117,6 +117,8 @@ async fn deliveries(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handshake_echoes_the_challenge_only_for_the_verify_token() {
     let (server, _graph) = whatsapp_server(sqlite_options()).await;
+    let ready = server.get_json("/readyz").await;
+    assert_eq!(ready["dependencies"]["whatsapp"], "idle", "{ready}");
     let handshake = |token: &str| {
         server.url(&format!(
             "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
@@ -245,6 +247,9 @@ async fn a_failed_send_is_retried_and_statuses_move_it_on_in_order() {
     .await;
     let sent = sent(&graph, 1).await;
     assert_eq!(graph.requests(), 2, "one failure, one retry");
+    let ready = server.get_json("/readyz").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["dependencies"]["whatsapp"], "ok", "{ready}");
     let conversation = thread_conversation(&server, "16505550001").await.unwrap();
     assert_eq!(
         deliveries(&server, &conversation).await,
@@ -336,4 +341,19 @@ async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
     let sent = sent(&graph, 2).await;
     assert!(sent[1].text.contains("Ana here"), "{:?}", sent);
     assert_eq!(sent[1].to, "16505550003");
+    // The console sees where each went.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let detail = server
+        .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
+        .await;
+    assert_eq!(detail["channel"], "whatsapp");
+    let states: Vec<&str> = detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["sent", "sent"], "{detail}");
+    let agent_reply = detail["messages"].as_array().unwrap().last().unwrap()["id"].clone();
+    assert_eq!(detail["deliveries"][1]["messageId"], agent_reply);
 }
