@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use secrecy::SecretString;
 use spur_core::channels::delivery::{Deliverer, DeliveryPolicy};
+use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MessengerSender};
 use spur_core::channels::whatsapp::WhatsAppSender;
 use spur_core::channels::{ChannelSender, OutboxStore};
 use spur_core::clock::Clock;
@@ -20,14 +21,16 @@ use crate::config::{ConfigError, Settings};
 /// How long one send to a channel's API may take.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The webhook's side of WhatsApp.
-pub struct WhatsAppHook {
+/// A webhook's secrets: the handshake's token, the signing app secret.
+pub struct Hook {
     pub verify_token: SecretString,
     pub app_secret: SecretString,
 }
 
 pub struct Channels {
-    pub whatsapp: Option<WhatsAppHook>,
+    pub whatsapp: Option<Hook>,
+    /// Messenger and Instagram (one Meta app).
+    pub meta: Option<Hook>,
     /// Status webhooks move messages on here.
     pub outbox: Arc<dyn OutboxStore>,
     pub deliverer: Arc<Deliverer>,
@@ -44,15 +47,30 @@ pub fn start(
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<Option<Arc<Channels>>, ConfigError> {
-    let Some(whatsapp) = &settings.whatsapp else {
-        return Ok(None);
+    let unreadable = |e: spur_core::channels::SendClientError| ConfigError {
+        setting: "META_GRAPH_URL",
+        message: e.to_string(),
     };
-    let sender = WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), SEND_TIMEOUT)
-        .map_err(|e| ConfigError {
-            setting: "META_GRAPH_URL",
-            message: e.to_string(),
-        })?;
-    let senders: Vec<Arc<dyn ChannelSender>> = vec![Arc::new(sender)];
+    let mut senders: Vec<Arc<dyn ChannelSender>> = Vec::new();
+    if let Some(whatsapp) = &settings.whatsapp {
+        let sender =
+            WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), SEND_TIMEOUT)
+                .map_err(unreadable)?;
+        senders.push(Arc::new(sender));
+    }
+    if let Some(meta) = &settings.meta {
+        for channel in [MESSENGER, INSTAGRAM] {
+            if meta.accounts.iter().any(|a| a.channel == channel) {
+                let sender =
+                    MessengerSender::new(channel, &meta.graph_url, &meta.accounts, SEND_TIMEOUT)
+                        .map_err(unreadable)?;
+                senders.push(Arc::new(sender));
+            }
+        }
+    }
+    if senders.is_empty() {
+        return Ok(None);
+    }
     let deliverer = Arc::new(Deliverer::new(
         outbox.clone(),
         senders,
@@ -66,9 +84,13 @@ pub fn start(
     let stop = shutdown.clone();
     tasks.spawn(async move { wake_on_replies(events, &waker, stop).await });
     Ok(Some(Arc::new(Channels {
-        whatsapp: Some(WhatsAppHook {
-            verify_token: whatsapp.verify_token.clone(),
-            app_secret: whatsapp.app_secret.clone(),
+        whatsapp: settings.whatsapp.as_ref().map(|w| Hook {
+            verify_token: w.verify_token.clone(),
+            app_secret: w.app_secret.clone(),
+        }),
+        meta: settings.meta.as_ref().map(|m| Hook {
+            verify_token: m.verify_token.clone(),
+            app_secret: m.app_secret.clone(),
         }),
         outbox,
         deliverer,

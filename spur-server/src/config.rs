@@ -13,7 +13,7 @@ use serde::Deserialize;
 use spur_core::facts::{ShopFacts, WeeklyHours};
 
 mod channels;
-pub use channels::{ChannelsFile, WhatsAppNumber, WhatsAppSettings};
+pub use channels::{ChannelsFile, MetaAccountFile, MetaSettings, WhatsAppNumber, WhatsAppSettings};
 
 /// `[tools]` in the TOML file.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
@@ -307,6 +307,24 @@ pub struct Options {
     /// Meta's Graph API base (default `https://graph.facebook.com/v23.0`).
     #[arg(long, env = "META_GRAPH_URL", global = true)]
     pub meta_graph_url: Option<String>,
+    /// Messenger and Instagram: the token Meta's subscription handshake presents.
+    #[arg(long, env = "META_VERIFY_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub meta_verify_token: Option<SecretString>,
+    /// Messenger and Instagram: the Meta app's secret, which signs every webhook POST.
+    #[arg(long, env = "META_APP_SECRET", hide_env_values = true, global = true, value_parser = secret)]
+    pub meta_app_secret: Option<SecretString>,
+    /// Messenger: the Facebook Page's id (more: `[[channels.messenger]]`).
+    #[arg(long, env = "MESSENGER_PAGE_ID", global = true)]
+    pub messenger_page_id: Option<String>,
+    /// Messenger: the Page's access token.
+    #[arg(long, env = "MESSENGER_ACCESS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub messenger_access_token: Option<SecretString>,
+    /// Instagram: the professional account's id (more: `[[channels.instagram]]`).
+    #[arg(long, env = "INSTAGRAM_ACCOUNT_ID", global = true)]
+    pub instagram_account_id: Option<String>,
+    /// Instagram: the account's access token.
+    #[arg(long, env = "INSTAGRAM_ACCESS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub instagram_access_token: Option<SecretString>,
     /// `[[channels.whatsapp]]` in the TOML file: more numbers, each
     /// `phone_number_id` and `access_token_env`. File only.
     #[arg(skip)]
@@ -496,6 +514,8 @@ pub struct Settings {
     pub event_bus: EventBusSettings,
     /// WhatsApp, when configured.
     pub whatsapp: Option<WhatsAppSettings>,
+    /// Messenger and Instagram, when configured.
+    pub meta: Option<MetaSettings>,
 }
 
 /// Where engine events (messages, status changes, typing) reach the live
@@ -812,19 +832,35 @@ impl Settings {
                 ));
             }
         };
+        let channels_file = o.channels.or(file.channels).unwrap_or_default();
+        let graph_url = o.meta_graph_url.or(file.meta_graph_url);
         let whatsapp = channels::whatsapp(
             channels::WhatsAppInput {
                 verify_token: o.whatsapp_verify_token.or(file.whatsapp_verify_token),
                 app_secret: o.whatsapp_app_secret.or(file.whatsapp_app_secret),
                 access_token: o.whatsapp_access_token.or(file.whatsapp_access_token),
                 phone_number_id: o.whatsapp_phone_number_id.or(file.whatsapp_phone_number_id),
-                graph_url: o.meta_graph_url.or(file.meta_graph_url),
+                graph_url: graph_url.clone(),
             },
-            &o.channels.or(file.channels).unwrap_or_default(),
+            &channels_file,
+            |name| std::env::var(name).ok(),
+        )?;
+        let meta = channels::meta(
+            channels::MetaInput {
+                verify_token: o.meta_verify_token.or(file.meta_verify_token),
+                app_secret: o.meta_app_secret.or(file.meta_app_secret),
+                messenger_page_id: o.messenger_page_id.or(file.messenger_page_id),
+                messenger_access_token: o.messenger_access_token.or(file.messenger_access_token),
+                instagram_account_id: o.instagram_account_id.or(file.instagram_account_id),
+                instagram_access_token: o.instagram_access_token.or(file.instagram_access_token),
+                graph_url,
+            },
+            &channels_file,
             |name| std::env::var(name).ok(),
         )?;
         Ok(Self {
             whatsapp,
+            meta,
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -989,6 +1025,7 @@ impl std::fmt::Debug for Settings {
             .field("classify_rate_limit", &self.classify_rate_limit)
             .field("event_bus", &self.event_bus)
             .field("whatsapp", &self.whatsapp)
+            .field("meta", &self.meta)
             .finish()
     }
 }

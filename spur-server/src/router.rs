@@ -24,7 +24,7 @@ use tracing::Level;
 use crate::error::ApiError;
 use crate::routes::{
     admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
-    knowledge_web, notes, ops, reopen, tickets, users, whatsapp,
+    knowledge_web, notes, ops, reopen, tickets, users, webhooks,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -92,7 +92,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/classify", post(classify::classify))
         .route(
             "/webhooks/whatsapp",
-            get(whatsapp::verify).post(whatsapp::receive),
+            get(webhooks::whatsapp_verify).post(webhooks::whatsapp_receive),
+        )
+        .route(
+            "/webhooks/meta",
+            get(webhooks::meta_verify).post(webhooks::meta_receive),
         );
     // The tickets API, versioned and at the seed ticket backend's paths.
     let tickets_routes: [(&str, MethodRouter<AppState>); 4] = [

@@ -13,11 +13,19 @@
 pub mod conformance;
 #[cfg(feature = "runtime")]
 pub mod delivery;
+#[cfg(feature = "meta")]
+pub mod graph;
+#[cfg(feature = "meta")]
+pub mod messenger;
 mod outbox;
-#[cfg(feature = "whatsapp")]
+#[cfg(feature = "meta")]
 pub mod whatsapp;
 
 use serde::{Deserialize, Serialize};
+
+/// Why a channel's HTTP client could not be built.
+#[cfg(feature = "meta")]
+pub type SendClientError = reqwest::Error;
 
 pub use outbox::{Delivery, DeliveryState, OutboxItem, OutboxStore, StatusUpdate};
 

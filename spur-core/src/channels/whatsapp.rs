@@ -1,5 +1,4 @@
-//! WhatsApp Cloud API: the webhook's verification handshake and signature,
-//! its payload read into [`InboundEvent`]s and [`StatusUpdate`]s, and the
+//! WhatsApp Cloud API: the webhook's payload read into [`InboundEvent`]s and [`StatusUpdate`]s, and the
 //! [`ChannelSender`] that posts replies to `/{phone-number-id}/messages`.
 //!
 //! Shapes as Meta documents them: a webhook POST is
@@ -8,10 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
+use super::graph::{self, GraphErrorBody, Webhook};
 use super::{
     ChannelSender, DeliveryState, ExternalThread, InboundEvent, MessageKind, OutboxItem, SendError,
     StatusUpdate,
@@ -20,58 +18,8 @@ use super::{
 /// [`ExternalThread::channel`] of WhatsApp conversations.
 pub const CHANNEL: &str = "whatsapp";
 
-/// Meta's Graph API, the version this client was written against.
-pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
-
 /// The longest text message WhatsApp takes.
 const MAX_TEXT_CHARS: usize = 4096;
-
-/// Longer challenges than this are not echoed (Meta's are short numbers).
-const MAX_CHALLENGE_BYTES: usize = 256;
-
-/// The subscription handshake (`GET ?hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`):
-/// the challenge to echo when the token is the operator's, else `None`.
-pub fn subscription_challenge<'a>(
-    mode: Option<&str>,
-    token: Option<&str>,
-    challenge: Option<&'a str>,
-    verify_token: &str,
-) -> Option<&'a str> {
-    let token_matches = token.is_some_and(|token| {
-        // Both hashed first: the comparison's time says nothing about the token.
-        !verify_token.is_empty() && Sha256::digest(token) == Sha256::digest(verify_token)
-    });
-    let challenge = challenge.filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE_BYTES)?;
-    (mode == Some("subscribe") && token_matches).then_some(challenge)
-}
-
-/// Whether `header` (`X-Hub-Signature-256: sha256=<hex>`) is the HMAC-SHA256
-/// of the raw `body` under the app secret (compared in constant time).
-pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex_digest) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(expected) = hex::decode(hex_digest) else {
-        return false;
-    };
-    if app_secret.is_empty() {
-        return false;
-    }
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
-}
-
-/// What one webhook delivery carried.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Webhook {
-    pub events: Vec<InboundEvent>,
-    pub statuses: Vec<StatusUpdate>,
-    /// Reactions and other notifications not answered (counted for logs).
-    pub ignored: usize,
-}
 
 /// Reads a webhook body. Unknown fields and kinds are tolerated (Meta adds
 /// them over time); only a body that is not the documented JSON is an error.
@@ -284,17 +232,13 @@ pub struct WhatsAppSender {
 }
 
 impl WhatsAppSender {
-    /// `graph_url`: [`DEFAULT_GRAPH_URL`], or a stand-in in tests.
+    /// `graph_url`: [`graph::DEFAULT_GRAPH_URL`], or a stand-in in tests.
     pub fn new(
         graph_url: &str,
         accounts: Vec<WhatsAppAccount>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = graph::client(timeout)?;
         Ok(Self {
             graph_url: graph_url.trim_end_matches('/').to_string(),
             accounts: accounts
@@ -317,21 +261,8 @@ struct SentId {
     id: String,
 }
 
-#[derive(Deserialize)]
-struct GraphError {
-    error: GraphErrorBody,
-}
-
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    code: Option<i64>,
-    title: Option<String>,
-    message: Option<String>,
-}
-
-/// Graph error codes that mean "not now": throttling of the app, the
-/// account or the pair, and temporary errors.
-const RETRY_CODES: [i64; 7] = [1, 2, 4, 80007, 130429, 131000, 131056];
+/// WhatsApp's own "not now" codes: throttling of the account or the pair.
+const RETRY_CODES: [i64; 4] = [80007, 130429, 131000, 131056];
 /// The customer's last message is more than 24 hours old.
 const OUTSIDE_WINDOW: i64 = 131047;
 
@@ -348,54 +279,31 @@ impl ChannelSender for WhatsAppSender {
                 item.thread.account
             ))
         })?;
-        let body: String = item.text.chars().take(MAX_TEXT_CHARS).collect();
         let request = serde_json::json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": item.thread.thread,
             "type": "text",
-            "text": { "preview_url": false, "body": body },
+            "text": { "preview_url": false, "body": graph::clipped(&item.text, MAX_TEXT_CHARS) },
             "biz_opaque_callback_data": item.message_id.to_string(),
         });
         let url = format!("{}/{}/messages", self.graph_url, account.phone_number_id);
-        let response = self
-            .client
-            .post(&url)
-            .bearer_auth(&account.access_token)
-            .json(&request)
-            .send()
-            .await
-            .map_err(|e| SendError::Retry(format!("WhatsApp unreachable: {e}")))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| SendError::Retry(format!("WhatsApp answer cut short: {e}")))?;
-        if status.is_success() {
-            let sent: SendResponse = serde_json::from_str(&text)
-                .map_err(|e| SendError::Retry(format!("WhatsApp answer unreadable: {e}")))?;
-            return sent
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| SendError::Retry("WhatsApp answered without a message id".into()));
-        }
-        let error = serde_json::from_str::<GraphError>(&text)
-            .ok()
-            .map(|e| e.error);
-        let code = error.as_ref().and_then(|e| e.code);
-        let words = error
-            .as_ref()
-            .and_then(|e| e.message.clone().or_else(|| e.title.clone()))
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        let described = format!("{}: {words}", code.unwrap_or(i64::from(status.as_u16())));
-        Err(match code {
-            Some(OUTSIDE_WINDOW) => SendError::OutsideWindow(described),
-            Some(code) if RETRY_CODES.contains(&code) => SendError::Retry(described),
-            _ if status.is_server_error() || status.as_u16() == 429 => SendError::Retry(described),
-            _ => SendError::Permanent(described),
-        })
+        let answer = graph::post(
+            &self.client,
+            &url,
+            &account.access_token,
+            &request,
+            |code| RETRY_CODES.contains(&code),
+            |code, _| code == OUTSIDE_WINDOW,
+        )
+        .await?;
+        let sent: SendResponse = serde_json::from_str(&answer)
+            .map_err(|e| SendError::Retry(format!("WhatsApp answer unreadable: {e}")))?;
+        sent.messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| SendError::Retry("WhatsApp answered without a message id".into()))
     }
 }
 
@@ -448,38 +356,5 @@ mod tests {
         );
         assert!(parse_webhook(b"not json").is_err());
         assert_eq!(parse_webhook(b"{}").unwrap(), Webhook::default());
-    }
-
-    #[test]
-    fn signatures_are_checked_against_the_raw_body() {
-        let secret = "app-secret";
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(BODY.as_bytes());
-        let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert!(signature_valid(secret, BODY.as_bytes(), Some(&header)));
-        assert!(!signature_valid(secret, BODY.as_bytes(), None));
-        assert!(!signature_valid("other", BODY.as_bytes(), Some(&header)));
-        assert!(!signature_valid(secret, b"{}", Some(&header)));
-        assert!(!signature_valid(secret, BODY.as_bytes(), Some("sha256=zz")));
-        assert!(!signature_valid(
-            secret,
-            BODY.as_bytes(),
-            Some(&header[7..])
-        ));
-        assert!(!signature_valid("", BODY.as_bytes(), Some(&header)));
-    }
-
-    #[test]
-    fn the_handshake_echoes_only_for_the_operators_token() {
-        let echo = |mode, token| subscription_challenge(mode, token, Some("1158201444"), "s3cret");
-        assert_eq!(echo(Some("subscribe"), Some("s3cret")), Some("1158201444"));
-        assert_eq!(echo(Some("subscribe"), Some("wrong")), None);
-        assert_eq!(echo(Some("subscribe"), None), None);
-        assert_eq!(echo(Some("unsubscribe"), Some("s3cret")), None);
-        assert_eq!(
-            subscription_challenge(Some("subscribe"), Some(""), Some("1"), ""),
-            None,
-            "no token configured: no handshake"
-        );
     }
 }

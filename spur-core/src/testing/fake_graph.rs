@@ -1,8 +1,9 @@
-//! A local stand-in for Meta's Graph API (WhatsApp Cloud API's send
-//! endpoint), answering in its documented shapes: `POST
-//! /{phone-number-id}/messages` with a bearer token returns
+//! A local stand-in for Meta's Graph API send endpoints, answering in their
+//! documented shapes: `POST /{id}/messages` with a bearer token takes the
+//! WhatsApp Cloud API's body and returns
 //! `{"messaging_product":"whatsapp","contacts":[..],"messages":[{"id":"wamid.."}]}`,
-//! or the Graph error body `{"error":{"message","type","code","fbtrace_id"}}`.
+//! or Messenger's / Instagram's Send API body (`recipient`, `message`) and
+//! returns `{"recipient_id":..,"message_id":"m_.."}`; or the Graph error body `{"error":{"message","type","code","fbtrace_id"}}`.
 //! Failures are queued by the test ([`FakeGraph::fail_next`]).
 
 use std::collections::VecDeque;
@@ -23,8 +24,11 @@ pub struct Sent {
     pub text: String,
     /// The id it answered with.
     pub id: String,
-    /// Our message id, echoed back in status webhooks.
+    /// Our message id, echoed back in status webhooks (WhatsApp).
     pub callback_data: Option<String>,
+    /// Messenger's `messaging_type` and `tag` (`MESSAGE_TAG`, `HUMAN_AGENT`).
+    pub messaging_type: Option<String>,
+    pub tag: Option<String>,
 }
 
 #[derive(Default)]
@@ -106,25 +110,40 @@ async fn send(
     if !authorized {
         return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
     }
-    if body["messaging_product"] != "whatsapp" || body["type"] != "text" {
+    let whatsapp = body["messaging_product"] == "whatsapp" && body["type"] == "text";
+    let send_api = body["recipient"]["id"].is_string() && body["message"]["text"].is_string();
+    if !(whatsapp || send_api) {
         return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
     }
     if let Some((status, code, message)) = inner.failures.pop_front() {
         return graph_error(status, code, &message);
     }
-    let to = body["to"].as_str().unwrap_or_default().to_string();
-    let id = format!("wamid.out-{}", inner.sent.len() + 1);
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let n = inner.sent.len() + 1;
+    if send_api {
+        let to = text(&body["recipient"]["id"]).unwrap_or_default();
+        let id = format!("m_out-{n}");
+        inner.sent.push(Sent {
+            phone_number_id: phone,
+            to: to.clone(),
+            text: text(&body["message"]["text"]).unwrap_or_default(),
+            id: id.clone(),
+            callback_data: None,
+            messaging_type: text(&body["messaging_type"]),
+            tag: text(&body["tag"]),
+        });
+        return Json(json!({"recipient_id": to, "message_id": id})).into_response();
+    }
+    let to = text(&body["to"]).unwrap_or_default();
+    let id = format!("wamid.out-{n}");
     inner.sent.push(Sent {
         phone_number_id: phone,
         to: to.clone(),
-        text: body["text"]["body"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        text: text(&body["text"]["body"]).unwrap_or_default(),
         id: id.clone(),
-        callback_data: body["biz_opaque_callback_data"]
-            .as_str()
-            .map(str::to_string),
+        callback_data: text(&body["biz_opaque_callback_data"]),
+        messaging_type: None,
+        tag: None,
     });
     Json(json!({
         "messaging_product": "whatsapp",

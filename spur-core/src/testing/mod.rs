@@ -2,7 +2,7 @@
 //! server, fresh PostgreSQL databases on the real server, a tiny
 //! static embedding model and small PDFs.
 
-#[cfg(feature = "whatsapp")]
+#[cfg(feature = "meta")]
 pub mod fake_graph;
 pub mod fake_openai;
 pub mod mcp;

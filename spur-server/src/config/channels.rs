@@ -3,7 +3,9 @@
 //! access tokens read from environment variables named there.
 
 use secrecy::{ExposeSecret, SecretString};
-use spur_core::channels::whatsapp::{DEFAULT_GRAPH_URL, WhatsAppAccount};
+use spur_core::channels::graph::DEFAULT_GRAPH_URL;
+use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MetaAccount};
+use spur_core::channels::whatsapp::WhatsAppAccount;
 
 use super::{ConfigError, bad};
 
@@ -12,6 +14,157 @@ use super::{ConfigError, bad};
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelsFile {
     pub whatsapp: Vec<WhatsAppNumber>,
+    pub messenger: Vec<MetaAccountFile>,
+    pub instagram: Vec<MetaAccountFile>,
+}
+
+/// One Page of `[[channels.messenger]]` or Instagram account of `[[channels.instagram]]`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaAccountFile {
+    pub id: String,
+    pub access_token_env: String,
+}
+
+/// Messenger and Instagram, when configured.
+pub struct MetaSettings {
+    pub verify_token: SecretString,
+    pub app_secret: SecretString,
+    pub graph_url: String,
+    pub accounts: Vec<MetaAccount>,
+}
+
+impl std::fmt::Debug for MetaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaSettings")
+            .field("graph_url", &self.graph_url)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the environment said about Messenger and Instagram.
+pub struct MetaInput {
+    pub verify_token: Option<SecretString>,
+    pub app_secret: Option<SecretString>,
+    pub messenger_page_id: Option<String>,
+    pub messenger_access_token: Option<SecretString>,
+    pub instagram_account_id: Option<String>,
+    pub instagram_access_token: Option<SecretString>,
+    pub graph_url: Option<String>,
+}
+
+/// Messenger's and Instagram's settings, or `None` when nothing is set.
+pub fn meta(
+    input: MetaInput,
+    file: &ChannelsFile,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<MetaSettings>, ConfigError> {
+    let mut accounts = Vec::new();
+    let pairs = [
+        (
+            MESSENGER,
+            input.messenger_page_id,
+            input.messenger_access_token,
+            "MESSENGER_PAGE_ID",
+            "MESSENGER_ACCESS_TOKEN",
+        ),
+        (
+            INSTAGRAM,
+            input.instagram_account_id,
+            input.instagram_access_token,
+            "INSTAGRAM_ACCOUNT_ID",
+            "INSTAGRAM_ACCESS_TOKEN",
+        ),
+    ];
+    for (channel, id, token, id_name, token_name) in pairs {
+        let token = token.filter(|t| !t.expose_secret().is_empty());
+        match (id.filter(|i| !i.is_empty()), token) {
+            (Some(id), Some(token)) => {
+                accounts.push(meta_account(channel, &id, token.expose_secret(), id_name)?)
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err(bad(token_name, format!("is needed with {id_name}"))),
+            (None, Some(_)) => return Err(bad(id_name, format!("is needed with {token_name}"))),
+        }
+    }
+    for (channel, listed, setting) in [
+        (MESSENGER, &file.messenger, "channels.messenger"),
+        (INSTAGRAM, &file.instagram, "channels.instagram"),
+    ] {
+        for account in listed {
+            let token = env(&account.access_token_env)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    bad(
+                        setting,
+                        format!(
+                            "{} is not set (access_token_env of {})",
+                            account.access_token_env, account.id
+                        ),
+                    )
+                })?;
+            accounts.push(meta_account(channel, &account.id, &token, setting)?);
+        }
+    }
+    let set = |s: &Option<SecretString>| s.as_ref().is_some_and(|s| !s.expose_secret().is_empty());
+    if accounts.is_empty() && !set(&input.verify_token) && !set(&input.app_secret) {
+        return Ok(None);
+    }
+    let verify_token = input
+        .verify_token
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| {
+            bad(
+                "META_VERIFY_TOKEN",
+                "is needed to receive Messenger and Instagram messages",
+            )
+        })?;
+    let app_secret = input
+        .app_secret
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| bad("META_APP_SECRET", "is needed to check Meta's signatures"))?;
+    if accounts.is_empty() {
+        return Err(bad(
+            "MESSENGER_PAGE_ID",
+            "no Page or Instagram account to answer from",
+        ));
+    }
+    Ok(Some(MetaSettings {
+        verify_token,
+        app_secret,
+        graph_url: graph_url(input.graph_url)?,
+        accounts,
+    }))
+}
+
+fn meta_account(
+    channel: &str,
+    id: &str,
+    token: &str,
+    setting: &'static str,
+) -> Result<MetaAccount, ConfigError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(
+            setting,
+            format!("{id:?} is not an account id (digits)"),
+        ));
+    }
+    Ok(MetaAccount {
+        channel: channel.to_string(),
+        id: id.to_string(),
+        access_token: token.to_string(),
+    })
+}
+
+fn graph_url(given: Option<String>) -> Result<String, ConfigError> {
+    let url = given
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_GRAPH_URL.into());
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(bad("META_GRAPH_URL", "must be an http(s) URL"));
+    }
+    Ok(url)
 }
 
 /// One WhatsApp number of `[[channels.whatsapp]]`.
@@ -140,17 +293,10 @@ pub fn whatsapp(
             "a phone_number_id is listed twice",
         ));
     }
-    let graph_url = input
-        .graph_url
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_GRAPH_URL.into());
-    if !(graph_url.starts_with("https://") || graph_url.starts_with("http://")) {
-        return Err(bad("META_GRAPH_URL", "must be an http(s) URL"));
-    }
     Ok(Some(WhatsAppSettings {
         verify_token,
         app_secret,
-        graph_url,
+        graph_url: graph_url(input.graph_url)?,
         accounts,
     }))
 }
@@ -190,6 +336,7 @@ mod tests {
                 phone_number_id: "2000".into(),
                 access_token_env: "SECOND_TOKEN".into(),
             }],
+            ..ChannelsFile::default()
         };
         let env = |name: &str| (name == "SECOND_TOKEN").then(|| "t2".to_string());
         let settings = whatsapp(input(), &file, env).unwrap().unwrap();
@@ -259,10 +406,81 @@ mod tests {
                 phone_number_id: "2000".into(),
                 access_token_env: "NOT_SET".into(),
             }],
+            ..ChannelsFile::default()
         };
         assert_eq!(
             whatsapp(input(), &unset, |_| None).unwrap_err().setting,
             "channels.whatsapp"
+        );
+    }
+
+    #[test]
+    fn messenger_and_instagram_need_the_app_secret_and_token_pairs() {
+        let input = || MetaInput {
+            verify_token: Some("v".to_string().into()),
+            app_secret: Some("s".to_string().into()),
+            messenger_page_id: Some("111".into()),
+            messenger_access_token: Some("t".to_string().into()),
+            instagram_account_id: None,
+            instagram_access_token: None,
+            graph_url: None,
+        };
+        let settings = meta(input(), &ChannelsFile::default(), |_| None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(settings.accounts.len(), 1);
+        assert_eq!(settings.accounts[0].channel, MESSENGER);
+        assert!(!format!("{settings:?}").contains("\"t\""));
+        let missing = |input: MetaInput| {
+            meta(input, &ChannelsFile::default(), |_| None)
+                .unwrap_err()
+                .setting
+        };
+        assert_eq!(
+            missing(MetaInput {
+                app_secret: None,
+                ..input()
+            }),
+            "META_APP_SECRET"
+        );
+        assert_eq!(
+            missing(MetaInput {
+                messenger_access_token: None,
+                ..input()
+            }),
+            "MESSENGER_ACCESS_TOKEN"
+        );
+        assert_eq!(
+            missing(MetaInput {
+                instagram_account_id: Some("9".into()),
+                ..input()
+            }),
+            "INSTAGRAM_ACCESS_TOKEN"
+        );
+        let file = ChannelsFile {
+            instagram: vec![MetaAccountFile {
+                id: "222".into(),
+                access_token_env: "IG".into(),
+            }],
+            ..ChannelsFile::default()
+        };
+        let both = meta(input(), &file, |n| (n == "IG").then(|| "ig".to_string()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(both.accounts[1].channel, INSTAGRAM);
+        let none = MetaInput {
+            verify_token: None,
+            app_secret: None,
+            messenger_page_id: None,
+            messenger_access_token: None,
+            instagram_account_id: None,
+            instagram_access_token: None,
+            graph_url: None,
+        };
+        assert!(
+            meta(none, &ChannelsFile::default(), |_| None)
+                .unwrap()
+                .is_none()
         );
     }
 }

@@ -16,4 +16,4 @@ pub mod ops;
 pub mod reopen;
 pub mod tickets;
 pub mod users;
-pub mod whatsapp;
+pub mod webhooks;

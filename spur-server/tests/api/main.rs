@@ -13,6 +13,7 @@ mod feed;
 mod knowledge;
 mod limits;
 mod logs;
+mod messenger;
 mod ops;
 mod provider;
 mod queue;
