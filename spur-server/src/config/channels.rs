@@ -61,31 +61,23 @@ pub fn meta(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<MetaSettings>, ConfigError> {
     let mut accounts = Vec::new();
-    let pairs = [
+    let from_env = [
         (
             MESSENGER,
             input.messenger_page_id,
             input.messenger_access_token,
-            "MESSENGER_PAGE_ID",
-            "MESSENGER_ACCESS_TOKEN",
+            ("MESSENGER_PAGE_ID", "MESSENGER_ACCESS_TOKEN"),
         ),
         (
             INSTAGRAM,
             input.instagram_account_id,
             input.instagram_access_token,
-            "INSTAGRAM_ACCOUNT_ID",
-            "INSTAGRAM_ACCESS_TOKEN",
+            ("INSTAGRAM_ACCOUNT_ID", "INSTAGRAM_ACCESS_TOKEN"),
         ),
     ];
-    for (channel, id, token, id_name, token_name) in pairs {
-        let token = token.filter(|t| !t.expose_secret().is_empty());
-        match (id.filter(|i| !i.is_empty()), token) {
-            (Some(id), Some(token)) => {
-                accounts.push(meta_account(channel, &id, token.expose_secret(), id_name)?)
-            }
-            (None, None) => {}
-            (Some(_), None) => return Err(bad(token_name, format!("is needed with {id_name}"))),
-            (None, Some(_)) => return Err(bad(id_name, format!("is needed with {token_name}"))),
+    for (channel, id, token, names) in from_env {
+        if let Some((id, token)) = pair(id, token, names)? {
+            accounts.push(meta_account(channel, &id, &token, names.0)?);
         }
     }
     for (channel, listed, setting) in [
@@ -93,43 +85,19 @@ pub fn meta(
         (INSTAGRAM, &file.instagram, "channels.instagram"),
     ] {
         for account in listed {
-            let token = env(&account.access_token_env)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    bad(
-                        setting,
-                        format!(
-                            "{} is not set (access_token_env of {})",
-                            account.access_token_env, account.id
-                        ),
-                    )
-                })?;
+            let token = listed_token(&env, &account.access_token_env, &account.id, setting)?;
             accounts.push(meta_account(channel, &account.id, &token, setting)?);
         }
     }
-    let set = |s: &Option<SecretString>| s.as_ref().is_some_and(|s| !s.expose_secret().is_empty());
-    if accounts.is_empty() && !set(&input.verify_token) && !set(&input.app_secret) {
+    let Some((verify_token, app_secret)) = secrets(
+        input.verify_token,
+        input.app_secret,
+        accounts.is_empty(),
+        ["META_VERIFY_TOKEN", "META_APP_SECRET", "MESSENGER_PAGE_ID"],
+    )?
+    else {
         return Ok(None);
-    }
-    let verify_token = input
-        .verify_token
-        .filter(|s| !s.expose_secret().is_empty())
-        .ok_or_else(|| {
-            bad(
-                "META_VERIFY_TOKEN",
-                "is needed to receive Messenger and Instagram messages",
-            )
-        })?;
-    let app_secret = input
-        .app_secret
-        .filter(|s| !s.expose_secret().is_empty())
-        .ok_or_else(|| bad("META_APP_SECRET", "is needed to check Meta's signatures"))?;
-    if accounts.is_empty() {
-        return Err(bad(
-            "MESSENGER_PAGE_ID",
-            "no Page or Instagram account to answer from",
-        ));
-    }
+    };
     Ok(Some(MetaSettings {
         verify_token,
         app_secret,
@@ -138,23 +106,58 @@ pub fn meta(
     }))
 }
 
-fn meta_account(
-    channel: &str,
-    id: &str,
-    token: &str,
-    setting: &'static str,
-) -> Result<MetaAccount, ConfigError> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(
-            setting,
-            format!("{id:?} is not an account id (digits)"),
-        ));
+/// An id and its token from the environment: both or neither.
+fn pair(
+    id: Option<String>,
+    token: Option<SecretString>,
+    (id_name, token_name): (&'static str, &'static str),
+) -> Result<Option<(String, String)>, ConfigError> {
+    let token = token.filter(|t| !t.expose_secret().is_empty());
+    match (id.filter(|i| !i.is_empty()), token) {
+        (Some(id), Some(token)) => Ok(Some((id, token.expose_secret().to_string()))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(bad(token_name, format!("is needed with {id_name}"))),
+        (None, Some(_)) => Err(bad(id_name, format!("is needed with {token_name}"))),
     }
-    Ok(MetaAccount {
-        channel: channel.to_string(),
-        id: id.to_string(),
-        access_token: token.to_string(),
+}
+
+/// A listed account's token, from the variable the file names.
+fn listed_token(
+    env: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+    id: &str,
+    setting: &'static str,
+) -> Result<String, ConfigError> {
+    env(variable).filter(|t| !t.is_empty()).ok_or_else(|| {
+        bad(
+            setting,
+            format!("{variable} is not set (access_token_env of {id})"),
+        )
     })
+}
+
+/// A webhook's verify token and app secret: `None` when neither they nor
+/// an account is set; otherwise both, and an account, are needed. `names`:
+/// the verify token's, the secret's and the account's settings.
+fn secrets(
+    verify_token: Option<SecretString>,
+    app_secret: Option<SecretString>,
+    no_account: bool,
+    [verify_name, secret_name, account_name]: [&'static str; 3],
+) -> Result<Option<(SecretString, SecretString)>, ConfigError> {
+    let verify_token = verify_token.filter(|s| !s.expose_secret().is_empty());
+    let app_secret = app_secret.filter(|s| !s.expose_secret().is_empty());
+    if no_account && verify_token.is_none() && app_secret.is_none() {
+        return Ok(None);
+    }
+    let verify_token = verify_token
+        .ok_or_else(|| bad(verify_name, "is needed to receive the channel's messages"))?;
+    let app_secret =
+        app_secret.ok_or_else(|| bad(secret_name, "is needed to check Meta's signatures"))?;
+    if no_account {
+        return Err(bad(account_name, "no account to answer from"));
+    }
+    Ok(Some((verify_token, app_secret)))
 }
 
 fn graph_url(given: Option<String>) -> Result<String, ConfigError> {
@@ -213,75 +216,37 @@ pub fn whatsapp(
     file: &ChannelsFile,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<WhatsAppSettings>, ConfigError> {
-    let set = |s: &Option<SecretString>| s.as_ref().is_some_and(|s| !s.expose_secret().is_empty());
     let mut accounts = Vec::new();
-    match (&input.phone_number_id, &input.access_token) {
-        (Some(id), Some(token)) if !id.is_empty() && set(&Some(token.clone())) => {
-            accounts.push(account(
-                id,
-                token.expose_secret(),
-                "WHATSAPP_PHONE_NUMBER_ID",
-            )?);
-        }
-        (None, None) => {}
-        (Some(_), _) => {
-            return Err(bad(
-                "WHATSAPP_ACCESS_TOKEN",
-                "is needed with WHATSAPP_PHONE_NUMBER_ID",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(bad(
-                "WHATSAPP_PHONE_NUMBER_ID",
-                "is needed with WHATSAPP_ACCESS_TOKEN",
-            ));
-        }
+    let names = ("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN");
+    if let Some((id, token)) = pair(input.phone_number_id, input.access_token, names)? {
+        accounts.push(account(&id, &token, names.0)?);
     }
     for number in &file.whatsapp {
-        let token = env(&number.access_token_env)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                bad(
-                    "channels.whatsapp",
-                    format!(
-                        "{} is not set (access_token_env of {})",
-                        number.access_token_env, number.phone_number_id
-                    ),
-                )
-            })?;
+        let token = listed_token(
+            &env,
+            &number.access_token_env,
+            &number.phone_number_id,
+            "channels.whatsapp",
+        )?;
         accounts.push(account(
             &number.phone_number_id,
             &token,
             "channels.whatsapp",
         )?);
     }
-    if accounts.is_empty() && !set(&input.verify_token) && !set(&input.app_secret) {
-        return Ok(None);
-    }
-    let verify_token = input
-        .verify_token
-        .filter(|s| !s.expose_secret().is_empty())
-        .ok_or_else(|| {
-            bad(
-                "WHATSAPP_VERIFY_TOKEN",
-                "is needed to receive WhatsApp messages",
-            )
-        })?;
-    let app_secret = input
-        .app_secret
-        .filter(|s| !s.expose_secret().is_empty())
-        .ok_or_else(|| {
-            bad(
-                "WHATSAPP_APP_SECRET",
-                "is needed to check WhatsApp's signatures",
-            )
-        })?;
-    if accounts.is_empty() {
-        return Err(bad(
+    let Some((verify_token, app_secret)) = secrets(
+        input.verify_token,
+        input.app_secret,
+        accounts.is_empty(),
+        [
+            "WHATSAPP_VERIFY_TOKEN",
+            "WHATSAPP_APP_SECRET",
             "WHATSAPP_PHONE_NUMBER_ID",
-            "no WhatsApp number to answer from",
-        ));
-    }
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
     let mut ids: Vec<&str> = accounts
         .iter()
         .map(|a| a.phone_number_id.as_str())
@@ -302,17 +267,33 @@ pub fn whatsapp(
 }
 
 fn account(id: &str, token: &str, setting: &'static str) -> Result<WhatsAppAccount, ConfigError> {
-    // The id goes into the Graph URL's path.
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(
-            setting,
-            format!("{id:?} is not a phone-number id (digits)"),
-        ));
-    }
+    digits(id, setting)?;
     Ok(WhatsAppAccount {
         phone_number_id: id.to_string(),
         access_token: token.to_string(),
     })
+}
+
+fn meta_account(
+    channel: &str,
+    id: &str,
+    token: &str,
+    setting: &'static str,
+) -> Result<MetaAccount, ConfigError> {
+    digits(id, setting)?;
+    Ok(MetaAccount {
+        channel: channel.to_string(),
+        id: id.to_string(),
+        access_token: token.to_string(),
+    })
+}
+
+/// Meta's ids are digits, and go into the Graph URL's path.
+fn digits(id: &str, setting: &'static str) -> Result<(), ConfigError> {
+    match !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) {
+        true => Ok(()),
+        false => Err(bad(setting, format!("{id:?} is not an id (digits)"))),
+    }
 }
 
 #[cfg(test)]

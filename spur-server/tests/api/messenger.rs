@@ -187,22 +187,7 @@ async fn a_messenger_customer_is_answered_once_and_an_agent_replies_with_the_hum
     let admin = server.admin_token().await;
     let (_, ana) = server.agent(&admin, "ana@shop.example").await;
     let id = conversation.id;
-    let (status, _) = server
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/claim"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = server
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/reply"),
-            json!({"text": "Ana here."}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    server.claim_and_reply(&ana, id, "Ana here.").await;
     let all = sent(&graph, 3).await;
     assert_eq!(all[2].text, "Ana here.");
     assert_eq!(all[2].messaging_type.as_deref(), Some("MESSAGE_TAG"));

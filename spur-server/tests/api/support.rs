@@ -192,6 +192,26 @@ impl Server {
         (id, self.token(email, AGENT_PASSWORD).await)
     }
 
+    /// An agent claims conversation `id` and replies `text`, both expecting 200.
+    pub async fn claim_and_reply(&self, token: &str, id: impl std::fmt::Display, text: &str) {
+        let (status, body) = self
+            .post_as(
+                token,
+                &format!("/v1/agent/conversations/{id}/claim"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = self
+            .post_as(
+                token,
+                &format!("/v1/agent/conversations/{id}/reply"),
+                json!({ "text": text }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// `GET` with a token, expecting 200.
     pub async fn get_as(&self, token: &str, path: &str) -> Value {
         let response = self

@@ -322,22 +322,9 @@ async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
     let admin = server.admin_token().await;
     let (_, ana) = server.agent(&admin, "ana@shop.example").await;
     let id = conversation.id;
-    let (status, _) = server
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/claim"),
-            json!({}),
-        )
+    server
+        .claim_and_reply(&ana, id, "Hi Sheena, Ana here. How can I help?")
         .await;
-    assert_eq!(status, 200);
-    let (status, body) = server
-        .post_as(
-            &ana,
-            &format!("/v1/agent/conversations/{id}/reply"),
-            json!({"text": "Hi Sheena, Ana here. How can I help?"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
     let sent = sent(&graph, 2).await;
     assert!(sent[1].text.contains("Ana here"), "{:?}", sent);
     assert_eq!(sent[1].to, "16505550003");
