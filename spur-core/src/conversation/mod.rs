@@ -6,6 +6,7 @@ mod model;
 mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
+#[cfg(feature = "runtime")]
 pub(crate) use model::CHANNEL_THREAD;
 pub use model::{
     CannedReply, Conversation, Gap, Message, MessageMeta, Note, PendingAction, Sender, Source,
