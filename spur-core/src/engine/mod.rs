@@ -1099,6 +1099,9 @@ impl SupportEngine {
                         )));
                     };
                     if conversation.status == Status::Automated {
+                        // Stored: the next writer may go on while this one
+                        // (or a retry of it) answers.
+                        held.take();
                         let limit = self.reply_wait_limit();
                         return match inner.replying.start_or_wait(message.id, limit).await {
                             Some(replying) => Ok(Intake::Reply {
@@ -1109,7 +1112,6 @@ impl SupportEngine {
                             }),
                             // A retry of it got there first and answers it.
                             None => {
-                                held.take();
                                 let text = message.text.clone();
                                 self.replay(message, &text).await
                             }
