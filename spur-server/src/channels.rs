@@ -5,14 +5,16 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use spur_core::channels::delivery::{Deliverer, DeliveryPolicy};
+use spur_core::channels::email::{EmailAccount, EmailSender};
 use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MessengerSender};
 use spur_core::channels::whatsapp::WhatsAppSender;
 use spur_core::channels::{ChannelSender, OutboxStore};
 use spur_core::clock::Clock;
 use spur_core::conversation::Sender;
 use spur_core::events::{EngineEvent, EventBus};
+use spur_core::store::ConversationStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,10 +29,17 @@ pub struct Hook {
     pub app_secret: SecretString,
 }
 
+/// The email webhook's token and the mailboxes mail is read for.
+pub struct EmailHook {
+    pub token: SecretString,
+    pub accounts: Vec<EmailAccount>,
+}
+
 pub struct Channels {
     pub whatsapp: Option<Hook>,
     /// Messenger and Instagram (one Meta app).
     pub meta: Option<Hook>,
+    pub email: Option<EmailHook>,
     /// Status webhooks move messages on here.
     pub outbox: Arc<dyn OutboxStore>,
     pub deliverer: Arc<Deliverer>,
@@ -42,6 +51,7 @@ pub struct Channels {
 pub fn start(
     settings: &Settings,
     outbox: Arc<dyn OutboxStore>,
+    conversations: Arc<dyn ConversationStore>,
     events: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     shutdown: &CancellationToken,
@@ -68,6 +78,19 @@ pub fn start(
             }
         }
     }
+    if let Some(email) = &settings.email {
+        let sender = EmailSender::new(
+            email.smtp_url.expose_secret(),
+            email.accounts.clone(),
+            conversations,
+            SEND_TIMEOUT,
+        )
+        .map_err(|e| ConfigError {
+            setting: "SMTP_URL",
+            message: e.to_string(),
+        })?;
+        senders.push(Arc::new(sender));
+    }
     if senders.is_empty() {
         return Ok(None);
     }
@@ -91,6 +114,10 @@ pub fn start(
         meta: settings.meta.as_ref().map(|m| Hook {
             verify_token: m.verify_token.clone(),
             app_secret: m.app_secret.clone(),
+        }),
+        email: settings.email.as_ref().map(|e| EmailHook {
+            token: e.webhook_token.clone(),
+            accounts: e.accounts.clone(),
         }),
         outbox,
         deliverer,

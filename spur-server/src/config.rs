@@ -13,7 +13,9 @@ use serde::Deserialize;
 use spur_core::facts::{ShopFacts, WeeklyHours};
 
 mod channels;
+mod email;
 pub use channels::{ChannelsFile, MetaAccountFile, MetaSettings, WhatsAppNumber, WhatsAppSettings};
+pub use email::{EmailSettings, MailboxFile};
 
 /// `[tools]` in the TOML file.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
@@ -325,6 +327,19 @@ pub struct Options {
     /// Instagram: the account's access token.
     #[arg(long, env = "INSTAGRAM_ACCESS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
     pub instagram_access_token: Option<SecretString>,
+    /// Email: the shop's mailbox replies come from (more: `[[channels.email]]`).
+    #[arg(long, env = "EMAIL_ADDRESS", global = true)]
+    pub email_address: Option<String>,
+    /// Email: the name replies come from ("Acme Support").
+    #[arg(long, env = "EMAIL_NAME", global = true)]
+    pub email_name: Option<String>,
+    /// Email: the token `POST /webhooks/email` must present (Bearer, or the
+    /// Basic-auth password), at least 16 characters.
+    #[arg(long, env = "EMAIL_WEBHOOK_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub email_webhook_token: Option<SecretString>,
+    /// Email: where replies are sent, `smtp://user:pass@host:587?tls=required` or `smtps://host:465`.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true, value_parser = secret)]
+    pub smtp_url: Option<SecretString>,
     /// `[[channels.whatsapp]]` in the TOML file: more numbers, each
     /// `phone_number_id` and `access_token_env`. File only.
     #[arg(skip)]
@@ -516,6 +531,8 @@ pub struct Settings {
     pub whatsapp: Option<WhatsAppSettings>,
     /// Messenger and Instagram, when configured.
     pub meta: Option<MetaSettings>,
+    /// Email, when configured.
+    pub email: Option<EmailSettings>,
 }
 
 /// Where engine events (messages, status changes, typing) reach the live
@@ -858,9 +875,19 @@ impl Settings {
             &channels_file,
             |name| std::env::var(name).ok(),
         )?;
+        let email = email::email(
+            email::EmailInput {
+                address: o.email_address.or(file.email_address),
+                name: o.email_name.or(file.email_name),
+                webhook_token: o.email_webhook_token.or(file.email_webhook_token),
+                smtp_url: o.smtp_url.or(file.smtp_url),
+            },
+            &channels_file.email,
+        )?;
         Ok(Self {
             whatsapp,
             meta,
+            email,
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -1026,6 +1053,7 @@ impl std::fmt::Debug for Settings {
             .field("event_bus", &self.event_bus)
             .field("whatsapp", &self.whatsapp)
             .field("meta", &self.meta)
+            .field("email", &self.email)
             .finish()
     }
 }

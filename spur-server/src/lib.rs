@@ -31,6 +31,7 @@ mod views;
 
 pub use openapi::ApiDoc;
 pub use router::{BODY_LIMIT, app, metrics_app};
+pub use routes::webhooks::EMAIL_LIMIT;
 pub use state::{AppState, HttpSettings};
 
 use tokio::net::TcpListener;

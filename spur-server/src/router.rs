@@ -97,6 +97,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/webhooks/meta",
             get(webhooks::meta_verify).post(webhooks::meta_receive),
+        )
+        .route(
+            "/webhooks/email",
+            post(webhooks::email_receive).layer(DefaultBodyLimit::max(webhooks::EMAIL_LIMIT)),
         );
     // The tickets API, versioned and at the seed ticket backend's paths.
     let tickets_routes: [(&str, MethodRouter<AppState>); 4] = [

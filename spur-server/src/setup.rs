@@ -376,6 +376,7 @@ pub async fn state_with_clock(
     let channels = crate::channels::start(
         settings,
         stores.outbox.clone(),
+        stores.conversations.clone(),
         events.clone(),
         clock.clone(),
         &shutdown,

@@ -76,6 +76,8 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                     sender_name: None,
                     kind,
                     text: message.text,
+                    sender_email: None,
+                    subject: None,
                 });
             } else if let Some(postback) = event.postback {
                 // A button the customer pressed: its title is what they said.
@@ -88,6 +90,8 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                     sender_name: None,
                     kind: MessageKind::Interactive,
                     text: postback.title,
+                    sender_email: None,
+                    subject: None,
                 });
             } else {
                 // Reads (a watermark, not message ids), reactions, referrals.

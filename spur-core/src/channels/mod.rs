@@ -13,6 +13,8 @@
 pub mod conformance;
 #[cfg(feature = "runtime")]
 pub mod delivery;
+#[cfg(feature = "email")]
+pub mod email;
 #[cfg(feature = "meta")]
 pub mod graph;
 #[cfg(feature = "meta")]
@@ -86,6 +88,10 @@ fn take_counted(text: &str) -> Option<(&str, &str)> {
     Some((value, after))
 }
 
+/// Where a conversation from a channel with subjects (email) keeps the
+/// thread's subject in its metadata (replies answer `Re:` it).
+pub const SUBJECT_KEY: &str = "subject";
+
 /// What kind of message came in. Only text (and the caption of media) is
 /// answered by the assistant; other kinds get [`crate::prompt::PromptTexts`]'
 /// `unsupported_kind_reply`.
@@ -132,6 +138,12 @@ pub struct InboundEvent {
     pub kind: MessageKind,
     /// The text, a media caption, or an interactive reply's title.
     pub text: Option<String>,
+    /// The customer's email address, where the channel is email.
+    #[serde(default)]
+    pub sender_email: Option<String>,
+    /// What the thread is about, where the channel has subjects (email).
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 impl InboundEvent {
@@ -141,6 +153,26 @@ impl InboundEvent {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty())
+    }
+
+    /// What a conversation this message opens records of it: the
+    /// customer's name, their address as the contact email, the subject.
+    #[cfg(feature = "runtime")]
+    pub(crate) fn conversation_metadata(&self) -> Option<serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        if let Some(name) = &self.sender_name {
+            map.insert("name".into(), name.clone().into());
+        }
+        if let Some(email) = &self.sender_email {
+            map.insert(
+                crate::conversation::CONTACT.into(),
+                serde_json::json!({ "email": email }),
+            );
+        }
+        if let Some(subject) = &self.subject {
+            map.insert(SUBJECT_KEY.into(), subject.clone().into());
+        }
+        (!map.is_empty()).then_some(serde_json::Value::Object(map))
     }
 
     /// The engine's idempotency key for this message: the channel's id is
@@ -215,6 +247,8 @@ mod tests {
             sender_name: None,
             kind: MessageKind::Text,
             text: Some("hi".into()),
+            sender_email: None,
+            subject: None,
         };
         let key = event("44", "wamid.HBgL=").idempotency_key();
         assert!(

@@ -49,6 +49,8 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                 sender_name: names.get(&message.from).cloned(),
                 kind,
                 text,
+                sender_email: None,
+                subject: None,
             });
         }
         for status in value.statuses {

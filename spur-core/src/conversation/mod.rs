@@ -7,7 +7,7 @@ mod state;
 
 pub use ids::{ConversationId, MessageId, SessionId};
 #[cfg(feature = "runtime")]
-pub(crate) use model::CHANNEL_THREAD;
+pub(crate) use model::{CHANNEL_THREAD, CONTACT};
 pub use model::{
     CannedReply, Conversation, Gap, Message, MessageMeta, Note, PendingAction, Sender, Source,
     Status, TextTokens, ToolRecord,

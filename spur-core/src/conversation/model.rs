@@ -136,7 +136,7 @@ impl Conversation {
 }
 
 /// The metadata key holding how to reach the customer.
-const CONTACT: &str = "contact";
+pub(crate) const CONTACT: &str = "contact";
 
 /// One message in a conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -23,6 +23,8 @@ fn text(thread: &ExternalThread, id: &str, text: &str) -> InboundEvent {
         sender_name: Some("Kerry".into()),
         kind: MessageKind::Text,
         text: Some(text.into()),
+        sender_email: None,
+        subject: None,
     }
 }
 

@@ -274,10 +274,7 @@ impl SupportEngine {
                 session: bound.as_ref().map(|c| c.session_id),
                 idempotency_key: Some(event.idempotency_key()),
                 channel: Some(event.thread.channel.clone()),
-                metadata: event
-                    .sender_name
-                    .as_ref()
-                    .map(|name| serde_json::json!({ "name": name })),
+                metadata: event.conversation_metadata(),
                 verified_customer: None,
                 thread: Some(event.thread.clone()),
                 unreadable: readable.is_none().then_some(event.kind),

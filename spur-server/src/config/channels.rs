@@ -16,6 +16,7 @@ pub struct ChannelsFile {
     pub whatsapp: Vec<WhatsAppNumber>,
     pub messenger: Vec<MetaAccountFile>,
     pub instagram: Vec<MetaAccountFile>,
+    pub email: Vec<super::MailboxFile>,
 }
 
 /// One Page of `[[channels.messenger]]` or Instagram account of `[[channels.instagram]]`.

@@ -3,16 +3,21 @@
 //! `POST` is checked against its signature before anything is read, then
 //! its statuses are applied and each message stored (before the 200) and
 //! answered in the background, the reply going out through the outbox.
+//!
+//! `POST /webhooks/email` takes one raw MIME message, as inbound-mail
+//! services post it, behind the operator's token.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use spur_core::EngineError;
+use spur_core::channels::email::{self, Parsed};
 use spur_core::channels::graph::{Webhook, signature_valid, subscription_challenge};
-use spur_core::channels::{messenger, whatsapp};
+use spur_core::channels::{InboundEvent, messenger, whatsapp};
+use subtle::ConstantTimeEq;
 
 use crate::channels::{Channels, Hook};
 use crate::error::ApiError;
@@ -136,18 +141,102 @@ async fn receive_checked(
         channels.outbox.record_status(status, now).await?;
     }
     for event in webhook.events {
-        let channel = event.thread.channel.clone();
-        match state.engine.receive_stored(event).await {
-            Ok(_) => {
-                metrics::counter!("spur_channel_messages_total", "channel" => channel).increment(1)
-            }
-            // Delivering it again would not change it (too long, a NUL):
-            // acknowledged, logged, and the customer gets no reply.
-            Err(EngineError::Validation(error)) => {
-                tracing::warn!(%error, %channel, "a message was refused");
-            }
-            Err(error) => return Err(error.into()),
-        }
+        store(state, event).await?;
     }
     Ok(())
+}
+
+/// Stores one customer message; its reply follows in the background.
+async fn store(state: &AppState, event: InboundEvent) -> Result<(), ApiError> {
+    let channel = event.thread.channel.clone();
+    match state.engine.receive_stored(event).await {
+        Ok(_) => {
+            metrics::counter!("spur_channel_messages_total", "channel" => channel).increment(1);
+            Ok(())
+        }
+        // Delivering it again would not change it (too long, a NUL):
+        // acknowledged, logged, and the customer gets no reply.
+        Err(EngineError::Validation(error)) => {
+            tracing::warn!(%error, %channel, "a message was refused");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The largest email taken: attachments make mail larger than chat.
+pub const EMAIL_LIMIT: usize = 10 * 1024 * 1024;
+
+/// One raw MIME message. The token is checked before the body is read;
+/// mail the shop should not answer (an auto-reply, a bounce, mail for
+/// another address) is acknowledged and dropped, so it is not posted again.
+pub async fn email_receive(State(state): State<AppState>, request: Request) -> Response {
+    match email_checked(&state, request).await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn email_checked(state: &AppState, request: Request) -> Result<(), ApiError> {
+    let hook = state
+        .channels
+        .as_deref()
+        .and_then(|c| c.email.as_ref())
+        .ok_or_else(|| ApiError::from_status(StatusCode::NOT_FOUND))?;
+    if !token_valid(request.headers(), hook.token.expose_secret()) {
+        metrics::counter!("spur_webhook_rejected_total", "webhook" => "email").increment(1);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the email webhook needs its token (Bearer, or the Basic-auth password)",
+        ));
+    }
+    let body = axum::body::to_bytes(request.into_body(), EMAIL_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("an email may be at most {EMAIL_LIMIT} bytes"),
+            )
+        })?;
+    match email::parse_mime(&body, &hook.accounts) {
+        Ok(Parsed::Message(event)) => store(state, event).await,
+        Ok(Parsed::Ignored(why)) => {
+            metrics::counter!("spur_email_ignored_total", "reason" => why.as_str()).increment(1);
+            tracing::info!(reason = why.as_str(), "an email was not answered");
+            Ok(())
+        }
+        Err(error) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            error.to_string(),
+        )),
+    }
+}
+
+/// `Authorization: Bearer <token>`, or Basic with the token as the password
+/// (any user name), compared in time that does not depend on where they differ.
+fn token_valid(headers: &HeaderMap, token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let presented = if let Some(bearer) = given.strip_prefix("Bearer ") {
+        bearer.trim().as_bytes().to_vec()
+    } else if let Some(basic) = given.strip_prefix("Basic ") {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+            return false;
+        };
+        match decoded.iter().position(|&b| b == b':') {
+            Some(colon) => decoded[colon + 1..].to_vec(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    presented.ct_eq(token.as_bytes()).into()
 }
