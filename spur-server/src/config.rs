@@ -306,6 +306,13 @@ pub struct Options {
     /// WhatsApp: the number's phone-number id (digits, from Meta's app dashboard).
     #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", global = true)]
     pub whatsapp_phone_number_id: Option<String>,
+    /// WhatsApp: the approved template (body `{{1}}`) replies go out as once
+    /// the 24-hour window has closed; without one they are held, marked failed.
+    #[arg(long, env = "WHATSAPP_TEMPLATE", global = true)]
+    pub whatsapp_template: Option<String>,
+    /// WhatsApp: the template's language code (default `en`).
+    #[arg(long, env = "WHATSAPP_TEMPLATE_LANGUAGE", global = true)]
+    pub whatsapp_template_language: Option<String>,
     /// Meta's Graph API base (default `https://graph.facebook.com/v23.0`).
     #[arg(long, env = "META_GRAPH_URL", global = true)]
     pub meta_graph_url: Option<String>,
@@ -858,6 +865,10 @@ impl Settings {
                 access_token: o.whatsapp_access_token.or(file.whatsapp_access_token),
                 phone_number_id: o.whatsapp_phone_number_id.or(file.whatsapp_phone_number_id),
                 graph_url: graph_url.clone(),
+                template: o.whatsapp_template.or(file.whatsapp_template),
+                template_language: o
+                    .whatsapp_template_language
+                    .or(file.whatsapp_template_language),
             },
             &channels_file,
             |name| std::env::var(name).ok(),

@@ -216,14 +216,57 @@ struct Status {
 pub struct WhatsAppAccount {
     pub phone_number_id: String,
     pub access_token: String,
+    /// What replies go out as once the 24-hour window has closed.
+    pub template: Option<Template>,
 }
 
 impl std::fmt::Debug for WhatsAppAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhatsAppAccount")
             .field("phone_number_id", &self.phone_number_id)
+            .field("template", &self.template)
             .finish_non_exhaustive()
     }
+}
+
+/// An approved message template whose body has one parameter (`{{1}}`),
+/// which carries the reply: outside the 24-hour customer-service window
+/// WhatsApp takes nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    /// Its language code as approved (`en`, `en_US`, `de`).
+    pub language: String,
+}
+
+/// The longest reply a template parameter carries (a template's body is at
+/// most 1,024 characters, its own words included).
+const MAX_TEMPLATE_PARAMETER_CHARS: usize = 900;
+
+/// The reply as `template`, its body's one parameter.
+fn template_request(item: &OutboxItem, template: &Template) -> serde_json::Value {
+    serde_json::json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": item.thread.thread,
+        "type": "template",
+        "template": {
+            "name": template.name,
+            "language": { "code": template.language },
+            "components": [{
+                "type": "body",
+                "parameters": [{ "type": "text", "text": template_parameter(&item.text) }],
+            }],
+        },
+        "biz_opaque_callback_data": item.message_id.to_string(),
+    })
+}
+
+/// A reply as a template parameter: WhatsApp refuses parameters holding
+/// line breaks, tabs or more than four spaces in a row (error 132018).
+fn template_parameter(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    graph::clipped(&flat, MAX_TEMPLATE_PARAMETER_CHARS)
 }
 
 /// Sends replies through the Cloud API, from the number each thread is on.
@@ -289,12 +332,30 @@ impl ChannelSender for WhatsAppSender {
             "text": { "preview_url": false, "body": graph::clipped(&item.text, MAX_TEXT_CHARS) },
             "biz_opaque_callback_data": item.message_id.to_string(),
         });
+        match self.post(account, &request).await {
+            // The window has closed: the operator's template carries the reply.
+            Err(SendError::OutsideWindow(why)) => match &account.template {
+                Some(template) => self.post(account, &template_request(item, template)).await,
+                None => Err(SendError::OutsideWindow(why)),
+            },
+            sent => sent,
+        }
+    }
+}
+
+impl WhatsAppSender {
+    /// Posts one message; the id WhatsApp gave it.
+    async fn post(
+        &self,
+        account: &WhatsAppAccount,
+        request: &serde_json::Value,
+    ) -> Result<String, SendError> {
         let url = format!("{}/{}/messages", self.graph_url, account.phone_number_id);
         let answer = graph::post(
             &self.client,
             &url,
             &account.access_token,
-            &request,
+            request,
             |code| RETRY_CODES.contains(&code),
             |code, _| code == OUTSIDE_WINDOW,
         )
@@ -312,6 +373,17 @@ impl ChannelSender for WhatsAppSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_parameter_is_one_clipped_line() {
+        let reply = "Yes, we ship to India.\n\nDelivery takes\t5     days.";
+        assert_eq!(
+            template_parameter(reply),
+            "Yes, we ship to India. Delivery takes 5 days."
+        );
+        let long = template_parameter(&"word ".repeat(1_000));
+        assert_eq!(long.chars().count(), MAX_TEMPLATE_PARAMETER_CHARS);
+    }
 
     const BODY: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=","timestamp":"1749416383","type":"text","text":{"body":"Does it come in another color?"}},{"from":"16505551234","id":"wamid.B","timestamp":"1749416384","type":"image","image":{"caption":"this one","mime_type":"image/jpeg","sha256":"x","id":"1003383421387256"}},{"from":"16505551234","id":"wamid.C","timestamp":"1749416385","type":"audio","audio":{"mime_type":"audio/ogg; codecs=opus","id":"1"}},{"from":"16505551234","id":"wamid.D","timestamp":"1749416386","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"yes","title":"Yes"}}},{"from":"16505551234","id":"wamid.E","timestamp":"1749416387","type":"reaction","reaction":{"message_id":"wamid.X","emoji":"\ud83d\udc4d"}},{"from":"16505551234","id":"wamid.F","timestamp":"1749416388","type":"unsupported","errors":[{"code":131051,"title":"Message type unknown"}]}],"statuses":[{"id":"wamid.OUT","status":"failed","timestamp":"1749416390","recipient_id":"16505551234","errors":[{"code":131047,"title":"Re-engagement message"}]},{"id":"wamid.OUT2","status":"read","timestamp":"1749416391","recipient_id":"16505551234"}]},"field":"messages"}]}]}"#;
 

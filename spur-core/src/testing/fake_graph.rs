@@ -1,6 +1,6 @@
 //! A local stand-in for Meta's Graph API send endpoints, answering in their
 //! documented shapes: `POST /{id}/messages` with a bearer token takes the
-//! WhatsApp Cloud API's body and returns
+//! WhatsApp Cloud API's body (text, or a template) and returns
 //! `{"messaging_product":"whatsapp","contacts":[..],"messages":[{"id":"wamid.."}]}`,
 //! or Messenger's / Instagram's Send API body (`recipient`, `message`) and
 //! returns `{"recipient_id":..,"message_id":"m_.."}`; or the Graph error body `{"error":{"message","type","code","fbtrace_id"}}`.
@@ -29,6 +29,8 @@ pub struct Sent {
     /// Messenger's `messaging_type` and `tag` (`MESSAGE_TAG`, `HUMAN_AGENT`).
     pub messaging_type: Option<String>,
     pub tag: Option<String>,
+    /// A WhatsApp template's name (its body parameter is `text`).
+    pub template: Option<String>,
 }
 
 #[derive(Default)]
@@ -110,7 +112,12 @@ async fn send(
     if !authorized {
         return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
     }
-    let whatsapp = body["messaging_product"] == "whatsapp" && body["type"] == "text";
+    let template = &body["template"];
+    let whatsapp = body["messaging_product"] == "whatsapp"
+        && (body["type"] == "text"
+            || (body["type"] == "template"
+                && template["name"].is_string()
+                && template["language"]["code"].is_string()));
     let send_api = body["recipient"]["id"].is_string() && body["message"]["text"].is_string();
     if !(whatsapp || send_api) {
         return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
@@ -131,6 +138,7 @@ async fn send(
             callback_data: None,
             messaging_type: text(&body["messaging_type"]),
             tag: text(&body["tag"]),
+            template: None,
         });
         return Json(json!({"recipient_id": to, "message_id": id})).into_response();
     }
@@ -139,11 +147,14 @@ async fn send(
     inner.sent.push(Sent {
         phone_number_id: phone,
         to: to.clone(),
-        text: text(&body["text"]["body"]).unwrap_or_default(),
+        text: text(&body["text"]["body"])
+            .or_else(|| text(&template["components"][0]["parameters"][0]["text"]))
+            .unwrap_or_default(),
         id: id.clone(),
         callback_data: text(&body["biz_opaque_callback_data"]),
         messaging_type: None,
         tag: None,
+        template: text(&template["name"]),
     });
     Json(json!({
         "messaging_product": "whatsapp",

@@ -5,7 +5,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use spur_core::channels::graph::DEFAULT_GRAPH_URL;
 use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MetaAccount};
-use spur_core::channels::whatsapp::WhatsAppAccount;
+use spur_core::channels::whatsapp::{Template, WhatsAppAccount};
 
 use super::{ConfigError, bad};
 
@@ -179,6 +179,11 @@ pub struct WhatsAppNumber {
     /// The environment variable holding its access token (secrets stay
     /// out of files).
     pub access_token_env: String,
+    /// The approved template replies go out as outside the 24-hour window.
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub template_language: Option<String>,
 }
 
 /// WhatsApp, when configured: the webhook's secrets and the numbers replies
@@ -208,6 +213,9 @@ pub struct WhatsAppInput {
     pub access_token: Option<SecretString>,
     pub phone_number_id: Option<String>,
     pub graph_url: Option<String>,
+    /// The approved template replies go out as outside the 24-hour window.
+    pub template: Option<String>,
+    pub template_language: Option<String>,
 }
 
 /// WhatsApp's settings, or `None` when nothing about it is set; part of a
@@ -220,7 +228,8 @@ pub fn whatsapp(
     let mut accounts = Vec::new();
     let names = ("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN");
     if let Some((id, token)) = pair(input.phone_number_id, input.access_token, names)? {
-        accounts.push(account(&id, &token, names.0)?);
+        let template = template(input.template, input.template_language, "WHATSAPP_TEMPLATE")?;
+        accounts.push(account(&id, &token, template, names.0)?);
     }
     for number in &file.whatsapp {
         let token = listed_token(
@@ -229,9 +238,15 @@ pub fn whatsapp(
             &number.phone_number_id,
             "channels.whatsapp",
         )?;
+        let template = template(
+            number.template.clone(),
+            number.template_language.clone(),
+            "channels.whatsapp",
+        )?;
         accounts.push(account(
             &number.phone_number_id,
             &token,
+            template,
             "channels.whatsapp",
         )?);
     }
@@ -267,12 +282,54 @@ pub fn whatsapp(
     }))
 }
 
-fn account(id: &str, token: &str, setting: &'static str) -> Result<WhatsAppAccount, ConfigError> {
+fn account(
+    id: &str,
+    token: &str,
+    template: Option<Template>,
+    setting: &'static str,
+) -> Result<WhatsAppAccount, ConfigError> {
     digits(id, setting)?;
     Ok(WhatsAppAccount {
         phone_number_id: id.to_string(),
         access_token: token.to_string(),
+        template,
     })
+}
+
+/// A template's name (Meta's rule: lowercase letters, digits, `_`) and
+/// language code (default `en`).
+fn template(
+    name: Option<String>,
+    language: Option<String>,
+    setting: &'static str,
+) -> Result<Option<Template>, ConfigError> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    let named = name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !named {
+        return Err(bad(
+            setting,
+            format!("{name:?} is not a template name (a-z, 0-9, _)"),
+        ));
+    }
+    let language = language
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "en".into());
+    let coded = (2..=8).contains(&language.len())
+        && language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '_');
+    if !coded {
+        return Err(bad(
+            setting,
+            format!("{language:?} is not a language code (en, en_US)"),
+        ));
+    }
+    Ok(Some(Template { name, language }))
 }
 
 fn meta_account(
@@ -308,6 +365,8 @@ mod tests {
             access_token: Some("t".to_string().into()),
             phone_number_id: Some("1065".into()),
             graph_url: None,
+            template: None,
+            template_language: None,
         }
     }
 
@@ -317,6 +376,8 @@ mod tests {
             whatsapp: vec![WhatsAppNumber {
                 phone_number_id: "2000".into(),
                 access_token_env: "SECOND_TOKEN".into(),
+                template: Some("support_reply".into()),
+                template_language: Some("en_US".into()),
             }],
             ..ChannelsFile::default()
         };
@@ -329,11 +390,40 @@ mod tests {
             .collect();
         assert_eq!(ids, ["1065", "2000"]);
         assert_eq!(settings.accounts[1].access_token, "t2");
+        assert_eq!(settings.accounts[0].template, None);
+        assert_eq!(
+            settings.accounts[1].template,
+            Some(Template {
+                name: "support_reply".into(),
+                language: "en_US".into()
+            })
+        );
         assert_eq!(settings.graph_url, DEFAULT_GRAPH_URL);
         assert!(
             !format!("{settings:?}").contains("t2"),
             "tokens stay out of logs"
         );
+    }
+
+    #[test]
+    fn templates_are_named_as_meta_names_them() {
+        let with = |name: &str, language: Option<&str>| WhatsAppInput {
+            template: Some(name.into()),
+            template_language: language.map(Into::into),
+            ..input()
+        };
+        let file = ChannelsFile::default();
+        let settings = whatsapp(with("support_reply", None), &file, |_| None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            settings.accounts[0].template.as_ref().unwrap().language,
+            "en"
+        );
+        for (name, language) in [("Support Reply", None), ("ok", Some("en-US; x"))] {
+            let error = whatsapp(with(name, language), &file, |_| None).unwrap_err();
+            assert_eq!(error.setting, "WHATSAPP_TEMPLATE");
+        }
     }
 
     #[test]
@@ -344,6 +434,8 @@ mod tests {
             access_token: None,
             phone_number_id: None,
             graph_url: None,
+            template: None,
+            template_language: None,
         };
         assert!(
             whatsapp(none, &ChannelsFile::default(), |_| None)
@@ -387,6 +479,8 @@ mod tests {
             whatsapp: vec![WhatsAppNumber {
                 phone_number_id: "2000".into(),
                 access_token_env: "NOT_SET".into(),
+                template: None,
+                template_language: None,
             }],
             ..ChannelsFile::default()
         };

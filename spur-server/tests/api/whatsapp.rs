@@ -270,6 +270,39 @@ async fn a_failed_send_is_retried_and_statuses_move_it_on_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_window_a_reply_goes_as_the_operators_template() {
+    let graph = FakeGraph::start(ACCESS_TOKEN).await.unwrap();
+    let server = Server::start(Options {
+        whatsapp_verify_token: Some(VERIFY_TOKEN.to_string().into()),
+        whatsapp_app_secret: Some(APP_SECRET.to_string().into()),
+        whatsapp_access_token: Some(ACCESS_TOKEN.to_string().into()),
+        whatsapp_phone_number_id: Some(NUMBER.into()),
+        whatsapp_template: Some("support_reply".into()),
+        whatsapp_template_language: Some("en_US".into()),
+        meta_graph_url: Some(graph.url.clone()),
+        ..postgres_options().await
+    })
+    .await;
+    graph.fail_next(400, 131047, "Re-engagement message");
+    deliver(
+        &server,
+        &delivery(
+            text_message("16505550003", "wamid.t1", "Do you ship to India?"),
+            json!([]),
+        ),
+    )
+    .await;
+    let sent = sent(&graph, 1).await;
+    assert_eq!(sent[0].template.as_deref(), Some("support_reply"));
+    assert!(sent[0].text.contains("India"), "{}", sent[0].text);
+    assert!(!sent[0].text.contains('\n'), "a parameter is one line");
+    let conversation = thread_conversation(&server, "16505550003").await.unwrap();
+    let states = deliveries(&server, &conversation).await;
+    assert_eq!((states[0].0, states[0].1), (DeliveryState::Sent, 1));
+    assert_eq!(graph.requests(), 2, "the text, refused; then the template");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_window_a_reply_fails_without_retries_and_says_why() {
     let (server, graph) = whatsapp_server(sqlite_options()).await;
     graph.fail_next(400, 131047, "Re-engagement message");
