@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
+use spur_core::SupportEngine;
 use spur_core::channels::delivery::{Deliverer, DeliveryPolicy};
 use spur_core::channels::email::{EmailAccount, EmailSender};
 use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MessengerSender};
@@ -14,7 +15,6 @@ use spur_core::channels::{ChannelSender, OutboxStore};
 use spur_core::clock::Clock;
 use spur_core::conversation::Sender;
 use spur_core::events::{EngineEvent, EventBus};
-use spur_core::store::ConversationStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,11 +47,19 @@ pub struct Channels {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Starts the deliverer when a channel is configured.
+/// How long a channel message waits unanswered before the sweep answers
+/// it: longer than any turn under way on a live instance takes.
+const PENDING_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often the sweep looks.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Starts the deliverer, and the sweep for messages a crash left
+/// unanswered, when a channel is configured.
 pub fn start(
     settings: &Settings,
+    engine: &SupportEngine,
     outbox: Arc<dyn OutboxStore>,
-    conversations: Arc<dyn ConversationStore>,
     events: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     shutdown: &CancellationToken,
@@ -82,7 +90,7 @@ pub fn start(
         let sender = EmailSender::new(
             email.smtp_url.expose_secret(),
             email.accounts.clone(),
-            conversations,
+            engine.store().clone(),
             SEND_TIMEOUT,
         )
         .map_err(|e| ConfigError {
@@ -106,6 +114,9 @@ pub fn start(
     let waker = deliverer.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move { wake_on_replies(events, &waker, stop).await });
+    let sweeper = engine.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move { answer_pending(sweeper, stop).await });
     Ok(Some(Arc::new(Channels {
         whatsapp: settings.whatsapp.as_ref().map(|w| Hook {
             verify_token: w.verify_token.clone(),
@@ -123,6 +134,22 @@ pub fn start(
         deliverer,
         clock,
     })))
+}
+
+/// Answers channel messages a crashed instance stored and never answered
+/// (their webhooks were acknowledged: nobody delivers them again).
+async fn answer_pending(engine: SupportEngine, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match engine.answer_pending(PENDING_AFTER).await {
+            Ok(0) => {}
+            Ok(answered) => tracing::warn!(answered, "answered channel messages left unanswered"),
+            Err(error) => tracing::warn!(%error, "looking for unanswered channel messages failed"),
+        }
+    }
 }
 
 /// Wakes the deliverer whenever something not from a customer is stored

@@ -375,8 +375,8 @@ pub async fn state_with_clock(
     };
     let channels = crate::channels::start(
         settings,
+        &engine,
         stores.outbox.clone(),
-        stores.conversations.clone(),
         events.clone(),
         clock.clone(),
         &shutdown,

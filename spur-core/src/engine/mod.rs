@@ -11,6 +11,7 @@ mod error;
 mod locks;
 #[cfg(feature = "mcp")]
 mod mcp;
+mod pending;
 mod reply;
 mod replying;
 mod turn;

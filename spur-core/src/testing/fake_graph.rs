@@ -38,6 +38,8 @@ struct Inner {
     sent: Vec<Sent>,
     failures: VecDeque<(StatusCode, i64, String)>,
     requests: usize,
+    /// How long each send takes (a slow provider).
+    delay: std::time::Duration,
 }
 
 /// The fake's state, shared with the test.
@@ -73,6 +75,11 @@ impl FakeGraph {
             .push_back((status, code, message.to_string()));
     }
 
+    /// Every send takes this long from now on.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.lock().delay = delay;
+    }
+
     /// What was sent, in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.lock().sent.clone()
@@ -103,6 +110,10 @@ async fn send(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let delay = fake.lock().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut inner = fake.lock();
     inner.requests += 1;
     let authorized = headers

@@ -271,15 +271,9 @@ async fn a_failed_send_is_retried_and_statuses_move_it_on_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_window_a_reply_goes_as_the_operators_template() {
-    let graph = FakeGraph::start(ACCESS_TOKEN).await.unwrap();
-    let server = Server::start(Options {
-        whatsapp_verify_token: Some(VERIFY_TOKEN.to_string().into()),
-        whatsapp_app_secret: Some(APP_SECRET.to_string().into()),
-        whatsapp_access_token: Some(ACCESS_TOKEN.to_string().into()),
-        whatsapp_phone_number_id: Some(NUMBER.into()),
+    let (server, graph) = whatsapp_server(Options {
         whatsapp_template: Some("support_reply".into()),
         whatsapp_template_language: Some("en_US".into()),
-        meta_graph_url: Some(graph.url.clone()),
         ..postgres_options().await
     })
     .await;
