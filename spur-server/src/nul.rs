@@ -65,7 +65,9 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
 }
 
 /// Whether `T` is anywhere in the error's chain (bodies wrap their errors).
-fn caused_by<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn caused_by<T: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
         if error.is::<T>() {

@@ -298,7 +298,8 @@ impl SupportEngine {
     ) -> Result<Turn, EngineError> {
         let customer = inbound.verified_customer.clone();
         let unreadable = inbound.unreadable;
-        let intake = self.accept(inbound).await?;
+        let mut stored = stored;
+        let intake = self.accept(inbound, &mut stored).await?;
         if let Some(stored) = stored {
             let message = match &intake {
                 Intake::Done(turn) => turn.message.clone(),
@@ -986,7 +987,13 @@ impl SupportEngine {
 
     /// Validates and stores the customer's message (before anything that can
     /// fail), updating the state and applying the inbound escalation rules.
-    async fn accept(&self, inbound: Inbound) -> Result<Intake, EngineError> {
+    /// `stored` hears of the message as soon as it is known to be stored: a
+    /// redelivery's caller is told before the wait for the reply under way.
+    async fn accept(
+        &self,
+        inbound: Inbound,
+        stored: &mut Option<tokio::sync::oneshot::Sender<Message>>,
+    ) -> Result<Intake, EngineError> {
         let inner = &self.inner;
         let text = inner.config.limits.check(&inbound.text)?.to_string();
         if let Some(key) = &inbound.idempotency_key {
@@ -1016,6 +1023,9 @@ impl SupportEngine {
             && let Some(earlier) = self.earlier_turn(current.as_ref(), key).await?
         {
             held.take();
+            if let Some(stored) = stored.take().filter(|_| earlier.text == text) {
+                let _ = stored.send(earlier.clone());
+            }
             return self.replay(earlier, &text).await;
         }
         let classification = inner.classifier.classify_text(&text);

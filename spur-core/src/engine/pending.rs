@@ -161,6 +161,23 @@ mod tests {
         }
     }
 
+    /// A redelivery is acknowledged once found stored, not after the reply
+    /// under way (which can take the model's whole timeout).
+    #[tokio::test]
+    async fn a_redelivery_is_acknowledged_without_waiting_for_the_reply() {
+        let engine = SupportEngine::builder()
+            .store(Arc::new(MemoryStore::new()))
+            .provider(Arc::new(Stuck))
+            .build();
+        let question = event("0003", Some("Do you ship to India?"), MessageKind::Text);
+        let first = engine.receive_stored(question.clone()).await.unwrap();
+        let again = tokio::time::timeout(Duration::from_secs(5), engine.receive_stored(question))
+            .await
+            .expect("acknowledged while the reply is still under way")
+            .unwrap();
+        assert_eq!(again.id, first.id);
+    }
+
     #[test]
     fn stored_keys_unscope() {
         assert_eq!(unscoped_key("n:abc"), Some("abc"));

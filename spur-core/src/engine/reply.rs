@@ -623,24 +623,25 @@ impl SupportEngine {
     ) -> Result<mpsc::Receiver<StreamEvent>, EngineError> {
         let (tx, rx) = mpsc::channel(64);
         let customer = inbound.verified_customer.clone();
-        let (conversation, message, history, replying) = match self.accept(inbound).await? {
-            Intake::Done(turn) => {
-                let _ = tx
-                    .send(StreamEvent::Started {
-                        conversation: Box::new(turn.conversation.clone()),
-                        message: Box::new(turn.message.clone()),
-                    })
-                    .await;
-                let _ = tx.send(StreamEvent::Done(Box::new(turn))).await;
-                return Ok(rx);
-            }
-            Intake::Reply {
-                conversation,
-                message,
-                history,
-                replying,
-            } => (conversation, message, history, replying),
-        };
+        let (conversation, message, history, replying) =
+            match self.accept(inbound, &mut None).await? {
+                Intake::Done(turn) => {
+                    let _ = tx
+                        .send(StreamEvent::Started {
+                            conversation: Box::new(turn.conversation.clone()),
+                            message: Box::new(turn.message.clone()),
+                        })
+                        .await;
+                    let _ = tx.send(StreamEvent::Done(Box::new(turn))).await;
+                    return Ok(rx);
+                }
+                Intake::Reply {
+                    conversation,
+                    message,
+                    history,
+                    replying,
+                } => (conversation, message, history, replying),
+            };
         let _ = tx
             .send(StreamEvent::Started {
                 conversation: Box::new(conversation.clone()),

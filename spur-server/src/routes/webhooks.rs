@@ -193,12 +193,20 @@ async fn email_checked(state: &AppState, request: Request) -> Result<(), ApiErro
     }
     let body = axum::body::to_bytes(request.into_body(), EMAIL_LIMIT)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("an email may be at most {EMAIL_LIMIT} bytes"),
-            )
+        .map_err(|error| {
+            if crate::nul::caused_by::<http_body_util::LengthLimitError>(&error) {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("an email may be at most {EMAIL_LIMIT} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "the body could not be read",
+                )
+            }
         })?;
     match email::parse_mime(&body, &hook.accounts) {
         Ok(Parsed::Message(event)) => store(state, event).await,

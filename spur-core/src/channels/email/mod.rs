@@ -124,6 +124,14 @@ fn unprintable(c: char) -> bool {
     c.is_whitespace() || c.is_control()
 }
 
+/// A header's words on one line: a subject or a name goes back into headers.
+fn one_line(text: &str) -> String {
+    printable(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `text` without control characters other than line breaks and tabs.
 fn printable(text: &str) -> String {
     text.chars()
@@ -178,7 +186,7 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
     let root = replying_to.clone().unwrap_or_else(|| external_id.clone());
     let subject = message
         .subject()
-        .map(|s| base_subject(&printable(s)))
+        .map(|s| base_subject(&one_line(s)))
         .filter(|s| !s.is_empty());
     let mut text = message
         .body_text(0)
@@ -212,7 +220,7 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         .from()
         .and_then(|a| a.first())
         .and_then(|a| a.name())
-        .map(|n| printable(n).trim().to_string())
+        .map(one_line)
         .filter(|n| !n.is_empty());
     let thread = EmailThread {
         customer: from.clone(),

@@ -223,6 +223,8 @@ fn control_characters_never_reach_the_store() {
     );
     let event = event(&raw);
     assert_eq!(event.subject.as_deref(), Some("hithere"));
+    let folded = mail("Message-ID: <f@x>\r\nSubject: two\r\n\tlines\r\n", "hi");
+    assert_eq!(self::event(&folded).subject.as_deref(), Some("two lines"));
     assert!(
         !event
             .text
