@@ -41,6 +41,12 @@ pub enum EngineEvent {
         conversation: ConversationId,
         note: Box<Note>,
     },
+    /// The files of a customer's message were fetched and kept (or given up
+    /// on): its attachments changed. For agents' feeds.
+    FilesKept {
+        conversation: ConversationId,
+        message: MessageId,
+    },
 }
 
 impl EngineEvent {
@@ -51,7 +57,8 @@ impl EngineEvent {
             | Self::ReplyDelta { conversation, .. }
             | Self::Escalated { conversation, .. }
             | Self::Typing { conversation, .. }
-            | Self::NoteAdded { conversation, .. } => *conversation,
+            | Self::NoteAdded { conversation, .. }
+            | Self::FilesKept { conversation, .. } => *conversation,
         }
     }
 }

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+#[cfg(feature = "media")]
+pub mod blobs;
 pub mod channels;
 pub mod classify;
 pub mod clock;

@@ -24,7 +24,7 @@ function ago(iso) {
 }
 const waited = (iso) => ago(iso).replace(' ago', '').replace('just now', '< 1 min');
 // Who the customer is: the address they left, else a readable label.
-const customer = (c) => c.contactEmail || `${c.channel === 'web' ? 'Web visitor' : c.channel} ${c.id.slice(-4)}`;
+const customer = (c) => c.customerName || c.contactEmail || `${c.channel === 'web' ? 'Web visitor' : c.channel} ${c.id.slice(-4)}`;
 
 async function api(path, options = {}) {
   const res = await fetch(path, {
@@ -35,6 +35,48 @@ async function api(path, options = {}) {
   const body = res.status === 204 ? null : await res.json();
   if (!res.ok) throw new Error(body.error.message);
   return body;
+}
+
+// Files customers sent (WhatsApp, Messenger, email) need the agent's token:
+// fetched once each, shown from memory. Photos inline, the rest as downloads,
+// and a file not kept says why.
+const fileUrls = new Map();
+function fileUrl(path) {
+  if (!fileUrls.has(path)) {
+    fileUrls.set(path, (async () => {
+      const res = await fetch(path, { headers: { authorization: 'Bearer ' + (auth && auth.token) } });
+      if (res.status === 401) { signOut(); throw new Error('signed out'); }
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      return URL.createObjectURL(await res.blob());
+    })());
+    fileUrls.get(path).catch(() => fileUrls.delete(path));
+  }
+  return fileUrls.get(path);
+}
+function attachments(conversationId, m) {
+  const files = (m.meta && m.meta.attachments) || [];
+  if (!files.length) return null;
+  const box = el('div', { className: 'files' });
+  files.forEach((f, i) => {
+    const label = f.name || `${f.kind}${f.mime ? ` (${f.mime})` : ''}`;
+    const missing = (why) => el('span', { className: 'meta file-missing', textContent: `${label}: ${why}` });
+    if (!f.blob) { box.append(missing(f.error || 'not fetched yet')); return; }
+    const path = `/v1/agent/conversations/${conversationId}/files/${m.seq}/${i}`;
+    if ((f.mime || '').startsWith('image/')) {
+      const img = el('img', { className: 'file-image', alt: label });
+      fileUrl(path).then((url) => { img.src = url; }, () => img.replaceWith(missing('could not be loaded')));
+      box.append(img);
+      return;
+    }
+    const link = el('a', { className: 'file-link', href: '#', textContent: `Download ${label}` });
+    link.addEventListener('click', async (e) => {
+      e.preventDefault();
+      try { el('a', { href: await fileUrl(path), download: f.name || `file-${m.seq}-${i}` }).click(); }
+      catch { link.replaceWith(missing('could not be loaded')); }
+    });
+    box.append(link);
+  });
+  return box;
 }
 
 let labelsLoaded = false;
@@ -214,6 +256,8 @@ async function openConversation(id) {
     }
     const tools = toolCalls(m.meta);
     if (tools) div.append(tools);
+    const files = attachments(c.id, m);
+    if (files) div.append(files);
     return [m.createdAt, div];
   });
   // Internal notes among the messages, by time; never shown to the customer.

@@ -53,6 +53,7 @@ export async function startServer(extraEnv = {}) {
     HOST: '127.0.0.1',
     PORT: String(port),
     DATABASE_URL: db.url,
+    FILES_DIR: join(dir, 'files'),
     JWT_SECRET: 'an-e2e-secret-of-at-least-32-characters',
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,

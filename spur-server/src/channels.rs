@@ -7,8 +7,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use spur_core::SupportEngine;
+use spur_core::blobs::LocalBlobStore;
 use spur_core::channels::delivery::{Deliverer, DeliveryPolicy};
 use spur_core::channels::email::{EmailAccount, EmailSender};
+use spur_core::channels::media::{Media, MediaLimits};
 use spur_core::channels::messenger::{INSTAGRAM, MESSENGER, MessengerSender};
 use spur_core::channels::whatsapp::WhatsAppSender;
 use spur_core::channels::{ChannelSender, OutboxStore};
@@ -19,6 +21,45 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, Settings};
+
+/// Fetches and keeps the files customers send, when a channel that
+/// carries files is configured: WhatsApp media by id, Messenger and
+/// Instagram files by URL, email attachments as they come.
+pub fn media(settings: &Settings) -> Result<Option<Media>, ConfigError> {
+    if settings.whatsapp.is_none() && settings.meta.is_none() && settings.email.is_none() {
+        return Ok(None);
+    }
+    let unreadable = |e: spur_core::channels::SendClientError| ConfigError {
+        setting: "META_GRAPH_URL",
+        message: e.to_string(),
+    };
+    let blobs = Arc::new(LocalBlobStore::new(&settings.files_dir));
+    let mut media = Media::new(blobs).limits(MediaLimits {
+        max_bytes: settings.files_max_bytes,
+        ..MediaLimits::default()
+    });
+    if let Some(whatsapp) = &settings.whatsapp {
+        let fetcher = WhatsAppSender::new(
+            &whatsapp.graph_url,
+            whatsapp.accounts.clone(),
+            FETCH_TIMEOUT,
+        )
+        .map_err(unreadable)?;
+        media = media.fetcher(Arc::new(fetcher));
+    }
+    if let Some(meta) = &settings.meta {
+        for channel in [MESSENGER, INSTAGRAM] {
+            let fetcher =
+                MessengerSender::new(channel, &meta.graph_url, &meta.accounts, FETCH_TIMEOUT)
+                    .map_err(unreadable)?;
+            media = media.fetcher(Arc::new(fetcher));
+        }
+    }
+    Ok(Some(media))
+}
+
+/// How long fetching one file may take (a video is larger than a reply).
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long one send to a channel's API may take.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

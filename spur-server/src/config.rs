@@ -347,6 +347,13 @@ pub struct Options {
     /// Email: where replies are sent, `smtp://user:pass@host:587?tls=required` or `smtps://host:465`.
     #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true, value_parser = secret)]
     pub smtp_url: Option<SecretString>,
+    /// Where the files customers send on channels (photos, voice notes,
+    /// documents) are kept (default `spur-files`, in the working directory).
+    #[arg(long, env = "FILES_DIR", global = true)]
+    pub files_dir: Option<PathBuf>,
+    /// The largest such file kept, in bytes (default 10 MiB).
+    #[arg(long, env = "FILES_MAX_BYTES", global = true)]
+    pub files_max_bytes: Option<u64>,
     /// `[[channels.whatsapp]]` in the TOML file: more numbers, each
     /// `phone_number_id` and `access_token_env`. File only.
     #[arg(skip)]
@@ -540,6 +547,9 @@ pub struct Settings {
     pub meta: Option<MetaSettings>,
     /// Email, when configured.
     pub email: Option<EmailSettings>,
+    /// Where channel files are kept, and the largest kept.
+    pub files_dir: PathBuf,
+    pub files_max_bytes: u64,
 }
 
 /// Where engine events (messages, status changes, typing) reach the live
@@ -895,10 +905,20 @@ impl Settings {
             },
             &channels_file.email,
         )?;
+        let files_max_bytes = o
+            .files_max_bytes
+            .or(file.files_max_bytes)
+            .unwrap_or(10 * 1024 * 1024);
+        positive("FILES_MAX_BYTES", files_max_bytes)?;
         Ok(Self {
             whatsapp,
             meta,
             email,
+            files_dir: o
+                .files_dir
+                .or(file.files_dir)
+                .unwrap_or_else(|| PathBuf::from("spur-files")),
+            files_max_bytes,
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -1065,6 +1085,8 @@ impl std::fmt::Debug for Settings {
             .field("whatsapp", &self.whatsapp)
             .field("meta", &self.meta)
             .field("email", &self.email)
+            .field("files_dir", &self.files_dir)
+            .field("files_max_bytes", &self.files_max_bytes)
             .finish()
     }
 }

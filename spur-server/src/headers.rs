@@ -9,9 +9,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// Own scripts only (`wasm-unsafe-eval` compiles the widget's wasm), inline
-/// styles allowed (Swagger UI needs them), no framing, no plugins.
+/// styles allowed (Swagger UI needs them), no framing, no plugins. `blob:`
+/// images and media: the console shows customers' files from memory (they
+/// need the agent's token, which an `<img src>` cannot send).
 pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 pub async fn security_headers(request: Request, next: Next) -> Response {

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{
-    admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
+    admin, agent, assign, auth, canned, chat, classify, feed, files, knowledge, knowledge_files,
     knowledge_web, notes, ops, reopen, tickets, users,
 };
 use crate::state::AppState;
@@ -24,7 +24,7 @@ use crate::state::AppState;
         knowledge::overview, knowledge::reload, knowledge::try_question, knowledge::gaps,
         knowledge_files::list, knowledge_files::put, knowledge_files::delete,
         knowledge_web::import,
-        agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, notes::add_note, assign::assign, reopen::reopen, assign::colleagues, canned::list, canned::save, canned::delete, agent::hand_back,
+        agent::inbox, agent::labels, agent::conversation, agent::claim, agent::reply, notes::add_note, files::file, assign::assign, reopen::reopen, assign::colleagues, canned::list, canned::save, canned::delete, agent::hand_back,
         agent::close, agent::typing, agent::events,
         tickets::create_ticket, tickets::tickets, tickets::ticket, tickets::update_ticket,
         tickets::conversation_ticket, classify::classify,

@@ -23,7 +23,7 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::routes::{
-    admin, agent, assign, auth, canned, chat, classify, feed, knowledge, knowledge_files,
+    admin, agent, assign, auth, canned, chat, classify, feed, files, knowledge, knowledge_files,
     knowledge_web, notes, ops, reopen, tickets, users, webhooks,
 };
 use crate::state::AppState;
@@ -71,6 +71,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agent/conversations/{id}/claim", post(agent::claim))
         .route("/v1/agent/conversations/{id}/reply", post(agent::reply))
         .route("/v1/agent/conversations/{id}/notes", post(notes::add_note))
+        .route(
+            "/v1/agent/conversations/{id}/files/{seq}/{index}",
+            get(files::file),
+        )
         .route("/v1/agent/conversations/{id}/assign", post(assign::assign))
         .route("/v1/agent/conversations/{id}/reopen", post(reopen::reopen))
         .route("/v1/agent/agents", get(assign::colleagues))

@@ -219,6 +219,9 @@ pub async fn engine(
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
     }
+    if let Some(media) = crate::channels::media(settings)? {
+        builder = builder.media(media);
+    }
     Ok(builder.build())
 }
 

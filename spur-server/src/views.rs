@@ -264,5 +264,10 @@ fn for_agents(meta: &MessageMeta) -> MessageMeta {
     if let Some(action) = &mut meta.confirm {
         action.arguments = action.shown.clone();
     }
+    // Where the channel keeps a file (a Messenger URL is itself the key to
+    // it): agents get the kept copy, through the files route.
+    for attachment in &mut meta.attachments {
+        attachment.source = None;
+    }
     meta
 }

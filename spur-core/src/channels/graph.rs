@@ -133,6 +133,50 @@ pub(crate) async fn post(
     })
 }
 
+/// GETs a file (with the token, where the host wants it), reading at most
+/// `max_bytes`: a larger one is refused as soon as it shows (its declared
+/// length or the bytes so far), never read whole into memory.
+pub(crate) async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    max_bytes: u64,
+) -> Result<super::media::Fetched, super::media::FetchError> {
+    use super::media::{FetchError, Fetched};
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| FetchError::Failed(format!("unreachable: {e}")))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Failed(format!("HTTP {}", status.as_u16())));
+    }
+    if response.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(FetchError::TooLarge(max_bytes));
+    }
+    let mime = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Failed(format!("cut short: {e}")))?
+    {
+        if (bytes.len() + chunk.len()) as u64 > max_bytes {
+            return Err(FetchError::TooLarge(max_bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { bytes, mime })
+}
+
 /// At most `max` characters of `text` (the channel's limit).
 pub(crate) fn clipped(text: &str, max: usize) -> String {
     text.chars().take(max).collect()

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::graph::{self, Webhook};
+use super::media::{FetchError, Fetched, MediaFetcher};
 use super::{
     ChannelSender, DeliveryState, ExternalThread, InboundEvent, MessageKind, OutboxItem, SendError,
     StatusUpdate,
@@ -60,16 +61,29 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                     webhook.ignored += 1;
                     continue;
                 }
-                let kind = match message.attachments.first().map(|a| a.kind.as_str()) {
-                    None => MessageKind::Text,
-                    Some("image") => MessageKind::Image,
-                    Some("audio") => MessageKind::Audio,
-                    Some("video") => MessageKind::Video,
-                    Some("file") => MessageKind::Document,
-                    Some("location") => MessageKind::Location,
-                    Some("sticker") => MessageKind::Sticker,
-                    Some(_) => MessageKind::Unsupported,
-                };
+                let kind = message
+                    .attachments
+                    .first()
+                    .map_or(MessageKind::Text, |a| a.message_kind());
+                // Files come as URLs on Meta's CDN; a location or a shared
+                // post has none and is not a file.
+                let attachments = message
+                    .attachments
+                    .iter()
+                    .filter_map(|a| {
+                        let url = a.payload.as_ref()?.url.clone()?;
+                        let kind = a.message_kind();
+                        matches!(
+                            kind,
+                            MessageKind::Image
+                                | MessageKind::Audio
+                                | MessageKind::Video
+                                | MessageKind::Document
+                                | MessageKind::Sticker
+                        )
+                        .then(|| super::Attachment::at(kind, url))
+                    })
+                    .collect();
                 webhook.events.push(InboundEvent {
                     thread,
                     external_id: message.mid,
@@ -78,6 +92,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                     text: message.text,
                     sender_email: None,
                     subject: None,
+                    attachments,
                 });
             } else if let Some(postback) = event.postback {
                 // A button the customer pressed: its title is what they said.
@@ -92,6 +107,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                     text: postback.title,
                     sender_email: None,
                     subject: None,
+                    attachments: Vec::new(),
                 });
             } else {
                 // Reads (a watermark, not message ids), reactions, referrals.
@@ -148,6 +164,35 @@ struct Message {
 struct Attachment {
     #[serde(rename = "type", default)]
     kind: String,
+    payload: Option<AttachmentPayload>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentPayload {
+    url: Option<String>,
+    /// Set on stickers (which also carry a URL).
+    sticker_id: Option<i64>,
+}
+
+impl Attachment {
+    fn message_kind(&self) -> MessageKind {
+        match self.kind.as_str() {
+            _ if self
+                .payload
+                .as_ref()
+                .is_some_and(|p| p.sticker_id.is_some()) =>
+            {
+                MessageKind::Sticker
+            }
+            "image" => MessageKind::Image,
+            "audio" => MessageKind::Audio,
+            "video" => MessageKind::Video,
+            "file" => MessageKind::Document,
+            "location" => MessageKind::Location,
+            "sticker" => MessageKind::Sticker,
+            _ => MessageKind::Unsupported,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -269,6 +314,35 @@ impl ChannelSender for MessengerSender {
     }
 }
 
+/// A file's URL came in the (signed) webhook; only `https` ones are
+/// fetched, and with no token: Meta's CDN URLs carry their own signature.
+#[async_trait::async_trait]
+impl MediaFetcher for MessengerSender {
+    fn channel(&self) -> &str {
+        self.channel
+    }
+
+    async fn fetch(
+        &self,
+        _account: &str,
+        source: &str,
+        max_bytes: u64,
+    ) -> Result<Fetched, FetchError> {
+        // Or on the configured Graph host itself, as the operator set it
+        // (a stand-in over plain HTTP).
+        let graph_origin: String = self
+            .graph_url
+            .split('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/");
+        if !source.starts_with("https://") && !source.starts_with(&format!("{graph_origin}/")) {
+            return Err(FetchError::Failed("not an https URL".into()));
+        }
+        graph::download(&self.client, source, None, max_bytes).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +375,14 @@ mod tests {
             webhook.events[0].thread,
             ExternalThread::new(MESSENGER, "PAGE_1", "PSID_7")
         );
+        assert_eq!(
+            webhook.events[1].attachments,
+            vec![super::super::Attachment::at(
+                MessageKind::Image,
+                "https://x"
+            )]
+        );
+        assert!(webhook.events[0].attachments.is_empty());
         assert_eq!(webhook.statuses[0].provider_id, "m_out_1");
         assert_eq!(webhook.statuses[0].state, DeliveryState::Delivered);
         assert_eq!(webhook.ignored, 2, "the echo and the read watermark");

@@ -9,6 +9,7 @@
 //! ([`crate::store::Change::deliver`]), and a [`delivery::Deliverer`] sends
 //! what is due through the channel's [`ChannelSender`].
 
+mod attachment;
 #[cfg(all(any(test, feature = "test-util"), feature = "runtime"))]
 pub mod conformance;
 #[cfg(feature = "runtime")]
@@ -17,6 +18,8 @@ pub mod delivery;
 pub mod email;
 #[cfg(feature = "meta")]
 pub mod graph;
+#[cfg(feature = "media")]
+pub mod media;
 #[cfg(feature = "meta")]
 pub mod messenger;
 mod outbox;
@@ -29,6 +32,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "meta")]
 pub type SendClientError = reqwest::Error;
 
+pub use attachment::Attachment;
 pub use outbox::{Delivery, DeliveryState, OutboxItem, OutboxStore, StatusUpdate};
 
 /// Where a conversation lives on another channel: the channel, the shop's
@@ -95,9 +99,10 @@ pub const SUBJECT_KEY: &str = "subject";
 /// What kind of message came in. Only text (and the caption of media) is
 /// answered by the assistant; other kinds get [`crate::prompt::PromptTexts`]'
 /// `unsupported_kind_reply`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
+    #[default]
     Text,
     Image,
     Audio,
@@ -144,6 +149,10 @@ pub struct InboundEvent {
     /// What the thread is about, where the channel has subjects (email).
     #[serde(default)]
     pub subject: Option<String>,
+    /// The files that came with it, as the channel refers to them (fetched
+    /// and kept after the message is stored: [`media::Media`]).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl InboundEvent {
@@ -249,6 +258,7 @@ mod tests {
             text: Some("hi".into()),
             sender_email: None,
             subject: None,
+            attachments: Vec::new(),
         };
         let key = event("44", "wamid.HBgL=").idempotency_key();
         assert!(

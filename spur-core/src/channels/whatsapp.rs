@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::graph::{self, GraphErrorBody, Webhook};
+use super::media::{FetchError, Fetched, MediaFetcher};
 use super::{
-    ChannelSender, DeliveryState, ExternalThread, InboundEvent, MessageKind, OutboxItem, SendError,
-    StatusUpdate,
+    Attachment, ChannelSender, DeliveryState, ExternalThread, InboundEvent, MessageKind,
+    OutboxItem, SendError, StatusUpdate,
 };
 
 /// [`ExternalThread::channel`] of WhatsApp conversations.
@@ -43,6 +44,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                 webhook.ignored += 1;
                 continue;
             };
+            let attachments = message.attachment(kind).into_iter().collect();
             webhook.events.push(InboundEvent {
                 thread: ExternalThread::new(CHANNEL, account.clone(), message.from.clone()),
                 external_id: message.id,
@@ -51,6 +53,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
                 text,
                 sender_email: None,
                 subject: None,
+                attachments,
             });
         }
         for status in value.statuses {
@@ -134,9 +137,11 @@ struct WaMessage {
     #[serde(rename = "type", default)]
     kind: String,
     text: Option<Body>,
-    image: Option<Media>,
-    video: Option<Media>,
-    document: Option<Media>,
+    image: Option<WaMedia>,
+    video: Option<WaMedia>,
+    document: Option<WaMedia>,
+    audio: Option<WaMedia>,
+    sticker: Option<WaMedia>,
     interactive: Option<Interactive>,
     button: Option<Button>,
 }
@@ -146,9 +151,14 @@ struct Body {
     body: Option<String>,
 }
 
+/// A photo, video, document, voice note or sticker: WhatsApp sends its id,
+/// and the file is fetched by it ([`WhatsAppSender`]'s [`MediaFetcher`]).
 #[derive(Deserialize)]
-struct Media {
+struct WaMedia {
+    id: Option<String>,
     caption: Option<String>,
+    mime_type: Option<String>,
+    filename: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -171,7 +181,7 @@ impl WaMessage {
     /// The kind and the readable text; `None` for what is not a message
     /// to answer (a reaction to one of ours).
     fn content(&self) -> Option<(MessageKind, Option<String>)> {
-        let caption = |media: &Option<Media>| media.as_ref().and_then(|m| m.caption.clone());
+        let caption = |media: &Option<WaMedia>| media.as_ref().and_then(|m| m.caption.clone());
         Some(match self.kind.as_str() {
             "text" => (
                 MessageKind::Text,
@@ -198,6 +208,26 @@ impl WaMessage {
             ),
             "reaction" => return None,
             _ => (MessageKind::Unsupported, None),
+        })
+    }
+}
+
+impl WaMessage {
+    /// The file a media message carries, to fetch by its id.
+    fn attachment(&self, kind: MessageKind) -> Option<Attachment> {
+        let media = match kind {
+            MessageKind::Image => &self.image,
+            MessageKind::Video => &self.video,
+            MessageKind::Document => &self.document,
+            MessageKind::Audio => &self.audio,
+            MessageKind::Sticker => &self.sticker,
+            _ => return None,
+        };
+        let media = media.as_ref()?;
+        Some(Attachment {
+            mime: media.mime_type.clone(),
+            name: media.filename.clone(),
+            ..Attachment::at(kind, media.id.clone()?)
         })
     }
 }
@@ -370,6 +400,63 @@ impl WhatsAppSender {
     }
 }
 
+/// `GET /{media-id}`: where the file is, for a few minutes.
+#[derive(Deserialize)]
+struct MediaUrl {
+    url: String,
+    mime_type: Option<String>,
+}
+
+/// A media id is fetched in two steps, both with the number's token: its
+/// URL from the Graph API, then the file from that URL.
+#[async_trait::async_trait]
+impl MediaFetcher for WhatsAppSender {
+    fn channel(&self) -> &str {
+        CHANNEL
+    }
+
+    async fn fetch(
+        &self,
+        account: &str,
+        source: &str,
+        max_bytes: u64,
+    ) -> Result<Fetched, FetchError> {
+        let token = &self
+            .accounts
+            .get(account)
+            .ok_or_else(|| {
+                FetchError::Failed(format!("no access token for WhatsApp number {account}"))
+            })?
+            .access_token;
+        // A media id is digits: nothing else goes into the Graph URL's path.
+        if source.is_empty() || !source.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FetchError::Failed("not a WhatsApp media id".into()));
+        }
+        let url = format!("{}/{source}?phone_number_id={account}", self.graph_url);
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| FetchError::Failed(format!("Graph API unreachable: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Failed(format!(
+                "Graph API HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let found: MediaUrl = response
+            .json()
+            .await
+            .map_err(|e| FetchError::Failed(format!("Graph API answer unreadable: {e}")))?;
+        let mut fetched = graph::download(&self.client, &found.url, Some(token), max_bytes).await?;
+        fetched.mime = found.mime_type.or(fetched.mime);
+        Ok(fetched)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +492,20 @@ mod tests {
                 (MessageKind::Unsupported, None),
             ]
         );
+        let photo = &webhook.events[1].attachments;
+        assert_eq!(
+            photo,
+            &vec![Attachment {
+                mime: Some("image/jpeg".into()),
+                ..Attachment::at(MessageKind::Image, "1003383421387256")
+            }]
+        );
+        assert_eq!(
+            webhook.events[2].attachments[0].source.as_deref(),
+            Some("1")
+        );
+        assert!(webhook.events[0].attachments.is_empty());
+        assert!(webhook.events[3].attachments.is_empty());
         let first = &webhook.events[0];
         assert_eq!(
             first.thread,

@@ -223,6 +223,10 @@ pub struct MessageMeta {
     /// that trimming a long history adds integers instead of re-tokenizing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_tokens: Option<TextTokens>,
+    /// For customer messages from a channel: the files sent with it
+    /// (photos, voice notes, documents) and whether each was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::channels::Attachment>,
 }
 
 /// One tool call made while producing a reply, as the agents and the

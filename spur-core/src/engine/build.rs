@@ -26,6 +26,8 @@ pub struct EngineBuilder {
     events: Option<Arc<dyn EventSink>>,
     tools: ToolRegistry,
     config: EngineConfig,
+    #[cfg(feature = "media")]
+    media: Option<Arc<crate::channels::media::Media>>,
 }
 
 impl EngineBuilder {
@@ -86,6 +88,14 @@ impl EngineBuilder {
 
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Fetches and keeps the files customers send on channels (without
+    /// it their messages record the files as the channel referred to them).
+    #[cfg(feature = "media")]
+    pub fn media(mut self, media: crate::channels::media::Media) -> Self {
+        self.media = Some(Arc::new(media));
         self
     }
 
@@ -152,6 +162,8 @@ impl EngineBuilder {
                 #[cfg(feature = "mcp")]
                 mcp_servers: super::mcp::McpServers::default(),
                 replying: Arc::default(),
+                #[cfg(feature = "media")]
+                media: self.media,
             }),
         }
     }

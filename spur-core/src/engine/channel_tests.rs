@@ -25,6 +25,7 @@ fn text(thread: &ExternalThread, id: &str, text: &str) -> InboundEvent {
         text: Some(text.into()),
         sender_email: None,
         subject: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -356,5 +357,144 @@ async fn a_retry_while_the_reply_is_under_way_waits_for_it_instead_of_answering_
         replies.len(),
         2,
         "the greeting's and one for the question: {replies:?}"
+    );
+}
+
+/// Serves one photo; anything else is missing at the channel.
+struct OnePhoto;
+
+#[async_trait::async_trait]
+impl crate::channels::media::MediaFetcher for OnePhoto {
+    fn channel(&self) -> &str {
+        "whatsapp"
+    }
+
+    async fn fetch(
+        &self,
+        _account: &str,
+        source: &str,
+        _max_bytes: u64,
+    ) -> Result<crate::channels::media::Fetched, crate::channels::media::FetchError> {
+        match source {
+            "1003" => Ok(crate::channels::media::Fetched {
+                bytes: b"\xff\xd8 a photo".to_vec(),
+                mime: Some("image/jpeg".into()),
+            }),
+            _ => Err(crate::channels::media::FetchError::Failed(
+                "HTTP 404".into(),
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn files_are_kept_with_the_message_and_a_lost_one_says_why() {
+    use crate::blobs::{BlobStore, MemoryBlobStore};
+    use crate::channels::Attachment;
+    let store = Arc::new(MemoryStore::new());
+    let blobs = Arc::new(MemoryBlobStore::new());
+    let engine = SupportEngine::builder()
+        .store(store.clone())
+        .media(crate::channels::media::Media::new(blobs.clone()).fetcher(Arc::new(OnePhoto)))
+        .build();
+    let photo = |id: &str, source: &str| InboundEvent {
+        kind: MessageKind::Image,
+        text: Some(format!("Do you ship this to India? ({id})")),
+        attachments: vec![Attachment::at(MessageKind::Image, source)],
+        ..text(&customer(7), id, "")
+    };
+    let turn = engine.receive(photo("wamid.P1", "1003")).await.unwrap();
+    assert!(turn.reply.is_some(), "the caption is answered");
+    let lost = engine.receive(photo("wamid.P2", "9999")).await.unwrap();
+    let page = engine
+        .history(turn.conversation.session_id, None, 20)
+        .await
+        .unwrap();
+    let customer_files: Vec<_> = page
+        .messages
+        .iter()
+        .filter(|m| m.sender == Sender::Customer)
+        .map(|m| m.meta.attachments.clone())
+        .collect();
+    let kept = &customer_files[0][0];
+    let key = kept.blob.as_deref().expect("the photo is kept");
+    assert_eq!(kept.mime.as_deref(), Some("image/jpeg"));
+    assert_eq!(blobs.get(key).await.unwrap().unwrap(), b"\xff\xd8 a photo");
+    let missing = &customer_files[1][0];
+    assert_eq!(missing.blob, None);
+    assert_eq!(
+        missing.error.as_deref(),
+        Some("could not be fetched: HTTP 404")
+    );
+    assert!(lost.reply.is_some(), "a lost file does not cost the reply");
+
+    // A redelivery fetches nothing again and changes nothing.
+    let again = engine.receive(photo("wamid.P1", "1003")).await.unwrap();
+    assert!(again.duplicate);
+    let after = engine
+        .history(turn.conversation.session_id, None, 20)
+        .await
+        .unwrap();
+    assert_eq!(after.messages, page.messages);
+}
+
+#[tokio::test]
+async fn files_in_hand_are_kept_before_the_message_is_stored_within_limits() {
+    use crate::blobs::{BlobStore, MemoryBlobStore};
+    use crate::channels::Attachment;
+    use crate::channels::media::{File, Media};
+    let blobs = Arc::new(MemoryBlobStore::new());
+    let engine = SupportEngine::builder()
+        .media(Media::new(blobs.clone()))
+        .build();
+    let file = |mime: &str, bytes: &[u8]| File {
+        attachment: Attachment {
+            kind: MessageKind::Document,
+            mime: Some(mime.into()),
+            name: Some("f".into()),
+            ..Attachment::default()
+        },
+        bytes: bytes.to_vec(),
+    };
+    let mut event = text(&customer(8), "m1", "see attached");
+    let big = vec![0u8; 10 * 1024 * 1024 + 1];
+    engine
+        .keep_files(
+            &mut event,
+            vec![
+                file("application/pdf", b"%PDF-1.7"),
+                file("application/x-msdownload", b"MZ"),
+                file("application/pdf", &big),
+            ],
+        )
+        .await;
+    let kept = &event.attachments[0];
+    assert_eq!(kept.size, Some(8));
+    let key = kept.blob.as_deref().expect("kept");
+    assert_eq!(blobs.get(key).await.unwrap().unwrap(), b"%PDF-1.7");
+    assert_eq!(
+        event.attachments[1].error.as_deref(),
+        Some("application/x-msdownload files are not kept")
+    );
+    assert_eq!(
+        event.attachments[2].error.as_deref(),
+        Some("larger than 10485760 bytes")
+    );
+    assert!(event.attachments[1..].iter().all(|a| a.blob.is_none()));
+    let turn = engine.receive(event).await.unwrap();
+    assert_eq!(
+        turn.message.meta.attachments.len(),
+        3,
+        "recorded on the message"
+    );
+
+    // Without a blob store the files are recorded, not kept.
+    let bare = SupportEngine::builder().build();
+    let mut event = text(&customer(9), "m1", "see attached");
+    bare.keep_files(&mut event, vec![file("application/pdf", b"%PDF")])
+        .await;
+    assert_eq!(
+        event.attachments[0].error.as_deref(),
+        Some("not kept: no blob store")
     );
 }

@@ -5,6 +5,8 @@
 //! call the provider under a timeout -> store the reply with its metadata ->
 //! publish events. Provider failures become a polite fallback reply.
 
+#[cfg(feature = "media")]
+mod attachments;
 mod build;
 mod config;
 mod error;
@@ -38,6 +40,8 @@ use crate::smalltalk::{self, SmallTalk};
 use crate::store::{Applied, Change, ConversationStore, HistoryPage, StoreError};
 use crate::tools::{Tool, ToolError, ToolRegistry};
 
+#[cfg(feature = "media")]
+pub use attachments::KeptFile;
 pub use build::EngineBuilder;
 pub use config::EngineConfig;
 pub use error::EngineError;
@@ -76,6 +80,9 @@ pub(crate) struct Inner {
     pub(crate) mcp_servers: mcp::McpServers,
     /// The messages this process is answering.
     pub(crate) replying: Arc<replying::Replying>,
+    /// Fetches and keeps the files customers send on channels.
+    #[cfg(feature = "media")]
+    pub(crate) media: Option<Arc<crate::channels::media::Media>>,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -279,8 +286,25 @@ impl SupportEngine {
                 verified_customer: None,
                 thread: Some(event.thread.clone()),
                 unreadable: readable.is_none().then_some(event.kind),
+                attachments: event.attachments.clone(),
             };
-            match self.turn(inbound, stored.take()).await {
+            // The files are fetched while the reply is written: once the
+            // message is stored, on this same tracked task.
+            let (on_stored, message) = tokio::sync::oneshot::channel::<Message>();
+            let caller = stored.take();
+            let fetch = async {
+                let Ok(message) = message.await else {
+                    return caller;
+                };
+                if let Some(caller) = caller {
+                    let _ = caller.send(message.clone());
+                }
+                self.keep_attachments(&event.thread, message).await;
+                None
+            };
+            let (done, unused) = tokio::join!(self.turn(inbound, Some(on_stored)), fetch);
+            stored = unused;
+            match done {
                 // Another delivery opened the thread's conversation meanwhile
                 // (its binding is unique): this message joins it. (The
                 // message was not stored, so `stored` was not used.)
@@ -288,6 +312,14 @@ impl SupportEngine {
                 done => return done,
             }
         }
+    }
+
+    /// Fetches and keeps the files of a stored message from `thread`, and
+    /// records what became of each on it. A failure leaves them recorded as
+    /// not fetched: the message and its reply never wait on a file.
+    /// Without the `media` feature files stay recorded as the channel referred to them.
+    #[cfg(not(feature = "media"))]
+    async fn keep_attachments(&self, _thread: &crate::channels::ExternalThread, _message: Message) {
     }
 
     /// One message's turn; `stored` hears of the message once it is stored.
@@ -1035,6 +1067,7 @@ impl SupportEngine {
             None,
             MessageMeta {
                 classification: Some(classification.clone()),
+                attachments: inbound.attachments.clone(),
                 ..MessageMeta::default()
             },
         );

@@ -106,6 +106,7 @@ impl SupportEngine {
                     verified_customer: None,
                     thread: conversation.channel_thread(),
                     unreadable,
+                    attachments: Vec::new(),
                 },
                 None,
             )
@@ -158,6 +159,7 @@ mod tests {
             text: text.map(Into::into),
             sender_email: None,
             subject: None,
+            attachments: Vec::new(),
         }
     }
 

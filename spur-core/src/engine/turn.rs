@@ -31,6 +31,10 @@ pub struct Inbound {
     /// caption, a voice note): answered with `unsupported_kind_reply`.
     #[serde(skip)]
     pub unreadable: Option<MessageKind>,
+    /// The files that came with it on its channel, recorded on the stored
+    /// message (and fetched after, when the engine has [`crate::channels::media::Media`]).
+    #[serde(skip)]
+    pub attachments: Vec<crate::channels::Attachment>,
 }
 
 impl Inbound {

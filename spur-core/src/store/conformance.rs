@@ -106,6 +106,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     notes_stay_with_their_conversation(store.as_ref()).await;
     canned_replies_by_shortcut(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
+    message_meta_is_replaced(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
     a_customers_conversations_by_address(store.as_ref()).await;
@@ -472,6 +473,30 @@ async fn replies_are_found(store: &dyn ConversationStore) {
     let found = store.reply_to(question.id).await.unwrap().unwrap();
     assert_eq!(found.id, answer.id);
     assert!(found.meta.used_fallback);
+}
+
+async fn message_meta_is_replaced(store: &dyn ConversationStore) {
+    use crate::channels::{Attachment, MessageKind};
+    let c = conversation(41);
+    let photo = message(Sender::Customer, "[image]", None);
+    let (c, _) = stored(store.apply(create(&c, vec![photo.clone()])).await.unwrap());
+    let mut meta = photo.meta.clone();
+    meta.attachments = vec![Attachment {
+        blob: Some("ab".repeat(32)),
+        ..Attachment::at(MessageKind::Image, "1003")
+    }];
+    store.set_message_meta(c.id, photo.id, &meta).await.unwrap();
+    let page = store.history(c.id, None, 10).await.unwrap();
+    assert_eq!(page.messages[0].meta, meta);
+    let other = conversation(42);
+    let (other, _) = stored(store.apply(create(&other, Vec::new())).await.unwrap());
+    assert!(
+        matches!(
+            store.set_message_meta(other.id, photo.id, &meta).await,
+            Err(StoreError::NotFound)
+        ),
+        "a message is changed only through its own conversation"
+    );
 }
 
 async fn listing_by_status_and_activity(store: &dyn ConversationStore) {

@@ -176,6 +176,22 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
+    async fn set_message_meta(
+        &self,
+        conversation: ConversationId,
+        message: MessageId,
+        meta: &crate::conversation::MessageMeta,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let found = inner
+            .messages
+            .get_mut(&conversation)
+            .and_then(|all| all.iter_mut().find(|m| m.id == message))
+            .ok_or(StoreError::NotFound)?;
+        found.meta = meta.clone();
+        Ok(())
+    }
+
     async fn messages_after(
         &self,
         conversation: ConversationId,

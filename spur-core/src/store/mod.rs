@@ -268,6 +268,16 @@ pub trait ConversationStore: Send + Sync {
     /// The first stored reply to `message`.
     async fn reply_to(&self, message: MessageId) -> Result<Option<Message>, StoreError>;
 
+    /// Replaces a stored message's metadata (what was learnt after it was
+    /// stored: its attachments once fetched). [`StoreError::NotFound`] when
+    /// the conversation holds no such message.
+    async fn set_message_meta(
+        &self,
+        conversation: ConversationId,
+        message: MessageId,
+        meta: &crate::conversation::MessageMeta,
+    ) -> Result<(), StoreError>;
+
     /// Up to `limit` messages older than seq `before` (newest when `None`),
     /// returned oldest first.
     async fn history(

@@ -405,6 +405,27 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl ConversationStore for $store {
+            async fn set_message_meta(
+                &self,
+                conversation: ConversationId,
+                message: MessageId,
+                meta: &crate::conversation::MessageMeta,
+            ) -> Result<(), StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE messages SET meta = $1 WHERE id = $2 AND conversation_id = $3",
+                )
+                .bind(Json(meta))
+                .bind(message.as_uuid())
+                .bind(conversation.as_uuid())
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
                 let change = match self.apply_in_one_statement(change).await {
                     Ok(applied) => return applied,

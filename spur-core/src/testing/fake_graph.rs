@@ -5,6 +5,11 @@
 //! or Messenger's / Instagram's Send API body (`recipient`, `message`) and
 //! returns `{"recipient_id":..,"message_id":"m_.."}`; or the Graph error body `{"error":{"message","type","code","fbtrace_id"}}`.
 //! Failures are queued by the test ([`FakeGraph::fail_next`]).
+//!
+//! Files ([`FakeGraph::add_media`]): `GET /{media-id}` with the token gives
+//! WhatsApp's `{"url","mime_type","sha256","file_size","id"}`, the URL
+//! serving the bytes (with the token too); `GET /cdn/{name}` serves them
+//! without one, as Messenger's attachment URLs do. Unknown ids are 404.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -40,6 +45,10 @@ struct Inner {
     requests: usize,
     /// How long each send takes (a slow provider).
     delay: std::time::Duration,
+    /// Files by media id: their type and bytes.
+    media: std::collections::HashMap<String, (String, Vec<u8>)>,
+    /// Requests for files (lookups and downloads).
+    media_requests: usize,
 }
 
 /// The fake's state, shared with the test.
@@ -62,6 +71,9 @@ impl FakeGraph {
         };
         let app = axum::Router::new()
             .route("/v23.0/{phone}/messages", post(send))
+            .route("/v23.0/{id}", axum::routing::get(media_url))
+            .route("/files/{id}", axum::routing::get(media_bytes))
+            .route("/cdn/{id}", axum::routing::get(cdn_bytes))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(fake)
@@ -73,6 +85,28 @@ impl FakeGraph {
         self.lock()
             .failures
             .push_back((status, code, message.to_string()));
+    }
+
+    /// Serves a file under `id` (a WhatsApp media id, or the name in a
+    /// [`Self::cdn_url`]).
+    pub fn add_media(&self, id: &str, mime: &str, bytes: &[u8]) {
+        self.lock()
+            .media
+            .insert(id.to_string(), (mime.to_string(), bytes.to_vec()));
+    }
+
+    /// Where a Messenger attachment `id` is, as its webhook would say.
+    pub fn cdn_url(&self, id: &str) -> String {
+        format!("{}/cdn/{id}", self.origin())
+    }
+
+    /// Lookups and downloads of files so far.
+    pub fn media_requests(&self) -> usize {
+        self.lock().media_requests
+    }
+
+    fn origin(&self) -> &str {
+        self.url.trim_end_matches("/v23.0")
     }
 
     /// Every send takes this long from now on.
@@ -93,6 +127,68 @@ impl FakeGraph {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn authorized(fake: &FakeGraph, headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", fake.token))
+}
+
+/// `GET /{media-id}`: where the file is (WhatsApp).
+async fn media_url(
+    State(fake): State<FakeGraph>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = fake.lock();
+    inner.media_requests += 1;
+    if !authorized(&fake, &headers) {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    let Some((mime, bytes)) = inner.media.get(&id) else {
+        return graph_error(StatusCode::NOT_FOUND, 100, "Unsupported get request.");
+    };
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{}/files/{id}", fake.origin()),
+        "mime_type": mime,
+        "sha256": "not-checked",
+        "file_size": bytes.len(),
+        "id": id,
+    }))
+    .into_response()
+}
+
+fn file_response(fake: &FakeGraph, id: &str) -> Response {
+    let mut inner = fake.lock();
+    inner.media_requests += 1;
+    match inner.media.get(id) {
+        Some((mime, bytes)) => (
+            [(axum::http::header::CONTENT_TYPE, mime.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The file a media URL points at: with the token only.
+async fn media_bytes(
+    State(fake): State<FakeGraph>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&fake, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    file_response(&fake, &id)
+}
+
+/// A Messenger attachment URL: no token.
+async fn cdn_bytes(State(fake): State<FakeGraph>, Path(id): Path<String>) -> Response {
+    file_response(&fake, &id)
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
@@ -116,11 +212,7 @@ async fn send(
     }
     let mut inner = fake.lock();
     inner.requests += 1;
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {}", fake.token));
-    if !authorized {
+    if !authorized(&fake, &headers) {
         return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
     }
     let template = &body["template"];

@@ -42,6 +42,10 @@ pub struct ConversationSummary {
     /// was there, or given by the host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_email: Option<String>,
+    /// The customer's name as their channel shows it (a WhatsApp profile,
+    /// an email's sender) or as the host gave it (`metadata.name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
     /// Messages so far.
     pub message_count: i64,
     /// How the newest customer message was classified (inbox rows only).
@@ -80,6 +84,11 @@ impl From<&Conversation> for ConversationSummary {
             assignee: c.assignee.clone(),
             channel: c.channel.clone(),
             contact_email: c.contact_email().map(str::to_string),
+            customer_name: c.metadata["name"]
+                .as_str()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.chars().take(100).collect()),
             message_count: c.last_seq,
             category: None,
             priority: None,
@@ -497,6 +506,13 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
             "note",
             json!({"conversationId": conversation, "note": super::notes::NoteView::from(note.as_ref())}),
         ),
+        EngineEvent::FilesKept {
+            conversation,
+            message,
+        } => (
+            "files",
+            json!({"conversationId": conversation, "messageId": message}),
+        ),
         // Agents see replies when they are stored, not token by token.
         EngineEvent::ReplyDelta { .. } => return None,
     };
@@ -505,14 +521,14 @@ fn agent_event(event: EngineEvent) -> Option<Event> {
 
 /// Everything that happens in every conversation, live: `message`,
 /// `status` (claims, hand-backs, closes), `escalated`, `typing`, `note`
-/// (an agent's internal note). A `resync` event
+/// (an agent's internal note), `files` (a customer's files fetched). A `resync` event
 /// means events were missed: reload the inbox. The feed ends with
 /// `unauthorized` within a second of the sign-in ending (logout, disabled
 /// account, expiry, on any instance), or with `reconnect` when this
 /// instance stops.
 #[utoipa::path(get, path = "/v1/agent/events", tag = "agent", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream",
-        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, note {conversationId, note}, ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}; last: unauthorized {} or reconnect {}"),
+        description = "message {conversationId, message}, status {conversationId, from, to, assignee}, escalated {conversationId, reason}, typing {conversationId, sender}, note {conversationId, note}, files {conversationId, messageId} (a customer's files were fetched), ticket {the ticket as GET /v1/tickets/{id} shows it: filed, classified, updated}, resync {}; last: unauthorized {} or reconnect {}"),
         (status = 401, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,

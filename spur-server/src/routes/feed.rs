@@ -176,8 +176,8 @@ impl Feed {
                 self.send(Event::default().event("escalated").data(data.to_string()))
                     .await
             }
-            // Internal notes are for agents only.
-            EngineEvent::NoteAdded { .. } => Ok(()),
+            // Internal notes, and where a customer's files are, are for agents only.
+            EngineEvent::NoteAdded { .. } | EngineEvent::FilesKept { .. } => Ok(()),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod customer;
 pub mod feed;
 mod fields;
+pub mod files;
 pub mod knowledge;
 pub mod knowledge_files;
 pub mod knowledge_web;

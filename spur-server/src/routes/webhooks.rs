@@ -209,7 +209,11 @@ async fn email_checked(state: &AppState, request: Request) -> Result<(), ApiErro
             }
         })?;
     match email::parse_mime(&body, &hook.accounts) {
-        Ok(Parsed::Message(event)) => store(state, event).await,
+        Ok(Parsed::Message(mail)) => {
+            let email::Mail { mut event, files } = *mail;
+            state.engine.keep_files(&mut event, files).await;
+            store(state, event).await
+        }
         Ok(Parsed::Ignored(why)) => {
             metrics::counter!("spur_email_ignored_total", "reason" => why.as_str()).increment(1);
             tracing::info!(reason = why.as_str(), "an email was not answered");

@@ -44,6 +44,12 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
             false,
         ),
         (
+            Method::GET,
+            format!("/v1/agent/conversations/{c}/files/1/0"),
+            None,
+            false,
+        ),
+        (
             Method::POST,
             format!("/v1/agent/conversations/{c}/assign"),
             Some(json!({"agentId": uuid::Uuid::now_v7()})),

@@ -443,3 +443,59 @@ async fn a_reply_waits_in_the_outbox_while_the_smtp_server_is_down() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(smtp.taken().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_kept_with_the_email_and_shown_to_agents() {
+    let (server, _smtp) = email_server(sqlite_options()).await;
+    let raw = format!(
+        "From: Ann <ann@example.org>\r\nTo: {SHOP}\r\nMessage-ID: <box@example.org>\r\nSubject: Damaged parcel\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe box arrived crushed, photo attached.\r\n--b\r\nContent-Type: image/png; name=\"box.png\"\r\nContent-Disposition: attachment; filename=\"box.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b\r\nContent-Type: image/svg+xml\r\nContent-Disposition: attachment; filename=\"x.svg\"\r\n\r\n<svg onload=\"alert(1)\"/>\r\n--b--\r\n"
+    );
+    deliver(&server, &raw).await;
+    let conversation = conversation_of(&server, "ann@example.org", "box@example.org")
+        .await
+        .unwrap();
+    let stored = server
+        .state
+        .engine
+        .store()
+        .history(conversation.id, None, 5)
+        .await
+        .unwrap();
+    let files = &stored.messages[0].meta.attachments;
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(files[0].name.as_deref(), Some("box.png"));
+    assert!(
+        files[0].blob.is_some(),
+        "kept before the message was stored"
+    );
+    assert_eq!(
+        files[1].error.as_deref(),
+        Some("image/svg+xml files are not kept")
+    );
+    let admin = server.admin_token().await;
+    let id = conversation.id;
+    let file = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/agent/conversations/{id}/files/1/0"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "image/png");
+    assert_eq!(
+        file.bytes().await.unwrap().as_ref(),
+        b"\x89PNG\r\n\x1a\n",
+        "decoded from base64"
+    );
+    let refused = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/agent/conversations/{id}/files/1/1"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 404, "a file not kept is not served");
+}

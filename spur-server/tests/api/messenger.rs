@@ -228,3 +228,58 @@ async fn an_instagram_customer_is_answered_from_the_instagram_account() {
     assert_eq!(ready["dependencies"]["instagram"], "ok", "{ready}");
     assert_eq!(ready["dependencies"]["messenger"], "idle", "{ready}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instagram_files_are_fetched_from_their_url_and_kept() {
+    let (server, graph) = meta_server().await;
+    graph.add_media("voice-1", "audio/mp4", b"a voice note");
+    graph.add_media("page-1", "text/html", b"<script>alert(1)</script>");
+    let with_files = json!([{"sender": {"id": "IGSID_5"}, "recipient": {"id": INSTAGRAM},
+    "timestamp": 1_762_902_671_000_i64,
+    "message": {"mid": "ig_files", "attachments": [
+        {"type": "audio", "payload": {"url": graph.cdn_url("voice-1")}},
+        {"type": "file", "payload": {"url": graph.cdn_url("page-1")}},
+        {"type": "image", "payload": {"url": "http://169.254.169.254/latest/meta-data"}}
+    ]}}]);
+    deliver(&server, &delivery("instagram", INSTAGRAM, with_files)).await;
+    let address = ExternalThread::new("instagram", INSTAGRAM, "IGSID_5").address();
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        if let Some(c) = server
+            .state
+            .engine
+            .store()
+            .conversation_by_thread(&address)
+            .await
+            .unwrap()
+        {
+            let page = server
+                .state
+                .engine
+                .history(c.session_id, None, 5)
+                .await
+                .unwrap();
+            files = page.messages[0].meta.attachments.clone();
+            if !files.is_empty() && files.iter().all(|f| !f.pending()) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files[0].mime.as_deref(), Some("audio/mp4"));
+    assert!(files[0].blob.is_some(), "{files:?}");
+    assert_eq!(
+        files[1].error.as_deref(),
+        Some("text/html files are not kept"),
+        "a page is not a file to keep"
+    );
+    assert_eq!(
+        files[2].error.as_deref(),
+        Some("could not be fetched: not an https URL"),
+        "only Meta's https URLs (or the configured Graph host) are fetched"
+    );
+    // A voice note is answered in words, not by the model.
+    let reply = sent(&graph, 1).await;
+    assert!(reply[0].text.contains("audio"), "{}", reply[0].text);
+}

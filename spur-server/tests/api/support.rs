@@ -19,8 +19,10 @@ pub struct Server {
 /// Options for a test: a fresh SQLite file, limits off unless set.
 pub fn sqlite_options() -> Options {
     let path = std::env::temp_dir().join(format!("spur-api-{}.db", uuid::Uuid::new_v4()));
+    let files = std::env::temp_dir().join(format!("spur-api-files-{}", uuid::Uuid::new_v4()));
     Options {
         database_url: Some(format!("sqlite://{}", path.display())),
+        files_dir: Some(files),
         rate_limit_per_ip: Some(0),
         rate_limit_per_session: Some(0),
         rate_limit_per_ip_day: Some(0),

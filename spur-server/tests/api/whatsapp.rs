@@ -371,3 +371,149 @@ async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
     let agent_reply = detail["messages"].as_array().unwrap().last().unwrap()["id"].clone();
     assert_eq!(detail["deliveries"][1]["messageId"], agent_reply);
 }
+
+/// Waits (up to 10 s) until the customer's message `seq` records what
+/// became of its files.
+async fn files_settled(server: &Server, conversation: &Conversation, seq: i64) -> Vec<Value> {
+    for _ in 0..100 {
+        let page = server
+            .state
+            .engine
+            .history(conversation.session_id, None, 20)
+            .await
+            .unwrap();
+        if let Some(message) = page.messages.iter().find(|m| m.seq == seq)
+            && !message.meta.attachments.is_empty()
+            && message.meta.attachments.iter().all(|a| !a.pending())
+        {
+            return serde_json::to_value(&message.meta.attachments)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("message {seq}'s files never settled");
+}
+
+async fn photos_are_kept(options: Options) {
+    let (server, graph) = whatsapp_server(options).await;
+    let jpeg = b"\xff\xd8\xff\xe0 a crushed box";
+    graph.add_media("1003383421387256", "image/jpeg", jpeg);
+    let photo = |id: &str, media: &str, caption: &str| {
+        json!([{"from": "16505550004", "id": id, "timestamp": "1749416383", "type": "image",
+            "image": {"caption": caption, "mime_type": "image/jpeg", "sha256": "x", "id": media}}])
+    };
+    let body = delivery(
+        photo("wamid.ph1", "1003383421387256", "Do you ship to India?"),
+        json!([]),
+    );
+    deliver(&server, &body).await;
+    let conversation = thread_conversation(&server, "16505550004").await.unwrap();
+    let files = files_settled(&server, &conversation, 1).await;
+    assert_eq!(files[0]["mime"], "image/jpeg", "{files:?}");
+    assert!(files[0]["blob"].is_string(), "{files:?}");
+    // The caption is answered as any message.
+    assert!(sent(&graph, 1).await[0].text.contains("India"));
+
+    let admin = server.admin_token().await;
+    let (_, ana) = server.agent(&admin, "ana@shop.example").await;
+    let id = conversation.id;
+    let file = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/agent/conversations/{id}/files/1/0"),
+            Some(&ana),
+            None,
+        )
+        .await;
+    assert_eq!(file.status(), 200);
+    let header = |name: &str| {
+        file.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("content-type"), "image/jpeg");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-security-policy").contains("sandbox"));
+    assert!(header("content-disposition").starts_with("inline"));
+    assert_eq!(file.bytes().await.unwrap().as_ref(), jpeg);
+
+    // Agents see the file recorded, never where the channel keeps it.
+    let detail = server
+        .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
+        .await;
+    let recorded = &detail["messages"][0]["meta"]["attachments"][0];
+    assert_eq!(recorded["kind"], "image");
+    assert!(recorded.get("source").is_none(), "{recorded}");
+
+    // Nothing else is served: another seq, another index, another conversation.
+    let other = server
+        .post("/v1/chat/message", json!({"message": "hello"}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let other_id = server
+        .state
+        .engine
+        .conversation(other["sessionId"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .id;
+    for path in [
+        format!("/v1/agent/conversations/{id}/files/2/0"),
+        format!("/v1/agent/conversations/{id}/files/1/1"),
+        format!("/v1/agent/conversations/{id}/files/0/0"),
+        format!("/v1/agent/conversations/{other_id}/files/1/0"),
+        format!("/v1/agent/conversations/{}/files/1/0", uuid::Uuid::now_v7()),
+    ] {
+        let status = server
+            .call(reqwest::Method::GET, &path, Some(&ana), None)
+            .await
+            .status();
+        assert_eq!(status, 404, "{path}");
+    }
+    let bad = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/agent/conversations/{id}/files/x/0"),
+            Some(&ana),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    // A file the channel has lost is recorded as such; the caption is still answered.
+    deliver(
+        &server,
+        &delivery(photo("wamid.ph2", "999", "and to Germany?"), json!([])),
+    )
+    .await;
+    let files = files_settled(&server, &conversation, 3).await;
+    assert!(files[0].get("blob").is_none(), "{files:?}");
+    assert!(
+        files[0]["error"].as_str().unwrap().contains("404"),
+        "{files:?}"
+    );
+    sent(&graph, 2).await;
+
+    // A redelivery fetches nothing again.
+    let before = graph.media_requests();
+    deliver(&server, &body).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(graph.media_requests(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_are_fetched_kept_and_served_to_agents_only_on_sqlite() {
+    photos_are_kept(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_are_fetched_kept_and_served_to_agents_only_on_postgres() {
+    photos_are_kept(postgres_options().await).await;
+}

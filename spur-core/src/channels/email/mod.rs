@@ -20,7 +20,8 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 pub use reply::visible_reply;
 pub use sender::{EmailSender, SmtpError};
 
-use super::{ExternalThread, InboundEvent, MessageKind};
+use super::media::File;
+use super::{Attachment, ExternalThread, InboundEvent, MessageKind};
 use crate::conversation::MessageId;
 
 /// [`ExternalThread::channel`] of email conversations.
@@ -142,9 +143,20 @@ fn printable(text: &str) -> String {
 /// An email, read.
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
-    Message(InboundEvent),
+    Message(Box<Mail>),
     Ignored(Ignored),
 }
+
+/// An email to answer: the message, and its attached files as they came
+/// (kept by [`crate::SupportEngine::keep_files`] before it is stored).
+#[derive(Debug, PartialEq)]
+pub struct Mail {
+    pub event: InboundEvent,
+    pub files: Vec<File>,
+}
+
+/// The most files read from one email.
+const MAX_FILES: usize = 10;
 
 /// Reads a raw MIME message sent to one of `mailboxes`.
 pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, EmailError> {
@@ -204,18 +216,37 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         };
     }
     let text = truncate_chars(&text, MAX_TEXT_CHARS);
-    let kind = match message.attachments().next() {
-        None => MessageKind::Text,
-        Some(part) => match part
-            .content_type()
-            .map(|ct| ct.ctype().to_ascii_lowercase())
-        {
-            Some(t) if t == "image" => MessageKind::Image,
-            Some(t) if t == "audio" => MessageKind::Audio,
-            Some(t) if t == "video" => MessageKind::Video,
-            _ => MessageKind::Document,
-        },
-    };
+    let files: Vec<File> = message
+        .attachments()
+        .take(MAX_FILES)
+        .map(|part| {
+            let mime = part.content_type().map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{sub}", ct.ctype()).to_ascii_lowercase(),
+                None => ct.ctype().to_ascii_lowercase(),
+            });
+            let kind = match mime.as_deref().and_then(|m| m.split('/').next()) {
+                Some("image") => MessageKind::Image,
+                Some("audio") => MessageKind::Audio,
+                Some("video") => MessageKind::Video,
+                _ => MessageKind::Document,
+            };
+            File {
+                attachment: Attachment {
+                    kind,
+                    mime,
+                    name: part
+                        .attachment_name()
+                        .map(|n| truncate_chars(&one_line(n), 200))
+                        .filter(|n| !n.is_empty()),
+                    ..Attachment::default()
+                },
+                bytes: part.contents().to_vec(),
+            }
+        })
+        .collect();
+    let kind = files
+        .first()
+        .map_or(MessageKind::Text, |f| f.attachment.kind);
     let sender_name = message
         .from()
         .and_then(|a| a.first())
@@ -226,7 +257,7 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         customer: from.clone(),
         root,
     };
-    Ok(Parsed::Message(InboundEvent {
+    let event = InboundEvent {
         thread: ExternalThread::new(CHANNEL, account.address.to_lowercase(), thread.encode()),
         external_id,
         sender_name,
@@ -234,7 +265,9 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         kind,
         text: (!text.is_empty()).then_some(text),
         subject,
-    }))
+        attachments: Vec::new(),
+    };
+    Ok(Parsed::Message(Box::new(Mail { event, files })))
 }
 
 /// The mailbox the message was sent to: named in `To`, `Cc` or the

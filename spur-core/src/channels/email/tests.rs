@@ -17,7 +17,7 @@ fn mail(headers: &str, body: &str) -> Vec<u8> {
 
 fn event(raw: &[u8]) -> InboundEvent {
     match parse_mime(raw, &shop()) {
-        Ok(Parsed::Message(event)) => event,
+        Ok(Parsed::Message(mail)) => mail.event,
         other => panic!("not a message: {other:?}"),
     }
 }
@@ -160,7 +160,7 @@ fn robots_loops_and_strangers_are_ignored() {
     assert_eq!(ignored(bcc.as_bytes(), &shop()), None);
     let forwarded = format!("Delivered-To: sales@acme.example\r\n{bcc}");
     match parse_mime(forwarded.as_bytes(), &two) {
-        Ok(Parsed::Message(event)) => assert_eq!(event.thread.account, "sales@acme.example"),
+        Ok(Parsed::Message(mail)) => assert_eq!(mail.event.thread.account, "sales@acme.example"),
         other => panic!("{other:?}"),
     }
 }
@@ -234,4 +234,43 @@ fn control_characters_never_reach_the_store() {
     );
     let bad_id = mail("Message-ID: <a\x00b@x>\r\n", "hi");
     assert!(!self::event(&bad_id).thread.thread.contains('\0'));
+}
+
+#[test]
+fn attachments_come_with_their_type_name_and_bytes() {
+    let raw = "From: Ann <ann@example.org>\r\nTo: support@acme.example\r\nMessage-ID: <files@example.org>\r\nSubject: Damaged parcel\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe box arrived crushed, photo attached.\r\n--b\r\nContent-Type: image/jpeg; name=\"box.jpg\"\r\nContent-Disposition: attachment; filename=\"box.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--b\r\nContent-Type: application/x-msdownload\r\nContent-Disposition: attachment; filename=\"invoice.exe\"\r\n\r\nMZ\r\n--b--\r\n";
+    let Ok(Parsed::Message(mail)) = parse_mime(raw.as_bytes(), &shop()) else {
+        panic!("not a message");
+    };
+    assert_eq!(mail.event.kind, MessageKind::Image);
+    assert!(mail.event.text.as_deref().unwrap().contains("crushed"));
+    let files: Vec<_> = mail
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.attachment.kind,
+                f.attachment.mime.as_deref(),
+                f.attachment.name.as_deref(),
+                f.bytes.as_slice(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            (
+                MessageKind::Image,
+                Some("image/jpeg"),
+                Some("box.jpg"),
+                &[0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10][..]
+            ),
+            (
+                MessageKind::Document,
+                Some("application/x-msdownload"),
+                Some("invoice.exe"),
+                &b"MZ"[..]
+            ),
+        ]
+    );
 }
