@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use super::{Inbound, SupportEngine};
 use crate::channels::MessageKind;
-use crate::conversation::{ConversationId, Sender, Status};
+use crate::conversation::{ConversationId, Sender};
 use crate::engine::EngineError;
-use crate::store::{ConversationCursor, ConversationFilter};
 
 /// How far back unanswered messages are looked for: older ones are not
 /// answered out of the blue.
 const HORIZON: time::Duration = time::Duration::hours(24);
 
+/// The most answered in one look (the next look takes the rest).
 const PAGE: usize = 100;
 
 /// Kinds a stored `[kind]` stands for (what [`SupportEngine::receive`]
@@ -40,36 +40,16 @@ impl SupportEngine {
     /// twice by this process. How many were answered.
     pub async fn answer_pending(&self, min_age: Duration) -> Result<usize, EngineError> {
         let now = self.now();
-        let settled = now - min_age;
-        let filter = ConversationFilter {
-            status: Some(Status::Automated),
-            ..ConversationFilter::default()
-        };
-        // Newest first, from the newest that has waited long enough.
-        let mut cursor = Some(ConversationCursor {
-            updated_at: settled,
-            id: ConversationId(uuid::Uuid::max()),
-        });
+        let waiting = self
+            .inner
+            .store
+            .awaiting_reply(now - HORIZON, now - min_age, PAGE)
+            .await?;
         let mut answered = 0;
-        while let Some(after) = cursor.take() {
-            let page = self
-                .inner
-                .store
-                .list_conversations(&filter, Some(&after), PAGE)
-                .await?;
-            for listed in &page.conversations {
-                let conversation = &listed.conversation;
-                if conversation.updated_at < now - HORIZON {
-                    return Ok(answered);
-                }
-                if listed.unanswered > 0
-                    && conversation.channel_thread().is_some()
-                    && self.answer_newest(conversation.id).await?
-                {
-                    answered += 1;
-                }
+        for id in waiting {
+            if self.answer_newest(id).await? {
+                answered += 1;
             }
-            cursor = page.next;
         }
         Ok(answered)
     }

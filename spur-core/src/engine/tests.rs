@@ -348,6 +348,7 @@ async fn asking_for_a_person_hands_over_and_agents_work_the_conversation() {
             EngineEvent::ReplyDelta { .. } => "delta",
             EngineEvent::Typing { .. } => "typing",
             EngineEvent::NoteAdded { .. } => "note",
+            EngineEvent::FilesKept { .. } => "files",
         });
     }
     assert_eq!(kinds, vec!["message", "message", "status", "escalated"]);

@@ -107,6 +107,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     canned_replies_by_shortcut(store.as_ref()).await;
     replies_are_found(store.as_ref()).await;
     message_meta_is_replaced(store.as_ref()).await;
+    channel_messages_awaiting_a_reply(store.as_ref()).await;
     listing_by_status_and_activity(store.as_ref()).await;
     inbox_rows_and_filters(store.as_ref()).await;
     a_customers_conversations_by_address(store.as_ref()).await;
@@ -496,6 +497,66 @@ async fn message_meta_is_replaced(store: &dyn ConversationStore) {
             Err(StoreError::NotFound)
         ),
         "a message is changed only through its own conversation"
+    );
+}
+
+/// Only conversations on another channel, held by the assistant, changed
+/// in the window, whose newest message is the customer's.
+async fn channel_messages_awaiting_a_reply(store: &dyn ConversationStore) {
+    let on_channel = |seconds: i64, status: Status| {
+        let mut c = conversation(seconds);
+        c.status = status;
+        let thread = crate::channels::ExternalThread::new("whatsapp", "1", c.id.to_string());
+        c.metadata = serde_json::json!({ crate::conversation::CHANNEL_THREAD: thread.address() });
+        (c, thread.address())
+    };
+    let open = |c: &Conversation, address: String, messages: Vec<Message>| Change {
+        deliver: Some(address),
+        ..create(c, messages)
+    };
+    let question = || message(Sender::Customer, "q", None);
+    let (waiting, address) = on_channel(7_000, Status::Automated);
+    store
+        .apply(open(&waiting, address, vec![question()]))
+        .await
+        .unwrap();
+    let (answered, address) = on_channel(7_001, Status::Automated);
+    let (answered, _) = stored(
+        store
+            .apply(open(&answered, address, vec![question()]))
+            .await
+            .unwrap(),
+    );
+    // Not queued for delivery (`deliver` unset): the outbox's own suite
+    // runs on this store after.
+    let reply = message(Sender::Assistant, "a", None);
+    store.apply(append(&answered, vec![reply])).await.unwrap();
+    let (with_agent, address) = on_channel(7_002, Status::Agent);
+    store
+        .apply(open(&with_agent, address, vec![question()]))
+        .await
+        .unwrap();
+    let (too_new, address) = on_channel(7_200, Status::Automated);
+    store
+        .apply(open(&too_new, address, vec![question()]))
+        .await
+        .unwrap();
+    let web = conversation(7_003);
+    store.apply(create(&web, vec![question()])).await.unwrap();
+
+    let found = store
+        .awaiting_reply(at(6_900), at(7_100), 500)
+        .await
+        .unwrap();
+    let ours = [waiting.id, answered.id, with_agent.id, too_new.id, web.id];
+    let found: Vec<_> = found.into_iter().filter(|id| ours.contains(id)).collect();
+    assert_eq!(found, vec![waiting.id]);
+    assert!(
+        store
+            .awaiting_reply(at(6_900), at(7_100), 0)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

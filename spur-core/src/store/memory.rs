@@ -176,6 +176,31 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
+    async fn awaiting_reply(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let inner = self.lock()?;
+        let mut found: Vec<&Conversation> = inner
+            .conversations
+            .values()
+            .filter(|c| {
+                c.status == crate::conversation::Status::Automated
+                    && c.channel_thread().is_some()
+                    && (since..=until).contains(&c.updated_at)
+                    && inner
+                        .messages
+                        .get(&c.id)
+                        .and_then(|all| all.last())
+                        .is_some_and(|m| m.sender == crate::conversation::Sender::Customer)
+            })
+            .collect();
+        found.sort_by_key(|c| (c.updated_at, c.id.as_uuid()));
+        Ok(found.into_iter().take(limit).map(|c| c.id).collect())
+    }
+
     async fn set_message_meta(
         &self,
         conversation: ConversationId,

@@ -342,6 +342,17 @@ pub trait ConversationStore: Send + Sync {
         cursor: Option<&ConversationCursor>,
         limit: usize,
     ) -> Result<ConversationPage, StoreError>;
+
+    /// Conversations on another channel (bound to an external thread) that
+    /// the assistant holds, last changed between `since` and `until`, whose
+    /// newest message is the customer's: up to `limit`, least recently
+    /// changed first. What a crash may have left unanswered.
+    async fn awaiting_reply(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ConversationId>, StoreError>;
 }
 
 /// Fills `seq`, bumps the version and applies the new state: the part of a

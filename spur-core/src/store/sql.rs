@@ -405,6 +405,30 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl ConversationStore for $store {
+            async fn awaiting_reply(
+                &self,
+                since: time::OffsetDateTime,
+                until: time::OffsetDateTime,
+                limit: usize,
+            ) -> Result<Vec<ConversationId>, StoreError> {
+                // From the (few) channel threads, not all conversations.
+                let rows = sqlx::query_as::<_, (uuid::Uuid,)>(
+                    "SELECT c.id FROM channel_threads t \
+                     JOIN conversations c ON c.id = t.conversation_id \
+                     JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq \
+                     WHERE c.status = 'automated' AND m.sender = 'customer' \
+                       AND c.updated_at >= $1 AND c.updated_at <= $2 \
+                     ORDER BY c.updated_at, c.id LIMIT $3",
+                )
+                .bind(SqlTime(since))
+                .bind(SqlTime(until))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(rows.into_iter().map(|(id,)| ConversationId(id)).collect())
+            }
+
             async fn set_message_meta(
                 &self,
                 conversation: ConversationId,
