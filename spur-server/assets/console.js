@@ -79,6 +79,19 @@ function attachments(conversationId, m) {
   return box;
 }
 
+// WhatsApp, Messenger and Instagram take free text only for 24 hours after
+// the customer's last message: say whether a reply can still go out as written.
+function replyWindow(c) {
+  if (!c.replyWindowClosesAt) return '';
+  const closes = new Date(c.replyWindowClosesAt);
+  const open = closes > new Date();
+  const span = el('span', { className: 'meta window' + (open ? '' : ' closed'), id: 'conv-window',
+    textContent: open ? ` · reply window open until ${time(c.replyWindowClosesAt)}`
+      : ` · reply window closed ${ago(c.replyWindowClosesAt)}: replies go as the approved template if one is set, else they are held` });
+  span.dataset.open = String(open);
+  return span;
+}
+
 let labelsLoaded = false;
 let taxonomy = { categories: [], priorities: [] };
 async function loadLabels() {
@@ -228,6 +241,7 @@ async function openConversation(id) {
     el('strong', { textContent: 'Conversation ' + c.id.slice(-8) + ' ' }),
     el('span', { className: 'badge ' + c.status, id: 'conv-status', textContent: c.status }),
     c.channel !== 'web' ? el('span', { className: 'badge channel', id: 'conv-channel', textContent: c.channel }) : '',
+    replyWindow(c),
     el('div', { className: 'meta', id: 'classification', textContent: cls
       ? `${cls.category} · ${cls.priority} priority · ${Math.round(cls.confidence * 100)}% confidence` : 'not classified' }),
     el('div', { className: 'meta', id: 'escalation', textContent: c.escalationReason ? 'Handed over: ' + c.escalationReason.replaceAll('_', ' ') : '' }),

@@ -98,6 +98,7 @@ test('a WhatsApp conversation shows its channel and where each message is', asyn
   await page.locator('body[data-live=true]').waitFor();
   await page.locator('#inbox button', { hasText: 'waiting' }).click();
   assert.equal(await page.locator('#conv-channel').innerText(), 'whatsapp');
+  assert.match(await page.locator('#conv-window[data-open=true]').innerText(), /reply window open until/);
   const notice = page.locator('.msg[data-sender=system]');
   await notice.locator('.delivery[data-state=read]').waitFor();
   assert.match(await notice.locator('.delivery').innerText(), /✓✓ read/);

@@ -92,6 +92,15 @@ fn take_counted(text: &str) -> Option<(&str, &str)> {
     Some((value, after))
 }
 
+/// How long after the customer's last message a channel takes free-form
+/// replies: WhatsApp's customer-service window and Messenger's and
+/// Instagram's standard messaging window are 24 hours (after it WhatsApp
+/// takes only templates, Messenger an agent's `HUMAN_AGENT` reply for 7
+/// days). `None`: no such window (email, the web chat).
+pub fn reply_window(channel: &str) -> Option<time::Duration> {
+    matches!(channel, "whatsapp" | "messenger" | "instagram").then(|| time::Duration::hours(24))
+}
+
 /// Where a conversation from a channel with subjects (email) keeps the
 /// thread's subject in its metadata (replies answer `Re:` it).
 pub const SUBJECT_KEY: &str = "subject";
@@ -236,6 +245,14 @@ pub trait ChannelSender: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_meta_s_channels_have_a_reply_window() {
+        assert_eq!(reply_window("whatsapp"), Some(time::Duration::hours(24)));
+        assert_eq!(reply_window("instagram"), Some(time::Duration::hours(24)));
+        assert_eq!(reply_window("email"), None);
+        assert_eq!(reply_window("web"), None);
+    }
 
     #[test]
     fn addresses_are_unambiguous_and_parse_back() {

@@ -264,6 +264,12 @@ pub struct ConversationDetail {
     /// the provider's error), by `messageId`; empty for web chats.
     #[schema(value_type = Vec<Object>)]
     pub deliveries: Vec<spur_core::channels::Delivery>,
+    /// On WhatsApp, Messenger and Instagram: when the channel stops taking
+    /// free-form replies (24 hours after the customer's newest message in
+    /// this page; absent for older pages and other channels).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reply_window_closes_at: Option<OffsetDateTime>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -316,6 +322,14 @@ pub async fn conversation(
         .filter(|m| m.sender == Sender::Customer)
         .find_map(|m| m.meta.classification.clone());
     let escalation_reason = newest.clone().find_map(|m| m.meta.escalation.clone());
+    let reply_window_closes_at = spur_core::channels::reply_window(&conversation.channel)
+        .filter(|_| before.is_none())
+        .and_then(|window| {
+            newest
+                .clone()
+                .find(|m| m.sender == Sender::Customer)
+                .map(|m| m.created_at + window)
+        });
     Ok(Json(ConversationDetail {
         summary: ConversationSummary::from(&conversation),
         metadata: conversation.metadata.clone(),
@@ -336,6 +350,7 @@ pub async fn conversation(
             (Some(channels), Some(_)) => channels.outbox.deliveries(conversation.id).await?,
             _ => Vec::new(),
         },
+        reply_window_closes_at,
     }))
 }
 

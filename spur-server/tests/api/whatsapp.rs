@@ -361,6 +361,18 @@ async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
         .get_as(&ana, &format!("/v1/agent/conversations/{id}"))
         .await;
     assert_eq!(detail["channel"], "whatsapp");
+    // 24 hours after the customer's (only) message.
+    let asked = time::OffsetDateTime::parse(
+        detail["messages"][0]["createdAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let closes = time::OffsetDateTime::parse(
+        detail["replyWindowClosesAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(closes - asked, time::Duration::hours(24));
     let states: Vec<&str> = detail["deliveries"]
         .as_array()
         .unwrap()
