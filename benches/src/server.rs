@@ -12,8 +12,12 @@ use tokio::sync::Mutex;
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-/// The release binary; the benches never build it themselves.
+/// The release server (the benches never build it themselves), or `SPUR_SERVER_BIN` (a debug build for the
+/// benches that count rather than time, such as `spur-webhooks --kill`).
 pub fn binary() -> Result<PathBuf, Failure> {
+    if let Some(chosen) = std::env::var_os("SPUR_SERVER_BIN") {
+        return Ok(PathBuf::from(chosen));
+    }
     let binary = std::env::current_dir()?.join("target/release/spur-server");
     if !binary.exists() {
         return Err("build it first: cargo build --release -p spur-server".into());

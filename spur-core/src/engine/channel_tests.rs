@@ -2,6 +2,7 @@
 //! however often delivered, every reply through the outbox.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::*;
 use crate::channels::delivery::{Deliverer, DeliveryPolicy};
@@ -497,4 +498,67 @@ async fn files_in_hand_are_kept_before_the_message_is_stored_within_limits() {
         event.attachments[0].error.as_deref(),
         Some("not kept: no blob store")
     );
+}
+
+/// Answers once let through: two instances' replies in flight at once.
+struct Gated(Arc<tokio::sync::Semaphore>);
+
+#[async_trait::async_trait]
+impl crate::llm::LlmProvider for Gated {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn model(&self) -> &str {
+        "gated"
+    }
+    async fn complete(
+        &self,
+        _: &crate::llm::CompletionRequest,
+    ) -> Result<crate::llm::Completion, crate::llm::ProviderError> {
+        let _permit = self.0.acquire().await;
+        Ok(crate::llm::Completion {
+            text: "Yes, we ship to India.".into(),
+            model: "gated".into(),
+            usage: None,
+            handoff: false,
+            tool_calls: Vec::new(),
+        })
+    }
+}
+
+/// A redelivery taken by another instance while the first is still
+/// writing the reply: both write one, one is kept.
+#[tokio::test]
+async fn two_instances_answering_one_message_store_one_reply() {
+    let store = Arc::new(MemoryStore::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let instance = || {
+        SupportEngine::builder()
+            .store(store.clone())
+            .provider(Arc::new(Gated(gate.clone())))
+            .build()
+    };
+    let (a, b) = (instance(), instance());
+    let event = text(&customer(11), "wamid.twice", "Do you ship to India?");
+    let first = a.receive_stored(event.clone()).await.unwrap();
+    let again = b.receive_stored(event).await.unwrap();
+    assert_eq!(again.id, first.id, "stored once");
+    // Both instances are writing a reply now; let them finish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gate.add_permits(2);
+    assert!(a.drain(Duration::from_secs(5)).await);
+    assert!(b.drain(Duration::from_secs(5)).await);
+    let page = store
+        .history(first.conversation_id, None, 20)
+        .await
+        .unwrap();
+    let replies: Vec<_> = page
+        .messages
+        .iter()
+        .filter(|m| m.sender == Sender::Assistant)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(replies, vec!["Yes, we ship to India."], "{page:?}");
+    let queued = store.deliveries(first.conversation_id).await.unwrap();
+    assert_eq!(queued.len(), 1, "one reply goes out");
 }

@@ -607,6 +607,23 @@ impl SupportEngine {
                 Err(StoreError::Conflict) => {
                     super::backoff(attempt).await;
                     conversation = self.conversation_by_id(conversation.id).await?;
+                    // Another instance may have answered it meanwhile (it
+                    // took a redelivery of the message): its answer stands.
+                    if let Some(answer) = inner.store.reply_to(message.id).await? {
+                        tracing::info!(conversation = %conversation.id, "already answered elsewhere; dropping this reply");
+                        let (reply, notice) = match answer.sender {
+                            Sender::System => (None, Some(answer)),
+                            _ => (Some(answer), None),
+                        };
+                        return Ok(Turn {
+                            conversation,
+                            message,
+                            reply,
+                            notice,
+                            escalation: None,
+                            duplicate: true,
+                        });
+                    }
                 }
                 Err(error) => return Err(error.into()),
             }
