@@ -61,8 +61,12 @@ pub fn media(settings: &Settings) -> Result<Option<Media>, ConfigError> {
 /// How long fetching one file may take (a video is larger than a reply).
 const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How long one send to a channel's API may take.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one send to a channel's API may take: 10 s, or half the
+/// outbox lease when that is shorter (a send must end before its message
+/// can be leased again, or it could go out twice).
+fn send_timeout(settings: &Settings) -> std::time::Duration {
+    std::time::Duration::from_secs(10).min(settings.outbox_lease / 2)
+}
 
 /// A webhook's secrets: the handshake's token, the signing app secret.
 pub struct Hook {
@@ -111,9 +115,10 @@ pub fn start(
         message: e.to_string(),
     };
     let mut senders: Vec<Arc<dyn ChannelSender>> = Vec::new();
+    let send_timeout = send_timeout(settings);
     if let Some(whatsapp) = &settings.whatsapp {
         let sender =
-            WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), SEND_TIMEOUT)
+            WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), send_timeout)
                 .map_err(unreadable)?;
         senders.push(Arc::new(sender));
     }
@@ -121,7 +126,7 @@ pub fn start(
         for channel in [MESSENGER, INSTAGRAM] {
             if meta.accounts.iter().any(|a| a.channel == channel) {
                 let sender =
-                    MessengerSender::new(channel, &meta.graph_url, &meta.accounts, SEND_TIMEOUT)
+                    MessengerSender::new(channel, &meta.graph_url, &meta.accounts, send_timeout)
                         .map_err(unreadable)?;
                 senders.push(Arc::new(sender));
             }
@@ -132,7 +137,7 @@ pub fn start(
             email.smtp_url.expose_secret(),
             email.accounts.clone(),
             engine.store().clone(),
-            SEND_TIMEOUT,
+            send_timeout,
         )
         .map_err(|e| ConfigError {
             setting: "SMTP_URL",
@@ -147,7 +152,10 @@ pub fn start(
         outbox.clone(),
         senders,
         clock.clone(),
-        DeliveryPolicy::default(),
+        DeliveryPolicy {
+            lease: settings.outbox_lease,
+            ..DeliveryPolicy::default()
+        },
     ));
     let running = deliverer.clone();
     let stop = shutdown.clone();

@@ -347,6 +347,12 @@ pub struct Options {
     /// Email: where replies are sent, `smtp://user:pass@host:587?tls=required` or `smtps://host:465`.
     #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true, value_parser = secret)]
     pub smtp_url: Option<SecretString>,
+    /// How long a send to a channel may hold its message before it is sent
+    /// again (by another instance, or this one after a crash), in seconds
+    /// (default 60). Sends time out at half of it (at most 10 s), so a slow
+    /// send never overlaps its retry.
+    #[arg(long, env = "OUTBOX_LEASE_SECS", global = true)]
+    pub outbox_lease_secs: Option<u64>,
     /// Where the files customers send on channels (photos, voice notes,
     /// documents) are kept (default `spur-files`, in the working directory).
     #[arg(long, env = "FILES_DIR", global = true)]
@@ -547,6 +553,8 @@ pub struct Settings {
     pub meta: Option<MetaSettings>,
     /// Email, when configured.
     pub email: Option<EmailSettings>,
+    /// How long a channel send holds its outbox item.
+    pub outbox_lease: Duration,
     /// Where channel files are kept, and the largest kept.
     pub files_dir: PathBuf,
     pub files_max_bytes: u64,
@@ -910,6 +918,10 @@ impl Settings {
             .or(file.files_max_bytes)
             .unwrap_or(10 * 1024 * 1024);
         positive("FILES_MAX_BYTES", files_max_bytes)?;
+        let outbox_lease_secs = o.outbox_lease_secs.or(file.outbox_lease_secs).unwrap_or(60);
+        if outbox_lease_secs < 2 {
+            return Err(bad("OUTBOX_LEASE_SECS", "must be at least 2"));
+        }
         Ok(Self {
             whatsapp,
             meta,
@@ -919,6 +931,7 @@ impl Settings {
                 .or(file.files_dir)
                 .unwrap_or_else(|| PathBuf::from("spur-files")),
             files_max_bytes,
+            outbox_lease: Duration::from_secs(outbox_lease_secs),
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -1087,6 +1100,7 @@ impl std::fmt::Debug for Settings {
             .field("email", &self.email)
             .field("files_dir", &self.files_dir)
             .field("files_max_bytes", &self.files_max_bytes)
+            .field("outbox_lease", &self.outbox_lease)
             .finish()
     }
 }

@@ -49,6 +49,8 @@ struct Inner {
     media: std::collections::HashMap<String, (String, Vec<u8>)>,
     /// Requests for files (lookups and downloads).
     media_requests: usize,
+    /// Sends begun (counted before the delay: a send in flight shows here).
+    arrived: usize,
 }
 
 /// The fake's state, shared with the test.
@@ -98,6 +100,11 @@ impl FakeGraph {
     /// Where a Messenger attachment `id` is, as its webhook would say.
     pub fn cdn_url(&self, id: &str) -> String {
         format!("{}/cdn/{id}", self.origin())
+    }
+
+    /// Sends begun so far, those still in flight included.
+    pub fn arrived(&self) -> usize {
+        self.lock().arrived
     }
 
     /// Lookups and downloads of files so far.
@@ -206,7 +213,11 @@ async fn send(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let delay = fake.lock().delay;
+    let delay = {
+        let mut inner = fake.lock();
+        inner.arrived += 1;
+        inner.delay
+    };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -394,8 +394,13 @@ pub struct LoggedServer {
 
 impl LoggedServer {
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        let port = free_port();
         let db = std::env::temp_dir().join(format!("spur-bin-{}.db", uuid::Uuid::new_v4()));
+        Self::start_on(db, env).await
+    }
+
+    /// On the SQLite file `db` (a restart keeps its data).
+    pub async fn start_on(db: std::path::PathBuf, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
         let process = Process(
             std::process::Command::new(env!("CARGO_BIN_EXE_spur-server"))
                 .env_clear()
@@ -413,6 +418,13 @@ impl LoggedServer {
         let base = format!("http://127.0.0.1:{port}");
         wait_ready(&base).await;
         Self { process, base, db }
+    }
+
+    /// SIGKILL: no drain, nothing finished; the database is left for a restart.
+    pub fn kill(mut self) -> std::path::PathBuf {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+        std::mem::take(&mut self.db)
     }
 
     pub fn stop(mut self) -> String {

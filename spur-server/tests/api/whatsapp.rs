@@ -529,3 +529,61 @@ async fn photos_are_fetched_kept_and_served_to_agents_only_on_sqlite() {
 async fn photos_are_fetched_kept_and_served_to_agents_only_on_postgres() {
     photos_are_kept(postgres_options().await).await;
 }
+
+/// The server process SIGKILLed while a reply's send is in flight (before
+/// Meta answered): after a restart on the same database the reply goes out
+/// once, when its lease ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_cut_short_by_a_kill_goes_out_once_after_a_restart() {
+    let graph = FakeGraph::start(ACCESS_TOKEN).await.unwrap();
+    // The first send hangs past the kill; the test is over before it would end.
+    graph.set_delay(Duration::from_secs(120));
+    let files = std::env::temp_dir().join(format!("spur-kill-files-{}", uuid::Uuid::new_v4()));
+    let files = files.display().to_string();
+    let env = [
+        ("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN),
+        ("WHATSAPP_APP_SECRET", APP_SECRET),
+        ("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN),
+        ("WHATSAPP_PHONE_NUMBER_ID", NUMBER),
+        ("META_GRAPH_URL", graph.url.as_str()),
+        ("OUTBOX_LEASE_SECS", "4"),
+        ("FILES_DIR", files.as_str()),
+    ];
+    let first = crate::support::LoggedServer::start(&env).await;
+    let body = delivery(
+        text_message("16505550009", "wamid.k1", "Do you ship to India?"),
+        json!([]),
+    );
+    let status = reqwest::Client::new()
+        .post(format!("{}/webhooks/whatsapp", first.base))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature(APP_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    for i in 0.. {
+        assert!(i < 100, "the reply's send never began");
+        if graph.arrived() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let db = first.kill();
+    graph.set_delay(Duration::ZERO);
+    let restarted = crate::support::LoggedServer::start_on(db, &env).await;
+    let sent = sent(&graph, 1).await;
+    assert!(sent[0].text.contains("India"), "{}", sent[0].text);
+    assert!(sent[0].callback_data.is_some());
+    // Past another lease: nothing goes out again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(graph.sent().len(), 1, "{:?}", graph.sent());
+    assert_eq!(
+        graph.arrived(),
+        2,
+        "the cut send, then the one that went out"
+    );
+    restarted.stop();
+}
