@@ -210,8 +210,7 @@ async fn email_checked(state: &AppState, request: Request) -> Result<(), ApiErro
         })?;
     match email::parse_mime(&body, &hook.accounts) {
         Ok(Parsed::Message(mail)) => {
-            let email::Mail { mut event, files } = *mail;
-            state.engine.keep_files(&mut event, files).await;
+            let event = state.engine.prepare_mail(*mail).await?;
             store(state, event).await
         }
         Ok(Parsed::Ignored(why)) => {

@@ -499,3 +499,64 @@ async fn attachments_are_kept_with_the_email_and_shown_to_agents() {
         .await;
     assert_eq!(refused.status(), 404, "a file not kept is not served");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_without_threading_headers_joins_its_thread_by_subject() {
+    let (server, _smtp) = email_server(sqlite_options()).await;
+    let send = |from: &str, id: &str, subject: &str, body: &str| {
+        mail(
+            from,
+            &format!("Message-ID: <{id}@example.org>\r\nSubject: {subject}\r\n"),
+            body,
+        )
+    };
+    deliver(
+        &server,
+        &send(
+            "ann@example.org",
+            "s1",
+            "Where is my parcel?",
+            "Ordered last week.",
+        ),
+    )
+    .await;
+    let thread = conversation_of(&server, "ann@example.org", "s1@example.org")
+        .await
+        .unwrap();
+    // A client that dropped In-Reply-To and References.
+    deliver(
+        &server,
+        &send(
+            "ann@example.org",
+            "s2",
+            "RE: Where is my parcel?",
+            "Any news?",
+        ),
+    )
+    .await;
+    assert!(
+        conversation_of(&server, "ann@example.org", "s2@example.org")
+            .await
+            .is_none(),
+        "no thread of its own"
+    );
+    assert_eq!(
+        customer_texts(&server, &thread).await,
+        vec!["Where is my parcel?\n\nOrdered last week.", "Any news?"]
+    );
+    // Someone else with the same subject, a forward, another subject: their own threads.
+    for (from, id, subject) in [
+        ("bob@example.org", "s3", "Re: Where is my parcel?"),
+        ("ann@example.org", "s4", "Fwd: Where is my parcel?"),
+        ("ann@example.org", "s5", "Re: Another question"),
+    ] {
+        deliver(&server, &send(from, id, subject, "hello")).await;
+        assert!(
+            conversation_of(&server, from, &format!("{id}@example.org"))
+                .await
+                .is_some(),
+            "{from} {subject}"
+        );
+    }
+    assert_eq!(customer_texts(&server, &thread).await.len(), 2);
+}

@@ -153,6 +153,10 @@ pub enum Parsed {
 pub struct Mail {
     pub event: InboundEvent,
     pub files: Vec<File>,
+    /// A reply by its subject alone (`Re: ...` without `In-Reply-To` or
+    /// `References`): the thread is found by the sender and the subject
+    /// ([`crate::SupportEngine::prepare_mail`]).
+    pub answers_subject: bool,
 }
 
 /// The most files read from one email.
@@ -200,12 +204,17 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         .subject()
         .map(|s| base_subject(&one_line(s)))
         .filter(|s| !s.is_empty());
+    // No threading headers, but a reply's subject: a client that dropped them.
+    let answers_subject = replying_to.is_none()
+        && subject.is_some()
+        && message.subject().is_some_and(is_reply_subject);
     let mut text = message
         .body_text(0)
         .map(|body| visible_reply(&printable(&body)))
         .unwrap_or_default();
     // A new thread's subject is often the question itself.
     if replying_to.is_none()
+        && !answers_subject
         && let Some(subject) = &subject
         && !text.to_lowercase().contains(&subject.to_lowercase())
     {
@@ -267,7 +276,11 @@ pub fn parse_mime(raw: &[u8], mailboxes: &[EmailAccount]) -> Result<Parsed, Emai
         subject,
         attachments: Vec::new(),
     };
-    Ok(Parsed::Message(Box::new(Mail { event, files })))
+    Ok(Parsed::Message(Box::new(Mail {
+        event,
+        files,
+        answers_subject,
+    })))
 }
 
 /// The mailbox the message was sent to: named in `To`, `Cc` or the
@@ -352,6 +365,19 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
         .map(|id| id.trim().trim_matches(['<', '>']).to_string())
         .filter(|id| usable_id(id))
         .collect()
+}
+
+/// Whether `subject` starts as a reply's does (`Re:`, and its German,
+/// Scandinavian, Dutch, Finnish, Italian and Polish forms); a forward's
+/// does not count.
+fn is_reply_subject(subject: &str) -> bool {
+    const REPLY: [&str; 7] = ["re:", "aw:", "sv:", "antw:", "vs:", "r:", "odp:"];
+    let start = subject.trim_start();
+    REPLY.iter().any(|p| {
+        start
+            .get(..p.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(p))
+    })
 }
 
 /// The subject without its `Re:` / `Fwd:` / `AW:` prefixes.
