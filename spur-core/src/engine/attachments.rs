@@ -90,6 +90,10 @@ impl SupportEngine {
         }
     }
 
+    /// Fetches and keeps the files of a stored message from `thread`, and
+    /// records what became of each on it (then tells agents' feeds). A
+    /// failure leaves them recorded as not fetched: the message and its
+    /// reply never wait on a file.
     pub(super) async fn keep_attachments(&self, thread: &ExternalThread, message: Message) {
         let Some(media) = &self.inner.media else {
             return;

@@ -314,9 +314,6 @@ impl SupportEngine {
         }
     }
 
-    /// Fetches and keeps the files of a stored message from `thread`, and
-    /// records what became of each on it. A failure leaves them recorded as
-    /// not fetched: the message and its reply never wait on a file.
     /// Without the `media` feature files stay recorded as the channel referred to them.
     #[cfg(not(feature = "media"))]
     async fn keep_attachments(&self, _thread: &crate::channels::ExternalThread, _message: Message) {
