@@ -191,15 +191,27 @@ async fn email_checked(state: &AppState, request: Request) -> Result<(), ApiErro
             "the email webhook needs its token (Bearer, or the Basic-auth password)",
         ));
     }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("an email may be at most {EMAIL_LIMIT} bytes"),
+        )
+    };
+    // Refused on what it says it is, before reading any of it.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > EMAIL_LIMIT as u64) {
+        return Err(too_large());
+    }
     let body = axum::body::to_bytes(request.into_body(), EMAIL_LIMIT)
         .await
         .map_err(|error| {
             if crate::nul::caused_by::<http_body_util::LengthLimitError>(&error) {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("an email may be at most {EMAIL_LIMIT} bytes"),
-                )
+                too_large()
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
