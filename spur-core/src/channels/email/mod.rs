@@ -367,27 +367,31 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Whether `subject` starts as a reply's does (`Re:`, and its German,
-/// Scandinavian, Dutch, Finnish, Italian and Polish forms); a forward's
-/// does not count.
-fn is_reply_subject(subject: &str) -> bool {
-    const REPLY: [&str; 7] = ["re:", "aw:", "sv:", "antw:", "vs:", "r:", "odp:"];
-    let start = subject.trim_start();
-    REPLY.iter().any(|p| {
-        start
-            .get(..p.len())
+/// A reply's subject prefixes: English, German, Scandinavian, Dutch,
+/// Finnish, Italian, Polish.
+const REPLY_PREFIXES: [&str; 7] = ["re:", "aw:", "sv:", "antw:", "vs:", "r:", "odp:"];
+/// A forward's.
+const FORWARD_PREFIXES: [&str; 5] = ["fwd:", "fw:", "wg:", "tr:", "rv:"];
+
+/// The one of `prefixes` `text` starts with (ASCII case ignored).
+fn prefix_of<'a>(text: &str, prefixes: &[&'a str]) -> Option<&'a str> {
+    prefixes.iter().copied().find(|p| {
+        text.get(..p.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(p))
     })
 }
 
-/// The subject without its `Re:` / `Fwd:` / `AW:` prefixes.
+/// Whether `subject` starts as a reply's does; a forward's does not count.
+fn is_reply_subject(subject: &str) -> bool {
+    prefix_of(subject.trim_start(), &REPLY_PREFIXES).is_some()
+}
+
+/// The subject without its reply and forward prefixes (`Re:`, `AW:`, `Fwd:`...).
 pub fn base_subject(subject: &str) -> String {
-    const PREFIXES: [&str; 8] = ["re:", "fwd:", "fw:", "aw:", "wg:", "sv:", "tr:", "rv:"];
     let mut rest = subject.trim();
-    while let Some(prefix) = PREFIXES.iter().find(|p| {
-        rest.get(..p.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(p))
-    }) {
+    while let Some(prefix) =
+        prefix_of(rest, &REPLY_PREFIXES).or_else(|| prefix_of(rest, &FORWARD_PREFIXES))
+    {
         rest = rest[prefix.len()..].trim_start();
     }
     rest.trim().to_string()

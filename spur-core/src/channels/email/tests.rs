@@ -274,3 +274,22 @@ fn attachments_come_with_their_type_name_and_bytes() {
         ]
     );
 }
+
+#[test]
+fn every_reply_prefix_is_stripped_from_the_subject_it_threads_by() {
+    for subject in [
+        "Re: Parcel",
+        "AW: Parcel",
+        "Antw: Parcel",
+        "VS: Parcel",
+        "R: Parcel",
+        "Odp: Parcel",
+        "Re: Fwd: Parcel",
+    ] {
+        assert_eq!(base_subject(subject), "Parcel", "{subject}");
+        assert!(is_reply_subject(subject), "{subject}");
+    }
+    assert!(!is_reply_subject("Fwd: Parcel"));
+    assert!(!is_reply_subject("Parcel"));
+    assert_eq!(base_subject("Re: Reading list"), "Reading list");
+}
