@@ -29,10 +29,6 @@ pub fn media(settings: &Settings) -> Result<Option<Media>, ConfigError> {
     if settings.whatsapp.is_none() && settings.meta.is_none() && settings.email.is_none() {
         return Ok(None);
     }
-    let unreadable = |e: spur_core::channels::SendClientError| ConfigError {
-        setting: "META_GRAPH_URL",
-        message: e.to_string(),
-    };
     let blobs = Arc::new(LocalBlobStore::new(&settings.files_dir));
     let mut media = Media::new(blobs).limits(MediaLimits {
         max_bytes: settings.files_max_bytes,
@@ -44,18 +40,26 @@ pub fn media(settings: &Settings) -> Result<Option<Media>, ConfigError> {
             whatsapp.accounts.clone(),
             FETCH_TIMEOUT,
         )
-        .map_err(unreadable)?;
+        .map_err(graph_client_error)?;
         media = media.fetcher(Arc::new(fetcher));
     }
     if let Some(meta) = &settings.meta {
         for channel in [MESSENGER, INSTAGRAM] {
             let fetcher =
                 MessengerSender::new(channel, &meta.graph_url, &meta.accounts, FETCH_TIMEOUT)
-                    .map_err(unreadable)?;
+                    .map_err(graph_client_error)?;
             media = media.fetcher(Arc::new(fetcher));
         }
     }
     Ok(Some(media))
+}
+
+/// A Graph API client that could not be built.
+fn graph_client_error(e: spur_core::channels::SendClientError) -> ConfigError {
+    ConfigError {
+        setting: "META_GRAPH_URL",
+        message: e.to_string(),
+    }
 }
 
 /// How long fetching one file may take (a video is larger than a reply).
@@ -110,16 +114,12 @@ pub fn start(
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<Option<Arc<Channels>>, ConfigError> {
-    let unreadable = |e: spur_core::channels::SendClientError| ConfigError {
-        setting: "META_GRAPH_URL",
-        message: e.to_string(),
-    };
     let mut senders: Vec<Arc<dyn ChannelSender>> = Vec::new();
     let send_timeout = send_timeout(settings);
     if let Some(whatsapp) = &settings.whatsapp {
         let sender =
             WhatsAppSender::new(&whatsapp.graph_url, whatsapp.accounts.clone(), send_timeout)
-                .map_err(unreadable)?;
+                .map_err(graph_client_error)?;
         senders.push(Arc::new(sender));
     }
     if let Some(meta) = &settings.meta {
@@ -127,7 +127,7 @@ pub fn start(
             if meta.accounts.iter().any(|a| a.channel == channel) {
                 let sender =
                     MessengerSender::new(channel, &meta.graph_url, &meta.accounts, send_timeout)
-                        .map_err(unreadable)?;
+                        .map_err(graph_client_error)?;
                 senders.push(Arc::new(sender));
             }
         }

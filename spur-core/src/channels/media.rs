@@ -142,11 +142,12 @@ impl Media {
     /// recording on it the key or why not; whether any changed.
     pub async fn collect(&self, thread: &ExternalThread, attachments: &mut [Attachment]) -> bool {
         let mut changed = false;
-        for attachment in attachments.iter_mut().filter(|a| a.pending()) {
-            changed = true;
-            let Some(source) = attachment.source.clone() else {
+        for attachment in attachments.iter_mut() {
+            // Pending: it has a source, and no key nor error yet.
+            let Some(source) = attachment.source.clone().filter(|_| attachment.pending()) else {
                 continue;
             };
+            changed = true;
             let Some(fetcher) = self.fetchers.get(&thread.channel) else {
                 attachment.error = Some(format!("no way to fetch {} files", thread.channel));
                 continue;

@@ -13,59 +13,7 @@ pub struct KeptFile {
     pub bytes: Vec<u8>,
 }
 
-/// How long a thread can be found by its subject alone.
-#[cfg(feature = "email")]
-const SUBJECT_THREAD_AGE: time::Duration = time::Duration::days(30);
-
 impl SupportEngine {
-    /// An email made ready to receive: its files kept, and when it answers a
-    /// subject without threading headers, joined to that sender's newest
-    /// email thread with the same subject in the same mailbox (active in the
-    /// last 30 days), if there is one.
-    #[cfg(feature = "email")]
-    pub async fn prepare_mail(
-        &self,
-        mail: crate::channels::email::Mail,
-    ) -> Result<InboundEvent, EngineError> {
-        let crate::channels::email::Mail {
-            mut event,
-            files,
-            answers_subject,
-        } = mail;
-        self.keep_files(&mut event, files).await;
-        if answers_subject
-            && let (Some(sender), Some(subject)) = (&event.sender_email, &event.subject)
-        {
-            let filter = crate::store::ConversationFilter {
-                contact_email: Some(sender.clone()),
-                ..Default::default()
-            };
-            let since = self.now() - SUBJECT_THREAD_AGE;
-            let page = self
-                .inner
-                .store
-                .list_conversations(&filter, None, 20)
-                .await?;
-            let thread = page
-                .conversations
-                .iter()
-                .map(|listed| &listed.conversation)
-                .filter(|c| c.updated_at >= since)
-                .filter(|c| c.metadata[crate::channels::SUBJECT_KEY].as_str() == Some(subject))
-                .filter_map(|c| c.channel_thread())
-                .find(|t| {
-                    t.channel == event.thread.channel
-                        && t.account == event.thread.account
-                        && crate::channels::email::EmailThread::decode(&t.thread)
-                            .is_some_and(|t| t.customer == *sender)
-                });
-            if let Some(thread) = thread {
-                event.thread = thread;
-            }
-        }
-        Ok(event)
-    }
-
     /// Keeps files that came with a message (an email's attachments) and
     /// records them on it, before it is stored: each is kept or says why
     /// not (too large, a type not taken, no blob store); never an error.

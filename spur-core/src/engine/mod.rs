@@ -11,6 +11,8 @@ mod build;
 mod config;
 mod error;
 mod locks;
+#[cfg(feature = "email")]
+mod mail;
 #[cfg(feature = "mcp")]
 mod mcp;
 mod pending;

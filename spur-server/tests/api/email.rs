@@ -164,14 +164,9 @@ async fn conversation_of(server: &Server, customer: &str, root: &str) -> Option<
         customer: customer.into(),
         root: root.into(),
     };
-    let address = ExternalThread::new("email", SHOP, thread.encode()).address();
     server
-        .state
-        .engine
-        .store()
-        .conversation_by_thread(&address)
+        .thread_conversation(&ExternalThread::new("email", SHOP, thread.encode()))
         .await
-        .unwrap()
 }
 
 async fn customer_texts(server: &Server, conversation: &Conversation) -> Vec<String> {

@@ -121,13 +121,10 @@ async fn the_meta_webhook_checks_its_own_token_and_signature() {
         post(&server, &body, Some(signed("another-secret", &body))).await,
         401
     );
-    let address = ExternalThread::new("messenger", PAGE, "PSID_1").address();
-    let store = server.state.engine.store();
     assert!(
-        store
-            .conversation_by_thread(&address)
+        server
+            .thread_conversation(&ExternalThread::new("messenger", PAGE, "PSID_1"))
             .await
-            .unwrap()
             .is_none()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -155,14 +152,9 @@ async fn a_messenger_customer_is_answered_once_and_an_agent_replies_with_the_hum
     let delivered = json!([{"sender": {"id": "PSID_2"}, "recipient": {"id": PAGE},
         "delivery": {"mids": [first[0].id], "watermark": 1_762_902_680_000_i64}}]);
     deliver(&server, &delivery("page", PAGE, delivered)).await;
-    let address = ExternalThread::new("messenger", PAGE, "PSID_2").address();
     let conversation = server
-        .state
-        .engine
-        .store()
-        .conversation_by_thread(&address)
+        .thread_conversation(&ExternalThread::new("messenger", PAGE, "PSID_2"))
         .await
-        .unwrap()
         .unwrap();
     let outbox = &server.state.channels.as_ref().unwrap().outbox;
     let states: Vec<DeliveryState> = outbox
@@ -214,14 +206,9 @@ async fn an_instagram_customer_is_answered_from_the_instagram_account() {
     let sent = sent(&graph, 1).await;
     assert_eq!(sent[0].phone_number_id, INSTAGRAM);
     assert_eq!(sent[0].to, "IGSID_5");
-    let address = ExternalThread::new("instagram", INSTAGRAM, "IGSID_5").address();
     let conversation = server
-        .state
-        .engine
-        .store()
-        .conversation_by_thread(&address)
+        .thread_conversation(&ExternalThread::new("instagram", INSTAGRAM, "IGSID_5"))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(conversation.channel, "instagram");
     let ready = server.get_json("/readyz").await;
@@ -242,30 +229,9 @@ async fn instagram_files_are_fetched_from_their_url_and_kept() {
         {"type": "image", "payload": {"url": "http://169.254.169.254/latest/meta-data"}}
     ]}}]);
     deliver(&server, &delivery("instagram", INSTAGRAM, with_files)).await;
-    let address = ExternalThread::new("instagram", INSTAGRAM, "IGSID_5").address();
-    let mut files = Vec::new();
-    for _ in 0..100 {
-        if let Some(c) = server
-            .state
-            .engine
-            .store()
-            .conversation_by_thread(&address)
-            .await
-            .unwrap()
-        {
-            let page = server
-                .state
-                .engine
-                .history(c.session_id, None, 5)
-                .await
-                .unwrap();
-            files = page.messages[0].meta.attachments.clone();
-            if !files.is_empty() && files.iter().all(|f| !f.pending()) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let files = server
+        .settled_files(&ExternalThread::new("instagram", INSTAGRAM, "IGSID_5"), 1)
+        .await;
     assert_eq!(files.len(), 3, "{files:?}");
     assert_eq!(files[0].mime.as_deref(), Some("audio/mp4"));
     assert!(files[0].blob.is_some(), "{files:?}");

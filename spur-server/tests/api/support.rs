@@ -45,6 +45,46 @@ pub fn redis_url() -> String {
 }
 
 impl Server {
+    /// The conversation bound to a channel's thread, if any yet.
+    pub async fn thread_conversation(
+        &self,
+        thread: &spur_core::channels::ExternalThread,
+    ) -> Option<spur_core::conversation::Conversation> {
+        self.state
+            .engine
+            .store()
+            .conversation_by_thread(&thread.address())
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to 10 s) until message `seq` of the thread's conversation
+    /// records what became of each of its files.
+    pub async fn settled_files(
+        &self,
+        thread: &spur_core::channels::ExternalThread,
+        seq: i64,
+    ) -> Vec<spur_core::channels::Attachment> {
+        for _ in 0..100 {
+            if let Some(conversation) = self.thread_conversation(thread).await {
+                let page = self
+                    .state
+                    .engine
+                    .history(conversation.session_id, None, 20)
+                    .await
+                    .unwrap();
+                if let Some(message) = page.messages.iter().find(|m| m.seq == seq)
+                    && !message.meta.attachments.is_empty()
+                    && message.meta.attachments.iter().all(|a| !a.pending())
+                {
+                    return message.meta.attachments.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("message {seq}'s files never settled");
+    }
+
     pub async fn start(options: Options) -> Self {
         let settings = Settings::load(options).unwrap();
         let shutdown = CancellationToken::new();

@@ -77,14 +77,9 @@ async fn deliver(server: &Server, body: &[u8]) {
 }
 
 async fn thread_conversation(server: &Server, customer: &str) -> Option<Conversation> {
-    let address = ExternalThread::new("whatsapp", NUMBER, customer).address();
     server
-        .state
-        .engine
-        .store()
-        .conversation_by_thread(&address)
+        .thread_conversation(&ExternalThread::new("whatsapp", NUMBER, customer))
         .await
-        .unwrap()
 }
 
 /// Waits (up to 20 s) until the stand-in Graph API has taken `count` messages.
@@ -384,29 +379,15 @@ async fn the_handoff_notice_and_the_agents_reply_go_out_in_order() {
     assert_eq!(detail["deliveries"][1]["messageId"], agent_reply);
 }
 
-/// Waits (up to 10 s) until the customer's message `seq` records what
-/// became of its files.
+/// What message `seq` of a conversation records of its files, as JSON.
 async fn files_settled(server: &Server, conversation: &Conversation, seq: i64) -> Vec<Value> {
-    for _ in 0..100 {
-        let page = server
-            .state
-            .engine
-            .history(conversation.session_id, None, 20)
-            .await
-            .unwrap();
-        if let Some(message) = page.messages.iter().find(|m| m.seq == seq)
-            && !message.meta.attachments.is_empty()
-            && message.meta.attachments.iter().all(|a| !a.pending())
-        {
-            return serde_json::to_value(&message.meta.attachments)
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("message {seq}'s files never settled");
+    let thread = conversation.channel_thread().unwrap();
+    let files = server.settled_files(&thread, seq).await;
+    serde_json::to_value(files)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn photos_are_kept(options: Options) {
