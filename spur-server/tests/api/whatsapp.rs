@@ -479,6 +479,19 @@ async fn photos_are_kept(options: Options) {
         )
         .await;
     assert_eq!(bad.status(), 400);
+    // No token, a forged one, a signed-out one: nothing.
+    let path = format!("/v1/agent/conversations/{id}/files/1/0");
+    let last = if ana.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{last}", &ana[..ana.len() - 1]);
+    let (status, _) = server.post_as(&ana, "/v1/auth/logout", json!({})).await;
+    assert_eq!(status, 204);
+    for token in [None, Some(forged.as_str()), Some(ana.as_str())] {
+        let status = server
+            .call(reqwest::Method::GET, &path, token, None)
+            .await
+            .status();
+        assert_eq!(status, 401, "{token:?}");
+    }
 
     // A file the channel has lost is recorded as such; the caption is still answered.
     deliver(
