@@ -286,7 +286,15 @@ async fn outside_the_window_a_reply_goes_as_the_operators_template() {
     assert!(sent[0].text.contains("India"), "{}", sent[0].text);
     assert!(!sent[0].text.contains('\n'), "a parameter is one line");
     let conversation = thread_conversation(&server, "16505550003").await.unwrap();
-    let states = deliveries(&server, &conversation).await;
+    // The fake has it before the outbox notes the answer: wait for the note.
+    let mut states = deliveries(&server, &conversation).await;
+    for _ in 0..50 {
+        if states[0].0 != DeliveryState::Sending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        states = deliveries(&server, &conversation).await;
+    }
     assert_eq!((states[0].0, states[0].1), (DeliveryState::Sent, 1));
     assert_eq!(graph.requests(), 2, "the text, refused; then the template");
 }
