@@ -14,6 +14,7 @@ pub mod escalation;
 pub mod events;
 pub mod facts;
 pub mod grounding;
+pub mod insight;
 pub mod knowledge;
 pub mod llm;
 #[cfg(feature = "runtime")]

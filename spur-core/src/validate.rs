@@ -24,6 +24,10 @@ pub enum ValidationError {
     InvalidEmail,
     #[error("a shortcut is 1 to 32 of a-z, 0-9 and -")]
     InvalidShortcut,
+    #[error("the comment is {actual} characters long; the limit is {max}")]
+    CommentTooLong { max: usize, actual: usize },
+    #[error("a score is a whole number from 1 to 5")]
+    InvalidScore,
 }
 
 impl ValidationError {
@@ -36,6 +40,8 @@ impl ValidationError {
             Self::NulCharacter => "invalid_text",
             Self::InvalidEmail => "invalid_email",
             Self::InvalidShortcut => "invalid_shortcut",
+            Self::CommentTooLong { .. } => "comment_too_long",
+            Self::InvalidScore => "invalid_score",
         }
     }
 }

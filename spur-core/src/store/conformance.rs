@@ -112,6 +112,7 @@ pub async fn run_all(store: Arc<dyn ConversationStore>) {
     inbox_rows_and_filters(store.as_ref()).await;
     a_customers_conversations_by_address(store.as_ref()).await;
     reply_log(store.as_ref()).await;
+    ratings_and_analytics(store.as_ref()).await;
     concurrent_appends_keep_every_message(store).await;
 }
 
@@ -917,4 +918,310 @@ async fn concurrent_appends_keep_every_message(store: Arc<dyn ConversationStore>
         (1..=16).collect::<Vec<_>>(),
         "no message lost, no gap, no duplicate"
     );
+}
+
+/// Ratings are kept one per answer / conversation, and analytics' facts
+/// give the metrics their definitions promise on a seeded period: ten
+/// settled conversations of which six the assistant resolved (60%), one
+/// still in play.
+async fn ratings_and_analytics(store: &dyn ConversationStore) {
+    use crate::insight::{Analytics, AnalyticsOptions, Answerer, Csat, Rating, ReplyRating};
+    const T: i64 = 10_000_000;
+    let ms = |ms: i64| at(T) + Duration::milliseconds(ms);
+    let say = |sender: Sender, text: &str, when: i64| {
+        let mut m = message(sender, text, None);
+        m.created_at = ms(when);
+        m.meta = MessageMeta::default();
+        m
+    };
+    let answer = |when: i64, latency: u64| {
+        let mut m = say(Sender::Assistant, "We ship in 2 days.", when);
+        m.meta.tokens_in = Some(100);
+        m.meta.tokens_out = Some(20);
+        m.meta.latency_ms = Some(latency);
+        m
+    };
+    // A conversation started `start` ms after T, its messages and status.
+    let seed = |start: i64, channel: &str, status: Status, messages: Vec<Message>| {
+        let mut c = conversation(0);
+        c.created_at = ms(start);
+        c.channel = channel.into();
+        c.status = status;
+        c.updated_at = messages.last().map_or(c.created_at, |m| m.created_at);
+        create(&c, messages)
+    };
+    let mut ids = Vec::new();
+    let mut keep = |applied: Applied| {
+        let (c, m) = stored(applied);
+        ids.push((c.id, m.iter().map(|m| m.id).collect::<Vec<_>>()));
+    };
+    for i in 0..6 {
+        // 1-6: asked and answered; the sixth on WhatsApp, the first closed.
+        let start = i * 60_000;
+        let mut messages = vec![
+            say(Sender::Customer, "When do you ship?", start),
+            answer(start + 2_000, 300),
+        ];
+        if i == 4 {
+            messages.push(say(Sender::Customer, "And to Spain?", start + 20_000));
+            messages.push(answer(start + 21_000, 1_500));
+        }
+        if i == 0 {
+            messages[1].meta.grounding = Some(crate::grounding::Grounding {
+                verdict: crate::grounding::Verdict::Supported,
+                unsupported: vec![],
+            });
+        }
+        let channel = if i == 5 { "whatsapp" } else { "web" };
+        let status = if i == 0 {
+            Status::Closed
+        } else {
+            Status::Automated
+        };
+        keep(
+            store
+                .apply(seed(start, channel, status, messages))
+                .await
+                .unwrap(),
+        );
+    }
+    // 7: answered, then a thumbs down.
+    keep(
+        store
+            .apply(seed(
+                400_000,
+                "web",
+                Status::Automated,
+                vec![
+                    say(Sender::Customer, "When do you ship?", 400_000),
+                    answer(402_000, 300),
+                ],
+            ))
+            .await
+            .unwrap(),
+    );
+    // 8: only the fallback.
+    let mut fallback = answer(502_000, 9_000);
+    fallback.meta.used_fallback = true;
+    fallback.meta.error_code = Some("timeout".into());
+    keep(
+        store
+            .apply(seed(
+                500_000,
+                "web",
+                Status::Automated,
+                vec![
+                    say(Sender::Customer, "When do you ship?", 500_000),
+                    fallback,
+                ],
+            ))
+            .await
+            .unwrap(),
+    );
+    // 9: handed to a person, who answers twice (the second right after a
+    // customer message: 30 s of waiting).
+    let mut notice = say(Sender::System, "Connecting you to a person.", 611_000);
+    notice.meta.escalation = Some("customer_request".into());
+    let mut handed = seed(
+        600_000,
+        "web",
+        Status::Agent,
+        vec![
+            say(Sender::Customer, "When do you ship?", 600_000),
+            answer(602_000, 300),
+            say(Sender::Customer, "A person please", 610_000),
+            notice,
+            say(Sender::Agent, "Hi, I am Ana.", 671_000),
+            say(Sender::Customer, "Where is it?", 700_000),
+            say(Sender::Agent, "Leaving today.", 730_000),
+        ],
+    );
+    handed.assignee = Some("ana".into());
+    keep(store.apply(handed).await.unwrap());
+    // 10: "not sure" (a gap): no answer.
+    let mut unsure = answer(802_000, 300);
+    unsure.meta.gap = Some(crate::conversation::Gap {
+        kind: "no_answer".into(),
+        question: "Do you sell gift cards?".into(),
+    });
+    keep(
+        store
+            .apply(seed(
+                800_000,
+                "web",
+                Status::Automated,
+                vec![
+                    say(Sender::Customer, "Do you sell gift cards?", 800_000),
+                    unsure,
+                ],
+            ))
+            .await
+            .unwrap(),
+    );
+    // 11: answered two days later, an hour before "now": still in play.
+    let late = 2 * 86_400_000;
+    keep(
+        store
+            .apply(seed(
+                late,
+                "web",
+                Status::Automated,
+                vec![
+                    say(Sender::Customer, "When do you ship?", late),
+                    answer(late + 2_000, 300),
+                ],
+            ))
+            .await
+            .unwrap(),
+    );
+
+    // Ratings: only answers of the conversation named; a second replaces the first.
+    let rate = |i: usize, m: usize, rating: Rating| ReplyRating {
+        conversation_id: ids[i].0,
+        message_id: ids[i].1[m],
+        rating,
+        comment: Some("thanks".into()),
+        at: ms(900_000),
+    };
+    assert!(store.rate_reply(&rate(0, 1, Rating::Up)).await.unwrap());
+    assert!(
+        !store.rate_reply(&rate(0, 0, Rating::Up)).await.unwrap(),
+        "a customer's own message"
+    );
+    let elsewhere = ReplyRating {
+        conversation_id: ids[1].0,
+        ..rate(0, 1, Rating::Down)
+    };
+    assert!(
+        !store.rate_reply(&elsewhere).await.unwrap(),
+        "another conversation's answer"
+    );
+    assert!(store.rate_reply(&rate(6, 1, Rating::Up)).await.unwrap());
+    assert!(
+        store.rate_reply(&rate(6, 1, Rating::Down)).await.unwrap(),
+        "changed"
+    );
+    assert!(
+        store.rate_reply(&rate(8, 4, Rating::Up)).await.unwrap(),
+        "an agent's answer"
+    );
+    let csat = |i: usize, score: u8| Csat {
+        conversation_id: ids[i].0,
+        score,
+        comment: None,
+        at: ms(900_000),
+    };
+    assert!(store.rate_conversation(&csat(1, 2)).await.unwrap());
+    assert!(
+        store.rate_conversation(&csat(1, 5)).await.unwrap(),
+        "changed"
+    );
+    assert!(store.rate_conversation(&csat(8, 2)).await.unwrap());
+    let unanswered = conversation(0);
+    stored(
+        store
+            .apply(create(
+                &unanswered,
+                vec![say(Sender::Customer, "Hello?", 0)],
+            ))
+            .await
+            .unwrap(),
+    );
+    let nothing = Csat {
+        conversation_id: unanswered.id,
+        ..csat(0, 4)
+    };
+    assert!(
+        !store.rate_conversation(&nothing).await.unwrap(),
+        "nobody answered yet"
+    );
+    let missing = Csat {
+        conversation_id: ConversationId(Uuid::now_v7()),
+        ..csat(0, 4)
+    };
+    assert!(!store.rate_conversation(&missing).await.unwrap());
+
+    let day = |offset: i64| {
+        let t = jiff::Timestamp::from_second(at(T).unix_timestamp() + offset * 86_400).unwrap();
+        jiff::tz::TimeZone::UTC.to_datetime(t).date()
+    };
+    let options = AnalyticsOptions {
+        zone: jiff::tz::TimeZone::UTC,
+        first_day: day(0),
+        last_day: day(2),
+        now_ms: crate::insight::facts::millis(ms(late + 3_600_000 + 2_000)),
+        quiet: std::time::Duration::from_secs(24 * 3600),
+        prices: Some((1.0, 2.0)),
+    };
+    let query = options.query(None).unwrap();
+    let facts = store.conversation_facts(&query).await.unwrap();
+    assert_eq!(
+        facts.len(),
+        11,
+        "the eleven started in the period, oldest first"
+    );
+    assert_eq!(facts[0].id, ids[0].0);
+    let handed = &facts[8];
+    assert_eq!(handed.handoff_reason.as_deref(), Some("customer_request"));
+    assert_eq!(
+        (
+            handed.agent_messages,
+            handed.agent_answers,
+            handed.agent_wait_ms
+        ),
+        (2, 1, 30_000)
+    );
+    assert_eq!(handed.csat, Some((2, Answerer::Agent)));
+    assert_eq!(facts[1].csat, Some((5, Answerer::Bot)));
+    assert_eq!(
+        facts[4].latency[1] + facts[4].latency[3],
+        2,
+        "300 ms and 1.5 s"
+    );
+    let breakdown = store.reply_breakdown(&query).await.unwrap();
+    assert_eq!(breakdown.fallback_codes.get("timeout"), Some(&1));
+    assert_eq!(breakdown.verdicts.get("supported"), Some(&1));
+
+    let a = Analytics::compute(&facts, breakdown, &options);
+    let t = &a.totals;
+    assert_eq!(
+        (t.conversations, t.settled, t.automated_resolutions),
+        (11, 10, 6)
+    );
+    assert_eq!(t.automated_resolution_rate, Some(0.6));
+    assert_eq!(t.handoffs, 1);
+    assert_eq!(t.handoff_reasons.get("customer_request"), Some(&1));
+    assert_eq!((t.replies, t.fallbacks), (12, 1));
+    assert_eq!(
+        (t.feedback.bot.up, t.feedback.bot.down, t.feedback.agent.up),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        (t.csat.count, t.csat.average, t.csat.distribution),
+        (2, Some(3.5), [0, 1, 0, 0, 1])
+    );
+    assert_eq!(
+        (t.csat.bot.average, t.csat.human.average),
+        (Some(5.0), Some(2.0))
+    );
+    assert_eq!(t.first_response_bot.p50_ms, Some(2_000));
+    assert_eq!(t.first_response_human.p50_ms, Some(60_000));
+    assert_eq!(t.agent_reply.average_ms, Some(30_000));
+    assert_eq!((t.tokens_in, t.tokens_out), (1_200, 240));
+    assert_eq!(t.cost_usd, Some((1_200.0 + 2.0 * 240.0) / 1e6));
+    assert_eq!(t.latency.p50_under_ms, Some(500));
+    assert_eq!(a.days.len(), 3);
+    assert_eq!(
+        (
+            a.days[0].conversations,
+            a.days[1].conversations,
+            a.days[2].conversations
+        ),
+        (10, 0, 1)
+    );
+    let web = store
+        .conversation_facts(&options.query(Some("whatsapp".into())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(web.len(), 1, "one channel's conversations");
 }

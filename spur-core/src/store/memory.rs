@@ -25,6 +25,9 @@ struct Inner {
     notes: HashMap<ConversationId, Vec<Note>>,
     canned: std::collections::BTreeMap<String, CannedReply>,
     outbox: MemoryOutbox,
+    /// Ratings of answers (with their conversation) and conversations' CSAT.
+    ratings: HashMap<MessageId, (ConversationId, crate::insight::Rating)>,
+    csat: HashMap<ConversationId, (u8, crate::insight::Answerer)>,
 }
 
 /// Everything in process memory: for tests, examples and `Engine(database_url=None)`.
@@ -174,6 +177,92 @@ impl ConversationStore for MemoryStore {
             .get(&message)
             .and_then(|(c, i)| inner.messages.get(c).and_then(|m| m.get(*i)))
             .cloned())
+    }
+
+    async fn rate_reply(&self, rating: &crate::insight::ReplyRating) -> Result<bool, StoreError> {
+        use crate::conversation::Sender;
+        let mut inner = self.lock()?;
+        let answer = inner
+            .messages
+            .get(&rating.conversation_id)
+            .is_some_and(|m| {
+                m.iter().any(|m| {
+                    m.id == rating.message_id
+                        && matches!(m.sender, Sender::Assistant | Sender::Agent)
+                })
+            });
+        if answer {
+            inner
+                .ratings
+                .insert(rating.message_id, (rating.conversation_id, rating.rating));
+        }
+        Ok(answer)
+    }
+
+    async fn rate_conversation(&self, csat: &crate::insight::Csat) -> Result<bool, StoreError> {
+        use crate::conversation::Sender;
+        use crate::insight::Answerer;
+        let mut inner = self.lock()?;
+        let messages = inner.messages.get(&csat.conversation_id);
+        let answered =
+            |who: &[Sender]| messages.is_some_and(|m| m.iter().any(|m| who.contains(&m.sender)));
+        if !answered(&[Sender::Assistant, Sender::Agent]) {
+            return Ok(false);
+        }
+        let by = if answered(&[Sender::Agent]) {
+            Answerer::Agent
+        } else {
+            Answerer::Bot
+        };
+        inner.csat.insert(csat.conversation_id, (csat.score, by));
+        Ok(true)
+    }
+
+    async fn conversation_facts(
+        &self,
+        query: &crate::insight::FactsQuery,
+    ) -> Result<Vec<crate::insight::ConversationFacts>, StoreError> {
+        let inner = self.lock()?;
+        let mut selected: Vec<&Conversation> = inner
+            .conversations
+            .values()
+            .filter(|c| selected_by(query, c))
+            .collect();
+        selected.sort_by_key(|c| (c.created_at, c.id.as_uuid()));
+        Ok(selected
+            .into_iter()
+            .map(|c| {
+                let messages = inner.messages.get(&c.id).map_or(&[][..], Vec::as_slice);
+                let ratings: Vec<_> = inner
+                    .ratings
+                    .iter()
+                    .filter(|(_, (conversation, _))| *conversation == c.id)
+                    .map(|(message, (_, rating))| (*message, *rating))
+                    .collect();
+                crate::insight::ConversationFacts::from_messages(
+                    c,
+                    messages,
+                    &ratings,
+                    inner.csat.get(&c.id).copied(),
+                )
+            })
+            .collect())
+    }
+
+    async fn reply_breakdown(
+        &self,
+        query: &crate::insight::FactsQuery,
+    ) -> Result<crate::insight::Breakdown, StoreError> {
+        let inner = self.lock()?;
+        let mut breakdown = crate::insight::Breakdown::default();
+        for c in inner
+            .conversations
+            .values()
+            .filter(|c| selected_by(query, c))
+        {
+            breakdown.add(inner.messages.get(&c.id).map_or(&[][..], Vec::as_slice));
+        }
+        Ok(breakdown)
     }
 
     async fn awaiting_reply(
@@ -448,4 +537,11 @@ impl OutboxStore for MemoryStore {
     async fn deliveries(&self, conversation: ConversationId) -> Result<Vec<Delivery>, StoreError> {
         Ok(self.lock()?.outbox.deliveries(conversation))
     }
+}
+
+/// Whether analytics' query selects the conversation.
+fn selected_by(query: &crate::insight::FactsQuery, c: &Conversation) -> bool {
+    c.created_at >= query.since
+        && c.created_at < query.until
+        && query.channel.as_ref().is_none_or(|ch| *ch == c.channel)
 }

@@ -1,6 +1,8 @@
 //! The storage seam: coarse, transactional operations over conversations
 //! and messages. Implementations: in-memory, SQLite and PostgreSQL (sqlx).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod insight_sql;
 mod memory;
 mod memory_outbox;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -342,6 +344,27 @@ pub trait ConversationStore: Send + Sync {
         cursor: Option<&ConversationCursor>,
         limit: usize,
     ) -> Result<ConversationPage, StoreError>;
+
+    /// Stores a customer's rating of an answer (an assistant's or an agent's
+    /// message) in its conversation, replacing an earlier one; false when
+    /// the conversation holds no such answer.
+    async fn rate_reply(&self, rating: &crate::insight::ReplyRating) -> Result<bool, StoreError>;
+
+    /// Stores a conversation's CSAT, replacing an earlier one, attributed to
+    /// an agent if one wrote in it; false when nobody has answered in it.
+    async fn rate_conversation(&self, csat: &crate::insight::Csat) -> Result<bool, StoreError>;
+
+    /// The facts of each conversation the query selects, oldest first.
+    async fn conversation_facts(
+        &self,
+        query: &crate::insight::FactsQuery,
+    ) -> Result<Vec<crate::insight::ConversationFacts>, StoreError>;
+
+    /// Their replies by fallback code and grounding verdict.
+    async fn reply_breakdown(
+        &self,
+        query: &crate::insight::FactsQuery,
+    ) -> Result<crate::insight::Breakdown, StoreError>;
 
     /// Conversations on another channel (bound to an external thread) that
     /// the assistant holds, last changed between `since` and `until`, whose

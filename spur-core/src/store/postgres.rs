@@ -38,6 +38,9 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Its SQL dialect, where the shared SQL differs.
+    const DIALECT: super::insight_sql::Dialect = super::insight_sql::Dialect::Postgres;
+
     /// Connects to `postgres://…` and applies the migrations. A server
     /// that cannot be reached is reported within seconds, with its address
     /// and the reason ("connection refused at 127.0.0.1:5433").

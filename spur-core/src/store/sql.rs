@@ -403,8 +403,32 @@ macro_rules! sql_store {
             }
         }
 
+        $crate::store::insight_sql::sql_insight!($store);
+
         #[async_trait::async_trait]
         impl ConversationStore for $store {
+            async fn rate_reply(&self, rating: &$crate::insight::ReplyRating) -> Result<bool, StoreError> {
+                self.insight_rate_reply(rating).await
+            }
+
+            async fn rate_conversation(&self, csat: &$crate::insight::Csat) -> Result<bool, StoreError> {
+                self.insight_rate_conversation(csat).await
+            }
+
+            async fn conversation_facts(
+                &self,
+                query: &$crate::insight::FactsQuery,
+            ) -> Result<Vec<$crate::insight::ConversationFacts>, StoreError> {
+                self.insight_facts(query).await
+            }
+
+            async fn reply_breakdown(
+                &self,
+                query: &$crate::insight::FactsQuery,
+            ) -> Result<$crate::insight::Breakdown, StoreError> {
+                self.insight_breakdown(query).await
+            }
+
             async fn awaiting_reply(
                 &self,
                 since: time::OffsetDateTime,

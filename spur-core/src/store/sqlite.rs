@@ -31,6 +31,9 @@ const READERS: u32 = 4;
 const MMAP_BYTES: u64 = 256 * 1024 * 1024;
 
 impl SqliteStore {
+    /// Its SQL dialect, where the shared SQL differs.
+    const DIALECT: super::insight_sql::Dialect = super::insight_sql::Dialect::Sqlite;
+
     /// Opens (creating if missing) `sqlite://path.db` or `sqlite::memory:`
     /// and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, Error> {
