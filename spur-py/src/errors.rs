@@ -49,13 +49,15 @@ create_exception!(
 pub fn engine_error(error: EngineError) -> PyErr {
     let message = error.to_string();
     match error {
-        EngineError::Validation(_) => ValidationError::new_err(message),
+        EngineError::Validation(_) | EngineError::Analytics(_) => ValidationError::new_err(message),
         EngineError::UnknownSession
         | EngineError::UnknownConversation
-        | EngineError::UnknownCannedReply => NotFoundError::new_err(message),
-        EngineError::IdempotencyMismatch | EngineError::Transition(_) | EngineError::Busy => {
-            ConflictError::new_err(message)
-        }
+        | EngineError::UnknownCannedReply
+        | EngineError::UnknownMessage => NotFoundError::new_err(message),
+        EngineError::IdempotencyMismatch
+        | EngineError::Transition(_)
+        | EngineError::Busy
+        | EngineError::NothingToRate => ConflictError::new_err(message),
         EngineError::NotYourCannedReply | EngineError::OtherCustomer => {
             pyo3::exceptions::PyPermissionError::new_err(message)
         }

@@ -353,6 +353,11 @@ pub struct Options {
     /// send never overlaps its retry.
     #[arg(long, env = "OUTBOX_LEASE_SECS", global = true)]
     pub outbox_lease_secs: Option<u64>,
+    /// Analytics: how many hours without a message settle a conversation
+    /// the customer did not close (default 24; a closed one settles 24
+    /// hours after its last change, when it can no longer be reopened).
+    #[arg(long, env = "RESOLUTION_QUIET_HOURS", global = true)]
+    pub resolution_quiet_hours: Option<u64>,
     /// Where the files customers send on channels (photos, voice notes,
     /// documents) are kept (default `spur-files`, in the working directory).
     #[arg(long, env = "FILES_DIR", global = true)]
@@ -555,6 +560,8 @@ pub struct Settings {
     pub email: Option<EmailSettings>,
     /// How long a channel send holds its outbox item.
     pub outbox_lease: Duration,
+    /// Analytics: quiet this long, an open conversation is settled.
+    pub resolution_quiet: Duration,
     /// Where channel files are kept, and the largest kept.
     pub files_dir: PathBuf,
     pub files_max_bytes: u64,
@@ -919,6 +926,17 @@ impl Settings {
             .unwrap_or(10 * 1024 * 1024);
         positive("FILES_MAX_BYTES", files_max_bytes)?;
         let outbox_lease_secs = o.outbox_lease_secs.or(file.outbox_lease_secs).unwrap_or(60);
+        let resolution_quiet_hours = o
+            .resolution_quiet_hours
+            .or(file.resolution_quiet_hours)
+            .unwrap_or(24);
+        positive("RESOLUTION_QUIET_HOURS", resolution_quiet_hours)?;
+        if resolution_quiet_hours > 24 * 90 {
+            return Err(bad(
+                "RESOLUTION_QUIET_HOURS",
+                "must be at most 2160 (90 days)",
+            ));
+        }
         if outbox_lease_secs < 2 {
             return Err(bad("OUTBOX_LEASE_SECS", "must be at least 2"));
         }
@@ -932,6 +950,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("spur-files")),
             files_max_bytes,
             outbox_lease: Duration::from_secs(outbox_lease_secs),
+            resolution_quiet: Duration::from_secs(resolution_quiet_hours * 3600),
             event_bus,
             ai_timeout: Duration::from_millis(ai_timeout_ms),
             queue,
@@ -1101,6 +1120,7 @@ impl std::fmt::Debug for Settings {
             .field("files_dir", &self.files_dir)
             .field("files_max_bytes", &self.files_max_bytes)
             .field("outbox_lease", &self.outbox_lease)
+            .field("resolution_quiet", &self.resolution_quiet)
             .finish()
     }
 }

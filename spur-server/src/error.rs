@@ -201,6 +201,17 @@ impl From<EngineError> for ApiError {
             EngineError::OtherCustomer => {
                 Self::new(StatusCode::FORBIDDEN, "other_customer", error.to_string())
             }
+            EngineError::UnknownMessage => Self::new(
+                StatusCode::NOT_FOUND,
+                "message_not_found",
+                error.to_string(),
+            ),
+            EngineError::NothingToRate => {
+                Self::new(StatusCode::CONFLICT, "nothing_to_rate", error.to_string())
+            }
+            EngineError::Analytics(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_period", error.to_string())
+            }
             EngineError::Store(_) => {
                 tracing::error!(%error, "storage failure");
                 Self::new(

@@ -106,6 +106,7 @@ async fn worker(settings: Settings) -> Result<(), Failure> {
         &knowledge,
         stores.conversations.clone(),
         Arc::new(NoEvents),
+        Arc::new(spur_core::clock::SystemClock),
     )
     .await?;
     let tickets = setup::tickets(&settings, &stores, &engine, &shutdown, &tasks, None).await?;
@@ -199,6 +200,7 @@ async fn seed(settings: &Settings) -> Result<(), Failure> {
         &knowledge,
         stores.conversations,
         Arc::new(NoEvents),
+        Arc::new(spur_core::clock::SystemClock),
     )
     .await?;
     let first = engine

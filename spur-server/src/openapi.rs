@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{
-    admin, agent, assign, auth, canned, chat, classify, feed, files, knowledge, knowledge_files,
-    knowledge_web, notes, ops, reopen, tickets, users,
+    admin, agent, analytics, assign, auth, canned, chat, classify, feed, feedback, files,
+    knowledge, knowledge_files, knowledge_web, notes, ops, reopen, tickets, users,
 };
 use crate::state::AppState;
 
@@ -16,11 +16,11 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Spur", description = "The embeddable AI customer-support engine: customer chat, agent inbox and admin API."),
     paths(
-        chat::message, chat::stream, chat::history, chat::escalate, chat::typing, chat::leave_email, chat::config,
+        chat::message, chat::stream, chat::history, chat::escalate, chat::typing, chat::leave_email, chat::config, feedback::feedback, feedback::csat,
         chat::seed_message, chat::seed_history, feed::events,
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::logout, auth::me,
-        admin::list_agents, admin::create_agent, admin::update_agent, admin::logs,
+        admin::list_agents, admin::create_agent, admin::update_agent, admin::logs, analytics::analytics,
         knowledge::overview, knowledge::reload, knowledge::try_question, knowledge::gaps,
         knowledge_files::list, knowledge_files::put, knowledge_files::delete,
         knowledge_web::import,

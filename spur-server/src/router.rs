@@ -23,8 +23,8 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::routes::{
-    admin, agent, assign, auth, canned, chat, classify, feed, files, knowledge, knowledge_files,
-    knowledge_web, notes, ops, reopen, tickets, users, webhooks,
+    admin, agent, analytics, assign, auth, canned, chat, classify, feed, feedback, files,
+    knowledge, knowledge_files, knowledge_web, notes, ops, reopen, tickets, users, webhooks,
 };
 use crate::state::AppState;
 use crate::{metrics, openapi};
@@ -40,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/escalate", post(chat::escalate))
         .route("/v1/chat/typing", post(chat::typing))
         .route("/v1/chat/email", post(chat::leave_email))
+        .route("/v1/chat/feedback", post(feedback::feedback))
+        .route("/v1/chat/csat", post(feedback::csat))
         .route("/v1/chat/config", get(chat::config))
         .route("/chat/message", post(chat::seed_message))
         .route("/chat/history/{session}", get(chat::seed_history))
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/admin/agents/{id}", patch(admin::update_agent))
         .route("/v1/admin/logs", get(admin::logs))
+        .route("/v1/admin/analytics", get(analytics::analytics))
         .route("/v1/admin/knowledge", get(knowledge::overview))
         .route("/v1/admin/knowledge/try", post(knowledge::try_question))
         .route("/v1/admin/knowledge/reload", post(knowledge::reload))

@@ -199,6 +199,7 @@ pub async fn engine(
     knowledge: &KnowledgeSource,
     store: Arc<dyn ConversationStore>,
     events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
 ) -> Result<SupportEngine, ConfigError> {
     let knowledge = knowledge.load().await?;
     let mut config = EngineConfig {
@@ -215,6 +216,7 @@ pub async fn engine(
         .knowledge(knowledge)
         .events(Arc::new(MeteredEvents::new(events)))
         .tools(http_tools(&settings.tools)?)
+        .clock(clock)
         .config(config);
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
@@ -267,7 +269,8 @@ pub async fn state(
     state_with_clock(settings, shutdown, Arc::new(SystemClock)).await
 }
 
-/// [`state`] with sign-in time (token and session expiry) on `clock`.
+/// [`state`] on `clock`: sign-in time (token and session expiry) and the
+/// engine's (message times, analytics' "now").
 pub async fn state_with_clock(
     settings: &Settings,
     shutdown: CancellationToken,
@@ -301,6 +304,7 @@ pub async fn state_with_clock(
         &knowledge,
         stores.conversations.clone(),
         events.clone(),
+        clock.clone(),
     )
     .await?;
     let redis = match &settings.redis_url {
@@ -415,6 +419,7 @@ pub async fn state_with_clock(
         }),
         metrics: metrics::handle(),
         prices: settings.prices,
+        resolution_quiet: settings.resolution_quiet,
         shutdown,
         tasks,
         redis,

@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// USD per million (input, output) tokens, for cost totals.
     pub prices: Option<(f64, f64)>,
+    /// Analytics: quiet this long, an open conversation is settled.
+    pub resolution_quiet: std::time::Duration,
     /// Cancelled on shutdown: live feeds end so the server can stop.
     pub shutdown: CancellationToken,
     /// Every background task (feeds, workers, sweeps), waited for on shutdown.

@@ -94,7 +94,10 @@ pub struct SendReply {
     pub session_id: String,
     #[schema(value_type = String, example = "automated")]
     pub status: Status,
+    /// The customer's stored message.
     pub message_id: String,
+    /// The reply's id (what `POST /v1/chat/feedback` rates); null with no reply.
+    pub reply_id: Option<String>,
     pub used_fallback: bool,
     /// The reply asks the customer to confirm a change: answer "yes" to
     /// go ahead, anything else to leave it.
@@ -109,6 +112,7 @@ impl From<&Turn> for SendReply {
             session_id: turn.conversation.session_id.to_string(),
             status: turn.conversation.status,
             message_id: turn.message.id.to_string(),
+            reply_id: turn.reply.as_ref().map(|r| r.id.to_string()),
             used_fallback: turn.used_fallback(),
             confirm: turn.asks_to_confirm(),
         }

@@ -25,6 +25,12 @@ pub enum EngineError {
     NotYourCannedReply,
     #[error("this conversation belongs to another customer")]
     OtherCustomer,
+    #[error("this conversation holds no answer with this id")]
+    UnknownMessage,
+    #[error("nobody has answered in this conversation yet")]
+    NothingToRate,
+    #[error(transparent)]
+    Analytics(#[from] crate::insight::analytics::AnalyticsError),
 }
 
 impl From<StoreError> for EngineError {

@@ -10,6 +10,7 @@ mod attachments;
 mod build;
 mod config;
 mod error;
+mod feedback;
 mod locks;
 #[cfg(feature = "email")]
 mod mail;
@@ -732,7 +733,8 @@ impl SupportEngine {
 
     // ---- internals ----
 
-    fn now(&self) -> OffsetDateTime {
+    /// The engine's clock (injected: tests move it).
+    pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
 

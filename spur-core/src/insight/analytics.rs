@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use jiff::civil::Date;
+/// A day on the calendar (`YYYY-MM-DD` parses into one).
+pub use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
@@ -58,7 +59,47 @@ pub enum AnalyticsError {
     OutOfRange,
 }
 
+/// Days a report covers when the caller names no start.
+pub const DEFAULT_DAYS: i32 = 30;
+
+/// The zone the shop's facts name (days are counted in it); UTC without one.
+pub fn zone_of(facts: &crate::facts::ShopFacts) -> TimeZone {
+    facts
+        .time_zone
+        .as_deref()
+        .and_then(|name| TimeZone::get(name).ok())
+        .unwrap_or(TimeZone::UTC)
+}
+
 impl AnalyticsOptions {
+    /// The days `from` to `to` in `zone`: by default the [`DEFAULT_DAYS`]
+    /// up to and including today (`now`); quiet 24 hours, no prices.
+    pub fn new(
+        zone: TimeZone,
+        from: Option<Date>,
+        to: Option<Date>,
+        now: time::OffsetDateTime,
+    ) -> Self {
+        let now_ms = super::facts::millis(now);
+        let today = Timestamp::from_millisecond(now_ms)
+            .map(|t| zone.to_datetime(t).date())
+            .unwrap_or_default();
+        let last_day = to.unwrap_or(today);
+        let first_day = from.unwrap_or_else(|| {
+            last_day
+                .checked_sub(jiff::Span::new().days(DEFAULT_DAYS - 1))
+                .unwrap_or(last_day)
+        });
+        Self {
+            zone,
+            first_day,
+            last_day,
+            now_ms,
+            quiet: REOPEN_WINDOW,
+            prices: None,
+        }
+    }
+
     /// The store query for these days (midnight to midnight in the zone).
     pub fn query(&self, channel: Option<String>) -> Result<FactsQuery, AnalyticsError> {
         if self.last_day < self.first_day {

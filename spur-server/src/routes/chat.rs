@@ -37,7 +37,7 @@ fn session(text: Option<&str>) -> Result<Option<SessionId>, ApiError> {
 
 /// Checks the rate limits; the decision's headers go on the response.
 /// A limiter that cannot answer lets the request through (and says so).
-async fn admit(
+pub(super) async fn admit(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod agent;
+pub mod analytics;
 pub mod assign;
 pub mod auth;
 pub mod canned;
@@ -7,6 +8,7 @@ pub mod chat;
 pub mod classify;
 pub mod customer;
 pub mod feed;
+pub mod feedback;
 mod fields;
 pub mod files;
 pub mod knowledge;

@@ -85,6 +85,7 @@ fn protected(conversation: &str) -> Vec<(Method, String, Option<Value>, bool)> {
         (Method::GET, "/v1/agent/events".into(), None, false),
         (Method::GET, "/v1/admin/agents".into(), None, true),
         (Method::GET, "/v1/admin/logs".into(), None, true),
+        (Method::GET, "/v1/admin/analytics".into(), None, true),
         (Method::GET, "/v1/admin/knowledge".into(), None, true),
         (
             Method::POST,

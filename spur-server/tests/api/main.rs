@@ -11,6 +11,7 @@ mod connections;
 mod email;
 mod errors;
 mod feed;
+mod insight;
 mod knowledge;
 mod limits;
 mod logs;

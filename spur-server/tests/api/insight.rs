@@ -1,0 +1,213 @@
+//! Feedback (`/v1/chat/feedback`, `/v1/chat/csat`) and analytics
+//! (`/v1/admin/analytics`) over real TCP, on SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use spur_core::clock::ManualClock;
+use spur_server::config::Options;
+
+use crate::support::{Server, error_code, postgres_options, sqlite_options};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_and_analytics_on_sqlite() {
+    feedback_and_analytics(sqlite_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_and_analytics_on_postgres() {
+    feedback_and_analytics(postgres_options().await).await;
+}
+
+async fn rate(server: &Server, body: Value) -> reqwest::Response {
+    server.post("/v1/chat/feedback", body).await
+}
+
+async fn csat(server: &Server, body: Value) -> reqwest::Response {
+    server.post("/v1/chat/csat", body).await
+}
+
+async fn analytics(server: &Server, token: &str, query: &str) -> Value {
+    server
+        .get_as(token, &format!("/v1/admin/analytics{query}"))
+        .await
+}
+
+async fn feedback_and_analytics(options: Options) {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let server = Server::start_with_clock(options, clock.clone()).await;
+    let admin = server.admin_token().await;
+
+    // Three customers: one pleased, one not, one who asks for a person.
+    let pleased = server.say("How do I return an item?", None).await;
+    let displeased = server.say("How do I return an item?", None).await;
+    let handed = server.say("I want to talk to a human", None).await;
+    for turn in [&pleased, &displeased] {
+        assert_eq!(turn["usedFallback"], false, "{turn}");
+        assert!(turn["replyId"].is_string(), "{turn}");
+    }
+    assert!(
+        handed["replyId"].is_null(),
+        "a handoff has no reply: {handed}"
+    );
+    let session = |turn: &Value| turn["sessionId"].as_str().unwrap().to_string();
+    let reply = |turn: &Value| turn["replyId"].as_str().unwrap().to_string();
+
+    let up = json!({"sessionId": session(&pleased), "messageId": reply(&pleased), "rating": "up"});
+    assert_eq!(rate(&server, up.clone()).await.status(), 204);
+    assert_eq!(
+        rate(&server, up).await.status(),
+        204,
+        "rated again: one rating"
+    );
+    // Up first, then changed to down: only the down counts.
+    let mut down =
+        json!({"sessionId": session(&displeased), "messageId": reply(&displeased), "rating": "up"});
+    assert_eq!(rate(&server, down.clone()).await.status(), 204);
+    down["rating"] = json!("down");
+    down["comment"] = json!("  It did not say how long it takes.  ");
+    assert_eq!(rate(&server, down).await.status(), 204);
+
+    // Another customer's answer, one's own message, an unknown session.
+    let theirs =
+        json!({"sessionId": session(&pleased), "messageId": reply(&displeased), "rating": "down"});
+    assert_eq!(
+        error_code(rate(&server, theirs).await, 404).await,
+        "message_not_found"
+    );
+    let own = json!({"sessionId": session(&pleased), "messageId": pleased["messageId"], "rating": "down"});
+    assert_eq!(
+        error_code(rate(&server, own).await, 404).await,
+        "message_not_found"
+    );
+    let nobody =
+        json!({"sessionId": uuid::Uuid::new_v4(), "messageId": reply(&pleased), "rating": "down"});
+    assert_eq!(
+        error_code(rate(&server, nobody).await, 404).await,
+        "session_not_found"
+    );
+    // Malformed input.
+    let bad_id = json!({"sessionId": session(&pleased), "messageId": "42", "rating": "up"});
+    assert_eq!(
+        error_code(rate(&server, bad_id).await, 400).await,
+        "invalid_id"
+    );
+    let bad_rating =
+        json!({"sessionId": session(&pleased), "messageId": reply(&pleased), "rating": "meh"});
+    assert_eq!(rate(&server, bad_rating).await.status(), 422);
+    let long = json!({"sessionId": session(&pleased), "messageId": reply(&pleased), "rating": "up", "comment": "x".repeat(1_001)});
+    assert_eq!(
+        error_code(rate(&server, long).await, 400).await,
+        "comment_too_long"
+    );
+
+    // CSAT: nothing to rate before anyone answered; 1-5 only; changeable.
+    let waiting = json!({"sessionId": session(&handed), "score": 4});
+    assert_eq!(
+        error_code(csat(&server, waiting).await, 409).await,
+        "nothing_to_rate"
+    );
+    for score in [0, 6, -1] {
+        let body = json!({"sessionId": session(&pleased), "score": score});
+        assert_eq!(
+            error_code(csat(&server, body).await, 400).await,
+            "invalid_score"
+        );
+    }
+    let fine = json!({"sessionId": session(&pleased), "score": 2});
+    assert_eq!(csat(&server, fine).await.status(), 204);
+    let better = json!({"sessionId": session(&pleased), "score": 5, "comment": "Quick!"});
+    assert_eq!(csat(&server, better).await.status(), 204);
+    let nobody = json!({"sessionId": uuid::Uuid::new_v4(), "score": 5});
+    assert_eq!(
+        error_code(csat(&server, nobody).await, 404).await,
+        "session_not_found"
+    );
+
+    // Today: three conversations, none settled yet but the handoff.
+    let now = analytics(&server, &admin, "").await;
+    let totals = &now["totals"];
+    assert_eq!(totals["conversations"], 3, "{now}");
+    assert_eq!(totals["settled"], 1, "only the handoff is decided: {now}");
+    assert_eq!(totals["handoffs"], 1);
+    assert_eq!(totals["automatedResolutions"], 0);
+    assert_eq!(
+        totals["feedback"],
+        json!({"up": 1, "down": 1, "bot": {"up": 1, "down": 1}, "agent": {"up": 0, "down": 0}})
+    );
+    assert_eq!(totals["csat"]["count"], 1);
+    assert_eq!(totals["csat"]["average"], 5.0);
+    assert_eq!(totals["csat"]["bot"]["count"], 1);
+    assert_eq!(
+        now["days"].as_array().unwrap().len(),
+        30,
+        "the last 30 days by default"
+    );
+    assert_eq!(now["timeZone"], "Asia/Kolkata", "the demo shop's days");
+
+    // A day later the quiet ones are settled: the pleased customer's is
+    // resolved by the assistant, the displeased one's is not.
+    clock.advance(std::time::Duration::from_secs(25 * 3600));
+    let admin = server.admin_token().await; // the morning's sign-in has expired
+    let later = analytics(&server, &admin, "").await;
+    let totals = &later["totals"];
+    assert_eq!(totals["settled"], 3, "{later}");
+    assert_eq!(totals["automatedResolutions"], 1);
+    let rate = totals["automatedResolutionRate"].as_f64().unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}");
+    let rate = totals["handoffRate"].as_f64().unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}");
+    let started: i64 = later["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["conversations"].as_i64().unwrap())
+        .sum();
+    assert_eq!(started, 3);
+
+    // A period without them, one channel, the CSV, and refused periods.
+    let empty = analytics(&server, &admin, "?from=2020-01-01&to=2020-01-31").await;
+    assert_eq!(empty["totals"]["conversations"], 0);
+    assert_eq!(empty["days"].as_array().unwrap().len(), 31);
+    let email = analytics(&server, &admin, "?channel=email").await;
+    assert_eq!(email["totals"]["conversations"], 0);
+    let csv = server
+        .call(
+            Method::GET,
+            "/v1/admin/analytics?format=csv",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{:?}",
+        csv.headers()
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 31, "a header and 30 days");
+    assert!(lines[0].starts_with("day,conversations,settled,automated_resolutions"));
+    for (query, code) in [
+        ("?from=yesterday", "invalid_query"),
+        ("?from=2026-02-30", "invalid_query"),
+        ("?from=2026-03-01&to=2026-02-01", "invalid_period"),
+        ("?from=2024-01-01&to=2026-01-01", "invalid_period"),
+        ("?format=xml", "invalid_query"),
+    ] {
+        let response = server
+            .call(
+                Method::GET,
+                &format!("/v1/admin/analytics{query}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(error_code(response, 400).await, code, "{query}");
+    }
+}
