@@ -148,6 +148,54 @@ test('one script tag: chat, reload, a person answers live, hostile CSS changes n
   await shot(customer, 'widget-closed');
 });
 
+test('feedback: a thumbs up or down on each answer, a score from 1 to 5 when the conversation closes', async () => {
+  const context = await browser.newContext();
+  try {
+    const customer = await context.newPage();
+    await customer.goto(hostOrigin + '/');
+    await widget(customer).getByRole('button', { name: 'Open chat' }).click();
+    // The greeting is no answer: nothing to rate.
+    await widget(customer).getByText('Hi! Ask us anything.').waitFor();
+    assert.equal(await widget(customer).locator('.msg[data-sender=greeting] .rate').count(), 0);
+    await widget(customer).getByLabel('Message').fill('Do you ship to India?');
+    await widget(customer).getByLabel('Message').press('Enter');
+    const answer = widget(customer).locator('.msg[data-sender=assistant]', { hasText: 'India' });
+    await answer.waitFor();
+    const up = answer.getByRole('button', { name: 'Helpful', exact: true });
+    const down = answer.getByRole('button', { name: 'Not helpful' });
+    await up.click();
+    await customer.waitForFunction(() => document.querySelector('.spur-widget').shadowRoot
+      .querySelector('.msg[data-sender=assistant] .rate button[aria-pressed=true]')?.dataset.rating === 'up');
+    // Changed to a thumbs down: one rating, the newest.
+    await down.click();
+    await customer.waitForFunction(() => document.querySelector('.spur-widget').shadowRoot
+      .querySelector('.msg[data-sender=assistant] .rate button[aria-pressed=true]')?.dataset.rating === 'down');
+    assert.equal(await up.getAttribute('aria-pressed'), 'false');
+    await shot(customer, 'widget-rated');
+
+    const admin = await login(server.base, ADMIN.email, ADMIN.password);
+    const before = (await api(server.base, '/v1/admin/analytics', { token: admin })).body.totals;
+    assert.deepEqual(before.feedback.bot, { up: 0, down: 1 }, 'the changed rating counts once, as a thumbs down');
+    // An agent steps in, answers and closes: the customer is asked for a score.
+    const inbox = await api(server.base, '/v1/agent/conversations', { token: admin });
+    const id = inbox.body.conversations.find((c) => c.preview && /India/.test(c.preview)).id;
+    assert.equal((await api(server.base, `/v1/agent/conversations/${id}/claim`, { token: admin, method: 'POST' })).status, 200);
+    await api(server.base, `/v1/agent/conversations/${id}/reply`, { token: admin, method: 'POST', body: { text: 'Yes, in 5 days.' } });
+    await widget(customer).locator('.msg[data-sender=agent]', { hasText: '5 days' }).waitFor();
+    assert.equal((await api(server.base, `/v1/agent/conversations/${id}/close`, { token: admin, method: 'POST' })).status, 200);
+    await widget(customer).getByText('How did we do?').waitFor();
+    await shot(customer, 'widget-csat');
+    await widget(customer).getByRole('button', { name: '5 of 5' }).click();
+    await widget(customer).getByText('Thank you for your feedback!').waitFor();
+
+    const after = (await api(server.base, '/v1/admin/analytics', { token: admin })).body.totals;
+    assert.equal(after.csat.count, before.csat.count + 1);
+    assert.equal(after.csat.human.count, before.csat.human.count + 1, 'a person answered: the score is theirs');
+  } finally {
+    await context.close();
+  }
+});
+
 test('keyboard only: open, type, send, close with Escape', async () => {
   const customer = await (await browser.newContext()).newPage();
   await customer.goto(hostOrigin + '/');

@@ -26,7 +26,7 @@ enum Customer {
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** `POST /v1/chat/message`'s answer. `reply` is null while a person holds the conversation. */
-export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; usedFallback: boolean; confirm?: boolean; }
+export interface Reply { reply: string | null; sessionId: string; status: "automated" | "agent" | "closed"; messageId: string; replyId: string | null; usedFallback: boolean; confirm?: boolean; }
 /** The end of a streamed reply. `confirm`: it asks to confirm a change (offer Confirm / Cancel, sending "yes" / "no"). */
 export interface StreamDone { replyId: string; reply: string; usedFallback: boolean; confirm: boolean; status: "automated" | "agent" | "closed"; sources?: string[]; }
 export interface ChatMessage { id: string; seq: number; sender: "customer" | "assistant" | "agent" | "system"; text: string; createdAt: string; usedFallback: boolean; sources?: string[];
@@ -329,6 +329,46 @@ impl SpurClient {
             let session = inner.session_or_error()?;
             let body = object(&[("sessionId", session.into()), ("email", email.into())]);
             call("POST", &inner.url("/v1/chat/email"), Some(&body)).await
+        })
+    }
+
+    /// Rates an answer (an assistant's or agent's message, by `id`):
+    /// `"up"` or `"down"`, with an optional comment. Rating again replaces it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn rate(
+        &self,
+        message_id: String,
+        #[wasm_bindgen(unchecked_param_type = "\"up\" | \"down\"")] rating: String,
+        comment: Option<String>,
+    ) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let session = inner.session_or_error()?;
+            let body = object(&[
+                ("sessionId", session.into()),
+                ("messageId", message_id.into()),
+                ("rating", rating.into()),
+                ("comment", comment.map_or(JsValue::UNDEFINED, JsValue::from)),
+            ]);
+            call("POST", &inner.url("/v1/chat/feedback"), Some(&body)).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Scores the conversation from 1 to 5 (asked when it closes), with an
+    /// optional comment. Scoring again replaces it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn csat(&self, score: u8, comment: Option<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        promise(async move {
+            let session = inner.session_or_error()?;
+            let body = object(&[
+                ("sessionId", session.into()),
+                ("score", score.into()),
+                ("comment", comment.map_or(JsValue::UNDEFINED, JsValue::from)),
+            ]);
+            call("POST", &inner.url("/v1/chat/csat"), Some(&body)).await?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 

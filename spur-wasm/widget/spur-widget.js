@@ -49,6 +49,11 @@ header button { border: 1px solid #fff8; background: transparent; color: #fff; b
 .msg[data-failed] { opacity: .6; }
 .msg form.email { display: flex; gap: 6px; margin-top: 6px; padding: 0; border: 0; background: transparent; }
 .msg form.email input { flex: 1; min-width: 0; border: 1px solid #d1d5db; border-radius: 8px; padding: 5px 8px; background: #fff; color: inherit; }
+.rate { display: flex; align-items: center; gap: 4px; margin-top: 3px; font-size: 12px; color: #6b7280; }
+.rate button { border: 1px solid #d1d5db; background: #fff; color: #374151; cursor: pointer; font-size: 12px; padding: 0 7px; border-radius: 10px; }
+.rate button[aria-pressed=true] { background: var(--spur-color, #2563eb); border-color: transparent; color: #fff; }
+.csat { margin: 8px auto; text-align: center; font-size: 13px; }
+.csat button { border: 1px solid #d1d5db; background: #fff; border-radius: 6px; margin: 4px 2px 0; padding: 3px 9px; cursor: pointer; }
 .error { margin: 6px 0; font-size: 13px; color: #b42318; }
 .error button { margin-left: 6px; }
 .status { margin: 0; padding: 0 12px; min-height: 18px; font-size: 12px; color: #6b7280; background: #f6f7f9; }
@@ -212,6 +217,47 @@ export async function mountWidget(target, options = {}) {
     }
   }
 
+  // Was this answer helpful? A thumbs up or down under each answer; a
+  // second click changes it. Rating needs a stored id (not while streaming).
+  function identify(node, id) {
+    node.dataset.id = id;
+    if (!rich(node.dataset.sender) || node.querySelector('.rate')) return;
+    // Words, not emoji: a machine without an emoji font shows boxes.
+    const row = el('div', { className: 'rate' }, [el('span', { textContent: 'Helpful?' })]);
+    for (const [rating, label, glyph] of [['up', 'Helpful', 'Yes'], ['down', 'Not helpful', 'No']]) {
+      const b = el('button', { type: 'button', textContent: glyph, title: label });
+      b.setAttribute('aria-label', label);
+      b.setAttribute('aria-pressed', 'false');
+      b.dataset.rating = rating;
+      b.addEventListener('click', async () => {
+        try { await client.rate(id, rating); } catch (err) { failure(err, null); return; }
+        for (const other of row.querySelectorAll('button')) other.setAttribute('aria-pressed', String(other === b));
+      });
+      row.append(b);
+    }
+    node.insertBefore(row, node.lastChild);
+  }
+
+  // When the conversation closes: how did we do, 1 to 5 (once per visit).
+  let asked = false;
+  function askScore() {
+    if (asked) return;
+    asked = true;
+    const box = el('div', { className: 'csat' }, [el('div', { textContent: 'How did we do? 1 (poor) to 5 (great)' })]);
+    box.setAttribute('role', 'group');
+    for (let score = 1; score <= 5; score++) {
+      const b = el('button', { type: 'button', textContent: String(score) });
+      b.setAttribute('aria-label', `${score} of 5`);
+      b.addEventListener('click', async () => {
+        try { await client.csat(score); } catch (err) { failure(err, null); return; }
+        box.replaceChildren(el('div', { textContent: 'Thank you for your feedback!' }));
+      });
+      box.append(b);
+    }
+    log.append(box);
+    log.scrollTop = log.scrollHeight;
+  }
+
   // Nobody there: the notice offers to leave an email address (one form,
   // under the newest offer, gone once an address is left).
   let emailLeft = false;
@@ -266,13 +312,13 @@ export async function mountWidget(target, options = {}) {
         : m.sender === 'assistant' ? log.querySelector('.msg[data-streaming]') : null;
       if (pending) {
         delete pending.dataset.pending; delete pending.dataset.streaming;
-        setText(pending, m.text); pending.dataset.id = m.id; cite(pending, m.sources);
+        setText(pending, m.text); identify(pending, m.id); cite(pending, m.sources);
         if (m.confirm) offerChoice(pending);
         return;
       }
     }
     const node = bubble(m.sender, m.text, m.createdAt, opts);
-    node.dataset.id = m.id;
+    identify(node, m.id);
     // Who answered: the agent's name with the time.
     if (m.agentName) node.lastChild.textContent = `${m.agentName} · ${clock(m.createdAt)}`;
     cite(node, m.sources);
@@ -304,6 +350,7 @@ export async function mountWidget(target, options = {}) {
       person.hidden = withAgent; // already with a person, or waiting for one
       status.textContent = withAgent ? (data.withAgent ? 'You are chatting with a person.' : 'Waiting for a person to join…')
         : data.status === 'closed' ? 'This conversation is closed. Write again to reopen it.' : '';
+      if (data.status === 'closed') askScore();
     }
     else if (type === 'typing') {
       status.textContent = 'A person is typing…';
@@ -423,7 +470,7 @@ export async function mountWidget(target, options = {}) {
         // The feed may have drawn the stored reply already.
         if (shown.has(done.replyId)) streaming.remove();
         else {
-          shown.add(done.replyId); streaming.dataset.id = done.replyId; setText(streaming, done.reply); cite(streaming, done.sources);
+          shown.add(done.replyId); identify(streaming, done.replyId); setText(streaming, done.reply); cite(streaming, done.sources);
           if (done.confirm) offerChoice(streaming);
         }
       }
