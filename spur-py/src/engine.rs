@@ -322,6 +322,71 @@ fn session(id: Option<&str>) -> PyResult<Option<SessionId>> {
         .map_err(|e| engine_error(e.into()))
 }
 
+/// The ids and rating of `rate_reply`, checked.
+fn rating_args(
+    session_id: &str,
+    message_id: &str,
+    rating: &str,
+) -> PyResult<(
+    SessionId,
+    spur_core::conversation::MessageId,
+    spur_core::insight::Rating,
+)> {
+    let session = required_session(session_id)?;
+    let message = message_id
+        .parse()
+        .map_err(|_| crate::errors::validation_error("message_id is not a message id"))?;
+    let rating = spur_core::insight::Rating::parse(rating)
+        .ok_or_else(|| crate::errors::validation_error("rating is \"up\" or \"down\""))?;
+    Ok((session, message, rating))
+}
+
+/// `analytics`' arguments as the core's options, on the engine's clock.
+fn analytics_options(
+    engine: &SupportEngine,
+    from_day: Option<&str>,
+    to_day: Option<&str>,
+    quiet_hours: f64,
+    prices: Option<(f64, f64)>,
+) -> PyResult<spur_core::insight::AnalyticsOptions> {
+    use spur_core::insight::analytics::{Date, zone_of};
+    let day = |text: Option<&str>, name: &str| -> PyResult<Option<Date>> {
+        text.map(|t| {
+            t.parse::<Date>().map_err(|_| {
+                crate::errors::validation_error(&format!("{name} must be a date, YYYY-MM-DD"))
+            })
+        })
+        .transpose()
+    };
+    if !(quiet_hours.is_finite() && quiet_hours > 0.0 && quiet_hours <= 24.0 * 366.0) {
+        return Err(crate::errors::validation_error(
+            "quiet_hours must be more than 0 and at most a year",
+        ));
+    }
+    if prices.is_some_and(|(i, o)| !(i.is_finite() && o.is_finite() && i >= 0.0 && o >= 0.0)) {
+        return Err(crate::errors::validation_error("prices are 0 or more"));
+    }
+    let mut options = spur_core::insight::AnalyticsOptions::new(
+        zone_of(&engine.facts()),
+        day(from_day, "from_day")?,
+        day(to_day, "to_day")?,
+        engine.now(),
+    );
+    options.quiet = std::time::Duration::from_secs_f64(quiet_hours * 3600.0);
+    options.prices = prices;
+    Ok(options)
+}
+
+/// A serialisable value as plain Python (dicts, lists, numbers) via JSON.
+fn to_python<'py>(
+    py: Python<'py>,
+    value: &spur_core::insight::Analytics,
+) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    py.import("json")?.getattr("loads")?.call1((json,))
+}
+
 fn required_session(id: &str) -> PyResult<SessionId> {
     parse_session_id(id).map_err(|e| engine_error(e.into()))
 }
@@ -444,6 +509,60 @@ impl Engine {
         let session = required_session(session_id)?;
         let c = block_on(py, self.engine.close(session)).map_err(engine_error)?;
         Ok(c.status.as_str().to_string())
+    }
+
+    /// The customer's thumbs up (`"up"`) or down (`"down"`) on an answer of
+    /// their conversation (`Reply.reply_id`, `Message.id`); rating again
+    /// replaces it.
+    #[pyo3(signature = (session_id, message_id, rating, comment = None))]
+    fn rate_reply(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        message_id: &str,
+        rating: &str,
+        comment: Option<&str>,
+    ) -> PyResult<()> {
+        let (session, message, rating) = rating_args(session_id, message_id, rating)?;
+        block_on(
+            py,
+            self.engine.rate_reply(session, message, rating, comment),
+        )
+        .map_err(engine_error)
+    }
+
+    /// The customer's score for their conversation, 1 to 5; scoring again
+    /// replaces it.
+    #[pyo3(signature = (session_id, score, comment = None))]
+    fn rate_conversation(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        score: i64,
+        comment: Option<&str>,
+    ) -> PyResult<()> {
+        let session = required_session(session_id)?;
+        block_on(py, self.engine.rate_conversation(session, score, comment)).map_err(engine_error)
+    }
+
+    /// Resolution, handoffs, fallbacks, feedback, response times, tokens
+    /// and cost over the days `from_day` to `to_day` (`YYYY-MM-DD` in the
+    /// shop's time zone; the last 30 days by default), as the server's
+    /// `GET /v1/admin/analytics` returns them.
+    #[pyo3(signature = (from_day = None, to_day = None, *, channel = None, quiet_hours = 24.0, prices = None))]
+    fn analytics<'py>(
+        &self,
+        py: Python<'py>,
+        from_day: Option<&str>,
+        to_day: Option<&str>,
+        channel: Option<String>,
+        quiet_hours: f64,
+        prices: Option<(f64, f64)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = analytics_options(&self.engine, from_day, to_day, quiet_hours, prices)?;
+        let report =
+            block_on(py, self.engine.analytics(&options, channel)).map_err(engine_error)?;
+        to_python(py, &report)
     }
 
     /// Registers a Python function (sync or async) as a tool the model may
@@ -593,6 +712,69 @@ impl AsyncEngine {
         future_into_py(py, async move {
             let c = engine.close(session).await.map_err(engine_error)?;
             Ok(c.status.as_str().to_string())
+        })
+    }
+
+    #[pyo3(signature = (session_id, message_id, rating, comment = None))]
+    fn rate_reply<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        message_id: &str,
+        rating: &str,
+        comment: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (session, message, rating) = rating_args(session_id, message_id, rating)?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            engine
+                .rate_reply(session, message, rating, comment.as_deref())
+                .await
+                .map_err(engine_error)
+        })
+    }
+
+    #[pyo3(signature = (session_id, score, comment = None))]
+    fn rate_conversation<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        score: i64,
+        comment: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = required_session(session_id)?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            engine
+                .rate_conversation(session, score, comment.as_deref())
+                .await
+                .map_err(engine_error)
+        })
+    }
+
+    #[pyo3(signature = (from_day = None, to_day = None, *, channel = None, quiet_hours = 24.0, prices = None))]
+    fn analytics<'py>(
+        &self,
+        py: Python<'py>,
+        from_day: Option<&str>,
+        to_day: Option<&str>,
+        channel: Option<String>,
+        quiet_hours: f64,
+        prices: Option<(f64, f64)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = analytics_options(&self.engine, from_day, to_day, quiet_hours, prices)?;
+        let engine = self.engine.clone();
+        future_into_py(py, async move {
+            let report = engine
+                .analytics(&options, channel)
+                .await
+                .map_err(engine_error)?;
+            let json = serde_json::to_string(&report)
+                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+            Python::attach(|py| {
+                let loads = py.import("json")?.getattr("loads")?;
+                Ok(loads.call1((json,))?.unbind())
+            })
         })
     }
 

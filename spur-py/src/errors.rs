@@ -85,6 +85,11 @@ pub fn store_error(error: StoreError) -> PyErr {
     StoreError_::new_err(error.to_string())
 }
 
+/// The caller's input is not acceptable.
+pub fn validation_error(message: &str) -> PyErr {
+    ValidationError::new_err(message.to_string())
+}
+
 pub fn config_error(message: impl Into<String>) -> PyErr {
     ConfigError::new_err(message.into())
 }

@@ -19,6 +19,8 @@ pub struct Reply {
     /// "automated", "agent" or "closed".
     pub status: String,
     pub message_id: String,
+    /// The reply's id (what `rate_reply` rates); None with no reply.
+    pub reply_id: Option<String>,
     pub used_fallback: bool,
     /// The reply asks the customer to confirm a change (a tool registered
     /// with `writes=True`): their next message "yes" runs it.
@@ -32,6 +34,7 @@ impl From<&Turn> for Reply {
             session_id: turn.conversation.session_id.to_string(),
             status: turn.conversation.status.as_str().to_string(),
             message_id: turn.message.id.to_string(),
+            reply_id: turn.reply.as_ref().map(|r| r.id.to_string()),
             used_fallback: turn.used_fallback(),
             confirm: turn.asks_to_confirm(),
         }

@@ -8,9 +8,11 @@ from typing import (
     Callable,
     Dict,
     List,
+    Literal,
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     TypedDict,
     TypeVar,
     Union,
@@ -50,6 +52,9 @@ class Reply:
     def status(self) -> str: ...
     @property
     def message_id(self) -> str: ...
+    @property
+    def reply_id(self) -> Optional[str]:
+        """The reply's id (what ``rate_reply`` rates); None with no reply."""
     @property
     def used_fallback(self) -> bool: ...
     @property
@@ -192,6 +197,22 @@ class Engine:
     def leave_email(self, session_id: str, email: str) -> str:
         """Stores where the customer wants the answer; returns the notice saying when to expect it."""
     def close(self, session_id: str) -> str: ...
+    def rate_reply(
+        self, session_id: str, message_id: str, rating: Literal["up", "down"], comment: Optional[str] = None
+    ) -> None:
+        """A thumbs up or down on an answer of the session's conversation; rating again replaces it."""
+    def rate_conversation(self, session_id: str, score: int, comment: Optional[str] = None) -> None:
+        """The conversation's score, 1 to 5 (once someone answered); scoring again replaces it."""
+    def analytics(
+        self,
+        from_day: Optional[str] = None,
+        to_day: Optional[str] = None,
+        *,
+        channel: Optional[str] = None,
+        quiet_hours: float = 24.0,
+        prices: Optional[Tuple[float, float]] = None,
+    ) -> Dict[str, Any]:
+        """Resolution, handoffs, feedback, response times and cost per day (``GET /v1/admin/analytics``'s JSON)."""
 
 class ReplyStream:
     def __aiter__(self) -> ReplyStream: ...
@@ -236,6 +257,19 @@ class AsyncEngine:
     async def escalate(self, session_id: str) -> str: ...
     async def leave_email(self, session_id: str, email: str) -> str: ...
     async def close(self, session_id: str) -> str: ...
+    async def rate_reply(
+        self, session_id: str, message_id: str, rating: Literal["up", "down"], comment: Optional[str] = None
+    ) -> None: ...
+    async def rate_conversation(self, session_id: str, score: int, comment: Optional[str] = None) -> None: ...
+    async def analytics(
+        self,
+        from_day: Optional[str] = None,
+        to_day: Optional[str] = None,
+        *,
+        channel: Optional[str] = None,
+        quiet_hours: float = 24.0,
+        prices: Optional[Tuple[float, float]] = None,
+    ) -> Dict[str, Any]: ...
     def stream(
         self,
         text: str,
