@@ -3,7 +3,7 @@
 const $ = (id) => document.getElementById(id);
 let auth = JSON.parse(sessionStorage.getItem('spur.console') || 'null');
 let view = location.pathname.startsWith('/admin') ? 'logs' : 'active';
-const ADMIN_VIEWS = ['logs', 'agents', 'knowledge'];
+const ADMIN_VIEWS = ['logs', 'agents', 'knowledge', 'analytics'];
 let openId = null;
 let current = null;
 let liveAbort = null;
@@ -147,7 +147,7 @@ function select(next) {
   for (const tab of document.querySelectorAll('[role=tab]')) tab.setAttribute('aria-selected', String(tab.dataset.view === view));
   const other = ADMIN_VIEWS.includes(view) || view === 'tickets';
   $('inbox-pane').hidden = other; $('logs-pane').hidden = view !== 'logs'; $('agents-pane').hidden = view !== 'agents';
-  $('tickets-pane').hidden = view !== 'tickets'; $('knowledge-pane').hidden = view !== 'knowledge';
+  $('tickets-pane').hidden = view !== 'tickets'; $('knowledge-pane').hidden = view !== 'knowledge'; $('analytics-pane').hidden = view !== 'analytics';
   refresh();
 }
 for (const tab of document.querySelectorAll('[role=tab]')) tab.addEventListener('click', () => select(tab.dataset.view));
@@ -157,6 +157,7 @@ function refresh() {
   if (view === 'agents') return loadAgents();
   if (view === 'tickets') return loadTickets();
   if (view === 'knowledge') return loadKnowledge();
+  if (view === 'analytics') return loadAnalytics();
   loadInbox();
   if (openId) openConversation(openId);
 }
@@ -523,6 +524,95 @@ async function loadLogs() {
 }
 $('fallbacks-only').addEventListener('change', loadLogs);
 
+// Analytics: the figures from /v1/admin/analytics as cards and charts
+// (uPlot, loaded the first time the tab opens).
+let uplotReady = null;
+function loadUplot() {
+  uplotReady ??= new Promise((ok, fail) => {
+    const tag = el('script', { src: '/assets/uplot.js' });
+    tag.onload = ok; tag.onerror = () => { uplotReady = null; fail(new Error('charts did not load')); };
+    document.head.append(tag);
+  });
+  return uplotReady;
+}
+function analyticsQuery() {
+  const q = new URLSearchParams();
+  for (const [key, id] of [['from', 'an-from'], ['to', 'an-to'], ['channel', 'an-channel']]) if ($(id).value) q.set(key, $(id).value);
+  return q.toString();
+}
+const percent = (v) => v == null ? '–' : `${(v * 100).toFixed(1)}%`;
+const seconds = (ms) => ms == null ? '–' : ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`;
+const charts = {};
+function chart(id, opts, data) {
+  charts[id]?.destroy();
+  const box = $(id);
+  box.replaceChildren();
+  charts[id] = new uPlot({ width: Math.max(300, box.clientWidth || 420), height: 220, legend: { show: opts.series.length > 2 }, ...opts }, data, box);
+}
+function bars(label, color) {
+  return { label, fill: color + 'bb', stroke: color, paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } };
+}
+// Categories (hours, scores, buckets) on an index axis labelled by `names`.
+const categories = (names) => ({ x: { time: false, range: [-0.5, names.length - 0.5] } });
+const categoryAxis = (names) => ({ values: (u, ticks) => ticks.map((t) => names[t] ?? ''), splits: () => names.map((_, i) => i) });
+async function loadAnalytics() {
+  const newest = newestOf('analytics');
+  let report;
+  try {
+    [report] = await Promise.all([api('/v1/admin/analytics?' + analyticsQuery()), loadUplot()]);
+    $('an-error').textContent = '';
+  } catch (err) { $('an-error').textContent = err.message; return; }
+  if (!newest()) return;
+  const t = report.totals;
+  if (!$('an-from').value) { $('an-from').value = report.from; $('an-to').value = report.to; }
+  $('an-zone').textContent = `Days in ${report.timeZone}`;
+  const card = (label, value, detail = '') => el('div', { className: 'card' }, [el('span', { className: 'meta', textContent: label }), el('b', { textContent: value }), el('span', { className: 'meta', textContent: detail })]);
+  $('an-cards').replaceChildren(
+    card('Conversations', String(t.conversations), `${t.settled} settled`),
+    card('Resolved by the assistant', percent(t.automatedResolutionRate), `${t.automatedResolutions} of ${t.settled} settled`),
+    card('Handed to a person', percent(t.handoffRate), `${t.handoffs} conversations`),
+    card('Fallback replies', percent(t.fallbackRate), `${t.fallbacks} of ${t.replies} replies`),
+    card('Helpful?', `${t.feedback.up} yes · ${t.feedback.down} no`, `assistant ${t.feedback.bot.up}/${t.feedback.bot.down}, people ${t.feedback.agent.up}/${t.feedback.agent.down}`),
+    card('Satisfaction', t.csat.average == null ? '–' : `${t.csat.average.toFixed(2)} / 5`, `${t.csat.count} scores · assistant ${t.csat.bot.average?.toFixed(1) ?? '–'}, people ${t.csat.human.average?.toFixed(1) ?? '–'}`),
+    card('First answer', seconds(t.firstResponseBot.p50Ms), `median; a person: ${seconds(t.firstResponseHuman.p50Ms)}`),
+    card('Cost', t.costUsd == null ? 'no prices set' : `$${t.costUsd.toFixed(4)}`, `${t.tokensIn} tokens in / ${t.tokensOut} out`),
+  );
+  const days = report.days.map((d) => Date.parse(d.day + 'T12:00:00Z') / 1000);
+  const rate = (v) => v == null ? null : v * 100;
+  chart('chart-rates', {
+    series: [{}, { label: 'Resolved by the assistant', stroke: '#16a34a', width: 2, spanGaps: true }, { label: 'Handed off', stroke: '#dc2626', width: 2, spanGaps: true }],
+    scales: { y: { range: [0, 100] } },
+  }, [days, report.days.map((d) => rate(d.automatedResolutionRate)), report.days.map((d) => rate(d.handoffRate))]);
+  const hours = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0'));
+  chart('chart-hours', { scales: categories(hours), axes: [categoryAxis(hours), {}], series: [{}, bars('Conversations', '#2563eb')] },
+    [hours.map((_, i) => i), t.byHour]);
+  chart('chart-cost', { series: [{}, bars('USD', '#7c3aed')] }, [days, report.days.map((d) => d.costUsd ?? 0)]);
+  const scores = ['1', '2', '3', '4', '5'];
+  chart('chart-csat', { scales: categories(scores), axes: [categoryAxis(scores), {}], series: [{}, bars('Scores', '#f59e0b')] },
+    [scores.map((_, i) => i), t.csat.distribution]);
+  const bounds = [...t.latency.boundsMs.map((b) => '<' + seconds(b)), '≥' + seconds(t.latency.boundsMs.at(-1))];
+  chart('chart-latency', { scales: categories(bounds), axes: [categoryAxis(bounds), {}], series: [{}, bars('Replies', '#0891b2')] },
+    [bounds.map((_, i) => i), t.latency.buckets]);
+  const rows = (map) => Object.entries(map).sort((a, b) => b[1] - a[1]).map(([k, n]) => el('tr', {}, [el('td', { textContent: k }), el('td', { textContent: String(n) })]));
+  $('an-reasons').replaceChildren(...rows(t.handoffReasons));
+  $('an-fallbacks').replaceChildren(...rows(t.fallbackCodes));
+  const span = Math.min(365, Math.max(1, report.days.length));
+  try {
+    const gaps = await api(`/v1/admin/knowledge/gaps?days=${span}`);
+    $('an-unanswered').replaceChildren(...gaps.groups.slice(0, 5).map((g) => el('li', { textContent: `${g.question} (${g.count}×)` })));
+  } catch (_) { /* the figures above stand without it */ }
+}
+for (const id of ['an-from', 'an-to', 'an-channel']) $(id).addEventListener('change', loadAnalytics);
+$('an-csv').addEventListener('click', async () => {
+  const res = await fetch('/v1/admin/analytics?format=csv&' + analyticsQuery(), { headers: { authorization: 'Bearer ' + auth.token } });
+  if (!res.ok) { $('an-error').textContent = 'The CSV could not be made.'; return; }
+  const url = URL.createObjectURL(await res.blob());
+  const name = (res.headers.get('content-disposition') || '').match(/filename="([^"]+)"/)?.[1] || 'spur-analytics.csv';
+  const link = el('a', { href: url, download: name });
+  document.body.append(link); link.click(); link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+});
+
 async function loadAgents() {
   const { accounts } = await api('/v1/admin/agents');
   $('agents').replaceChildren(...accounts.map((a) => {
@@ -648,7 +738,8 @@ $('reload-knowledge').addEventListener('click', async () => {
 // The live feed: fetch streaming (EventSource cannot send a bearer token).
 // Any event refreshes the visible lists; a dropped stream reconnects.
 let pending = null;
-function soon() { clearTimeout(pending); pending = setTimeout(refresh, 100); }
+// Analytics is a report over days: it reloads when asked, not per message.
+function soon() { if (view === 'analytics') return; clearTimeout(pending); pending = setTimeout(refresh, 100); }
 async function live() {
   if (liveAbort) liveAbort.abort();
   const abort = new AbortController();

@@ -174,6 +174,12 @@ pub fn app(state: AppState) -> Router {
         .route("/favicon.ico", get(favicon))
         .route("/assets/console.js", get(|| script(include_str!("../assets/console.js"))))
         .route("/assets/demo.js", get(|| script(include_str!("../assets/demo.js"))))
+        // uPlot (MIT, vendored: assets/vendor/uplot), the console's charts.
+        .route(
+            "/assets/uplot.js",
+            get(|| script(include_str!("../assets/vendor/uplot/uPlot.iife.min.js"))),
+        )
+        .route("/assets/uplot.css", get(uplot_css))
         .route("/healthz", get(ops::healthz))
         .merge(timed)
         .merge(openapi::routes(state.engine.classifier().taxonomy()))
@@ -230,6 +236,17 @@ async fn script(source: &'static str) -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         source,
+    )
+        .into_response()
+}
+
+async fn uplot_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/vendor/uplot/uPlot.min.css"),
     )
         .into_response()
 }
