@@ -153,7 +153,7 @@ function select(next) {
 for (const tab of document.querySelectorAll('[role=tab]')) tab.addEventListener('click', () => select(tab.dataset.view));
 
 function refresh() {
-  if (view === 'logs') return loadLogs();
+  if (view === 'logs') { checkBudget(); return loadLogs(); }
   if (view === 'agents') return loadAgents();
   if (view === 'tickets') return loadTickets();
   if (view === 'knowledge') return loadKnowledge();
@@ -524,6 +524,30 @@ async function loadLogs() {
 }
 $('fallbacks-only').addEventListener('change', loadLogs);
 
+// The LLM budget: a banner for admins at 80% and past 100% (the offline
+// responder is answering), and on a token spike.
+function showBudget(budget) {
+  const banner = $('budget-banner');
+  const worst = [budget?.day && ['today', budget.day], budget?.month && ['this month', budget.month]].filter(Boolean)
+    .sort((a, b) => b[1].ratio - a[1].ratio)[0];
+  const words = [];
+  if (budget?.warning && worst) {
+    const [when, p] = worst;
+    words.push(budget.exceeded
+      ? `The assistant's budget for ${when} is spent ($${p.spentUsd.toFixed(2)} of $${p.limitUsd.toFixed(2)}): the offline responder answers until it renews.`
+      : `${Math.floor(p.ratio * 100)}% of the assistant's budget for ${when} is spent ($${p.spentUsd.toFixed(2)} of $${p.limitUsd.toFixed(2)}).`);
+  }
+  if (budget?.spike) words.push('Token use spiked in the last hour.');
+  banner.textContent = words.join(' ');
+  banner.classList.toggle('spent', Boolean(budget?.exceeded));
+  banner.hidden = words.length === 0;
+}
+async function checkBudget() {
+  if (!(auth && auth.role === 'admin')) return;
+  const today = new Date().toISOString().slice(0, 10);
+  try { showBudget((await api(`/v1/admin/analytics?from=${today}&to=${today}`)).budget); } catch (_) { /* the banner waits */ }
+}
+
 // Analytics: the figures from /v1/admin/analytics as cards and charts
 // (uPlot, loaded the first time the tab opens).
 let uplotReady = null;
@@ -563,6 +587,7 @@ async function loadAnalytics() {
     $('an-error').textContent = '';
   } catch (err) { $('an-error').textContent = err.message; return; }
   if (!newest()) return;
+  showBudget(report.budget);
   const t = report.totals;
   if (!$('an-from').value) { $('an-from').value = report.from; $('an-to').value = report.to; }
   $('an-zone').textContent = `Days in ${report.timeZone}`;
@@ -586,7 +611,9 @@ async function loadAnalytics() {
   const hours = Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0'));
   chart('chart-hours', { scales: categories(hours), axes: [categoryAxis(hours), {}], series: [{}, bars('Conversations', '#2563eb')] },
     [hours.map((_, i) => i), t.byHour]);
-  chart('chart-cost', { series: [{}, bars('USD', '#7c3aed')] }, [days, report.days.map((d) => d.costUsd ?? 0)]);
+  const limit = report.budget?.day?.limitUsd;
+  chart('chart-cost', { series: [{}, bars('USD', '#7c3aed'), ...(limit ? [{ label: 'Daily budget', stroke: '#dc2626', dash: [6, 4], points: { show: false } }] : [])] },
+    [days, report.days.map((d) => d.costUsd ?? 0), ...(limit ? [report.days.map(() => limit)] : [])]);
   const scores = ['1', '2', '3', '4', '5'];
   chart('chart-csat', { scales: categories(scores), axes: [categoryAxis(scores), {}], series: [{}, bars('Scores', '#f59e0b')] },
     [scores.map((_, i) => i), t.csat.distribution]);

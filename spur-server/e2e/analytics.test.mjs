@@ -1,10 +1,12 @@
 // The admins' Analytics page in a real browser: the figures of
 // /v1/admin/analytics as cards and uPlot charts, filters, the CSV export.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { ADMIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
+import { ADMIN, BIN, api, launchBrowser, login, shot, signedIn, startServer } from './support.mjs';
 
 let server;
 let browser;
@@ -74,4 +76,33 @@ test('admins read resolution, handoffs, feedback and satisfaction as cards and c
   assert.equal(lines.length, 31, 'the last 30 days');
   assert.equal(lines.slice(1).reduce((n, l) => n + Number(l.split(',')[1]), 0), t.conversations);
   assert.deepEqual(errors, []);
+});
+
+test('a spent budget shows as a banner to admins and a line on the cost chart', async () => {
+  const bin = resolve(dirname(BIN), 'spur-fake-llm');
+  const llm = spawn(bin, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const base = await new Promise((ok, fail) => {
+    llm.stdout.once('data', (d) => ok(String(d).trim()));
+    llm.once('exit', (code) => fail(new Error(`spur-fake-llm exited (${code})`)));
+  });
+  // 42 prompt tokens a call at $10,000 per million: three calls spend the dollar.
+  const shop = await startServer({ OPENAI_BASE_URL: base, OPENAI_API_KEY: 'sk-e2e', OPENAI_MODEL: 'good',
+    LLM_PRICE_INPUT_PER_MTOK: '10000', LLM_PRICE_OUTPUT_PER_MTOK: '10000', LLM_BUDGET_DAILY_USD: '1',
+    RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_SESSION: '0', RATE_LIMIT_PER_IP_DAY: '0' });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await api(shop.base, '/v1/chat/message', { method: 'POST', body: { message: 'Do you ship to India?' } });
+      assert.equal(r.status, 200);
+    }
+    const page = await signedIn(browser, shop.base, '/admin', ADMIN);
+    const banner = page.locator('#budget-banner');
+    await banner.waitFor();
+    assert.match(await banner.innerText(), /budget for today is spent \(\$\d+\.\d\d of \$1\.00\): the offline responder answers/);
+    await page.getByRole('tab', { name: 'Analytics' }).click();
+    await page.locator('#chart-cost .u-legend', { hasText: 'Daily budget' }).waitFor();
+    await shot(page, 'admin-budget-spent');
+  } finally {
+    await shop.stop();
+    llm.kill();
+  }
 });

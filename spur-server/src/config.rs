@@ -132,6 +132,21 @@ pub struct Options {
     /// USD per million output tokens.
     #[arg(long, env = "LLM_PRICE_OUTPUT_PER_MTOK", global = true)]
     pub llm_price_output_per_mtok: Option<f64>,
+    /// The LLM's daily budget in USD (needs the prices): at 80% a warning,
+    /// at 100% the offline responder answers until the shop's next day.
+    #[arg(long, env = "LLM_BUDGET_DAILY_USD", global = true)]
+    pub llm_budget_daily_usd: Option<f64>,
+    /// The same for the calendar month.
+    #[arg(long, env = "LLM_BUDGET_MONTHLY_USD", global = true)]
+    pub llm_budget_monthly_usd: Option<f64>,
+    /// Past a budget: `offline` (the offline responder answers, default) or
+    /// `handoff` (it answers and the conversation goes to a person).
+    #[arg(long, env = "LLM_BUDGET_WHEN_SPENT", global = true)]
+    pub llm_budget_when_spent: Option<String>,
+    /// A minute with this many times the last hour's average tokens per
+    /// minute is reported as a spike (default 5).
+    #[arg(long, env = "LLM_SPIKE_FACTOR", global = true)]
+    pub llm_spike_factor: Option<f64>,
     /// Signs agent and admin tokens (HS256). Unset: a random key per
     /// process (tokens end with the process and differ between instances).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true, value_parser = secret)]
@@ -509,6 +524,8 @@ pub struct Settings {
     pub max_output_tokens: u32,
     /// USD per million (input, output) tokens, when known.
     pub prices: Option<(f64, f64)>,
+    /// The LLM budget, when one is set.
+    pub budget: Option<spur_core::insight::BudgetConfig>,
     pub jwt_secret: Option<SecretString>,
     pub identity_secret: Option<SecretString>,
     pub token_ttl: Duration,
@@ -747,6 +764,47 @@ impl Settings {
         ) {
             (None, None) => None,
             (input, output) => Some((input.unwrap_or(0.0), output.unwrap_or(0.0))),
+        };
+        let budget = {
+            let daily = o.llm_budget_daily_usd.or(file.llm_budget_daily_usd);
+            let monthly = o.llm_budget_monthly_usd.or(file.llm_budget_monthly_usd);
+            for (setting, value) in [
+                ("LLM_BUDGET_DAILY_USD", daily),
+                ("LLM_BUDGET_MONTHLY_USD", monthly),
+            ] {
+                if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                    return Err(bad(setting, "must be an amount greater than 0"));
+                }
+            }
+            let when_spent = match o
+                .llm_budget_when_spent
+                .or(file.llm_budget_when_spent)
+                .as_deref()
+            {
+                None | Some("offline") => spur_core::insight::WhenSpent::Offline,
+                Some("handoff") => spur_core::insight::WhenSpent::Handoff,
+                Some(_) => return Err(bad("LLM_BUDGET_WHEN_SPENT", "must be offline or handoff")),
+            };
+            let spike_factor = o.llm_spike_factor.or(file.llm_spike_factor).unwrap_or(5.0);
+            if !(spike_factor.is_finite() && spike_factor > 1.0) {
+                return Err(bad("LLM_SPIKE_FACTOR", "must be a number greater than 1"));
+            }
+            match (daily.or(monthly), prices) {
+                (None, _) => None,
+                (Some(_), None) => {
+                    return Err(bad(
+                        "LLM_BUDGET_DAILY_USD",
+                        "a budget needs LLM_PRICE_INPUT_PER_MTOK and LLM_PRICE_OUTPUT_PER_MTOK",
+                    ));
+                }
+                (Some(_), Some(prices)) => Some(spur_core::insight::BudgetConfig {
+                    daily_usd: daily,
+                    monthly_usd: monthly,
+                    prices,
+                    when_spent,
+                    spike_factor,
+                }),
+            }
         };
         let token_ttl_secs = o.token_ttl_secs.or(file.token_ttl_secs).unwrap_or(3_600);
         positive("TOKEN_TTL_SECS", token_ttl_secs)?;
@@ -990,6 +1048,7 @@ impl Settings {
             identity_secret,
             token_ttl: Duration::from_secs(token_ttl_secs),
             prices,
+            budget,
             login_rate_limit: o.login_rate_limit.or(file.login_rate_limit).unwrap_or(10),
             admin_email,
             admin_password: o.admin_password.or(file.admin_password),

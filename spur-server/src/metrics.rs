@@ -61,6 +61,18 @@ pub fn rate_limited(rule: &'static str) {
     metrics::counter!("spur_rate_limited_total", "rule" => rule).increment(1);
 }
 
+/// Where the LLM budgets stand, set when metrics are read.
+pub fn budget(status: &spur_core::insight::BudgetStatus) {
+    for (period, spend) in [("day", &status.day), ("month", &status.month)] {
+        if let Some(spend) = spend {
+            metrics::gauge!("spur_llm_budget_limit_usd", "period" => period).set(spend.limit_usd);
+            metrics::gauge!("spur_llm_budget_spent_usd", "period" => period).set(spend.spent_usd);
+        }
+    }
+    metrics::gauge!("spur_llm_budget_exceeded").set(f64::from(u8::from(status.exceeded)));
+    metrics::gauge!("spur_llm_token_spike").set(f64::from(u8::from(status.spike)));
+}
+
 pub fn rate_limit_backend_error() {
     metrics::counter!("spur_rate_limit_errors_total").increment(1);
 }

@@ -218,6 +218,9 @@ pub async fn engine(
         .tools(http_tools(&settings.tools)?)
         .clock(clock)
         .config(config);
+    if let Some(budget) = &settings.budget {
+        builder = builder.budget(budget.clone());
+    }
     if let Some(provider) = provider(settings)? {
         builder = builder.provider(provider);
     }

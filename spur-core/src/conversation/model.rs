@@ -200,6 +200,10 @@ pub struct MessageMeta {
     /// A call awaiting the customer's confirmation (this reply asks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<PendingAction>,
+    /// For assistant replies: a spent LLM budget had the offline
+    /// responder answer instead of the model.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
     /// For customer messages: how the local classifier read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,

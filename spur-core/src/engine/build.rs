@@ -28,6 +28,7 @@ pub struct EngineBuilder {
     config: EngineConfig,
     #[cfg(feature = "media")]
     media: Option<Arc<crate::channels::media::Media>>,
+    budget: Option<crate::insight::BudgetConfig>,
 }
 
 impl EngineBuilder {
@@ -94,6 +95,13 @@ impl EngineBuilder {
     /// Fetches and keeps the files customers send on channels (without
     /// it their messages record the files as the channel referred to them).
     #[cfg(feature = "media")]
+    /// A daily / monthly LLM budget: past it, the offline responder answers
+    /// (see [`crate::insight::budget`]).
+    pub fn budget(mut self, budget: crate::insight::BudgetConfig) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     pub fn media(mut self, media: crate::channels::media::Media) -> Self {
         self.media = Some(Arc::new(media));
         self
@@ -104,7 +112,7 @@ impl EngineBuilder {
         let knowledge = self
             .knowledge
             .unwrap_or_else(|| Arc::new(KnowledgeBase::demo()));
-        let provider = self.provider.unwrap_or_else(|| {
+        let offline = || -> Arc<dyn LlmProvider> {
             let calibration = knowledge.embedder().map(|e| e.calibration());
             Arc::new(
                 OfflineResponder::new(
@@ -116,7 +124,15 @@ impl EngineBuilder {
                 )
                 .with_shop(knowledge.facts().display_name()),
             )
+        };
+        let budget = self.budget.map(|config| super::Budget {
+            guard: crate::insight::SpendingGuard::new(
+                config,
+                crate::insight::analytics::zone_of(knowledge.facts()),
+            ),
+            offline: offline(),
         });
+        let provider = self.provider.unwrap_or_else(offline);
         let tokens = self
             .tokens
             .unwrap_or_else(|| tokens::for_model(provider.model()));
@@ -155,6 +171,7 @@ impl EngineBuilder {
                 ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
                 events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
                 provider,
+                budget,
                 config,
                 locks: super::locks::ConversationLocks::default(),
                 tasks: tokio_util::task::TaskTracker::new(),

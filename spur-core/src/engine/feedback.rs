@@ -75,6 +75,48 @@ impl SupportEngine {
             store.conversation_facts(&query),
             store.reply_breakdown(&query)
         )?;
-        Ok(Analytics::compute(&facts, breakdown, options))
+        let mut report = Analytics::compute(&facts, breakdown, options);
+        report.budget = self.budget_status().await;
+        Ok(report)
+    }
+
+    /// Where the LLM budgets stand (none configured: `None`).
+    pub async fn budget_status(&self) -> Option<crate::insight::BudgetStatus> {
+        self.spend_synced().await;
+        let budget = self.inner.budget.as_ref()?;
+        Some(
+            budget
+                .guard
+                .status(crate::insight::facts::millis(self.now())),
+        )
+    }
+
+    /// Reads the spend from the store when the guard asks (a new period, a
+    /// minute since); a store that cannot answer leaves the count as it is.
+    pub(super) async fn spend_synced(&self) {
+        let Some(budget) = &self.inner.budget else {
+            return;
+        };
+        let now = crate::insight::facts::millis(self.now());
+        let Some(request) = budget.guard.sync_request(now) else {
+            return;
+        };
+        let spent = |since| async move {
+            let filter = crate::store::ReplyFilter {
+                since: Some(since),
+                ..crate::store::ReplyFilter::default()
+            };
+            let totals = self.inner.store.reply_totals(&filter).await?;
+            let tokens = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok::<f64, crate::store::StoreError>(
+                budget
+                    .guard
+                    .cost(tokens(totals.tokens_in), tokens(totals.tokens_out)),
+            )
+        };
+        match futures::try_join!(spent(request.day_start), spent(request.month_start)) {
+            Ok((day, month)) => budget.guard.synced(now, day, month),
+            Err(error) => tracing::warn!(%error, "could not read the LLM spend; counting on"),
+        }
     }
 }

@@ -65,6 +65,8 @@ pub(crate) struct Shop {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ConversationStore>,
     pub(crate) provider: Arc<dyn LlmProvider>,
+    /// The spending guard, and who answers once a budget is spent.
+    pub(crate) budget: Option<Budget>,
     pub(crate) shop: std::sync::RwLock<Arc<Shop>>,
     pub(crate) classifier: LocalClassifier,
     pub(crate) detector: HandoffDetector,
@@ -86,6 +88,11 @@ pub(crate) struct Inner {
     /// Fetches and keeps the files customers send on channels.
     #[cfg(feature = "media")]
     pub(crate) media: Option<Arc<crate::channels::media::Media>>,
+}
+
+pub(crate) struct Budget {
+    pub(crate) guard: crate::insight::SpendingGuard,
+    pub(crate) offline: Arc<dyn LlmProvider>,
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -1334,6 +1341,8 @@ async fn backoff(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod channel_tests;
 #[cfg(test)]

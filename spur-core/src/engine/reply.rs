@@ -45,6 +45,10 @@ pub(super) struct Prepared {
     /// A call that changes something, held for the customer's yes: the
     /// turn ends asking for it.
     pending: Option<PendingAction>,
+    /// Who answers: the configured provider, or the offline responder once
+    /// a budget is spent (`over_budget` says what to do then).
+    provider: Arc<dyn crate::llm::LlmProvider>,
+    over_budget: Option<crate::insight::WhenSpent>,
 }
 
 /// What [`SupportEngine::preview`] found.
@@ -129,7 +133,21 @@ impl SupportEngine {
             .1;
         self.answer_held_action(&history, message, &mut prepared)
             .await;
+        self.within_budget(&mut prepared).await;
         prepared
+    }
+
+    /// Past a budget, the offline responder answers this turn.
+    async fn within_budget(&self, prepared: &mut Prepared) {
+        let Some(budget) = &self.inner.budget else {
+            return;
+        };
+        self.spend_synced().await;
+        let now = crate::insight::facts::millis(self.now());
+        if budget.guard.status(now).exceeded {
+            prepared.provider = budget.offline.clone();
+            prepared.over_budget = Some(budget.guard.config().when_spent);
+        }
     }
 
     /// If the reply just before `message` asked to confirm an action, a
@@ -259,6 +277,8 @@ impl SupportEngine {
             records: Vec::new(),
             evidence: Vec::new(),
             pending: None,
+            provider: inner.provider.clone(),
+            over_budget: None,
         };
         (passages, prepared)
     }
@@ -271,7 +291,7 @@ impl SupportEngine {
     ) -> Generated {
         let inner = &self.inner;
         let mut meta = MessageMeta {
-            provider: Some(inner.provider.name().to_string()),
+            provider: Some(prepared.provider.name().to_string()),
             latency_ms: Some(started.elapsed().as_millis() as u64),
             passages: prepared
                 .request
@@ -312,7 +332,7 @@ impl SupportEngine {
             }
             Err(error) => {
                 tracing::warn!(code = error.code(), %error, "provider failed; sending the fallback reply");
-                meta.model = Some(inner.provider.model().to_string());
+                meta.model = Some(prepared.provider.model().to_string());
                 meta.used_fallback = true;
                 meta.error_code = Some(error.code().to_string());
                 let texts = &inner.config.prompt.texts;
@@ -337,6 +357,24 @@ impl SupportEngine {
             kind: kind.into(),
             question: prepared.request.last_user_message().to_string(),
         });
+        let mut handed_over = handed_over(&prepared.records);
+        match (&inner.budget, prepared.over_budget) {
+            (Some(_), Some(when)) => {
+                // The offline responder costs nothing: no tokens billed.
+                meta.over_budget = true;
+                meta.tokens_in = None;
+                meta.tokens_out = None;
+                if when == crate::insight::WhenSpent::Handoff {
+                    handed_over.get_or_insert_with(|| "the assistant's budget is spent".into());
+                }
+            }
+            (Some(budget), None) => budget.guard.record(
+                crate::insight::facts::millis(self.now()),
+                u64::from(meta.tokens_in.unwrap_or(0)),
+                u64::from(meta.tokens_out.unwrap_or(0)),
+            ),
+            (None, _) => {}
+        }
         Generated {
             reply_id: prepared.reply_id,
             consecutive_fallbacks: prepared.prior_fallbacks + u32::from(meta.used_fallback),
@@ -344,7 +382,7 @@ impl SupportEngine {
             meta,
             handoff,
             best_confidence: prepared.best_confidence,
-            handed_over: handed_over(&prepared.records),
+            handed_over,
         }
     }
 
@@ -464,7 +502,7 @@ impl SupportEngine {
         let mut usage = None;
         for round in 0.. {
             let last = prepared.offer_tools(round, &inner.config.tools);
-            let c = inner.provider.complete(&prepared.request).await?;
+            let c = prepared.provider.complete(&prepared.request).await?;
             usage = added(usage, c.usage);
             if c.tool_calls.is_empty() || last {
                 if c.text.trim().is_empty() {
@@ -756,7 +794,7 @@ impl SupportEngine {
             let mut handoff = false;
             for round in 0.. {
                 let last = prepared.offer_tools(round, &inner.config.tools);
-                let mut stream = inner.provider.stream(&prepared.request).await?;
+                let mut stream = prepared.provider.stream(&prepared.request).await?;
                 let mut calls = ToolCallAssembly::default();
                 let mut said = String::new();
                 let mut round_usage = None;
@@ -804,7 +842,7 @@ impl SupportEngine {
             } else if text.trim().is_empty() {
                 return Err(ProviderError::Empty);
             }
-            Ok((text, usage, handoff, inner.provider.model().to_string()))
+            Ok((text, usage, handoff, prepared.provider.model().to_string()))
         };
         let outcome = match tokio::time::timeout_at(deadline, run).await {
             Ok(outcome) => outcome,

@@ -347,6 +347,8 @@ pub struct Analytics {
     pub totals: Totals,
     /// Every day of the period, oldest first (days without conversations too).
     pub days: Vec<DayFigures>,
+    /// Where the LLM budgets stand now (absent without one).
+    pub budget: Option<super::BudgetStatus>,
 }
 
 /// What one conversation counts as.
@@ -545,6 +547,7 @@ impl Analytics {
             time_zone: options.zone.iana_name().unwrap_or("UTC").to_string(),
             totals: t,
             days,
+            budget: None,
         }
     }
 

@@ -4,9 +4,11 @@
 //! in the shop's time zone (`analytics.rs`).
 
 pub mod analytics;
+pub mod budget;
 pub mod facts;
 pub mod feedback;
 
 pub use analytics::{Analytics, AnalyticsOptions, DayFigures, Totals};
+pub use budget::{BudgetConfig, BudgetStatus, SpendingGuard, WhenSpent};
 pub use facts::{Breakdown, ConversationFacts, FactsQuery, LATENCY_BOUNDS_MS};
 pub use feedback::{Answerer, Csat, Rating, ReplyRating};

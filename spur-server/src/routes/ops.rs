@@ -91,6 +91,9 @@ pub async fn metrics(
             ));
         }
     }
+    if let Some(budget) = state.engine.budget_status().await {
+        crate::metrics::budget(&budget);
+    }
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

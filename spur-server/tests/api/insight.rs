@@ -211,3 +211,81 @@ async fn feedback_and_analytics(options: Options) {
         assert_eq!(error_code(response, 400).await, code, "{query}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_stops_the_model_calls_and_says_so() {
+    use std::sync::atomic::Ordering;
+    let (base, fake) = spur_core::testing::fake_openai::start().await.unwrap();
+    let options = Options {
+        openai_base_url: Some(base),
+        openai_api_key: Some(String::from("sk-test").into()),
+        openai_model: Some("good".into()),
+        // 42 prompt tokens a call: about 45 cents.
+        llm_price_input_per_mtok: Some(10_000.0),
+        llm_price_output_per_mtok: Some(10_000.0),
+        llm_budget_daily_usd: Some(1.0),
+        ..sqlite_options()
+    };
+    let server = Server::start(options).await;
+    let admin = server.admin_token().await;
+    let mut paid = 0;
+    for _ in 0..10 {
+        let turn = server.say("Do you ship to India?", None).await;
+        assert_eq!(turn["usedFallback"], false, "{turn}");
+        assert!(turn["reply"].as_str().unwrap().contains("India"), "{turn}");
+        if fake.calls.load(Ordering::SeqCst) == paid {
+            break; // answered without the model
+        }
+        paid += 1;
+    }
+    assert!(
+        (2..10).contains(&paid),
+        "{paid} calls before the budget ran out"
+    );
+    server.say("Do you ship to India?", None).await;
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        paid,
+        "no more calls today"
+    );
+
+    let report = analytics(&server, &admin, "").await;
+    let budget = &report["budget"];
+    assert_eq!(budget["exceeded"], true, "{report}");
+    assert!(
+        budget["day"]["spentUsd"].as_f64().unwrap() >= 1.0,
+        "{budget}"
+    );
+    assert_eq!(budget["day"]["limitUsd"], 1.0);
+    assert_eq!(server.metric("spur_llm_budget_exceeded").await, 1.0);
+    assert_eq!(
+        server
+            .metric("spur_llm_budget_limit_usd{period=\"day\"}")
+            .await,
+        1.0
+    );
+}
+
+#[test]
+fn a_budget_needs_prices_and_sane_amounts() {
+    use spur_server::config::Settings;
+    let load = |options: Options| Settings::load(options).map(|_| ()).unwrap_err().to_string();
+    let budget = Options {
+        llm_budget_daily_usd: Some(5.0),
+        ..sqlite_options()
+    };
+    assert!(load(budget).contains("LLM_PRICE_INPUT_PER_MTOK"));
+    let negative = Options {
+        llm_budget_monthly_usd: Some(-1.0),
+        llm_price_input_per_mtok: Some(1.0),
+        ..sqlite_options()
+    };
+    assert!(load(negative).contains("LLM_BUDGET_MONTHLY_USD"));
+    let mode = Options {
+        llm_budget_daily_usd: Some(5.0),
+        llm_price_input_per_mtok: Some(1.0),
+        llm_budget_when_spent: Some("panic".into()),
+        ..sqlite_options()
+    };
+    assert!(load(mode).contains("LLM_BUDGET_WHEN_SPENT"));
+}
