@@ -8,6 +8,7 @@ mod balanced;
 mod bus;
 mod chat;
 mod connections;
+mod dashboards;
 mod email;
 mod errors;
 mod feed;
