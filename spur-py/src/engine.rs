@@ -769,12 +769,7 @@ impl AsyncEngine {
                 .analytics(&options, channel)
                 .await
                 .map_err(engine_error)?;
-            let json = serde_json::to_string(&report)
-                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-            Python::attach(|py| {
-                let loads = py.import("json")?.getattr("loads")?;
-                Ok(loads.call1((json,))?.unbind())
-            })
+            Python::attach(|py| to_python(py, &report).map(Bound::unbind))
         })
     }
 
