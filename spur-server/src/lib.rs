@@ -26,6 +26,7 @@ mod routes;
 pub mod setup;
 pub mod shared_feeds;
 pub mod state;
+pub mod telemetry;
 pub mod ticket_events;
 mod views;
 

@@ -15,19 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // JSON lines for log collectors; `LOG_FORMAT=pretty` for a person
-    // reading a terminal while developing.
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("pretty")) {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_env_filter(filter)
-            .init();
-    }
+    let telemetry = spur_server::telemetry::Telemetry::init();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.options) {
         Ok(settings) => settings,
@@ -42,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Seed => seed(&settings).await,
         Command::Worker => worker(settings).await,
     };
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

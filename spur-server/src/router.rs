@@ -214,7 +214,9 @@ pub fn app(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, trace_id = tracing::field::Empty);
+            crate::telemetry::join_trace(&span, request.headers());
+            span
         }).on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

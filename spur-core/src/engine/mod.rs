@@ -23,6 +23,8 @@ mod turn;
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use time::OffsetDateTime;
 
 use crate::channels::{InboundEvent, MessageKind};
@@ -93,6 +95,12 @@ pub(crate) struct Inner {
 pub(crate) struct Budget {
     pub(crate) guard: crate::insight::SpendingGuard,
     pub(crate) offline: Arc<dyn LlmProvider>,
+}
+
+/// One customer message's turn, on the engine's task: a child of the
+/// caller's span (the request), so a trace shows the whole turn.
+fn turn_span() -> tracing::Span {
+    tracing::info_span!("spur.turn")
 }
 
 /// The support engine. Cheap to clone (one `Arc`); share it freely.
@@ -240,7 +248,7 @@ impl SupportEngine {
         let turn = self
             .inner
             .tasks
-            .spawn(async move { engine.turn(inbound, None).await });
+            .spawn(async move { engine.turn(inbound, None).await }.instrument(turn_span()));
         joined(turn.await)
     }
 
@@ -251,10 +259,9 @@ impl SupportEngine {
     /// message, the reply queued in the outbox for the channel.
     pub async fn receive(&self, event: InboundEvent) -> Result<Turn, EngineError> {
         let engine = self.clone();
-        let turn = self
-            .inner
-            .tasks
-            .spawn(async move { engine.receive_on_task(event, None).await });
+        let turn = self.inner.tasks.spawn(
+            async move { engine.receive_on_task(event, None).await }.instrument(turn_span()),
+        );
         joined(turn.await)
     }
 
@@ -264,10 +271,10 @@ impl SupportEngine {
     pub async fn receive_stored(&self, event: InboundEvent) -> Result<Message, EngineError> {
         let engine = self.clone();
         let (stored, mut on_stored) = tokio::sync::oneshot::channel();
-        let mut turn = self
-            .inner
-            .tasks
-            .spawn(async move { engine.receive_on_task(event, Some(stored)).await });
+        let mut turn = self.inner.tasks.spawn(
+            async move { engine.receive_on_task(event, Some(stored)).await }
+                .instrument(turn_span()),
+        );
         tokio::select! {
             biased;
             Ok(message) = &mut on_stored => Ok(message),

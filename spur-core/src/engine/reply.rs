@@ -239,7 +239,13 @@ impl SupportEngine {
         let inner = &self.inner;
         let config = &inner.config;
         let shop = self.shop();
-        let passages = shop.knowledge.search(question, config.retrieval_k);
+        let passages = {
+            let span = tracing::info_span!("spur.retrieval", passages = tracing::field::Empty);
+            let _in = span.enter();
+            let found = shop.knowledge.search(question, config.retrieval_k);
+            span.record("passages", found.len());
+            found
+        };
         let tools = self.tools();
         let tool_context = ToolContext::new(conversation, customer, shop.knowledge.clone());
         let offered = tools.offered(&tool_context).clone();
@@ -247,6 +253,7 @@ impl SupportEngine {
         // the budget the passages and history share.
         let tool_tokens = offered.tokens(inner.tokens.as_ref());
         let limits = shop.prompts.config();
+        let prompt_span = tracing::info_span!("spur.prompt").entered();
         let prompt = shop.prompts.build_within(
             inner.tokens.as_ref(),
             PromptInput {
@@ -259,6 +266,7 @@ impl SupportEngine {
             limits.max_history_messages,
             limits.max_input_tokens.saturating_sub(tool_tokens),
         );
+        drop(prompt_span);
         let mut request = CompletionRequest::new(prompt.messages);
         request.max_output_tokens = config.max_output_tokens;
         request.temperature = config.temperature;
@@ -483,12 +491,16 @@ impl SupportEngine {
         let inner = &self.inner;
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
-        let outcome = match tokio::time::timeout(timeout, self.complete_rounds(&mut prepared)).await
-        {
+        let span = chat_span(&prepared);
+        let rounds =
+            tracing::Instrument::instrument(self.complete_rounds(&mut prepared), span.clone());
+        let outcome = match tokio::time::timeout(timeout, rounds).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ProviderError::Timeout(timeout)),
         };
-        self.generated(&prepared, outcome, started)
+        let generated = self.generated(&prepared, outcome, started);
+        record_chat(&span, &generated.meta);
+        generated
     }
 
     /// Asks the model; while it calls tools (at most `max_rounds` rounds),
@@ -705,42 +717,45 @@ impl SupportEngine {
             .await;
         let engine = self.clone();
         // Tracked, so a shutdown waits for the reply to be stored.
-        self.inner.tasks.spawn(async move {
-            let prepared = engine
-                .prepare(&conversation, &message, history, customer)
-                .await;
-            let (generated, mut unsent, shown) =
-                engine.stream_reply(&conversation, prepared, &tx).await;
-            // Stored first: a slow reader never holds up the reply it is reading.
-            let finished = engine.finish(conversation, message, generated).await;
-            // Stored (or failed): a retry of the message may look now.
-            drop(replying);
-            let turn = match finished {
-                Ok(turn) => turn,
-                Err(error) => {
-                    tracing::error!(%error, "could not store a streamed reply");
-                    return;
-                }
-            };
-            // What was stored but not streamed (a fallback, "not sure"):
-            // the deltas always add up to the stored reply.
-            if let Some(reply) = &turn.reply {
-                let rest = match (
-                    reply.text.strip_prefix(shown.as_str()),
-                    reply.text.strip_prefix(shown.trim()),
-                ) {
-                    (Some(rest), _) | (None, Some(rest)) => rest.to_string(),
-                    (None, None) if shown.trim().is_empty() => reply.text.clone(),
-                    (None, None) => format!("\n\n{}", reply.text),
+        self.inner.tasks.spawn(tracing::Instrument::instrument(
+            async move {
+                let prepared = engine
+                    .prepare(&conversation, &message, history, customer)
+                    .await;
+                let (generated, mut unsent, shown) =
+                    engine.stream_reply(&conversation, prepared, &tx).await;
+                // Stored first: a slow reader never holds up the reply it is reading.
+                let finished = engine.finish(conversation, message, generated).await;
+                // Stored (or failed): a retry of the message may look now.
+                drop(replying);
+                let turn = match finished {
+                    Ok(turn) => turn,
+                    Err(error) => {
+                        tracing::error!(%error, "could not store a streamed reply");
+                        return;
+                    }
                 };
-                unsent.push_str(&rest);
-            }
-            let event = StreamEvent::Done(Box::new(turn));
-            if !unsent.is_empty() {
-                let _ = tx.send(StreamEvent::Delta { text: unsent }).await;
-            }
-            let _ = tx.send(event).await;
-        });
+                // What was stored but not streamed (a fallback, "not sure"):
+                // the deltas always add up to the stored reply.
+                if let Some(reply) = &turn.reply {
+                    let rest = match (
+                        reply.text.strip_prefix(shown.as_str()),
+                        reply.text.strip_prefix(shown.trim()),
+                    ) {
+                        (Some(rest), _) | (None, Some(rest)) => rest.to_string(),
+                        (None, None) if shown.trim().is_empty() => reply.text.clone(),
+                        (None, None) => format!("\n\n{}", reply.text),
+                    };
+                    unsent.push_str(&rest);
+                }
+                let event = StreamEvent::Done(Box::new(turn));
+                if !unsent.is_empty() {
+                    let _ = tx.send(StreamEvent::Delta { text: unsent }).await;
+                }
+                let _ = tx.send(event).await;
+            },
+            super::turn_span(),
+        ));
         Ok(rx)
     }
 
@@ -758,6 +773,7 @@ impl SupportEngine {
         let started = Instant::now();
         let timeout = inner.config.llm_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
+        let span = chat_span(&prepared);
         let reply_id = prepared.reply_id;
         let mut unsent = String::new();
         let mut shown = String::new();
@@ -844,11 +860,59 @@ impl SupportEngine {
             }
             Ok((text, usage, handoff, prepared.provider.model().to_string()))
         };
-        let outcome = match tokio::time::timeout_at(deadline, run).await {
+        let outcome = match tokio::time::timeout_at(
+            deadline,
+            tracing::Instrument::instrument(run, span.clone()),
+        )
+        .await
+        {
             Ok(outcome) => outcome,
             Err(_) => Err(ProviderError::Timeout(timeout)),
         };
-        (self.generated(&prepared, outcome, started), unsent, shown)
+        let generated = self.generated(&prepared, outcome, started);
+        record_chat(&span, &generated.meta);
+        (generated, unsent, shown)
+    }
+}
+
+/// The model call's span, in OpenTelemetry's GenAI conventions. Prompt and
+/// reply text are never recorded.
+fn chat_span(prepared: &Prepared) -> tracing::Span {
+    let model = prepared.provider.model();
+    tracing::info_span!(
+        "chat",
+        otel.name = %format!("chat {model}"),
+        otel.kind = "client",
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = %prepared.provider.name(),
+        gen_ai.request.model = %model,
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        gen_ai.response.finish_reasons = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        spur.over_budget = prepared.over_budget.is_some(),
+    )
+}
+
+/// What the call came to: tokens, and how it ended.
+fn record_chat(span: &tracing::Span, meta: &MessageMeta) {
+    if let Some(model) = &meta.model {
+        span.record("gen_ai.response.model", model.as_str());
+    }
+    if let Some(n) = meta.tokens_in {
+        span.record("gen_ai.usage.input_tokens", n);
+    }
+    if let Some(n) = meta.tokens_out {
+        span.record("gen_ai.usage.output_tokens", n);
+    }
+    match &meta.error_code {
+        Some(code) => {
+            span.record("error.type", code.as_str());
+        }
+        None => {
+            span.record("gen_ai.response.finish_reasons", "stop");
+        }
     }
 }
 

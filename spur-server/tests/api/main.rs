@@ -22,5 +22,6 @@ mod provider;
 mod queue;
 mod shutdown;
 mod support;
+mod telemetry;
 mod tickets;
 mod whatsapp;
