@@ -40,7 +40,9 @@ def test_only_the_sessions_own_answers_can_be_rated() -> None:
     with pytest.raises(spur.ValidationError):
         engine.rate_conversation(mine.session_id, 6)
     with pytest.raises(spur.ValidationError):
-        engine.analytics("2026-03-01", "2026-02-01")
+        engine.analytics("2026-02-30")
+    swapped = engine.analytics("2026-03-01", "2026-02-01")  # backwards: swapped
+    assert (swapped["from"], swapped["to"]) == ("2026-02-01", "2026-03-01")
 
 
 async def test_the_async_engine_rates_too() -> None:

@@ -84,12 +84,25 @@ impl AnalyticsOptions {
         let today = Timestamp::from_millisecond(now_ms)
             .map(|t| zone.to_datetime(t).date())
             .unwrap_or_default();
-        let last_day = to.unwrap_or(today);
-        let first_day = from.unwrap_or_else(|| {
-            last_day
-                .checked_sub(jiff::Span::new().days(DEFAULT_DAYS - 1))
-                .unwrap_or(last_day)
-        });
+        // Any two dates make a period: given backwards they are swapped,
+        // past [`MAX_DAYS`] the period keeps its last days, and dates are
+        // kept within what every store's time type holds.
+        let earliest = jiff::civil::date(1970, 1, 1);
+        let latest = jiff::civil::date(9999, 12, 30);
+        let clamp = |d: Date| d.clamp(earliest, latest);
+        let before = |d: Date, days: i32| {
+            d.checked_sub(jiff::Span::new().days(days))
+                .unwrap_or(earliest)
+                .max(earliest)
+        };
+        let last_day = clamp(to.unwrap_or(today));
+        let first_day = from.map_or_else(|| before(last_day, DEFAULT_DAYS - 1), clamp);
+        let (first_day, last_day) = if first_day > last_day {
+            (last_day, first_day)
+        } else {
+            (first_day, last_day)
+        };
+        let first_day = first_day.max(before(last_day, MAX_DAYS - 1));
         Self {
             zone,
             first_day,

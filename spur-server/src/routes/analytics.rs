@@ -20,10 +20,12 @@ use crate::state::AppState;
 pub struct AnalyticsQuery {
     /// First day, `YYYY-MM-DD` in the shop's time zone (default: 29 days
     /// before `to`).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
-    /// Last day, included (default: today).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// Last day, included (default: today). Dates given backwards are
+    /// swapped; a period over 366 days keeps its last 366 (the answer's
+    /// `from` and `to` say which days were counted).
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
     /// Only conversations on this channel (`web`, `whatsapp`, `messenger`,
     /// `instagram`, `email`).
@@ -35,21 +37,21 @@ pub struct AnalyticsQuery {
 }
 
 fn day(text: Option<&str>, name: &str) -> Result<Option<Date>, ApiError> {
-    text.filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<Date>()
-                .map_err(|_| ApiError::invalid_query(&format!("{name} must be a date, YYYY-MM-DD")))
-        })
-        .transpose()
+    // An empty date is no date (the schema says so), not "absent".
+    text.map(|t| {
+        t.parse::<Date>()
+            .map_err(|_| ApiError::invalid_query(&format!("{name} must be a date, YYYY-MM-DD")))
+    })
+    .transpose()
 }
 
 /// The figures an operator reads to see whether the assistant helps.
 #[utoipa::path(get, path = "/v1/admin/analytics", tag = "admin", security(("bearer" = [])),
     params(AnalyticsQuery),
     responses(
-        (status = 200, body = Analytics, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv", description = "format=csv: the per-day series"),
-        (status = 400, body = ErrorBody, description = "a malformed date, a period backwards or over 366 days"),
+        (status = 200, description = "the figures (JSON), or with format=csv the per-day series",
+            content((Analytics = "application/json"), (String = "text/csv"))),
+        (status = 400, body = ErrorBody, description = "a malformed date or format"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn analytics(
     State(state): State<AppState>,
@@ -57,7 +59,7 @@ pub async fn analytics(
     Query(query): Query<AnalyticsQuery>,
 ) -> Result<Response, ApiError> {
     let csv = match query.format.as_deref() {
-        None | Some("" | "json") => false,
+        None | Some("json") => false,
         Some("csv") => true,
         Some(_) => return Err(ApiError::invalid_query("format must be json or csv")),
     };

@@ -57,8 +57,9 @@ pub struct CsatBody {
     #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub session_id: String,
     /// 1 (very unhappy) to 5 (very happy).
-    #[schema(minimum = 1, maximum = 5)]
-    pub score: i64,
+    /// (JSON's `4.0` is 4, as JSON Schema counts it.)
+    #[schema(value_type = i64, minimum = 1, maximum = 5)]
+    pub score: f64,
     /// Why (optional; up to 1,000 characters).
     #[schema(max_length = 1000)]
     pub comment: Option<String>,
@@ -107,12 +108,18 @@ pub async fn csat(
 ) -> Result<Response, ApiError> {
     let Json(body) = json?;
     let session = parse_session_id(&body.session_id)?;
+    // A whole number within range, else the core's invalid_score.
+    let score = if body.score.fract() == 0.0 && body.score.abs() < 1e6 {
+        body.score as i64
+    } else {
+        0
+    };
     let limit_headers = super::chat::admit(&state, peer, &headers, Some(session)).await?;
     state
         .engine
-        .rate_conversation(session, body.score, body.comment.as_deref())
+        .rate_conversation(session, score, body.comment.as_deref())
         .await?;
-    let score = body.score.to_string();
+    let score = score.to_string();
     metrics::counter!("spur_csat_total", "score" => score).increment(1);
     Ok((limit_headers, StatusCode::NO_CONTENT).into_response())
 }
