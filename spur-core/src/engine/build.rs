@@ -92,9 +92,6 @@ impl EngineBuilder {
         self
     }
 
-    /// Fetches and keeps the files customers send on channels (without
-    /// it their messages record the files as the channel referred to them).
-    #[cfg(feature = "media")]
     /// A daily / monthly LLM budget: past it, the offline responder answers
     /// (see [`crate::insight::budget`]).
     pub fn budget(mut self, budget: crate::insight::BudgetConfig) -> Self {
@@ -102,6 +99,9 @@ impl EngineBuilder {
         self
     }
 
+    /// Fetches and keeps the files customers send on channels (without
+    /// it their messages record the files as the channel referred to them).
+    #[cfg(feature = "media")]
     pub fn media(mut self, media: crate::channels::media::Media) -> Self {
         self.media = Some(Arc::new(media));
         self

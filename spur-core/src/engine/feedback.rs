@@ -71,10 +71,11 @@ impl SupportEngine {
     ) -> Result<Analytics, EngineError> {
         let query = options.query(channel)?;
         let store = &self.inner.store;
-        let (facts, breakdown) = futures::try_join!(
+        let (facts, breakdown) = futures::future::try_join(
             store.conversation_facts(&query),
-            store.reply_breakdown(&query)
-        )?;
+            store.reply_breakdown(&query),
+        )
+        .await?;
         let mut report = Analytics::compute(&facts, breakdown, options);
         report.budget = self.budget_status().await;
         Ok(report)
@@ -114,7 +115,8 @@ impl SupportEngine {
                     .cost(tokens(totals.tokens_in), tokens(totals.tokens_out)),
             )
         };
-        match futures::try_join!(spent(request.day_start), spent(request.month_start)) {
+        match futures::future::try_join(spent(request.day_start), spent(request.month_start)).await
+        {
             Ok((day, month)) => budget.guard.synced(now, day, month),
             Err(error) => tracing::warn!(%error, "could not read the LLM spend; counting on"),
         }
